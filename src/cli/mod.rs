@@ -1,0 +1,4 @@
+//! The subcommands, one file each; `main` parses the command line and calls `execute`.
+
+pub mod serve;
+pub mod validate;

@@ -1,0 +1,127 @@
+//! Command-line flags and their `LECTERN_*` environment variables, in one place.
+//!
+//! Tests build these structs directly, so the server they start is configured exactly as a user's.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Lectern: courseware for hands-on Kubernetes training.
+#[derive(Debug, Parser)]
+#[command(name = "lectern", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter, e.g. `info` or `lectern=debug,tower_http=debug`.
+    #[arg(long, env = "LECTERN_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the course over HTTP.
+    Serve(ServeArgs),
+    /// Check a course folder and print every error with file and line.
+    Validate(ValidateArgs),
+}
+
+/// `lectern serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LECTERN_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Serve the course in this folder instead of the embedded default course.
+    #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
+    pub content: Option<PathBuf>,
+    /// Re-render the course when files under --content change.
+    #[arg(long, env = "LECTERN_WATCH", requires = "content")]
+    pub watch: bool,
+    /// Seconds before a request is answered with 408 Request Timeout.
+    #[arg(
+        long,
+        env = "LECTERN_REQUEST_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub request_timeout: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "LECTERN_MAX_BODY", default_value_t = 1 << 20, value_name = "BYTES")]
+    pub max_body: usize,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+impl ServeArgs {
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout)
+    }
+}
+
+/// `--db`, shared by every subcommand that touches the database.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// SQLite database file, created on first start [default: $XDG_DATA_HOME/lectern/lectern.db,
+    /// i.e. ~/.local/share/lectern/lectern.db].
+    #[arg(long = "db", env = "LECTERN_DB", value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// The configured path, or the per-user default.
+    pub fn path(&self) -> PathBuf {
+        self.path.clone().unwrap_or_else(default_db_path)
+    }
+}
+
+/// `lectern validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The course folder (the one holding course.toml).
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// `$XDG_DATA_HOME/lectern/lectern.db`, falling back to `~/.local/share`, then the working directory.
+fn default_db_path() -> PathBuf {
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    match data_home {
+        Some(dir) => dir.join("lectern").join("lectern.db"),
+        None => PathBuf::from("lectern.db"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_needs_no_flags() {
+        let cli = Cli::try_parse_from(["lectern", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.addr.to_string(), "127.0.0.1:8080");
+        assert!(args.content.is_none());
+    }
+
+    #[test]
+    fn watch_requires_a_content_folder() {
+        assert!(Cli::try_parse_from(["lectern", "serve", "--watch"]).is_err());
+    }
+}

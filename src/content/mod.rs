@@ -1,0 +1,658 @@
+//! Loads and validates a course: metadata, modules, lab steps and questions, from a folder or the binary.
+//!
+//! A course folder looks like this (the README's authoring guide explains every key):
+//!
+//! ```text
+//! course.toml                         title, description
+//! modules/01-cluster-architecture/
+//!   module.toml                       title, summary, duration, objectives, [lab]
+//!   module.md                         the reading; {{lab}} and {{questions}} mark where those go
+//!   lab/01-create-cluster.md          one file per lab step: +++ front matter +++ then Markdown
+//!   questions.toml                    [[questions]]: open, single or multiple choice
+//! ```
+//!
+//! Loading never stops at the first mistake: it collects every [`Diagnostic`] it can find. Markdown-level
+//! checks (links, anchors, markers) happen in [`crate::render`], which sees the rendered headings.
+
+mod diagnostics;
+mod files;
+mod ids;
+mod schema;
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+pub use diagnostics::{Diagnostic, InvalidCourse, line_column};
+pub use files::CourseFiles;
+pub use ids::{LabId, ModuleId, QuestionId, StepId};
+pub use schema::QuestionKind;
+
+use schema::{CourseToml, LabToml, ModuleToml, QuestionToml, QuestionsToml, StepFrontMatter};
+
+/// A loaded course: everything the renderer needs, in order.
+#[derive(Debug, Clone)]
+pub struct Course {
+    /// Shown in the header and on the home page.
+    pub title: String,
+    /// One paragraph for the home page.
+    pub description: String,
+    /// Ordered by their folder number.
+    pub modules: Vec<Module>,
+    /// All files, so images and downloads referenced from Markdown can be served.
+    pub files: CourseFiles,
+}
+
+/// Markdown with the place it came from, so rendering errors can name file and line.
+#[derive(Debug, Clone)]
+pub struct MarkdownSource {
+    /// Course-relative path of the file holding this text.
+    pub file: String,
+    /// The Markdown itself.
+    pub text: String,
+    /// Line of the file on which `text` starts (1-based).
+    pub first_line: usize,
+}
+
+impl MarkdownSource {
+    /// Locates a byte offset into `text` in the file it came from.
+    pub fn diagnostic(&self, offset: usize, message: impl Into<String>) -> Diagnostic {
+        let (line, column) = line_column(&self.text, offset);
+        Diagnostic {
+            file: self.file.clone(),
+            line: line + self.first_line - 1,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+/// One module: a reading, optionally a lab and assessment questions.
+#[derive(Debug, Clone)]
+pub struct Module {
+    /// From the folder name (`01-…`): orders modules and appears as "Module 01".
+    pub number: u32,
+    /// From the folder name (`…-cluster-architecture`): the URL segment.
+    pub id: ModuleId,
+    /// Course-relative folder, e.g. `modules/01-cluster-architecture`.
+    pub dir: String,
+    /// The module's title.
+    pub title: String,
+    /// One or two sentences for the course home.
+    pub summary: String,
+    /// How long the module takes, reading and lab together.
+    pub duration_minutes: u32,
+    /// What a learner can do afterwards.
+    pub objectives: Vec<String>,
+    /// `module.md`.
+    pub text: MarkdownSource,
+    /// The hands-on lab, if the module has one.
+    pub lab: Option<Lab>,
+    /// Assessment questions, in file order.
+    pub questions: Vec<Question>,
+}
+
+/// A hands-on lab: numbered steps a learner carries out on their cluster.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// Unique across the course; what `lectern lab check` takes.
+    pub id: LabId,
+    /// Heading of the lab section.
+    pub title: String,
+    /// Optional Markdown shown before the first step.
+    pub intro: Option<MarkdownSource>,
+    /// Ordered by file number.
+    pub steps: Vec<Step>,
+}
+
+/// One lab step, from `lab/NN-id.md`.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// From the file name; shown as "Step N".
+    pub number: u32,
+    /// From the file name; unique within the lab.
+    pub id: StepId,
+    /// From the front matter.
+    pub title: String,
+    /// The instructions.
+    pub text: MarkdownSource,
+}
+
+/// An assessment question.
+#[derive(Debug, Clone)]
+pub struct Question {
+    /// Unique within the module.
+    pub id: QuestionId,
+    /// How it is answered and graded.
+    pub kind: QuestionKind,
+    /// The most a learner can score.
+    pub points: u32,
+    /// The question itself (Markdown).
+    pub prompt: MarkdownSource,
+    /// For instructors: what a full-marks answer says (open questions).
+    pub model_answer: Option<MarkdownSource>,
+    /// For instructors: how the points are earned (open questions); sums to `points`.
+    pub rubric: Vec<Criterion>,
+    /// The options (choice questions).
+    pub choices: Vec<Choice>,
+}
+
+/// One rubric line: what earns how many points.
+#[derive(Debug, Clone)]
+pub struct Criterion {
+    /// What the answer must show.
+    pub criterion: String,
+    /// Points for meeting it.
+    pub points: u32,
+}
+
+/// One option of a choice question.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The option as shown.
+    pub text: String,
+    /// Whether selecting it is right.
+    pub correct: bool,
+    /// Shown after answering: why it is right or wrong.
+    pub explanation: String,
+}
+
+/// Loads a course and validates its structure; Markdown is checked when it is rendered.
+pub fn load(files: CourseFiles) -> Result<Course, InvalidCourse> {
+    let (course, diagnostics) = load_collecting(files);
+    if diagnostics.is_empty() {
+        Ok(course)
+    } else {
+        Err(InvalidCourse(diagnostics))
+    }
+}
+
+/// Loads as much of the course as is valid, with every mistake found on the way.
+///
+/// The renderer continues from the partial course so that `lectern validate` reports all errors at once.
+pub fn load_collecting(files: CourseFiles) -> (Course, Vec<Diagnostic>) {
+    let mut loader = Loader {
+        files: &files,
+        diagnostics: Vec::new(),
+    };
+    let meta = loader.course_toml();
+    let modules = loader.modules();
+    let mut diagnostics = loader.diagnostics;
+    diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let (title, description) = meta.map_or_else(Default::default, |m| (m.title, m.description));
+    let course = Course {
+        title,
+        description,
+        modules,
+        files,
+    };
+    (course, diagnostics)
+}
+
+const COURSE_TOML: &str = "course.toml";
+const MODULES_DIR: &str = "modules/";
+
+struct Loader<'a> {
+    files: &'a CourseFiles,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Loader<'_> {
+    fn error(&mut self, file: &str, text: &str, offset: usize, message: impl Into<String>) {
+        self.diagnostics
+            .push(Diagnostic::at(file, text, offset, message));
+    }
+
+    fn text(&mut self, path: &str) -> Option<String> {
+        match self.files.text(path) {
+            Ok(text) => Some(text.to_owned()),
+            Err(d) => {
+                self.diagnostics.push(d);
+                None
+            }
+        }
+    }
+
+    /// Parses TOML that starts at `offset` within `file_text` (non-zero for front matter).
+    fn toml<T: DeserializeOwned>(
+        &mut self,
+        file: &str,
+        file_text: &str,
+        toml: &str,
+        offset: usize,
+    ) -> Option<T> {
+        match toml::from_str(toml) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                let at = offset + e.span().map_or(0, |s| s.start);
+                self.error(file, file_text, at, e.message().trim_end().to_owned());
+                None
+            }
+        }
+    }
+
+    fn course_toml(&mut self) -> Option<CourseToml> {
+        if !self.files.contains(COURSE_TOML) {
+            self.diagnostics.push(Diagnostic::in_file(
+                COURSE_TOML,
+                "file is missing: a course folder needs course.toml with `title` and `description`",
+            ));
+            return None;
+        }
+        let text = self.text(COURSE_TOML)?;
+        self.toml(COURSE_TOML, &text, &text, 0)
+    }
+
+    fn modules(&mut self) -> Vec<Module> {
+        let dirs: BTreeSet<String> = self
+            .files
+            .paths()
+            .filter_map(|p| p.strip_prefix(MODULES_DIR))
+            .filter_map(|rest| rest.split_once('/').map(|(dir, _)| dir.to_owned()))
+            .collect();
+        if dirs.is_empty() {
+            self.diagnostics.push(Diagnostic::in_file(
+                MODULES_DIR,
+                "the course has no modules: add a folder such as modules/01-introduction/ with module.toml and module.md",
+            ));
+        }
+        let mut modules: Vec<Module> = dirs.iter().filter_map(|d| self.module(d)).collect();
+        modules.sort_by_key(|m| m.number);
+        self.check_unique(
+            modules
+                .iter()
+                .map(|m| (m.number.to_string(), m.dir.clone())),
+            "module number",
+        );
+        self.check_unique(
+            modules.iter().map(|m| (m.id.to_string(), m.dir.clone())),
+            "module id",
+        );
+        let labs: Vec<(String, String)> = modules
+            .iter()
+            .filter_map(|m| {
+                Some((
+                    m.lab.as_ref()?.id.to_string(),
+                    format!("{}/module.toml", m.dir),
+                ))
+            })
+            .collect();
+        self.check_unique(labs.into_iter(), "lab id");
+        modules
+    }
+
+    /// Reports every value that appears twice, at the place of its second use.
+    fn check_unique(&mut self, items: impl Iterator<Item = (String, String)>, what: &str) {
+        let mut seen: HashMap<String, String> = HashMap::new();
+        for (value, place) in items {
+            if let Some(first) = seen.get(&value) {
+                self.diagnostics.push(Diagnostic::in_file(
+                    &place,
+                    format!("duplicate {what} `{value}`: already used by {first}"),
+                ));
+            } else {
+                seen.insert(value, place);
+            }
+        }
+    }
+
+    fn module(&mut self, dir_name: &str) -> Option<Module> {
+        let dir = format!("{MODULES_DIR}{dir_name}");
+        let (number, id) = match ids::split_numbered(dir_name) {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.diagnostics
+                    .push(Diagnostic::in_file(&dir, format!("module folder {e}")));
+                return None;
+            }
+        };
+        let id = ModuleId::parse(id).ok()?;
+        let toml_path = format!("{dir}/module.toml");
+        let md_path = format!("{dir}/module.md");
+        for required in [&toml_path, &md_path] {
+            if !self.files.contains(required) {
+                self.diagnostics.push(Diagnostic::in_file(
+                    required,
+                    "file is missing: every module folder needs module.toml and module.md",
+                ));
+            }
+        }
+        self.unknown_files(&dir);
+        let toml_text = self.text(&toml_path)?;
+        let meta: ModuleToml = self.toml(&toml_path, &toml_text, &toml_text, 0)?;
+        let md_text = self.text(&md_path)?;
+        if *meta.duration_minutes.get_ref() == 0 {
+            self.error(
+                &toml_path,
+                &toml_text,
+                meta.duration_minutes.span().start,
+                "duration_minutes must be more than 0",
+            );
+        }
+        if meta.objectives.get_ref().is_empty() {
+            self.error(
+                &toml_path,
+                &toml_text,
+                meta.objectives.span().start,
+                "list at least one learning objective",
+            );
+        }
+        let lab = self.lab(&dir, meta.lab, &toml_path, &toml_text);
+        let questions = self.questions(&dir);
+        Some(Module {
+            number,
+            id,
+            dir,
+            title: meta.title,
+            summary: meta.summary,
+            duration_minutes: meta.duration_minutes.into_inner(),
+            objectives: meta.objectives.into_inner(),
+            text: MarkdownSource {
+                file: md_path,
+                text: md_text,
+                first_line: 1,
+            },
+            lab,
+            questions,
+        })
+    }
+
+    /// TOML files the format does not define are almost always typos (`question.toml`), so they are errors.
+    fn unknown_files(&mut self, dir: &str) {
+        let prefix = format!("{dir}/");
+        let unknown: Vec<String> = self
+            .files
+            .paths()
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .filter(|rest| {
+                rest.ends_with(".toml") && !matches!(*rest, "module.toml" | "questions.toml")
+            })
+            .map(|rest| format!("{prefix}{rest}"))
+            .collect();
+        for path in unknown {
+            self.diagnostics.push(Diagnostic::in_file(
+                &path,
+                "unknown file: a module folder has module.toml, module.md, questions.toml and lab/NN-step.md files",
+            ));
+        }
+    }
+
+    fn lab(
+        &mut self,
+        dir: &str,
+        meta: Option<LabToml>,
+        toml_path: &str,
+        toml_text: &str,
+    ) -> Option<Lab> {
+        let prefix = format!("{dir}/lab/");
+        let step_files: Vec<String> = self
+            .files
+            .paths()
+            .filter(|p| p.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect();
+        let Some(meta) = meta else {
+            if let Some(first) = step_files.first() {
+                self.diagnostics.push(Diagnostic::in_file(
+                    first,
+                    format!("lab step without a lab: add a [lab] table with `id` and `title` to {toml_path}"),
+                ));
+            }
+            return None;
+        };
+        let id = match LabId::parse(meta.id.get_ref()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.error(toml_path, toml_text, meta.id.span().start, e);
+                None
+            }
+        };
+        let intro = meta
+            .intro
+            .map(|s| self.toml_markdown(toml_path, toml_text, s));
+        let mut steps: Vec<Step> = Vec::new();
+        for path in &step_files {
+            if let Some(step) = self.step(path) {
+                steps.push(step);
+            }
+        }
+        if step_files.is_empty() {
+            self.error(
+                toml_path,
+                toml_text,
+                meta.id.span().start,
+                format!("the lab has no steps: add files such as {prefix}01-first-step.md"),
+            );
+        }
+        steps.sort_by_key(|s| s.number);
+        self.check_unique(
+            steps
+                .iter()
+                .map(|s| (s.number.to_string(), s.text.file.clone())),
+            "step number",
+        );
+        self.check_unique(
+            steps
+                .iter()
+                .map(|s| (s.id.to_string(), s.text.file.clone())),
+            "step id",
+        );
+        Some(Lab {
+            id: id?,
+            title: meta.title,
+            intro,
+            steps,
+        })
+    }
+
+    fn step(&mut self, path: &str) -> Option<Step> {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        let Some(stem) = name.strip_suffix(".md") else {
+            self.diagnostics.push(Diagnostic::in_file(
+                path,
+                "lab folders hold only step files named NN-step-id.md",
+            ));
+            return None;
+        };
+        let (number, id) = match ids::split_numbered(stem) {
+            Ok(parts) => parts,
+            Err(e) => {
+                self.diagnostics
+                    .push(Diagnostic::in_file(path, format!("step file {e}")));
+                return None;
+            }
+        };
+        let id = StepId::parse(id).ok()?;
+        let text = self.text(path)?;
+        let Some((front, front_start, body_start)) = split_front_matter(&text) else {
+            self.error(path, &text, 0, "a step file starts with front matter between `+++` lines, e.g. +++\\ntitle = \"Create the cluster\"\\n+++");
+            return None;
+        };
+        let meta: StepFrontMatter = self.toml(path, &text, front, front_start)?;
+        let (first_line, _) = line_column(&text, body_start);
+        Some(Step {
+            number,
+            id,
+            title: meta.title,
+            text: MarkdownSource {
+                file: path.to_owned(),
+                text: text[body_start..].to_owned(),
+                first_line,
+            },
+        })
+    }
+
+    fn questions(&mut self, dir: &str) -> Vec<Question> {
+        let path = format!("{dir}/questions.toml");
+        if !self.files.contains(&path) {
+            return Vec::new();
+        }
+        let Some(text) = self.text(&path) else {
+            return Vec::new();
+        };
+        let Some(parsed): Option<QuestionsToml> = self.toml(&path, &text, &text, 0) else {
+            return Vec::new();
+        };
+        let mut seen = HashMap::new();
+        parsed
+            .questions
+            .into_iter()
+            .filter_map(|q| {
+                let id = q.get_ref().id.clone();
+                if seen.insert(id.get_ref().clone(), ()).is_some() {
+                    self.error(
+                        &path,
+                        &text,
+                        id.span().start,
+                        format!("duplicate question id `{}`", id.get_ref()),
+                    );
+                }
+                self.question(&path, &text, q)
+            })
+            .collect()
+    }
+
+    fn question(
+        &mut self,
+        path: &str,
+        text: &str,
+        spanned: Spanned<QuestionToml>,
+    ) -> Option<Question> {
+        let at = spanned.span().start;
+        let q = spanned.into_inner();
+        let id = match QuestionId::parse(q.id.get_ref()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.error(path, text, q.id.span().start, e);
+                None
+            }
+        };
+        let points = *q.points.get_ref();
+        let points_at = q.points.span().start;
+        if points == 0 {
+            self.error(path, text, points_at, "points must be more than 0");
+        }
+        let name = q.id.get_ref().clone();
+        match q.kind {
+            QuestionKind::Open => {
+                if q.model_answer.is_none() {
+                    self.error(
+                        path,
+                        text,
+                        at,
+                        format!("open question `{name}` needs a `model_answer` for instructors"),
+                    );
+                }
+                if q.rubric.is_empty() {
+                    self.error(path, text, at, format!("open question `{name}` needs a `rubric`: [[questions.rubric]] criterion = \"…\", points = N"));
+                }
+                let sum: u32 = q.rubric.iter().map(|c| c.points).sum();
+                if !q.rubric.is_empty() && sum != points {
+                    self.error(path, text, points_at, format!("rubric points of `{name}` add up to {sum}, but the question is worth {points}"));
+                }
+                if !q.choices.is_empty() {
+                    self.error(path, text, at, format!("open question `{name}` cannot have choices; use kind = \"single\" or \"multiple\""));
+                }
+            }
+            QuestionKind::Single | QuestionKind::Multiple => {
+                let correct = q.choices.iter().filter(|c| c.correct).count();
+                if q.choices.len() < 2 {
+                    self.error(
+                        path,
+                        text,
+                        at,
+                        format!(
+                            "choice question `{name}` needs at least two [[questions.choices]]"
+                        ),
+                    );
+                } else if correct == 0 {
+                    self.error(path, text, at, format!("choice question `{name}` has no correct choice: mark one with correct = true"));
+                } else if q.kind == QuestionKind::Single && correct > 1 {
+                    self.error(path, text, at, format!("single-choice question `{name}` has {correct} correct choices; use kind = \"multiple\" or mark only one"));
+                }
+                if !q.rubric.is_empty() {
+                    self.error(path, text, at, format!("choice question `{name}` is graded automatically and cannot have a rubric"));
+                }
+            }
+        }
+        let prompt = self.toml_markdown(path, text, q.prompt);
+        let model_answer = q.model_answer.map(|m| self.toml_markdown(path, text, m));
+        Some(Question {
+            id: id?,
+            kind: q.kind,
+            points,
+            prompt,
+            model_answer,
+            rubric: q
+                .rubric
+                .into_iter()
+                .map(|c| Criterion {
+                    criterion: c.criterion,
+                    points: c.points,
+                })
+                .collect(),
+            choices: q
+                .choices
+                .into_iter()
+                .map(|c| Choice {
+                    text: c.text,
+                    correct: c.correct,
+                    explanation: c.explanation,
+                })
+                .collect(),
+        })
+    }
+
+    /// Markdown held in a TOML string: its lines are counted from where the string starts.
+    fn toml_markdown(&self, path: &str, text: &str, value: Spanned<String>) -> MarkdownSource {
+        let start = value.span().start;
+        let (mut first_line, _) = line_column(text, start);
+        let raw = &text[start..];
+        if raw.starts_with("\"\"\"\n")
+            || raw.starts_with("'''\n")
+            || raw.starts_with("\"\"\"\r\n")
+            || raw.starts_with("'''\r\n")
+        {
+            first_line += 1;
+        }
+        MarkdownSource {
+            file: path.to_owned(),
+            text: value.into_inner(),
+            first_line,
+        }
+    }
+}
+
+/// Splits `+++\n<toml>\n+++\n<markdown>` into the TOML, its byte offset, and where the Markdown starts.
+fn split_front_matter(text: &str) -> Option<(&str, usize, usize)> {
+    let first_end = text.find('\n')?;
+    if text[..first_end].trim_end() != "+++" {
+        return None;
+    }
+    let front_start = first_end + 1;
+    let mut pos = front_start;
+    for line in text[front_start..].split_inclusive('\n') {
+        if line.trim_end() == "+++" {
+            return Some((&text[front_start..pos], front_start, pos + line.len()));
+        }
+        pos += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_is_split_with_offsets() {
+        let text = "+++\ntitle = \"x\"\n+++\n# Body\n";
+        let (front, start, body) = split_front_matter(text).unwrap();
+        assert_eq!(front, "title = \"x\"\n");
+        assert_eq!(start, 4);
+        assert_eq!(&text[body..], "# Body\n");
+        assert!(split_front_matter("title = 1\n").is_none());
+        assert!(split_front_matter("+++\ntitle = 1\n").is_none());
+    }
+}

@@ -1,0 +1,88 @@
+//! The SQLite database: opened once, migrated at start with the migrations embedded in the binary.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// The schema history, from `migrations/`, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The folder for the database file could not be created.
+    #[error("cannot create the folder for the database {path}: {source}")]
+    CreateDir {
+        /// The database path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// SQLite refused to open the file.
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        /// The database path.
+        path: String,
+        /// SQLite's error.
+        source: sqlx::Error,
+    },
+    /// A migration failed; the database is left as it was before that migration.
+    #[error("cannot upgrade the database {path}: {source}")]
+    Migrate {
+        /// The database path.
+        path: String,
+        /// The migration error.
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Opens (creating if needed) the database at `path` in WAL mode with foreign keys and a busy
+/// timeout, and brings its schema up to date.
+pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
+    let display = path.display().to_string();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+            path: display.clone(),
+            source,
+        })?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite:")
+        .map_err(|source| DbError::Open {
+            path: display.clone(),
+            source,
+        })?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await
+        .map_err(|source| DbError::Open {
+            path: display.clone(),
+            source,
+        })?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|source| DbError::Migrate {
+            path: display,
+            source,
+        })?;
+    Ok(pool)
+}
+
+/// Whether the database answers and holds Lectern's schema (for `/readyz`).
+pub async fn is_ready(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1 FROM learners LIMIT 1")
+        .execute(pool)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,31 @@
+//! Endpoints for orchestrators: liveness and readiness.
+
+use std::time::Duration;
+
+use axum::extract::State;
+
+use super::Error;
+use crate::app::AppState;
+use crate::db;
+
+/// Readiness must answer quickly even when the database does not.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/healthz`: the process is up and serving.
+pub(super) async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `/readyz`: the database answers and has Lectern's schema.
+pub(super) async fn readyz(State(app): State<AppState>) -> Result<&'static str, Error> {
+    match tokio::time::timeout(READY_TIMEOUT, db::is_ready(&app.db)).await {
+        Ok(Ok(())) => Ok("ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(Error::Unavailable(format!("database unavailable: {e}")))
+        }
+        Err(_) => Err(Error::Unavailable(
+            "database did not answer within 2 s".to_owned(),
+        )),
+    }
+}

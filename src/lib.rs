@@ -1,0 +1,38 @@
+//! Lectern: a self-hosted courseware server for hands-on Kubernetes training.
+//!
+//! The crate map, in the direction the arrows go:
+//!
+//! - [`cli`] and [`http`] are the edges: they parse input and call one domain function.
+//! - [`site`] holds the rendered pages; [`render`] turns a course into HTML once, at load;
+//!   [`content`] loads and validates the course files.
+//! - [`app`] builds the shared [`App`] once; [`config`] and [`db`] are the process's settings and
+//!   storage; [`assets`] are Lectern's own embedded CSS and JavaScript.
+//!
+//! Tests start the real server through [`App::build`] and [`serve`], exactly as `main` does.
+
+pub mod app;
+pub mod assets;
+pub mod cli;
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod http;
+pub mod render;
+pub mod site;
+
+pub use app::{App, AppState};
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,180 @@
+//! The course as the server shows it: every page rendered to bytes once, and swapped whole when the
+//! content is reloaded, so a request only looks a page up.
+
+mod watch;
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
+
+use askama::Template;
+use bytes::Bytes;
+
+use crate::assets::AssetUrls;
+use crate::content::Diagnostic;
+use crate::render::{RenderedCourse, RenderedModule};
+
+pub use watch::watch;
+
+/// A rendered HTML page with its validator.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The complete document.
+    pub body: Bytes,
+    /// Strong ETag of `body`.
+    pub etag: String,
+}
+
+impl Page {
+    fn new(html: String) -> Self {
+        let mut hasher = DefaultHasher::new();
+        html.hash(&mut hasher);
+        Self {
+            etag: format!("\"{:016x}\"", hasher.finish()),
+            body: Bytes::from(html),
+        }
+    }
+}
+
+/// One consistent version of the site.
+#[derive(Debug)]
+pub struct Site {
+    /// What the pages were rendered from.
+    pub course: Arc<RenderedCourse>,
+    pages: HashMap<String, Page>,
+    assets: AssetUrls,
+    banner: Vec<String>,
+}
+
+impl Site {
+    /// Renders every page of `course`; `errors` (from a failed reload) are shown on each page.
+    pub fn new(course: Arc<RenderedCourse>, assets: AssetUrls, errors: &[Diagnostic]) -> Self {
+        let banner: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let mut pages = HashMap::new();
+        let chrome = Chrome {
+            course_title: &course.title,
+            assets: &assets,
+            banner: &banner,
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        let home = HomePage {
+            chrome: &chrome,
+            description: &course.description,
+            modules: &course.modules,
+        };
+        pages.insert("/".to_owned(), Page::new(render(&home)));
+        for (i, module) in course.modules.iter().enumerate() {
+            let page = ModulePage {
+                chrome: &chrome,
+                modules: &course.modules,
+                module,
+                previous: i.checked_sub(1).and_then(|p| course.modules.get(p)),
+                next: course.modules.get(i + 1),
+            };
+            pages.insert(format!("/modules/{}", module.id), Page::new(render(&page)));
+        }
+        Self {
+            course,
+            pages,
+            assets,
+            banner,
+        }
+    }
+
+    /// The same course, re-rendered to show why the latest edit could not be loaded.
+    pub fn with_errors(&self, errors: &[Diagnostic]) -> Self {
+        Self::new(self.course.clone(), self.assets.clone(), errors)
+    }
+
+    /// The page at a path (`/`, `/modules/{id}`).
+    pub fn page(&self, path: &str) -> Option<&Page> {
+        self.pages.get(path)
+    }
+
+    /// A 404 page saying what was not found.
+    pub fn not_found(&self, message: &str) -> String {
+        let chrome = Chrome {
+            course_title: &self.course.title,
+            assets: &self.assets,
+            banner: &self.banner,
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        render(&NotFoundPage {
+            chrome: &chrome,
+            message,
+        })
+    }
+}
+
+/// Templates are checked at compile time; rendering can only fail on a formatting error inside a value.
+fn render(template: &impl Template) -> String {
+    template.render().unwrap_or_else(|e| {
+        format!("<!doctype html><title>Error</title><p>page could not be rendered: {e}</p>")
+    })
+}
+
+/// What every page around the content shows.
+struct Chrome<'a> {
+    course_title: &'a str,
+    assets: &'a AssetUrls,
+    banner: &'a [String],
+    version: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    chrome: &'a Chrome<'a>,
+    description: &'a str,
+    modules: &'a [RenderedModule],
+}
+
+#[derive(Template)]
+#[template(path = "module.html")]
+struct ModulePage<'a> {
+    chrome: &'a Chrome<'a>,
+    modules: &'a [RenderedModule],
+    module: &'a RenderedModule,
+    previous: Option<&'a RenderedModule>,
+    next: Option<&'a RenderedModule>,
+}
+
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage<'a> {
+    chrome: &'a Chrome<'a>,
+    message: &'a str,
+}
+
+/// The current site, replaced whole on reload; readers never see a half-built one.
+#[derive(Debug)]
+pub struct LiveSite(RwLock<Arc<Site>>);
+
+impl LiveSite {
+    /// Starts with `site`.
+    pub fn new(site: Site) -> Self {
+        Self(RwLock::new(Arc::new(site)))
+    }
+
+    /// The site as of now; cheap (an `Arc` clone).
+    pub fn current(&self) -> Arc<Site> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swaps in a new version.
+    pub fn replace(&self, site: Site) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
+    }
+}
+
+/// Filters the page templates use.
+mod filters {
+    /// `95` → `1 h 35 min`.
+    pub(super) fn duration(minutes: &u32, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(match (minutes / 60, minutes % 60) {
+            (0, m) => format!("{m} min"),
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        })
+    }
+}

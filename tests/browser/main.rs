@@ -1,0 +1,204 @@
+//! End-to-end in a real headless Chromium, driven through chromedriver: module 01 as a learner sees it.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (the README's test command installs them). Without
+//! them the test is skipped with a message, except under `CI=true`, where it fails instead.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use common::{TestApp, free_port};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// chromedriver's (non-W3C) endpoint for the browser console log.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "type": "browser" }).to_string()),
+        )
+    }
+}
+
+/// chromedriver running on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> Option<Driver> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        let message = "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)";
+        assert!(std::env::var("CI").is_err(), "{message}");
+        eprintln!("skipping browser test: {message}");
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Some(Driver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    })
+}
+
+async fn connect(driver: &Driver) -> Client {
+    let capabilities = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                "--window-size=1280,1000",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ],
+        },
+        "goog:loggingPrefs": { "browser": "ALL" },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await;
+        match attempt {
+            Ok(client) => return client,
+            Err(e) if Instant::now() > deadline => panic!("cannot start a browser session: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn module_01_renders_its_diagram_and_working_toc_without_console_errors() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let browser = connect(&driver).await;
+    let result = check_module_page(&browser, &app).await;
+    let log = browser.issue_cmd(BrowserLog).await;
+    browser.close().await.ok();
+    result.expect("module page checks");
+
+    let log = log.expect("browser log");
+    let problems: Vec<&Value> = log
+        .as_array()
+        .expect("log entries")
+        .iter()
+        .filter(|entry| matches!(entry["level"].as_str(), Some("SEVERE" | "WARNING")))
+        .collect();
+    assert!(problems.is_empty(), "the page logged errors: {problems:#?}");
+}
+
+async fn check_module_page(
+    browser: &Client,
+    app: &TestApp,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+
+    // mermaid.js, served by Lectern itself, turned the diagram source into an SVG.
+    let svg = browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("pre.mermaid svg"))
+        .await?;
+    let svg_text = svg.text().await?;
+    assert!(
+        svg_text.contains("kube-apiserver") && svg_text.contains("etcd"),
+        "diagram content: {svg_text}"
+    );
+    let messages = browser
+        .find_all(Locator::Css("pre.mermaid svg .messageText"))
+        .await?;
+    assert!(
+        messages.len() >= 10,
+        "sequence diagram has its messages: {}",
+        messages.len()
+    );
+
+    // Every table-of-contents link points at an element on the page, and following one moves there.
+    let targets = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('.toc a')).map(a => [a.getAttribute('href'), \
+             document.getElementById(a.getAttribute('href').slice(1)) !== null]);",
+            vec![],
+        )
+        .await?;
+    let targets = targets.as_array().expect("toc links");
+    assert!(targets.len() > 20, "toc has {} links", targets.len());
+    for target in targets {
+        assert_eq!(
+            target[1],
+            Value::Bool(true),
+            "toc link {} leads nowhere",
+            target[0]
+        );
+    }
+    let link = browser
+        .find(Locator::Css(".toc a[href='#step-4-monitoring-rbac']"))
+        .await?;
+    link.click().await?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let state = browser
+            .execute(
+                "const r = document.getElementById('step-4-monitoring-rbac').getBoundingClientRect(); \
+                 return [location.hash, r.top >= -1 && r.top < window.innerHeight / 2];",
+                vec![],
+            )
+            .await?;
+        if state == json!(["#step-4-monitoring-rbac", true]) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "clicking the toc link did not scroll to its section: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The copy buttons are revealed by Lectern's script.
+    let hidden = browser
+        .execute("return Array.from(document.querySelectorAll('button.copy')).filter(b => b.hidden).length;", vec![])
+        .await?;
+    assert_eq!(hidden, json!(0), "copy buttons stay hidden");
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The test harness: starts the real server on an ephemeral port with a fresh SQLite file, exactly
+//! as `lectern serve` does, and gives tests an HTTP client and helpers for course fixtures.
+//!
+//! - [`TestApp::spawn`] serves the embedded default course.
+//! - [`TestApp::spawn_with_content`] serves a folder (usually a [`course_copy`] a test has edited).
+//! - [`lectern_cmd`] runs the real binary, for CLI behaviour.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lectern::AppState;
+use lectern::config::{DbArgs, ServeArgs};
+use tempfile::TempDir;
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub app: AppState,
+    pub db_path: PathBuf,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// Serves the embedded course.
+    pub async fn spawn() -> Self {
+        Self::start(None, false).await
+    }
+
+    /// Serves the course folder `dir`, optionally re-rendering it on change.
+    pub async fn spawn_with_content(dir: &Path, watch: bool) -> Self {
+        Self::start(Some(dir.to_owned()), watch).await
+    }
+
+    async fn start(content: Option<PathBuf>, watch: bool) -> Self {
+        let dir = TempDir::new().expect("temp dir");
+        let db_path = dir.path().join("data").join("lectern.db");
+        let config = ServeArgs {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            content: content.clone(),
+            watch,
+            request_timeout: 30,
+            max_body: 1 << 20,
+            db: DbArgs {
+                path: Some(db_path.clone()),
+            },
+        };
+        let app = lectern::App::build(config).await.expect("app builds");
+        if let (true, Some(content)) = (watch, content) {
+            lectern::site::watch(app.clone(), content).expect("watch starts");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(lectern::serve(
+            listener,
+            app.clone(),
+            std::future::pending(),
+        ));
+        Self {
+            addr,
+            client: reqwest::Client::new(),
+            app,
+            db_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request succeeds")
+    }
+
+    /// GET that must answer 200; returns the body.
+    pub async fn get_ok_text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.unwrap()
+    }
+}
+
+/// The default course's source folder in this repository.
+pub fn default_course_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("content")
+}
+
+/// A writable copy of the default course, for tests that introduce mistakes.
+pub fn course_copy() -> TempDir {
+    let dir = TempDir::new().expect("temp dir");
+    copy_dir(&default_course_dir(), dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Path of module 01 inside a course folder.
+pub fn module_dir(course: &Path) -> PathBuf {
+    course.join("modules/01-cluster-architecture")
+}
+
+/// Rewrites a file of a course copy by replacing `from` (which must occur) with `to`.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.contains(from),
+        "{} does not contain {from:?}",
+        path.display()
+    );
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+/// The real `lectern` binary, with a clean environment for `LECTERN_*`.
+pub fn lectern_cmd() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LECTERN_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A port that was free a moment ago, for starting the binary on a known address.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

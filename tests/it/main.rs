@@ -1,0 +1,10 @@
+//! Integration tests: the real server over real HTTP, the real binary for the CLI.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod ops;
+mod pages;
+mod validation;
+mod watch;

@@ -1,0 +1,125 @@
+//! What operators rely on: health, readiness, headers, limits, the database on disk, shutdown.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{TestApp, free_port, lectern_cmd};
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get_ok_text("/healthz").await, "ok");
+    assert_eq!(app.get_ok_text("/readyz").await, "ready");
+}
+
+#[tokio::test]
+async fn readiness_fails_when_the_database_is_gone_but_liveness_does_not() {
+    let app = TestApp::spawn().await;
+    app.app.db.close().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .starts_with("database unavailable")
+    );
+    assert_eq!(app.get("/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_database_is_created_and_migrated_on_first_start() {
+    let app = TestApp::spawn().await;
+    assert!(
+        app.db_path.exists(),
+        "database file created in a new folder"
+    );
+    let (name,): (String,) = sqlx::query_as("SELECT name FROM learners WHERE id = 1")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(name, "local");
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[tokio::test]
+async fn security_headers_are_on_every_response() {
+    let app = TestApp::spawn().await;
+    for path in ["/", "/modules/cluster-architecture", "/healthz", "/missing"] {
+        let response = app.get(path).await;
+        let headers = response.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert!(
+            csp.contains("script-src 'self';"),
+            "{path}: scripts only from Lectern: {csp}"
+        );
+        assert!(!csp.contains("unsafe-eval"));
+        assert!(csp.contains("frame-ancestors 'none'"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "same-origin");
+    }
+}
+
+#[tokio::test]
+async fn oversized_request_bodies_are_refused() {
+    let app = TestApp::spawn().await;
+    let body = vec![b'x'; (1 << 20) + 1];
+    let response = app
+        .client
+        .post(app.url("/healthz"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn the_server_stops_gracefully_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = lectern_cmd()
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("LECTERN_DB", dir.path().join("l.db"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(&url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("shutting down"), "{log}");
+}

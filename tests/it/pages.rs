@@ -1,0 +1,297 @@
+//! The pages a learner sees, and the files they load.
+
+use crate::common::{TestApp, course_copy, edit, module_dir};
+
+const MODULE: &str = "/modules/cluster-architecture";
+
+#[tokio::test]
+async fn home_lists_modules_with_duration_and_objectives() {
+    let app = TestApp::spawn().await;
+    let html = app.get_ok_text("/").await;
+    assert!(html.contains("<h1>Kubernetes in Practice</h1>"), "{html}");
+    assert!(
+        html.contains(
+            r#"<a href="/modules/cluster-architecture">Cluster architecture deep-dive</a>"#
+        )
+    );
+    assert!(html.contains("3 h · lab in 5 steps · 12 questions"));
+    assert!(html.contains("Explain how etcd keeps consistent state with Raft"));
+}
+
+#[tokio::test]
+async fn module_page_shows_reading_lab_and_questions_in_place() {
+    let app = TestApp::spawn().await;
+    let html = app.get_ok_text(MODULE).await;
+    assert!(html.contains("<h1>Cluster architecture deep-dive</h1>"));
+    let reading = html.find("id=\"why-it-matters\"").expect("reading");
+    let lab = html
+        .find("data-lab=\"ha-control-plane\"")
+        .expect("lab section");
+    let troubleshooting = html
+        .find("id=\"troubleshooting-the-control-plane\"")
+        .expect("troubleshooting");
+    let questions = html.find("class=\"assessment\"").expect("assessment");
+    assert!(
+        reading < lab && lab < troubleshooting && troubleshooting < questions,
+        "sections out of order"
+    );
+    assert_eq!(html.matches("class=\"lab-step\"").count(), 5);
+    assert!(html.contains(r#"data-step="create-ha-cluster""#));
+    assert_eq!(html.matches("class=\"question\"").count(), 12);
+    // Model answers and rubrics are for instructors only.
+    assert!(!html.contains("The API server is the control plane's only entry point"));
+    assert!(!html.contains("Request pipeline in order"));
+}
+
+#[tokio::test]
+async fn code_is_highlighted_on_the_server_and_diagrams_are_left_to_mermaid() {
+    let app = TestApp::spawn().await;
+    let html = app.get_ok_text(MODULE).await;
+    assert!(
+        html.contains(r#"<code class="language-bash"><span class="hl-source hl-shell hl-bash">"#),
+        "bash not highlighted"
+    );
+    assert!(
+        html.contains(r#"<code class="language-yaml"><span class="hl-source hl-yaml">"#),
+        "yaml not highlighted"
+    );
+    assert!(html.contains(r#"<button type="button" class="copy" hidden>Copy</button>"#));
+    let diagram = html
+        .split("<pre class=\"mermaid\">")
+        .nth(1)
+        .expect("mermaid block");
+    assert!(diagram.starts_with("sequenceDiagram"));
+    assert!(
+        diagram.contains("S-&gt;&gt;API: POST pods/binding"),
+        "diagram source must be escaped text"
+    );
+    assert!(
+        html.contains("/static/vendor/mermaid/mermaid."),
+        "mermaid.js not loaded on a page with a diagram"
+    );
+}
+
+#[tokio::test]
+async fn every_table_of_contents_entry_points_at_a_heading() {
+    let app = TestApp::spawn().await;
+    let html = app.get_ok_text(MODULE).await;
+    let toc = html
+        .split(r#"<ol class="toc""#)
+        .nth(1)
+        .and_then(|t| t.split("</ol>").next())
+        .expect("toc");
+    let targets: Vec<&str> = toc
+        .split("href=\"#")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert!(targets.len() > 20, "toc too short: {targets:?}");
+    for target in &targets {
+        assert_eq!(
+            html.matches(&format!("id=\"{target}\"")).count(),
+            1,
+            "#{target} must exist exactly once"
+        );
+    }
+    assert!(targets.contains(&"step-2-create-ha-cluster"));
+    assert!(targets.contains(&"assessment"));
+}
+
+#[tokio::test]
+async fn github_flavoured_markdown_renders() {
+    let course = course_copy();
+    let md = module_dir(course.path()).join("module.md");
+    edit(
+        &md,
+        "## Why it matters\n",
+        "## Why it matters\n\n- [x] done\n- [ ] todo\n\n~~old~~ new[^n]\n\n[^n]: A footnote.\n\n```go\nfunc main() {}\n```\n\n```rust\nfn main() {}\n```\n\n```json\n{\"a\": 1}\n```\n",
+    );
+    let app = TestApp::spawn_with_content(course.path(), false).await;
+    let html = app.get_ok_text(MODULE).await;
+    assert!(
+        html.contains(r#"<input disabled="" type="checkbox" checked=""/>"#),
+        "task list"
+    );
+    assert!(html.contains("<del>old</del>"), "strikethrough");
+    assert!(html.contains("footnote-definition"), "footnotes");
+    assert!(html.contains("<table>"), "tables");
+    for lang in ["go", "rust", "json"] {
+        let block = html
+            .split(&format!("<code class=\"language-{lang}\">"))
+            .nth(1)
+            .expect(lang);
+        assert!(
+            block.starts_with("<span class=\"hl-source"),
+            "{lang} not highlighted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_pages_get_a_helpful_404() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/modules/no-such-module").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("There is no module “no-such-module” in this course."));
+    assert!(html.contains(r#"<a href="/">Back to the course home</a>"#));
+    let response = app.get("/nothing/here").await;
+    assert_eq!(response.status(), 404);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("There is nothing at /nothing/here.")
+    );
+}
+
+#[tokio::test]
+async fn pages_revalidate_with_etags() {
+    let app = TestApp::spawn().await;
+    let first = app.get(MODULE).await;
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(app.url(MODULE))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let other = app
+        .client
+        .get(app.url(MODULE))
+        .header("if-none-match", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200);
+}
+
+#[tokio::test]
+async fn static_assets_are_fingerprinted_and_cached_forever() {
+    let app = TestApp::spawn().await;
+    let html = app.get_ok_text(MODULE).await;
+    let css = html
+        .split("<link rel=\"stylesheet\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    assert!(
+        css.starts_with("/static/css/lectern.")
+            && css.ends_with(".css")
+            && css.len() > "/static/css/lectern.css".len()
+    );
+    let response = app.get(css).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/css; charset=utf-8"
+    );
+    let mermaid = html
+        .split("<script src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    assert!(mermaid.contains("/vendor/mermaid/"), "{mermaid}");
+    let response = app.get(mermaid).await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(
+        response.bytes().await.unwrap().len() > 1_000_000,
+        "the real mermaid bundle is served"
+    );
+    assert_eq!(
+        app.get("/static/css/lectern.0000000000.css").await.status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn pages_load_nothing_from_other_hosts() {
+    let app = TestApp::spawn().await;
+    for path in ["/", MODULE] {
+        let html = app.get_ok_text(path).await;
+        for tag in html
+            .split('<')
+            .filter(|t| t.starts_with("script") || t.starts_with("link"))
+        {
+            assert!(
+                !tag.contains("http:") && !tag.contains("https:") && !tag.contains("//"),
+                "{path}: external asset in <{tag}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn responses_are_compressed_when_the_client_accepts_it() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(app.url(MODULE))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let plain = app.get(MODULE).await;
+    assert!(plain.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn course_assets_are_served_but_course_sources_are_not() {
+    let course = course_copy();
+    let module = module_dir(course.path());
+    std::fs::create_dir_all(module.join("img")).unwrap();
+    std::fs::write(
+        module.join("img/ha.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    edit(
+        &module.join("module.md"),
+        "## Why it matters\n",
+        "## Why it matters\n\n![HA topology](img/ha.svg)\n",
+    );
+    let app = TestApp::spawn_with_content(course.path(), false).await;
+    let html = app.get_ok_text(MODULE).await;
+    assert!(
+        html.contains(
+            r#"<img src="/files/modules/01-cluster-architecture/img/ha.svg" alt="HA topology" />"#
+        ),
+        "image link rewritten"
+    );
+    let image = app
+        .get("/files/modules/01-cluster-architecture/img/ha.svg")
+        .await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/svg+xml");
+    for source in ["questions.toml", "module.md", "module.toml"] {
+        let response = app
+            .get(&format!("/files/modules/01-cluster-architecture/{source}"))
+            .await;
+        assert_eq!(
+            response.status(),
+            404,
+            "{source} must not be served (it may hold model answers)"
+        );
+    }
+}

@@ -1,0 +1,452 @@
+//! Each kind of authoring mistake is caught at load, with the file and line that an author needs.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use lectern::content::CourseFiles;
+use lectern::render::{self, Highlighter};
+use tempfile::TempDir;
+
+use crate::common::default_course_dir;
+
+const QUESTIONS: &str = r#"[[questions]]
+id = "q1"
+kind = "open"
+points = 3
+prompt = "Why?"
+model_answer = "Because."
+
+[[questions.rubric]]
+criterion = "Says why"
+points = 3
+
+[[questions]]
+id = "q2"
+kind = "single"
+points = 1
+prompt = "Pick one"
+
+[[questions.choices]]
+text = "A"
+correct = true
+explanation = "Yes"
+
+[[questions.choices]]
+text = "B"
+explanation = "No"
+"#;
+
+/// A small valid course; each test overwrites one file with a mistake.
+fn fixture() -> TempDir {
+    let dir = TempDir::new().unwrap();
+    let files = [
+        (
+            "course.toml",
+            "title = \"Test course\"\ndescription = \"For tests.\"\n",
+        ),
+        (
+            "modules/01-intro/module.toml",
+            "title = \"Intro\"\nsummary = \"First.\"\nduration_minutes = 30\nobjectives = [\"Learn\"]\n\n[lab]\nid = \"intro-lab\"\ntitle = \"Try it\"\n",
+        ),
+        (
+            "modules/01-intro/module.md",
+            "## Reading\n\nText.\n\n{{lab}}\n\n{{questions}}\n",
+        ),
+        (
+            "modules/01-intro/lab/01-first.md",
+            "+++\ntitle = \"First step\"\n+++\nDo it.\n",
+        ),
+        ("modules/01-intro/questions.toml", QUESTIONS),
+    ];
+    for (path, text) in files {
+        write(dir.path(), path, text);
+    }
+    dir
+}
+
+fn write(root: &Path, path: &str, text: &str) {
+    let path = root.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn errors(root: &Path) -> Vec<String> {
+    static HIGHLIGHTER: OnceLock<Highlighter> = OnceLock::new();
+    let files = CourseFiles::from_dir(root).unwrap();
+    match render::build(files, HIGHLIGHTER.get_or_init(Highlighter::default)) {
+        Ok(_) => Vec::new(),
+        Err(invalid) => invalid.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[track_caller]
+fn assert_reports(root: &Path, expected: &str) {
+    let errors = errors(root);
+    assert!(
+        errors.iter().any(|e| e == expected),
+        "expected {expected:?}\ngot {errors:#?}"
+    );
+}
+
+#[test]
+fn the_fixture_and_the_default_course_are_valid() {
+    assert_eq!(errors(fixture().path()), Vec::<String>::new());
+    assert_eq!(errors(&default_course_dir()), Vec::<String>::new());
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/module.toml",
+        "title = \"Intro\"\nsummary = \"First.\"\nduration = 30\nduration_minutes = 30\nobjectives = [\"Learn\"]\n\n[lab]\nid = \"intro-lab\"\ntitle = \"Try it\"\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors[0].starts_with(
+            "modules/01-intro/module.toml:3:1: unknown field `duration`, expected one of"
+        ),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn missing_fields_are_errors() {
+    let course = fixture();
+    write(course.path(), "course.toml", "title = \"Test course\"\n");
+    assert_reports(
+        course.path(),
+        "course.toml:1:1: missing field `description`",
+    );
+}
+
+#[test]
+fn toml_syntax_errors_point_at_the_line() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/lab/01-first.md",
+        "+++\ntitle = \"First step\n+++\nDo it.\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("modules/01-intro/lab/01-first.md:2:")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn step_files_need_front_matter() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/lab/01-first.md",
+        "# First step\nDo it.\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "modules/01-intro/lab/01-first.md:1:1: a step file starts with front matter"
+        )),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn duplicate_ids_are_errors() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/lab/01-again.md",
+        "+++\ntitle = \"Again\"\n+++\n",
+    );
+    write(
+        course.path(),
+        "modules/01-intro/lab/02-first.md",
+        "+++\ntitle = \"First again\"\n+++\n",
+    );
+    write(
+        course.path(),
+        "modules/01-intro/questions.toml",
+        &QUESTIONS.replace("id = \"q2\"", "id = \"q1\""),
+    );
+    let errors = errors(course.path());
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:1:1: duplicate step number `1`: already used by modules/01-intro/lab/01-again.md".to_owned()), "{errors:#?}");
+    assert!(errors.contains(&"modules/01-intro/lab/02-first.md:1:1: duplicate step id `first`: already used by modules/01-intro/lab/01-first.md".to_owned()), "{errors:#?}");
+    assert!(
+        errors.contains(
+            &"modules/01-intro/questions.toml:13:6: duplicate question id `q1`".to_owned()
+        ),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn duplicate_module_ids_and_lab_ids_are_errors() {
+    let course = fixture();
+    for file in [
+        "module.toml",
+        "module.md",
+        "lab/01-first.md",
+        "questions.toml",
+    ] {
+        let text =
+            std::fs::read_to_string(course.path().join("modules/01-intro").join(file)).unwrap();
+        write(course.path(), &format!("modules/02-intro/{file}"), &text);
+    }
+    let errors = errors(course.path());
+    assert!(
+        errors.contains(
+            &"modules/02-intro:1:1: duplicate module id `intro`: already used by modules/01-intro"
+                .to_owned()
+        ),
+        "{errors:#?}"
+    );
+    assert!(errors.contains(&"modules/02-intro/module.toml:1:1: duplicate lab id `intro-lab`: already used by modules/01-intro/module.toml".to_owned()), "{errors:#?}");
+}
+
+#[test]
+fn invalid_ids_and_folder_names_are_errors() {
+    let course = fixture();
+    write(course.path(), "modules/intro-two/module.toml", "");
+    write(
+        course.path(),
+        "modules/01-intro/module.toml",
+        "title = \"Intro\"\nsummary = \"First.\"\nduration_minutes = 30\nobjectives = [\"Learn\"]\n\n[lab]\nid = \"Intro_Lab\"\ntitle = \"Try it\"\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "modules/intro-two:1:1: module folder `intro-two` should start with its number"
+        )),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e
+                .starts_with("modules/01-intro/module.toml:7:6: `Intro_Lab` is not a valid id")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn broken_internal_links_are_errors() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/module.md",
+        "## Reading\n\nSee [next](../02-next/module.md), [here](#nowhere),\nand [a section](#reading).\n\n{{lab}}\n\n{{questions}}\n",
+    );
+    write(
+        course.path(),
+        "modules/01-intro/lab/01-first.md",
+        "+++\ntitle = \"First step\"\n+++\nDo it, then [read on](../module.md#missing).\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors.contains(
+            &"modules/01-intro/module.md:3:5: link to missing file `modules/02-next/module.md`"
+                .to_owned()
+        ),
+        "{errors:#?}"
+    );
+    assert!(errors.contains(&"modules/01-intro/module.md:3:35: link to missing anchor `#nowhere` on the page of module `intro`".to_owned()), "{errors:#?}");
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:4:13: link to missing anchor `#missing` on the page of module `intro`".to_owned()), "{errors:#?}");
+    assert_eq!(
+        errors.len(),
+        3,
+        "the valid #reading link is not reported: {errors:#?}"
+    );
+}
+
+#[test]
+fn references_to_missing_files_are_errors() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/module.md",
+        "## Reading\n\n![topology](img/topology.png)\n\n{{lab}}\n\n{{questions}}\n",
+    );
+    assert_reports(
+        course.path(),
+        "modules/01-intro/module.md:3:1: link to missing file `modules/01-intro/img/topology.png`",
+    );
+    write(course.path(), "modules/01-intro/img/topology.png", "png");
+    assert_eq!(errors(course.path()), Vec::<String>::new());
+}
+
+#[test]
+fn missing_module_files_are_errors() {
+    let course = fixture();
+    std::fs::remove_file(course.path().join("modules/01-intro/module.md")).unwrap();
+    assert_reports(
+        course.path(),
+        "modules/01-intro/module.md:1:1: file is missing: every module folder needs module.toml and module.md",
+    );
+}
+
+#[test]
+fn misspelled_files_are_errors() {
+    let course = fixture();
+    std::fs::rename(
+        course.path().join("modules/01-intro/questions.toml"),
+        course.path().join("modules/01-intro/question.toml"),
+    )
+    .unwrap();
+    let errors = errors(course.path());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("modules/01-intro/question.toml:1:1: unknown file")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn directives_must_match_the_module_parts() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/module.md",
+        "## Reading\n\n{{questions}}\n\n{{quiz}}\n\n{{questions}}\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "modules/01-intro/module.md:1:1: the module has lab but module.md does not place them"
+        )),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("modules/01-intro/module.md:5:1: unknown directive `{{quiz}}`")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.contains(
+            &"modules/01-intro/module.md:7:1: {{questions}} appears more than once".to_owned()
+        ),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn top_level_headings_are_errors_in_module_text() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/module.md",
+        "## Reading\n\n# Another title\n\n{{lab}}\n\n{{questions}}\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("modules/01-intro/module.md:3:1: top-level heading")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn choice_questions_need_a_correct_answer_and_rubrics_must_add_up() {
+    let course = fixture();
+    let broken = QUESTIONS
+        .replace("correct = true\n", "")
+        .replace("kind = \"open\"\npoints = 3", "kind = \"open\"\npoints = 4");
+    write(course.path(), "modules/01-intro/questions.toml", &broken);
+    let errors = errors(course.path());
+    assert!(errors.contains(&"modules/01-intro/questions.toml:4:10: rubric points of `q1` add up to 3, but the question is worth 4".to_owned()), "{errors:#?}");
+    assert!(errors.contains(&"modules/01-intro/questions.toml:12:1: choice question `q2` has no correct choice: mark one with correct = true".to_owned()), "{errors:#?}");
+}
+
+#[test]
+fn open_questions_need_a_model_answer_and_a_rubric() {
+    let course = fixture();
+    let broken = QUESTIONS
+        .replace("model_answer = \"Because.\"\n", "")
+        .replace(
+            "[[questions.rubric]]\ncriterion = \"Says why\"\npoints = 3\n",
+            "",
+        );
+    write(course.path(), "modules/01-intro/questions.toml", &broken);
+    let errors = errors(course.path());
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "modules/01-intro/questions.toml:1:1: open question `q1` needs a `model_answer`"
+        )),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "modules/01-intro/questions.toml:1:1: open question `q1` needs a `rubric`"
+        )),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn single_choice_questions_have_exactly_one_correct_choice() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/questions.toml",
+        &QUESTIONS.replace(
+            "explanation = \"No\"",
+            "correct = true\nexplanation = \"No\"",
+        ),
+    );
+    assert_reports(
+        course.path(),
+        "modules/01-intro/questions.toml:12:1: single-choice question `q2` has 2 correct choices; use kind = \"multiple\" or mark only one",
+    );
+}
+
+#[test]
+fn files_that_are_not_utf8_are_errors() {
+    let course = fixture();
+    std::fs::write(
+        course.path().join("modules/01-intro/module.md"),
+        b"## Reading\n\n\xff\xfe\n",
+    )
+    .unwrap();
+    assert_reports(
+        course.path(),
+        "modules/01-intro/module.md:3:1: file is not valid UTF-8",
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let course = fixture();
+    write(course.path(), "course.toml", "title = \"Test course\"\n");
+    write(
+        course.path(),
+        "modules/01-intro/module.md",
+        "## Reading\n\n[x](#nope)\n\n{{lab}}\n",
+    );
+    write(
+        course.path(),
+        "modules/01-intro/lab/01-first.md",
+        "no front matter\n",
+    );
+    let errors = errors(course.path());
+    assert!(errors.len() >= 4, "{errors:#?}");
+    let mut sorted = errors.clone();
+    sorted.sort_by_key(|e| e.split(':').next().unwrap().to_owned());
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| e.split(':').next().unwrap())
+            .collect::<Vec<_>>(),
+        sorted
+            .iter()
+            .map(|e| e.split(':').next().unwrap())
+            .collect::<Vec<_>>(),
+        "sorted by file"
+    );
+}
