@@ -255,36 +255,13 @@ impl<'a> PageBuilder<'a> {
     ) -> Vec<Event<'e>> {
         events
             .into_iter()
-            .map(|event| match event {
-                Event::Start(Tag::Link {
-                    link_type,
-                    dest_url,
-                    title,
-                    id,
-                }) => {
-                    let dest_url = self.resolve(source, &dest_url, offset);
-                    Event::Start(Tag::Link {
-                        link_type,
-                        dest_url,
-                        title,
-                        id,
-                    })
+            .map(|mut event| {
+                if let Event::Start(Tag::Link { dest_url, .. } | Tag::Image { dest_url, .. }) =
+                    &mut event
+                {
+                    *dest_url = self.resolve(source, dest_url, offset);
                 }
-                Event::Start(Tag::Image {
-                    link_type,
-                    dest_url,
-                    title,
-                    id,
-                }) => {
-                    let dest_url = self.resolve(source, &dest_url, offset);
-                    Event::Start(Tag::Image {
-                        link_type,
-                        dest_url,
-                        title,
-                        id,
-                    })
-                }
-                other => other,
+                event
             })
             .collect()
     }
