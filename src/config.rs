@@ -27,6 +27,83 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check a course folder and print every error with file and line.
     Validate(ValidateArgs),
+    /// List labs, or check a learner's cluster against a lab's steps.
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// `lectern lab …`.
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Print the id of every lab, one per line.
+    List {
+        /// Course folder (default: the embedded course).
+        #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
+        content: Option<PathBuf>,
+    },
+    /// Run a lab's checks against the cluster; exit 0 if all pass, 1 if any fail, 2 if they could not run.
+    Check(LabCheckArgs),
+}
+
+/// `lectern lab check`.
+#[derive(Debug, Clone, Args)]
+pub struct LabCheckArgs {
+    /// The lab's id (see `lectern lab list`).
+    pub lab: String,
+    /// Only this step (its number); default: every step that has checks.
+    #[arg(long, value_name = "N")]
+    pub step: Option<u32>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: OutputFormat,
+    /// Course folder (default: the embedded course).
+    #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
+    pub content: Option<PathBuf>,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Where runs are recorded.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// How `lab check` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// A readable report.
+    Text,
+    /// A stable JSON document for scripts.
+    Json,
+}
+
+/// Which cluster lab checks run against.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file [default: $KUBECONFIG, ~/.kube/config, or in-cluster configuration].
+    #[arg(long, env = "LECTERN_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context [default: the current context].
+    #[arg(long, env = "LECTERN_CONTEXT", value_name = "NAME")]
+    pub context: Option<String>,
+    /// Seconds to wait for the API server before giving up.
+    #[arg(
+        long,
+        env = "LECTERN_CLUSTER_TIMEOUT",
+        default_value_t = 5,
+        value_name = "SECONDS"
+    )]
+    pub cluster_timeout: u64,
+}
+
+impl ClusterArgs {
+    /// As the lab runner takes them.
+    pub fn connect_options(&self) -> crate::labs::ConnectOptions {
+        crate::labs::ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            timeout: Duration::from_secs(self.cluster_timeout.max(1)),
+        }
+    }
 }
 
 /// `lectern serve`.
@@ -55,6 +132,9 @@ pub struct ServeArgs {
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,
+    /// The cluster "Check my work" runs against.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 impl ServeArgs {

@@ -7,6 +7,9 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+/// Until accounts exist (portal mode), all progress belongs to this learner, created by the first migration.
+pub const LOCAL_LEARNER_ID: i64 = 1;
+
 /// The schema history, from `migrations/`, compiled in.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 

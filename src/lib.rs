@@ -17,6 +17,7 @@ pub mod config;
 pub mod content;
 pub mod db;
 pub mod http;
+pub mod labs;
 pub mod render;
 pub mod site;
 

@@ -6,7 +6,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use lectern::cli;
-use lectern::config::{Cli, Command};
+use lectern::config::{Cli, Command, LabCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,21 +24,26 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Validate(args) => cli::validate::execute(&args.dir),
-        Command::Serve(args) => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(cli::serve::execute(args)) {
+        Command::Lab(LabCommand::List { content }) => cli::lab::list(content.as_deref()),
+        Command::Lab(LabCommand::Check(args)) => run_async(async { cli::lab::check(args).await }),
+        Command::Serve(args) => run_async(async {
+            match cli::serve::execute(args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::FAILURE
                 }
             }
+        }),
+    }
+}
+
+fn run_async(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(work),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
         }
     }
 }

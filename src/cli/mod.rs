@@ -1,4 +1,5 @@
 //! The subcommands, one file each; `main` parses the command line and calls `execute`.
 
+pub mod lab;
 pub mod serve;
 pub mod validate;

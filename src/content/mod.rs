@@ -14,6 +14,7 @@
 //! Loading never stops at the first mistake: it collects every [`Diagnostic`] it can find. Markdown-level
 //! checks (links, anchors, markers) happen in [`crate::render`], which sees the rendered headings.
 
+mod checks;
 mod diagnostics;
 mod files;
 mod ids;
@@ -24,6 +25,9 @@ use std::collections::{BTreeSet, HashMap};
 use serde::de::DeserializeOwned;
 use toml::Spanned;
 
+pub use checks::{
+    Check, CheckSpec, FieldAssertion, FieldTest, HealthEndpoint, ObjectRef, PathSegment, Subject,
+};
 pub use diagnostics::{Diagnostic, InvalidCourse, line_column};
 pub use files::CourseFiles;
 pub use ids::{LabId, ModuleId, QuestionId, StepId};
@@ -117,6 +121,8 @@ pub struct Step {
     pub title: String,
     /// The instructions.
     pub text: MarkdownSource,
+    /// What "Check my work" verifies, in order.
+    pub checks: Vec<Check>,
 }
 
 /// An assessment question.
@@ -438,6 +444,11 @@ impl Loader<'_> {
                 .map(|s| (s.id.to_string(), s.text.file.clone())),
             "step id",
         );
+        let check_ids: Vec<(String, String)> = steps
+            .iter()
+            .flat_map(|s| s.checks.iter().map(|c| (c.id.clone(), s.text.file.clone())))
+            .collect();
+        self.check_unique(check_ids.into_iter(), "check id");
         Some(Lab {
             id: id?,
             title: meta.title,
@@ -471,9 +482,27 @@ impl Loader<'_> {
         };
         let meta: StepFrontMatter = self.toml(path, &text, front, front_start)?;
         let (first_line, _) = line_column(&text, body_start);
+        let mut checks = Vec::new();
+        for check in meta.checks {
+            let at = front_start + check.span().start;
+            match check.into_inner().parse(at) {
+                Ok(check) => checks.push(check),
+                Err(errors) => {
+                    for (offset, message) in errors {
+                        let offset = if offset == at {
+                            at
+                        } else {
+                            front_start + offset
+                        };
+                        self.error(path, &text, offset, message);
+                    }
+                }
+            }
+        }
         Some(Step {
             number,
             id,
+            checks,
             title: meta.title,
             text: MarkdownSource {
                 file: path.to_owned(),

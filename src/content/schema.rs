@@ -38,6 +38,8 @@ pub(super) struct LabToml {
 #[serde(deny_unknown_fields)]
 pub(super) struct StepFrontMatter {
     pub(super) title: String,
+    #[serde(default)]
+    pub(super) checks: Vec<Spanned<super::checks::CheckToml>>,
 }
 
 /// `questions.toml`: a list of `[[questions]]`.

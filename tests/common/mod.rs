@@ -7,12 +7,15 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod kind_fixtures;
+pub mod kube_api;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lectern::AppState;
-use lectern::config::{DbArgs, ServeArgs};
+use lectern::config::{ClusterArgs, DbArgs, ServeArgs};
 use tempfile::TempDir;
 
 /// A running server and what a test needs to talk to it.
@@ -27,15 +30,20 @@ pub struct TestApp {
 impl TestApp {
     /// Serves the embedded course.
     pub async fn spawn() -> Self {
-        Self::start(None, false).await
+        Self::start(None, false, None).await
+    }
+
+    /// Serves the embedded course, checking labs against the cluster in `kubeconfig`.
+    pub async fn spawn_with_cluster(kubeconfig: &Path) -> Self {
+        Self::start(None, false, Some(kubeconfig.to_owned())).await
     }
 
     /// Serves the course folder `dir`, optionally re-rendering it on change.
     pub async fn spawn_with_content(dir: &Path, watch: bool) -> Self {
-        Self::start(Some(dir.to_owned()), watch).await
+        Self::start(Some(dir.to_owned()), watch, None).await
     }
 
-    async fn start(content: Option<PathBuf>, watch: bool) -> Self {
+    async fn start(content: Option<PathBuf>, watch: bool, kubeconfig: Option<PathBuf>) -> Self {
         let dir = TempDir::new().expect("temp dir");
         let db_path = dir.path().join("data").join("lectern.db");
         let config = ServeArgs {
@@ -46,6 +54,11 @@ impl TestApp {
             max_body: 1 << 20,
             db: DbArgs {
                 path: Some(db_path.clone()),
+            },
+            cluster: ClusterArgs {
+                kubeconfig,
+                context: None,
+                cluster_timeout: 2,
             },
         };
         let app = lectern::App::build(config).await.expect("app builds");

@@ -1,0 +1,179 @@
+//! `lectern lab list` and `lectern lab check`: the lab checks in a terminal next to the cluster.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::config::{LabCheckArgs, OutputFormat};
+use crate::content::{self, Course, CourseFiles};
+use crate::db;
+use crate::labs::{self, Cluster, Status, StepRun};
+
+/// Exit code when checks could not be run: bad arguments, unknown lab, unreachable cluster.
+const NOT_RUN: u8 = 2;
+
+fn load_course(dir: Option<&std::path::Path>) -> Result<Course, String> {
+    let files = match dir {
+        Some(dir) => CourseFiles::from_dir(dir).map_err(|d| d.to_string())?,
+        None => CourseFiles::embedded(),
+    };
+    content::load(files).map_err(|e| e.to_string())
+}
+
+/// Prints every lab id, one per line.
+pub fn list(dir: Option<&std::path::Path>) -> ExitCode {
+    match load_course(dir) {
+        Ok(course) => {
+            for lab in course.modules.iter().filter_map(|m| m.lab.as_ref()) {
+                println!("{}", lab.id);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(NOT_RUN)
+        }
+    }
+}
+
+/// Runs the checks and reports; the exit code says whether all passed (0), some failed (1), or
+/// they could not be run (2).
+pub async fn check(args: LabCheckArgs) -> ExitCode {
+    let fail = |message: String| {
+        match args.output {
+            OutputFormat::Json => println!(
+                "{}",
+                json!({ "lab": args.lab, "status": "error", "error": message })
+            ),
+            OutputFormat::Text => eprintln!("error: {message}"),
+        }
+        ExitCode::from(NOT_RUN)
+    };
+    let course = match load_course(args.content.as_deref()) {
+        Ok(course) => course,
+        Err(e) => return fail(e),
+    };
+    let Some((_, lab)) = labs::find_lab(&course, &args.lab) else {
+        let known: Vec<String> = course
+            .modules
+            .iter()
+            .filter_map(|m| Some(m.lab.as_ref()?.id.to_string()))
+            .collect();
+        return fail(format!(
+            "no lab `{}` in this course (labs: {})",
+            args.lab,
+            known.join(", ")
+        ));
+    };
+    let steps: Vec<_> = match args.step {
+        Some(n) => match lab.steps.iter().find(|s| s.number == n) {
+            Some(step) if !step.checks.is_empty() => vec![step],
+            Some(_) => return fail(format!("step {n} of lab `{}` has no checks", lab.id)),
+            None => {
+                return fail(format!(
+                    "lab `{}` has no step {n} (it has steps 1 to {})",
+                    lab.id,
+                    lab.steps.len()
+                ));
+            }
+        },
+        None => lab.steps.iter().filter(|s| !s.checks.is_empty()).collect(),
+    };
+    let cluster = match Cluster::connect(&args.cluster.connect_options()).await {
+        Ok(cluster) => cluster,
+        Err(e) => return fail(e.to_string()),
+    };
+    let version = match cluster.ping().await {
+        Ok(info) => info.git_version,
+        Err(e) => return fail(e.to_string()),
+    };
+    let mut runs = Vec::new();
+    for step in steps {
+        runs.push(labs::run_step(&cluster, lab, step).await);
+    }
+    record(&args, &runs).await;
+    let all: Vec<_> = runs
+        .iter()
+        .flat_map(|r| r.results.iter())
+        .cloned()
+        .collect();
+    let status = Status::of(&all);
+    let count = |s: Status| all.iter().filter(|r| r.status == s).count();
+    let total_ms: u64 = runs.iter().map(|r| r.duration_ms).sum();
+    match args.output {
+        OutputFormat::Json => {
+            let document = json!({
+                "lab": lab.id.to_string(),
+                "cluster": cluster.url,
+                "server_version": version,
+                "status": status,
+                "summary": { "passed": count(Status::Passed), "failed": count(Status::Failed), "error": count(Status::Error) },
+                "duration_ms": total_ms,
+                "steps": runs,
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&document).unwrap_or_default()
+            );
+        }
+        OutputFormat::Text => {
+            println!("Lab {}: {}", lab.id, lab.title);
+            println!("Cluster {} ({version})", cluster.url);
+            for run in &runs {
+                print_run(lab, run);
+            }
+            println!();
+            println!(
+                "{} passed, {} failed, {} could not be checked, in {total_ms} ms",
+                count(Status::Passed),
+                count(Status::Failed),
+                count(Status::Error)
+            );
+        }
+    }
+    match status {
+        Status::Passed => ExitCode::SUCCESS,
+        Status::Failed => ExitCode::FAILURE,
+        Status::Error => ExitCode::from(NOT_RUN),
+    }
+}
+
+fn print_run(lab: &content::Lab, run: &StepRun) {
+    let title = lab
+        .steps
+        .iter()
+        .find(|s| s.id.as_ref() == run.step)
+        .map_or("", |s| s.title.as_str());
+    println!();
+    println!("Step {}: {title}", run.step_number);
+    for result in &run.results {
+        let mark = match result.status {
+            Status::Passed => "✔",
+            Status::Failed => "✘",
+            Status::Error => "!",
+        };
+        println!("  {mark} {} ({} ms)", result.title, result.duration_ms);
+        println!("      {}", result.message);
+        if result.status != Status::Passed && !result.hint.is_empty() {
+            println!("      hint: {}", result.hint);
+        }
+    }
+}
+
+/// Records the runs for the local learner; a database problem is reported but does not hide the results.
+async fn record(args: &LabCheckArgs, runs: &[StepRun]) {
+    let path = args.db.path();
+    let pool = match db::open(&path).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("warning: results not recorded: {e}");
+            return;
+        }
+    };
+    for run in runs {
+        if let Err(e) = labs::store::record(&pool, db::LOCAL_LEARNER_ID, run).await {
+            eprintln!("warning: results not recorded in {}: {e}", path.display());
+        }
+    }
+    pool.close().await;
+}

@@ -1,0 +1,288 @@
+//! The connection to a learner's cluster: configuration, timeouts, and the one place where
+//! `kube::Error` is turned into something a learner can act on.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{self, ApiCapabilities};
+use kube::{Client, Config};
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// A kubeconfig file; otherwise `KUBECONFIG`, `~/.kube/config`, then in-cluster configuration.
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of the kubeconfig; otherwise its current context.
+    pub context: Option<String>,
+    /// How long to wait for the API server, per request.
+    pub timeout: Duration,
+}
+
+/// Why the cluster could not answer a question, in words a learner can act on.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ClusterError {
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("cannot configure a connection to the cluster: {0}")]
+    Config(String),
+    /// Nothing answered at the address.
+    #[error("cannot reach the cluster at {url}: {detail}")]
+    Unreachable {
+        /// The API server URL.
+        url: String,
+        /// What the connection attempt reported.
+        detail: String,
+    },
+    /// The API server did not answer in time.
+    #[error("the cluster at {url} did not answer within {secs} s")]
+    Timeout {
+        /// The API server URL.
+        url: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// The TLS handshake failed: wrong CA, wrong server name.
+    #[error("TLS connection to {url} failed: {detail}")]
+    Tls {
+        /// The API server URL.
+        url: String,
+        /// What the TLS stack reported.
+        detail: String,
+    },
+    /// 401: the credentials were rejected.
+    #[error(
+        "the cluster at {url} rejected the credentials (401 Unauthorized): check the kubeconfig's user and that its token or certificate has not expired"
+    )]
+    Unauthorized {
+        /// The API server URL.
+        url: String,
+    },
+    /// 403: Lectern's identity lacks a permission it needs.
+    #[error("Lectern's identity is not allowed to {action} (403 Forbidden): {message}")]
+    Forbidden {
+        /// What was attempted, e.g. `list pods`.
+        action: String,
+        /// The API server's message.
+        message: String,
+    },
+    /// 404 on discovery: the API group/version is not served by this cluster.
+    #[error("the cluster does not serve {api_version} (404 on discovery)")]
+    NotServed {
+        /// The apiVersion asked for.
+        api_version: String,
+    },
+    /// The group/version is served, but has no such kind.
+    #[error("the cluster serves {api_version}, but it has no kind {kind}")]
+    KindNotServed {
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+    },
+    /// The answer could not be understood.
+    #[error("the cluster sent a response Lectern cannot read: {0}")]
+    Malformed(String),
+    /// Any other API error, with the server's own words.
+    #[error("the cluster answered {code}: {message}")]
+    Api {
+        /// HTTP status.
+        code: u16,
+        /// The server's message.
+        message: String,
+    },
+}
+
+/// A connected cluster, with a per-run cache of discovery answers.
+pub struct Cluster {
+    /// The kube-rs client, with timeouts set.
+    pub client: Client,
+    /// The API server URL, for messages.
+    pub url: String,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    discovered: Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Builds a client from the kubeconfig (or in-cluster configuration) without contacting the cluster.
+    pub async fn connect(options: &ConnectOptions) -> Result<Self, ClusterError> {
+        let kube_options = KubeConfigOptions {
+            context: options.context.clone(),
+            ..Default::default()
+        };
+        let mut config = match &options.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
+                Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+                    .await
+                    .map_err(|e| ClusterError::Config(e.to_string()))?
+            }
+            None if options.context.is_some() => Config::from_kubeconfig(&kube_options)
+                .await
+                .map_err(|e| ClusterError::Config(e.to_string()))?,
+            None => Config::infer()
+                .await
+                .map_err(|e| ClusterError::Config(e.to_string()))?,
+        };
+        config.connect_timeout = Some(options.timeout);
+        config.read_timeout = Some(options.timeout);
+        config.write_timeout = Some(options.timeout);
+        let url = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let client = Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+        Ok(Self {
+            client,
+            url,
+            timeout: options.timeout,
+            discovered: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs one request with the timeout, mapping failures by meaning; `action` says what was attempted.
+    pub async fn call<T>(
+        &self,
+        action: &str,
+        request: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, ClusterError> {
+        match tokio::time::timeout(self.timeout, request).await {
+            Err(_) => Err(self.timed_out()),
+            Ok(result) => result.map_err(|e| self.classify(action, e)),
+        }
+    }
+
+    /// The error for a request that did not finish in time.
+    pub fn timed_out(&self) -> ClusterError {
+        ClusterError::Timeout {
+            url: self.url.clone(),
+            secs: self.timeout.as_secs().max(1),
+        }
+    }
+
+    /// Asks the server for its version: the cheapest proof that it answers, and is who we think.
+    pub async fn ping(
+        &self,
+    ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, ClusterError> {
+        self.call("read the server version", self.client.apiserver_version())
+            .await
+    }
+
+    /// Finds how the cluster serves `api_version`/`kind`, once per kind per connection.
+    pub async fn resource(
+        &self,
+        api_version: &str,
+        kind: &str,
+    ) -> Result<(ApiResource, ApiCapabilities), ClusterError> {
+        let key = format!("{api_version}/{kind}");
+        if let Some(found) = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(found.clone());
+        }
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let found =
+            match tokio::time::timeout(self.timeout, discovery::pinned_kind(&self.client, &gvk))
+                .await
+            {
+                Err(_) => return Err(self.timed_out()),
+                Ok(Ok(found)) => found,
+                Ok(Err(kube::Error::Api(e))) if e.code == 404 => {
+                    return Err(ClusterError::NotServed {
+                        api_version: api_version.to_owned(),
+                    });
+                }
+                Ok(Err(kube::Error::Discovery(_))) => {
+                    return Err(ClusterError::KindNotServed {
+                        api_version: api_version.to_owned(),
+                        kind: kind.to_owned(),
+                    });
+                }
+                Ok(Err(e)) => return Err(self.classify(&format!("discover {api_version}"), e)),
+            };
+        self.discovered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// Maps a kube-rs error to what it means for the learner.
+    pub fn classify(&self, action: &str, error: kube::Error) -> ClusterError {
+        let url = self.url.clone();
+        match error {
+            kube::Error::Api(e) => match e.code {
+                401 => ClusterError::Unauthorized { url },
+                403 => ClusterError::Forbidden {
+                    action: action.to_owned(),
+                    message: e.message,
+                },
+                _ if e.reason == "Failed to parse error data" => ClusterError::Malformed(format!(
+                    "{} answered {}: {}",
+                    action, e.code, e.message
+                )),
+                code => ClusterError::Api {
+                    code,
+                    message: e.message,
+                },
+            },
+            kube::Error::SerdeError(e) => ClusterError::Malformed(e.to_string()),
+            kube::Error::FromUtf8(e) => ClusterError::Malformed(e.to_string()),
+            other => {
+                let detail = error_chain(&other);
+                let lower = detail.to_lowercase();
+                if lower.contains("timed out")
+                    || lower.contains("deadline")
+                    || lower.contains("elapsed")
+                {
+                    ClusterError::Timeout {
+                        url,
+                        secs: self.timeout.as_secs().max(1),
+                    }
+                } else if lower.contains("certificate")
+                    || lower.contains("tls")
+                    || lower.contains("handshake")
+                {
+                    ClusterError::Tls { url, detail }
+                } else if lower.contains("expected value")
+                    || lower.contains("invalid") && lower.contains("json")
+                {
+                    ClusterError::Malformed(detail)
+                } else {
+                    ClusterError::Unreachable { url, detail }
+                }
+            }
+        }
+    }
+}
+
+/// The error and its causes, joined, without repeating the same text.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}

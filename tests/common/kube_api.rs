@@ -1,0 +1,655 @@
+//! A Kubernetes API test double, faithful where kube-rs looks: served over HTTPS with its own CA,
+//! a bearer token in a generated kubeconfig, discovery documents, lists as `…List` objects that honour
+//! label and field selectors, metadata-only (`PartialObjectMetadata`) responses, errors as `Status`
+//! objects with the API server's wording, SubjectAccessReviews decided from the RBAC objects it holds,
+//! `/livez` and `/readyz?verbose`, and `/version`. Failure modes stand in for a broken cluster.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The token the generated kubeconfig carries.
+pub const TOKEN: &str = "lectern-test-token";
+
+/// How the double misbehaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// A healthy API server.
+    Normal,
+    /// Every request gets 401, as with an expired token.
+    RejectCredentials,
+    /// Requests for this resource (plural) get 403, as for an identity without that permission.
+    Forbid(String),
+    /// Accepts connections and never answers.
+    Hang,
+    /// Answers 200 with a body that is not JSON.
+    Malformed,
+}
+
+/// What the double serves; tests change it between runs.
+#[derive(Debug, Clone)]
+pub struct ClusterState {
+    pub objects: Vec<Value>,
+    /// Individual health checks, in order, as `/readyz?verbose` lists them.
+    pub health: Vec<(String, bool)>,
+    pub version: (u32, u32),
+    pub mode: Mode,
+    /// Every request's method, path and query, for assertions (e.g. that no Secret was read whole).
+    pub requests: Vec<String>,
+}
+
+/// A running double.
+pub struct FakeCluster {
+    pub addr: SocketAddr,
+    pub kubeconfig: PathBuf,
+    pub state: Arc<Mutex<ClusterState>>,
+    _dir: TempDir,
+}
+
+impl FakeCluster {
+    /// Starts serving `objects` on an ephemeral port, and writes a kubeconfig for it.
+    pub async fn start(objects: Vec<Value>) -> Self {
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "kubernetes");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let server_key = rcgen::KeyPair::generate().unwrap();
+        let server_params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .unwrap();
+        let server_cert = server_params.signed_by(&server_key, &ca).unwrap();
+
+        let tls = tokio_rustls::rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![server_cert.der().clone()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(
+                    server_key.serialize_der(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+
+        let state = Arc::new(Mutex::new(ClusterState {
+            objects,
+            health: default_health(),
+            version: (1, 30),
+            mode: Mode::Normal,
+            requests: Vec::new(),
+        }));
+        let router = Router::new().fallback(handle).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            kubeconfig_yaml(&format!("https://127.0.0.1:{}", addr.port()), &ca.pem()),
+        )
+        .unwrap();
+        Self {
+            addr,
+            kubeconfig,
+            state,
+            _dir: dir,
+        }
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    pub fn set_objects(&self, objects: Vec<Value>) {
+        self.state.lock().unwrap().objects = objects;
+    }
+
+    pub fn set_health(&self, check: &str, ok: bool) {
+        let mut state = self.state.lock().unwrap();
+        for (name, status) in state.health.iter_mut() {
+            if name == check {
+                *status = ok;
+            }
+        }
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+}
+
+fn kubeconfig_yaml(server: &str, ca_pem: &str) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-k8s-ha\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\n\
+         contexts:\n- name: kind-k8s-ha\n  context:\n    cluster: kind-k8s-ha\n    user: kind-k8s-ha\n\
+         current-context: kind-k8s-ha\nusers:\n- name: kind-k8s-ha\n  user:\n    token: {TOKEN}\n"
+    )
+}
+
+fn default_health() -> Vec<(String, bool)> {
+    [
+        "ping",
+        "log",
+        "etcd",
+        "etcd-readiness",
+        "informer-sync",
+        "poststarthook/start-apiserver-admission-initializer",
+        "poststarthook/rbac/bootstrap-roles",
+        "shutdown",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), true))
+    .collect()
+}
+
+/// The resources the double serves: (group, version, plural, kind, namespaced).
+const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
+    ("", "v1", "namespaces", "Namespace", false),
+    ("", "v1", "nodes", "Node", false),
+    ("", "v1", "pods", "Pod", true),
+    ("", "v1", "services", "Service", true),
+    ("", "v1", "serviceaccounts", "ServiceAccount", true),
+    ("", "v1", "secrets", "Secret", true),
+    ("", "v1", "configmaps", "ConfigMap", true),
+    ("apps", "v1", "deployments", "Deployment", true),
+    ("apps", "v1", "daemonsets", "DaemonSet", true),
+    ("apps", "v1", "statefulsets", "StatefulSet", true),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "ClusterRole",
+        false,
+    ),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        false,
+    ),
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+    (
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "RoleBinding",
+        true,
+    ),
+    ("coordination.k8s.io", "v1", "leases", "Lease", true),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "subjectaccessreviews",
+        "SubjectAccessReview",
+        false,
+    ),
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        false,
+    ),
+];
+
+fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+fn status(code: u16, reason: &str, message: String, details: Value) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "details": details, "code": code,
+    });
+    (
+        StatusCode::from_u16(code).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok_json(value: Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(state): State<Arc<Mutex<ClusterState>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let snapshot = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(format!("{method} {}", uri));
+        state.clone()
+    };
+    match &snapshot.mode {
+        Mode::Hang => {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            return StatusCode::GATEWAY_TIMEOUT.into_response();
+        }
+        Mode::Malformed => {
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "<html>upstream proxy error</html>",
+            )
+                .into_response();
+        }
+        _ => {}
+    }
+    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {TOKEN}"));
+    if !authorized || snapshot.mode == Mode::RejectCredentials {
+        return status(401, "Unauthorized", "Unauthorized".into(), json!({}));
+    }
+    let path = uri.path();
+    let query: HashMap<String, String> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    match path {
+        "/version" => {
+            let (major, minor) = snapshot.version;
+            return ok_json(json!({
+                "major": major.to_string(), "minor": minor.to_string(), "gitVersion": format!("v{major}.{minor}.0"),
+                "gitCommit": "7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a", "gitTreeState": "clean",
+                "buildDate": "2024-05-13T22:02:25Z", "goVersion": "go1.22.2", "compiler": "gc", "platform": "linux/amd64",
+            }));
+        }
+        "/livez" | "/readyz" => return health(&snapshot, path, query.contains_key("verbose")),
+        "/api" => {
+            return ok_json(
+                json!({ "kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [ { "clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.4:6443" } ] }),
+            );
+        }
+        "/apis" => {
+            let mut groups: Vec<&str> = RESOURCES
+                .iter()
+                .map(|r| r.0)
+                .filter(|g| !g.is_empty())
+                .collect();
+            groups.dedup();
+            let groups: Vec<Value> = groups
+                .iter()
+                .map(|g| json!({ "name": g, "versions": [ { "groupVersion": format!("{g}/v1"), "version": "v1" } ], "preferredVersion": { "groupVersion": format!("{g}/v1"), "version": "v1" } }))
+                .collect();
+            return ok_json(
+                json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }),
+            );
+        }
+        _ => {}
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return not_found_path(),
+    };
+    let served: Vec<_> = RESOURCES
+        .iter()
+        .filter(|r| r.0 == group && r.1 == version)
+        .collect();
+    if served.is_empty() {
+        return not_found_path();
+    }
+    let gv = group_version(group, version);
+    if rest.is_empty() {
+        let resources: Vec<Value> = served
+            .iter()
+            .map(|r| json!({ "name": r.2, "singularName": r.3.to_lowercase(), "namespaced": r.4, "kind": r.3, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"] }))
+            .collect();
+        return ok_json(
+            json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }),
+        );
+    }
+    let (namespace, plural, name) = match rest {
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
+        ["namespaces", name] => (None, "namespaces", Some(*name)),
+        [plural] => (None, *plural, None),
+        [plural, name] => (None, *plural, Some(*name)),
+        _ => return not_found_path(),
+    };
+    let Some(&&(_, _, _, kind, namespaced)) = served.iter().find(|r| r.2 == plural) else {
+        return not_found_path();
+    };
+    if let Mode::Forbid(forbidden) = &snapshot.mode {
+        if forbidden == plural {
+            let verb = if name.is_some() { "get" } else { "list" };
+            let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
+                format!("in the namespace \"{ns}\"")
+            });
+            return status(
+                403,
+                "Forbidden",
+                format!(
+                    "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
+                ),
+                json!({ "kind": plural }),
+            );
+        }
+    }
+    if method == Method::POST {
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        return match kind {
+            "SubjectAccessReview" => ok_json(review(&snapshot.objects, request)),
+            "SelfSubjectRulesReview" => ok_json(
+                json!({ "kind": kind, "apiVersion": gv, "spec": request["spec"], "status": { "resourceRules": [ { "verbs": ["*"], "apiGroups": ["*"], "resources": ["*"] } ], "nonResourceRules": [], "incomplete": false } }),
+            ),
+            _ => status(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource".into(),
+                json!({}),
+            ),
+        };
+    }
+    let metadata_only = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
+    let matches = |o: &&Value| {
+        o["apiVersion"] == gv.as_str()
+            && o["kind"] == kind
+            && (!namespaced
+                || namespace.is_none()
+                || o["metadata"]["namespace"] == namespace.unwrap_or_default())
+    };
+    match name {
+        Some(name) => match snapshot
+            .objects
+            .iter()
+            .filter(matches)
+            .find(|o| o["metadata"]["name"] == name)
+        {
+            Some(object) if metadata_only => ok_json(
+                json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"] }),
+            ),
+            Some(object) => ok_json(object.clone()),
+            None => status(
+                404,
+                "NotFound",
+                format!("{plural} \"{name}\" not found"),
+                json!({ "name": name, "kind": plural }),
+            ),
+        },
+        None => {
+            let labels = query.get("labelSelector").map(String::as_str).unwrap_or("");
+            let fields = query.get("fieldSelector").map(String::as_str).unwrap_or("");
+            let items: Vec<Value> = snapshot
+                .objects
+                .iter()
+                .filter(matches)
+                .filter(|o| label_selector_matches(labels, &o["metadata"]["labels"]))
+                .filter(|o| field_selector_matches(fields, o))
+                .map(|o| {
+                    if metadata_only {
+                        json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"] })
+                    } else {
+                        let mut item = o.clone();
+                        item.as_object_mut().unwrap().remove("apiVersion");
+                        item.as_object_mut().unwrap().remove("kind");
+                        item
+                    }
+                })
+                .collect();
+            if metadata_only {
+                ok_json(
+                    json!({ "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": "4242" }, "items": items }),
+                )
+            } else {
+                ok_json(
+                    json!({ "kind": format!("{kind}List"), "apiVersion": gv, "metadata": { "resourceVersion": "4242" }, "items": items }),
+                )
+            }
+        }
+    }
+}
+
+fn not_found_path() -> Response {
+    status(
+        404,
+        "NotFound",
+        "the server could not find the requested resource".into(),
+        json!({ "causes": [ { "reason": "UnexpectedServerResponse", "message": "404 page not found" } ] }),
+    )
+}
+
+fn health(state: &ClusterState, path: &str, verbose: bool) -> Response {
+    let name = path.trim_start_matches('/');
+    let healthy = state.health.iter().all(|(_, ok)| *ok);
+    let mut text = String::new();
+    if verbose || !healthy {
+        for (check, ok) in &state.health {
+            text.push_str(&if *ok {
+                format!("[+]{check} ok\n")
+            } else {
+                format!("[-]{check} failed: reason withheld\n")
+            });
+        }
+    }
+    text.push_str(&if healthy {
+        format!("{name} check passed\n")
+    } else {
+        format!("{name} check failed\n")
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    (code, [("content-type", "text/plain; charset=utf-8")], text).into_response()
+}
+
+/// Kubernetes label selector semantics: `k`, `!k`, `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`.
+pub fn label_selector_matches(selector: &str, labels: &Value) -> bool {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let mut terms = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                terms.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&selector[start..]);
+    terms
+        .into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .all(|term| {
+            let set = |rest: &str| -> Vec<String> {
+                rest.trim()
+                    .trim_start_matches('(')
+                    .trim_end_matches(')')
+                    .split(',')
+                    .map(|v| v.trim().to_owned())
+                    .collect()
+            };
+            if let Some((k, rest)) = term.split_once(" notin ") {
+                !label(k.trim()).is_some_and(|v| set(rest).iter().any(|s| s == v))
+            } else if let Some((k, rest)) = term.split_once(" in ") {
+                label(k.trim()).is_some_and(|v| set(rest).iter().any(|s| s == v))
+            } else if let Some((k, v)) = term.split_once("!=") {
+                label(k.trim()) != Some(v.trim())
+            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                label(k.trim()) == Some(v.trim())
+            } else if let Some(k) = term.strip_prefix('!') {
+                label(k.trim()).is_none()
+            } else {
+                label(term).is_some()
+            }
+        })
+}
+
+fn field_selector_matches(selector: &str, object: &Value) -> bool {
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .all(|term| {
+            let (path, expected, negate) = if let Some((p, v)) = term.split_once("!=") {
+                (p, v, true)
+            } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (p, v, false)
+            } else {
+                return false;
+            };
+            let value = path.split('.').fold(object, |v, key| &v[key]);
+            let actual = value.as_str().unwrap_or("");
+            (actual == expected) != negate
+        })
+}
+
+/// Decides a SubjectAccessReview from the RBAC objects, as the RBAC authorizer would, with its wording.
+fn review(objects: &[Value], request: Value) -> Value {
+    let spec = &request["spec"];
+    let user = spec["user"].as_str().unwrap_or("");
+    let groups: Vec<&str> = spec["groups"]
+        .as_array()
+        .map(|g| g.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let attrs = &spec["resourceAttributes"];
+    let namespace = attrs["namespace"].as_str().filter(|n| !n.is_empty());
+    let (verb, group, resource) = (
+        attrs["verb"].as_str().unwrap_or(""),
+        attrs["group"].as_str().unwrap_or(""),
+        attrs["resource"].as_str().unwrap_or(""),
+    );
+    let find = |kind: &str, name: &str, ns: Option<&str>| {
+        objects.iter().find(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"] == name
+                && (ns.is_none() || o["metadata"]["namespace"] == ns.unwrap_or_default())
+        })
+    };
+    let bindings = objects.iter().filter(|o| {
+        o["kind"] == "ClusterRoleBinding"
+            || (o["kind"] == "RoleBinding"
+                && namespace.is_some()
+                && o["metadata"]["namespace"] == namespace.unwrap_or_default())
+    });
+    for binding in bindings {
+        let binding_ns = binding["metadata"]["namespace"].as_str();
+        let Some(subject) = binding["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| match s["kind"].as_str() {
+                Some("ServiceAccount") => {
+                    user == format!(
+                        "system:serviceaccount:{}:{}",
+                        s["namespace"].as_str().or(binding_ns).unwrap_or(""),
+                        s["name"].as_str().unwrap_or("")
+                    )
+                }
+                Some("User") => s["name"] == user,
+                Some("Group") => groups.contains(&s["name"].as_str().unwrap_or("")),
+                _ => false,
+            })
+        else {
+            continue;
+        };
+        let role_kind = binding["roleRef"]["kind"].as_str().unwrap_or("");
+        let role_name = binding["roleRef"]["name"].as_str().unwrap_or("");
+        let role = if role_kind == "ClusterRole" {
+            find("ClusterRole", role_name, None)
+        } else {
+            find("Role", role_name, binding_ns)
+        };
+        let Some(role) = role else { continue };
+        let has = |list: &Value, wanted: &str| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|v| v == wanted || v == "*"))
+        };
+        let grants = role["rules"].as_array().into_iter().flatten().any(|rule| {
+            has(&rule["apiGroups"], group)
+                && has(&rule["resources"], resource)
+                && has(&rule["verbs"], verb)
+        });
+        if grants {
+            let binding_name = match (binding["kind"].as_str(), binding_ns) {
+                (Some("RoleBinding"), Some(ns)) => format!(
+                    "RoleBinding \"{}/{ns}\"",
+                    binding["metadata"]["name"].as_str().unwrap_or("")
+                ),
+                _ => format!(
+                    "ClusterRoleBinding \"{}\"",
+                    binding["metadata"]["name"].as_str().unwrap_or("")
+                ),
+            };
+            let subject_text = match subject["kind"].as_str() {
+                Some("ServiceAccount") => format!(
+                    "ServiceAccount \"{}/{}\"",
+                    subject["name"].as_str().unwrap_or(""),
+                    subject["namespace"].as_str().or(binding_ns).unwrap_or("")
+                ),
+                Some(kind) => format!("{kind} \"{}\"", subject["name"].as_str().unwrap_or("")),
+                None => String::new(),
+            };
+            let reason = format!(
+                "RBAC: allowed by {binding_name} of {role_kind} \"{role_name}\" to {subject_text}"
+            );
+            return json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": { "allowed": true, "reason": reason } });
+        }
+    }
+    json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": { "allowed": false } })
+}
