@@ -1,5 +1,6 @@
 //! The HTTP layer's error: each variant decides its status, and internals never reach the client.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
@@ -12,6 +13,29 @@ pub(crate) enum Error {
     /// A dependency (the database) is not answering; the message is safe to show.
     #[error("{0}")]
     Unavailable(String),
+    /// An API request failed; answered as JSON `{"error": …}` with this status.
+    #[error("{1}")]
+    Api(StatusCode, String),
+    /// The request itself is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl From<crate::labs::RunError> for Error {
+    fn from(error: crate::labs::RunError) -> Self {
+        use crate::labs::RunError;
+        match &error {
+            RunError::NotFound(_) => Error::Api(StatusCode::NOT_FOUND, error.to_string()),
+            RunError::Cluster(_) => Error::Api(StatusCode::BAD_GATEWAY, error.to_string()),
+            RunError::Database(e) => {
+                tracing::error!(error = %e, "database error during a lab check");
+                Error::Api(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is not available; try again".to_owned(),
+                )
+            }
+        }
+    }
 }
 
 impl IntoResponse for Error {
@@ -21,6 +45,14 @@ impl IntoResponse for Error {
             Error::Unavailable(message) => {
                 (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
             }
+            Error::Api(status, message) => {
+                (status, Json(serde_json::json!({ "error": message }))).into_response()
+            }
+            Error::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": message })),
+            )
+                .into_response(),
         }
     }
 }

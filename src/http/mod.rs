@@ -2,6 +2,7 @@
 //! domain function) and respond. Nothing below this module knows about axum.
 
 mod error;
+mod labs;
 mod ops;
 mod pages;
 mod statics;
@@ -9,7 +10,7 @@ mod statics;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -54,6 +55,8 @@ pub fn router(app: AppState) -> Router {
         .route("/modules/{id}", get(pages::module))
         .route("/files/{*path}", get(pages::course_file))
         .route("/static/{*path}", get(statics::serve))
+        .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))
+        .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .fallback(pages::not_found)

@@ -9,6 +9,8 @@ mod evaluate;
 mod near_miss;
 pub mod store;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -92,6 +94,72 @@ pub struct StepRun {
     pub duration_ms: u64,
 }
 
+/// Why a step could not be checked from the web.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No such lab or step, or the step has nothing to check.
+    #[error("{0}")]
+    NotFound(String),
+    /// The cluster could not be asked at all.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The run could not be stored.
+    #[error("could not record the run: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Connects, runs one step's checks, and records the run for `learner_id`.
+pub async fn check_and_record(
+    options: &ConnectOptions,
+    pool: &sqlx::SqlitePool,
+    course: &Course,
+    learner_id: i64,
+    lab_id: &str,
+    step_id: &str,
+) -> Result<store::RecordedRun, RunError> {
+    let (lab, step) = find_step(course, lab_id, step_id)?;
+    let cluster = Cluster::connect(options).await?;
+    cluster.ping().await?;
+    let run = run_step(&cluster, lab, step).await;
+    let id = store::record(pool, learner_id, &run).await?;
+    store::latest(pool, learner_id, lab_id, step_id, step.number)
+        .await?
+        .filter(|recorded| recorded.id == id)
+        .ok_or_else(|| RunError::NotFound("the run vanished after it was recorded".to_owned()))
+}
+
+/// The learner's last run of a step, if any.
+pub async fn last_run(
+    pool: &sqlx::SqlitePool,
+    course: &Course,
+    learner_id: i64,
+    lab_id: &str,
+    step_id: &str,
+) -> Result<Option<store::RecordedRun>, RunError> {
+    let (_, step) = find_step(course, lab_id, step_id)?;
+    Ok(store::latest(pool, learner_id, lab_id, step_id, step.number).await?)
+}
+
+fn find_step<'a>(
+    course: &'a Course,
+    lab_id: &str,
+    step_id: &str,
+) -> Result<(&'a Lab, &'a Step), RunError> {
+    let (_, lab) = find_lab(course, lab_id)
+        .ok_or_else(|| RunError::NotFound(format!("there is no lab `{lab_id}`")))?;
+    let step = lab
+        .steps
+        .iter()
+        .find(|s| s.id.as_ref() == step_id)
+        .ok_or_else(|| RunError::NotFound(format!("lab `{lab_id}` has no step `{step_id}`")))?;
+    if step.checks.is_empty() {
+        return Err(RunError::NotFound(format!(
+            "step `{step_id}` of lab `{lab_id}` has no checks"
+        )));
+    }
+    Ok((lab, step))
+}
+
 /// Finds a lab (and its module) by id.
 pub fn find_lab<'a>(course: &'a Course, lab_id: &str) -> Option<(&'a Module, &'a Lab)> {
     course.modules.iter().find_map(|m| {
@@ -118,8 +186,14 @@ pub async fn run_step(cluster: &Cluster, lab: &Lab, step: &Step) -> StepRun {
 
 /// Runs checks concurrently, at most [`CONCURRENCY`] at a time, keeping their order in the results.
 pub async fn run_checks(cluster: &Cluster, checks: &[Check]) -> Vec<CheckResult> {
-    futures::stream::iter(checks)
-        .map(|check| run_check(cluster, check))
+    // Boxed and built in a loop so the futures' type is named: otherwise rustc infers lifetimes too
+    // specific for the `Send` bound axum puts on handlers ("implementation of FnOnce is not general enough").
+    let mut runs: Vec<Pin<Box<dyn Future<Output = CheckResult> + Send + '_>>> =
+        Vec::with_capacity(checks.len());
+    for check in checks {
+        runs.push(Box::pin(run_check(cluster, check)));
+    }
+    futures::stream::iter(runs)
         .buffered(CONCURRENCY)
         .collect()
         .await

@@ -223,6 +223,7 @@ struct LabSection<'a> {
 
 struct StepView<'a> {
     number: u32,
+    checks: usize,
     id: &'a str,
     anchor: String,
     title: &'a str,
@@ -252,6 +253,7 @@ fn lab_section(module: &Module, page: &mut PageBuilder<'_>) -> (String, Vec<TocE
             });
             StepView {
                 number: step.number,
+                checks: step.checks.len(),
                 id: step.id.as_ref(),
                 anchor,
                 title: &step.title,

@@ -13,6 +13,8 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use common::kind_fixtures as kind;
+use common::kube_api::FakeCluster;
 use common::{TestApp, free_port};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -200,5 +202,81 @@ async fn check_module_page(
         .execute("return Array.from(document.querySelectorAll('button.copy')).filter(b => b.hidden).length;", vec![])
         .await?;
     assert_eq!(hidden, json!(0), "copy buttons stay hidden");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_my_work_shows_each_verdict_in_place_and_again_after_reload() {
+    let Some(driver) = start_driver() else { return };
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+    let browser = connect(&driver).await;
+    let result = check_button(&browser, &app).await;
+    let log = browser.issue_cmd(BrowserLog).await;
+    browser.close().await.ok();
+    result.expect("check my work");
+    let log = log.expect("browser log");
+    let problems: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(problems.is_empty(), "the page logged errors: {problems:#?}");
+}
+
+async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini::error::CmdError> {
+    const STEP: &str = ".check[data-step='monitoring-rbac']";
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let button = browser
+        .wait()
+        .for_element(Locator::Css(&format!("{STEP} .check-button:not([hidden])")))
+        .await?;
+    // The page scrolls smoothly; bring the button into view at once so the click lands on it.
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
+            vec![serde_json::to_value(&button)?],
+        )
+        .await?;
+    button.click().await?;
+    let summary = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{STEP} .check-summary")))
+        .await?;
+    assert!(
+        summary.text().await?.starts_with("2 of 7 checks passed"),
+        "{}",
+        summary.text().await?
+    );
+    let items = browser
+        .find_all(Locator::Css(&format!("{STEP} .check-item")))
+        .await?;
+    assert_eq!(items.len(), 7);
+    let first = items[0].text().await?;
+    assert!(
+        first.contains("ServiceAccount kube-system/control-plane-monitor not found"),
+        "{first}"
+    );
+    assert!(first.contains("Hint: Create it with `kubectl -n kube-system create serviceaccount control-plane-monitor`."), "{first}");
+    assert_eq!(
+        button.text().await?,
+        "Check my work",
+        "the button is ready again"
+    );
+
+    browser.refresh().await?;
+    let summary = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("{STEP} .check-summary")))
+        .await?;
+    assert!(
+        summary.text().await?.starts_with("2 of 7 checks passed"),
+        "last run shown again after reload"
+    );
     Ok(())
 }

@@ -533,3 +533,90 @@ async fn against_a_real_cluster_when_one_is_configured() {
     );
     assert_eq!(outcome.json()["lab"], "ha-control-plane");
 }
+
+mod http {
+    use super::*;
+    use crate::common::TestApp;
+
+    const STEP4: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac";
+
+    async fn post_check(app: &TestApp, path: &str) -> reqwest::Response {
+        app.client
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_check_endpoint_runs_records_and_shows_the_last_run() {
+        let cluster = FakeCluster::start(kind::ha_cluster()).await;
+        let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+        assert_eq!(
+            app.get(&format!("{STEP4}/runs/latest")).await.status(),
+            204,
+            "no run yet"
+        );
+
+        let response = post_check(&app, &format!("{STEP4}/check")).await;
+        assert_eq!(response.status(), 200);
+        let run: Value = response.json().await.unwrap();
+        assert_eq!(run["status"], "failed");
+        assert_eq!(run["step"], "monitoring-rbac");
+        assert_eq!(
+            run["results"][0]["message"],
+            "ServiceAccount kube-system/control-plane-monitor not found"
+        );
+        assert!(run["recorded_at"].as_str().unwrap().ends_with('Z'));
+
+        cluster.set_objects(kind::lab_done());
+        let run: Value = post_check(&app, &format!("{STEP4}/check"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(run["status"], "passed");
+        let latest: Value = app
+            .get(&format!("{STEP4}/runs/latest"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(latest["id"], run["id"]);
+        assert_eq!(latest["results"], run["results"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_check_requests_get_clear_errors() {
+        let cluster = FakeCluster::start(kind::lab_done()).await;
+        let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+        let form = app
+            .client
+            .post(app.url(&format!("{STEP4}/check")))
+            .form(&[("a", "b")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 400, "cross-site forms cannot trigger checks");
+        let missing = post_check(&app, "/api/labs/ha-control-plane/steps/no-such-step/check").await;
+        assert_eq!(missing.status(), 404);
+        assert_eq!(
+            missing.json::<Value>().await.unwrap()["error"],
+            "lab `ha-control-plane` has no step `no-such-step`"
+        );
+        let no_checks = post_check(&app, "/api/labs/ha-control-plane/steps/prepare/check").await;
+        assert_eq!(no_checks.status(), 404);
+
+        cluster.set_mode(Mode::RejectCredentials);
+        let rejected = post_check(&app, &format!("{STEP4}/check")).await;
+        assert_eq!(rejected.status(), 502);
+        assert!(
+            rejected.json::<Value>().await.unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .contains("rejected the credentials")
+        );
+    }
+}

@@ -450,3 +450,70 @@ fn every_error_is_reported_at_once() {
         "sorted by file"
     );
 }
+
+fn step_with_checks(checks: &str) -> TempDir {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/lab/01-first.md",
+        &format!("+++\ntitle = \"First step\"\n{checks}+++\nDo it.\n"),
+    );
+    course
+}
+
+#[test]
+fn checks_are_validated_with_file_and_line() {
+    let course = step_with_checks(
+        "\n[[checks]]\nid = \"nodes\"\ncheck = \"nodes\"\ntitle = \"t\"\nhint = \"h\"\n\
+         \n[[checks]]\nid = \"pods\"\ncheck = \"count\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"v1\"\nkind = \"Pod\"\nlabel_selector = \"tier in control-plane\"\nmin = 1\n\
+         \n[[checks]]\nid = \"role\"\ncheck = \"resource\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"rbac.authorization.k8s.io/v1\"\nkind = \"ClusterRole\"\nname = \"x\"\n\
+         \n[[checks.fields]]\npath = \"rules[x].verbs\"\nequals = \"get\"\n",
+    );
+    let errors = errors(course.path());
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:6:9: unknown check `nodes`: the checks are resource, count, access, health and version".to_owned()), "{errors:#?}");
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:17:18: invalid label selector `tier in control-plane`: cannot read `tier in control-plane`".to_owned()), "{errors:#?}");
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "modules/01-intro/lab/01-first.md:30:8: invalid field path `rules[x].verbs`"
+        )),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn checks_need_the_keys_of_their_kind_and_unique_ids() {
+    let course = step_with_checks(
+        "\n[[checks]]\nid = \"sa\"\ncheck = \"resource\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"v1\"\nkind = \"ServiceAccount\"\n\
+         \n[[checks]]\nid = \"sa\"\ncheck = \"access\"\ntitle = \"t\"\nhint = \"h\"\nsubject = { service_account = \"monitor\" }\nverb = \"list\"\nresource = \"pods\"\nallowed = true\n\
+         \n[[checks]]\nid = \"secret\"\ncheck = \"resource\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"v1\"\nkind = \"Secret\"\nnamespace = \"x\"\nname = \"y\"\n\
+         \n[[checks.fields]]\npath = \"data.password\"\nequals = \"hunter2\"\n",
+    );
+    let errors = errors(course.path());
+    assert!(
+        errors
+            .contains(&"modules/01-intro/lab/01-first.md:4:1: check `sa` needs `name`".to_owned()),
+        "{errors:#?}"
+    );
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:17:11: service_account `monitor` should be NAMESPACE/NAME".to_owned()), "{errors:#?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("Lectern never reads Secret data")),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn duplicate_check_ids_in_a_lab_are_errors() {
+    let check = "\n[[checks]]\nid = \"up\"\ncheck = \"version\"\ntitle = \"t\"\nhint = \"h\"\nat_least = \"1.28\"\n";
+    let course = step_with_checks(check);
+    write(
+        course.path(),
+        "modules/01-intro/lab/02-second.md",
+        &format!("+++\ntitle = \"Second\"\n{check}+++\n"),
+    );
+    assert_reports(
+        course.path(),
+        "modules/01-intro/lab/02-second.md:1:1: duplicate check id `up`: already used by modules/01-intro/lab/01-first.md",
+    );
+}

@@ -1,0 +1,57 @@
+//! Endpoints for "Check my work": run a step's checks, and fetch the last run to show it again.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::Error;
+use crate::app::AppState;
+use crate::db::LOCAL_LEARNER_ID;
+use crate::labs::{self, store::RecordedRun};
+
+/// `POST /api/labs/{lab}/steps/{step}/check`: runs the checks and records the run.
+///
+/// Only JSON requests are accepted: a cross-site form cannot send one without a CORS preflight,
+/// which Lectern never grants, so another site cannot make a learner's browser run checks.
+pub(super) async fn check(
+    State(app): State<AppState>,
+    Path((lab, step)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<RecordedRun>, Error> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(Error::BadRequest(
+            "send the request as application/json".to_owned(),
+        ));
+    }
+    let site = app.site.current();
+    let options = app.config.cluster.connect_options();
+    let run = labs::check_and_record(
+        &options,
+        &app.db,
+        &site.course.course,
+        LOCAL_LEARNER_ID,
+        &lab,
+        &step,
+    )
+    .await?;
+    Ok(Json(run))
+}
+
+/// `GET /api/labs/{lab}/steps/{step}/runs/latest`: the last run, or `204 No Content` when there is none yet.
+pub(super) async fn latest(
+    State(app): State<AppState>,
+    Path((lab, step)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    Ok(
+        match labs::last_run(&app.db, &site.course.course, LOCAL_LEARNER_ID, &lab, &step).await? {
+            Some(run) => Json(run).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
