@@ -87,6 +87,17 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
         Ok(info) => info.git_version,
         Err(e) => return fail(e.to_string()),
     };
+    // Lectern never writes; make sure the identity it was given could not either.
+    let warnings = cluster.write_grants().await.unwrap_or_else(|e| {
+        vec![format!(
+            "could not verify that Lectern's identity is read-only: {e}"
+        )]
+    });
+    if args.output == OutputFormat::Text {
+        for warning in &warnings {
+            eprintln!("warning: {warning}");
+        }
+    }
     let mut runs = Vec::new();
     for step in steps {
         runs.push(labs::run_step(&cluster, lab, step).await);
@@ -109,6 +120,7 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
                 "status": status,
                 "summary": { "passed": count(Status::Passed), "failed": count(Status::Failed), "error": count(Status::Error) },
                 "duration_ms": total_ms,
+                "warnings": warnings,
                 "steps": runs,
             });
             println!(

@@ -18,6 +18,9 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot watch {}", dir.display()))?;
         tracing::info!(dir = %dir.display(), "watching for changes");
     }
+    tokio::spawn(warn_if_cluster_identity_can_write(
+        app.config.cluster.connect_options(),
+    ));
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -28,6 +31,24 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<()> {
         .context("server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Logs, at start, whether the cluster "Check my work" uses is reachable and whether Lectern's
+/// identity there could write (it should only read).
+async fn warn_if_cluster_identity_can_write(options: crate::labs::ConnectOptions) {
+    let cluster = match crate::labs::Cluster::connect(&options).await {
+        Ok(cluster) => cluster,
+        Err(e) => return tracing::info!("lab checks: {e}"),
+    };
+    match cluster.write_grants().await {
+        Ok(grants) if grants.is_empty() => {
+            tracing::info!(cluster = %cluster.url, "lab checks: cluster identity is read-only")
+        }
+        Ok(grants) => grants
+            .iter()
+            .for_each(|g| tracing::warn!(cluster = %cluster.url, "{g}")),
+        Err(e) => tracing::info!("lab checks: {e}"),
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM, so in-flight requests can finish.

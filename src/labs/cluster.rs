@@ -95,6 +95,29 @@ pub enum ClusterError {
     },
 }
 
+/// Verbs that change the cluster (or let an identity gain more rights).
+const WRITE_VERBS: &[&str] = &[
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "escalate",
+    "bind",
+    "impersonate",
+    "*",
+];
+
+/// Resources whose `create` only asks the cluster a question and changes nothing.
+const QUESTIONS: &[&str] = &[
+    "subjectaccessreviews",
+    "selfsubjectaccessreviews",
+    "selfsubjectrulesreviews",
+    "localsubjectaccessreviews",
+    "selfsubjectreviews",
+    "tokenreviews",
+];
+
 /// A connected cluster, with a per-run cache of discovery answers.
 pub struct Cluster {
     /// The kube-rs client, with timeouts set.
@@ -179,6 +202,46 @@ impl Cluster {
     ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, ClusterError> {
         self.call("read the server version", self.client.apiserver_version())
             .await
+    }
+
+    /// Rules of Lectern's own identity that would let it change the cluster, as the cluster reports
+    /// them (SelfSubjectRulesReview), each described so an administrator can find and remove it.
+    pub async fn write_grants(&self) -> Result<Vec<String>, ClusterError> {
+        use k8s_openapi::api::authorization::v1::{
+            SelfSubjectRulesReview, SelfSubjectRulesReviewSpec,
+        };
+        let review = SelfSubjectRulesReview {
+            spec: SelfSubjectRulesReviewSpec {
+                namespace: Some("kube-system".to_owned()),
+            },
+            ..Default::default()
+        };
+        let api: kube::Api<SelfSubjectRulesReview> = kube::Api::all(self.client.clone());
+        let answer = self
+            .call(
+                "create selfsubjectrulesreviews",
+                api.create(&Default::default(), &review),
+            )
+            .await?;
+        let rules = answer.status.map(|s| s.resource_rules).unwrap_or_default();
+        Ok(rules
+            .into_iter()
+            .filter_map(|rule| {
+                let writes: Vec<&str> = rule.verbs.iter().map(String::as_str).filter(|v| WRITE_VERBS.contains(v)).collect();
+                let resources: Vec<&str> =
+                    rule.resources.iter().flatten().map(String::as_str).filter(|r| !QUESTIONS.contains(r)).collect();
+                if writes.is_empty() || resources.is_empty() {
+                    return None;
+                }
+                let groups: Vec<String> = rule.api_groups.iter().flatten().map(|g| format!("{g:?}")).collect();
+                Some(format!(
+                    "Lectern's identity may {} {} (API groups {}): it only needs read access; see lectern-rbac.yaml",
+                    writes.join("/"),
+                    resources.join(", "),
+                    groups.join(", ")
+                ))
+            })
+            .collect())
     }
 
     /// Finds how the cluster serves `api_version`/`kind`, once per kind per connection.

@@ -44,6 +44,9 @@ pub struct ClusterState {
     pub health: Vec<(String, bool)>,
     pub version: (u32, u32),
     pub mode: Mode,
+    /// Whom the kubeconfig's token authenticates as: `None` is kind's admin (group system:masters);
+    /// `Some(user)` makes the double authorize every request of that user through its RBAC objects.
+    pub identity: Option<String>,
     /// Every request's method, path and query, for assertions (e.g. that no Secret was read whole).
     pub requests: Vec<String>,
 }
@@ -90,6 +93,7 @@ impl FakeCluster {
             health: default_health(),
             version: (1, 30),
             mode: Mode::Normal,
+            identity: None,
             requests: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
@@ -146,6 +150,11 @@ impl FakeCluster {
                 *status = ok;
             }
         }
+    }
+
+    /// Authenticates the token as `user` from now on, with RBAC enforced for it.
+    pub fn set_identity(&self, user: &str) {
+        self.state.lock().unwrap().identity = Some(user.to_owned());
     }
 
     pub fn requests(&self) -> Vec<String> {
@@ -382,13 +391,56 @@ async fn handle(
             );
         }
     }
+    if let Some(user) = &snapshot.identity {
+        let verb = match (&method, name) {
+            (&Method::POST, _) => "create",
+            (_, Some(_)) => "get",
+            (_, None) => "list",
+        };
+        let self_review = kind.starts_with("SelfSubject");
+        if !self_review
+            && decide(
+                &snapshot.objects,
+                user,
+                &identity_groups(user),
+                verb,
+                group,
+                plural,
+                namespace,
+            )
+            .is_none()
+        {
+            let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
+                format!("in the namespace \"{ns}\"")
+            });
+            return status(
+                403,
+                "Forbidden",
+                format!(
+                    "{plural} is forbidden: User \"{user}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
+                ),
+                json!({ "kind": plural }),
+            );
+        }
+    }
     if method == Method::POST {
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         return match kind {
             "SubjectAccessReview" => ok_json(review(&snapshot.objects, request)),
-            "SelfSubjectRulesReview" => ok_json(
-                json!({ "kind": kind, "apiVersion": gv, "spec": request["spec"], "status": { "resourceRules": [ { "verbs": ["*"], "apiGroups": ["*"], "resources": ["*"] } ], "nonResourceRules": [], "incomplete": false } }),
-            ),
+            "SelfSubjectRulesReview" => {
+                let rules = match &snapshot.identity {
+                    None => vec![json!({ "verbs": ["*"], "apiGroups": ["*"], "resources": ["*"] })],
+                    Some(user) => rules_for(
+                        &snapshot.objects,
+                        user,
+                        &identity_groups(user),
+                        request["spec"]["namespace"].as_str(),
+                    ),
+                };
+                ok_json(
+                    json!({ "kind": kind, "apiVersion": gv, "spec": request["spec"], "status": { "resourceRules": rules, "nonResourceRules": [], "incomplete": false } }),
+                )
+            }
             _ => status(
                 405,
                 "MethodNotAllowed",
@@ -559,13 +611,147 @@ fn field_selector_matches(selector: &str, object: &Value) -> bool {
         })
 }
 
+fn identity_groups(user: &str) -> Vec<String> {
+    let mut groups = vec!["system:authenticated".to_owned()];
+    if let Some(rest) = user.strip_prefix("system:serviceaccount:") {
+        let ns = rest.split(':').next().unwrap_or("");
+        groups.push("system:serviceaccounts".to_owned());
+        groups.push(format!("system:serviceaccounts:{ns}"));
+    }
+    groups
+}
+
+/// The bindings that apply to a user in a namespace (all ClusterRoleBindings, the namespace's
+/// RoleBindings), with the subject that matched and the role they grant.
+fn applicable<'a>(
+    objects: &'a [Value],
+    user: &str,
+    groups: &[String],
+    namespace: Option<&str>,
+) -> Vec<(&'a Value, &'a Value, &'a Value)> {
+    let find = |kind: &str, name: &str, ns: Option<&str>| {
+        objects.iter().find(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"] == name
+                && (ns.is_none() || o["metadata"]["namespace"] == ns.unwrap_or_default())
+        })
+    };
+    let mut found = Vec::new();
+    for binding in objects.iter().filter(|o| {
+        o["kind"] == "ClusterRoleBinding"
+            || (o["kind"] == "RoleBinding"
+                && namespace.is_some()
+                && o["metadata"]["namespace"] == namespace.unwrap_or_default())
+    }) {
+        let binding_ns = binding["metadata"]["namespace"].as_str();
+        let subject =
+            binding["subjects"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| match s["kind"].as_str() {
+                    Some("ServiceAccount") => {
+                        user == format!(
+                            "system:serviceaccount:{}:{}",
+                            s["namespace"].as_str().or(binding_ns).unwrap_or(""),
+                            s["name"].as_str().unwrap_or("")
+                        )
+                    }
+                    Some("User") => s["name"] == user,
+                    Some("Group") => groups.iter().any(|g| s["name"] == g.as_str()),
+                    _ => false,
+                });
+        let role_name = binding["roleRef"]["name"].as_str().unwrap_or("");
+        let role = if binding["roleRef"]["kind"] == "ClusterRole" {
+            find("ClusterRole", role_name, None)
+        } else {
+            find("Role", role_name, binding_ns)
+        };
+        if let (Some(subject), Some(role)) = (subject, role) {
+            found.push((binding, subject, role));
+        }
+    }
+    found
+}
+
+/// The RBAC authorizer's decision: the reason it gives when allowed, `None` when nothing grants it.
+fn decide(
+    objects: &[Value],
+    user: &str,
+    groups: &[String],
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+) -> Option<String> {
+    let has = |list: &Value, wanted: &str| {
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|v| v == wanted || v == "*"))
+    };
+    for (binding, subject, role) in applicable(objects, user, groups, namespace) {
+        let grants = role["rules"].as_array().into_iter().flatten().any(|rule| {
+            has(&rule["apiGroups"], group)
+                && has(&rule["resources"], resource)
+                && has(&rule["verbs"], verb)
+        });
+        if !grants {
+            continue;
+        }
+        let binding_ns = binding["metadata"]["namespace"].as_str();
+        let binding_name = match (binding["kind"].as_str(), binding_ns) {
+            (Some("RoleBinding"), Some(ns)) => format!(
+                "RoleBinding \"{}/{ns}\"",
+                binding["metadata"]["name"].as_str().unwrap_or("")
+            ),
+            _ => format!(
+                "ClusterRoleBinding \"{}\"",
+                binding["metadata"]["name"].as_str().unwrap_or("")
+            ),
+        };
+        let subject_text = match subject["kind"].as_str() {
+            Some("ServiceAccount") => format!(
+                "ServiceAccount \"{}/{}\"",
+                subject["name"].as_str().unwrap_or(""),
+                subject["namespace"].as_str().or(binding_ns).unwrap_or("")
+            ),
+            Some(kind) => format!("{kind} \"{}\"", subject["name"].as_str().unwrap_or("")),
+            None => String::new(),
+        };
+        return Some(format!(
+            "RBAC: allowed by {binding_name} of {} \"{}\" to {subject_text}",
+            binding["roleRef"]["kind"].as_str().unwrap_or(""),
+            binding["roleRef"]["name"].as_str().unwrap_or("")
+        ));
+    }
+    None
+}
+
+/// What a SelfSubjectRulesReview reports: every resource rule granted to the user in the namespace.
+fn rules_for(
+    objects: &[Value],
+    user: &str,
+    groups: &[String],
+    namespace: Option<&str>,
+) -> Vec<Value> {
+    applicable(objects, user, groups, namespace)
+        .into_iter()
+        .flat_map(|(_, _, role)| role["rules"].as_array().cloned().unwrap_or_default())
+        .filter(|rule| rule.get("resources").is_some())
+        .collect()
+}
+
 /// Decides a SubjectAccessReview from the RBAC objects, as the RBAC authorizer would, with its wording.
 fn review(objects: &[Value], request: Value) -> Value {
     let spec = &request["spec"];
     let user = spec["user"].as_str().unwrap_or("");
-    let groups: Vec<&str> = spec["groups"]
+    let groups: Vec<String> = spec["groups"]
         .as_array()
-        .map(|g| g.iter().filter_map(Value::as_str).collect())
+        .map(|g| {
+            g.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     let attrs = &spec["resourceAttributes"];
     let namespace = attrs["namespace"].as_str().filter(|n| !n.is_empty());
@@ -574,82 +760,9 @@ fn review(objects: &[Value], request: Value) -> Value {
         attrs["group"].as_str().unwrap_or(""),
         attrs["resource"].as_str().unwrap_or(""),
     );
-    let find = |kind: &str, name: &str, ns: Option<&str>| {
-        objects.iter().find(|o| {
-            o["kind"] == kind
-                && o["metadata"]["name"] == name
-                && (ns.is_none() || o["metadata"]["namespace"] == ns.unwrap_or_default())
-        })
+    let status = match decide(objects, user, &groups, verb, group, resource, namespace) {
+        Some(reason) => json!({ "allowed": true, "reason": reason }),
+        None => json!({ "allowed": false }),
     };
-    let bindings = objects.iter().filter(|o| {
-        o["kind"] == "ClusterRoleBinding"
-            || (o["kind"] == "RoleBinding"
-                && namespace.is_some()
-                && o["metadata"]["namespace"] == namespace.unwrap_or_default())
-    });
-    for binding in bindings {
-        let binding_ns = binding["metadata"]["namespace"].as_str();
-        let Some(subject) = binding["subjects"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|s| match s["kind"].as_str() {
-                Some("ServiceAccount") => {
-                    user == format!(
-                        "system:serviceaccount:{}:{}",
-                        s["namespace"].as_str().or(binding_ns).unwrap_or(""),
-                        s["name"].as_str().unwrap_or("")
-                    )
-                }
-                Some("User") => s["name"] == user,
-                Some("Group") => groups.contains(&s["name"].as_str().unwrap_or("")),
-                _ => false,
-            })
-        else {
-            continue;
-        };
-        let role_kind = binding["roleRef"]["kind"].as_str().unwrap_or("");
-        let role_name = binding["roleRef"]["name"].as_str().unwrap_or("");
-        let role = if role_kind == "ClusterRole" {
-            find("ClusterRole", role_name, None)
-        } else {
-            find("Role", role_name, binding_ns)
-        };
-        let Some(role) = role else { continue };
-        let has = |list: &Value, wanted: &str| {
-            list.as_array()
-                .is_some_and(|l| l.iter().any(|v| v == wanted || v == "*"))
-        };
-        let grants = role["rules"].as_array().into_iter().flatten().any(|rule| {
-            has(&rule["apiGroups"], group)
-                && has(&rule["resources"], resource)
-                && has(&rule["verbs"], verb)
-        });
-        if grants {
-            let binding_name = match (binding["kind"].as_str(), binding_ns) {
-                (Some("RoleBinding"), Some(ns)) => format!(
-                    "RoleBinding \"{}/{ns}\"",
-                    binding["metadata"]["name"].as_str().unwrap_or("")
-                ),
-                _ => format!(
-                    "ClusterRoleBinding \"{}\"",
-                    binding["metadata"]["name"].as_str().unwrap_or("")
-                ),
-            };
-            let subject_text = match subject["kind"].as_str() {
-                Some("ServiceAccount") => format!(
-                    "ServiceAccount \"{}/{}\"",
-                    subject["name"].as_str().unwrap_or(""),
-                    subject["namespace"].as_str().or(binding_ns).unwrap_or("")
-                ),
-                Some(kind) => format!("{kind} \"{}\"", subject["name"].as_str().unwrap_or("")),
-                None => String::new(),
-            };
-            let reason = format!(
-                "RBAC: allowed by {binding_name} of {role_kind} \"{role_name}\" to {subject_text}"
-            );
-            return json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": { "allowed": true, "reason": reason } });
-        }
-    }
-    json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": { "allowed": false } })
+    json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": status })
 }

@@ -620,3 +620,77 @@ mod http {
         );
     }
 }
+
+mod least_privilege {
+    use super::*;
+
+    /// The objects of the RBAC manifest Lectern ships for its own identity.
+    fn shipped_manifest() -> Vec<Value> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("static/manifests/lectern-rbac.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| {
+                serde_json::to_value(
+                    <serde_yaml::Value as serde::Deserialize>::deserialize(doc).unwrap(),
+                )
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_shipped_read_only_identity_runs_every_check_without_a_warning() {
+        let mut objects = kind::lab_done();
+        objects.extend(shipped_manifest());
+        let cluster = FakeCluster::start(objects).await;
+        cluster.set_identity("system:serviceaccount:lectern:lectern");
+        let outcome = check_json(&cluster, None).await;
+        assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+        let doc = outcome.json();
+        assert_eq!(
+            doc["summary"],
+            json!({ "passed": 21, "failed": 0, "error": 0 })
+        );
+        assert_eq!(doc["warnings"], json!([]));
+        assert!(
+            cluster.requests().iter().all(|r| !r.contains("/secrets")),
+            "Lectern never asks for Secrets"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_identity_without_the_manifest_is_told_what_is_missing() {
+        let cluster = FakeCluster::start(kind::lab_done()).await;
+        cluster.set_identity("system:serviceaccount:lectern:lectern");
+        let outcome = check_json(&cluster, Some(4)).await;
+        assert_eq!(outcome.code, 2);
+        assert_eq!(
+            outcome.check("monitor-can-list-pods")["message"],
+            "Lectern's identity is not allowed to create subjectaccessreviews (403 Forbidden): subjectaccessreviews is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot create resource \"subjectaccessreviews\" in API group \"authorization.k8s.io\" at the cluster scope"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_identity_that_could_write_is_warned_about_naming_the_rule() {
+        let cluster = FakeCluster::start(kind::lab_done()).await;
+        let outcome = check_json(&cluster, Some(2)).await;
+        assert_eq!(
+            outcome.json()["warnings"],
+            json!([
+                "Lectern's identity may * * (API groups \"*\"): it only needs read access; see lectern-rbac.yaml"
+            ])
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let text = lab_check(
+            &cluster.kubeconfig,
+            &dir.path().join("l.db"),
+            &["--step", "2"],
+        )
+        .await;
+        assert!(
+            text.stderr.contains("warning: Lectern's identity may * *"),
+            "{}",
+            text.stderr
+        );
+    }
+}
