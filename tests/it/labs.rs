@@ -694,3 +694,14 @@ mod least_privilege {
         );
     }
 }
+
+#[tokio::test]
+async fn the_rbac_manifest_is_served_for_download() {
+    let app = crate::common::TestApp::spawn().await;
+    let manifest = app.get_ok_text("/static/manifests/lectern-rbac.yaml").await;
+    assert!(manifest.contains("name: lectern-lab-checks"));
+    assert!(
+        !manifest.contains("secrets"),
+        "the read-only identity never gets Secrets"
+    );
+}
