@@ -705,3 +705,84 @@ async fn the_rbac_manifest_is_served_for_download() {
         "the read-only identity never gets Secrets"
     );
 }
+
+mod kinds {
+    use super::*;
+    use lectern::content::{Check, CheckSpec, ObjectRef};
+    use lectern::labs::{self, Cluster, ConnectOptions, Status};
+
+    async fn run(cluster: &FakeCluster, spec: CheckSpec) -> lectern::labs::CheckResult {
+        let options = ConnectOptions {
+            kubeconfig: Some(cluster.kubeconfig.clone()),
+            context: None,
+            timeout: Duration::from_secs(2),
+        };
+        let client = Cluster::connect(&options).await.unwrap();
+        let check = Check {
+            id: "c".into(),
+            title: "t".into(),
+            hint: "h".into(),
+            spec,
+        };
+        labs::run_checks(&client, &[check]).await.remove(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn version_checks_pass_and_fail_on_the_servers_version() {
+        let cluster = FakeCluster::start(kind::lab_done()).await;
+        let passed = run(&cluster, CheckSpec::Version { at_least: (1, 30) }).await;
+        assert_eq!(passed.status, Status::Passed);
+        cluster.state.lock().unwrap().version = (1, 27);
+        let failed = run(&cluster, CheckSpec::Version { at_least: (1, 28) }).await;
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(
+            failed.message,
+            "the server is v1.27.0 (Kubernetes 1.27), at least 1.28 is required"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_api_group_the_cluster_does_not_serve_is_named() {
+        let cluster = FakeCluster::start(kind::lab_done()).await;
+        let target = |api_version: &str, kind: &str| ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: Some("default".into()),
+            name: "x".into(),
+        };
+        let missing_group = run(
+            &cluster,
+            CheckSpec::Resource {
+                target: target("monitoring.coreos.com/v1", "ServiceMonitor"),
+                absent: false,
+                fields: vec![],
+            },
+        )
+        .await;
+        assert_eq!(missing_group.status, Status::Error);
+        assert_eq!(
+            missing_group.message,
+            "the cluster does not serve monitoring.coreos.com/v1 (404 on discovery)"
+        );
+        let missing_kind = run(
+            &cluster,
+            CheckSpec::Resource {
+                target: target("apps/v1", "Deploymnet"),
+                absent: false,
+                fields: vec![],
+            },
+        )
+        .await;
+        assert_eq!(
+            missing_kind.message,
+            "the cluster serves apps/v1, but it has no kind Deploymnet"
+        );
+        assert!(
+            cluster
+                .requests()
+                .iter()
+                .any(|r| r.starts_with("GET /apis/monitoring.coreos.com/v1")),
+            "discovery really asked the server"
+        );
+    }
+}
