@@ -30,6 +30,19 @@ pub enum Command {
     /// List labs, or check a learner's cluster against a lab's steps.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Write a consistent copy of the database, safe while the server runs.
+    Backup(BackupArgs),
+}
+
+/// `lectern backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy; must not exist yet.
+    #[arg(value_name = "PATH")]
+    pub target: PathBuf,
+    /// The database to copy.
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `lectern lab …`.

@@ -82,6 +82,61 @@ pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
     Ok(pool)
 }
 
+/// Why a backup could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// There is no database at the source path.
+    #[error("there is no database at {0}")]
+    NoDatabase(String),
+    /// The target exists; backups never overwrite.
+    #[error("{0} already exists; choose a new file name (backups never overwrite)")]
+    TargetExists(String),
+    /// SQLite could not read the source or write the copy.
+    #[error("cannot back up {source_path} to {target}: {error}")]
+    Sqlite {
+        /// The database.
+        source_path: String,
+        /// The copy.
+        target: String,
+        /// SQLite's error.
+        error: sqlx::Error,
+    },
+}
+
+/// Copies the live database at `source` to `target` with `VACUUM INTO`: a consistent snapshot taken in
+/// one read transaction, so the server can keep writing meanwhile. Does not migrate or create `source`.
+pub async fn backup(source: &Path, target: &Path) -> Result<(), BackupError> {
+    let (source_path, target_path) = (source.display().to_string(), target.display().to_string());
+    if !source.exists() {
+        return Err(BackupError::NoDatabase(source_path));
+    }
+    if target.exists() {
+        return Err(BackupError::TargetExists(target_path));
+    }
+    let sqlite = |error| BackupError::Sqlite {
+        source_path: source_path.clone(),
+        target: target_path.clone(),
+        error,
+    };
+    let options = SqliteConnectOptions::from_str("sqlite:")
+        .map_err(sqlite)?
+        .filename(source)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(sqlite)?;
+    let result = sqlx::query("VACUUM INTO ?")
+        .bind(&target_path)
+        .execute(&pool)
+        .await
+        .map_err(sqlite);
+    pool.close().await;
+    result.map(|_| ())
+}
+
 /// Whether the database answers and holds Lectern's schema (for `/readyz`).
 pub async fn is_ready(pool: &SqlitePool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1 FROM learners LIMIT 1")

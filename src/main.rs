@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Validate(args) => cli::validate::execute(&args.dir),
+        Command::Backup(args) => run_async(cli::backup::execute(args)),
         Command::Lab(LabCommand::List { content }) => cli::lab::list(content.as_deref()),
         Command::Lab(LabCommand::Check(args)) => run_async(async { cli::lab::check(args).await }),
         Command::Serve(args) => run_async(async {

@@ -4,6 +4,7 @@
 mod common;
 
 mod cli;
+mod durability;
 mod labs;
 mod ops;
 mod pages;
