@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::SqlitePool;
 
 use crate::assets::Assets;
+use crate::auth::RateLimiter;
 use crate::config::ServeArgs;
 use crate::content::{CourseFiles, Diagnostic, InvalidCourse};
 use crate::db::{self, DbError};
@@ -24,6 +25,8 @@ pub struct App {
     pub highlighter: Highlighter,
     /// CSS, JavaScript, mermaid.js.
     pub assets: Assets,
+    /// Failed sign-ins, for throttling (portal mode).
+    pub sign_in_limiter: RateLimiter,
 }
 
 /// The handle handlers receive.
@@ -68,6 +71,7 @@ impl App {
             site,
             highlighter,
             assets,
+            sign_in_limiter: RateLimiter::default(),
         }))
     }
 }

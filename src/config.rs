@@ -32,6 +32,30 @@ pub enum Command {
     Lab(LabCommand),
     /// Write a consistent copy of the database, safe while the server runs.
     Backup(BackupArgs),
+    /// Manage accounts for portal mode.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `lectern user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account. The password is read from standard input when it is piped; otherwise a
+    /// strong one is generated and printed once.
+    Add(UserAddArgs),
+}
+
+/// `lectern user add`.
+#[derive(Debug, Clone, Args)]
+pub struct UserAddArgs {
+    /// The user name (letters, digits, `.`, `_`, `-`, `@`).
+    pub name: String,
+    /// learner, instructor or admin.
+    #[arg(long, default_value = "learner", value_parser = crate::auth::Role::parse)]
+    pub role: crate::auth::Role,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `lectern backup`.
@@ -148,9 +172,39 @@ pub struct ServeArgs {
     /// The cluster "Check my work" runs against.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    /// Portal mode: everyone signs in, with roles learner, instructor and admin.
+    #[arg(long, env = "LECTERN_PORTAL")]
+    pub portal: bool,
+    /// Mark session cookies Secure (set this when users reach Lectern over HTTPS, e.g. behind a TLS proxy).
+    #[arg(long, env = "LECTERN_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(
+        long,
+        env = "LECTERN_SESSION_IDLE_MINUTES",
+        default_value_t = 720,
+        value_name = "MINUTES"
+    )]
+    pub session_idle_minutes: u64,
+    /// Hours after sign-in after which a session ends, active or not.
+    #[arg(
+        long,
+        env = "LECTERN_SESSION_MAX_HOURS",
+        default_value_t = 168,
+        value_name = "HOURS"
+    )]
+    pub session_max_hours: u64,
 }
 
 impl ServeArgs {
+    /// Session lifetimes.
+    pub fn session_policy(&self) -> crate::auth::SessionPolicy {
+        crate::auth::SessionPolicy {
+            idle: Duration::from_secs(self.session_idle_minutes * 60),
+            absolute: Duration::from_secs(self.session_max_hours * 3600),
+        }
+    }
+
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)

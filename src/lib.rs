@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod assets;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod content;
@@ -33,7 +34,10 @@ pub async fn serve(
     app: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -3,4 +3,5 @@
 pub mod backup;
 pub mod lab;
 pub mod serve;
+pub mod user;
 pub mod validate;

@@ -19,6 +19,9 @@ pub(crate) enum Error {
     /// The request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
+    /// Signed in, but not allowed; the message says what the page is for.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl From<crate::labs::RunError> for Error {
@@ -48,6 +51,9 @@ impl IntoResponse for Error {
             Error::Api(status, message) => {
                 (status, Json(serde_json::json!({ "error": message }))).into_response()
             }
+            Error::Forbidden(message) => {
+                (StatusCode::FORBIDDEN, Html(forbidden_page(&message))).into_response()
+            }
             Error::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": message })),
@@ -55,4 +61,12 @@ impl IntoResponse for Error {
                 .into_response(),
         }
     }
+}
+
+/// A minimal, self-contained 403 page (the site chrome needs state this conversion does not have).
+fn forbidden_page(message: &str) -> String {
+    let message = crate::render::escape_html(message);
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden</title></head><body><main><h1>Forbidden</h1><p>{message}</p><p><a href=\"/\">Back to the course</a></p></main></body></html>"
+    )
 }

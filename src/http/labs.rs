@@ -6,9 +6,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Error;
+use super::session::Visitor;
 use crate::app::AppState;
-use crate::db::LOCAL_LEARNER_ID;
 use crate::labs::{self, store::RecordedRun};
+use axum::Extension;
 
 /// `POST /api/labs/{lab}/steps/{step}/check`: runs the checks and records the run.
 ///
@@ -16,6 +17,7 @@ use crate::labs::{self, store::RecordedRun};
 /// which Lectern never grants, so another site cannot make a learner's browser run checks.
 pub(super) async fn check(
     State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path((lab, step)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<RecordedRun>, Error> {
@@ -28,13 +30,14 @@ pub(super) async fn check(
             "send the request as application/json".to_owned(),
         ));
     }
+    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     let site = app.site.current();
     let options = app.config.cluster.connect_options();
     let run = labs::check_and_record(
         &options,
         &app.db,
         &site.course.course,
-        LOCAL_LEARNER_ID,
+        visitor.learner_id(),
         &lab,
         &step,
     )
@@ -45,11 +48,20 @@ pub(super) async fn check(
 /// `GET /api/labs/{lab}/steps/{step}/runs/latest`: the last run, or `204 No Content` when there is none yet.
 pub(super) async fn latest(
     State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path((lab, step)): Path<(String, String)>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
     Ok(
-        match labs::last_run(&app.db, &site.course.course, LOCAL_LEARNER_ID, &lab, &step).await? {
+        match labs::last_run(
+            &app.db,
+            &site.course.course,
+            visitor.learner_id(),
+            &lab,
+            &step,
+        )
+        .await?
+        {
             Some(run) => Json(run).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },

@@ -1,10 +1,12 @@
 //! The thin HTTP layer: routes, middleware, and handlers that look one thing up (or call one
 //! domain function) and respond. Nothing below this module knows about axum.
 
+mod auth;
 mod error;
 mod labs;
 mod ops;
 mod pages;
+mod session;
 mod statics;
 
 use axum::Router;
@@ -57,9 +59,14 @@ pub fn router(app: AppState) -> Router {
         .route("/static/{*path}", get(statics::serve))
         .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))
         .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
+        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/account/password", get(auth::password_page).post(auth::change_password))
+        .route("/admin/users", get(auth::users_page).post(auth::add_user))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), session::gate))
         .with_state(app)
         .layer(
             ServiceBuilder::new()

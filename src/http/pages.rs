@@ -2,15 +2,17 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use axum::Extension;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
 use super::Error;
+use super::session::Visitor;
 use crate::app::AppState;
 use crate::render::is_source_file;
-use crate::site::Page;
 
 /// Pages may change on reload, so browsers revalidate them with the ETag every time.
 const PAGE_CACHE: &str = "no-cache";
@@ -18,22 +20,26 @@ const PAGE_CACHE: &str = "no-cache";
 /// `/`: the course home.
 pub(super) async fn home(
     State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    page(&app, "/", &headers, "")
+    page(&app, "/", &headers, "", &visitor)
 }
 
 /// `/modules/{id}`: one module.
 pub(super) async fn module(
     State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
+    let missing = format!("There is no module “{id}” in this course.");
     page(
         &app,
         &format!("/modules/{id}"),
         &headers,
-        &format!("There is no module “{id}” in this course."),
+        &missing,
+        &visitor,
     )
 }
 
@@ -76,18 +82,49 @@ pub(super) async fn not_found(State(app): State<AppState>, uri: Uri) -> Error {
     )
 }
 
-fn page(app: &AppState, path: &str, headers: &HeaderMap, missing: &str) -> Result<Response, Error> {
+fn page(
+    app: &AppState,
+    path: &str,
+    headers: &HeaderMap,
+    missing: &str,
+    visitor: &Visitor,
+) -> Result<Response, Error> {
     let site = app.site.current();
-    let Some(Page { body, etag }) = site.page(path) else {
+    let Some(page) = site.page(path) else {
         return Err(Error::NotFound(site.not_found(missing)));
     };
-    Ok(cached(
-        headers,
-        etag,
-        PAGE_CACHE,
-        "text/html; charset=utf-8",
-        body.clone(),
-    ))
+    if let Visitor::Local = visitor {
+        return Ok(cached(
+            headers,
+            &page.etag,
+            PAGE_CACHE,
+            "text/html; charset=utf-8",
+            page.body.clone(),
+        ));
+    }
+    // Signed in: the cached page around this person's account area; private, never stored by caches.
+    let parts = [
+        page.head.clone(),
+        Bytes::from(visitor.account_html()),
+        page.tail.clone(),
+    ];
+    let body = Body::from_stream(futures::stream::iter(
+        parts.map(Ok::<_, std::convert::Infallible>),
+    ));
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// A response with validators: `304 Not Modified` when the client's copy is current.

@@ -20,6 +20,7 @@ use crate::content::{
 pub use highlight::Highlighter;
 pub(crate) use links::is_source_file;
 pub use markdown::TocEntry;
+pub(crate) use markdown::escape as escape_html;
 
 use links::LinkResolver;
 use markdown::{Directive, PageBuilder, Placement};

@@ -16,22 +16,33 @@ use crate::render::{RenderedCourse, RenderedModule};
 
 pub use watch::watch;
 
+/// Where a cached page shows who is signed in; replaced per request in portal mode.
+const ACCOUNT_MARKER: &str = "<!--lectern:account-->";
+
 /// A rendered HTML page with its validator.
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// The complete document.
+    /// The complete document, with no account area (personal mode).
     pub body: Bytes,
     /// Strong ETag of `body`.
     pub etag: String,
+    /// The document up to the account area, for portal mode.
+    pub head: Bytes,
+    /// The document after the account area.
+    pub tail: Bytes,
 }
 
 impl Page {
     fn new(html: String) -> Self {
+        let (head, tail) = html.split_once(ACCOUNT_MARKER).unwrap_or((&html, ""));
+        let body = format!("{head}{tail}");
         let mut hasher = DefaultHasher::new();
-        html.hash(&mut hasher);
+        body.hash(&mut hasher);
         Self {
             etag: format!("\"{:016x}\"", hasher.finish()),
-            body: Bytes::from(html),
+            head: Bytes::copy_from_slice(head.as_bytes()),
+            tail: Bytes::copy_from_slice(tail.as_bytes()),
+            body: Bytes::from(body),
         }
     }
 }
@@ -56,6 +67,7 @@ impl Site {
             assets: &assets,
             banner: &banner,
             version: env!("CARGO_PKG_VERSION"),
+            account: ACCOUNT_MARKER,
         };
         let home = HomePage {
             chrome: &chrome,
@@ -91,6 +103,22 @@ impl Site {
         self.pages.get(path)
     }
 
+    /// A page of the site around `body` (already-escaped HTML), with `account` in the header.
+    pub fn wrap(&self, title: &str, body: &str, account: &str) -> String {
+        let chrome = Chrome {
+            course_title: &self.course.title,
+            assets: &self.assets,
+            banner: &self.banner,
+            version: env!("CARGO_PKG_VERSION"),
+            account,
+        };
+        render(&StandalonePage {
+            chrome: &chrome,
+            title,
+            body,
+        })
+    }
+
     /// A 404 page saying what was not found.
     pub fn not_found(&self, message: &str) -> String {
         let chrome = Chrome {
@@ -98,6 +126,7 @@ impl Site {
             assets: &self.assets,
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),
+            account: "",
         };
         render(&NotFoundPage {
             chrome: &chrome,
@@ -119,6 +148,15 @@ struct Chrome<'a> {
     assets: &'a AssetUrls,
     banner: &'a [String],
     version: &'a str,
+    account: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "page.html")]
+struct StandalonePage<'a> {
+    chrome: &'a Chrome<'a>,
+    title: &'a str,
+    body: &'a str,
 }
 
 #[derive(Template)]

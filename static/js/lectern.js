@@ -100,6 +100,14 @@
     return "/api/labs/" + encodeURIComponent(box.dataset.lab) + "/steps/" + encodeURIComponent(box.dataset.step) + suffix;
   }
 
+  // In portal mode the header carries the session's CSRF token; personal mode has none.
+  function checkHeaders() {
+    var headers = { "Content-Type": "application/json", Accept: "application/json" };
+    var account = document.querySelector("[data-csrf]");
+    if (account) { headers["X-CSRF-Token"] = account.dataset.csrf; }
+    return headers;
+  }
+
   function setupChecks() {
     document.querySelectorAll(".check[data-lab][data-step]").forEach(function (box) {
       var button = box.querySelector(".check-button");
@@ -113,7 +121,7 @@
         button.setAttribute("aria-busy", "true");
         button.textContent = "Checking\u2026";
         box.classList.add("checking");
-        fetch(url(box, "/check"), { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: "{}" })
+        fetch(url(box, "/check"), { method: "POST", headers: checkHeaders(), body: "{}" })
           .then(function (response) {
             return response.json().then(function (body) {
               if (response.ok) { showRun(box, body); } else { showError(box, body.error || ("The check failed: HTTP " + response.status)); }

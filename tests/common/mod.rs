@@ -33,6 +33,11 @@ impl TestApp {
         Self::start(None, false, None).await
     }
 
+    /// Serves the embedded course in portal mode (everyone signs in).
+    pub async fn spawn_portal() -> Self {
+        Self::start_with(None, false, None, true).await
+    }
+
     /// Serves the embedded course, checking labs against the cluster in `kubeconfig`.
     pub async fn spawn_with_cluster(kubeconfig: &Path) -> Self {
         Self::start(None, false, Some(kubeconfig.to_owned())).await
@@ -44,23 +49,49 @@ impl TestApp {
     }
 
     async fn start(content: Option<PathBuf>, watch: bool, kubeconfig: Option<PathBuf>) -> Self {
+        Self::start_with(content, watch, kubeconfig, false).await
+    }
+
+    async fn start_with(
+        content: Option<PathBuf>,
+        watch: bool,
+        kubeconfig: Option<PathBuf>,
+        portal: bool,
+    ) -> Self {
+        Self::spawn_with_config(|config| {
+            config.content = content;
+            config.watch = watch;
+            config.cluster.kubeconfig = kubeconfig;
+            config.portal = portal;
+        })
+        .await
+    }
+
+    /// Serves with the default test configuration as changed by `edit`.
+    pub async fn spawn_with_config(edit: impl FnOnce(&mut ServeArgs)) -> Self {
         let dir = TempDir::new().expect("temp dir");
         let db_path = dir.path().join("data").join("lectern.db");
-        let config = ServeArgs {
+        let mut config = ServeArgs {
             addr: "127.0.0.1:0".parse().unwrap(),
-            content: content.clone(),
-            watch,
+            content: None,
+            watch: false,
             request_timeout: 30,
             max_body: 1 << 20,
             db: DbArgs {
                 path: Some(db_path.clone()),
             },
             cluster: ClusterArgs {
-                kubeconfig,
+                kubeconfig: None,
                 context: None,
                 cluster_timeout: 2,
             },
+            portal: false,
+            secure_cookies: false,
+            session_idle_minutes: 720,
+            session_max_hours: 168,
         };
+        edit(&mut config);
+        let (watch, content) = (config.watch, config.content.clone());
         let app = lectern::App::build(config).await.expect("app builds");
         if let (true, Some(content)) = (watch, content) {
             lectern::site::watch(app.clone(), content).expect("watch starts");

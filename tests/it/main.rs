@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod auth;
 mod cli;
 mod durability;
 mod labs;

@@ -1,0 +1,245 @@
+//! Who is signed in, and what they may do (portal mode). Personal mode has no accounts: everything
+//! belongs to the one local learner.
+//!
+//! Passwords are Argon2id ([`password`]); sessions live in SQLite, keyed by the SHA-256 of a random
+//! token that only the browser's cookie holds, with idle and absolute expiry; a fresh token is issued
+//! at every sign-in, so a session id planted before sign-in is worthless. Failed sign-ins are throttled
+//! per account and per address ([`rate_limit`]).
+
+pub mod password;
+pub mod rate_limit;
+mod store;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+pub use rate_limit::RateLimiter;
+pub use store::list_accounts;
+
+/// What a person may do; each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads modules, runs checks, answers questions; sees only their own progress.
+    Learner,
+    /// Also follows cohorts and grades.
+    Instructor,
+    /// Also manages accounts.
+    Admin,
+}
+
+impl Role {
+    /// `learner`, `instructor` or `admin`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "learner" => Ok(Role::Learner),
+            "instructor" => Ok(Role::Instructor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}`: use learner, instructor or admin"
+            )),
+        }
+    }
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Learner => "learner",
+            Role::Instructor => "instructor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A person with an account.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    /// Their learner row, which owns their progress.
+    pub learner_id: i64,
+    /// What they sign in with (case-insensitive).
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+}
+
+/// A signed-in session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Who.
+    pub user: User,
+    /// Must accompany every state-changing request of this session.
+    pub csrf_token: String,
+}
+
+impl Session {
+    /// Constant-time comparison of a submitted CSRF token.
+    pub fn csrf_matches(&self, submitted: &str) -> bool {
+        constant_time_eq(self.csrf_token.as_bytes(), submitted.as_bytes())
+    }
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// Ends a session unused for this long.
+    pub idle: Duration,
+    /// Ends any session this long after sign-in.
+    pub absolute: Duration,
+}
+
+/// What can go wrong with accounts and sign-in; messages are safe to show.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown user or wrong password: deliberately the same message.
+    #[error("the user name or password is not right")]
+    InvalidCredentials,
+    /// Too many failed attempts.
+    #[error("too many failed sign-in attempts; try again in {} minutes", .0.as_secs().div_ceil(60))]
+    Throttled(Duration),
+    /// The user name is in use.
+    #[error("the user name `{0}` is already taken")]
+    UsernameTaken(String),
+    /// The user name breaks the rules.
+    #[error("{0}")]
+    InvalidUsername(String),
+    /// The new password breaks the rules.
+    #[error("the new password is too weak: {0}")]
+    WeakPassword(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Creates a learner with an account.
+pub async fn create_account(
+    pool: &SqlitePool,
+    username: &str,
+    role: Role,
+    password: &str,
+) -> Result<User, AuthError> {
+    let valid = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if !valid {
+        return Err(AuthError::InvalidUsername(format!(
+            "`{username}` is not a valid user name: use 1 to 64 letters, digits, dots, dashes, underscores or @"
+        )));
+    }
+    password::check_strength(password).map_err(AuthError::WeakPassword)?;
+    store::insert_account(pool, username, role, &password::hash(password)).await
+}
+
+/// Checks credentials and starts a new session; returns the cookie token and the session.
+pub async fn sign_in(
+    pool: &SqlitePool,
+    limiter: &RateLimiter,
+    username: &str,
+    password: &str,
+    address: &str,
+) -> Result<(String, Session), AuthError> {
+    if let Some(wait) = limiter.retry_after(username, address) {
+        return Err(AuthError::Throttled(wait));
+    }
+    let account = store::find_account(pool, username).await?;
+    let stored = account
+        .as_ref()
+        .map_or(password::decoy_hash(), |(_, hash)| hash.as_str());
+    let verified = password::verify(password, stored);
+    let Some((user, _)) = account.filter(|_| verified) else {
+        limiter.failed(username, address);
+        return Err(AuthError::InvalidCredentials);
+    };
+    limiter.succeeded(username);
+    let token = hex(&random_bytes::<32>());
+    let csrf_token = hex(&random_bytes::<32>());
+    store::insert_session(
+        pool,
+        &token_hash(&token),
+        user.learner_id,
+        &csrf_token,
+        now(),
+    )
+    .await?;
+    Ok((token, Session { user, csrf_token }))
+}
+
+/// The live session for a cookie token, refreshing its idle timer; expired sessions are deleted.
+pub async fn session(
+    pool: &SqlitePool,
+    token: &str,
+    policy: SessionPolicy,
+) -> Result<Option<Session>, sqlx::Error> {
+    let hash = token_hash(token);
+    let Some((session, created_at, last_seen_at)) = store::find_session(pool, &hash).await? else {
+        return Ok(None);
+    };
+    let now = now();
+    let expired = now.saturating_sub(last_seen_at) > policy.idle.as_secs()
+        || now.saturating_sub(created_at) > policy.absolute.as_secs();
+    if expired {
+        store::delete_session(pool, &hash).await?;
+        return Ok(None);
+    }
+    if now > last_seen_at + 60 {
+        store::touch_session(pool, &hash, now).await?;
+    }
+    Ok(Some(session))
+}
+
+/// Ends a session for good.
+pub async fn sign_out(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
+    store::delete_session(pool, &token_hash(token)).await
+}
+
+/// Changes a password after checking the current one, and ends every other session of the user.
+pub async fn change_password(
+    pool: &SqlitePool,
+    user: &User,
+    current: &str,
+    new: &str,
+    keep_token: &str,
+) -> Result<(), AuthError> {
+    let stored = store::find_account(pool, &user.username)
+        .await?
+        .map(|(_, hash)| hash);
+    if !stored.is_some_and(|hash| password::verify(current, &hash)) {
+        return Err(AuthError::InvalidCredentials);
+    }
+    password::check_strength(new).map_err(AuthError::WeakPassword)?;
+    store::update_password(
+        pool,
+        user.learner_id,
+        &password::hash(new),
+        &token_hash(keep_token),
+    )
+    .await?;
+    Ok(())
+}
+
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random number generator");
+    bytes
+}
+
+fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,152 @@
+//! Accounts and sessions in SQLite.
+
+use sqlx::SqlitePool;
+
+use super::{AuthError, Role, Session, User};
+
+type AccountRow = (i64, String, String, String);
+
+fn user_of((learner_id, username, role, _): &AccountRow) -> User {
+    User {
+        learner_id: *learner_id,
+        username: username.clone(),
+        role: Role::parse(role).unwrap_or(Role::Learner),
+    }
+}
+
+pub(super) async fn insert_account(
+    pool: &SqlitePool,
+    username: &str,
+    role: Role,
+    password_hash: &str,
+) -> Result<User, AuthError> {
+    let mut tx = pool.begin().await?;
+    let taken: Option<(i64,)> =
+        sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if taken.is_some() {
+        return Err(AuthError::UsernameTaken(username.to_owned()));
+    }
+    let (learner_id,): (i64,) =
+        sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")
+            .bind(format!("account:{username}"))
+            .fetch_one(&mut *tx)
+            .await?;
+    sqlx::query(
+        "INSERT INTO accounts (learner_id, username, role, password_hash) VALUES (?, ?, ?, ?)",
+    )
+    .bind(learner_id)
+    .bind(username)
+    .bind(role.as_str())
+    .bind(password_hash)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(User {
+        learner_id,
+        username: username.to_owned(),
+        role,
+    })
+}
+
+pub(super) async fn find_account(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<(User, String)>, sqlx::Error> {
+    let row: Option<AccountRow> = sqlx::query_as(
+        "SELECT learner_id, username, role, password_hash FROM accounts WHERE username = ?",
+    )
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| (user_of(&row), row.3)))
+}
+
+/// Every account, by user name, for the admin page.
+pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<User>, sqlx::Error> {
+    let rows: Vec<AccountRow> =
+        sqlx::query_as("SELECT learner_id, username, role, '' FROM accounts ORDER BY username")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.iter().map(user_of).collect())
+}
+
+pub(super) async fn insert_session(
+    pool: &SqlitePool,
+    token_hash: &str,
+    learner_id: i64,
+    csrf_token: &str,
+    now: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO sessions (token_hash, learner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(token_hash)
+        .bind(learner_id)
+        .bind(csrf_token)
+        .bind(now as i64)
+        .bind(now as i64)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+pub(super) async fn find_session(
+    pool: &SqlitePool,
+    token_hash: &str,
+) -> Result<Option<(Session, u64, u64)>, sqlx::Error> {
+    let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
+        "SELECT a.learner_id, a.username, a.role, s.csrf_token, s.created_at, s.last_seen_at
+         FROM sessions s JOIN accounts a ON a.learner_id = s.learner_id WHERE s.token_hash = ?",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map(|(learner_id, username, role, csrf_token, created, seen)| {
+            let user = user_of(&(learner_id, username, role, String::new()));
+            (Session { user, csrf_token }, created as u64, seen as u64)
+        }),
+    )
+}
+
+pub(super) async fn touch_session(
+    pool: &SqlitePool,
+    token_hash: &str,
+    now: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+        .bind(now as i64)
+        .bind(token_hash)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+pub(super) async fn delete_session(pool: &SqlitePool, token_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        .bind(token_hash)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+pub(super) async fn update_password(
+    pool: &SqlitePool,
+    learner_id: i64,
+    password_hash: &str,
+    keep_session: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE accounts SET password_hash = ? WHERE learner_id = ?")
+        .bind(password_hash)
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE learner_id = ? AND token_hash <> ?")
+        .bind(learner_id)
+        .bind(keep_session)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

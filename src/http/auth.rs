@@ -1,0 +1,358 @@
+//! Endpoints for signing in and out, changing one's password, and managing users (admins).
+
+use std::net::SocketAddr;
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::Error;
+use super::session::{SESSION_COOKIE, Visitor, cookie, set_cookie};
+use crate::app::AppState;
+use crate::auth::{self, AuthError, Role, password};
+
+/// Ties the sign-in form to this browser (login CSRF): the form's hidden field must equal this cookie.
+const SIGN_IN_COOKIE: &str = "lectern_sign_in";
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInForm<'a> {
+    error: Option<&'a str>,
+    csrf: &'a str,
+    next: &'a str,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordForm<'a> {
+    error: Option<&'a str>,
+    done: bool,
+    csrf: &'a str,
+    min_length: usize,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+struct UsersPage<'a> {
+    error: Option<&'a str>,
+    created: Option<(&'a str, &'a str)>,
+    csrf: &'a str,
+    users: &'a [auth::User],
+}
+
+/// Only same-site paths: an open redirect would let a link send people anywhere after sign-in.
+fn safe_next(next: Option<&str>) -> &str {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
+        .unwrap_or("/")
+}
+
+fn html(
+    app: &AppState,
+    status: StatusCode,
+    title: &str,
+    body: &impl Template,
+    visitor: Option<&Visitor>,
+) -> Response {
+    let account = visitor.map(Visitor::account_html).unwrap_or_default();
+    let page = app
+        .site
+        .current()
+        .wrap(title, &body.render().unwrap_or_default(), &account);
+    (status, [(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+/// Query of `GET /sign-in`.
+#[derive(Deserialize)]
+pub(super) struct SignInQuery {
+    next: Option<String>,
+}
+
+/// `GET /sign-in`.
+pub(super) async fn sign_in_page(
+    State(app): State<AppState>,
+    visitor: Option<Extension<Visitor>>,
+    Query(query): Query<SignInQuery>,
+) -> Result<Response, Error> {
+    if !app.config.portal {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let next = safe_next(query.next.as_deref());
+    if let Some(Extension(Visitor::SignedIn { .. })) = visitor {
+        return Ok(Redirect::to(next).into_response());
+    }
+    Ok(sign_in_form(&app, StatusCode::OK, None, next, ""))
+}
+
+fn sign_in_form(
+    app: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    username: &str,
+) -> Response {
+    let csrf: String = auth::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let form = SignInForm {
+        error,
+        csrf: &csrf,
+        next,
+        username,
+    };
+    let mut response = html(app, status, "Sign in", &form, None);
+    let cookie = set_cookie(
+        SIGN_IN_COOKIE,
+        &csrf,
+        "/sign-in",
+        "Strict",
+        3600,
+        app.config.secure_cookies,
+    );
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    response
+}
+
+/// Form of `POST /sign-in`.
+#[derive(Deserialize)]
+pub(super) struct SignIn {
+    username: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+/// `POST /sign-in`: a new session (never a pre-existing id), or the same error for any bad credentials.
+pub(super) async fn sign_in(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Result<Response, Error> {
+    let next = safe_next(form.next.as_deref());
+    if !app.config.portal {
+        return Ok(Redirect::to("/").into_response());
+    }
+    if cookie(&headers, SIGN_IN_COOKIE) != Some(form.csrf.as_str()) {
+        return Ok(sign_in_form(
+            &app,
+            StatusCode::FORBIDDEN,
+            Some("The sign-in form expired. Please try again."),
+            next,
+            &form.username,
+        ));
+    }
+    match auth::sign_in(
+        &app.db,
+        &app.sign_in_limiter,
+        &form.username,
+        &form.password,
+        &peer.ip().to_string(),
+    )
+    .await
+    {
+        Ok((token, _)) => {
+            let max_age = app.config.session_policy().absolute.as_secs();
+            let mut response = Redirect::to(next).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SESSION_COOKIE,
+                    &token,
+                    "/",
+                    "Lax",
+                    max_age,
+                    app.config.secure_cookies,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SIGN_IN_COOKIE,
+                    "",
+                    "/sign-in",
+                    "Strict",
+                    0,
+                    app.config.secure_cookies,
+                ),
+            );
+            Ok(response)
+        }
+        Err(AuthError::Database(e)) => Err(Error::Unavailable(format!(
+            "the database is not available: {e}"
+        ))),
+        Err(e) => {
+            let status = if matches!(e, AuthError::Throttled(_)) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            Ok(sign_in_form(
+                &app,
+                status,
+                Some(&e.to_string()),
+                next,
+                &form.username,
+            ))
+        }
+    }
+}
+
+/// Form of state-changing requests that carry only the CSRF token.
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /sign-out`: the session ends on the server, not just in the browser.
+pub(super) async fn sign_out(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, Error> {
+    visitor.check_csrf(Some(&form.csrf))?;
+    if let Visitor::SignedIn { token, .. } = &visitor {
+        auth::sign_out(&app.db, token)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+    }
+    let mut response = Redirect::to("/sign-in").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", "/", "Lax", 0, app.config.secure_cookies),
+    );
+    Ok(response)
+}
+
+/// `GET /account/password`.
+pub(super) async fn password_page(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Learner, &app.site.current())?;
+    let form = PasswordForm {
+        error: None,
+        done: false,
+        csrf: &session.csrf_token,
+        min_length: password::MIN_LENGTH,
+    };
+    Ok(html(
+        &app,
+        StatusCode::OK,
+        "Password",
+        &form,
+        Some(&visitor),
+    ))
+}
+
+/// Form of `POST /account/password`.
+#[derive(Deserialize)]
+pub(super) struct ChangePassword {
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+/// `POST /account/password`: needs the current password; ends the person's other sessions.
+pub(super) async fn change_password(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<ChangePassword>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Learner, &app.site.current())?;
+    visitor.check_csrf(Some(&form.csrf))?;
+    let Visitor::SignedIn { token, .. } = &visitor else {
+        unreachable!("require returned a session")
+    };
+    let (status, error, done) = match auth::change_password(
+        &app.db,
+        &session.user,
+        &form.current,
+        &form.new,
+        token,
+    )
+    .await
+    {
+        Ok(()) => (StatusCode::OK, None, true),
+        Err(AuthError::InvalidCredentials) => (
+            StatusCode::UNAUTHORIZED,
+            Some("The current password is not right.".to_owned()),
+            false,
+        ),
+        Err(AuthError::Database(e)) => return Err(Error::Unavailable(e.to_string())),
+        Err(e) => (StatusCode::BAD_REQUEST, Some(e.to_string()), false),
+    };
+    let form = PasswordForm {
+        error: error.as_deref(),
+        done,
+        csrf: &session.csrf_token,
+        min_length: password::MIN_LENGTH,
+    };
+    Ok(html(&app, status, "Password", &form, Some(&visitor)))
+}
+
+/// `GET /admin/users`.
+pub(super) async fn users_page(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Admin, &app.site.current())?;
+    let users = auth::list_accounts(&app.db)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let page = UsersPage {
+        error: None,
+        created: None,
+        csrf: &session.csrf_token,
+        users: &users,
+    };
+    Ok(html(&app, StatusCode::OK, "Users", &page, Some(&visitor)))
+}
+
+/// Form of `POST /admin/users`.
+#[derive(Deserialize)]
+pub(super) struct AddUser {
+    csrf: String,
+    username: String,
+    role: String,
+}
+
+/// `POST /admin/users`: creates an account with a generated password, shown once.
+pub(super) async fn add_user(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<AddUser>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Admin, &app.site.current())?;
+    visitor.check_csrf(Some(&form.csrf))?;
+    let generated = password::generate();
+    let outcome = match Role::parse(&form.role) {
+        Ok(role) => auth::create_account(&app.db, form.username.trim(), role, &generated)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let users = auth::list_accounts(&app.db)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let (status, error, created) = match &outcome {
+        Ok(user) => (
+            StatusCode::OK,
+            None,
+            Some((user.username.as_str(), generated.as_str())),
+        ),
+        Err(e) => (StatusCode::BAD_REQUEST, Some(e.as_str()), None),
+    };
+    let page = UsersPage {
+        error,
+        created,
+        csrf: &session.csrf_token,
+        users: &users,
+    };
+    Ok(html(&app, status, "Users", &page, Some(&visitor)))
+}

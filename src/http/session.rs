@@ -1,0 +1,200 @@
+//! Who a request acts for. In portal mode the gate lets anonymous visitors reach only the sign-in
+//! page, static files and health endpoints; every other request carries a signed-in [`Visitor`].
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::Error;
+use crate::app::AppState;
+use crate::auth::{self, Role, Session};
+use crate::db::LOCAL_LEARNER_ID;
+
+/// The session cookie: a random token; the database keeps only its hash.
+pub(super) const SESSION_COOKIE: &str = "lectern_session";
+
+/// Whom a request acts for.
+#[derive(Debug, Clone)]
+pub(crate) enum Visitor {
+    /// Personal mode: the one implicit learner.
+    Local,
+    /// Portal mode: a signed-in person.
+    SignedIn {
+        /// The cookie's token, to end or keep this session.
+        token: String,
+        /// Who, and their CSRF token.
+        session: Session,
+    },
+}
+
+impl Visitor {
+    /// The learner whose progress this request reads and writes.
+    pub(crate) fn learner_id(&self) -> i64 {
+        match self {
+            Visitor::Local => LOCAL_LEARNER_ID,
+            Visitor::SignedIn { session, .. } => session.user.learner_id,
+        }
+    }
+
+    /// Checks the CSRF token of a state-changing request; personal mode has no sessions to forge.
+    pub(crate) fn check_csrf(&self, submitted: Option<&str>) -> Result<(), Error> {
+        match self {
+            Visitor::Local => Ok(()),
+            Visitor::SignedIn { session, .. }
+                if submitted.is_some_and(|t| session.csrf_matches(t)) =>
+            {
+                Ok(())
+            }
+            Visitor::SignedIn { .. } => Err(Error::Api(
+                StatusCode::FORBIDDEN,
+                "missing or wrong CSRF token: reload the page and try again".to_owned(),
+            )),
+        }
+    }
+
+    /// The signed-in session with at least `role`; learners get 403, personal mode 404.
+    pub(crate) fn require(&self, role: Role, site: &crate::site::Site) -> Result<&Session, Error> {
+        match self {
+            Visitor::Local => Err(Error::NotFound(
+                site.not_found("Accounts exist only in portal mode (lectern serve --portal)."),
+            )),
+            Visitor::SignedIn { session, .. } if session.user.role >= role => Ok(session),
+            Visitor::SignedIn { .. } => Err(Error::Forbidden(format!(
+                "This page is for {}s.",
+                role.as_str()
+            ))),
+        }
+    }
+
+    /// The header's account area: who is signed in, and sign-out.
+    pub(crate) fn account_html(&self) -> String {
+        match self {
+            Visitor::Local => String::new(),
+            Visitor::SignedIn { session, .. } => AccountNav {
+                username: &session.user.username,
+                role: session.user.role.as_str(),
+                is_admin: session.user.role == Role::Admin,
+                csrf: &session.csrf_token,
+            }
+            .render()
+            .unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "partials/account.html")]
+struct AccountNav<'a> {
+    username: &'a str,
+    role: &'a str,
+    is_admin: bool,
+    csrf: &'a str,
+}
+
+/// Paths anonymous visitors may reach in portal mode.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/sign-in" | "/healthz" | "/readyz") || path.starts_with("/static/")
+}
+
+/// Resolves the visitor, and in portal mode turns anonymous requests away from everything non-public.
+pub(super) async fn gate(
+    State(app): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !app.config.portal {
+        request.extensions_mut().insert(Visitor::Local);
+        return next.run(request).await;
+    }
+    let session = match cookie(request.headers(), SESSION_COOKIE) {
+        Some(token) => match auth::session(&app.db, token, app.config.session_policy()).await {
+            Ok(session) => session.map(|s| (token.to_owned(), s)),
+            Err(e) => {
+                tracing::error!(error = %e, "session lookup failed");
+                return Error::Unavailable("the database is not available; try again".to_owned())
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    let path = request.uri().path().to_owned();
+    match session {
+        Some((token, session)) => {
+            request
+                .extensions_mut()
+                .insert(Visitor::SignedIn { token, session });
+            next.run(request).await
+        }
+        None if is_public(&path) => next.run(request).await,
+        None if path.starts_with("/api/") => {
+            Error::Api(StatusCode::UNAUTHORIZED, "sign in first".to_owned()).into_response()
+        }
+        None => {
+            let target = request.uri().path_and_query().map_or("/", |p| p.as_str());
+            let next: String = url_encode(target);
+            Redirect::to(&format!("/sign-in?next={next}")).into_response()
+        }
+    }
+}
+
+/// The value of a cookie in the request.
+pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// A `Set-Cookie` value: always HttpOnly, `Secure` when configured; `max_age` 0 deletes.
+pub(super) fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: u64,
+    secure: bool,
+) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+    ))
+    .unwrap_or(HeaderValue::from_static(""))
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "cookie",
+            HeaderValue::from_static("a=1; lectern_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&headers, "lectern_session"), Some("abc"));
+        assert_eq!(cookie(&headers, "lectern"), None);
+    }
+
+    #[test]
+    fn redirect_targets_are_encoded() {
+        assert_eq!(url_encode("/modules/x?a=b&c"), "/modules/x%3Fa%3Db%26c");
+    }
+}

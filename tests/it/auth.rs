@@ -1,0 +1,642 @@
+//! Portal mode: sign-in done properly, and every authorization rule, through real HTTP requests.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::common::kind_fixtures as kind;
+use crate::common::kube_api::FakeCluster;
+use crate::common::{TestApp, lectern_cmd};
+use lectern::auth::{self, Role};
+
+const PASSWORD: &str = "correct horse battery";
+const STEP4: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac";
+
+/// A browser: keeps the session cookie, never follows redirects (tests assert them).
+struct Browser<'a> {
+    app: &'a TestApp,
+    client: reqwest::Client,
+    session: Option<String>,
+}
+
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned()
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            app,
+            client,
+            session: None,
+        }
+    }
+
+    fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.session {
+            Some(token) => request.header("cookie", format!("lectern_session={token}")),
+            None => request,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.with_cookie(self.client.get(self.app.url(path)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.with_cookie(self.client.post(self.app.url(path)))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Fills in the sign-in form as a person would; returns the response to the POST.
+    async fn sign_in_as(&mut self, username: &str, password: &str) -> reqwest::Response {
+        let form = self.get("/sign-in").await;
+        let form_cookie =
+            set_cookie(&form, "lectern_sign_in").expect("sign-in form sets its cookie");
+        let csrf = cookie_value(&form_cookie);
+        let html = form.text().await.unwrap();
+        assert!(html.contains(&format!("name=\"csrf\" value=\"{csrf}\"")));
+        let mut request = self
+            .client
+            .post(self.app.url("/sign-in"))
+            .header("cookie", format!("lectern_sign_in={csrf}"));
+        if let Some(token) = &self.session {
+            request = request.header(
+                "cookie",
+                format!("lectern_session={token}; lectern_sign_in={csrf}"),
+            );
+        }
+        let response = request
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/modules/cluster-architecture"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if let Some(cookie) = set_cookie(&response, "lectern_session") {
+            self.session = Some(cookie_value(&cookie));
+        }
+        response
+    }
+
+    /// The session's CSRF token, as pages give it to their scripts and forms.
+    async fn csrf(&self) -> String {
+        let html = self.get("/").await.text().await.unwrap();
+        html.split("data-csrf=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("signed-in page carries the CSRF token")
+            .to_owned()
+    }
+}
+
+async fn portal_with_users() -> TestApp {
+    let app = TestApp::spawn_portal().await;
+    for (name, role) in [
+        ("ada", Role::Learner),
+        ("grace", Role::Learner),
+        ("ines", Role::Instructor),
+        ("root", Role::Admin),
+    ] {
+        auth::create_account(&app.app.db, name, role, PASSWORD)
+            .await
+            .unwrap();
+    }
+    app
+}
+
+#[tokio::test]
+async fn anonymous_visitors_reach_only_sign_in_static_files_and_health() {
+    let app = portal_with_users().await;
+    let anonymous = Browser::new(&app);
+    for path in [
+        "/",
+        "/modules/cluster-architecture",
+        "/admin/users",
+        "/account/password",
+        "/nothing",
+    ] {
+        let response = anonymous.get(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.starts_with("/sign-in?next="),
+            "{path} → {location}"
+        );
+    }
+    assert_eq!(
+        anonymous
+            .get("/modules/cluster-architecture")
+            .await
+            .headers()["location"],
+        "/sign-in?next=/modules/cluster-architecture"
+    );
+    let api = anonymous.get(&format!("{STEP4}/runs/latest")).await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(api.json::<Value>().await.unwrap()["error"], "sign in first");
+    let post = anonymous.post_form(&format!("{STEP4}/check"), &[]).await;
+    assert_eq!(post.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.get("/sign-in").await.status(), StatusCode::OK);
+    assert_eq!(anonymous.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(anonymous.get("/readyz").await.status(), StatusCode::OK);
+    assert_eq!(
+        anonymous
+            .get("/static/manifests/lectern-rbac.yaml")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn sign_in_issues_a_new_httponly_lax_session_and_ignores_a_planted_one() {
+    let app = portal_with_users().await;
+    let mut browser = Browser::new(&app);
+    browser.session = Some("planted-by-an-attacker".into());
+    let response = browser.sign_in_as("ada", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "/modules/cluster-architecture"
+    );
+    let cookie = set_cookie(&response, "lectern_session").unwrap();
+    assert!(
+        cookie.contains("; HttpOnly")
+            && cookie.contains("; SameSite=Lax")
+            && cookie.contains("; Path=/"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP without --secure-cookies"
+    );
+    let token = cookie_value(&cookie);
+    assert_ne!(token, "planted-by-an-attacker");
+    assert!(token.len() >= 64, "256-bit random token");
+    let page = browser.get("/modules/cluster-architecture").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "private, no-store");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(
+        "<span class=\"account-name\">ada <span class=\"account-role\">(learner)</span></span>"
+    ));
+    assert!(html.contains("<h1>Cluster architecture deep-dive</h1>"));
+
+    let mut attacker = Browser::new(&app);
+    attacker.session = Some("planted-by-an-attacker".into());
+    assert_eq!(
+        attacker.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "the planted id never became a session"
+    );
+}
+
+#[tokio::test]
+async fn secure_cookies_can_be_required_for_deployments_behind_tls() {
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.secure_cookies = true;
+    })
+    .await;
+    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD)
+        .await
+        .unwrap();
+    let response = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
+    assert!(
+        set_cookie(&response, "lectern_session")
+            .unwrap()
+            .ends_with("; Secure")
+    );
+}
+
+#[tokio::test]
+async fn unknown_users_and_wrong_passwords_get_the_same_answer() {
+    let app = portal_with_users().await;
+    let wrong_password = Browser::new(&app)
+        .sign_in_as("ada", "not the password")
+        .await;
+    let unknown_user = Browser::new(&app).sign_in_as("nobody", PASSWORD).await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_user.status(), StatusCode::UNAUTHORIZED);
+    let message = "the user name or password is not right";
+    assert!(wrong_password.text().await.unwrap().contains(message));
+    assert!(unknown_user.text().await.unwrap().contains(message));
+}
+
+#[tokio::test]
+async fn the_sign_in_form_must_come_from_this_site() {
+    let app = portal_with_users().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let forged = client
+        .post(app.url("/sign-in"))
+        .form(&[
+            ("username", "ada"),
+            ("password", PASSWORD),
+            ("csrf", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert!(set_cookie(&forged, "lectern_session").is_none());
+}
+
+#[tokio::test]
+async fn sign_in_is_throttled_per_account_even_with_the_right_password() {
+    let app = portal_with_users().await;
+    for _ in 0..auth::rate_limit::PER_ACCOUNT {
+        assert_eq!(
+            Browser::new(&app).sign_in_as("ada", "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let throttled = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        throttled
+            .text()
+            .await
+            .unwrap()
+            .contains("too many failed sign-in attempts; try again in 15 minutes")
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("grace", PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER,
+        "other accounts unaffected"
+    );
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_on_the_server() {
+    let app = portal_with_users().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in_as("ada", PASSWORD).await;
+    let csrf = browser.csrf().await;
+    assert_eq!(
+        browser
+            .post_form("/sign-out", &[("csrf", "wrong")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let out = browser.post_form("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        set_cookie(&out, "lectern_session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    // The old cookie, replayed, no longer opens anything.
+    assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn idle_and_absolute_expiry_end_sessions() {
+    let app = portal_with_users().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in_as("ada", PASSWORD).await;
+    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 13 * 3600")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "idle for 13 h > 12 h"
+    );
+
+    browser.sign_in_as("ada", PASSWORD).await;
+    sqlx::query("UPDATE sessions SET created_at = created_at - 8 * 24 * 3600")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "older than 7 days, though active"
+    );
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM sessions")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "expired sessions are deleted");
+}
+
+#[tokio::test]
+async fn learners_and_instructors_get_403_on_admin_pages() {
+    let app = portal_with_users().await;
+    for name in ["ada", "ines"] {
+        let mut browser = Browser::new(&app);
+        browser.sign_in_as(name, PASSWORD).await;
+        assert_eq!(
+            browser.get("/admin/users").await.status(),
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+        let csrf = browser.csrf().await;
+        let post = browser
+            .post_form(
+                "/admin/users",
+                &[("csrf", &csrf), ("username", "mallory"), ("role", "admin")],
+            )
+            .await;
+        assert_eq!(
+            post.status(),
+            StatusCode::FORBIDDEN,
+            "{name} cannot create accounts"
+        );
+    }
+    assert!(
+        auth::list_accounts(&app.app.db)
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.username != "mallory")
+    );
+}
+
+#[tokio::test]
+async fn admins_add_users_who_can_then_sign_in() {
+    let app = portal_with_users().await;
+    let mut admin = Browser::new(&app);
+    admin.sign_in_as("root", PASSWORD).await;
+    let list = admin.get("/admin/users").await.text().await.unwrap();
+    assert!(list.contains("<td>ines</td><td>instructor</td>"));
+    let csrf = admin.csrf().await;
+    assert_eq!(
+        admin
+            .post_form("/admin/users", &[("username", "kim"), ("role", "learner")])
+            .await
+            .status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no CSRF field"
+    );
+    assert_eq!(
+        admin
+            .post_form(
+                "/admin/users",
+                &[("csrf", "x"), ("username", "kim"), ("role", "learner")]
+            )
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let created = admin
+        .post_form(
+            "/admin/users",
+            &[("csrf", &csrf), ("username", "kim"), ("role", "learner")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let password = created
+        .split("shown only now: <code>")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("password shown once");
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("kim", password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let duplicate = admin
+        .post_form(
+            "/admin/users",
+            &[("csrf", &csrf), ("username", "KIM"), ("role", "learner")],
+        )
+        .await;
+    assert_eq!(duplicate.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        duplicate
+            .text()
+            .await
+            .unwrap()
+            .contains("the user name `KIM` is already taken")
+    );
+}
+
+#[tokio::test]
+async fn learners_change_their_password_and_other_sessions_end() {
+    let app = portal_with_users().await;
+    let mut laptop = Browser::new(&app);
+    laptop.sign_in_as("ada", PASSWORD).await;
+    let mut phone = Browser::new(&app);
+    phone.sign_in_as("ada", PASSWORD).await;
+    let csrf = laptop.csrf().await;
+    let wrong = laptop
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", "nope"),
+                ("new", "a much better password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let weak = laptop
+        .post_form(
+            "/account/password",
+            &[("csrf", &csrf), ("current", PASSWORD), ("new", "short")],
+        )
+        .await;
+    assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+    let missing_csrf = laptop
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", ""),
+                ("current", PASSWORD),
+                ("new", "a much better password"),
+            ],
+        )
+        .await;
+    assert_eq!(missing_csrf.status(), StatusCode::FORBIDDEN);
+    let ok = laptop
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", "a much better password"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .contains("Your password has been changed.")
+    );
+    assert_eq!(
+        laptop.get("/").await.status(),
+        StatusCode::OK,
+        "this session goes on"
+    );
+    assert_eq!(
+        phone.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "the other session ended"
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", "a much better password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token() {
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.kubeconfig = Some(cluster.kubeconfig.clone());
+    })
+    .await;
+    for name in ["ada", "grace"] {
+        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD)
+            .await
+            .unwrap();
+    }
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    let check = |browser: &Browser, token: Option<String>| {
+        let mut request = browser
+            .with_cookie(browser.client.post(app.url(&format!("{STEP4}/check"))))
+            .header("content-type", "application/json")
+            .body("{}");
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send()
+    };
+    assert_eq!(
+        check(&ada, None).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        check(&ada, Some("forged".into())).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let run: Value = check(&ada, Some(ada.csrf().await))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "failed");
+
+    let mut grace = Browser::new(&app);
+    grace.sign_in_as("grace", PASSWORD).await;
+    assert_eq!(
+        grace.get(&format!("{STEP4}/runs/latest")).await.status(),
+        StatusCode::NO_CONTENT,
+        "grace does not see ada's run"
+    );
+    let own: Value = ada
+        .get(&format!("{STEP4}/runs/latest"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["id"], run["id"]);
+}
+
+#[test]
+fn the_first_admin_is_created_from_the_cli_with_a_piped_password() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("l.db");
+    let add = |name: &str, password: &str| {
+        let mut child = lectern_cmd()
+            .args(["user", "add", name, "--role", "admin", "--db"])
+            .arg(&db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = add("root", PASSWORD);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "created admin `root`\n"
+    );
+    let again = add("root", PASSWORD);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("the user name `root` is already taken")
+    );
+    let weak = add("root2", "short");
+    assert!(
+        String::from_utf8_lossy(&weak.stderr)
+            .contains("the new password is too weak: use at least 10 characters")
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let stored: String = runtime.block_on(async {
+        let pool = lectern::db::open(&db).await.unwrap();
+        let (hash,): (String,) =
+            sqlx::query_as("SELECT password_hash FROM accounts WHERE username = 'root'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        hash
+    });
+    assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
+}
