@@ -9,6 +9,7 @@ use crate::auth::RateLimiter;
 use crate::config::ServeArgs;
 use crate::content::{CourseFiles, Diagnostic, InvalidCourse};
 use crate::db::{self, DbError};
+use crate::progress::VisitRecorder;
 use crate::render::{self, Highlighter};
 use crate::site::{LiveSite, Site};
 
@@ -27,6 +28,8 @@ pub struct App {
     pub assets: Assets,
     /// Failed sign-ins, for throttling (portal mode).
     pub sign_in_limiter: RateLimiter,
+    /// Module visits, written at most once a minute per learner and module.
+    pub visits: VisitRecorder,
 }
 
 /// The handle handlers receive.
@@ -72,6 +75,7 @@ impl App {
             highlighter,
             assets,
             sign_in_limiter: RateLimiter::default(),
+            visits: VisitRecorder::default(),
         }))
     }
 }

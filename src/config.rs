@@ -53,6 +53,9 @@ pub struct UserAddArgs {
     /// learner, instructor or admin.
     #[arg(long, default_value = "learner", value_parser = crate::auth::Role::parse)]
     pub role: crate::auth::Role,
+    /// The cohort the person belongs to, for instructors' views.
+    #[arg(long)]
+    pub cohort: Option<String>,
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,

@@ -19,6 +19,7 @@ pub mod content;
 pub mod db;
 pub mod http;
 pub mod labs;
+pub mod progress;
 pub mod render;
 pub mod site;
 

@@ -112,12 +112,13 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
-/// Creates a learner with an account.
+/// Creates a learner with an account, optionally in a cohort.
 pub async fn create_account(
     pool: &SqlitePool,
     username: &str,
     role: Role,
     password: &str,
+    cohort: Option<&str>,
 ) -> Result<User, AuthError> {
     let valid = !username.is_empty()
         && username.len() <= 64
@@ -130,7 +131,14 @@ pub async fn create_account(
         )));
     }
     password::check_strength(password).map_err(AuthError::WeakPassword)?;
-    store::insert_account(pool, username, role, &password::hash(password)).await
+    store::insert_account(
+        pool,
+        username,
+        role,
+        &password::hash(password),
+        cohort.filter(|c| !c.is_empty()),
+    )
+    .await
 }
 
 /// Checks credentials and starts a new session; returns the cookie token and the session.

@@ -19,6 +19,7 @@ pub(super) async fn insert_account(
     username: &str,
     role: Role,
     password_hash: &str,
+    cohort: Option<&str>,
 ) -> Result<User, AuthError> {
     let mut tx = pool.begin().await?;
     let taken: Option<(i64,)> =
@@ -35,12 +36,13 @@ pub(super) async fn insert_account(
             .fetch_one(&mut *tx)
             .await?;
     sqlx::query(
-        "INSERT INTO accounts (learner_id, username, role, password_hash) VALUES (?, ?, ?, ?)",
+        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort) VALUES (?, ?, ?, ?, ?)",
     )
     .bind(learner_id)
     .bind(username)
     .bind(role.as_str())
     .bind(password_hash)
+    .bind(cohort)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -27,7 +27,14 @@ pub async fn add(args: UserAddArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = auth::create_account(&pool, &args.name, args.role, &password).await;
+    let result = auth::create_account(
+        &pool,
+        &args.name,
+        args.role,
+        &password,
+        args.cohort.as_deref(),
+    )
+    .await;
     pool.close().await;
     match result {
         Ok(user) => {

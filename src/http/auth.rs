@@ -39,7 +39,7 @@ struct PasswordForm<'a> {
 #[template(path = "admin_users.html")]
 struct UsersPage<'a> {
     error: Option<&'a str>,
-    created: Option<(&'a str, &'a str)>,
+    created: &'a [(&'a str, &'a str)],
     csrf: &'a str,
     users: &'a [auth::User],
 }
@@ -307,7 +307,7 @@ pub(super) async fn users_page(
         .map_err(|e| Error::Unavailable(e.to_string()))?;
     let page = UsersPage {
         error: None,
-        created: None,
+        created: &[],
         csrf: &session.csrf_token,
         users: &users,
     };
@@ -320,6 +320,8 @@ pub(super) struct AddUser {
     csrf: String,
     username: String,
     role: String,
+    #[serde(default)]
+    cohort: String,
 }
 
 /// `POST /admin/users`: creates an account with a generated password, shown once.
@@ -332,9 +334,15 @@ pub(super) async fn add_user(
     visitor.check_csrf(Some(&form.csrf))?;
     let generated = password::generate();
     let outcome = match Role::parse(&form.role) {
-        Ok(role) => auth::create_account(&app.db, form.username.trim(), role, &generated)
-            .await
-            .map_err(|e| e.to_string()),
+        Ok(role) => auth::create_account(
+            &app.db,
+            form.username.trim(),
+            role,
+            &generated,
+            Some(form.cohort.trim()),
+        )
+        .await
+        .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
     let users = auth::list_accounts(&app.db)
@@ -348,9 +356,77 @@ pub(super) async fn add_user(
         ),
         Err(e) => (StatusCode::BAD_REQUEST, Some(e.as_str()), None),
     };
+    let created: Vec<(&str, &str)> = created.into_iter().collect();
     let page = UsersPage {
         error,
-        created,
+        created: &created,
+        csrf: &session.csrf_token,
+        users: &users,
+    };
+    Ok(html(&app, status, "Users", &page, Some(&visitor)))
+}
+
+/// Form of `POST /admin/users/import`.
+#[derive(Deserialize)]
+pub(super) struct ImportUsers {
+    csrf: String,
+    csv: String,
+}
+
+/// `POST /admin/users/import`: one account per CSV line `username,role,cohort` (a header line is
+/// skipped); every created account's generated password is shown once, every bad line says why.
+pub(super) async fn import_users(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<ImportUsers>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Admin, &app.site.current())?;
+    visitor.check_csrf(Some(&form.csrf))?;
+    let mut created: Vec<(String, String)> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    for (number, line) in form.csv.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || (number == 1 && line.to_lowercase().starts_with("username")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (username, role, cohort) = match fields.as_slice() {
+            [u] => (*u, "learner", ""),
+            [u, r] => (*u, *r, ""),
+            [u, r, c] => (*u, *r, *c),
+            _ => {
+                errors.push(format!("line {number}: expected username,role,cohort"));
+                continue;
+            }
+        };
+        let role = if role.is_empty() { "learner" } else { role };
+        let password = password::generate();
+        let outcome = match Role::parse(role) {
+            Ok(role) => auth::create_account(&app.db, username, role, &password, Some(cohort))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(user) => created.push((user.username, password)),
+            Err(e) => errors.push(format!("line {number}: {e}")),
+        }
+    }
+    let users = auth::list_accounts(&app.db)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let error = (!errors.is_empty()).then(|| errors.join("; "));
+    let created: Vec<(&str, &str)> = created
+        .iter()
+        .map(|(u, p)| (u.as_str(), p.as_str()))
+        .collect();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = UsersPage {
+        error: error.as_deref(),
+        created: &created,
         csrf: &session.csrf_token,
         users: &users,
     };

@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod instructor;
 mod labs;
 mod ops;
 mod pages;
@@ -63,6 +64,10 @@ pub fn router(app: AppState) -> Router {
         .route("/sign-out", post(auth::sign_out))
         .route("/account/password", get(auth::password_page).post(auth::change_password))
         .route("/admin/users", get(auth::users_page).post(auth::add_user))
+        .route("/admin/users/import", post(auth::import_users))
+        .route("/instructor/cohort", get(instructor::cohort))
+        .route("/instructor/learners/{id}", get(instructor::learner))
+        .route("/instructor/stuck", get(instructor::stuck))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .fallback(pages::not_found)

@@ -9,10 +9,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
+use askama::Template;
+
 use super::Error;
 use super::session::Visitor;
 use crate::app::AppState;
+use crate::progress;
 use crate::render::is_source_file;
+use crate::site::{Site, Slot};
 
 /// Pages may change on reload, so browsers revalidate them with the ETag every time.
 const PAGE_CACHE: &str = "no-cache";
@@ -23,7 +27,7 @@ pub(super) async fn home(
     Extension(visitor): Extension<Visitor>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
-    page(&app, "/", &headers, "", &visitor)
+    page(&app, "/", &headers, "", &visitor).await
 }
 
 /// `/modules/{id}`: one module.
@@ -34,13 +38,18 @@ pub(super) async fn module(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let missing = format!("There is no module “{id}” in this course.");
-    page(
+    let response = page(
         &app,
         &format!("/modules/{id}"),
         &headers,
         &missing,
         &visitor,
     )
+    .await?;
+    if let Err(e) = app.visits.opened(&app.db, visitor.learner_id(), &id).await {
+        tracing::warn!(error = %e, "could not record a module visit");
+    }
+    Ok(response)
 }
 
 /// `/files/{path}`: images and downloads that course pages link to (never the course's sources).
@@ -82,7 +91,7 @@ pub(super) async fn not_found(State(app): State<AppState>, uri: Uri) -> Error {
     )
 }
 
-fn page(
+async fn page(
     app: &AppState,
     path: &str,
     headers: &HeaderMap,
@@ -93,7 +102,7 @@ fn page(
     let Some(page) = site.page(path) else {
         return Err(Error::NotFound(site.not_found(missing)));
     };
-    if let Visitor::Local = visitor {
+    if matches!(visitor, Visitor::Local) && !page.slots.contains(&Slot::Progress) {
         return Ok(cached(
             headers,
             &page.etag,
@@ -102,14 +111,20 @@ fn page(
             page.body.clone(),
         ));
     }
-    // Signed in: the cached page around this person's account area; private, never stored by caches.
-    let parts = [
-        page.head.clone(),
-        Bytes::from(visitor.account_html()),
-        page.tail.clone(),
-    ];
+    // The cached page around this visitor's own parts; private, never stored by caches.
+    let mut parts = Vec::with_capacity(page.segments.len() * 2);
+    for (i, segment) in page.segments.iter().enumerate() {
+        parts.push(segment.clone());
+        match page.slots.get(i) {
+            Some(Slot::Account) => parts.push(Bytes::from(visitor.account_html())),
+            Some(Slot::Progress) => {
+                parts.push(Bytes::from(progress_html(app, &site, visitor).await?))
+            }
+            None => {}
+        }
+    }
     let body = Body::from_stream(futures::stream::iter(
-        parts.map(Ok::<_, std::convert::Infallible>),
+        parts.into_iter().map(Ok::<_, std::convert::Infallible>),
     ));
     Ok((
         [
@@ -125,6 +140,29 @@ fn page(
         body,
     )
         .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "partials/progress.html")]
+struct ProgressSection<'a> {
+    overall: u32,
+    continue_at: Option<(&'a str, String)>,
+    modules: &'a [progress::ModuleProgress],
+}
+
+async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result<String, Error> {
+    let progress = progress::for_learner(&app.db, &site.course.course, visitor.learner_id())
+        .await
+        .map_err(|e| Error::Unavailable(format!("progress is not available: {e}")))?;
+    let continue_at = progress
+        .continue_at()
+        .map(|(m, href)| (m.title.as_str(), href));
+    let section = ProgressSection {
+        overall: progress.percent(),
+        continue_at,
+        modules: &progress.modules,
+    };
+    Ok(section.render().unwrap_or_default())
 }
 
 /// A response with validators: `304 Not Modified` when the client's copy is current.

@@ -76,6 +76,7 @@ impl Visitor {
                 username: &session.user.username,
                 role: session.user.role.as_str(),
                 is_admin: session.user.role == Role::Admin,
+                is_instructor: session.user.role >= Role::Instructor,
                 csrf: &session.csrf_token,
             }
             .render()
@@ -90,6 +91,7 @@ struct AccountNav<'a> {
     username: &'a str,
     role: &'a str,
     is_admin: bool,
+    is_instructor: bool,
     csrf: &'a str,
 }
 

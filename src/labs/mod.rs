@@ -77,6 +77,13 @@ pub struct CheckResult {
     pub duration_ms: u64,
 }
 
+impl CheckResult {
+    /// The evidence as indented JSON, for people to read.
+    pub fn observed_pretty(&self) -> String {
+        serde_json::to_string_pretty(&self.observed).unwrap_or_default()
+    }
+}
+
 /// Every check of one step, run together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepRun {

@@ -16,33 +16,62 @@ use crate::render::{RenderedCourse, RenderedModule};
 
 pub use watch::watch;
 
-/// Where a cached page shows who is signed in; replaced per request in portal mode.
+/// Where a cached page shows who is signed in; filled per request in portal mode.
 const ACCOUNT_MARKER: &str = "<!--lectern:account-->";
+/// Where the course home shows the learner's progress; filled per request.
+const PROGRESS_MARKER: &str = "<!--lectern:progress-->";
 
-/// A rendered HTML page with its validator.
+/// A per-request part of a cached page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// Who is signed in, and sign-out.
+    Account,
+    /// The learner's progress and where to continue.
+    Progress,
+}
+
+/// A rendered HTML page with its validator, cut where per-request parts go.
 #[derive(Debug, Clone)]
 pub struct Page {
-    /// The complete document, with no account area (personal mode).
+    /// The complete document with every slot empty (personal mode, no progress).
     pub body: Bytes,
     /// Strong ETag of `body`.
     pub etag: String,
-    /// The document up to the account area, for portal mode.
-    pub head: Bytes,
-    /// The document after the account area.
-    pub tail: Bytes,
+    /// The document between slots: one more than `slots`.
+    pub segments: Vec<Bytes>,
+    /// The slots, in document order.
+    pub slots: Vec<Slot>,
 }
 
 impl Page {
     fn new(html: String) -> Self {
-        let (head, tail) = html.split_once(ACCOUNT_MARKER).unwrap_or((&html, ""));
-        let body = format!("{head}{tail}");
+        let mut segments = Vec::new();
+        let mut slots = Vec::new();
+        let mut rest = html.as_str();
+        loop {
+            let next = [
+                (ACCOUNT_MARKER, Slot::Account),
+                (PROGRESS_MARKER, Slot::Progress),
+            ]
+            .into_iter()
+            .filter_map(|(marker, slot)| rest.find(marker).map(|at| (at, marker, slot)))
+            .min_by_key(|(at, _, _)| *at);
+            let Some((at, marker, slot)) = next else {
+                break;
+            };
+            segments.push(Bytes::copy_from_slice(&rest.as_bytes()[..at]));
+            slots.push(slot);
+            rest = &rest[at + marker.len()..];
+        }
+        segments.push(Bytes::copy_from_slice(rest.as_bytes()));
+        let body: Vec<u8> = segments.iter().flat_map(|s| s.iter().copied()).collect();
         let mut hasher = DefaultHasher::new();
         body.hash(&mut hasher);
         Self {
             etag: format!("\"{:016x}\"", hasher.finish()),
-            head: Bytes::copy_from_slice(head.as_bytes()),
-            tail: Bytes::copy_from_slice(tail.as_bytes()),
             body: Bytes::from(body),
+            segments,
+            slots,
         }
     }
 }
@@ -70,6 +99,7 @@ impl Site {
             account: ACCOUNT_MARKER,
         };
         let home = HomePage {
+            progress: PROGRESS_MARKER,
             chrome: &chrome,
             description: &course.description,
             modules: &course.modules,
@@ -163,6 +193,7 @@ struct StandalonePage<'a> {
 #[template(path = "home.html")]
 struct HomePage<'a> {
     chrome: &'a Chrome<'a>,
+    progress: &'a str,
     description: &'a str,
     modules: &'a [RenderedModule],
 }

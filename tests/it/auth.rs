@@ -8,13 +8,13 @@ use crate::common::kube_api::FakeCluster;
 use crate::common::{TestApp, lectern_cmd};
 use lectern::auth::{self, Role};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 const STEP4: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac";
 
 /// A browser: keeps the session cookie, never follows redirects (tests assert them).
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     session: Option<String>,
 }
 
@@ -40,7 +40,7 @@ fn cookie_value(set_cookie: &str) -> String {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -52,21 +52,21 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.session {
             Some(token) => request.header("cookie", format!("lectern_session={token}")),
             None => request,
         }
     }
 
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         self.with_cookie(self.client.get(self.app.url(path)))
             .send()
             .await
             .unwrap()
     }
 
-    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.with_cookie(self.client.post(self.app.url(path)))
             .form(form)
             .send()
@@ -75,7 +75,7 @@ impl<'a> Browser<'a> {
     }
 
     /// Fills in the sign-in form as a person would; returns the response to the POST.
-    async fn sign_in_as(&mut self, username: &str, password: &str) -> reqwest::Response {
+    pub(crate) async fn sign_in_as(&mut self, username: &str, password: &str) -> reqwest::Response {
         let form = self.get("/sign-in").await;
         let form_cookie =
             set_cookie(&form, "lectern_sign_in").expect("sign-in form sets its cookie");
@@ -109,7 +109,7 @@ impl<'a> Browser<'a> {
     }
 
     /// The session's CSRF token, as pages give it to their scripts and forms.
-    async fn csrf(&self) -> String {
+    pub(crate) async fn csrf(&self) -> String {
         let html = self.get("/").await.text().await.unwrap();
         html.split("data-csrf=\"")
             .nth(1)
@@ -127,7 +127,7 @@ async fn portal_with_users() -> TestApp {
         ("ines", Role::Instructor),
         ("root", Role::Admin),
     ] {
-        auth::create_account(&app.app.db, name, role, PASSWORD)
+        auth::create_account(&app.app.db, name, role, PASSWORD, None)
             .await
             .unwrap();
     }
@@ -227,7 +227,7 @@ async fn secure_cookies_can_be_required_for_deployments_behind_tls() {
         c.secure_cookies = true;
     })
     .await;
-    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD)
+    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
         .await
         .unwrap();
     let response = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
@@ -427,7 +427,7 @@ async fn admins_add_users_who_can_then_sign_in() {
         .await
         .unwrap();
     let password = created
-        .split("shown only now: <code>")
+        .split("<tr><td>kim</td><td><code>")
         .nth(1)
         .and_then(|s| s.split("</code>").next())
         .expect("password shown once");
@@ -543,7 +543,7 @@ async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token()
     })
     .await;
     for name in ["ada", "grace"] {
-        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD)
+        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD, None)
             .await
             .unwrap();
     }

@@ -9,5 +9,6 @@ mod durability;
 mod labs;
 mod ops;
 mod pages;
+mod progress;
 mod validation;
 mod watch;

@@ -1,0 +1,158 @@
+//! Endpoints for instructors: the cohort table, one learner's history with its evidence, and where a
+//! cohort is stuck. Learners get 403; a learner id that is not a learner's is a 404.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+use super::Error;
+use super::session::Visitor;
+use crate::app::AppState;
+use crate::auth::Role;
+use crate::labs::CheckResult;
+use crate::progress::{self, CohortRow, StuckCheck, store};
+
+/// Filters of the cohort views.
+#[derive(Debug, Deserialize)]
+pub(super) struct Filter {
+    cohort: Option<String>,
+    name: Option<String>,
+}
+
+impl Filter {
+    fn cohort(&self) -> Option<&str> {
+        self.cohort.as_deref().filter(|c| !c.is_empty())
+    }
+
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref().filter(|n| !n.is_empty())
+    }
+}
+
+#[derive(Template)]
+#[template(path = "instructor_cohort.html")]
+struct CohortPage<'a> {
+    cohorts: &'a [String],
+    selected: &'a str,
+    name: &'a str,
+    modules: Vec<&'a str>,
+    rows: &'a [CohortRow],
+}
+
+#[derive(Template)]
+#[template(path = "instructor_learner.html")]
+struct LearnerPage<'a> {
+    username: &'a str,
+    cohort: Option<&'a str>,
+    runs: Vec<RunView>,
+}
+
+struct RunView {
+    lab_id: String,
+    step_id: String,
+    status: String,
+    recorded_at: String,
+    results: Vec<CheckResult>,
+}
+
+#[derive(Template)]
+#[template(path = "instructor_stuck.html")]
+struct StuckPage<'a> {
+    selected: &'a str,
+    checks: &'a [StuckCheck],
+}
+
+fn unavailable(e: sqlx::Error) -> Error {
+    Error::Unavailable(format!("the database is not available: {e}"))
+}
+
+fn respond(app: &AppState, visitor: &Visitor, title: &str, body: &impl Template) -> Response {
+    let page = app.site.current().wrap(
+        title,
+        &body.render().unwrap_or_default(),
+        &visitor.account_html(),
+    );
+    (
+        StatusCode::OK,
+        [(axum::http::header::CACHE_CONTROL, "private, no-store")],
+        Html(page),
+    )
+        .into_response()
+}
+
+/// `GET /instructor/cohort?cohort=&name=`.
+pub(super) async fn cohort(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    visitor.require(Role::Instructor, &site)?;
+    let course = &site.course.course;
+    let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name())
+        .await
+        .map_err(unavailable)?;
+    let cohorts = store::cohorts(&app.db).await.map_err(unavailable)?;
+    let page = CohortPage {
+        cohorts: &cohorts,
+        selected: filter.cohort().unwrap_or(""),
+        name: filter.name().unwrap_or(""),
+        modules: course.modules.iter().map(|m| m.title.as_str()).collect(),
+        rows: &rows,
+    };
+    Ok(respond(&app, &visitor, "Cohort", &page))
+}
+
+/// `GET /instructor/learners/{id}`: every check run of one learner, with the evidence.
+pub(super) async fn learner(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    visitor.require(Role::Instructor, &site)?;
+    let Some((username, cohort)) = store::member(&app.db, id).await.map_err(unavailable)? else {
+        return Err(Error::NotFound(
+            site.not_found(&format!("There is no learner with id {id}.")),
+        ));
+    };
+    let runs = store::history(&app.db, id)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|r| RunView {
+            results: serde_json::from_str(&r.results).unwrap_or_default(),
+            lab_id: r.lab_id,
+            step_id: r.step_id,
+            status: r.status,
+            recorded_at: r.recorded_at,
+        })
+        .collect();
+    let page = LearnerPage {
+        username: &username,
+        cohort: cohort.as_deref(),
+        runs,
+    };
+    Ok(respond(&app, &visitor, &username, &page))
+}
+
+/// `GET /instructor/stuck?cohort=`.
+pub(super) async fn stuck(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    visitor.require(Role::Instructor, &site)?;
+    let checks = progress::stuck(&app.db, &site.course.course, filter.cohort())
+        .await
+        .map_err(unavailable)?;
+    let page = StuckPage {
+        selected: filter.cohort().unwrap_or(""),
+        checks: &checks,
+    };
+    Ok(respond(&app, &visitor, "Where the cohort is stuck", &page))
+}

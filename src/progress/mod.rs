@@ -1,0 +1,302 @@
+//! Learner progress, built from what learners did: modules opened, lab steps whose checks passed.
+//! Instructors' views (cohort table, one learner's history, where a cohort is stuck) read the same
+//! records.
+
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use crate::content::Course;
+
+/// One learner's progress in one module.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleProgress {
+    /// The module.
+    pub module_id: String,
+    /// Its title.
+    pub title: String,
+    /// Whether the learner has opened it.
+    pub opened: bool,
+    /// Lab steps that have checks.
+    pub steps_total: usize,
+    /// Of those, the ones with a passed run.
+    pub steps_passed: usize,
+    /// The first step with checks not passed yet: its anchor on the module page.
+    pub next_step: Option<(u32, String)>,
+    /// All checked steps passed.
+    pub complete: bool,
+    /// When the learner last opened it (UTC, RFC 3339).
+    pub last_opened_at: Option<String>,
+}
+
+impl ModuleProgress {
+    /// Whole percent of checked lab steps passed (a module without checks counts when opened).
+    pub fn percent(&self) -> u32 {
+        match self.steps_total {
+            0 => u32::from(self.opened) * 100,
+            total => (self.steps_passed * 100 / total) as u32,
+        }
+    }
+}
+
+/// One learner's progress in the course.
+#[derive(Debug, Clone, Serialize)]
+pub struct CourseProgress {
+    /// In course order.
+    pub modules: Vec<ModuleProgress>,
+}
+
+impl CourseProgress {
+    /// Whole percent over all checked steps of the course.
+    pub fn percent(&self) -> u32 {
+        let total: usize = self.modules.iter().map(|m| m.steps_total.max(1)).sum();
+        let done: usize = self
+            .modules
+            .iter()
+            .map(|m| {
+                if m.steps_total == 0 {
+                    usize::from(m.opened)
+                } else {
+                    m.steps_passed
+                }
+            })
+            .sum();
+        (done * 100 / total.max(1)) as u32
+    }
+
+    /// Where to pick up: the most recently opened unfinished module at its first unpassed step, or
+    /// the first module not started.
+    pub fn continue_at(&self) -> Option<(&ModuleProgress, String)> {
+        let recent = self
+            .modules
+            .iter()
+            .filter(|m| m.opened && !m.complete)
+            .max_by(|a, b| a.last_opened_at.cmp(&b.last_opened_at))
+            .or_else(|| self.modules.iter().find(|m| !m.complete))?;
+        let anchor = recent
+            .next_step
+            .as_ref()
+            .map(|(n, id)| format!("#step-{n}-{id}"))
+            .unwrap_or_default();
+        Some((recent, format!("/modules/{}{anchor}", recent.module_id)))
+    }
+}
+
+/// Computes a learner's progress from their visits and check runs.
+pub async fn for_learner(
+    pool: &SqlitePool,
+    course: &Course,
+    learner_id: i64,
+) -> Result<CourseProgress, sqlx::Error> {
+    let visits = store::visits(pool, learner_id).await?;
+    let passed: HashSet<(String, String)> = store::passed_steps(pool, learner_id)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(CourseProgress {
+        modules: course
+            .modules
+            .iter()
+            .map(|m| module_progress(m, &visits, &passed))
+            .collect(),
+    })
+}
+
+fn module_progress(
+    module: &crate::content::Module,
+    visits: &HashMap<String, String>,
+    passed: &HashSet<(String, String)>,
+) -> ModuleProgress {
+    let (lab_id, checked): (String, Vec<&crate::content::Step>) = match &module.lab {
+        Some(lab) => (
+            lab.id.to_string(),
+            lab.steps.iter().filter(|s| !s.checks.is_empty()).collect(),
+        ),
+        None => (String::new(), Vec::new()),
+    };
+    let is_passed = |s: &crate::content::Step| passed.contains(&(lab_id.clone(), s.id.to_string()));
+    let steps_passed = checked.iter().filter(|s| is_passed(s)).count();
+    let next_step = checked
+        .iter()
+        .find(|s| !is_passed(s))
+        .map(|s| (s.number, s.id.to_string()));
+    let last_opened_at = visits.get(module.id.as_ref()).cloned();
+    ModuleProgress {
+        module_id: module.id.to_string(),
+        title: module.title.clone(),
+        opened: last_opened_at.is_some(),
+        steps_total: checked.len(),
+        steps_passed,
+        complete: !checked.is_empty() && steps_passed == checked.len(),
+        next_step,
+        last_opened_at,
+    }
+}
+
+/// Records module visits at most once a minute per learner and module, so page views stay reads.
+#[derive(Debug, Default)]
+pub struct VisitRecorder {
+    recent: Mutex<HashMap<(i64, String), Instant>>,
+}
+
+/// How often a repeated visit is written.
+const VISIT_RESOLUTION: Duration = Duration::from_secs(60);
+
+impl VisitRecorder {
+    /// Records that `learner_id` opened `module_id`, unless that was recorded within the last minute.
+    pub async fn opened(
+        &self,
+        pool: &SqlitePool,
+        learner_id: i64,
+        module_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        let key = (learner_id, module_id.to_owned());
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < VISIT_RESOLUTION)
+            {
+                return Ok(());
+            }
+            recent.insert(key, Instant::now());
+        }
+        store::record_visit(pool, learner_id, module_id).await
+    }
+}
+
+/// Where learners are stuck on one check, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct StuckCheck {
+    /// Step number, for ordering and display.
+    pub step_number: u32,
+    /// Step title.
+    pub step_title: String,
+    /// The check's id.
+    pub check_id: String,
+    /// The check's title.
+    pub check_title: String,
+    /// Learners who have not passed it yet (including those who never checked).
+    pub not_passed: usize,
+    /// Learners in the cohort.
+    pub of: usize,
+    /// The most common observations among the failures, with how many learners each.
+    pub reasons: Vec<(String, usize)>,
+}
+
+/// For every check of the course's labs that some learner of the cohort has not passed: how many,
+/// and the commonest observations in their latest runs.
+pub async fn stuck(
+    pool: &SqlitePool,
+    course: &Course,
+    cohort: Option<&str>,
+) -> Result<Vec<StuckCheck>, sqlx::Error> {
+    let members: Vec<i64> = store::members(pool, cohort, None)
+        .await?
+        .into_iter()
+        .map(|m| m.learner_id)
+        .collect();
+    let mut latest: HashMap<(i64, String, String), Vec<crate::labs::CheckResult>> = HashMap::new();
+    for (learner, lab, step, results) in store::latest_runs(pool, cohort).await? {
+        latest.insert(
+            (learner, lab, step),
+            serde_json::from_str(&results).unwrap_or_default(),
+        );
+    }
+    let mut stuck = Vec::new();
+    for lab in course.modules.iter().filter_map(|m| m.lab.as_ref()) {
+        for step in &lab.steps {
+            for check in &step.checks {
+                let mut reasons: HashMap<String, usize> = HashMap::new();
+                let mut not_passed = 0;
+                for learner in &members {
+                    let key = (*learner, lab.id.to_string(), step.id.to_string());
+                    let result = latest
+                        .get(&key)
+                        .and_then(|results| results.iter().find(|r| r.id == check.id));
+                    match result {
+                        Some(r) if r.status == crate::labs::Status::Passed => {}
+                        Some(r) => {
+                            not_passed += 1;
+                            *reasons.entry(r.message.clone()).or_default() += 1;
+                        }
+                        None => {
+                            not_passed += 1;
+                            *reasons.entry("not checked yet".to_owned()).or_default() += 1;
+                        }
+                    }
+                }
+                if not_passed == 0 {
+                    continue;
+                }
+                let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+                reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                reasons.truncate(3);
+                stuck.push(StuckCheck {
+                    step_number: step.number,
+                    step_title: step.title.clone(),
+                    check_id: check.id.clone(),
+                    check_title: check.title.clone(),
+                    not_passed,
+                    of: members.len(),
+                    reasons,
+                });
+            }
+        }
+    }
+    Ok(stuck)
+}
+
+/// One row of the cohort table: a learner and their lab steps passed per module.
+#[derive(Debug, Clone, Serialize)]
+pub struct CohortRow {
+    /// Who.
+    pub member: store::CohortMember,
+    /// Per module, in course order: (steps passed, steps with checks).
+    pub modules: Vec<(usize, usize)>,
+}
+
+/// The cohort table: learners × modules.
+pub async fn cohort_table(
+    pool: &SqlitePool,
+    course: &Course,
+    cohort: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<CohortRow>, sqlx::Error> {
+    let passed: HashSet<(i64, String, String)> =
+        store::passed_by_learner(pool).await?.into_iter().collect();
+    let members = store::members(pool, cohort, name).await?;
+    Ok(members
+        .into_iter()
+        .map(|member| {
+            let modules = course
+                .modules
+                .iter()
+                .map(|m| match &m.lab {
+                    Some(lab) => {
+                        let checked: Vec<_> =
+                            lab.steps.iter().filter(|s| !s.checks.is_empty()).collect();
+                        let done = checked
+                            .iter()
+                            .filter(|s| {
+                                passed.contains(&(
+                                    member.learner_id,
+                                    lab.id.to_string(),
+                                    s.id.to_string(),
+                                ))
+                            })
+                            .count();
+                        (done, checked.len())
+                    }
+                    None => (0, 0),
+                })
+                .collect();
+            CohortRow { member, modules }
+        })
+        .collect())
+}

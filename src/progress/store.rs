@@ -1,0 +1,174 @@
+//! Progress queries: visits, passed steps, and the cohort-wide views instructors use.
+
+use std::collections::HashMap;
+
+use sqlx::SqlitePool;
+
+/// Upserts a visit.
+pub async fn record_visit(
+    pool: &SqlitePool,
+    learner_id: i64,
+    module_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO module_visits (learner_id, module_id) VALUES (?, ?)
+         ON CONFLICT (learner_id, module_id) DO UPDATE SET last_opened_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )
+    .bind(learner_id)
+    .bind(module_id)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Module id → when last opened.
+pub async fn visits(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT module_id, last_opened_at FROM module_visits WHERE learner_id = ?")
+            .bind(learner_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// (lab, step) pairs with at least one passed run.
+pub async fn passed_steps(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT DISTINCT lab_id, step_id FROM check_runs WHERE learner_id = ? AND status = 'passed'")
+        .bind(learner_id)
+        .fetch_all(pool)
+        .await
+}
+
+/// A learner as instructors see them.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CohortMember {
+    /// Their learner id (for their history page).
+    pub learner_id: i64,
+    /// User name.
+    pub username: String,
+    /// Cohort, if any.
+    pub cohort: Option<String>,
+    /// Latest activity: a visit or a check run.
+    pub last_activity: Option<String>,
+}
+
+/// Learners (accounts with the learner role), optionally of one cohort and matching a name filter.
+pub async fn members(
+    pool: &SqlitePool,
+    cohort: Option<&str>,
+    name: Option<&str>,
+) -> Result<Vec<CohortMember>, sqlx::Error> {
+    let rows: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT a.learner_id, a.username, a.cohort,
+                max(coalesce((SELECT max(last_opened_at) FROM module_visits v WHERE v.learner_id = a.learner_id), ''),
+                    coalesce((SELECT max(created_at) FROM check_runs r WHERE r.learner_id = a.learner_id), ''))
+         FROM accounts a
+         WHERE a.role = 'learner' AND (?1 IS NULL OR a.cohort = ?1) AND (?2 IS NULL OR a.username LIKE '%' || ?2 || '%')
+         ORDER BY a.username",
+    )
+    .bind(cohort)
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(learner_id, username, cohort, last)| CohortMember {
+            learner_id,
+            username,
+            cohort,
+            last_activity: last.filter(|l| !l.is_empty()),
+        })
+        .collect())
+}
+
+/// Every cohort name in use.
+pub async fn cohorts(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT cohort FROM accounts WHERE cohort IS NOT NULL ORDER BY cohort",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(c,)| c).collect())
+}
+
+/// One recorded run, with its evidence, for a learner's history.
+#[derive(Debug, Clone)]
+pub struct HistoryRun {
+    /// Lab.
+    pub lab_id: String,
+    /// Step.
+    pub step_id: String,
+    /// Overall verdict.
+    pub status: String,
+    /// When.
+    pub recorded_at: String,
+    /// The check results (JSON array), as recorded.
+    pub results: String,
+}
+
+/// A learner's runs, newest first.
+pub async fn history(pool: &SqlitePool, learner_id: i64) -> Result<Vec<HistoryRun>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String, String)> =
+        sqlx::query_as("SELECT lab_id, step_id, status, created_at, results FROM check_runs WHERE learner_id = ? ORDER BY id DESC LIMIT 500")
+            .bind(learner_id)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(lab_id, step_id, status, recorded_at, results)| HistoryRun {
+                lab_id,
+                step_id,
+                status,
+                recorded_at,
+                results,
+            },
+        )
+        .collect())
+}
+
+/// For each (lab, step), each learner's latest run's results (JSON), among learners of `cohort`.
+pub async fn latest_runs(
+    pool: &SqlitePool,
+    cohort: Option<&str>,
+) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.learner_id, r.lab_id, r.step_id, r.results FROM check_runs r
+         JOIN accounts a ON a.learner_id = r.learner_id
+         WHERE a.role = 'learner' AND (?1 IS NULL OR a.cohort = ?1)
+           AND r.id = (SELECT max(id) FROM check_runs x WHERE x.learner_id = r.learner_id AND x.lab_id = r.lab_id AND x.step_id = r.step_id)",
+    )
+    .bind(cohort)
+    .fetch_all(pool)
+    .await
+}
+
+/// The account of a learner id, if it is a learner's.
+pub async fn member(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT username, cohort FROM accounts WHERE learner_id = ? AND role = 'learner'",
+    )
+    .bind(learner_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Learners who have passed each (lab, step), by learner id.
+pub async fn passed_by_learner(
+    pool: &SqlitePool,
+) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT learner_id, lab_id, step_id FROM check_runs WHERE status = 'passed'",
+    )
+    .fetch_all(pool)
+    .await
+}

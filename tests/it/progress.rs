@@ -1,0 +1,243 @@
+//! Progress a learner sees, and what instructors see of a cohort.
+
+use reqwest::StatusCode;
+
+use crate::auth::{Browser, PASSWORD};
+use crate::common::TestApp;
+use crate::common::kind_fixtures as kind;
+use crate::common::kube_api::FakeCluster;
+use lectern::auth::{self, Role};
+
+async fn run_check(app: &TestApp, browser: Option<&Browser<'_>>, step: &str) -> serde_json::Value {
+    let url = app.url(&format!("/api/labs/ha-control-plane/steps/{step}/check"));
+    let request = match browser {
+        Some(b) => b
+            .with_cookie(b.client.post(url))
+            .header("x-csrf-token", b.csrf().await),
+        None => app.client.post(url),
+    };
+    let response = request
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_shows_progress_and_where_to_continue() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+    let home = app.get_ok_text("/").await;
+    assert!(home.contains("<h2 id=\"progress-title\">Your progress</h2>"));
+    assert!(home.contains("0% of the course's checked lab steps"));
+    assert!(home.contains("0 of 4 lab steps passed · not started"));
+    assert!(home.contains("href=\"/modules/cluster-architecture#step-2-create-ha-cluster\">Continue where you left off"));
+
+    app.get_ok_text("/modules/cluster-architecture").await;
+    assert_eq!(
+        run_check(&app, None, "create-ha-cluster").await["status"],
+        "passed"
+    );
+    let home = app.get_ok_text("/").await;
+    assert!(
+        home.contains("25% of the course's checked lab steps"),
+        "{home}"
+    );
+    assert!(
+        home.contains("1 of 4 lab steps passed</span>"),
+        "opened, so no longer 'not started'"
+    );
+    assert!(home.contains("href=\"/modules/cluster-architecture#step-3-inspect-control-plane\">Continue where you left off: Cluster architecture deep-dive"));
+    assert_eq!(
+        app.get("/").await.headers()["cache-control"],
+        "private, no-store",
+        "progress is personal"
+    );
+
+    for step in [
+        "inspect-control-plane",
+        "monitoring-rbac",
+        "survive-a-failure",
+    ] {
+        run_check(&app, None, step).await;
+    }
+    let home = app.get_ok_text("/").await;
+    assert!(home.contains("4 of 4 lab steps passed · complete"));
+    assert!(home.contains("100% of the course's checked lab steps"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.kubeconfig = Some(cluster.kubeconfig.clone());
+    })
+    .await;
+    let db = &app.app.db;
+    for (name, cohort) in [
+        ("ada", "spring"),
+        ("grace", "spring"),
+        ("kim", "spring"),
+        ("zed", "autumn"),
+    ] {
+        auth::create_account(db, name, Role::Learner, PASSWORD, Some(cohort))
+            .await
+            .unwrap();
+    }
+    auth::create_account(db, "ines", Role::Instructor, PASSWORD, None)
+        .await
+        .unwrap();
+
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    assert_eq!(
+        run_check(&app, Some(&ada), "monitoring-rbac").await["status"],
+        "failed"
+    );
+    assert_eq!(
+        run_check(&app, Some(&ada), "create-ha-cluster").await["status"],
+        "passed"
+    );
+
+    let mut wrong_namespace = kind::ha_cluster();
+    wrong_namespace.push(kind::service_account("default", "control-plane-monitor"));
+    cluster.set_objects(wrong_namespace);
+    let mut grace = Browser::new(&app);
+    grace.sign_in_as("grace", PASSWORD).await;
+    run_check(&app, Some(&grace), "monitoring-rbac").await;
+
+    // Learners are kept out.
+    for path in [
+        "/instructor/cohort",
+        "/instructor/stuck",
+        "/instructor/learners/2",
+    ] {
+        assert_eq!(
+            ada.get(path).await.status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+
+    let mut ines = Browser::new(&app);
+    ines.sign_in_as("ines", PASSWORD).await;
+    let table = ines
+        .get("/instructor/cohort?cohort=spring")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 4 steps</td>"),
+        "{table}"
+    );
+    assert!(table.contains(">grace</a></td>\n      <td>spring</td>\n      <td>0 / 4 steps</td>"));
+    assert!(
+        table.contains(">kim</a></td>") && !table.contains(">zed</a></td>"),
+        "filtered by cohort"
+    );
+    let named = ines
+        .get("/instructor/cohort?name=gra")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(named.contains(">grace</a>") && !named.contains(">ada</a>"));
+
+    let stuck = ines
+        .get("/instructor/stuck?cohort=spring")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(stuck.contains("<strong>Step 4: ServiceAccount kube-system/control-plane-monitor exists</strong> — 3 of 3 stuck"), "{stuck}");
+    assert!(stuck.contains("<li>1: ServiceAccount kube-system/control-plane-monitor not found; found ServiceAccount control-plane-monitor in namespace default, not in kube-system</li>"), "{stuck}");
+    assert!(
+        stuck.contains("<li>1: ServiceAccount kube-system/control-plane-monitor not found</li>")
+    );
+    assert!(stuck.contains("<li>1: not checked yet</li>"));
+
+    let ada_id: (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'ada'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let history = ines
+        .get(&format!("/instructor/learners/{}", ada_id.0))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(history.contains("2 check runs, newest first"));
+    assert!(history.contains("ha-control-plane · monitoring-rbac"));
+    assert!(
+        history.contains("&#34;likely_slips&#34;") && !history.contains("\"likely_slips\""),
+        "the evidence is shown, escaped"
+    );
+    let ines_id: (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'ines'")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert_eq!(
+        ines.get(&format!("/instructor/learners/{}", ines_id.0))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        ines.get("/instructor/learners/9999").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn admins_import_a_cohort_from_csv() {
+    let app = TestApp::spawn_portal().await;
+    auth::create_account(&app.app.db, "root", Role::Admin, PASSWORD, None)
+        .await
+        .unwrap();
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let csrf = root.csrf().await;
+    let csv = "username,role,cohort\nada,learner,spring\nines,instructor,\nbad,teacher,spring\nada,learner,spring\n";
+    let response = root
+        .post_form("/admin/users/import", &[("csrf", &csrf), ("csv", csv)])
+        .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "some lines failed"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Created 2 accounts."), "{html}");
+    assert!(html.contains("line 4: unknown role `teacher`: use learner, instructor or admin"));
+    assert!(html.contains("line 5: the user name `ada` is already taken"));
+    let password = html
+        .split("<tr><td>ada</td><td><code>")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .unwrap();
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    let (cohort,): (Option<String>,) =
+        sqlx::query_as("SELECT cohort FROM accounts WHERE username = 'ada'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(cohort.as_deref(), Some("spring"));
+    let missing_csrf = root
+        .post_form(
+            "/admin/users/import",
+            &[("csrf", "x"), ("csv", "eve,learner,spring")],
+        )
+        .await;
+    assert_eq!(missing_csrf.status(), StatusCode::FORBIDDEN);
+}
