@@ -48,6 +48,7 @@ async fn run() {
         kubeconfig: Some(kubeconfig.clone()),
         context: None,
         timeout: Duration::from_secs(5),
+        inline_kubeconfig: None,
     };
     let mut in_process = Vec::new();
     for _ in 0..20 {

@@ -140,6 +140,7 @@ impl ClusterArgs {
     pub fn connect_options(&self) -> crate::labs::ConnectOptions {
         crate::labs::ConnectOptions {
             kubeconfig: self.kubeconfig.clone(),
+            inline_kubeconfig: None,
             context: self.context.clone(),
             timeout: Duration::from_secs(self.cluster_timeout.max(1)),
         }

@@ -432,3 +432,111 @@ pub(super) async fn import_users(
     };
     Ok(html(&app, status, "Users", &page, Some(&visitor)))
 }
+
+#[derive(Template)]
+#[template(path = "admin_clusters.html")]
+struct ClustersPage<'a> {
+    error: Option<&'a str>,
+    done: Option<&'a str>,
+    csrf: &'a str,
+    assignments: &'a [crate::labs::store::Assignment],
+}
+
+/// `GET /admin/clusters`.
+pub(super) async fn clusters_page(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Admin, &app.site.current())?;
+    let assignments = crate::labs::store::assignments(&app.db)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let page = ClustersPage {
+        error: None,
+        done: None,
+        csrf: &session.csrf_token,
+        assignments: &assignments,
+    };
+    Ok(html(
+        &app,
+        StatusCode::OK,
+        "Clusters",
+        &page,
+        Some(&visitor),
+    ))
+}
+
+/// Form of `POST /admin/clusters`.
+#[derive(Deserialize)]
+pub(super) struct AssignCluster {
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    cohort: String,
+    kubeconfig: String,
+    #[serde(default)]
+    context: String,
+}
+
+/// `POST /admin/clusters`: stores a kubeconfig for a learner or a cohort, after checking it parses.
+pub(super) async fn assign_cluster(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<AssignCluster>,
+) -> Result<Response, Error> {
+    let session = visitor.require(Role::Admin, &app.site.current())?;
+    visitor.check_csrf(Some(&form.csrf))?;
+    let non_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let (username, cohort, context) = (
+        non_empty(&form.username),
+        non_empty(&form.cohort),
+        non_empty(&form.context),
+    );
+    let outcome: Result<String, String> = async {
+        if username.is_some() == cohort.is_some() {
+            return Err("name either one learner or one cohort".to_owned());
+        }
+        let server = crate::labs::validate_kubeconfig(&form.kubeconfig, context.as_deref())?;
+        let learners =
+            crate::labs::store::learners_named(&app.db, username.as_deref(), cohort.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+        if learners.is_empty() {
+            return Err(match (&username, &cohort) {
+                (Some(u), _) => format!("there is no learner `{u}`"),
+                (_, Some(c)) => format!("the cohort `{c}` has no learners"),
+                _ => unreachable!(),
+            });
+        }
+        crate::labs::store::assign(
+            &app.db,
+            &learners,
+            &form.kubeconfig,
+            context.as_deref(),
+            &server,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "Assigned {server} to {} learner{}.",
+            learners.len(),
+            if learners.len() == 1 { "" } else { "s" }
+        ))
+    }
+    .await;
+    let assignments = crate::labs::store::assignments(&app.db)
+        .await
+        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let (status, error, done) = match &outcome {
+        Ok(done) => (StatusCode::OK, None, Some(done.as_str())),
+        Err(e) => (StatusCode::BAD_REQUEST, Some(e.as_str()), None),
+    };
+    let page = ClustersPage {
+        error,
+        done,
+        csrf: &session.csrf_token,
+        assignments: &assignments,
+    };
+    Ok(html(&app, status, "Clusters", &page, Some(&visitor)))
+}

@@ -32,7 +32,13 @@ pub(super) async fn check(
     }
     visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     let site = app.site.current();
-    let options = app.config.cluster.connect_options();
+    let options = labs::options_for(
+        &app.db,
+        &app.config.cluster.connect_options(),
+        visitor.learner_id(),
+    )
+    .await
+    .map_err(labs::RunError::from)?;
     let run = labs::check_and_record(
         &options,
         &app.db,

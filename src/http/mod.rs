@@ -65,6 +65,7 @@ pub fn router(app: AppState) -> Router {
         .route("/account/password", get(auth::password_page).post(auth::change_password))
         .route("/admin/users", get(auth::users_page).post(auth::add_user))
         .route("/admin/users/import", post(auth::import_users))
+        .route("/admin/clusters", get(auth::clusters_page).post(auth::assign_cluster))
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))

@@ -16,6 +16,8 @@ use kube::{Client, Config};
 pub struct ConnectOptions {
     /// A kubeconfig file; otherwise `KUBECONFIG`, `~/.kube/config`, then in-cluster configuration.
     pub kubeconfig: Option<PathBuf>,
+    /// A kubeconfig's contents, kept server-side for one learner; takes precedence over `kubeconfig`.
+    pub inline_kubeconfig: Option<String>,
     /// A context of the kubeconfig; otherwise its current context.
     pub context: Option<String>,
     /// How long to wait for the API server, per request.
@@ -144,18 +146,25 @@ impl Cluster {
             context: options.context.clone(),
             ..Default::default()
         };
-        let mut config = match &options.kubeconfig {
-            Some(path) => {
+        let mut config = match (&options.inline_kubeconfig, &options.kubeconfig) {
+            (Some(yaml), _) => {
+                let kubeconfig = Kubeconfig::from_yaml(yaml)
+                    .map_err(|e| ClusterError::Config(format!("the assigned kubeconfig: {e}")))?;
+                Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+                    .await
+                    .map_err(|e| ClusterError::Config(e.to_string()))?
+            }
+            (None, Some(path)) => {
                 let kubeconfig = Kubeconfig::read_from(path)
                     .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
                 Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                     .await
                     .map_err(|e| ClusterError::Config(e.to_string()))?
             }
-            None if options.context.is_some() => Config::from_kubeconfig(&kube_options)
+            (None, None) if options.context.is_some() => Config::from_kubeconfig(&kube_options)
                 .await
                 .map_err(|e| ClusterError::Config(e.to_string()))?,
-            None => Config::infer()
+            (None, None) => Config::infer()
                 .await
                 .map_err(|e| ClusterError::Config(e.to_string()))?,
         };

@@ -167,6 +167,50 @@ fn find_step<'a>(
     Ok((lab, step))
 }
 
+/// The connection a learner's checks use: their assigned cluster, or the server's own.
+pub async fn options_for(
+    pool: &sqlx::SqlitePool,
+    server_default: &ConnectOptions,
+    learner_id: i64,
+) -> Result<ConnectOptions, sqlx::Error> {
+    Ok(match store::assigned_kubeconfig(pool, learner_id).await? {
+        Some((kubeconfig, context)) => ConnectOptions {
+            inline_kubeconfig: Some(kubeconfig),
+            context,
+            kubeconfig: None,
+            timeout: server_default.timeout,
+        },
+        None => server_default.clone(),
+    })
+}
+
+/// Checks that a kubeconfig parses and has the context (or a current one); returns its server URL.
+pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, String> {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml)
+        .map_err(|e| format!("the kubeconfig cannot be read: {e}"))?;
+    let name = context
+        .map(str::to_owned)
+        .or(kubeconfig.current_context.clone())
+        .ok_or("the kubeconfig has no current-context; name a context")?;
+    let ctx = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+        .ok_or_else(|| format!("the kubeconfig has no context `{name}`"))?;
+    kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref()?.server.clone())
+        .ok_or_else(|| {
+            format!(
+                "context `{name}` names cluster `{}`, which the kubeconfig does not define",
+                ctx.cluster
+            )
+        })
+}
+
 /// Finds a lab (and its module) by id.
 pub fn find_lab<'a>(course: &'a Course, lab_id: &str) -> Option<(&'a Module, &'a Lab)> {
     course.modules.iter().find_map(|m| {

@@ -74,3 +74,87 @@ pub async fn latest(
         },
     }))
 }
+
+/// A learner's assigned cluster, as admins see it (never the credentials).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Assignment {
+    /// Who.
+    pub username: String,
+    /// The kubeconfig context used, if not its current one.
+    pub context: Option<String>,
+    /// The API server URL.
+    pub server: String,
+    /// When it was assigned.
+    pub assigned_at: String,
+}
+
+/// Assigns one kubeconfig to every learner in `learner_ids`, replacing earlier assignments.
+pub async fn assign(
+    pool: &SqlitePool,
+    learner_ids: &[i64],
+    kubeconfig: &str,
+    context: Option<&str>,
+    server: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for learner_id in learner_ids {
+        sqlx::query(
+            "INSERT INTO cluster_assignments (learner_id, kubeconfig, context, server) VALUES (?, ?, ?, ?)
+             ON CONFLICT (learner_id) DO UPDATE SET kubeconfig = excluded.kubeconfig, context = excluded.context,
+                 server = excluded.server, assigned_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        )
+        .bind(learner_id)
+        .bind(kubeconfig)
+        .bind(context)
+        .bind(server)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The kubeconfig and context assigned to a learner, if any.
+pub async fn assigned_kubeconfig(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as("SELECT kubeconfig, context FROM cluster_assignments WHERE learner_id = ?")
+        .bind(learner_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Every assignment, by user name.
+pub async fn assignments(pool: &SqlitePool) -> Result<Vec<Assignment>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT a.username, c.context, c.server, c.assigned_at FROM cluster_assignments c
+         JOIN accounts a ON a.learner_id = c.learner_id ORDER BY a.username",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(username, context, server, assigned_at)| Assignment {
+            username,
+            context,
+            server,
+            assigned_at,
+        })
+        .collect())
+}
+
+/// Learner ids by user name, or of every learner in a cohort.
+pub async fn learners_named(
+    pool: &SqlitePool,
+    username: Option<&str>,
+    cohort: Option<&str>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT learner_id FROM accounts WHERE role = 'learner' AND ((?1 IS NOT NULL AND username = ?1) OR (?2 IS NOT NULL AND cohort = ?2))",
+    )
+    .bind(username)
+    .bind(cohort)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}

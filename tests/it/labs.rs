@@ -716,6 +716,7 @@ mod kinds {
             kubeconfig: Some(cluster.kubeconfig.clone()),
             context: None,
             timeout: Duration::from_secs(2),
+            inline_kubeconfig: None,
         };
         let client = Cluster::connect(&options).await.unwrap();
         let check = Check {
