@@ -9,6 +9,7 @@ use crate::auth::RateLimiter;
 use crate::config::ServeArgs;
 use crate::content::{CourseFiles, Diagnostic, InvalidCourse};
 use crate::db::{self, DbError};
+use crate::labs::ClusterCache;
 use crate::progress::VisitRecorder;
 use crate::render::{self, Highlighter};
 use crate::site::{LiveSite, Site};
@@ -30,6 +31,8 @@ pub struct App {
     pub sign_in_limiter: RateLimiter,
     /// Module visits, written at most once a minute per learner and module.
     pub visits: VisitRecorder,
+    /// Connected clusters for "Check my work", reused across runs.
+    pub clusters: ClusterCache,
 }
 
 /// The handle handlers receive.
@@ -76,6 +79,7 @@ impl App {
             assets,
             sign_in_limiter: RateLimiter::default(),
             visits: VisitRecorder::default(),
+            clusters: ClusterCache::default(),
         }))
     }
 }

@@ -40,6 +40,7 @@ pub(super) async fn check(
     .await
     .map_err(labs::RunError::from)?;
     let run = labs::check_and_record(
+        &app.clusters,
         &options,
         &app.db,
         &site.course.course,

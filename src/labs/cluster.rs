@@ -358,3 +358,58 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     parts.join(": ")
 }
+
+/// Connected clusters, reused across runs so TLS connections and discovery answers are not rebuilt for
+/// every "Check my work". Entries expire (credentials may be rotated) and are dropped on connection
+/// errors.
+#[derive(Debug, Default)]
+pub struct ClusterCache {
+    entries: Mutex<HashMap<String, (std::time::Instant, std::sync::Arc<Cluster>)>>,
+}
+
+/// How long a connected cluster is reused.
+const CACHE_TTL: Duration = Duration::from_secs(60);
+
+impl ClusterCache {
+    /// A connected cluster for these options, reused when fresh.
+    pub async fn get(
+        &self,
+        options: &ConnectOptions,
+    ) -> Result<std::sync::Arc<Cluster>, ClusterError> {
+        let key = cache_key(options);
+        if let Some((at, cluster)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(cluster.clone());
+            }
+        }
+        let cluster = std::sync::Arc::new(Cluster::connect(options).await?);
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (std::time::Instant::now(), cluster.clone()));
+        Ok(cluster)
+    }
+
+    /// Forgets the cluster for these options (after it failed), so the next run connects afresh.
+    pub fn evict(&self, options: &ConnectOptions) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&cache_key(options));
+    }
+}
+
+fn cache_key(options: &ConnectOptions) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    options.inline_kubeconfig.hash(&mut hasher);
+    options.kubeconfig.hash(&mut hasher);
+    options.context.hash(&mut hasher);
+    options.timeout.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}

@@ -17,7 +17,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use cluster::{Cluster, ClusterError, ConnectOptions};
+pub use cluster::{Cluster, ClusterCache, ClusterError, ConnectOptions};
 
 use crate::content::{Check, Course, Lab, Module, Step};
 
@@ -117,6 +117,7 @@ pub enum RunError {
 
 /// Connects, runs one step's checks, and records the run for `learner_id`.
 pub async fn check_and_record(
+    clusters: &ClusterCache,
     options: &ConnectOptions,
     pool: &sqlx::SqlitePool,
     course: &Course,
@@ -125,8 +126,11 @@ pub async fn check_and_record(
     step_id: &str,
 ) -> Result<store::RecordedRun, RunError> {
     let (lab, step) = find_step(course, lab_id, step_id)?;
-    let cluster = Cluster::connect(options).await?;
-    cluster.ping().await?;
+    let cluster = clusters.get(options).await?;
+    if let Err(e) = cluster.ping().await {
+        clusters.evict(options);
+        return Err(e.into());
+    }
     let run = run_step(&cluster, lab, step).await;
     let id = store::record(pool, learner_id, &run).await?;
     store::latest(pool, learner_id, lab_id, step_id, step.number)

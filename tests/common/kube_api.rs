@@ -39,7 +39,7 @@ pub enum Mode {
 /// What the double serves; tests change it between runs.
 #[derive(Debug, Clone)]
 pub struct ClusterState {
-    pub objects: Vec<Value>,
+    pub objects: Arc<Vec<Value>>,
     /// Individual health checks, in order, as `/readyz?verbose` lists them.
     pub health: Vec<(String, bool)>,
     pub version: (u32, u32),
@@ -89,7 +89,7 @@ impl FakeCluster {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
 
         let state = Arc::new(Mutex::new(ClusterState {
-            objects,
+            objects: Arc::new(objects),
             health: default_health(),
             version: (1, 30),
             mode: Mode::Normal,
@@ -140,7 +140,7 @@ impl FakeCluster {
     }
 
     pub fn set_objects(&self, objects: Vec<Value>) {
-        self.state.lock().unwrap().objects = objects;
+        self.state.lock().unwrap().objects = Arc::new(objects);
     }
 
     pub fn set_health(&self, check: &str, ok: bool) {
@@ -275,10 +275,18 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // A cheap snapshot (objects are shared), without the request log, which grows with every request.
     let snapshot = {
         let mut state = state.lock().unwrap();
         state.requests.push(format!("{method} {}", uri));
-        state.clone()
+        ClusterState {
+            objects: state.objects.clone(),
+            health: state.health.clone(),
+            version: state.version,
+            mode: state.mode.clone(),
+            identity: state.identity.clone(),
+            requests: Vec::new(),
+        }
     };
     match &snapshot.mode {
         Mode::Hang => {
