@@ -141,7 +141,7 @@ fn module_progress(
 /// Records module visits at most once a minute per learner and module, so page views stay reads.
 #[derive(Debug, Default)]
 pub struct VisitRecorder {
-    recent: Mutex<HashMap<(i64, String), Instant>>,
+    recent: Mutex<HashMap<i64, HashMap<String, Instant>>>,
 }
 
 /// How often a repeated visit is written.
@@ -155,16 +155,17 @@ impl VisitRecorder {
         learner_id: i64,
         module_id: &str,
     ) -> Result<(), sqlx::Error> {
-        let key = (learner_id, module_id.to_owned());
         {
+            // Looked up by `&str`, so the common case (recorded recently) allocates nothing.
             let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            if recent
-                .get(&key)
-                .is_some_and(|at| at.elapsed() < VISIT_RESOLUTION)
-            {
-                return Ok(());
+            let modules = recent.entry(learner_id).or_default();
+            match modules.get_mut(module_id) {
+                Some(at) if at.elapsed() < VISIT_RESOLUTION => return Ok(()),
+                Some(at) => *at = Instant::now(),
+                None => {
+                    modules.insert(module_id.to_owned(), Instant::now());
+                }
             }
-            recent.insert(key, Instant::now());
         }
         store::record_visit(pool, learner_id, module_id).await
     }
