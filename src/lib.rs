@@ -11,6 +11,7 @@
 //! Tests start the real server through [`App::build`] and [`serve`], exactly as `main` does.
 
 pub mod app;
+pub mod assess;
 pub mod assets;
 pub mod auth;
 pub mod cli;

@@ -1,6 +1,7 @@
 //! The thin HTTP layer: routes, middleware, and handlers that look one thing up (or call one
 //! domain function) and respond. Nothing below this module knows about axum.
 
+mod answers;
 mod auth;
 mod error;
 mod instructor;
@@ -69,6 +70,7 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))
+        .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .fallback(pages::not_found)

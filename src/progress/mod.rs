@@ -26,20 +26,30 @@ pub struct ModuleProgress {
     pub steps_total: usize,
     /// Of those, the ones with a passed run.
     pub steps_passed: usize,
+    /// Assessment questions.
+    pub questions_total: usize,
+    /// Of those, the ones with a submitted answer.
+    pub questions_answered: usize,
     /// The first step with checks not passed yet: its anchor on the module page.
     pub next_step: Option<(u32, String)>,
-    /// All checked steps passed.
+    /// All checked steps passed and all questions answered.
     pub complete: bool,
     /// When the learner last opened it (UTC, RFC 3339).
     pub last_opened_at: Option<String>,
 }
 
 impl ModuleProgress {
-    /// Whole percent of checked lab steps passed (a module without checks counts when opened).
+    /// Whole percent of the module's work done: checked lab steps passed and questions answered (a
+    /// module with neither counts when opened).
     pub fn percent(&self) -> u32 {
-        match self.steps_total {
-            0 => u32::from(self.opened) * 100,
-            total => (self.steps_passed * 100 / total) as u32,
+        let (done, total) = self.work();
+        (done * 100 / total) as u32
+    }
+
+    fn work(&self) -> (usize, usize) {
+        match self.steps_total + self.questions_total {
+            0 => (usize::from(self.opened), 1),
+            total => (self.steps_passed + self.questions_answered, total),
         }
     }
 }
@@ -52,20 +62,13 @@ pub struct CourseProgress {
 }
 
 impl CourseProgress {
-    /// Whole percent over all checked steps of the course.
+    /// Whole percent of the course's work done (lab steps passed, questions answered).
     pub fn percent(&self) -> u32 {
-        let total: usize = self.modules.iter().map(|m| m.steps_total.max(1)).sum();
-        let done: usize = self
+        let (done, total) = self
             .modules
             .iter()
-            .map(|m| {
-                if m.steps_total == 0 {
-                    usize::from(m.opened)
-                } else {
-                    m.steps_passed
-                }
-            })
-            .sum();
+            .map(ModuleProgress::work)
+            .fold((0, 0), |(d, t), (dm, tm)| (d + dm, t + tm));
         (done * 100 / total.max(1)) as u32
     }
 
@@ -98,11 +101,15 @@ pub async fn for_learner(
         .await?
         .into_iter()
         .collect();
+    let answered: HashSet<(String, String)> = crate::assess::answered(pool, learner_id)
+        .await?
+        .into_iter()
+        .collect();
     Ok(CourseProgress {
         modules: course
             .modules
             .iter()
-            .map(|m| module_progress(m, &visits, &passed))
+            .map(|m| module_progress(m, &visits, &passed, &answered))
             .collect(),
     })
 }
@@ -111,7 +118,13 @@ fn module_progress(
     module: &crate::content::Module,
     visits: &HashMap<String, String>,
     passed: &HashSet<(String, String)>,
+    answered: &HashSet<(String, String)>,
 ) -> ModuleProgress {
+    let questions_answered = module
+        .questions
+        .iter()
+        .filter(|q| answered.contains(&(module.id.to_string(), q.id.to_string())))
+        .count();
     let (lab_id, checked): (String, Vec<&crate::content::Step>) = match &module.lab {
         Some(lab) => (
             lab.id.to_string(),
@@ -132,7 +145,11 @@ fn module_progress(
         opened: last_opened_at.is_some(),
         steps_total: checked.len(),
         steps_passed,
-        complete: !checked.is_empty() && steps_passed == checked.len(),
+        questions_total: module.questions.len(),
+        questions_answered,
+        complete: checked.len() + module.questions.len() > 0
+            && steps_passed == checked.len()
+            && questions_answered == module.questions.len(),
         next_step,
         last_opened_at,
     }

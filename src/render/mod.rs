@@ -277,6 +277,7 @@ fn lab_section(module: &Module, page: &mut PageBuilder<'_>) -> (String, Vec<TocE
 #[template(path = "partials/questions.html")]
 struct QuestionsSection<'a> {
     anchor: String,
+    module_id: &'a str,
     total_points: u32,
     questions: Vec<QuestionView<'a>>,
 }
@@ -315,6 +316,7 @@ fn questions_section(module: &Module, page: &mut PageBuilder<'_>) -> (String, Ve
     let total_points = module.questions.iter().map(|q| q.points).sum();
     let section = QuestionsSection {
         anchor,
+        module_id: module.id.as_ref(),
         total_points,
         questions,
     };

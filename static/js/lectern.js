@@ -138,7 +138,67 @@
     });
   }
 
+  // Assessment answers: saved through the API as versions; choice questions come back graded.
+  function answerUrl(form) {
+    return "/api/modules/" + encodeURIComponent(form.dataset.module) + "/questions/" + encodeURIComponent(form.dataset.question) + "/answer";
+  }
+
+  function showAnswer(form, answer) {
+    var status = form.querySelector(".answer-status");
+    var when = new Date(answer.saved_at);
+    var text = (answer.state === "submitted" ? "Submitted" : "Draft saved") + " (version " + answer.version + ", " +
+      (isNaN(when) ? answer.saved_at : when.toLocaleString()) + ")";
+    if (answer.score !== null && answer.score !== undefined) { text += " \u00b7 " + answer.score + " of " + answer.points + " points"; }
+    status.textContent = text;
+    status.className = "answer-status answer-" + answer.state;
+    var area = form.querySelector("textarea");
+    if (area && answer.text !== null && area.value === "") { area.value = answer.text; }
+    (answer.choices || []).forEach(function (i) {
+      var input = form.querySelector("input[value='" + i + "']");
+      if (input) { input.checked = true; }
+    });
+    answer.feedback.forEach(function (f, i) {
+      var note = form.querySelector(".choice-feedback[data-option='" + i + "']");
+      if (!note) { return; }
+      note.hidden = false;
+      note.className = "choice-feedback " + (f.correct ? "choice-correct" : "choice-wrong");
+      note.textContent = (f.correct ? "\u2714 Correct option: " : "\u2718 Not correct: ") + f.explanation;
+    });
+  }
+
+  function saveAnswer(form, submit) {
+    var body = { submit: submit };
+    if (form.dataset.kind === "open") {
+      body.text = form.querySelector("textarea").value;
+    } else {
+      body.choices = Array.prototype.map.call(form.querySelectorAll("input:checked"), function (i) { return Number(i.value); });
+    }
+    var status = form.querySelector(".answer-status");
+    status.textContent = "Saving\u2026";
+    fetch(answerUrl(form), { method: "POST", headers: checkHeaders(), body: JSON.stringify(body) })
+      .then(function (response) {
+        return response.json().then(function (answer) {
+          if (response.ok) { showAnswer(form, answer); } else { status.textContent = answer.error || ("Not saved: HTTP " + response.status); status.className = "answer-status answer-error"; }
+        });
+      })
+      .catch(function () { status.textContent = "Not saved: Lectern did not answer."; status.className = "answer-status answer-error"; });
+  }
+
+  function setupAnswers() {
+    document.querySelectorAll("form.answer[data-question]").forEach(function (form) {
+      form.querySelectorAll("button").forEach(function (b) { b.hidden = false; });
+      form.addEventListener("submit", function (event) { event.preventDefault(); saveAnswer(form, true); });
+      var draft = form.querySelector("[data-action='draft']");
+      if (draft) { draft.addEventListener("click", function () { saveAnswer(form, false); }); }
+      fetch(answerUrl(form), { headers: { Accept: "application/json" } })
+        .then(function (response) { return response.status === 200 ? response.json() : null; })
+        .then(function (answer) { if (answer) { showAnswer(form, answer); } })
+        .catch(function () { /* nothing saved yet */ });
+    });
+  }
+
   setupCopyButtons();
   renderDiagrams();
   setupChecks();
+  setupAnswers();
 })();

@@ -32,8 +32,8 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
     let home = app.get_ok_text("/").await;
     assert!(home.contains("<h2 id=\"progress-title\">Your progress</h2>"));
-    assert!(home.contains("0% of the course's checked lab steps"));
-    assert!(home.contains("0 of 4 lab steps passed · not started"));
+    assert!(home.contains("0% of the course's lab steps and questions"));
+    assert!(home.contains("0 of 4 lab steps passed, 0 of 12 questions answered · not started"));
     assert!(home.contains("href=\"/modules/cluster-architecture#step-2-create-ha-cluster\">Continue where you left off"));
 
     app.get_ok_text("/modules/cluster-architecture").await;
@@ -43,11 +43,11 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     );
     let home = app.get_ok_text("/").await;
     assert!(
-        home.contains("25% of the course's checked lab steps"),
-        "{home}"
+        home.contains("6% of the course's lab steps and questions"),
+        "1 of 16: {home}"
     );
     assert!(
-        home.contains("1 of 4 lab steps passed</span>"),
+        home.contains("1 of 4 lab steps passed, 0 of 12 questions answered</span>"),
         "opened, so no longer 'not started'"
     );
     assert!(home.contains("href=\"/modules/cluster-architecture#step-3-inspect-control-plane\">Continue where you left off: Cluster architecture deep-dive"));
@@ -65,8 +65,34 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
         run_check(&app, None, step).await;
     }
     let home = app.get_ok_text("/").await;
-    assert!(home.contains("4 of 4 lab steps passed · complete"));
-    assert!(home.contains("100% of the course's checked lab steps"));
+    assert!(
+        home.contains("4 of 4 lab steps passed, 0 of 12 questions answered</span>"),
+        "not complete without the assessment"
+    );
+    assert!(home.contains("25% of the course's lab steps and questions"));
+
+    let course = &app.app.site.current().course.course;
+    for question in &course.modules[0].questions {
+        let body = if question.choices.is_empty() {
+            serde_json::json!({ "text": "my answer", "submit": true })
+        } else {
+            serde_json::json!({ "choices": [0], "submit": true })
+        };
+        let response = app
+            .client
+            .post(app.url(&format!(
+                "/api/modules/cluster-architecture/questions/{}/answer",
+                question.id
+            )))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{}", question.id);
+    }
+    let home = app.get_ok_text("/").await;
+    assert!(home.contains("4 of 4 lab steps passed, 12 of 12 questions answered · complete"));
+    assert!(home.contains("100% of the course's lab steps and questions"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

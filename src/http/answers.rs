@@ -1,0 +1,74 @@
+//! Endpoints for answering assessment questions in place: the learner's current answer, and saving a
+//! new version (draft or submission).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+
+use super::Error;
+use super::session::Visitor;
+use crate::app::AppState;
+use crate::assess::{self, AnswerInput};
+
+impl From<assess::Error> for Error {
+    fn from(error: assess::Error) -> Self {
+        match error {
+            assess::Error::NotFound(m) => Error::Api(StatusCode::NOT_FOUND, m),
+            assess::Error::Invalid(m) => Error::Api(StatusCode::UNPROCESSABLE_ENTITY, m),
+            assess::Error::Database(e) => {
+                tracing::error!(error = %e, "database error while answering");
+                Error::Api(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is not available; try again".to_owned(),
+                )
+            }
+        }
+    }
+}
+
+/// `GET /api/modules/{module}/questions/{question}/answer`: the current answer, or 204 if none yet.
+pub(super) async fn current(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path((module, question)): Path<(String, String)>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    Ok(
+        match assess::latest(
+            &app.db,
+            &site.course.course,
+            visitor.learner_id(),
+            &module,
+            &question,
+        )
+        .await?
+        {
+            Some(answer) => Json(answer).into_response(),
+            None => StatusCode::NO_CONTENT.into_response(),
+        },
+    )
+}
+
+/// `POST /api/modules/{module}/questions/{question}/answer`: saves a new version.
+pub(super) async fn save(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path((module, question)): Path<(String, String)>,
+    headers: HeaderMap,
+    Json(input): Json<AnswerInput>,
+) -> Result<Json<assess::AnswerView>, Error> {
+    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    let site = app.site.current();
+    Ok(Json(
+        assess::save(
+            &app.db,
+            &site.course.course,
+            visitor.learner_id(),
+            &module,
+            &question,
+            input,
+        )
+        .await?,
+    ))
+}

@@ -1,0 +1,209 @@
+//! Answering assessment questions in place: versions, instant grading of choice questions, progress.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+const MODULE: &str = "/api/modules/cluster-architecture/questions";
+
+async fn answer(app: &TestApp, question: &str, body: Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url(&format!("{MODULE}/{question}/answer")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn choice_questions_are_graded_on_submission_with_an_explanation_per_option() {
+    let app = TestApp::spawn().await;
+    let (status, right) = answer(
+        &app,
+        "etcd-quorum-size",
+        json!({ "choices": [1], "submit": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(right["state"], "submitted");
+    assert_eq!(right["score"], 2);
+    assert_eq!(right["points"], 2);
+    assert_eq!(right["feedback"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        right["feedback"][1],
+        json!({ "correct": true, "selected": true, "explanation": "A majority of four is three, so one member may fail. That is no better than three members, which is why odd sizes are used." })
+    );
+    let (_, wrong) = answer(
+        &app,
+        "etcd-quorum-size",
+        json!({ "choices": [2], "submit": true }),
+    )
+    .await;
+    assert_eq!(wrong["score"], 0);
+    assert_eq!(wrong["version"], 2, "resubmission is a new version");
+    assert_eq!(wrong["feedback"][2]["selected"], true);
+    assert_eq!(wrong["feedback"][2]["correct"], false);
+
+    let (_, all) = answer(
+        &app,
+        "watchers",
+        json!({ "choices": [3, 0, 1], "submit": true }),
+    )
+    .await;
+    assert_eq!(all["score"], 3, "every correct option and no wrong one");
+    let (_, partial) = answer(&app, "watchers", json!({ "choices": [0], "submit": true })).await;
+    assert_eq!(partial["score"], 0, "multiple-select needs the exact set");
+}
+
+#[tokio::test]
+async fn answers_that_do_not_fit_the_question_are_refused_with_a_reason() {
+    let app = TestApp::spawn().await;
+    for (question, body, message) in [
+        (
+            "etcd-quorum-size",
+            json!({ "choices": [0, 1], "submit": true }),
+            "select exactly one option",
+        ),
+        (
+            "etcd-quorum-size",
+            json!({ "choices": [7], "submit": true }),
+            "option 7 does not exist (the question has 4)",
+        ),
+        (
+            "etcd-quorum-size",
+            json!({ "choices": [1], "submit": false }),
+            "choice questions are submitted, not saved as drafts",
+        ),
+        (
+            "watchers",
+            json!({ "choices": [], "submit": true }),
+            "select at least one option",
+        ),
+        (
+            "api-server-role",
+            json!({ "text": "   ", "submit": true }),
+            "write an answer before submitting it",
+        ),
+        (
+            "api-server-role",
+            json!({ "choices": [1], "submit": true }),
+            "this is an open question: send `text`, not `choices`",
+        ),
+    ] {
+        let (status, body) = answer(&app, question, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{question}");
+        assert_eq!(body["error"], message);
+    }
+    let (status, body) = answer(&app, "no-such-question", json!({ "text": "x" })).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body["error"],
+        "module `cluster-architecture` has no question `no-such-question`"
+    );
+}
+
+#[tokio::test]
+async fn open_answers_keep_every_version_and_come_back_as_written() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.get(&format!("{MODULE}/api-server-role/answer"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let text = "It is the only entry point <script>alert('x')</script> & talks to etcd.";
+    let (_, draft) = answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "first thoughts", "submit": false }),
+    )
+    .await;
+    assert_eq!(
+        (draft["state"].as_str(), draft["version"].as_i64()),
+        (Some("draft"), Some(1))
+    );
+    let (_, submitted) = answer(
+        &app,
+        "api-server-role",
+        json!({ "text": text, "submit": true }),
+    )
+    .await;
+    assert_eq!(
+        (submitted["state"].as_str(), submitted["version"].as_i64()),
+        (Some("submitted"), Some(2))
+    );
+    assert_eq!(
+        submitted["score"],
+        Value::Null,
+        "open answers wait for an instructor"
+    );
+    let current = app.get(&format!("{MODULE}/api-server-role/answer")).await;
+    assert_eq!(current.headers()["content-type"], "application/json");
+    let current: Value = current.json().await.unwrap();
+    assert_eq!(
+        current["text"], text,
+        "JSON carries the text exactly; the page shows it as text, never as HTML"
+    );
+    let (versions,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM answers WHERE question_id = 'api-server-role'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(versions, 2);
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    assert!(
+        !page.contains("alert('x')"),
+        "answers are never baked into the shared page"
+    );
+    assert!(page.contains(r#"<form class="answer" data-module="cluster-architecture" data-question="api-server-role" data-kind="open">"#));
+}
+
+#[tokio::test]
+async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
+    use crate::auth::{Browser, PASSWORD};
+    use lectern::auth::{self, Role};
+    let app = TestApp::spawn_portal().await;
+    for name in ["ada", "grace"] {
+        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD, None)
+            .await
+            .unwrap();
+    }
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    let url = app.url(&format!("{MODULE}/api-server-role/answer"));
+    let post = |token: Option<String>| {
+        let mut request = ada
+            .with_cookie(ada.client.post(&url))
+            .json(&json!({ "text": "ada's answer", "submit": true }));
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        post(Some(ada.csrf().await)).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let mut grace = Browser::new(&app);
+    grace.sign_in_as("grace", PASSWORD).await;
+    assert_eq!(
+        grace
+            .get(&format!("{MODULE}/api-server-role/answer"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT,
+        "grace cannot see ada's answer"
+    );
+    let own: Value = ada
+        .get(&format!("{MODULE}/api-server-role/answer"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own["text"], "ada's answer");
+}
