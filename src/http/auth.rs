@@ -6,11 +6,11 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::Error;
 use super::session::{SESSION_COOKIE, Visitor, cookie, set_cookie};
+use super::{Error, render_page};
 use crate::app::AppState;
 use crate::auth::{self, AuthError, Role, password};
 
@@ -48,21 +48,6 @@ struct UsersPage<'a> {
 fn safe_next(next: Option<&str>) -> &str {
     next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
         .unwrap_or("/")
-}
-
-fn html(
-    app: &AppState,
-    status: StatusCode,
-    title: &str,
-    body: &impl Template,
-    visitor: Option<&Visitor>,
-) -> Response {
-    let account = visitor.map(Visitor::account_html).unwrap_or_default();
-    let page = app
-        .site
-        .current()
-        .wrap(title, &body.render().unwrap_or_default(), &account);
-    (status, [(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
 }
 
 /// Query of `GET /sign-in`.
@@ -104,7 +89,7 @@ fn sign_in_form(
         next,
         username,
     };
-    let mut response = html(app, status, "Sign in", &form, None);
+    let mut response = render_page(app, status, "Sign in", &form, None);
     let cookie = set_cookie(
         SIGN_IN_COOKIE,
         &csrf,
@@ -241,7 +226,7 @@ pub(super) async fn password_page(
         csrf: &session.csrf_token,
         min_length: password::MIN_LENGTH,
     };
-    Ok(html(
+    Ok(render_page(
         &app,
         StatusCode::OK,
         "Password",
@@ -293,7 +278,7 @@ pub(super) async fn change_password(
         csrf: &session.csrf_token,
         min_length: password::MIN_LENGTH,
     };
-    Ok(html(&app, status, "Password", &form, Some(&visitor)))
+    Ok(render_page(&app, status, "Password", &form, Some(&visitor)))
 }
 
 /// `GET /admin/users`.
@@ -311,7 +296,13 @@ pub(super) async fn users_page(
         csrf: &session.csrf_token,
         users: &users,
     };
-    Ok(html(&app, StatusCode::OK, "Users", &page, Some(&visitor)))
+    Ok(render_page(
+        &app,
+        StatusCode::OK,
+        "Users",
+        &page,
+        Some(&visitor),
+    ))
 }
 
 /// Form of `POST /admin/users`.
@@ -363,7 +354,7 @@ pub(super) async fn add_user(
         csrf: &session.csrf_token,
         users: &users,
     };
-    Ok(html(&app, status, "Users", &page, Some(&visitor)))
+    Ok(render_page(&app, status, "Users", &page, Some(&visitor)))
 }
 
 /// Form of `POST /admin/users/import`.
@@ -430,7 +421,7 @@ pub(super) async fn import_users(
         csrf: &session.csrf_token,
         users: &users,
     };
-    Ok(html(&app, status, "Users", &page, Some(&visitor)))
+    Ok(render_page(&app, status, "Users", &page, Some(&visitor)))
 }
 
 #[derive(Template)]
@@ -457,7 +448,7 @@ pub(super) async fn clusters_page(
         csrf: &session.csrf_token,
         assignments: &assignments,
     };
-    Ok(html(
+    Ok(render_page(
         &app,
         StatusCode::OK,
         "Clusters",
@@ -538,5 +529,5 @@ pub(super) async fn assign_cluster(
         csrf: &session.csrf_token,
         assignments: &assignments,
     };
-    Ok(html(&app, status, "Clusters", &page, Some(&visitor)))
+    Ok(render_page(&app, status, "Clusters", &page, Some(&visitor)))
 }

@@ -5,11 +5,11 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 
-use super::Error;
 use super::session::Visitor;
+use super::{Error, render_page};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::labs::CheckResult;
@@ -69,20 +69,6 @@ fn unavailable(e: sqlx::Error) -> Error {
     Error::Unavailable(format!("the database is not available: {e}"))
 }
 
-fn respond(app: &AppState, visitor: &Visitor, title: &str, body: &impl Template) -> Response {
-    let page = app.site.current().wrap(
-        title,
-        &body.render().unwrap_or_default(),
-        &visitor.account_html(),
-    );
-    (
-        StatusCode::OK,
-        [(axum::http::header::CACHE_CONTROL, "private, no-store")],
-        Html(page),
-    )
-        .into_response()
-}
-
 /// `GET /instructor/cohort?cohort=&name=`.
 pub(super) async fn cohort(
     State(app): State<AppState>,
@@ -103,7 +89,13 @@ pub(super) async fn cohort(
         modules: course.modules.iter().map(|m| m.title.as_str()).collect(),
         rows: &rows,
     };
-    Ok(respond(&app, &visitor, "Cohort", &page))
+    Ok(render_page(
+        &app,
+        StatusCode::OK,
+        "Cohort",
+        &page,
+        Some(&visitor),
+    ))
 }
 
 /// `GET /instructor/learners/{id}`: every check run of one learner, with the evidence.
@@ -136,7 +128,13 @@ pub(super) async fn learner(
         cohort: cohort.as_deref(),
         runs,
     };
-    Ok(respond(&app, &visitor, &username, &page))
+    Ok(render_page(
+        &app,
+        StatusCode::OK,
+        &username,
+        &page,
+        Some(&visitor),
+    ))
 }
 
 /// `GET /instructor/stuck?cohort=`.
@@ -154,5 +152,11 @@ pub(super) async fn stuck(
         selected: filter.cohort().unwrap_or(""),
         checks: &checks,
     };
-    Ok(respond(&app, &visitor, "Where the cohort is stuck", &page))
+    Ok(render_page(
+        &app,
+        StatusCode::OK,
+        "Where the cohort is stuck",
+        &page,
+        Some(&visitor),
+    ))
 }

@@ -33,6 +33,31 @@ pub(crate) use error::Error;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// A page of the site around `body` (a rendered template), with the visitor's account area; private
+/// to this visitor, so never stored by caches.
+fn render_page(
+    app: &AppState,
+    status: StatusCode,
+    title: &str,
+    body: &impl askama::Template,
+    visitor: Option<&session::Visitor>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let account = visitor
+        .map(session::Visitor::account_html)
+        .unwrap_or_default();
+    let page = app
+        .site
+        .current()
+        .wrap(title, &body.render().unwrap_or_default(), &account);
+    (
+        status,
+        [(header::CACHE_CONTROL, "private, no-store")],
+        axum::response::Html(page),
+    )
+        .into_response()
+}
+
 /// The whole application as one axum `Router`, middleware included.
 pub fn router(app: AppState) -> Router {
     let timeout = app.config.request_timeout();
