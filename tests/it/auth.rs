@@ -117,6 +117,17 @@ impl<'a> Browser<'a> {
             .expect("signed-in page carries the CSRF token")
             .to_owned()
     }
+
+    /// A JSON POST as the page's scripts send it: session cookie and CSRF header.
+    pub(crate) async fn post_json(&self, path: &str, body: &str) -> reqwest::Response {
+        self.with_cookie(self.client.post(self.app.url(path)))
+            .header("x-csrf-token", self.csrf().await)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 async fn portal_with_users() -> TestApp {

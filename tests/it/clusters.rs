@@ -8,16 +8,13 @@ use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, TOKEN};
 use lectern::auth::{self, Role};
 
-async fn check_step4(app: &TestApp, browser: &Browser<'_>) -> serde_json::Value {
-    let url = app.url("/api/labs/ha-control-plane/steps/monitoring-rbac/check");
+async fn check_step4(browser: &Browser<'_>) -> serde_json::Value {
     let response = browser
-        .with_cookie(browser.client.post(url))
-        .header("x-csrf-token", browser.csrf().await)
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+        .post_json(
+            "/api/labs/ha-control-plane/steps/monitoring-rbac/check",
+            "{}",
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
@@ -70,14 +67,14 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;
     assert_eq!(
-        check_step4(&app, &ada).await["status"],
+        check_step4(&ada).await["status"],
         "passed",
         "ada's own cluster"
     );
     let mut grace = Browser::new(&app);
     grace.sign_in_as("grace", PASSWORD).await;
     assert_eq!(
-        check_step4(&app, &grace).await["status"],
+        check_step4(&grace).await["status"],
         "failed",
         "no assignment: the server's cluster"
     );
@@ -95,7 +92,7 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
         .await;
     assert!(cohort.text().await.unwrap().contains("to 2 learners."));
     assert_eq!(
-        check_step4(&app, &grace).await["status"],
+        check_step4(&grace).await["status"],
         "passed",
         "the whole cohort was assigned"
     );

@@ -9,19 +9,18 @@ use crate::common::kube_api::FakeCluster;
 use lectern::auth::{self, Role};
 
 async fn run_check(app: &TestApp, browser: Option<&Browser<'_>>, step: &str) -> serde_json::Value {
-    let url = app.url(&format!("/api/labs/ha-control-plane/steps/{step}/check"));
-    let request = match browser {
-        Some(b) => b
-            .with_cookie(b.client.post(url))
-            .header("x-csrf-token", b.csrf().await),
-        None => app.client.post(url),
+    let path = format!("/api/labs/ha-control-plane/steps/{step}/check");
+    let response = match browser {
+        Some(b) => b.post_json(&path, "{}").await,
+        None => app
+            .client
+            .post(app.url(&path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap(),
     };
-    let response = request
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
