@@ -69,6 +69,12 @@ impl App {
         let db = db::open(&config.db.path()).await?;
         let highlighter = highlighter.await.unwrap_or_default();
         let course = render::build(files, &highlighter).map_err(|e| invalid(&source_name, e.0))?;
+        crate::assess::rubrics::sync(&db, &course.course)
+            .await
+            .map_err(|source| DbError::Open {
+                path: config.db.path().display().to_string(),
+                source,
+            })?;
         let assets = Assets::load();
         let site = LiveSite::new(Site::new(Arc::new(course), assets.urls.clone(), &[]));
         Ok(Arc::new(App {

@@ -35,6 +35,38 @@ pub enum Command {
     /// Manage accounts for portal mode.
     #[command(subcommand)]
     User(UserCommand),
+    /// Export grades.
+    #[command(subcommand)]
+    Grades(GradesCommand),
+}
+
+/// `lectern grades …`.
+#[derive(Debug, Subcommand)]
+pub enum GradesCommand {
+    /// Print the gradebook as CSV (RFC 4180, UTF-8, header row first) on standard output: per learner
+    /// and module, lab steps passed, auto-graded, instructor-graded and total scores. Instructor
+    /// scores include grades not yet released to learners.
+    Export(GradesExportArgs),
+}
+
+/// `lectern grades export`.
+#[derive(Debug, Clone, Args)]
+pub struct GradesExportArgs {
+    /// Only this module (its id, e.g. `cluster-architecture`).
+    #[arg(long, value_name = "ID")]
+    pub module: Option<String>,
+    /// Only the learners of this cohort.
+    #[arg(long, value_name = "NAME")]
+    pub cohort: Option<String>,
+    /// Extra columns: `questions` (a score per question) or `criteria` (also per rubric criterion).
+    #[arg(long, default_value = "summary", value_parser = crate::assess::gradebook::Detail::parse)]
+    pub detail: crate::assess::gradebook::Detail,
+    /// Course folder (default: the embedded course); use the one the server runs with.
+    #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
+    pub content: Option<PathBuf>,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `lectern user …`.

@@ -6,7 +6,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use lectern::cli;
-use lectern::config::{Cli, Command, LabCommand, UserCommand};
+use lectern::config::{Cli, Command, GradesCommand, LabCommand, UserCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate::execute(&args.dir),
         Command::User(UserCommand::Add(args)) => run_async(cli::user::add(args)),
         Command::Backup(args) => run_async(cli::backup::execute(args)),
+        Command::Grades(GradesCommand::Export(args)) => run_async(cli::grades::export(args)),
         Command::Lab(LabCommand::List { content }) => cli::lab::list(content.as_deref()),
         Command::Lab(LabCommand::Check(args)) => run_async(async { cli::lab::check(args).await }),
         Command::Serve(args) => run_async(async {

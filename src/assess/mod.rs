@@ -1,6 +1,11 @@
 //! Assessments: learners answer a module's questions in place. Every save is kept as a version; choice
-//! questions are graded the moment they are submitted, with an explanation for every option.
+//! questions are graded the moment they are submitted, with an explanation for every option; open
+//! answers are graded by instructors against a versioned rubric ([`grading`], [`rubrics`]) and
+//! reach learners once released; [`gradebook`] sums it all up per learner and module.
 
+pub mod gradebook;
+pub mod grading;
+pub mod rubrics;
 mod store;
 
 use serde::{Deserialize, Serialize};
@@ -25,15 +30,18 @@ pub struct AnswerInput {
 /// An answer as its author sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AnswerView {
-    /// `draft` or `submitted` (grading by instructors comes with the grading workflow).
+    /// `draft`, `submitted`, or `graded` (choice questions once submitted; open ones once an
+    /// instructor's grade is released).
     pub state: String,
+    /// No further versions are accepted: a choice question was submitted, or an instructor graded it.
+    pub locked: bool,
     /// 1 for the first save, +1 for each later one.
     pub version: i64,
     /// Open answer.
     pub text: Option<String>,
     /// Selected options.
     pub choices: Option<Vec<usize>>,
-    /// Points scored (choice questions, once submitted).
+    /// Points scored (choice questions once submitted; open ones once the grade is released).
     pub score: Option<u32>,
     /// The question's points.
     pub points: u32,
@@ -41,6 +49,30 @@ pub struct AnswerView {
     pub feedback: Vec<OptionFeedback>,
     /// When this version was saved.
     pub saved_at: String,
+    /// The instructor's grade of an open answer, once released.
+    pub grade: Option<ReleasedGrade>,
+}
+
+/// An instructor's grade as the learner sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleasedGrade {
+    /// Per rubric criterion.
+    pub criteria: Vec<CriterionScore>,
+    /// The instructor's feedback (plain text).
+    pub feedback: String,
+    /// When it was given.
+    pub graded_at: String,
+}
+
+/// One rubric line of a grade.
+#[derive(Debug, Clone, Serialize)]
+pub struct CriterionScore {
+    /// What the answer had to show.
+    pub criterion: String,
+    /// Points scored (`None`: not scored).
+    pub score: Option<u32>,
+    /// Points available.
+    pub points: u32,
 }
 
 /// The explanation of one option, shown after answering.
@@ -63,6 +95,10 @@ pub enum Error {
     /// The answer does not fit the question.
     #[error("{0}")]
     Invalid(String),
+    /// Someone else changed it first (another grader, the learner, a rubric correction), or it is
+    /// no longer open to changes; nothing was saved.
+    #[error("{0}")]
+    Conflict(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -161,23 +197,38 @@ pub async fn save(
         }
     };
     let state = if input.submit { "submitted" } else { "draft" };
-    store::insert(
+    let once = question.kind != QuestionKind::Open;
+    let saved = store::insert(
         pool,
-        learner_id,
-        module_id,
-        question_id,
-        state,
-        text.as_deref(),
-        choices.as_deref(),
-        score,
+        store::NewAnswer {
+            learner_id,
+            module_id,
+            question_id,
+            state,
+            text: text.as_deref(),
+            choices: choices.as_deref(),
+            auto_score: score,
+            once,
+        },
     )
     .await?;
+    if !saved {
+        return Err(Error::Conflict(
+            if once {
+                "you have already answered this question; choice questions are answered once"
+            } else {
+                "an instructor has graded this answer, so it can no longer be changed"
+            }
+            .to_owned(),
+        ));
+    }
     latest(pool, course, learner_id, module_id, question_id)
         .await?
         .ok_or_else(|| Error::NotFound("the answer vanished after saving".to_owned()))
 }
 
-/// The learner's current (latest) answer to a question, if any.
+/// The learner's current answer to a question, if any: the graded submission once there is one,
+/// otherwise the latest version.
 pub async fn latest(
     pool: &SqlitePool,
     course: &Course,
@@ -186,15 +237,21 @@ pub async fn latest(
     question_id: &str,
 ) -> Result<Option<AnswerView>, Error> {
     let question = question(course, module_id, question_id)?;
-    let Some(row) = store::latest(pool, learner_id, module_id, question_id).await? else {
-        return Ok(None);
+    let graded = store::graded_submission(pool, learner_id, module_id, question_id).await?;
+    let row = match &graded {
+        Some(graded) => graded.answer.clone(),
+        None => match store::latest(pool, learner_id, module_id, question_id).await? {
+            Some(row) => row,
+            None => return Ok(None),
+        },
     };
     let choices: Option<Vec<usize>> = row
         .choices
         .as_deref()
         .and_then(|c| serde_json::from_str(c).ok());
-    let feedback = match (&choices, row.state.as_str()) {
-        (Some(selected), "submitted") => question
+    let submitted = row.state == "submitted";
+    let feedback = match (&choices, submitted) {
+        (Some(selected), true) => question
             .choices
             .iter()
             .enumerate()
@@ -206,15 +263,58 @@ pub async fn latest(
             .collect(),
         _ => Vec::new(),
     };
+    let instructor_graded = graded.is_some();
+    let released = match &graded {
+        Some(_) => grading::released(pool)
+            .await?
+            .contains(&(module_id.to_owned(), question_id.to_owned())),
+        None => false,
+    };
+    let grade = match graded.filter(|_| released) {
+        Some(graded) => {
+            let g = graded.grade;
+            let criteria =
+                rubrics::version_criteria(pool, module_id, question_id, g.rubric_version).await?;
+            let scores: Vec<Option<u32>> = serde_json::from_str(&g.scores).unwrap_or_default();
+            Some((
+                g.score as u32,
+                ReleasedGrade {
+                    criteria: criteria
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, c)| CriterionScore {
+                            criterion: c.criterion,
+                            score: scores.get(i).copied().flatten(),
+                            points: c.points,
+                        })
+                        .collect(),
+                    feedback: g.feedback,
+                    graded_at: g.graded_at,
+                },
+            ))
+        }
+        None => None,
+    };
+    let is_choice = question.kind != QuestionKind::Open;
+    let state = match (submitted, is_choice || grade.is_some()) {
+        (false, _) => "draft",
+        (true, false) => "submitted",
+        (true, true) => "graded",
+    };
     Ok(Some(AnswerView {
-        state: row.state,
+        state: state.to_owned(),
+        locked: (submitted && is_choice) || instructor_graded,
         version: row.version,
         text: row.text,
         choices,
-        score: row.auto_score.map(|s| s as u32),
+        score: match &grade {
+            Some((score, _)) => Some(*score),
+            None => row.auto_score.map(|s| s as u32),
+        },
         points: question.points,
         feedback,
         saved_at: row.created_at,
+        grade: grade.map(|(_, g)| g),
     }))
 }
 

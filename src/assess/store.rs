@@ -3,7 +3,7 @@
 use sqlx::SqlitePool;
 
 /// One stored version.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct AnswerRow {
     pub(super) version: i64,
     pub(super) state: String,
@@ -13,34 +13,85 @@ pub(super) struct AnswerRow {
     pub(super) created_at: String,
 }
 
-/// Inserts the next version in one statement, so two saves at once cannot take the same number.
-#[expect(clippy::too_many_arguments, reason = "one column each")]
-pub(super) async fn insert(
+/// The current grade of a submitted version.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct GradeRow {
+    pub(super) rubric_version: i64,
+    pub(super) scores: String,
+    pub(super) score: i64,
+    pub(super) feedback: String,
+    pub(super) graded_at: String,
+}
+
+/// A version to save.
+pub(super) struct NewAnswer<'a> {
+    pub(super) learner_id: i64,
+    pub(super) module_id: &'a str,
+    pub(super) question_id: &'a str,
+    pub(super) state: &'a str,
+    pub(super) text: Option<&'a str>,
+    pub(super) choices: Option<&'a [usize]>,
+    pub(super) auto_score: Option<u32>,
+    /// Refuse any version after the first submission (choice questions).
+    pub(super) once: bool,
+}
+
+/// Inserts the next version in one statement, so two saves at once cannot take the same number and
+/// a save cannot slip in after a grade. `false` when the answer is closed to changes: graded by an
+/// instructor, or (with `once`) already submitted.
+pub(super) async fn insert(pool: &SqlitePool, new: NewAnswer<'_>) -> Result<bool, sqlx::Error> {
+    let choices = new
+        .choices
+        .map(|c| serde_json::to_string(c).unwrap_or_default());
+    sqlx::query(
+        "INSERT INTO answers (learner_id, module_id, question_id, version, state, text, choices, auto_score)
+         SELECT ?1, ?2, ?3,
+                (SELECT coalesce(max(version), 0) + 1 FROM answers WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3),
+                ?4, ?5, ?6, ?7
+         WHERE NOT EXISTS (SELECT 1 FROM answers x WHERE x.learner_id = ?1 AND x.module_id = ?2 AND x.question_id = ?3
+                           AND x.state = 'submitted' AND (?8 OR EXISTS (SELECT 1 FROM grades g WHERE g.answer_id = x.id)))",
+    )
+    .bind(new.learner_id)
+    .bind(new.module_id)
+    .bind(new.question_id)
+    .bind(new.state)
+    .bind(new.text)
+    .bind(choices)
+    .bind(new.auto_score.map(i64::from))
+    .bind(new.once)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected() == 1)
+}
+
+/// A submitted version with its current grade.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct GradedRow {
+    #[sqlx(flatten)]
+    pub(super) answer: AnswerRow,
+    #[sqlx(flatten)]
+    pub(super) grade: GradeRow,
+}
+
+/// The latest submitted version and its current grade, if an instructor has graded it.
+pub(super) async fn graded_submission(
     pool: &SqlitePool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,
-    state: &str,
-    text: Option<&str>,
-    choices: Option<&[usize]>,
-    auto_score: Option<u32>,
-) -> Result<(), sqlx::Error> {
-    let choices = choices.map(|c| serde_json::to_string(c).unwrap_or_default());
-    sqlx::query(
-        "INSERT INTO answers (learner_id, module_id, question_id, version, state, text, choices, auto_score)
-         SELECT ?1, ?2, ?3, coalesce(max(version), 0) + 1, ?4, ?5, ?6, ?7 FROM answers
-         WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3",
+) -> Result<Option<GradedRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.version, a.state, a.text, a.choices, a.auto_score, a.created_at,
+                g.rubric_version, g.scores, g.score, g.feedback, g.created_at AS graded_at
+         FROM answers a JOIN grades g ON g.answer_id = a.id
+         WHERE a.learner_id = ? AND a.module_id = ? AND a.question_id = ? AND a.state = 'submitted'
+         ORDER BY a.version DESC, g.revision DESC LIMIT 1",
     )
     .bind(learner_id)
     .bind(module_id)
     .bind(question_id)
-    .bind(state)
-    .bind(text)
-    .bind(choices)
-    .bind(auto_score.map(i64::from))
-    .execute(pool)
+    .fetch_optional(pool)
     .await
-    .map(|_| ())
 }
 
 pub(super) async fn latest(

@@ -4,21 +4,14 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use super::load_course;
 use crate::config::{LabCheckArgs, OutputFormat};
-use crate::content::{self, Course, CourseFiles};
+use crate::content;
 use crate::db;
 use crate::labs::{self, Cluster, Status, StepRun};
 
 /// Exit code when checks could not be run: bad arguments, unknown lab, unreachable cluster.
 const NOT_RUN: u8 = 2;
-
-fn load_course(dir: Option<&std::path::Path>) -> Result<Course, String> {
-    let files = match dir {
-        Some(dir) => CourseFiles::from_dir(dir).map_err(|d| d.to_string())?,
-        None => CourseFiles::embedded(),
-    };
-    content::load(files).map_err(|e| e.to_string())
-}
 
 /// Prints every lab id, one per line.
 pub fn list(dir: Option<&std::path::Path>) -> ExitCode {

@@ -1,7 +1,19 @@
 //! The subcommands, one file each; `main` parses the command line and calls `execute`.
 
 pub mod backup;
+pub mod grades;
 pub mod lab;
 pub mod serve;
 pub mod user;
 pub mod validate;
+
+use crate::content::{self, Course, CourseFiles};
+
+/// The course in `dir`, or the embedded one; the error lists every authoring mistake.
+fn load_course(dir: Option<&std::path::Path>) -> Result<Course, String> {
+    let files = match dir {
+        Some(dir) => CourseFiles::from_dir(dir).map_err(|d| d.to_string())?,
+        None => CourseFiles::embedded(),
+    };
+    content::load(files).map_err(|e| e.to_string())
+}

@@ -147,6 +147,8 @@ pub struct Question {
 /// One rubric line: what earns how many points.
 #[derive(Debug, Clone)]
 pub struct Criterion {
+    /// Stable key across rubric corrections; the criterion text when the author gave none.
+    pub key: String,
     /// What the answer must show.
     pub criterion: String,
     /// Points for meeting it.
@@ -580,6 +582,13 @@ impl Loader<'_> {
                 if !q.rubric.is_empty() && sum != points {
                     self.error(path, text, points_at, format!("rubric points of `{name}` add up to {sum}, but the question is worth {points}"));
                 }
+                let mut keys = std::collections::HashSet::new();
+                for c in &q.rubric {
+                    let key = c.id.as_deref().unwrap_or(&c.criterion);
+                    if !keys.insert(key) {
+                        self.error(path, text, at, format!("rubric of `{name}` has two criteria keyed `{key}`: give each a different `id` or wording"));
+                    }
+                }
                 if !q.choices.is_empty() {
                     self.error(path, text, at, format!("open question `{name}` cannot have choices; use kind = \"single\" or \"multiple\""));
                 }
@@ -617,6 +626,7 @@ impl Loader<'_> {
                 .rubric
                 .into_iter()
                 .map(|c| Criterion {
+                    key: c.id.unwrap_or_else(|| c.criterion.clone()),
                     criterion: c.criterion,
                     points: c.points,
                 })

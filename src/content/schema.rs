@@ -80,6 +80,8 @@ pub(super) struct QuestionToml {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CriterionToml {
+    /// Optional stable key, so that rewording a criterion keeps the scores already given for it.
+    pub(super) id: Option<String>,
     pub(super) criterion: String,
     pub(super) points: u32,
 }

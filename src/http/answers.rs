@@ -16,6 +16,7 @@ impl From<assess::Error> for Error {
         match error {
             assess::Error::NotFound(m) => Error::Api(StatusCode::NOT_FOUND, m),
             assess::Error::Invalid(m) => Error::Api(StatusCode::UNPROCESSABLE_ENTITY, m),
+            assess::Error::Conflict(m) => Error::Api(StatusCode::CONFLICT, m),
             assess::Error::Database(e) => {
                 tracing::error!(error = %e, "database error while answering");
                 Error::Api(

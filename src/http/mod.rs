@@ -4,6 +4,7 @@
 mod answers;
 mod auth;
 mod error;
+mod grading;
 mod instructor;
 mod labs;
 mod ops;
@@ -95,6 +96,11 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))
+        .route("/instructor/grading", get(grading::queue))
+        .route("/instructor/grading/answers/{id}", get(grading::answer).post(grading::save_grade))
+        .route("/instructor/grading/release", post(grading::release))
+        .route("/instructor/gradebook", get(grading::gradebook))
+        .route("/instructor/gradebook.csv", get(grading::gradebook_csv))
         .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -65,6 +65,19 @@ pub struct RenderedModule {
     pub lab_steps: usize,
     /// Number of assessment questions.
     pub questions: usize,
+    /// What instructors see beside an answer they grade, per question.
+    pub grading: Vec<GradingMaterial>,
+}
+
+/// A question's prompt and model answer, rendered for the grading page (never shown to learners).
+#[derive(Debug, Clone)]
+pub struct GradingMaterial {
+    /// The question.
+    pub question_id: String,
+    /// The prompt, as on the module page.
+    pub prompt: String,
+    /// The model answer (empty for choice questions).
+    pub model_answer: String,
 }
 
 /// Loads, validates and renders a course, reporting every error in it.
@@ -100,8 +113,23 @@ fn render_modules(
     let mut modules = Vec::new();
     for module in &course.modules {
         let mut page = PageBuilder::new(highlighter, &links);
-        let rendered = render_module(module, &mut page);
+        let mut rendered = render_module(module, &mut page);
         diagnostics.append(&mut page.diagnostics);
+        let mut instructor_page = PageBuilder::new(highlighter, &links);
+        rendered.grading = module
+            .questions
+            .iter()
+            .map(|q| GradingMaterial {
+                question_id: q.id.to_string(),
+                prompt: instructor_page.render(&q.prompt, IN_QUESTION),
+                model_answer: q
+                    .model_answer
+                    .as_ref()
+                    .map(|m| instructor_page.render(m, IN_QUESTION))
+                    .unwrap_or_default(),
+            })
+            .collect();
+        diagnostics.append(&mut instructor_page.diagnostics);
         pending.extend(page.pending.into_iter().map(|p| (module.id.clone(), p)));
         anchors.insert(module.id.clone(), page.anchors);
         modules.push(rendered);
@@ -170,6 +198,7 @@ fn render_module(module: &Module, page: &mut PageBuilder<'_>) -> RenderedModule 
         has_diagram: page.has_diagram,
         lab_steps: module.lab.as_ref().map_or(0, |l| l.steps.len()),
         questions: module.questions.len(),
+        grading: Vec::new(),
     }
 }
 

@@ -143,16 +143,26 @@
     return "/api/modules/" + encodeURIComponent(form.dataset.module) + "/questions/" + encodeURIComponent(form.dataset.question) + "/answer";
   }
 
+  var STATE_LABELS = { draft: "Draft saved", submitted: "Submitted", graded: "Graded" };
+
   function showAnswer(form, answer) {
     var status = form.querySelector(".answer-status");
     var when = new Date(answer.saved_at);
-    var text = (answer.state === "submitted" ? "Submitted" : "Draft saved") + " (version " + answer.version + ", " +
+    var text = (STATE_LABELS[answer.state] || answer.state) + " (version " + answer.version + ", " +
       (isNaN(when) ? answer.saved_at : when.toLocaleString()) + ")";
     if (answer.score !== null && answer.score !== undefined) { text += " \u00b7 " + answer.score + " of " + answer.points + " points"; }
+    if (answer.state === "submitted" && form.dataset.kind === "open") {
+      text += answer.locked ? " \u00b7 being graded; it can no longer be changed" : " \u00b7 waiting for an instructor; you may still resubmit";
+    }
     status.textContent = text;
     status.className = "answer-status answer-" + answer.state;
     var area = form.querySelector("textarea");
-    if (area && answer.text !== null && area.value === "") { area.value = answer.text; }
+    if (area && answer.text !== null && (area.value === "" || answer.locked)) { area.value = answer.text; }
+    if (answer.locked) {
+      form.querySelectorAll("textarea, input, button").forEach(function (el) { el.disabled = true; });
+      form.querySelectorAll(".answer-actions button").forEach(function (b) { b.hidden = true; });
+    }
+    showGrade(form, answer.grade);
     (answer.choices || []).forEach(function (i) {
       var input = form.querySelector("input[value='" + i + "']");
       if (input) { input.checked = true; }
@@ -164,6 +174,33 @@
       note.className = "choice-feedback " + (f.correct ? "choice-correct" : "choice-wrong");
       note.textContent = (f.correct ? "\u2714 Correct option: " : "\u2718 Not correct: ") + f.explanation;
     });
+  }
+
+  // An instructor's released grade: score per rubric criterion, then the feedback, all as text.
+  function showGrade(form, grade) {
+    var box = form.querySelector(".answer-grade");
+    if (!box || !grade) { return; }
+    box.textContent = "";
+    var list = document.createElement("ul");
+    grade.criteria.forEach(function (c) {
+      var item = document.createElement("li");
+      item.textContent = (c.score === null ? "\u2013" : c.score) + " of " + c.points + ": " + c.criterion;
+      list.appendChild(item);
+    });
+    var heading = document.createElement("h4");
+    heading.textContent = "Rubric";
+    box.appendChild(heading);
+    box.appendChild(list);
+    if (grade.feedback) {
+      var feedbackHeading = document.createElement("h4");
+      feedbackHeading.textContent = "Feedback from your instructor";
+      var feedback = document.createElement("p");
+      feedback.className = "grade-feedback";
+      feedback.textContent = grade.feedback;
+      box.appendChild(feedbackHeading);
+      box.appendChild(feedback);
+    }
+    box.hidden = false;
   }
 
   function saveAnswer(form, submit) {

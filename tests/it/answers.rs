@@ -29,7 +29,8 @@ async fn choice_questions_are_graded_on_submission_with_an_explanation_per_optio
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(right["state"], "submitted");
+    assert_eq!(right["state"], "graded");
+    assert_eq!(right["locked"], true);
     assert_eq!(right["score"], 2);
     assert_eq!(right["points"], 2);
     assert_eq!(right["feedback"].as_array().unwrap().len(), 4);
@@ -37,14 +38,29 @@ async fn choice_questions_are_graded_on_submission_with_an_explanation_per_optio
         right["feedback"][1],
         json!({ "correct": true, "selected": true, "explanation": "A majority of four is three, so one member may fail. That is no better than three members, which is why odd sizes are used." })
     );
-    let (_, wrong) = answer(
+    let (status, again) = answer(
         &app,
         "etcd-quorum-size",
         json!({ "choices": [2], "submit": true }),
     )
     .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the explanations gave the answer away"
+    );
+    assert_eq!(
+        again["error"],
+        "you have already answered this question; choice questions are answered once"
+    );
+    let (_, wrong) = answer(
+        &app,
+        "who-talks-to-etcd",
+        json!({ "choices": [2], "submit": true }),
+    )
+    .await;
     assert_eq!(wrong["score"], 0);
-    assert_eq!(wrong["version"], 2, "resubmission is a new version");
+    assert_eq!(wrong["version"], 1);
     assert_eq!(wrong["feedback"][2]["selected"], true);
     assert_eq!(wrong["feedback"][2]["correct"], false);
 
@@ -55,7 +71,13 @@ async fn choice_questions_are_graded_on_submission_with_an_explanation_per_optio
     )
     .await;
     assert_eq!(all["score"], 3, "every correct option and no wrong one");
-    let (_, partial) = answer(&app, "watchers", json!({ "choices": [0], "submit": true })).await;
+    let fresh = TestApp::spawn().await;
+    let (_, partial) = answer(
+        &fresh,
+        "watchers",
+        json!({ "choices": [0], "submit": true }),
+    )
+    .await;
     assert_eq!(partial["score"], 0, "multiple-select needs the exact set");
 }
 

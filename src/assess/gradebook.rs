@@ -1,0 +1,415 @@
+//! The gradebook: per learner and module, lab steps passed, the auto-graded and instructor-graded
+//! scores and their total, with cohort averages; per-question and per-criterion columns on request;
+//! and a CSV form that is safe to open in a spreadsheet.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::SqlitePool;
+
+use super::rubrics::{self, RubricCriterion};
+use crate::content::{Course, Module, QuestionKind};
+use crate::progress;
+
+/// How much the gradebook breaks scores down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Detail {
+    /// Totals per module only.
+    #[default]
+    Summary,
+    /// Also one column per question.
+    Questions,
+    /// Also one column per question and per rubric criterion.
+    Criteria,
+}
+
+impl Detail {
+    /// `summary`, `questions` or `criteria`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "" | "summary" => Ok(Detail::Summary),
+            "questions" => Ok(Detail::Questions),
+            "criteria" => Ok(Detail::Criteria),
+            other => Err(format!(
+                "unknown detail `{other}`: use summary, questions or criteria"
+            )),
+        }
+    }
+}
+
+/// Which rows and columns to include; `None` means all.
+#[derive(Debug, Clone, Default)]
+pub struct GradebookFilter {
+    /// Only this cohort's learners.
+    pub cohort: Option<String>,
+    /// Only this module.
+    pub module: Option<String>,
+    /// Breakdown columns.
+    pub detail: Detail,
+}
+
+/// One cell: text, or a number that may be missing (not answered, not graded).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// A name.
+    Text(String),
+    /// Points or a count.
+    Number(Option<u32>),
+    /// An average.
+    Mean(Option<f64>),
+}
+
+impl std::fmt::Display for Cell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cell::Text(text) => f.write_str(text),
+            Cell::Number(Some(n)) => write!(f, "{n}"),
+            Cell::Mean(Some(m)) => write!(f, "{m:.1}"),
+            Cell::Number(None) | Cell::Mean(None) => Ok(()),
+        }
+    }
+}
+
+/// Headed rows.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Column headings.
+    pub columns: Vec<String>,
+    /// Each as long as `columns`.
+    pub rows: Vec<Vec<Cell>>,
+}
+
+/// The gradebook and its cohort averages.
+#[derive(Debug, Clone)]
+pub struct Gradebook {
+    /// One row per learner and module.
+    pub grades: Table,
+    /// One row per cohort and module: the mean of each numeric column.
+    pub averages: Table,
+}
+
+/// The current state of one answered question.
+struct Answered {
+    auto_score: Option<u32>,
+    grade: Option<(u32, i64, Vec<Option<u32>>)>,
+}
+
+/// The columns of one module's questions and criteria.
+struct Breakdown<'a> {
+    module: &'a Module,
+    /// Per open question: its latest recorded rubric version and criteria.
+    criteria: HashMap<&'a str, (i64, Vec<RubricCriterion>)>,
+}
+
+const FIXED: [&str; 3] = ["Learner", "Cohort", "Module"];
+const TOTALS: [&str; 10] = [
+    "Lab steps passed",
+    "Lab steps",
+    "Auto-graded score",
+    "Auto-graded points",
+    "Instructor score",
+    "Instructor points",
+    "Total score",
+    "Total points",
+    "Awaiting grading",
+    "Grades not released",
+];
+
+/// Builds the gradebook from what is recorded, for the learners (accounts with the learner role) and
+/// modules the filter selects. Instructor scores include grades not yet released to learners.
+pub async fn build(
+    pool: &SqlitePool,
+    course: &Course,
+    filter: &GradebookFilter,
+) -> Result<Gradebook, sqlx::Error> {
+    let progress = progress::cohort_table(pool, course, filter.cohort.as_deref(), None).await?;
+    let answers = current_answers(pool).await?;
+    let released = super::grading::released(pool).await?;
+    let recorded = rubrics::all(pool).await?;
+    let modules: Vec<(usize, &Module)> = course
+        .modules
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| {
+            filter
+                .module
+                .as_deref()
+                .is_none_or(|id| m.id.as_ref() == id)
+        })
+        .collect();
+    let breakdowns: Vec<Breakdown<'_>> = modules
+        .iter()
+        .map(|(_, module)| Breakdown {
+            module,
+            criteria: module
+                .questions
+                .iter()
+                .filter(|q| q.kind == QuestionKind::Open)
+                .map(|q| {
+                    let latest = recorded
+                        .iter()
+                        .filter(|((m, id, _), _)| m == module.id.as_ref() && id == q.id.as_ref())
+                        .max_by_key(|((_, _, v), _)| *v)
+                        .map(|((_, _, v), c)| (*v, c.clone()));
+                    (q.id.as_ref(), latest.unwrap_or_default())
+                })
+                .collect(),
+        })
+        .collect();
+
+    let mut columns: Vec<String> = FIXED.iter().chain(&TOTALS).map(|c| c.to_string()).collect();
+    if filter.detail >= Detail::Questions {
+        for b in &breakdowns {
+            for q in &b.module.questions {
+                columns.push(format!("{}/{} ({} pts)", b.module.id, q.id, q.points));
+                if filter.detail == Detail::Criteria {
+                    for c in b
+                        .criteria
+                        .get(q.id.as_ref())
+                        .into_iter()
+                        .flat_map(|(_, c)| c)
+                    {
+                        columns.push(format!("{}: {} ({} pts)", q.id, c.criterion, c.points));
+                    }
+                }
+            }
+        }
+    }
+
+    let mut rows = Vec::new();
+    for learner in &progress {
+        for (index, module) in &modules {
+            let (steps_done, steps_total) = learner.modules[*index];
+            let mut auto = (0, 0);
+            let mut instructor = (0, 0);
+            let (mut awaiting, mut unreleased) = (0, 0);
+            let mut scores: HashMap<&str, (Option<u32>, Option<&Answered>)> = HashMap::new();
+            for q in &module.questions {
+                let key = (
+                    learner.member.learner_id,
+                    module.id.to_string(),
+                    q.id.to_string(),
+                );
+                let answer = answers.get(&key);
+                if q.kind == QuestionKind::Open {
+                    let score = answer.and_then(|a| a.grade.as_ref()).map(|g| g.0);
+                    instructor.0 += score.unwrap_or(0);
+                    instructor.1 += q.points;
+                    match answer.map(|a| a.grade.is_some()) {
+                        Some(false) => awaiting += 1,
+                        Some(true) if !released.contains(&(key.1, key.2)) => unreleased += 1,
+                        _ => {}
+                    }
+                    scores.insert(q.id.as_ref(), (score, answer));
+                } else {
+                    let score = answer.and_then(|a| a.auto_score);
+                    auto.0 += score.unwrap_or(0);
+                    auto.1 += q.points;
+                    scores.insert(q.id.as_ref(), (score, answer));
+                }
+            }
+            let mut row = vec![
+                Cell::Text(learner.member.username.clone()),
+                Cell::Text(learner.member.cohort.clone().unwrap_or_default()),
+                Cell::Text(module.id.to_string()),
+            ];
+            row.extend(
+                [
+                    steps_done as u32,
+                    steps_total as u32,
+                    auto.0,
+                    auto.1,
+                    instructor.0,
+                    instructor.1,
+                    auto.0 + instructor.0,
+                    auto.1 + instructor.1,
+                    awaiting,
+                    unreleased,
+                ]
+                .map(|n| Cell::Number(Some(n))),
+            );
+            if filter.detail >= Detail::Questions {
+                for b in &breakdowns {
+                    let same_module = b.module.id == module.id;
+                    for q in &b.module.questions {
+                        let (score, answer) = scores
+                            .get(q.id.as_ref())
+                            .filter(|_| same_module)
+                            .copied()
+                            .unwrap_or_default();
+                        row.push(Cell::Number(score));
+                        if filter.detail == Detail::Criteria {
+                            let Some((version, criteria)) = b.criteria.get(q.id.as_ref()) else {
+                                continue;
+                            };
+                            let given = answer
+                                .and_then(|a| a.grade.as_ref())
+                                .filter(|g| g.1 == *version)
+                                .map_or(&[][..], |g| &g.2[..]);
+                            row.extend(
+                                (0..criteria.len())
+                                    .map(|i| Cell::Number(given.get(i).copied().flatten())),
+                            );
+                        }
+                    }
+                }
+            }
+            rows.push(row);
+        }
+    }
+    let averages = averages(&columns, &rows);
+    Ok(Gradebook {
+        grades: Table { columns, rows },
+        averages,
+    })
+}
+
+/// The mean of every numeric column per (cohort, module), over the learners that have a value.
+fn averages(columns: &[String], rows: &[Vec<Cell>]) -> Table {
+    let mut groups: BTreeMap<(String, String), Vec<&Vec<Cell>>> = BTreeMap::new();
+    for row in rows {
+        let cohort = match &row[1] {
+            Cell::Text(c) if !c.is_empty() => c.clone(),
+            _ => "(no cohort)".to_owned(),
+        };
+        groups
+            .entry((cohort, row[2].to_string()))
+            .or_default()
+            .push(row);
+    }
+    let numeric = FIXED.len()..columns.len();
+    let mut headings = vec![
+        "Cohort".to_owned(),
+        "Module".to_owned(),
+        "Learners".to_owned(),
+    ];
+    headings.extend(columns[numeric.clone()].iter().cloned());
+    let rows = groups
+        .into_iter()
+        .map(|((cohort, module), members)| {
+            let mut row = vec![
+                Cell::Text(cohort),
+                Cell::Text(module),
+                Cell::Number(Some(members.len() as u32)),
+            ];
+            row.extend(numeric.clone().map(|i| {
+                let values: Vec<f64> = members
+                    .iter()
+                    .filter_map(|r| match r[i] {
+                        Cell::Number(Some(n)) => Some(f64::from(n)),
+                        _ => None,
+                    })
+                    .collect();
+                Cell::Mean(
+                    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64),
+                )
+            }));
+            row
+        })
+        .collect();
+    Table {
+        columns: headings,
+        rows,
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CurrentRow {
+    learner_id: i64,
+    module_id: String,
+    question_id: String,
+    auto_score: Option<i64>,
+    score: Option<i64>,
+    rubric_version: Option<i64>,
+    scores: Option<String>,
+}
+
+/// Each learner's latest submitted answer per question, with its current grade.
+async fn current_answers(
+    pool: &SqlitePool,
+) -> Result<HashMap<(i64, String, String), Answered>, sqlx::Error> {
+    let rows: Vec<CurrentRow> = sqlx::query_as(
+        "SELECT a.learner_id, a.module_id, a.question_id, a.auto_score, g.score, g.rubric_version, g.scores
+         FROM answers a
+         LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
+         WHERE a.state = 'submitted'
+           AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
+                            AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let grade = match (r.score, r.rubric_version) {
+                (Some(score), Some(version)) => Some((
+                    score as u32,
+                    version,
+                    r.scores
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or_default(),
+                )),
+                _ => None,
+            };
+            (
+                (r.learner_id, r.module_id, r.question_id),
+                Answered {
+                    auto_score: r.auto_score.map(|s| s as u32),
+                    grade,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The table as CSV (RFC 4180: comma-separated, CRLF line ends, quoted where needed; UTF-8), header
+/// row first. A cell starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`,
+/// so a spreadsheet shows it as text instead of running it as a formula.
+pub fn to_csv(table: &Table) -> String {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let neutralise = |cell: String| {
+        if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{cell}")
+        } else {
+            cell
+        }
+    };
+    let lines = std::iter::once(table.columns.clone()).chain(
+        table
+            .rows
+            .iter()
+            .map(|row| row.iter().map(Cell::to_string).collect()),
+    );
+    for line in lines {
+        // Writing to a Vec cannot fail.
+        let _ = writer.write_record(line.into_iter().map(neutralise));
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_per_rfc_4180_and_neutralises_formulas() {
+        let table = Table {
+            columns: vec!["Learner".into(), "Note".into()],
+            rows: vec![
+                vec![
+                    Cell::Text("=HYPERLINK(\"x\")".into()),
+                    Cell::Number(Some(3)),
+                ],
+                vec![Cell::Text("a,b \"c\"\nd".into()), Cell::Number(None)],
+                vec![Cell::Text("+1".into()), Cell::Text("-2".into())],
+                vec![Cell::Text("@sum".into()), Cell::Text("\tx".into())],
+                vec![Cell::Text("\rx".into()), Cell::Text("Zoë".into())],
+            ],
+        };
+        assert_eq!(
+            to_csv(&table),
+            "Learner,Note\r\n\"'=HYPERLINK(\"\"x\"\")\",3\r\n\"a,b \"\"c\"\"\nd\",\r\n'+1,'-2\r\n'@sum,'\tx\r\n\"'\rx\",Zoë\r\n"
+        );
+    }
+}

@@ -1,0 +1,473 @@
+//! Instructor grading of open answers: the queue, one answer with its grade history, saving a grade
+//! with an optimistic-concurrency check, and releasing grades to learners.
+
+use std::collections::HashSet;
+
+use sqlx::SqlitePool;
+
+use super::rubrics::{self, Rubric};
+use super::{Error, question};
+use crate::content::{Course, QuestionKind};
+
+/// Where an answer is in grading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum GradeStatus {
+    /// Submitted, no grade yet.
+    Ungraded,
+    /// Graded, but a rubric correction changed what the grade means.
+    NeedsReview,
+    /// Graded.
+    Graded,
+}
+
+impl GradeStatus {
+    /// For CSS classes and URLs.
+    pub fn slug(self) -> &'static str {
+        match self {
+            GradeStatus::Ungraded => "ungraded",
+            GradeStatus::NeedsReview => "needs-review",
+            GradeStatus::Graded => "graded",
+        }
+    }
+
+    /// As shown in the queue.
+    pub fn label(self) -> &'static str {
+        match self {
+            GradeStatus::Ungraded => "ungraded",
+            GradeStatus::NeedsReview => "needs another look",
+            GradeStatus::Graded => "graded",
+        }
+    }
+}
+
+/// Which answers the queue shows; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilter {
+    /// Module id.
+    pub module: Option<String>,
+    /// Question id.
+    pub question: Option<String>,
+    /// Part of the learner's user name.
+    pub learner: Option<String>,
+    /// Cohort name.
+    pub cohort: Option<String>,
+}
+
+/// One submitted answer waiting for, or having, a grade.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    /// The submitted version's id: what a grade is attached to.
+    pub answer_id: i64,
+    /// Whose.
+    pub learner_id: i64,
+    /// Their user name.
+    pub username: String,
+    /// Their cohort.
+    pub cohort: Option<String>,
+    /// Module.
+    pub module_id: String,
+    /// Question.
+    pub question_id: String,
+    /// Position of the question in its module, from 1.
+    pub question_number: usize,
+    /// Which version of the learner's answer this is.
+    pub version: i64,
+    /// When it was submitted.
+    pub submitted_at: String,
+    /// Grading state.
+    pub status: GradeStatus,
+    /// Current score, once graded.
+    pub score: Option<u32>,
+    /// The question's points.
+    pub points: u32,
+    /// Who gave the current grade (`None`: Lectern recomputed it, or ungraded).
+    pub graded_by: Option<String>,
+    /// Whether learners can see grades of this question.
+    pub released: bool,
+}
+
+/// One grade in an answer's history.
+#[derive(Debug, Clone)]
+pub struct GradeRecord {
+    /// 1, 2, …: what the next grader must have seen.
+    pub revision: i64,
+    /// Who graded; `None` when Lectern recomputed it after a rubric correction.
+    pub grader: Option<String>,
+    /// The rubric version the scores belong to.
+    pub rubric_version: i64,
+    /// Per criterion of that version; `None` when not scored.
+    pub scores: Vec<Option<u32>>,
+    /// Their sum.
+    pub score: u32,
+    /// For the learner.
+    pub feedback: String,
+    /// Why an instructor should look again, if they should.
+    pub needs_review: Option<String>,
+    /// When.
+    pub graded_at: String,
+}
+
+/// Everything an instructor needs to grade one answer.
+#[derive(Debug, Clone)]
+pub struct GradingTask {
+    /// The answer's place in the queue.
+    pub entry: QueueEntry,
+    /// What the learner wrote (plain text; escape it when showing it).
+    pub text: String,
+    /// The rubric to grade against (the latest version).
+    pub rubric: Rubric,
+    /// Every grade, newest first.
+    pub history: Vec<GradeRecord>,
+    /// A newer submitted version of the same answer, if the learner resubmitted.
+    pub superseded_by: Option<i64>,
+}
+
+impl GradingTask {
+    /// The revision a new grade must follow.
+    pub fn revision(&self) -> i64 {
+        self.history.first().map_or(0, |g| g.revision)
+    }
+}
+
+/// A grade as an instructor submits it.
+#[derive(Debug, Clone)]
+pub struct GradeInput {
+    /// The latest revision the grader saw (0: none).
+    pub revision: i64,
+    /// The rubric version the scores are for.
+    pub rubric_version: i64,
+    /// One score per criterion, in rubric order.
+    pub scores: Vec<u32>,
+    /// For the learner.
+    pub feedback: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct EntryRow {
+    answer_id: i64,
+    learner_id: i64,
+    username: String,
+    cohort: Option<String>,
+    module_id: String,
+    question_id: String,
+    version: i64,
+    submitted_at: String,
+    score: Option<i64>,
+    needs_review: Option<String>,
+    graded: bool,
+    graded_by: Option<String>,
+    released: bool,
+}
+
+/// Submitted open answers (learners' only) with their current grade; callers add conditions.
+const ENTRIES: &str = "
+SELECT a.id AS answer_id, a.learner_id, acc.username, acc.cohort, a.module_id, a.question_id, a.version,
+       a.created_at AS submitted_at, g.score, g.needs_review, g.id IS NOT NULL AS graded,
+       grader.username AS graded_by,
+       EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
+FROM answers a
+JOIN accounts acc ON acc.learner_id = a.learner_id AND acc.role = 'learner'
+LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
+LEFT JOIN accounts grader ON grader.learner_id = g.grader_id
+WHERE a.state = 'submitted' AND a.choices IS NULL";
+
+impl EntryRow {
+    fn into_entry(self, course: &Course) -> Option<QueueEntry> {
+        let module = course
+            .modules
+            .iter()
+            .find(|m| m.id.as_ref() == self.module_id)?;
+        let (index, question) = module
+            .questions
+            .iter()
+            .enumerate()
+            .find(|(_, q)| q.id.as_ref() == self.question_id)?;
+        if question.kind != QuestionKind::Open {
+            return None;
+        }
+        let status = match (self.graded, &self.needs_review) {
+            (false, _) => GradeStatus::Ungraded,
+            (true, Some(_)) => GradeStatus::NeedsReview,
+            (true, None) => GradeStatus::Graded,
+        };
+        Some(QueueEntry {
+            answer_id: self.answer_id,
+            learner_id: self.learner_id,
+            username: self.username,
+            cohort: self.cohort,
+            module_id: self.module_id,
+            question_id: self.question_id,
+            question_number: index + 1,
+            version: self.version,
+            submitted_at: self.submitted_at,
+            status,
+            score: self.score.map(|s| s as u32),
+            points: question.points,
+            graded_by: self.graded_by,
+            released: self.released,
+        })
+    }
+}
+
+/// Submitted open answers matching `filter`: ungraded first, then those needing another look,
+/// then graded ones; oldest submission first within each.
+pub async fn queue(
+    pool: &SqlitePool,
+    course: &Course,
+    filter: &QueueFilter,
+) -> Result<Vec<QueueEntry>, Error> {
+    rubrics::sync(pool, course).await?;
+    let sql = format!(
+        "{ENTRIES}
+  AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
+                   AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')
+  AND (?1 IS NULL OR a.module_id = ?1) AND (?2 IS NULL OR a.question_id = ?2)
+  AND (?3 IS NULL OR acc.username LIKE '%' || ?3 || '%') AND (?4 IS NULL OR acc.cohort = ?4)"
+    );
+    let rows: Vec<EntryRow> = sqlx::query_as(&sql)
+        .bind(filter.module.as_deref())
+        .bind(filter.question.as_deref())
+        .bind(filter.learner.as_deref())
+        .bind(filter.cohort.as_deref())
+        .fetch_all(pool)
+        .await?;
+    let mut entries: Vec<QueueEntry> = rows
+        .into_iter()
+        .filter_map(|r| r.into_entry(course))
+        .collect();
+    entries.sort_by(|a, b| {
+        (a.status, &a.submitted_at, a.answer_id).cmp(&(b.status, &b.submitted_at, b.answer_id))
+    });
+    Ok(entries)
+}
+
+/// One answer to grade, with the rubric and every earlier grade.
+pub async fn task(
+    pool: &SqlitePool,
+    course: &Course,
+    answer_id: i64,
+) -> Result<GradingTask, Error> {
+    let missing = || Error::NotFound(format!("there is no submitted open answer {answer_id}"));
+    let (module_id, question_id): (String, String) =
+        sqlx::query_as("SELECT module_id, question_id FROM answers WHERE id = ?")
+            .bind(answer_id)
+            .fetch_optional(pool)
+            .await?
+            .ok_or_else(missing)?;
+    question(course, &module_id, &question_id)?;
+    rubrics::sync(pool, course).await?;
+    // The answer itself, even if a newer version superseded it (a grader may hold an old link).
+    let entry = sqlx::query_as::<_, EntryRow>(&format!("{ENTRIES} AND a.id = ?1"))
+        .bind(answer_id)
+        .fetch_optional(pool)
+        .await?
+        .and_then(|r| r.into_entry(course))
+        .ok_or_else(missing)?;
+    let (text, superseded_by): (Option<String>, Option<i64>) = sqlx::query_as(
+        "SELECT a.text, (SELECT b.id FROM answers b WHERE b.learner_id = a.learner_id AND b.module_id = a.module_id
+                          AND b.question_id = a.question_id AND b.state = 'submitted' AND b.version > a.version
+                          ORDER BY b.version DESC LIMIT 1)
+         FROM answers a WHERE a.id = ?",
+    )
+    .bind(answer_id)
+    .fetch_one(pool)
+    .await?;
+    let rubric = rubrics::latest(pool, &module_id, &question_id)
+        .await?
+        .ok_or_else(missing)?;
+    Ok(GradingTask {
+        entry,
+        text: text.unwrap_or_default(),
+        rubric,
+        history: history(pool, answer_id).await?,
+        superseded_by,
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct GradeRecordRow {
+    revision: i64,
+    grader: Option<String>,
+    rubric_version: i64,
+    scores: String,
+    score: i64,
+    feedback: String,
+    needs_review: Option<String>,
+    graded_at: String,
+}
+
+/// An answer's grades, newest first.
+async fn history(pool: &SqlitePool, answer_id: i64) -> Result<Vec<GradeRecord>, sqlx::Error> {
+    let rows: Vec<GradeRecordRow> = sqlx::query_as(
+        "SELECT g.revision, acc.username AS grader, g.rubric_version, g.scores, g.score, g.feedback,
+                g.needs_review, g.created_at AS graded_at
+         FROM grades g LEFT JOIN accounts acc ON acc.learner_id = g.grader_id
+         WHERE g.answer_id = ? ORDER BY g.revision DESC",
+    )
+    .bind(answer_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| GradeRecord {
+            revision: r.revision,
+            grader: r.grader,
+            rubric_version: r.rubric_version,
+            scores: serde_json::from_str(&r.scores).unwrap_or_default(),
+            score: r.score as u32,
+            feedback: r.feedback,
+            needs_review: r.needs_review,
+            graded_at: r.graded_at,
+        })
+        .collect())
+}
+
+/// Saves a grade for a submitted answer, unless someone else graded it (or the learner resubmitted,
+/// or the rubric changed) since the grader loaded it: then nothing is saved and the conflict says why.
+pub async fn grade(
+    pool: &SqlitePool,
+    course: &Course,
+    grader_id: i64,
+    answer_id: i64,
+    input: GradeInput,
+) -> Result<GradeRecord, Error> {
+    let task = task(pool, course, answer_id).await?;
+    if let Some(newer) = task.superseded_by {
+        return Err(Error::Conflict(format!(
+            "{} submitted a newer version of this answer while you were grading; nothing was saved. Grade the new version (answer {newer}) instead.",
+            task.entry.username
+        )));
+    }
+    if input.rubric_version != task.rubric.version {
+        return Err(Error::Conflict(format!(
+            "The rubric was corrected while you were grading (it is now version {}); nothing was saved. Score the answer against the new rubric.",
+            task.rubric.version
+        )));
+    }
+    if let Some(latest) = task
+        .history
+        .first()
+        .filter(|g| g.revision != input.revision)
+    {
+        return Err(conflict_with(latest));
+    }
+    let criteria = &task.rubric.criteria;
+    if input.scores.len() != criteria.len() {
+        return Err(Error::Invalid(format!(
+            "score every criterion: the rubric has {}, {} were sent",
+            criteria.len(),
+            input.scores.len()
+        )));
+    }
+    if let Some((c, s)) = criteria
+        .iter()
+        .zip(&input.scores)
+        .find(|(c, s)| **s > c.points)
+    {
+        return Err(Error::Invalid(format!(
+            "“{}” is worth at most {} points, not {s}",
+            c.criterion, c.points
+        )));
+    }
+    if input.feedback.chars().count() > 20_000 {
+        return Err(Error::Invalid(
+            "feedback is limited to 20,000 characters".to_owned(),
+        ));
+    }
+    let scores: Vec<Option<u32>> = input.scores.iter().copied().map(Some).collect();
+    let total: u32 = input.scores.iter().sum();
+    // One statement: it inserts only if the grader saw the latest revision and no newer submission
+    // exists; the unique (answer, revision) key settles two graders saving at the same instant.
+    let inserted = sqlx::query(
+        "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback)
+         SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7
+         WHERE coalesce((SELECT max(revision) FROM grades WHERE answer_id = ?1), 0) = ?2
+           AND NOT EXISTS (SELECT 1 FROM answers this JOIN answers newer
+                           ON newer.learner_id = this.learner_id AND newer.module_id = this.module_id
+                          AND newer.question_id = this.question_id AND newer.state = 'submitted'
+                          AND newer.version > this.version
+                           WHERE this.id = ?1)",
+    )
+    .bind(answer_id)
+    .bind(input.revision)
+    .bind(grader_id)
+    .bind(input.rubric_version)
+    .bind(serde_json::to_string(&scores).unwrap_or_default())
+    .bind(i64::from(total))
+    .bind(&input.feedback)
+    .execute(pool)
+    .await;
+    let lost_race = match inserted {
+        Ok(done) => done.rows_affected() == 0,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => true,
+        Err(e) => return Err(e.into()),
+    };
+    let history = history(pool, answer_id).await?;
+    match history.into_iter().next() {
+        Some(latest) if lost_race || latest.revision != input.revision + 1 => {
+            Err(conflict_with(&latest))
+        }
+        Some(latest) => Ok(latest),
+        None => Err(Error::Conflict(
+            "the answer changed while you were grading; reload it".to_owned(),
+        )),
+    }
+}
+
+fn conflict_with(latest: &GradeRecord) -> Error {
+    let who = latest
+        .grader
+        .as_deref()
+        .unwrap_or("Lectern (after a rubric correction)");
+    Error::Conflict(format!(
+        "{who} graded this answer at {} (score {}) while you had it open; your scores were not saved. Review their grade below, then regrade if you disagree.",
+        latest.graded_at, latest.score
+    ))
+}
+
+/// Lets learners see the grades of one question, or of every open question of a module.
+pub async fn release(
+    pool: &SqlitePool,
+    course: &Course,
+    released_by: i64,
+    module_id: &str,
+    question_id: Option<&str>,
+) -> Result<usize, Error> {
+    let module = course
+        .modules
+        .iter()
+        .find(|m| m.id.as_ref() == module_id)
+        .ok_or_else(|| Error::NotFound(format!("there is no module `{module_id}`")))?;
+    let questions: Vec<&str> = match question_id {
+        Some(q) => vec![question(course, module_id, q)?.id.as_ref()],
+        None => module
+            .questions
+            .iter()
+            .filter(|q| q.kind == QuestionKind::Open)
+            .map(|q| q.id.as_ref())
+            .collect(),
+    };
+    let mut tx = pool.begin().await?;
+    for q in &questions {
+        sqlx::query(
+            "INSERT INTO grade_releases (module_id, question_id, released_by) VALUES (?, ?, ?)
+             ON CONFLICT (module_id, question_id) DO NOTHING",
+        )
+        .bind(module_id)
+        .bind(q)
+        .bind(released_by)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(questions.len())
+}
+
+/// The (module, question) pairs whose grades learners see.
+pub async fn released(pool: &SqlitePool) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT module_id, question_id FROM grade_releases")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -1,0 +1,517 @@
+//! Instructor grading: the queue, one answer beside its question, model answer and rubric, saving a
+//! grade (then on to the next), releasing grades, and the gradebook with its CSV export.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+use super::session::Visitor;
+use super::{Error, render_page};
+use crate::app::AppState;
+use crate::assess::gradebook::{self, Cell, Detail, GradebookFilter, Table};
+use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
+use crate::assess::{self};
+use crate::auth::Role;
+use crate::content::{Course, QuestionKind};
+use crate::progress::store;
+use crate::render::GradingMaterial;
+
+/// The queue's filters, carried from page to page so "next" stays within them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub(super) struct Filter {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    module: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    question: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    learner: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    cohort: String,
+    /// The answer just graded (for a notice; not carried on).
+    #[serde(default, skip_serializing)]
+    saved: String,
+    /// How many questions were just released (for a notice; not carried on).
+    #[serde(default, skip_serializing)]
+    released: String,
+}
+
+impl Filter {
+    fn domain(&self) -> QueueFilter {
+        let some = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        QueueFilter {
+            module: some(&self.module),
+            question: some(&self.question),
+            learner: some(&self.learner),
+            cohort: some(&self.cohort),
+        }
+    }
+
+    /// `?module=…&…`, or empty when nothing is filtered.
+    fn query(&self) -> String {
+        let query = serde_urlencoded::to_string(self).unwrap_or_default();
+        if query.is_empty() {
+            query
+        } else {
+            format!("?{query}")
+        }
+    }
+
+    /// The same filters plus one more parameter.
+    fn query_with(&self, name: &str, value: &str) -> String {
+        let extra = serde_urlencoded::to_string([(name, value)]).unwrap_or_default();
+        match self.query().as_str() {
+            "" => format!("?{extra}"),
+            query => format!("{query}&{extra}"),
+        }
+    }
+}
+
+/// A question as the filter and release controls list it.
+struct QuestionChoice {
+    module_id: String,
+    question_id: String,
+    label: String,
+    released: bool,
+}
+
+#[derive(Template)]
+#[template(path = "grading_queue.html")]
+struct QueuePage<'a> {
+    filter: &'a Filter,
+    query: String,
+    notice: Option<String>,
+    modules: Vec<(String, String)>,
+    questions: Vec<QuestionChoice>,
+    cohorts: Vec<String>,
+    entries: &'a [QueueEntry],
+    ungraded: usize,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "grading_answer.html")]
+struct AnswerPage<'a> {
+    task: &'a GradingTask,
+    material: Option<&'a GradingMaterial>,
+    model_answer_missing: bool,
+    notice: Option<String>,
+    error: Option<&'a str>,
+    scores: Vec<String>,
+    feedback: &'a str,
+    query: String,
+    csrf: &'a str,
+}
+
+impl AnswerPage<'_> {
+    fn prefilled(&self, index: &usize) -> &str {
+        self.scores.get(*index).map_or("", String::as_str)
+    }
+
+    fn criterion_scores(&self, scores: &[Option<u32>]) -> String {
+        scores
+            .iter()
+            .map(|s| s.map_or("–".to_owned(), |s| s.to_string()))
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> Error {
+    Error::Unavailable(format!("the database is not available: {e}"))
+}
+
+fn grading_error(error: assess::Error, site: &crate::site::Site) -> Error {
+    match error {
+        assess::Error::NotFound(m) => Error::NotFound(site.not_found(&m)),
+        assess::Error::Invalid(m) | assess::Error::Conflict(m) => Error::BadRequest(m),
+        assess::Error::Database(e) => unavailable(e),
+    }
+}
+
+/// Every question of the course (for the filter), with whether its grades are released.
+fn question_choices(
+    course: &Course,
+    released: &std::collections::HashSet<(String, String)>,
+) -> Vec<QuestionChoice> {
+    course
+        .modules
+        .iter()
+        .flat_map(|m| {
+            m.questions
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.kind == QuestionKind::Open)
+                .map(|(i, q)| QuestionChoice {
+                    module_id: m.id.to_string(),
+                    question_id: q.id.to_string(),
+                    label: format!("{} · Q{} {}", m.id, i + 1, q.id),
+                    released: released.contains(&(m.id.to_string(), q.id.to_string())),
+                })
+        })
+        .collect()
+}
+
+/// `GET /instructor/grading`: the queue.
+pub(super) async fn queue(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    let session = visitor.require(Role::Instructor, &site)?;
+    let course = &site.course.course;
+    let entries = grading::queue(&app.db, course, &filter.domain())
+        .await
+        .map_err(|e| grading_error(e, &site))?;
+    let released = grading::released(&app.db).await.map_err(unavailable)?;
+    let notice = match (filter.saved.is_empty(), filter.released.as_str()) {
+        (_, "1") => Some("Released the grades of 1 question: learners see them now.".to_owned()),
+        (_, n) if !n.is_empty() => Some(format!(
+            "Released the grades of {n} questions: learners see them now."
+        )),
+        (false, _) => Some("Grade saved. No ungraded answers are left in this view.".to_owned()),
+        (true, _) => None,
+    };
+    let page = QueuePage {
+        filter: &filter,
+        query: filter.query(),
+        notice,
+        modules: course
+            .modules
+            .iter()
+            .map(|m| (m.id.to_string(), m.title.clone()))
+            .collect(),
+        questions: question_choices(course, &released),
+        cohorts: store::cohorts(&app.db).await.map_err(unavailable)?,
+        ungraded: entries
+            .iter()
+            .filter(|e| e.status != GradeStatus::Graded)
+            .count(),
+        entries: &entries,
+        csrf: &session.csrf_token,
+    };
+    Ok(render_page(
+        &app,
+        StatusCode::OK,
+        "Grading",
+        &page,
+        Some(&visitor),
+    ))
+}
+
+/// What the grader sees on one answer, with the scores and feedback to prefill.
+struct Prefill<'a> {
+    notice: Option<String>,
+    error: Option<&'a str>,
+    scores: Vec<String>,
+    feedback: String,
+}
+
+fn answer_page(
+    app: &AppState,
+    visitor: &Visitor,
+    status: StatusCode,
+    task: &GradingTask,
+    filter: &Filter,
+    prefill: Prefill<'_>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    let session = visitor.require(Role::Instructor, &site)?;
+    let material = site
+        .course
+        .modules
+        .iter()
+        .find(|m| m.id.as_ref() == task.entry.module_id)
+        .and_then(|m| {
+            m.grading
+                .iter()
+                .find(|g| g.question_id == task.entry.question_id)
+        });
+    let page = AnswerPage {
+        task,
+        material,
+        model_answer_missing: material.is_none_or(|m| m.model_answer.is_empty()),
+        notice: prefill.notice,
+        error: prefill.error,
+        scores: prefill.scores,
+        feedback: &prefill.feedback,
+        query: filter.query(),
+        csrf: &session.csrf_token,
+    };
+    let title = format!(
+        "Grading {} · {}",
+        task.entry.username, task.entry.question_id
+    );
+    Ok(render_page(app, status, &title, &page, Some(visitor)))
+}
+
+/// `GET /instructor/grading/answers/{id}`: one answer beside its question, model answer and rubric.
+pub(super) async fn answer(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(answer_id): Path<i64>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    visitor.require(Role::Instructor, &site)?;
+    let task = grading::task(&app.db, &site.course.course, answer_id)
+        .await
+        .map_err(|e| grading_error(e, &site))?;
+    // Regrading starts from the current grade when its rubric is still the current one.
+    let (scores, feedback) = match task.history.first() {
+        Some(g) if g.rubric_version == task.rubric.version => (
+            g.scores
+                .iter()
+                .map(|s| s.map(|s| s.to_string()).unwrap_or_default())
+                .collect(),
+            g.feedback.clone(),
+        ),
+        Some(g) => (Vec::new(), g.feedback.clone()),
+        None => (Vec::new(), String::new()),
+    };
+    let notice = (!filter.saved.is_empty())
+        .then(|| "Grade saved. This is the next answer waiting in your view.".to_owned());
+    answer_page(
+        &app,
+        &visitor,
+        StatusCode::OK,
+        &task,
+        &filter,
+        Prefill {
+            notice,
+            error: None,
+            scores,
+            feedback,
+        },
+    )
+}
+
+/// `POST /instructor/grading/answers/{id}`: saves a grade and moves on to the next answer, or shows
+/// the conflict (with the grader's scores kept in the form) if someone else changed it first.
+pub(super) async fn save_grade(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Path(answer_id): Path<i64>,
+    Query(filter): Query<Filter>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    let session = visitor.require(Role::Instructor, &site)?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    visitor.check_csrf(Some(field("csrf")))?;
+    let raw_scores: Vec<String> = fields
+        .iter()
+        .filter(|(n, _)| n == "score")
+        .map(|(_, v)| v.trim().to_owned())
+        .collect();
+    let feedback = field("feedback").replace("\r\n", "\n");
+    let parsed: Result<Vec<u32>, String> = raw_scores
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.parse::<u32>().map_err(|_| {
+                format!(
+                    "criterion {} needs a whole number of points, not “{s}”",
+                    i + 1
+                )
+            })
+        })
+        .collect();
+    let course = &site.course.course;
+    let outcome = match parsed {
+        Ok(scores) => {
+            let input = GradeInput {
+                revision: field("revision").parse().unwrap_or(-1),
+                rubric_version: field("rubric_version").parse().unwrap_or(-1),
+                scores,
+                feedback: feedback.clone(),
+            };
+            grading::grade(&app.db, course, session.user.learner_id, answer_id, input).await
+        }
+        Err(message) => Err(assess::Error::Invalid(message)),
+    };
+    let (status, message) = match outcome {
+        Ok(_) => {
+            let next = grading::queue(&app.db, course, &filter.domain())
+                .await
+                .map_err(|e| grading_error(e, &site))?
+                .into_iter()
+                .find(|e| e.status != GradeStatus::Graded && e.answer_id != answer_id);
+            let saved = answer_id.to_string();
+            let to = match next {
+                Some(next) => format!(
+                    "/instructor/grading/answers/{}{}",
+                    next.answer_id,
+                    filter.query_with("saved", &saved)
+                ),
+                None => format!("/instructor/grading{}", filter.query_with("saved", &saved)),
+            };
+            return Ok(Redirect::to(&to).into_response());
+        }
+        Err(assess::Error::Conflict(m)) => (StatusCode::CONFLICT, m),
+        Err(assess::Error::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+        Err(e) => return Err(grading_error(e, &site)),
+    };
+    let task = grading::task(&app.db, course, answer_id)
+        .await
+        .map_err(|e| grading_error(e, &site))?;
+    answer_page(
+        &app,
+        &visitor,
+        status,
+        &task,
+        &filter,
+        Prefill {
+            notice: None,
+            error: Some(&message),
+            scores: raw_scores,
+            feedback,
+        },
+    )
+}
+
+/// Form of `POST /instructor/grading/release`.
+#[derive(Debug, Deserialize)]
+pub(super) struct ReleaseForm {
+    csrf: String,
+    release_module: String,
+    #[serde(default)]
+    release_question: String,
+}
+
+/// `POST /instructor/grading/release`: learners see the grades of a question, or a whole module.
+pub(super) async fn release(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(filter): Query<Filter>,
+    Form(form): Form<ReleaseForm>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    let session = visitor.require(Role::Instructor, &site)?;
+    visitor.check_csrf(Some(&form.csrf))?;
+    let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
+    let released = grading::release(
+        &app.db,
+        &site.course.course,
+        session.user.learner_id,
+        &form.release_module,
+        question,
+    )
+    .await
+    .map_err(|e| grading_error(e, &site))?;
+    let to = format!(
+        "/instructor/grading{}",
+        filter.query_with("released", &released.to_string())
+    );
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// Query of the gradebook and its CSV.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub(super) struct GradebookQuery {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    cohort: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    module: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    detail: String,
+}
+
+impl GradebookQuery {
+    fn domain(&self) -> Result<GradebookFilter, Error> {
+        let some = |s: &str| Some(s.to_owned()).filter(|s| !s.is_empty());
+        Ok(GradebookFilter {
+            cohort: some(&self.cohort),
+            module: some(&self.module),
+            detail: Detail::parse(&self.detail).map_err(Error::BadRequest)?,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "gradebook.html")]
+struct GradebookPage<'a> {
+    query: &'a GradebookQuery,
+    csv_link: String,
+    cohorts: Vec<String>,
+    modules: Vec<(String, String)>,
+    grades: &'a Table,
+    averages: &'a Table,
+}
+
+impl GradebookPage<'_> {
+    fn is_number(cell: &Cell) -> bool {
+        !matches!(cell, Cell::Text(_))
+    }
+}
+
+/// `GET /instructor/gradebook`.
+pub(super) async fn gradebook(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<GradebookQuery>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    visitor.require(Role::Instructor, &site)?;
+    let course = &site.course.course;
+    let book = gradebook::build(&app.db, course, &query.domain()?)
+        .await
+        .map_err(unavailable)?;
+    let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
+    let page = GradebookPage {
+        query: &query,
+        csv_link: format!("/instructor/gradebook.csv?{query_string}"),
+        cohorts: store::cohorts(&app.db).await.map_err(unavailable)?,
+        modules: course
+            .modules
+            .iter()
+            .map(|m| (m.id.to_string(), m.title.clone()))
+            .collect(),
+        grades: &book.grades,
+        averages: &book.averages,
+    };
+    Ok(render_page(
+        &app,
+        StatusCode::OK,
+        "Gradebook",
+        &page,
+        Some(&visitor),
+    ))
+}
+
+/// `GET /instructor/gradebook.csv`: the same rows as a download.
+pub(super) async fn gradebook_csv(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<GradebookQuery>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    visitor.require(Role::Instructor, &site)?;
+    let book = gradebook::build(&app.db, &site.course.course, &query.domain()?)
+        .await
+        .map_err(unavailable)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "text/csv; charset=utf-8; header=present",
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lectern-gradebook.csv\"",
+            ),
+            (header::CACHE_CONTROL, "private, no-store"),
+        ],
+        gradebook::to_csv(&book.grades),
+    )
+        .into_response())
+}

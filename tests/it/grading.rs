@@ -1,0 +1,568 @@
+//! Instructor grading over HTTP: the queue, grading against the rubric, release, conflicts between
+//! graders, rubric corrections, who may do what, and escaping of learner and instructor text.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::auth::{Browser, PASSWORD};
+use crate::common::{TestApp, course_copy, edit, module_dir};
+use lectern::auth::{self, Role};
+
+const QUESTIONS: &str = "/api/modules/cluster-architecture/questions";
+const XSS: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
+
+/// A portal with learners ada (cohort blue) and grace (green) and instructors ines and ivan.
+async fn portal(app: TestApp) -> TestApp {
+    for (name, role, cohort) in [
+        ("ada", Role::Learner, Some("blue")),
+        ("grace", Role::Learner, Some("green")),
+        ("ines", Role::Instructor, None),
+        ("ivan", Role::Instructor, None),
+    ] {
+        auth::create_account(&app.app.db, name, role, PASSWORD, cohort)
+            .await
+            .unwrap();
+    }
+    app
+}
+
+async fn signed_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
+    let mut browser = Browser::new(app);
+    browser.sign_in_as(name, PASSWORD).await;
+    browser
+}
+
+async fn submit(browser: &Browser<'_>, question: &str, body: Value) -> (StatusCode, Value) {
+    let response = browser
+        .post_json(&format!("{QUESTIONS}/{question}/answer"), &body.to_string())
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn current(browser: &Browser<'_>, question: &str) -> Value {
+    browser
+        .get(&format!("{QUESTIONS}/{question}/answer"))
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The value of the hidden input `name` in a page.
+fn hidden(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("no hidden input {name}"))
+        .to_owned()
+}
+
+/// Answer ids linked from the queue, in queue order.
+fn queue_ids(html: &str) -> Vec<String> {
+    html.split("href=\"/instructor/grading/answers/")
+        .skip(1)
+        .map(|s| s.split(['?', '"']).next().unwrap().to_owned())
+        .collect()
+}
+
+/// Posts a grade as the grading form does, from the page the grader loaded.
+async fn post_grade(
+    grader: &Browser<'_>,
+    id: &str,
+    page: &str,
+    scores: &[&str],
+    feedback: &str,
+) -> reqwest::Response {
+    let (csrf, revision, version) = (
+        hidden(page, "csrf"),
+        hidden(page, "revision"),
+        hidden(page, "rubric_version"),
+    );
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("revision", revision.as_str()),
+        ("rubric_version", version.as_str()),
+    ];
+    form.extend(scores.iter().map(|s| ("score", *s)));
+    form.push(("feedback", feedback));
+    grader
+        .post_form(&format!("/instructor/grading/answers/{id}"), &form)
+        .await
+}
+
+async fn release(grader: &Browser<'_>, question: Option<&str>) -> reqwest::Response {
+    let csrf = grader.csrf().await;
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("release_module", "cluster-architecture"),
+    ];
+    if let Some(q) = question {
+        form.push(("release_question", q));
+    }
+    grader.post_form("/instructor/grading/release", &form).await
+}
+
+#[tokio::test]
+async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_release() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let grace = signed_in(&app, "grace").await;
+    let ines = signed_in(&app, "ines").await;
+    let answer = format!("The API server is the only door to etcd. {XSS}");
+    let (status, _) = submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": answer, "submit": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    submit(
+        &grace,
+        "etcd-consistency",
+        json!({ "text": "Raft.", "submit": true }),
+    )
+    .await;
+    submit(
+        &grace,
+        "controller-manager",
+        json!({ "text": "only a draft", "submit": false }),
+    )
+    .await;
+
+    let queue = ines.get("/instructor/grading").await;
+    assert_eq!(queue.status(), StatusCode::OK);
+    let queue = queue.text().await.unwrap();
+    assert_eq!(
+        queue_ids(&queue).len(),
+        2,
+        "submitted answers only, drafts wait"
+    );
+    assert!(queue.contains("2 answers in this view, 2 waiting"));
+    let filtered = ines
+        .get("/instructor/grading?cohort=blue")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let ids = queue_ids(&filtered);
+    assert_eq!(ids.len(), 1);
+    assert!(filtered.contains("cluster-architecture · Q5 api-server-role"));
+    for (filter, expected) in [
+        ("?question=etcd-consistency", 1),
+        ("?learner=ADA", 1),
+        ("?module=cluster-architecture", 2),
+        (
+            "?module=cluster-architecture&question=scheduler-decisions",
+            0,
+        ),
+    ] {
+        let html = ines
+            .get(&format!("/instructor/grading{filter}"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(queue_ids(&html).len(), expected, "{filter}");
+    }
+
+    let id = &ids[0];
+    let page = ines
+        .get(&format!("/instructor/grading/answers/{id}?cohort=blue"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("What is the role of the API server in the control plane?"));
+    assert!(
+        page.contains("watch cache"),
+        "the model answer is beside the answer"
+    );
+    assert!(
+        page.contains("Mentions optimistic concurrency via resourceVersion or the 409 Conflict")
+    );
+    let shown = page
+        .split("<div class=\"learner-answer\">")
+        .nth(1)
+        .and_then(|s| s.split("</div>").next())
+        .unwrap();
+    assert!(
+        shown.starts_with("The API server is the only door to etcd. &#60;script&#62;alert("),
+        "the learner's text is escaped: {shown}"
+    );
+    assert!(!page.contains(XSS));
+    assert!(page.contains("Not graded yet."));
+
+    // Out-of-range and missing scores are refused with a reason, and nothing typed is lost.
+    let refused = post_grade(&ines, id, &page, &["3", "9", "2", "1"], "keep me").await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused = refused.text().await.unwrap();
+    assert!(refused.contains("is worth at most 4 points, not 9"));
+    assert!(refused.contains(">keep me</textarea>"));
+    let refused = post_grade(&ines, id, &page, &["3", "4"], "").await;
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("score every criterion: the rubric has 4, 2 were sent")
+    );
+
+    let feedback = format!("Good, but name the admission steps. {XSS}");
+    let saved = post_grade(
+        &ines,
+        &format!("{id}?cohort=blue"),
+        &page,
+        &["3", "2", "2", "0"],
+        &feedback,
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved.headers()["location"],
+        format!("/instructor/grading?cohort=blue&saved={id}"),
+        "nothing else waits in this view, so back to the queue"
+    );
+
+    // Graded but not released: ada sees it submitted and can no longer change it.
+    let before = current(&ada, "api-server-role").await;
+    assert_eq!(before["state"], "submitted");
+    assert_eq!(before["locked"], true);
+    assert_eq!(before["grade"], Value::Null);
+    assert_eq!(before["score"], Value::Null);
+    let (status, body) = submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "a better answer", "submit": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["error"],
+        "an instructor has graded this answer, so it can no longer be changed"
+    );
+
+    assert_eq!(
+        release(&ines, Some("api-server-role")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let after = current(&ada, "api-server-role").await;
+    assert_eq!(after["state"], "graded");
+    assert_eq!(after["score"], 7);
+    assert_eq!(after["points"], 10);
+    assert_eq!(after["text"], answer);
+    assert_eq!(after["grade"]["feedback"], feedback.as_str());
+    assert_eq!(
+        after["grade"]["criteria"][1],
+        json!({ "criterion": "Request pipeline in order: authentication, authorization, admission (mutating, validation, validating), persistence", "score": 2, "points": 4 })
+    );
+    let unreleased = current(&grace, "etcd-consistency").await;
+    assert_eq!(unreleased["state"], "submitted");
+    assert_eq!(
+        unreleased["locked"], false,
+        "ungraded answers may still be resubmitted"
+    );
+
+    let review = ines
+        .get(&format!("/instructor/grading/answers/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(review.contains("<td>ines</td>"), "history says who graded");
+    assert!(review.contains("3 + 2 + 2 + 0"));
+    assert!(review.contains("Good, but name the admission steps. &#60;script&#62;"));
+    assert!(!review.contains("<script>alert"));
+    assert!(review.contains("are released to learners"));
+}
+
+#[tokio::test]
+async fn saving_moves_on_to_the_next_answer_and_releasing_a_module_releases_its_questions() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let ines = signed_in(&app, "ines").await;
+    for q in ["api-server-role", "etcd-consistency"] {
+        submit(&ada, q, json!({ "text": "answer", "submit": true })).await;
+    }
+    let queue = ines
+        .get("/instructor/grading?learner=ada")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let ids = queue_ids(&queue);
+    assert_eq!(ids.len(), 2);
+    let page = ines
+        .get(&format!("/instructor/grading/answers/{}", ids[0]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let saved = post_grade(
+        &ines,
+        &format!("{}?learner=ada", ids[0]),
+        &page,
+        &["1", "1", "1", "1"],
+        "",
+    )
+    .await;
+    assert_eq!(
+        saved.headers()["location"],
+        format!(
+            "/instructor/grading/answers/{}?learner=ada&saved={}",
+            ids[1], ids[0]
+        )
+    );
+    let next = ines
+        .get(saved.headers()["location"].to_str().unwrap())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(next.contains("Grade saved. This is the next answer waiting in your view."));
+    let queue = ines
+        .get("/instructor/grading?learner=ada")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        queue_ids(&queue),
+        vec![ids[1].clone(), ids[0].clone()],
+        "ungraded first"
+    );
+
+    let released = release(&ines, None).await;
+    assert_eq!(
+        released.headers()["location"],
+        "/instructor/grading?released=8"
+    );
+    assert_eq!(
+        current(&ada, "api-server-role").await["state"],
+        "graded",
+        "released with its module"
+    );
+    assert_eq!(
+        current(&ada, "etcd-consistency").await["state"],
+        "submitted"
+    );
+}
+
+#[tokio::test]
+async fn two_graders_at_once_the_second_gets_a_conflict_and_loses_nothing() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let ines = signed_in(&app, "ines").await;
+    let ivan = signed_in(&app, "ivan").await;
+    submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "answer", "submit": true }),
+    )
+    .await;
+    let id = queue_ids(&ines.get("/instructor/grading").await.text().await.unwrap())[0].clone();
+    let path = format!("/instructor/grading/answers/{id}");
+    let ines_page = ines.get(&path).await.text().await.unwrap();
+    let ivan_page = ivan.get(&path).await.text().await.unwrap();
+
+    let first = post_grade(&ines, &id, &ines_page, &["3", "4", "2", "1"], "full marks").await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let second = post_grade(
+        &ivan,
+        &id,
+        &ivan_page,
+        &["1", "1", "1", "0"],
+        "ivan's notes",
+    )
+    .await;
+    assert_eq!(second.status(), StatusCode::CONFLICT);
+    let second = second.text().await.unwrap();
+    assert!(second.contains("ines graded this answer at"));
+    assert!(second.contains("(score 10) while you had it open; your scores were not saved"));
+    assert!(
+        second.contains(">ivan&#39;s notes</textarea>"),
+        "the second grader's feedback is still in the form"
+    );
+    assert!(second.contains("value=\"1\""));
+
+    // Regrading from the refreshed page works, and the history keeps both grades.
+    let regrade = post_grade(&ivan, &id, &second, &["2", "4", "2", "1"], "on reflection").await;
+    assert_eq!(regrade.status(), StatusCode::SEE_OTHER);
+    let history = ivan.get(&path).await.text().await.unwrap();
+    assert!(history.contains("<td>ines</td>") && history.contains("<td>ivan</td>"));
+    assert!(history.contains("full marks") && history.contains("on reflection"));
+
+    // Truly simultaneous saves from the same revision: exactly one wins.
+    let (ines_page, ivan_page) = (
+        ines.get(&path).await.text().await.unwrap(),
+        ivan.get(&path).await.text().await.unwrap(),
+    );
+    let (a, b) = tokio::join!(
+        post_grade(&ines, &id, &ines_page, &["1", "1", "1", "1"], "a"),
+        post_grade(&ivan, &id, &ivan_page, &["2", "2", "2", "1"], "b"),
+    );
+    let mut statuses = vec![a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, vec![StatusCode::SEE_OTHER, StatusCode::CONFLICT]);
+    let (grades,): (i64,) = sqlx::query_as("SELECT count(*) FROM grades")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(grades, 3);
+}
+
+#[tokio::test]
+async fn learners_cannot_grade_release_or_read_the_gradebook() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let grace = signed_in(&app, "grace").await;
+    submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "ada's secret answer", "submit": true }),
+    )
+    .await;
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM answers")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    for path in [
+        "/instructor/grading".to_owned(),
+        format!("/instructor/grading/answers/{id}"),
+        "/instructor/gradebook".to_owned(),
+        "/instructor/gradebook.csv".to_owned(),
+    ] {
+        let response = grace.get(&path).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(!response.text().await.unwrap().contains("secret"));
+    }
+    let csrf = grace.csrf().await;
+    let graded = grace
+        .post_form(
+            &format!("/instructor/grading/answers/{id}"),
+            &[
+                ("csrf", &csrf),
+                ("revision", "0"),
+                ("rubric_version", "1"),
+                ("score", "3"),
+                ("score", "4"),
+                ("score", "2"),
+                ("score", "1"),
+                ("feedback", ""),
+            ],
+        )
+        .await;
+    assert_eq!(graded.status(), StatusCode::FORBIDDEN);
+    let released = release(&grace, None).await;
+    assert_eq!(released.status(), StatusCode::FORBIDDEN);
+    let (grades, releases): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM grades), (SELECT count(*) FROM grade_releases)",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!((grades, releases), (0, 0));
+    assert_eq!(
+        grace
+            .get(&format!("{QUESTIONS}/api-server-role/answer"))
+            .await
+            .status(),
+        StatusCode::NO_CONTENT,
+        "grace never sees ada's answer"
+    );
+    // An instructor without the CSRF token cannot grade either.
+    let ines = signed_in(&app, "ines").await;
+    let forged = ines
+        .post_form(
+            &format!("/instructor/grading/answers/{id}"),
+            &[
+                ("csrf", "forged"),
+                ("revision", "0"),
+                ("rubric_version", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagged() {
+    let course = course_copy();
+    let app = portal(
+        TestApp::spawn_with_config(|config| {
+            config.portal = true;
+            config.content = Some(course.path().to_owned());
+            config.watch = true;
+        })
+        .await,
+    )
+    .await;
+    let ada = signed_in(&app, "ada").await;
+    let ines = signed_in(&app, "ines").await;
+    submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "answer", "submit": true }),
+    )
+    .await;
+    let id = queue_ids(&ines.get("/instructor/grading").await.text().await.unwrap())[0].clone();
+    let path = format!("/instructor/grading/answers/{id}");
+    let page = ines.get(&path).await.text().await.unwrap();
+    assert_eq!(hidden(&page, "rubric_version"), "1");
+    let saved = post_grade(&ines, &id, &page, &["3", "4", "2", "1"], "well done").await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+
+    // The author rewords one criterion and moves a point between two others.
+    let questions = module_dir(course.path()).join("questions.toml");
+    edit(
+        &questions,
+        "criterion = \"Single entry point for all clients, and the only component that accesses etcd\"",
+        "criterion = \"The single entry point for every client; the only component with etcd access\"",
+    );
+    edit(
+        &questions,
+        "(and caches) for the other components\"\npoints = 2",
+        "(and caches) for the other components\"\npoints = 1",
+    );
+    edit(
+        &questions,
+        "resourceVersion or the 409 Conflict\"\npoints = 1",
+        "resourceVersion or the 409 Conflict\"\npoints = 2",
+    );
+    let mut queue = String::new();
+    for _ in 0..100 {
+        queue = ines.get("/instructor/grading").await.text().await.unwrap();
+        if queue.contains("needs another look</td>") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        queue.contains("needs another look</td>"),
+        "the graded answer is flagged"
+    );
+    assert!(queue.contains("7 / 10"), "0 + 4 + 1 + 2 after recomputing");
+    let page = ines.get(&path).await.text().await.unwrap();
+    assert_eq!(hidden(&page, "rubric_version"), "2");
+    assert!(page.contains("Needs another look: Rubric corrected (version 1 → 2):"));
+    assert!(page.contains(
+        "“The single entry point for every client; the only component with etcd access” is new and unscored"
+    ));
+    assert!(page.contains("is now worth 1 points instead of 2: 2 scaled to 1"));
+    assert!(page.contains("Lectern (rubric correction)"));
+    assert!(page.contains("– + 4 + 1 + 2"));
+
+    // The instructor's regrade against the new rubric clears the flag.
+    let saved = post_grade(&ines, &id, &page, &["2", "4", "1", "2"], "well done").await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let queue = ines.get("/instructor/grading").await.text().await.unwrap();
+    assert!(queue.contains("<td class=\"grade-status\">graded</td>"));
+    assert!(queue.contains("9 / 10"));
+    let (versions,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM rubric_versions WHERE question_id = 'api-server-role'",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(versions, 2);
+}
