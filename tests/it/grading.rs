@@ -12,7 +12,7 @@ const QUESTIONS: &str = "/api/modules/cluster-architecture/questions";
 const XSS: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
 
 /// A portal with learners ada (cohort blue) and grace (green) and instructors ines and ivan.
-async fn portal(app: TestApp) -> TestApp {
+pub(crate) async fn portal(app: TestApp) -> TestApp {
     for (name, role, cohort) in [
         ("ada", Role::Learner, Some("blue")),
         ("grace", Role::Learner, Some("green")),
@@ -26,13 +26,17 @@ async fn portal(app: TestApp) -> TestApp {
     app
 }
 
-async fn signed_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
     let mut browser = Browser::new(app);
     browser.sign_in_as(name, PASSWORD).await;
     browser
 }
 
-async fn submit(browser: &Browser<'_>, question: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn submit(
+    browser: &Browser<'_>,
+    question: &str,
+    body: Value,
+) -> (StatusCode, Value) {
     let response = browser
         .post_json(&format!("{QUESTIONS}/{question}/answer"), &body.to_string())
         .await;
@@ -50,7 +54,7 @@ async fn current(browser: &Browser<'_>, question: &str) -> Value {
 }
 
 /// The value of the hidden input `name` in a page.
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     html.split(&format!("name=\"{name}\" value=\""))
         .nth(1)
         .and_then(|s| s.split('"').next())
@@ -59,7 +63,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 /// Answer ids linked from the queue, in queue order.
-fn queue_ids(html: &str) -> Vec<String> {
+pub(crate) fn queue_ids(html: &str) -> Vec<String> {
     html.split("href=\"/instructor/grading/answers/")
         .skip(1)
         .map(|s| s.split(['?', '"']).next().unwrap().to_owned())
@@ -67,7 +71,7 @@ fn queue_ids(html: &str) -> Vec<String> {
 }
 
 /// Posts a grade as the grading form does, from the page the grader loaded.
-async fn post_grade(
+pub(crate) async fn post_grade(
     grader: &Browser<'_>,
     id: &str,
     page: &str,
@@ -91,7 +95,7 @@ async fn post_grade(
         .await
 }
 
-async fn release(grader: &Browser<'_>, question: Option<&str>) -> reqwest::Response {
+pub(crate) async fn release(grader: &Browser<'_>, question: Option<&str>) -> reqwest::Response {
     let csrf = grader.csrf().await;
     let mut form = vec![
         ("csrf", csrf.as_str()),
