@@ -280,3 +280,194 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_answers_an_instructor_grades_and_the_learner_sees_the_grade() {
+    use lectern::auth::{self, Role};
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn_portal().await;
+    for (name, role) in [("ada", Role::Learner), ("ines", Role::Instructor)] {
+        auth::create_account(&app.app.db, name, role, PASSWORD, Some("blue"))
+            .await
+            .unwrap();
+    }
+    let browser = connect(&driver).await;
+    let result = answer_and_grade(&browser, &app).await;
+    let log = browser.issue_cmd(BrowserLog).await;
+    browser.close().await.ok();
+    result.expect("answering and grading");
+    let log = log.expect("browser log");
+    let problems: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["level"] == "SEVERE")
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "the pages logged errors: {problems:#?}"
+    );
+}
+
+const PASSWORD: &str = "correct horse battery";
+const OPEN_FORM: &str = "form.answer[data-question='api-server-role']";
+
+async fn sign_in(
+    browser: &Client,
+    app: &TestApp,
+    name: &str,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(&app.url("/sign-in")).await?;
+    browser
+        .find(Locator::Id("username"))
+        .await?
+        .send_keys(name)
+        .await?;
+    browser
+        .find(Locator::Id("password"))
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
+    browser
+        .find(Locator::Css("form.form button[type='submit']"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait()
+        .for_element(Locator::Css("nav.account"))
+        .await?;
+    Ok(())
+}
+
+async fn sign_out(browser: &Client) -> Result<(), fantoccini::error::CmdError> {
+    click(browser, "form.sign-out button").await?;
+    browser.wait().for_element(Locator::Id("username")).await?;
+    Ok(())
+}
+
+/// Clicks an element after bringing it into view (the pages scroll smoothly).
+async fn click(browser: &Client, css: &str) -> Result<(), fantoccini::error::CmdError> {
+    let element = browser.wait().for_element(Locator::Css(css)).await?;
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
+            vec![serde_json::to_value(&element)?],
+        )
+        .await?;
+    element.click().await
+}
+
+async fn answer_and_grade(
+    browser: &Client,
+    app: &TestApp,
+) -> Result<(), fantoccini::error::CmdError> {
+    // The learner writes an answer in place and submits it.
+    sign_in(browser, app, "ada").await?;
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let area = browser
+        .wait()
+        .for_element(Locator::Css(&format!("{OPEN_FORM} textarea")))
+        .await?;
+    area.send_keys("Only the API server talks to etcd; every request is authenticated, authorized and admitted. <b>bold?</b>")
+        .await?;
+    click(browser, &format!("{OPEN_FORM} button[type='submit']")).await?;
+    let status = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("{OPEN_FORM} .answer-submitted")))
+        .await?;
+    assert!(
+        status.text().await?.starts_with("Submitted (version 1"),
+        "{}",
+        status.text().await?
+    );
+    sign_out(browser).await?;
+
+    // The instructor grades it from the queue, then releases the question's grades.
+    sign_in(browser, app, "ines").await?;
+    browser.goto(&app.url("/instructor/grading")).await?;
+    click(browser, "table.grading-queue a").await?;
+    let model = browser
+        .wait()
+        .for_element(Locator::Css(".model-answer"))
+        .await?;
+    assert!(model.text().await?.contains("watch cache"));
+    let shown = browser
+        .find(Locator::Css(".learner-answer"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        shown.ends_with("<b>bold?</b>"),
+        "the answer is shown as text: {shown}"
+    );
+    for (i, score) in ["3", "3", "1", "0"].iter().enumerate() {
+        browser
+            .find(Locator::Id(&format!("score-{i}")))
+            .await?
+            .send_keys(score)
+            .await?;
+    }
+    browser
+        .find(Locator::Id("feedback"))
+        .await?
+        .send_keys("Name the admission phases. <i>not italic</i>")
+        .await?;
+    click(browser, ".grade-form button[type='submit']").await?;
+    let notice = browser.wait().for_element(Locator::Css(".form-ok")).await?;
+    assert!(notice.text().await?.starts_with("Grade saved."));
+    click(
+        browser,
+        "form:has(input[name='release_question'][value='api-server-role']) button",
+    )
+    .await?;
+    let notice = browser.wait().for_element(Locator::Css(".form-ok")).await?;
+    assert!(
+        notice
+            .text()
+            .await?
+            .starts_with("Released the grades of 1 question"),
+        "{}",
+        notice.text().await?
+    );
+    sign_out(browser).await?;
+
+    // The learner sees the grade, the rubric breakdown and the feedback, as text.
+    sign_in(browser, app, "ada").await?;
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let grade = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!(
+            "{OPEN_FORM} .answer-grade:not([hidden])"
+        )))
+        .await?;
+    let text = grade.text().await?;
+    assert!(text.contains("3 of 4: Request pipeline in order"), "{text}");
+    assert!(text.contains("Feedback from your instructor"), "{text}");
+    assert!(
+        text.contains("Name the admission phases. <i>not italic</i>"),
+        "{text}"
+    );
+    let status = browser
+        .find(Locator::Css(&format!("{OPEN_FORM} .answer-status")))
+        .await?
+        .text()
+        .await?;
+    assert!(status.starts_with("Graded (version 1"), "{status}");
+    assert!(status.contains("7 of 10 points"), "{status}");
+    let area = browser
+        .find(Locator::Css(&format!("{OPEN_FORM} textarea")))
+        .await?;
+    assert_eq!(
+        area.attr("disabled").await?.as_deref(),
+        Some("true"),
+        "a graded answer is closed"
+    );
+    Ok(())
+}
