@@ -517,3 +517,18 @@ fn duplicate_check_ids_in_a_lab_are_errors() {
         "modules/01-intro/lab/02-second.md:1:1: duplicate check id `up`: already used by modules/01-intro/lab/01-first.md",
     );
 }
+
+#[test]
+fn rubric_criteria_need_distinct_keys() {
+    let course = fixture();
+    let broken = QUESTIONS.replace(
+        "[[questions.rubric]]\ncriterion = \"Says why\"\npoints = 3\n",
+        "[[questions.rubric]]\nid = \"why\"\ncriterion = \"Says why\"\npoints = 1\n\n[[questions.rubric]]\nid = \"why\"\ncriterion = \"Says why well\"\npoints = 2\n",
+    );
+    write(course.path(), "modules/01-intro/questions.toml", &broken);
+    let errors = errors(course.path());
+    assert_eq!(
+        errors,
+        vec!["modules/01-intro/questions.toml:1:1: rubric of `q1` has two criteria keyed `why`: give each a different `id` or wording".to_owned()]
+    );
+}
