@@ -108,24 +108,42 @@ async fn connect(driver: &Driver) -> Client {
     }
 }
 
+/// Closes the session, then fails the test if the steps failed or the browser logged at `levels`.
+async fn finish(
+    browser: Client,
+    result: Result<(), fantoccini::error::CmdError>,
+    what: &str,
+    levels: &[&str],
+) {
+    let log = browser.issue_cmd(BrowserLog).await;
+    browser.close().await.ok();
+    result.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let log = log.expect("browser log");
+    let problems: Vec<&Value> = log
+        .as_array()
+        .expect("log entries")
+        .iter()
+        .filter(|entry| levels.contains(&entry["level"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "the pages logged errors: {problems:#?}"
+    );
+}
+
 #[tokio::test]
 async fn module_01_renders_its_diagram_and_working_toc_without_console_errors() {
     let Some(driver) = start_driver() else { return };
     let app = TestApp::spawn().await;
     let browser = connect(&driver).await;
     let result = check_module_page(&browser, &app).await;
-    let log = browser.issue_cmd(BrowserLog).await;
-    browser.close().await.ok();
-    result.expect("module page checks");
-
-    let log = log.expect("browser log");
-    let problems: Vec<&Value> = log
-        .as_array()
-        .expect("log entries")
-        .iter()
-        .filter(|entry| matches!(entry["level"].as_str(), Some("SEVERE" | "WARNING")))
-        .collect();
-    assert!(problems.is_empty(), "the page logged errors: {problems:#?}");
+    finish(
+        browser,
+        result,
+        "module page checks",
+        &["SEVERE", "WARNING"],
+    )
+    .await;
 }
 
 async fn check_module_page(
@@ -212,17 +230,7 @@ async fn check_my_work_shows_each_verdict_in_place_and_again_after_reload() {
     let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
     let browser = connect(&driver).await;
     let result = check_button(&browser, &app).await;
-    let log = browser.issue_cmd(BrowserLog).await;
-    browser.close().await.ok();
-    result.expect("check my work");
-    let log = log.expect("browser log");
-    let problems: Vec<&Value> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(problems.is_empty(), "the page logged errors: {problems:#?}");
+    finish(browser, result, "check my work", &["SEVERE"]).await;
 }
 
 async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini::error::CmdError> {
@@ -293,20 +301,7 @@ async fn a_learner_answers_an_instructor_grades_and_the_learner_sees_the_grade()
     }
     let browser = connect(&driver).await;
     let result = answer_and_grade(&browser, &app).await;
-    let log = browser.issue_cmd(BrowserLog).await;
-    browser.close().await.ok();
-    result.expect("answering and grading");
-    let log = log.expect("browser log");
-    let problems: Vec<&Value> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["level"] == "SEVERE")
-        .collect();
-    assert!(
-        problems.is_empty(),
-        "the pages logged errors: {problems:#?}"
-    );
+    finish(browser, result, "answering and grading", &["SEVERE"]).await;
 }
 
 const PASSWORD: &str = "correct horse battery";

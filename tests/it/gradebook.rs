@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::auth::PASSWORD;
 use crate::common::{TestApp, lectern_cmd};
-use crate::grading::{portal, post_grade, queue_ids, release, signed_in, submit};
+use crate::grading::{html, portal, post_grade, queue_ids, release, signed_in, submit};
 
 /// A record per CSV row, keyed by column heading.
 fn records(csv_text: &str) -> Vec<HashMap<String, String>> {
@@ -97,21 +97,13 @@ async fn graded_cohort() -> TestApp {
         ("ada", "api-server-role", &["3", "2", "2", "0"][..]),
         ("grace", "etcd-consistency", &["2", "2", "1"][..]),
     ] {
-        let queue = ines
-            .get(&format!(
-                "/instructor/grading?learner={learner}&question={question}"
-            ))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let queue = html(
+            &ines,
+            &format!("/instructor/grading?learner={learner}&question={question}"),
+        )
+        .await;
         let id = &queue_ids(&queue)[0];
-        let page = ines
-            .get(&format!("/instructor/grading/answers/{id}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let page = html(&ines, &format!("/instructor/grading/answers/{id}")).await;
         let saved = post_grade(&ines, id, &page, scores, "").await;
         assert_eq!(saved.status(), 303);
     }
@@ -200,12 +192,7 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
     );
 
     // The page: the same rows, with cohort averages.
-    let page = ines
-        .get("/instructor/gradebook?detail=questions")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = html(&ines, "/instructor/gradebook?detail=questions").await;
     assert!(page.contains("<th scope=\"col\">cluster-architecture/api-server-role (10 pts)</th>"));
     assert!(page.contains("Cohort averages"));
     assert!(page.contains("<td>blue</td><td>cluster-architecture</td><td class=\"num\">1</td>"));
@@ -224,12 +211,7 @@ async fn cohort_averages_are_the_mean_over_the_cohorts_learners() {
     auth::create_account(&app.app.db, "alan", Role::Learner, PASSWORD, Some("blue"))
         .await
         .unwrap();
-    let page = extra
-        .get("/instructor/gradebook?cohort=blue")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = html(&extra, "/instructor/gradebook?cohort=blue").await;
     let averages = page
         .split("gradebook-averages")
         .nth(1)
@@ -261,12 +243,7 @@ async fn grades_export_prints_the_same_csv_as_the_browser_download() {
             ],
         ),
     ] {
-        let browser = ines
-            .get(&format!("/instructor/gradebook.csv{query}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let browser = html(&ines, &format!("/instructor/gradebook.csv{query}")).await;
         let output = lectern_cmd()
             .args(["grades", "export", "--db"])
             .arg(&app.db_path)

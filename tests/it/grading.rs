@@ -53,6 +53,25 @@ async fn current(browser: &Browser<'_>, question: &str) -> Value {
         .unwrap()
 }
 
+/// The page at `path`, as `browser` sees it.
+pub(crate) async fn html(browser: &Browser<'_>, path: &str) -> String {
+    browser.get(path).await.text().await.unwrap()
+}
+
+/// ada submits an answer to `api-server-role`; returns its id and grading page, as `instructor` finds them.
+async fn submitted_by_ada(app: &TestApp, instructor: &Browser<'_>) -> (String, String) {
+    let ada = signed_in(app, "ada").await;
+    submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "answer", "submit": true }),
+    )
+    .await;
+    let id = queue_ids(&html(instructor, "/instructor/grading").await)[0].clone();
+    let path = format!("/instructor/grading/answers/{id}");
+    (id, path)
+}
+
 /// The value of the hidden input `name` in a page.
 pub(crate) fn hidden(html: &str, name: &str) -> String {
     html.split(&format!("name=\"{name}\" value=\""))
@@ -143,12 +162,7 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
         "submitted answers only, drafts wait"
     );
     assert!(queue.contains("2 answers in this view, 2 waiting"));
-    let filtered = ines
-        .get("/instructor/grading?cohort=blue")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let filtered = html(&ines, "/instructor/grading?cohort=blue").await;
     let ids = queue_ids(&filtered);
     assert_eq!(ids.len(), 1);
     assert!(filtered.contains("cluster-architecture · Q5 api-server-role"));
@@ -161,22 +175,16 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
             0,
         ),
     ] {
-        let html = ines
-            .get(&format!("/instructor/grading{filter}"))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let html = html(&ines, &format!("/instructor/grading{filter}")).await;
         assert_eq!(queue_ids(&html).len(), expected, "{filter}");
     }
 
     let id = &ids[0];
-    let page = ines
-        .get(&format!("/instructor/grading/answers/{id}?cohort=blue"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = html(
+        &ines,
+        &format!("/instructor/grading/answers/{id}?cohort=blue"),
+    )
+    .await;
     assert!(page.contains("What is the role of the API server in the control plane?"));
     assert!(
         page.contains("watch cache"),
@@ -267,12 +275,7 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
         "ungraded answers may still be resubmitted"
     );
 
-    let review = ines
-        .get(&format!("/instructor/grading/answers/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let review = html(&ines, &format!("/instructor/grading/answers/{id}")).await;
     assert!(review.contains("<td>ines</td>"), "history says who graded");
     assert!(review.contains("3 + 2 + 2 + 0"));
     assert!(review.contains("Good, but name the admission steps. &#60;script&#62;"));
@@ -288,20 +291,10 @@ async fn saving_moves_on_to_the_next_answer_and_releasing_a_module_releases_its_
     for q in ["api-server-role", "etcd-consistency"] {
         submit(&ada, q, json!({ "text": "answer", "submit": true })).await;
     }
-    let queue = ines
-        .get("/instructor/grading?learner=ada")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let queue = html(&ines, "/instructor/grading?learner=ada").await;
     let ids = queue_ids(&queue);
     assert_eq!(ids.len(), 2);
-    let page = ines
-        .get(&format!("/instructor/grading/answers/{}", ids[0]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let page = html(&ines, &format!("/instructor/grading/answers/{}", ids[0])).await;
     let saved = post_grade(
         &ines,
         &format!("{}?learner=ada", ids[0]),
@@ -317,19 +310,9 @@ async fn saving_moves_on_to_the_next_answer_and_releasing_a_module_releases_its_
             ids[1], ids[0]
         )
     );
-    let next = ines
-        .get(saved.headers()["location"].to_str().unwrap())
-        .await
-        .text()
-        .await
-        .unwrap();
+    let next = html(&ines, saved.headers()["location"].to_str().unwrap()).await;
     assert!(next.contains("Grade saved. This is the next answer waiting in your view."));
-    let queue = ines
-        .get("/instructor/grading?learner=ada")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let queue = html(&ines, "/instructor/grading?learner=ada").await;
     assert_eq!(
         queue_ids(&queue),
         vec![ids[1].clone(), ids[0].clone()],
@@ -355,19 +338,11 @@ async fn saving_moves_on_to_the_next_answer_and_releasing_a_module_releases_its_
 #[tokio::test]
 async fn two_graders_at_once_the_second_gets_a_conflict_and_loses_nothing() {
     let app = portal(TestApp::spawn_portal().await).await;
-    let ada = signed_in(&app, "ada").await;
     let ines = signed_in(&app, "ines").await;
     let ivan = signed_in(&app, "ivan").await;
-    submit(
-        &ada,
-        "api-server-role",
-        json!({ "text": "answer", "submit": true }),
-    )
-    .await;
-    let id = queue_ids(&ines.get("/instructor/grading").await.text().await.unwrap())[0].clone();
-    let path = format!("/instructor/grading/answers/{id}");
-    let ines_page = ines.get(&path).await.text().await.unwrap();
-    let ivan_page = ivan.get(&path).await.text().await.unwrap();
+    let (id, path) = submitted_by_ada(&app, &ines).await;
+    let ines_page = html(&ines, &path).await;
+    let ivan_page = html(&ivan, &path).await;
 
     let first = post_grade(&ines, &id, &ines_page, &["3", "4", "2", "1"], "full marks").await;
     assert_eq!(first.status(), StatusCode::SEE_OTHER);
@@ -392,15 +367,12 @@ async fn two_graders_at_once_the_second_gets_a_conflict_and_loses_nothing() {
     // Regrading from the refreshed page works, and the history keeps both grades.
     let regrade = post_grade(&ivan, &id, &second, &["2", "4", "2", "1"], "on reflection").await;
     assert_eq!(regrade.status(), StatusCode::SEE_OTHER);
-    let history = ivan.get(&path).await.text().await.unwrap();
+    let history = html(&ivan, &path).await;
     assert!(history.contains("<td>ines</td>") && history.contains("<td>ivan</td>"));
     assert!(history.contains("full marks") && history.contains("on reflection"));
 
     // Truly simultaneous saves from the same revision: exactly one wins.
-    let (ines_page, ivan_page) = (
-        ines.get(&path).await.text().await.unwrap(),
-        ivan.get(&path).await.text().await.unwrap(),
-    );
+    let (ines_page, ivan_page) = (html(&ines, &path).await, html(&ivan, &path).await);
     let (a, b) = tokio::join!(
         post_grade(&ines, &id, &ines_page, &["1", "1", "1", "1"], "a"),
         post_grade(&ivan, &id, &ivan_page, &["2", "2", "2", "1"], "b"),
@@ -501,17 +473,9 @@ async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagg
         .await,
     )
     .await;
-    let ada = signed_in(&app, "ada").await;
     let ines = signed_in(&app, "ines").await;
-    submit(
-        &ada,
-        "api-server-role",
-        json!({ "text": "answer", "submit": true }),
-    )
-    .await;
-    let id = queue_ids(&ines.get("/instructor/grading").await.text().await.unwrap())[0].clone();
-    let path = format!("/instructor/grading/answers/{id}");
-    let page = ines.get(&path).await.text().await.unwrap();
+    let (id, path) = submitted_by_ada(&app, &ines).await;
+    let page = html(&ines, &path).await;
     assert_eq!(hidden(&page, "rubric_version"), "1");
     let saved = post_grade(&ines, &id, &page, &["3", "4", "2", "1"], "well done").await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
@@ -535,7 +499,7 @@ async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagg
     );
     let mut queue = String::new();
     for _ in 0..100 {
-        queue = ines.get("/instructor/grading").await.text().await.unwrap();
+        queue = html(&ines, "/instructor/grading").await;
         if queue.contains("needs another look</td>") {
             break;
         }
@@ -546,7 +510,7 @@ async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagg
         "the graded answer is flagged"
     );
     assert!(queue.contains("7 / 10"), "0 + 4 + 1 + 2 after recomputing");
-    let page = ines.get(&path).await.text().await.unwrap();
+    let page = html(&ines, &path).await;
     assert_eq!(hidden(&page, "rubric_version"), "2");
     assert!(page.contains("Needs another look: Rubric corrected (version 1 → 2):"));
     assert!(page.contains(
@@ -559,7 +523,7 @@ async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagg
     // The instructor's regrade against the new rubric clears the flag.
     let saved = post_grade(&ines, &id, &page, &["2", "4", "1", "2"], "well done").await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
-    let queue = ines.get("/instructor/grading").await.text().await.unwrap();
+    let queue = html(&ines, "/instructor/grading").await;
     assert!(queue.contains("<td class=\"grade-status\">graded</td>"));
     assert!(queue.contains("9 / 10"));
     let (versions,): (i64,) = sqlx::query_as(
