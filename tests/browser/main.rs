@@ -412,22 +412,25 @@ async fn answer_and_grade(
         .send_keys("Name the admission phases. <i>not italic</i>")
         .await?;
     click(browser, ".grade-form button[type='submit']").await?;
-    let notice = browser.wait().for_element(Locator::Css(".form-ok")).await?;
-    assert!(notice.text().await?.starts_with("Grade saved."));
+    // Wait for the notice by its text: the page being left may hold an older notice.
+    let notice = |text: &str| {
+        format!("//p[contains(@class, 'form-ok') and starts-with(normalize-space(.), '{text}')]")
+    };
+    browser
+        .wait()
+        .for_element(Locator::XPath(&notice("Grade saved.")))
+        .await?;
     click(
         browser,
         "form:has(input[name='release_question'][value='api-server-role']) button",
     )
     .await?;
-    let notice = browser.wait().for_element(Locator::Css(".form-ok")).await?;
-    assert!(
-        notice
-            .text()
-            .await?
-            .starts_with("Released the grades of 1 question"),
-        "{}",
-        notice.text().await?
-    );
+    browser
+        .wait()
+        .for_element(Locator::XPath(&notice(
+            "Released the grades of 1 question: learners see them now.",
+        )))
+        .await?;
     sign_out(browser).await?;
 
     // The learner sees the grade, the rubric breakdown and the feedback, as text.
