@@ -8,6 +8,8 @@ pub mod grading;
 pub mod rubrics;
 mod store;
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
@@ -318,10 +320,18 @@ pub async fn latest(
     }))
 }
 
-/// The (module, question) pairs the learner has submitted an answer to.
-pub async fn answered(
+/// Every question the learner has submitted an answer to, with the score they can see: a choice
+/// question's at once, an open one's once its grade is released.
+pub async fn submitted(
     pool: &SqlitePool,
     learner_id: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    store::submitted_questions(pool, learner_id).await
+) -> Result<HashMap<(String, String), Option<u32>>, sqlx::Error> {
+    Ok(store::submitted_scores(pool, learner_id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let visible = r.auto_score.or(r.grade.filter(|_| r.released));
+            ((r.module_id, r.question_id), visible.map(|s| s as u32))
+        })
+        .collect())
 }

@@ -111,10 +111,31 @@ pub(super) async fn latest(
     .await
 }
 
-/// (module, question) pairs with a submitted version.
-pub(super) async fn submitted_questions(
+/// A learner's latest submission to one question, with its score if any.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct SubmittedRow {
+    pub(super) module_id: String,
+    pub(super) question_id: String,
+    pub(super) auto_score: Option<i64>,
+    pub(super) grade: Option<i64>,
+    pub(super) released: bool,
+}
+
+/// The latest submitted version of each question the learner answered, with its current grade.
+pub(super) async fn submitted_scores(
     pool: &SqlitePool,
     learner_id: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT DISTINCT module_id, question_id FROM answers WHERE learner_id = ? AND state = 'submitted'").bind(learner_id).fetch_all(pool).await
+) -> Result<Vec<SubmittedRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.module_id, a.question_id, a.auto_score, g.score AS grade,
+                EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
+         FROM answers a
+         LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
+         WHERE a.learner_id = ?1 AND a.state = 'submitted'
+           AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = ?1
+                            AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')",
+    )
+    .bind(learner_id)
+    .fetch_all(pool)
+    .await
 }

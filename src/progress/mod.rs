@@ -30,6 +30,11 @@ pub struct ModuleProgress {
     pub questions_total: usize,
     /// Of those, the ones with a submitted answer.
     pub questions_answered: usize,
+    /// Points scored in the questions whose score the learner can see (choice questions once
+    /// submitted, open ones once their grade is released).
+    pub points_scored: u32,
+    /// The points those questions are worth.
+    pub points_graded: u32,
     /// The first step with checks not passed yet: its anchor on the module page.
     pub next_step: Option<(u32, String)>,
     /// All checked steps passed and all questions answered.
@@ -101,10 +106,7 @@ pub async fn for_learner(
         .await?
         .into_iter()
         .collect();
-    let answered: HashSet<(String, String)> = crate::assess::answered(pool, learner_id)
-        .await?
-        .into_iter()
-        .collect();
+    let answered = crate::assess::submitted(pool, learner_id).await?;
     Ok(CourseProgress {
         modules: course
             .modules
@@ -118,13 +120,21 @@ fn module_progress(
     module: &crate::content::Module,
     visits: &HashMap<String, String>,
     passed: &HashSet<(String, String)>,
-    answered: &HashSet<(String, String)>,
+    answered: &HashMap<(String, String), Option<u32>>,
 ) -> ModuleProgress {
-    let questions_answered = module
-        .questions
-        .iter()
-        .filter(|q| answered.contains(&(module.id.to_string(), q.id.to_string())))
-        .count();
+    let mut questions_answered = 0;
+    let (mut points_scored, mut points_graded) = (0, 0);
+    for q in &module.questions {
+        match answered.get(&(module.id.to_string(), q.id.to_string())) {
+            Some(Some(score)) => {
+                questions_answered += 1;
+                points_scored += score;
+                points_graded += q.points;
+            }
+            Some(None) => questions_answered += 1,
+            None => {}
+        }
+    }
     let (lab_id, checked): (String, Vec<&crate::content::Step>) = match &module.lab {
         Some(lab) => (
             lab.id.to_string(),
@@ -147,6 +157,8 @@ fn module_progress(
         steps_passed,
         questions_total: module.questions.len(),
         questions_answered,
+        points_scored,
+        points_graded,
         complete: checked.len() + module.questions.len() > 0
             && steps_passed == checked.len()
             && questions_answered == module.questions.len(),

@@ -237,6 +237,10 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
     );
 
     // Graded but not released: ada sees it submitted and can no longer change it.
+    assert!(
+        !html(&ada, "/").await.contains("points in graded questions"),
+        "nothing graded is visible before release"
+    );
     let before = current(&ada, "api-server-role").await;
     assert_eq!(before["state"], "submitted");
     assert_eq!(before["locked"], true);
@@ -257,6 +261,12 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
     assert_eq!(
         release(&ines, Some("api-server-role")).await.status(),
         StatusCode::SEE_OTHER
+    );
+    assert!(
+        html(&ada, "/")
+            .await
+            .contains("1 of 12 questions answered (7 of 10 points in graded questions)"),
+        "the course home sums up the learner's visible grades"
     );
     let after = current(&ada, "api-server-role").await;
     assert_eq!(after["state"], "graded");
