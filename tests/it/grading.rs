@@ -469,6 +469,24 @@ async fn learners_cannot_grade_release_or_read_the_gradebook() {
         )
         .await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    // Unknown answers and modules are a 404 with a reason, not an error page.
+    let missing = ines.get("/instructor/grading/answers/999999").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(
+        missing
+            .text()
+            .await
+            .unwrap()
+            .contains("there is no submitted open answer 999999")
+    );
+    let csrf = ines.csrf().await;
+    let unknown = ines
+        .post_form(
+            "/instructor/grading/release",
+            &[("csrf", &csrf), ("release_module", "no-such-module")],
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
