@@ -168,9 +168,7 @@ pub(super) async fn sign_in(
             );
             Ok(response)
         }
-        Err(AuthError::Database(e)) => Err(Error::Unavailable(format!(
-            "the database is not available: {e}"
-        ))),
+        Err(AuthError::Database(e)) => Err(e.into()),
         Err(e) => {
             let status = if matches!(e, AuthError::Throttled(_)) {
                 StatusCode::TOO_MANY_REQUESTS
@@ -202,9 +200,7 @@ pub(super) async fn sign_out(
 ) -> Result<Response, Error> {
     visitor.check_csrf(Some(&form.csrf))?;
     if let Visitor::SignedIn { token, .. } = &visitor {
-        auth::sign_out(&app.db, token)
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        auth::sign_out(&app.db, token).await?;
     }
     let mut response = Redirect::to("/sign-in").into_response();
     response.headers_mut().append(
@@ -269,7 +265,7 @@ pub(super) async fn change_password(
             Some("The current password is not right.".to_owned()),
             false,
         ),
-        Err(AuthError::Database(e)) => return Err(Error::Unavailable(e.to_string())),
+        Err(AuthError::Database(e)) => return Err(e.into()),
         Err(e) => (StatusCode::BAD_REQUEST, Some(e.to_string()), false),
     };
     let form = PasswordForm {
@@ -287,9 +283,7 @@ pub(super) async fn users_page(
     Extension(visitor): Extension<Visitor>,
 ) -> Result<Response, Error> {
     let session = visitor.require(Role::Admin, &app.site.current())?;
-    let users = auth::list_accounts(&app.db)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let users = auth::list_accounts(&app.db).await?;
     let page = UsersPage {
         error: None,
         created: &[],
@@ -336,9 +330,7 @@ pub(super) async fn add_user(
         .map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };
-    let users = auth::list_accounts(&app.db)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let users = auth::list_accounts(&app.db).await?;
     let (status, error, created) = match &outcome {
         Ok(user) => (
             StatusCode::OK,
@@ -402,9 +394,7 @@ pub(super) async fn import_users(
             Err(e) => errors.push(format!("line {number}: {e}")),
         }
     }
-    let users = auth::list_accounts(&app.db)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let users = auth::list_accounts(&app.db).await?;
     let error = (!errors.is_empty()).then(|| errors.join("; "));
     let created: Vec<(&str, &str)> = created
         .iter()
@@ -439,9 +429,7 @@ pub(super) async fn clusters_page(
     Extension(visitor): Extension<Visitor>,
 ) -> Result<Response, Error> {
     let session = visitor.require(Role::Admin, &app.site.current())?;
-    let assignments = crate::labs::store::assignments(&app.db)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let assignments = crate::labs::store::assignments(&app.db).await?;
     let page = ClustersPage {
         error: None,
         done: None,
@@ -516,9 +504,7 @@ pub(super) async fn assign_cluster(
         ))
     }
     .await;
-    let assignments = crate::labs::store::assignments(&app.db)
-        .await
-        .map_err(|e| Error::Unavailable(e.to_string()))?;
+    let assignments = crate::labs::store::assignments(&app.db).await?;
     let (status, error, done) = match &outcome {
         Ok(done) => (StatusCode::OK, None, Some(done.as_str())),
         Err(e) => (StatusCode::BAD_REQUEST, Some(e.as_str()), None),

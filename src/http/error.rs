@@ -24,6 +24,13 @@ pub(crate) enum Error {
     Forbidden(String),
 }
 
+impl From<sqlx::Error> for Error {
+    /// Pages that read the database answer 503 when it fails.
+    fn from(error: sqlx::Error) -> Self {
+        Error::Unavailable(format!("the database is not available: {error}"))
+    }
+}
+
 impl From<crate::labs::RunError> for Error {
     fn from(error: crate::labs::RunError) -> Self {
         use crate::labs::RunError;

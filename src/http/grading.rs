@@ -119,15 +119,11 @@ impl AnswerPage<'_> {
     }
 }
 
-fn unavailable(e: sqlx::Error) -> Error {
-    Error::Unavailable(format!("the database is not available: {e}"))
-}
-
 fn grading_error(error: assess::Error, site: &crate::site::Site) -> Error {
     match error {
         assess::Error::NotFound(m) => Error::NotFound(site.not_found(&m)),
         assess::Error::Invalid(m) | assess::Error::Conflict(m) => Error::BadRequest(m),
-        assess::Error::Database(e) => unavailable(e),
+        assess::Error::Database(e) => e.into(),
     }
 }
 
@@ -166,7 +162,7 @@ pub(super) async fn queue(
     let entries = grading::queue(&app.db, course, &filter.domain())
         .await
         .map_err(|e| grading_error(e, &site))?;
-    let released = grading::released(&app.db).await.map_err(unavailable)?;
+    let released = grading::released(&app.db).await?;
     let notice = match (filter.saved.is_empty(), filter.released.as_str()) {
         (_, "1") => Some("Released the grades of 1 question: learners see them now.".to_owned()),
         (_, n) if !n.is_empty() => Some(format!(
@@ -185,7 +181,7 @@ pub(super) async fn queue(
             .map(|m| (m.id.to_string(), m.title.clone()))
             .collect(),
         questions: question_choices(course, &released),
-        cohorts: store::cohorts(&app.db).await.map_err(unavailable)?,
+        cohorts: store::cohorts(&app.db).await?,
         ungraded: entries
             .iter()
             .filter(|e| e.status != GradeStatus::Graded)
@@ -463,14 +459,12 @@ pub(super) async fn gradebook(
     let site = app.site.current();
     visitor.require(Role::Instructor, &site)?;
     let course = &site.course.course;
-    let book = gradebook::build(&app.db, course, &query.domain()?)
-        .await
-        .map_err(unavailable)?;
+    let book = gradebook::build(&app.db, course, &query.domain()?).await?;
     let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
     let page = GradebookPage {
         query: &query,
         csv_link: format!("/instructor/gradebook.csv?{query_string}"),
-        cohorts: store::cohorts(&app.db).await.map_err(unavailable)?,
+        cohorts: store::cohorts(&app.db).await?,
         modules: course
             .modules
             .iter()
@@ -496,9 +490,7 @@ pub(super) async fn gradebook_csv(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     visitor.require(Role::Instructor, &site)?;
-    let book = gradebook::build(&app.db, &site.course.course, &query.domain()?)
-        .await
-        .map_err(unavailable)?;
+    let book = gradebook::build(&app.db, &site.course.course, &query.domain()?).await?;
     Ok((
         [
             (

@@ -65,10 +65,6 @@ struct StuckPage<'a> {
     checks: &'a [StuckCheck],
 }
 
-fn unavailable(e: sqlx::Error) -> Error {
-    Error::Unavailable(format!("the database is not available: {e}"))
-}
-
 /// `GET /instructor/cohort?cohort=&name=`.
 pub(super) async fn cohort(
     State(app): State<AppState>,
@@ -78,10 +74,8 @@ pub(super) async fn cohort(
     let site = app.site.current();
     visitor.require(Role::Instructor, &site)?;
     let course = &site.course.course;
-    let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name())
-        .await
-        .map_err(unavailable)?;
-    let cohorts = store::cohorts(&app.db).await.map_err(unavailable)?;
+    let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name()).await?;
+    let cohorts = store::cohorts(&app.db).await?;
     let page = CohortPage {
         cohorts: &cohorts,
         selected: filter.cohort().unwrap_or(""),
@@ -106,14 +100,13 @@ pub(super) async fn learner(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     visitor.require(Role::Instructor, &site)?;
-    let Some((username, cohort)) = store::member(&app.db, id).await.map_err(unavailable)? else {
+    let Some((username, cohort)) = store::member(&app.db, id).await? else {
         return Err(Error::NotFound(
             site.not_found(&format!("There is no learner with id {id}.")),
         ));
     };
     let runs = store::history(&app.db, id)
-        .await
-        .map_err(unavailable)?
+        .await?
         .into_iter()
         .map(|r| RunView {
             results: serde_json::from_str(&r.results).unwrap_or_default(),
@@ -145,9 +138,7 @@ pub(super) async fn stuck(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     visitor.require(Role::Instructor, &site)?;
-    let checks = progress::stuck(&app.db, &site.course.course, filter.cohort())
-        .await
-        .map_err(unavailable)?;
+    let checks = progress::stuck(&app.db, &site.course.course, filter.cohort()).await?;
     let page = StuckPage {
         selected: filter.cohort().unwrap_or(""),
         checks: &checks,
