@@ -216,7 +216,6 @@ pub async fn queue(
     course: &Course,
     filter: &QueueFilter,
 ) -> Result<Vec<QueueEntry>, Error> {
-    rubrics::sync(pool, course).await?;
     let sql = format!(
         "{ENTRIES}
   AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
@@ -255,7 +254,6 @@ pub async fn task(
             .await?
             .ok_or_else(missing)?;
     question(course, &module_id, &question_id)?;
-    rubrics::sync(pool, course).await?;
     // The answer itself, even if a newer version superseded it (a grader may hold an old link).
     let entry = sqlx::query_as::<_, EntryRow>(&format!("{ENTRIES} AND a.id = ?1"))
         .bind(answer_id)

@@ -42,7 +42,8 @@ fn from_content(question: &Question) -> Vec<RubricCriterion> {
 }
 
 /// Records the current rubric of every open question, recomputing and flagging grades when one
-/// changed. Cheap when nothing changed (one read per open question).
+/// changed; run whenever a course is loaded (start and `--watch` reloads). Cheap when nothing
+/// changed (one read per open question).
 pub async fn sync(pool: &SqlitePool, course: &Course) -> Result<(), sqlx::Error> {
     for module in &course.modules {
         for question in module
