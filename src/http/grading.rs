@@ -127,6 +127,15 @@ fn grading_error(error: assess::Error, site: &crate::site::Site) -> Error {
     }
 }
 
+/// Every module as (id, title), for the filters.
+fn module_choices(course: &Course) -> Vec<(String, String)> {
+    course
+        .modules
+        .iter()
+        .map(|m| (m.id.to_string(), m.title.clone()))
+        .collect()
+}
+
 /// Every question of the course (for the filter), with whether its grades are released.
 fn question_choices(
     course: &Course,
@@ -175,11 +184,7 @@ pub(super) async fn queue(
         filter: &filter,
         query: filter.query(),
         notice,
-        modules: course
-            .modules
-            .iter()
-            .map(|m| (m.id.to_string(), m.title.clone()))
-            .collect(),
+        modules: module_choices(course),
         questions: question_choices(course, &released),
         cohorts: store::cohorts(&app.db).await?,
         ungraded: entries
@@ -465,11 +470,7 @@ pub(super) async fn gradebook(
         query: &query,
         csv_link: format!("/instructor/gradebook.csv?{query_string}"),
         cohorts: store::cohorts(&app.db).await?,
-        modules: course
-            .modules
-            .iter()
-            .map(|m| (m.id.to_string(), m.title.clone()))
-            .collect(),
+        modules: module_choices(course),
         grades: &book.grades,
         averages: &book.averages,
     };
