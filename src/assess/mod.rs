@@ -266,13 +266,7 @@ pub async fn latest(
         _ => Vec::new(),
     };
     let instructor_graded = graded.is_some();
-    let released = match &graded {
-        Some(_) => grading::released(pool)
-            .await?
-            .contains(&(module_id.to_owned(), question_id.to_owned())),
-        None => false,
-    };
-    let grade = match graded.filter(|_| released) {
+    let grade = match graded.filter(|g| g.released) {
         Some(graded) => {
             let g = graded.grade;
             let criteria =

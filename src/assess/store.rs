@@ -71,6 +71,8 @@ pub(super) struct GradedRow {
     pub(super) answer: AnswerRow,
     #[sqlx(flatten)]
     pub(super) grade: GradeRow,
+    /// Whether the question's grades are released to learners.
+    pub(super) released: bool,
 }
 
 /// The latest submitted version and its current grade, if an instructor has graded it.
@@ -82,7 +84,8 @@ pub(super) async fn graded_submission(
 ) -> Result<Option<GradedRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.version, a.state, a.text, a.choices, a.auto_score, a.created_at,
-                g.rubric_version, g.scores, g.score, g.feedback, g.created_at AS graded_at
+                g.rubric_version, g.scores, g.score, g.feedback, g.created_at AS graded_at,
+                EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
          FROM answers a JOIN grades g ON g.answer_id = a.id
          WHERE a.learner_id = ? AND a.module_id = ? AND a.question_id = ? AND a.state = 'submitted'
          ORDER BY a.version DESC, g.revision DESC LIMIT 1",
