@@ -45,9 +45,15 @@ struct UsersPage<'a> {
 }
 
 /// Only same-site paths: an open redirect would let a link send people anywhere after sign-in.
+/// Browsers drop tabs and newlines inside URLs and read `\` as `/`, so `/\t/evil.host` means
+/// `//evil.host`: a target with anything but printable ASCII, or any backslash, goes to `/` instead.
 fn safe_next(next: Option<&str>) -> &str {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\"))
-        .unwrap_or("/")
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    })
+    .unwrap_or("/")
 }
 
 /// Query of `GET /sign-in`.

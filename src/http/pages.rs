@@ -15,7 +15,6 @@ use super::Error;
 use super::session::Visitor;
 use crate::app::AppState;
 use crate::progress;
-use crate::render::is_source_file;
 use crate::site::{Site, Slot};
 
 /// Pages may change on reload, so browsers revalidate them with the ETag every time.
@@ -52,17 +51,14 @@ pub(super) async fn module(
     Ok(response)
 }
 
-/// `/files/{path}`: images and downloads that course pages link to (never the course's sources).
+/// `/files/{path}`: images and downloads that course pages link to; nothing else of the course folder.
 pub(super) async fn course_file(
     State(app): State<AppState>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let body = (!is_source_file(&path))
-        .then(|| site.course.files.get(&path))
-        .flatten();
-    let Some(body) = body else {
+    let Some(body) = site.course.assets.get(&path) else {
         return Err(Error::NotFound(
             site.not_found(&format!("There is no file “{path}” in this course.")),
         ));
@@ -78,7 +74,7 @@ pub(super) async fn course_file(
         &etag,
         PAGE_CACHE,
         &content_type,
-        Bytes::copy_from_slice(body),
+        body.clone(),
     ))
 }
 

@@ -84,6 +84,12 @@ pub enum ClusterError {
         /// The kind asked for.
         kind: String,
     },
+    /// The operator's exec credential plugin failed; its command, environment and output are logged,
+    /// never shown.
+    #[error(
+        "Lectern could not get credentials for the cluster from its credential plugin; an administrator can find the cause in Lectern's log"
+    )]
+    CredentialPlugin,
     /// The answer could not be understood.
     #[error("the cluster sent a response Lectern cannot read: {0}")]
     Malformed(String),
@@ -141,32 +147,54 @@ impl std::fmt::Debug for Cluster {
 
 impl Cluster {
     /// Builds a client from the kubeconfig (or in-cluster configuration) without contacting the cluster.
+    ///
+    /// An assigned (inline) kubeconfig is refused if it names a program or a server file, even if it
+    /// was stored before Lectern refused them at assignment. The operator's kubeconfig may use an exec
+    /// credential plugin: Lectern runs it here, with [`exec_plugin_limit`](Self::exec_plugin_limit).
     pub async fn connect(options: &ConnectOptions) -> Result<Self, ClusterError> {
         let kube_options = KubeConfigOptions {
             context: options.context.clone(),
             ..Default::default()
         };
-        let mut config = match (&options.inline_kubeconfig, &options.kubeconfig) {
+        let kubeconfig = match (&options.inline_kubeconfig, &options.kubeconfig) {
             (Some(yaml), _) => {
                 let kubeconfig = Kubeconfig::from_yaml(yaml)
                     .map_err(|e| ClusterError::Config(format!("the assigned kubeconfig: {e}")))?;
+                super::kubeconfig::refuse_programs_and_files(&kubeconfig).map_err(|e| {
+                    ClusterError::Config(format!("{e}; an administrator must assign it again"))
+                })?;
+                Some(kubeconfig)
+            }
+            (None, Some(path)) => Some(
+                Kubeconfig::read_from(path)
+                    .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?,
+            ),
+            (None, None) => match Kubeconfig::read() {
+                Ok(kubeconfig) => Some(kubeconfig),
+                Err(_) if options.context.is_none() => None,
+                Err(e) => return Err(ClusterError::Config(e.to_string())),
+            },
+        };
+        let mut config = match kubeconfig {
+            Some(mut kubeconfig) => {
+                if options.inline_kubeconfig.is_none() {
+                    let limit = Self::exec_plugin_limit(options.timeout);
+                    super::kubeconfig::run_exec_plugin(
+                        &mut kubeconfig,
+                        options.context.as_deref(),
+                        limit,
+                    )
+                    .await?;
+                }
                 Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                     .await
                     .map_err(|e| ClusterError::Config(e.to_string()))?
             }
-            (None, Some(path)) => {
-                let kubeconfig = Kubeconfig::read_from(path)
-                    .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
-                Config::from_custom_kubeconfig(kubeconfig, &kube_options)
-                    .await
-                    .map_err(|e| ClusterError::Config(e.to_string()))?
-            }
-            (None, None) if options.context.is_some() => Config::from_kubeconfig(&kube_options)
-                .await
-                .map_err(|e| ClusterError::Config(e.to_string()))?,
-            (None, None) => Config::infer()
-                .await
-                .map_err(|e| ClusterError::Config(e.to_string()))?,
+            None => Config::incluster().map_err(|e| {
+                ClusterError::Config(format!(
+                    "no kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) and not running in a pod: {e}"
+                ))
+            })?,
         };
         config.connect_timeout = Some(options.timeout);
         config.read_timeout = Some(options.timeout);
@@ -183,6 +211,12 @@ impl Cluster {
             timeout: options.timeout,
             discovered: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// How long an exec credential plugin may take: four API request timeouts (cloud plugins such
+    /// as `aws eks get-token` start a runtime and call a token service).
+    pub fn exec_plugin_limit(request_timeout: Duration) -> Duration {
+        request_timeout * 4
     }
 
     /// Runs one request with the timeout, mapping failures by meaning; `action` says what was attempted.

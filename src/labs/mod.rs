@@ -6,6 +6,7 @@
 
 mod cluster;
 mod evaluate;
+mod kubeconfig;
 mod near_miss;
 pub mod store;
 
@@ -188,10 +189,12 @@ pub async fn options_for(
     })
 }
 
-/// Checks that a kubeconfig parses and has the context (or a current one); returns its server URL.
+/// Checks that a kubeconfig to assign parses, carries only inline credentials (no programs, server
+/// files or proxies) and has the context (or a current one); returns its server URL.
 pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, String> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml)
         .map_err(|e| format!("the kubeconfig cannot be read: {e}"))?;
+    kubeconfig::refuse_programs_and_files(&kubeconfig)?;
     let name = context
         .map(str::to_owned)
         .or(kubeconfig.current_context.clone())

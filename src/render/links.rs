@@ -10,8 +10,10 @@ use crate::content::{Course, ModuleId};
 pub(crate) enum Resolved {
     /// Another site (`https:`, `mailto:`): left as written.
     External,
-    /// A module page or course file, with its site URL.
+    /// A module page, with its site URL.
     Page(String),
+    /// A course file (image, download), by its path in the course.
+    Asset(String),
     /// An anchor, checked once every page is rendered; `module` is `None` for the same page.
     Anchor {
         module: Option<ModuleId>,
@@ -30,9 +32,14 @@ pub(crate) struct LinkResolver {
 /// URL prefix under which course assets (images, downloads) are served.
 pub(crate) const FILES_PREFIX: &str = "/files/";
 
-/// Course sources are never served: `questions.toml` holds model answers.
+/// Whether a file is (or is a copy of) a course source, in any spelling: `questions.toml` holds model
+/// answers, and editors leave `questions.toml~`, `module.md.bak`, `#module.md#` behind. Such files
+/// cannot be linked, so they never become assets.
 pub(crate) fn is_source_file(path: &str) -> bool {
-    path.ends_with(".md") || path.ends_with(".toml")
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+    name.split('.')
+        .skip(1)
+        .any(|extension| matches!(extension.trim_end_matches(['~', '#']), "md" | "toml"))
 }
 
 impl LinkResolver {
@@ -96,7 +103,7 @@ impl LinkResolver {
                 "link to `{target}`: link to a module's module.md (or its folder) or to an asset such as an image"
             ));
         }
-        Ok(Resolved::Page(format!("{FILES_PREFIX}{target}")))
+        Ok(Resolved::Asset(target))
     }
 }
 
@@ -188,13 +195,36 @@ mod tests {
         let r = resolver();
         assert_eq!(
             r.resolve("modules/01-a/module.md", "img/x.png"),
-            Ok(Resolved::Page("/files/modules/01-a/img/x.png".into()))
+            Ok(Resolved::Asset("modules/01-a/img/x.png".into()))
         );
         assert!(
             r.resolve("modules/01-a/module.md", "questions.toml")
                 .unwrap_err()
                 .contains("questions.toml")
         );
+    }
+
+    #[test]
+    fn sources_are_recognised_in_any_spelling_and_backup_name() {
+        for source in [
+            "m/questions.toml",
+            "m/questions.TOML",
+            "m/questions.toml~",
+            "m/questions.toml.bak",
+            "m/module.md.orig",
+            "m/#module.md#",
+            "course.Toml",
+        ] {
+            assert!(is_source_file(source), "{source}");
+        }
+        for asset in [
+            "m/img/ha.png",
+            "m/manifests/pod.yaml",
+            "m/mdbook.svg",
+            "m/toml",
+        ] {
+            assert!(!is_source_file(asset), "{asset}");
+        }
     }
 
     #[test]

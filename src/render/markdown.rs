@@ -6,12 +6,12 @@
 //! 4. rewrites relative links to course pages and files and reports the ones that lead nowhere,
 //! 5. splits the text at `{{lab}}` / `{{questions}}` directives, where the module page inserts those parts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::highlight::Highlighter;
-use super::links::{LinkResolver, Resolved};
+use super::links::{FILES_PREFIX, LinkResolver, Resolved};
 use crate::content::{Diagnostic, MarkdownSource, ModuleId};
 
 /// Where a module page inserts generated sections.
@@ -68,6 +68,8 @@ pub(crate) struct PageBuilder<'a> {
     pub(crate) pending: Vec<PendingAnchor>,
     pub(crate) diagnostics: Vec<Diagnostic>,
     pub(crate) has_diagram: bool,
+    /// Course files the page links to or shows: the only ones `/files/` serves.
+    pub(crate) assets: BTreeSet<String>,
 }
 
 fn options() -> Options {
@@ -89,6 +91,7 @@ impl<'a> PageBuilder<'a> {
             pending: Vec::new(),
             diagnostics: Vec::new(),
             has_diagram: false,
+            assets: BTreeSet::new(),
         }
     }
 
@@ -282,6 +285,11 @@ impl<'a> PageBuilder<'a> {
                 url.into()
             }
             Ok(Resolved::Page(url)) => url.into(),
+            Ok(Resolved::Asset(path)) => {
+                let url = format!("{FILES_PREFIX}{path}");
+                self.assets.insert(path);
+                url.into()
+            }
             Err(message) => {
                 self.diagnostics.push(source.diagnostic(offset, message));
                 dest.to_owned().into()

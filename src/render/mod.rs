@@ -9,7 +9,9 @@ mod highlight;
 mod links;
 mod markdown;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use bytes::Bytes;
 
 use askama::Template;
 
@@ -18,7 +20,6 @@ use crate::content::{
 };
 
 pub use highlight::Highlighter;
-pub(crate) use links::is_source_file;
 pub use markdown::TocEntry;
 pub(crate) use markdown::escape as escape_html;
 
@@ -34,8 +35,9 @@ pub struct RenderedCourse {
     pub description: String,
     /// In course order.
     pub modules: Vec<RenderedModule>,
-    /// The course's files, for serving the assets its pages link to.
-    pub files: CourseFiles,
+    /// The files the course's pages link to or show (images, downloads, linked YAML), by path: the
+    /// only files `/files/` serves, so sources, backups and unlinked files never are.
+    pub assets: BTreeMap<String, Bytes>,
     /// The loaded course, for the parts later stages need beyond HTML (labs, questions).
     pub course: Course,
 }
@@ -86,7 +88,7 @@ pub fn build(
     highlighter: &Highlighter,
 ) -> Result<RenderedCourse, InvalidCourse> {
     let (course, mut diagnostics) = content::load_collecting(files);
-    let (modules, render_diagnostics) = render_modules(&course, highlighter);
+    let (modules, assets, render_diagnostics) = render_modules(&course, highlighter);
     diagnostics.extend(render_diagnostics);
     if !diagnostics.is_empty() {
         diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -96,7 +98,13 @@ pub fn build(
     Ok(RenderedCourse {
         title: course.title.clone(),
         description: course.description.clone(),
-        files: course.files.clone(),
+        assets: assets
+            .into_iter()
+            .filter_map(|path| {
+                let bytes = Bytes::copy_from_slice(course.files.get(&path)?);
+                Some((path, bytes))
+            })
+            .collect(),
         modules,
         course,
     })
@@ -105,9 +113,10 @@ pub fn build(
 fn render_modules(
     course: &Course,
     highlighter: &Highlighter,
-) -> (Vec<RenderedModule>, Vec<Diagnostic>) {
+) -> (Vec<RenderedModule>, BTreeSet<String>, Vec<Diagnostic>) {
     let links = LinkResolver::new(course);
     let mut diagnostics = Vec::new();
+    let mut assets = BTreeSet::new();
     let mut anchors: HashMap<ModuleId, HashSet<String>> = HashMap::new();
     let mut pending = Vec::new();
     let mut modules = Vec::new();
@@ -130,6 +139,8 @@ fn render_modules(
             })
             .collect();
         diagnostics.append(&mut instructor_page.diagnostics);
+        assets.append(&mut page.assets);
+        assets.append(&mut instructor_page.assets);
         pending.extend(page.pending.into_iter().map(|p| (module.id.clone(), p)));
         anchors.insert(module.id.clone(), page.anchors);
         modules.push(rendered);
@@ -149,7 +160,7 @@ fn render_modules(
             });
         }
     }
-    (modules, diagnostics)
+    (modules, assets, diagnostics)
 }
 
 const MODULE_TEXT: Placement = Placement {

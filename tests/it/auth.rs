@@ -76,6 +76,17 @@ impl<'a> Browser<'a> {
 
     /// Fills in the sign-in form as a person would; returns the response to the POST.
     pub(crate) async fn sign_in_as(&mut self, username: &str, password: &str) -> reqwest::Response {
+        self.sign_in_then(username, password, "/modules/cluster-architecture")
+            .await
+    }
+
+    /// Signs in from a form whose `next` (where to go afterwards) is `next`.
+    pub(crate) async fn sign_in_then(
+        &mut self,
+        username: &str,
+        password: &str,
+        next: &str,
+    ) -> reqwest::Response {
         let form = self.get("/sign-in").await;
         let form_cookie =
             set_cookie(&form, "lectern_sign_in").expect("sign-in form sets its cookie");
@@ -97,7 +108,7 @@ impl<'a> Browser<'a> {
                 ("username", username),
                 ("password", password),
                 ("csrf", &csrf),
-                ("next", "/modules/cluster-architecture"),
+                ("next", next),
             ])
             .send()
             .await
@@ -185,6 +196,45 @@ async fn anonymous_visitors_reach_only_sign_in_static_files_and_health() {
             .await
             .status(),
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn after_sign_in_only_same_site_paths_are_followed() {
+    let app = portal_with_users().await;
+    let hostile = [
+        "/\t/evil.host/",
+        "/\n/evil.host/",
+        "/\r\nSet-Cookie: a=b",
+        "//evil.host/",
+        "/\\evil.host/",
+        "https://evil.host/",
+        "/%09/evil.host/\u{7f}",
+        "/modules/é",
+    ];
+    for next in hostile {
+        let mut browser = Browser::new(&app);
+        let response = browser.sign_in_then("ada", PASSWORD, next).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(response.headers()["location"], "/", "{next:?}");
+        assert!(browser.session.is_some(), "signed in despite {next:?}");
+        let query: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        let again = browser.get(&format!("/sign-in?next={query}")).await;
+        assert_eq!(again.status(), StatusCode::SEE_OTHER, "{next:?}");
+        assert_eq!(again.headers()["location"], "/", "{next:?}");
+    }
+    let mut browser = Browser::new(&app);
+    let response = browser
+        .sign_in_then(
+            "ada",
+            PASSWORD,
+            "/modules/cluster-architecture?x=%2F%2Fa#lab",
+        )
+        .await;
+    assert_eq!(
+        response.headers()["location"],
+        "/modules/cluster-architecture?x=%2F%2Fa#lab",
+        "a same-site path is kept as it is"
     );
 }
 

@@ -162,3 +162,277 @@ async fn bad_assignments_are_refused_with_a_reason() {
         "{page}"
     );
 }
+
+/// A kubeconfig field for each way a kubeconfig can make the server run a program, read one of its
+/// files or send credentials elsewhere, spliced into a valid kubeconfig.
+const HOSTILE_FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "user",
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", \"touch /tmp/pwned\"]\n",
+        "users[u].user.exec",
+    ),
+    (
+        "user",
+        "    auth-provider:\n      name: gcp\n      config:\n        cmd-path: /bin/sh\n",
+        "users[u].user.auth-provider",
+    ),
+    (
+        "user",
+        "    tokenFile: /etc/passwd\n",
+        "users[u].user.tokenFile",
+    ),
+    (
+        "user",
+        "    client-certificate: /etc/ssl/private/server.crt\n",
+        "users[u].user.client-certificate",
+    ),
+    (
+        "user",
+        "    client-key: /etc/ssl/private/server.key\n",
+        "users[u].user.client-key",
+    ),
+    (
+        "cluster",
+        "    certificate-authority: /etc/shadow\n",
+        "clusters[c].cluster.certificate-authority",
+    ),
+    (
+        "cluster",
+        "    proxy-url: http://127.0.0.1:3128\n",
+        "clusters[c].cluster.proxy-url",
+    ),
+];
+
+fn kubeconfig_with(place: &str, field: &str) -> String {
+    let cluster = if place == "cluster" { field } else { "" };
+    let user = if place == "user" { field } else { "" };
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n{cluster}\
+         contexts:\n- name: ctx\n  context:\n    cluster: c\n    user: u\ncurrent-context: ctx\nusers:\n- name: u\n  user:\n    token: t\n{user}"
+    )
+}
+
+#[tokio::test]
+async fn assigned_kubeconfigs_may_carry_only_inline_credentials() {
+    let app = TestApp::spawn_portal().await;
+    auth::create_account(&app.app.db, "root", Role::Admin, PASSWORD, None)
+        .await
+        .unwrap();
+    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
+        .await
+        .unwrap();
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let csrf = root.csrf().await;
+    for (place, field, name) in HOSTILE_FIELDS {
+        let kubeconfig = kubeconfig_with(place, field);
+        let response = root
+            .post_form(
+                "/admin/clusters",
+                &[
+                    ("csrf", &csrf),
+                    ("username", "ada"),
+                    ("kubeconfig", &kubeconfig),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{name}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("<code>{name}</code>")) || page.contains(&format!("`{name}`")),
+            "{name} named in: {page}"
+        );
+        assert!(page.contains("only inline credentials"), "{name}");
+    }
+    assert!(
+        lectern::labs::store::assignments(&app.app.db)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was assigned"
+    );
+}
+
+#[tokio::test]
+async fn a_hostile_kubeconfig_stored_before_the_rule_is_refused_when_checks_run() {
+    let marker = tempfile::tempdir().unwrap();
+    let pwned = marker.path().join("pwned");
+    let app = TestApp::spawn_portal().await;
+    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
+        .await
+        .unwrap();
+    let exec = format!(
+        "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", \"touch {}\"]\n",
+        pwned.display()
+    );
+    let kubeconfig = kubeconfig_with("user", &exec).replace("    token: t\n", "");
+    let learners = lectern::labs::store::learners_named(&app.app.db, Some("ada"), None)
+        .await
+        .unwrap();
+    lectern::labs::store::assign(
+        &app.app.db,
+        &learners,
+        &kubeconfig,
+        None,
+        "https://10.0.0.1:6443",
+    )
+    .await
+    .unwrap();
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    let response = ada
+        .post_json(
+            "/api/labs/ha-control-plane/steps/monitoring-rbac/check",
+            "{}",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let error = response.json::<serde_json::Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(error.contains("users[u].user.exec"), "{error}");
+    assert!(error.contains("assign it again"), "{error}");
+    assert!(!pwned.exists(), "the plugin never ran");
+}
+
+/// The fake cluster's kubeconfig with its token replaced by an exec plugin running `script`.
+fn operator_kubeconfig_with_plugin(
+    fake: &FakeCluster,
+    dir: &std::path::Path,
+    script: &str,
+) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let plugin = dir.join("credential-plugin");
+    std::fs::write(&plugin, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let kubeconfig = std::fs::read_to_string(&fake.kubeconfig).unwrap().replace(
+        &format!("    token: {TOKEN}\n"),
+        &format!(
+            "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: {}\n      interactiveMode: Never\n      env:\n      - name: PLUGIN_SECRET\n        value: hunter2\n",
+            plugin.display()
+        ),
+    );
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+    path
+}
+
+const STEP4_CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
+
+async fn check_personal(app: &TestApp) -> reqwest::Response {
+    app.client
+        .post(app.url(STEP4_CHECK))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operators_exec_plugin_supplies_the_credential() {
+    let fake = FakeCluster::start(kind::lab_done()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = format!(
+        "[ -n \"$KUBERNETES_EXEC_INFO\" ] && [ \"$PLUGIN_SECRET\" = hunter2 ] || exit 3\n\
+         echo '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"{TOKEN}\"}}}}'"
+    );
+    let kubeconfig = operator_kubeconfig_with_plugin(&fake, dir.path(), &script);
+    let app = TestApp::spawn_with_cluster(&kubeconfig).await;
+    let response = check_personal(&app).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["status"],
+        "passed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_exec_plugin_tells_the_learner_a_plain_sentence_and_nothing_of_the_plugin() {
+    let fake = FakeCluster::start(kind::lab_done()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let script = "echo \"secret-output $KUBERNETES_EXEC_INFO\" >&2; echo secret-stdout; exit 1";
+    let kubeconfig = operator_kubeconfig_with_plugin(&fake, dir.path(), script);
+    let app = TestApp::spawn_with_cluster(&kubeconfig).await;
+    let response = check_personal(&app).await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("could not get credentials for the cluster"),
+        "{body}"
+    );
+    for leak in [
+        "secret-output",
+        "secret-stdout",
+        "credential-plugin",
+        "KUBERNETES_EXEC_INFO",
+        "hunter2",
+        "ExecCredential",
+    ] {
+        assert!(!body.contains(leak), "{leak} leaked: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_exec_plugins_do_not_stall_the_server_and_are_stopped() {
+    let fake = FakeCluster::start(kind::lab_done()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = operator_kubeconfig_with_plugin(&fake, dir.path(), "sleep 30");
+    let app = TestApp::spawn_with_config(|c| {
+        c.cluster.kubeconfig = Some(kubeconfig.clone());
+        c.cluster.cluster_timeout = 1;
+    })
+    .await;
+    // Two slow plugins at once: before, each blocked a worker thread, and with both blocked nothing
+    // else was served.
+    let first = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url(STEP4_CHECK));
+        async move {
+            let limit = std::time::Duration::from_secs(15);
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body("{}")
+                .timeout(limit)
+                .send()
+                .await
+        }
+    });
+    let second = tokio::spawn({
+        let (client, url) = (app.client.clone(), app.url(STEP4_CHECK));
+        async move {
+            let limit = std::time::Duration::from_secs(15);
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body("{}")
+                .timeout(limit)
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let health = app
+        .client
+        .get(app.url("/healthz"))
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .expect("/healthz answers while plugins run");
+    assert_eq!(health.status(), StatusCode::OK);
+    for run in [first, second] {
+        let response = run
+            .await
+            .unwrap()
+            .expect("answered once the plugin's limit (4 s) passed, not after its 30 s");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_GATEWAY,
+            "stopped after the limit, not after 30 s"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains("could not get credentials"), "{body}");
+        assert!(!body.contains("sleep"), "{body}");
+    }
+}

@@ -295,3 +295,74 @@ async fn course_assets_are_served_but_course_sources_are_not() {
         );
     }
 }
+
+#[tokio::test]
+async fn only_files_the_course_links_to_are_served_never_backups_or_other_spellings() {
+    let course = course_copy();
+    let module = module_dir(course.path());
+    let questions = std::fs::read(module.join("questions.toml")).unwrap();
+    for copy in [
+        "questions.toml~",
+        "questions.toml.bak",
+        "questions.TOML",
+        "#questions.toml#",
+    ] {
+        std::fs::write(module.join(copy), &questions).unwrap();
+    }
+    std::fs::write(module.join("solution.sh"), "kubectl apply -f answer.yaml\n").unwrap();
+    std::fs::write(module.join("pod.yaml"), "apiVersion: v1\nkind: Pod\n").unwrap();
+    edit(
+        &module.join("module.md"),
+        "## Why it matters\n",
+        "## Why it matters\n\n[A manifest](pod.yaml)\n",
+    );
+    let app = TestApp::spawn_with_content(course.path(), false).await;
+    let linked = app
+        .get("/files/modules/01-cluster-architecture/pod.yaml")
+        .await;
+    assert_eq!(linked.status(), 200, "a linked file is served");
+    for unlinked in [
+        "questions.toml~",
+        "questions.toml.bak",
+        "questions.TOML",
+        "%23questions.toml%23",
+        "solution.sh",
+        "../../course.toml",
+    ] {
+        let response = app
+            .get(&format!(
+                "/files/modules/01-cluster-architecture/{unlinked}"
+            ))
+            .await;
+        assert_eq!(response.status(), 404, "{unlinked} must not be served");
+        assert!(!response.text().await.unwrap().contains("model_answer"));
+    }
+}
+
+#[test]
+fn linking_a_copy_of_a_source_is_a_content_error() {
+    let course = course_copy();
+    let module = module_dir(course.path());
+    std::fs::copy(
+        module.join("questions.toml"),
+        module.join("questions.toml.bak"),
+    )
+    .unwrap();
+    edit(
+        &module.join("module.md"),
+        "## Why it matters\n",
+        "## Why it matters\n\n[Answers](questions.toml.bak)\n",
+    );
+    let output = crate::common::lectern_cmd()
+        .arg("validate")
+        .arg(course.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("modules/01-cluster-architecture/module.md:")
+            && stdout.contains("link to `modules/01-cluster-architecture/questions.toml.bak`"),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,312 @@
+//! Kubeconfigs are data, not programs. An admin-assigned kubeconfig may carry only inline
+//! credentials; the operator's own kubeconfig may use an exec credential plugin, which Lectern runs
+//! itself, off the async runtime and with a time limit, so that kube-rs never runs it inside a request.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kube::config::{AuthInfo, ExecAuthCluster, ExecConfig, Kubeconfig, NamedAuthInfo};
+use serde::{Deserialize, Serialize};
+
+use super::ClusterError;
+
+/// What an assigned kubeconfig may carry, for error messages.
+const DATA_ONLY: &str = "an assigned kubeconfig may carry only inline credentials (token, client-certificate-data and client-key-data, certificate-authority-data)";
+
+/// Refuses every field of an assigned kubeconfig that would make the server run a program, read one
+/// of its own files, or send its traffic elsewhere; the message names each field as written in YAML.
+pub(super) fn refuse_programs_and_files(kubeconfig: &Kubeconfig) -> Result<(), String> {
+    let mut refused = Vec::new();
+    for named in &kubeconfig.clusters {
+        let Some(cluster) = &named.cluster else {
+            continue;
+        };
+        let at = |field: &str| format!("clusters[{}].cluster.{field}", named.name);
+        if cluster.certificate_authority.is_some() {
+            refused.push(format!(
+                "`{}` (a file on the server)",
+                at("certificate-authority")
+            ));
+        }
+        if cluster.proxy_url.is_some() {
+            refused.push(format!(
+                "`{}` (sends the credentials through another host)",
+                at("proxy-url")
+            ));
+        }
+    }
+    for named in &kubeconfig.auth_infos {
+        let Some(user) = &named.auth_info else {
+            continue;
+        };
+        let at = |field: &str| format!("users[{}].user.{field}", named.name);
+        let mut refuse = |present: bool, field: &str, why: &str| {
+            if present {
+                refused.push(format!("`{}` ({why})", at(field)));
+            }
+        };
+        refuse(user.exec.is_some(), "exec", "runs a program on the server");
+        refuse(
+            user.auth_provider.is_some(),
+            "auth-provider",
+            "runs a program or a token exchange on the server",
+        );
+        refuse(
+            user.token_file.is_some(),
+            "tokenFile",
+            "a file on the server",
+        );
+        refuse(
+            user.client_certificate.is_some(),
+            "client-certificate",
+            "a file on the server",
+        );
+        refuse(
+            user.client_key.is_some(),
+            "client-key",
+            "a file on the server",
+        );
+        refuse(
+            user.username.is_some() || user.password.is_some(),
+            "username/password",
+            "basic authentication, removed from Kubernetes in 1.19",
+        );
+    }
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the kubeconfig uses {}: {DATA_ONLY}",
+            refused.join(", ")
+        ))
+    }
+}
+
+/// The name of the user a context (or the current context) authenticates as.
+fn user_of<'k>(kubeconfig: &'k Kubeconfig, context: Option<&str>) -> Option<&'k str> {
+    let name = context.or(kubeconfig.current_context.as_deref())?;
+    kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref()?.user.as_deref())
+}
+
+/// Runs the exec credential plugin of the operator's kubeconfig for `context`, if it has one that
+/// kube-rs would use, and puts the credential it prints in its place, so kube-rs never runs it.
+///
+/// The plugin runs as a child process awaited on the runtime (never blocking a worker thread), is
+/// killed after `limit`, and nothing it says reaches a learner: failures are logged with the command,
+/// its exit status and its standard error, and answered with [`ClusterError::CredentialPlugin`].
+pub(super) async fn run_exec_plugin(
+    kubeconfig: &mut Kubeconfig,
+    context: Option<&str>,
+    limit: Duration,
+) -> Result<(), ClusterError> {
+    let Some(user_name) = user_of(kubeconfig, context).map(str::to_owned) else {
+        return Ok(());
+    };
+    let cluster_info = cluster_info(kubeconfig, context);
+    let Some(NamedAuthInfo {
+        auth_info: Some(user),
+        ..
+    }) = kubeconfig
+        .auth_infos
+        .iter_mut()
+        .find(|u| u.name == user_name)
+    else {
+        return Ok(());
+    };
+    if user.auth_provider.as_ref().is_some_and(|p| p.name == "gcp") {
+        return Err(ClusterError::Config(
+            "the kubeconfig's auth-provider `gcp` runs gcloud inside the server; kubectl dropped it in Kubernetes 1.26: use gke-gcloud-auth-plugin, an exec plugin".to_owned(),
+        ));
+    }
+    let uses_exec =
+        user.token.is_none() && user.token_file.is_none() && user.auth_provider.is_none();
+    let Some(exec) = user.exec.take().filter(|_| uses_exec) else {
+        return Ok(());
+    };
+    let credential = execute(&exec, cluster_info, limit).await.map_err(|cause| {
+        tracing::error!(
+            command = exec.command.as_deref().unwrap_or(""),
+            "the kubeconfig's exec credential plugin failed: {cause}"
+        );
+        ClusterError::CredentialPlugin
+    })?;
+    apply(user, credential);
+    Ok(())
+}
+
+/// What the plugin is told about the cluster when its config asks for it (`provideClusterInfo`).
+fn cluster_info(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<ExecAuthCluster> {
+    let name = context.or(kubeconfig.current_context.as_deref())?;
+    let cluster_name = &kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)?
+        .context
+        .as_ref()?
+        .cluster;
+    let cluster = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| &c.name == cluster_name)?
+        .cluster
+        .as_ref()?;
+    ExecAuthCluster::try_from(cluster).ok()
+}
+
+/// The `ExecCredential` a plugin prints (client.authentication.k8s.io).
+#[derive(Debug, Serialize, Deserialize)]
+struct ExecCredential {
+    #[serde(rename = "apiVersion", skip_serializing_if = "Option::is_none")]
+    api_version: Option<String>,
+    kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spec: Option<ExecCredentialSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<ExecCredentialStatus>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ExecCredentialSpec {
+    interactive: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ExecAuthCluster>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ExecCredentialStatus {
+    token: Option<String>,
+    #[serde(rename = "clientCertificateData")]
+    client_certificate_data: Option<String>,
+    #[serde(rename = "clientKeyData")]
+    client_key_data: Option<String>,
+}
+
+/// Runs the plugin as client-go does for a non-interactive caller; the error is for the log only.
+async fn execute(
+    exec: &ExecConfig,
+    cluster: Option<ExecAuthCluster>,
+    limit: Duration,
+) -> Result<ExecCredentialStatus, String> {
+    let program = exec.command.as_deref().ok_or("it names no command")?;
+    let info = ExecCredential {
+        api_version: exec.api_version.clone(),
+        kind: "ExecCredential".to_owned(),
+        spec: Some(ExecCredentialSpec {
+            interactive: false,
+            cluster: cluster.filter(|_| exec.provide_cluster_info),
+        }),
+        status: None,
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(exec.args.iter().flatten())
+        .envs(plugin_env(exec))
+        .env(
+            "KUBERNETES_EXEC_INFO",
+            serde_json::to_string(&info).map_err(|e| e.to_string())?,
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for name in exec.drop_env.iter().flatten() {
+        command.env_remove(name);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let output = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            format!(
+                "`{program}` did not finish within {} s and was stopped",
+                limit.as_secs()
+            )
+        })?
+        .map_err(|e| format!("`{program}` failed: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "`{program}` exited with {}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let credential: ExecCredential = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("`{program}` printed no ExecCredential: {e}"))?;
+    credential
+        .status
+        .filter(|s| {
+            s.token.is_some()
+                || (s.client_certificate_data.is_some() && s.client_key_data.is_some())
+        })
+        .ok_or_else(|| {
+            format!("`{program}` printed an ExecCredential without a token or client certificate")
+        })
+}
+
+fn plugin_env(exec: &ExecConfig) -> HashMap<String, String> {
+    exec.env
+        .iter()
+        .flatten()
+        .filter_map(|pair| Some((pair.get("name")?.clone(), pair.get("value")?.clone())))
+        .collect()
+}
+
+/// Puts the plugin's credential where an inline one would be (kubeconfigs carry certificate data
+/// base64-encoded; plugins print PEM).
+fn apply(user: &mut AuthInfo, credential: ExecCredentialStatus) {
+    use base64::Engine;
+    let encode = |text: String| base64::engine::general_purpose::STANDARD.encode(text);
+    if let Some(token) = credential.token {
+        user.token = Some(token.into());
+    }
+    if let (Some(cert), Some(key)) = (
+        credential.client_certificate_data,
+        credential.client_key_data,
+    ) {
+        user.client_certificate_data = Some(encode(cert));
+        user.client_key_data = Some(encode(key).into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Kubeconfig {
+        Kubeconfig::from_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn inline_credentials_are_accepted() {
+        let kubeconfig = parse(
+            "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority-data: Zm9v\n\
+             users:\n- name: u\n  user:\n    token: abc\n    client-certificate-data: Zm9v\n    client-key-data: Zm9v\n",
+        );
+        assert_eq!(refuse_programs_and_files(&kubeconfig), Ok(()));
+    }
+
+    #[test]
+    fn programs_files_and_proxies_are_refused_by_name() {
+        let kubeconfig = parse(
+            "clusters:\n- name: c\n  cluster:\n    server: https://x\n    certificate-authority: /etc/ca.crt\n    proxy-url: http://p\n\
+             users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n\
+             \x20   tokenFile: /etc/shadow\n    client-key: /k\n",
+        );
+        let error = refuse_programs_and_files(&kubeconfig).unwrap_err();
+        for field in [
+            "clusters[c].cluster.certificate-authority",
+            "clusters[c].cluster.proxy-url",
+            "users[u].user.exec",
+            "users[u].user.tokenFile",
+            "users[u].user.client-key",
+        ] {
+            assert!(error.contains(&format!("`{field}`")), "{field}: {error}");
+        }
+    }
+}
