@@ -33,6 +33,8 @@ pub struct App {
     pub visits: VisitRecorder,
     /// Connected clusters for "Check my work", reused across runs.
     pub clusters: ClusterCache,
+    /// Held while serving, so that a second server on the same database refuses to start.
+    _server_lock: db::ServerLock,
 }
 
 /// The handle handlers receive.
@@ -66,7 +68,13 @@ impl App {
             None => (CourseFiles::embedded(), "the embedded course".to_owned()),
         };
         let highlighter = tokio::task::spawn_blocking(Highlighter::default);
+        let holder = format!(
+            "process {}, started to listen on {}",
+            std::process::id(),
+            config.addr
+        );
         let db = db::open(&config.db.path()).await?;
+        let server_lock = db::lock_for_serving(&config.db.path(), &holder)?;
         let highlighter = highlighter.await.unwrap_or_default();
         let course = render::build(files, &highlighter).map_err(|e| invalid(&source_name, e.0))?;
         crate::assess::rubrics::sync(&db, &course.course)
@@ -86,6 +94,7 @@ impl App {
             sign_in_limiter: RateLimiter::default(),
             visits: VisitRecorder::default(),
             clusters: ClusterCache::default(),
+            _server_lock: server_lock,
         }))
     }
 }

@@ -31,14 +31,14 @@ pub async fn export(args: GradesExportArgs) -> ExitCode {
 
 async fn run(args: GradesExportArgs) -> Result<String, String> {
     let course = load_course(args.content.as_deref())?;
-    if let Some(module) = &args.module {
-        if !course.modules.iter().any(|m| m.id.as_ref() == module) {
-            let known: Vec<&str> = course.modules.iter().map(|m| m.id.as_ref()).collect();
-            return Err(format!(
-                "there is no module `{module}`; the course has: {}",
-                known.join(", ")
-            ));
-        }
+    if let Some(module) = &args.module
+        && !course.modules.iter().any(|m| m.id.as_ref() == module)
+    {
+        let known: Vec<&str> = course.modules.iter().map(|m| m.id.as_ref()).collect();
+        return Err(format!(
+            "there is no module `{module}`; the course has: {}",
+            known.join(", ")
+        ));
     }
     let path = args.db.path();
     if !path.exists() {

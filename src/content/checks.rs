@@ -313,13 +313,13 @@ impl CheckToml {
                     }
                     (None, min, max) => (min, max),
                 };
-                if let (Some(lo), Some(hi)) = (min, max) {
-                    if lo > hi {
-                        errors.push((
-                            at,
-                            format!("check `{name}`: min {lo} is greater than max {hi}"),
-                        ));
-                    }
+                if let (Some(lo), Some(hi)) = (min, max)
+                    && lo > hi
+                {
+                    errors.push((
+                        at,
+                        format!("check `{name}`: min {lo} is greater than max {hi}"),
+                    ));
                 }
                 let ready = self.ready.unwrap_or(false);
                 if ready && !matches!(self.kind.as_deref(), Some("Node" | "Pod")) {
@@ -328,15 +328,15 @@ impl CheckToml {
                         format!("check `{name}`: `ready` applies to Node and Pod counts only"),
                     ));
                 }
-                if let Some(selector) = &self.label_selector {
-                    if let Err(e) = validate_label_selector(selector.get_ref()) {
-                        errors.push((selector.span().start, e));
-                    }
+                if let Some(selector) = &self.label_selector
+                    && let Err(e) = validate_label_selector(selector.get_ref())
+                {
+                    errors.push((selector.span().start, e));
                 }
-                if let Some(selector) = &self.field_selector {
-                    if let Err(e) = validate_field_selector(selector.get_ref()) {
-                        errors.push((selector.span().start, e));
-                    }
+                if let Some(selector) = &self.field_selector
+                    && let Err(e) = validate_field_selector(selector.get_ref())
+                {
+                    errors.push((selector.span().start, e));
                 }
                 Some(CheckSpec::Count {
                     api_version: self.api_version.unwrap_or_default(),

@@ -416,10 +416,9 @@ impl ClusterCache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
+            && at.elapsed() < CACHE_TTL
         {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(cluster.clone());
-            }
+            return Ok(cluster.clone());
         }
         let cluster = std::sync::Arc::new(Cluster::connect(options).await?);
         self.entries

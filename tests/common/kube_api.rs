@@ -383,21 +383,21 @@ async fn handle(
     let Some(&&(_, _, _, kind, namespaced)) = served.iter().find(|r| r.2 == plural) else {
         return not_found_path();
     };
-    if let Mode::Forbid(forbidden) = &snapshot.mode {
-        if forbidden == plural {
-            let verb = if name.is_some() { "get" } else { "list" };
-            let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
-                format!("in the namespace \"{ns}\"")
-            });
-            return status(
-                403,
-                "Forbidden",
-                format!(
-                    "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
-                ),
-                json!({ "kind": plural }),
-            );
-        }
+    if let Mode::Forbid(forbidden) = &snapshot.mode
+        && forbidden == plural
+    {
+        let verb = if name.is_some() { "get" } else { "list" };
+        let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
+            format!("in the namespace \"{ns}\"")
+        });
+        return status(
+            403,
+            "Forbidden",
+            format!(
+                "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
+            ),
+            json!({ "kind": plural }),
+        );
     }
     if let Some(user) = &snapshot.identity {
         let verb = match (&method, name) {

@@ -123,3 +123,63 @@ async fn the_server_stops_gracefully_on_sigterm() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn the_database_its_folder_and_backups_are_readable_by_lecterns_user_only() {
+    let app = TestApp::spawn().await;
+    let folder = app.db_path.parent().unwrap();
+    assert_eq!(mode(folder), 0o700, "the folder Lectern created");
+    assert_eq!(mode(&app.db_path), 0o600, "the database");
+    let wal = app.db_path.with_file_name("lectern.db-wal");
+    assert!(wal.exists());
+    assert_eq!(mode(&wal), 0o600, "SQLite's write-ahead log");
+    let backups = tempfile::tempdir().unwrap();
+    let target = backups.path().join("copy.db");
+    let output = lectern_cmd()
+        .arg("backup")
+        .arg(&target)
+        .arg("--db")
+        .arg(&app.db_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(mode(&target), 0o600, "the backup");
+    let (learners,): (i64,) = sqlx::query_as("SELECT count(*) FROM learners")
+        .fetch_one(&lectern::db::open(&target).await.unwrap())
+        .await
+        .unwrap();
+    assert!(learners >= 1, "the backup is a whole database");
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_database_refuses_to_start_and_names_the_first() {
+    let app = TestApp::spawn().await;
+    let output = lectern_cmd()
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(&app.db_path)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "is in use by another Lectern server (process {}, started to listen on 127.0.0.1:0)",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        app.get_ok_text("/readyz").await,
+        "ready",
+        "the first one still serves"
+    );
+}
