@@ -222,6 +222,25 @@ pub struct ServeArgs {
         value_name = "MINUTES"
     )]
     pub session_idle_minutes: u64,
+    /// Host names (besides localhost and IP addresses) under which personal mode answers, e.g. a
+    /// name the learner gave this machine; comma-separated.
+    #[arg(
+        long,
+        env = "LECTERN_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "NAMES"
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Reverse proxies (addresses or CIDR ranges, comma-separated) whose `Forwarded` or
+    /// `X-Forwarded-For` header names the client; no other peer's is believed.
+    #[arg(
+        long,
+        env = "LECTERN_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDRS",
+        value_parser = parse_network
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Hours after sign-in after which a session ends, active or not.
     #[arg(
         long,
@@ -245,6 +264,16 @@ impl ServeArgs {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout)
     }
+}
+
+/// An address (`10.0.0.7`, a network of one) or a CIDR range (`10.0.0.0/8`).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("`{text}` is neither an IP address nor a CIDR range such as 10.0.0.0/8")
+        })
 }
 
 /// `--db`, shared by every subcommand that touches the database.

@@ -25,9 +25,11 @@ pub(crate) enum Error {
 }
 
 impl From<sqlx::Error> for Error {
-    /// Pages that read the database answer 503 when it fails.
+    /// Pages that read the database answer 503 when it fails; the cause goes to the log, never to
+    /// the client (SQLite's text can describe the schema and the query).
     fn from(error: sqlx::Error) -> Self {
-        Error::Unavailable(format!("the database is not available: {error}"))
+        tracing::error!(error = %error, "database error");
+        Error::Unavailable("the database is not available; try again".to_owned())
     }
 }
 

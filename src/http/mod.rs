@@ -5,6 +5,7 @@ mod answers;
 mod auth;
 mod error;
 mod grading;
+mod guard;
 mod instructor;
 mod labs;
 mod ops;
@@ -106,6 +107,7 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), session::gate))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .with_state(app)
         .layer(
             ServiceBuilder::new()

@@ -151,6 +151,11 @@ impl Site {
 
     /// A 404 page saying what was not found.
     pub fn not_found(&self, message: &str) -> String {
+        self.problem("Page not found", message)
+    }
+
+    /// A page in the site's chrome that says what went wrong with a request (`heading`) and why.
+    pub fn problem(&self, heading: &str, message: &str) -> String {
         let chrome = Chrome {
             course_title: &self.course.title,
             assets: &self.assets,
@@ -158,8 +163,9 @@ impl Site {
             version: env!("CARGO_PKG_VERSION"),
             account: "",
         };
-        render(&NotFoundPage {
+        render(&ProblemPage {
             chrome: &chrome,
+            heading,
             message,
         })
     }
@@ -209,9 +215,10 @@ struct ModulePage<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "not_found.html")]
-struct NotFoundPage<'a> {
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
     chrome: &'a Chrome<'a>,
+    heading: &'a str,
     message: &'a str,
 }
 

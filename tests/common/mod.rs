@@ -89,6 +89,8 @@ impl TestApp {
             secure_cookies: false,
             session_idle_minutes: 720,
             session_max_hours: 168,
+            allowed_hosts: Vec::new(),
+            trusted_proxies: Vec::new(),
         };
         edit(&mut config);
         let (watch, content) = (config.watch, config.content.clone());

@@ -386,6 +386,54 @@ async fn sign_out_ends_the_session_on_the_server() {
     assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
 }
 
+async fn last_seen_at(app: &TestApp) -> i64 {
+    sqlx::query_as::<_, (i64,)>("SELECT last_seen_at FROM sessions")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap()
+        .0
+}
+
+async fn set_last_seen_seconds_ago(app: &TestApp, seconds: i64) {
+    sqlx::query("UPDATE sessions SET last_seen_at = unixepoch() - ?")
+        .bind(seconds)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn idle_expiry_is_exact_to_within_a_few_seconds() {
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.session_idle_minutes = 10;
+    })
+    .await;
+    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
+        .await
+        .unwrap();
+    let mut browser = Browser::new(&app);
+    browser.sign_in_as("ada", PASSWORD).await;
+    // Used 30 s ago: a request now moves the idle timer to now, not 30 s back.
+    set_last_seen_seconds_ago(&app, 30).await;
+    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    let now: i64 = sqlx::query_as::<_, (i64,)>("SELECT unixepoch()")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap()
+        .0;
+    assert!(
+        now - last_seen_at(&app).await <= 5,
+        "the idle timer is at most 5 s stale"
+    );
+    // Idle for 9 min 57 s of 10 min: still signed in.
+    set_last_seen_seconds_ago(&app, 597).await;
+    assert_eq!(browser.get("/").await.status(), StatusCode::OK);
+    // Idle for 10 min 2 s: signed out.
+    set_last_seen_seconds_ago(&app, 602).await;
+    assert_eq!(browser.get("/").await.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn idle_and_absolute_expiry_end_sessions() {
     let app = portal_with_users().await;

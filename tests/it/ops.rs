@@ -183,3 +183,103 @@ async fn a_second_server_on_the_same_database_refuses_to_start_and_names_the_fir
         "the first one still serves"
     );
 }
+
+async fn get_with_host(app: &TestApp, path: &str, host: &str) -> reqwest::Response {
+    app.client
+        .get(app.url(path))
+        .header("host", host)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn personal_mode_answers_only_to_local_names_and_ip_addresses() {
+    let app =
+        TestApp::spawn_with_config(|c| c.allowed_hosts = vec!["lab-laptop.example".into()]).await;
+    let port = app.addr.port();
+    for host in [
+        format!("localhost:{port}"),
+        "localhost".to_owned(),
+        format!("lectern.localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        format!("[::1]:{port}"),
+        "192.168.1.20:8080".to_owned(),
+        format!("LAB-LAPTOP.example:{port}"),
+    ] {
+        assert_eq!(
+            get_with_host(&app, "/", &host).await.status(),
+            200,
+            "{host}"
+        );
+    }
+    for host in [
+        "rebind.attacker.example",
+        "rebind.attacker.example:8080",
+        "localhost.attacker.example",
+    ] {
+        let page = get_with_host(&app, "/", host).await;
+        assert_eq!(page.status(), 400, "{host}");
+        assert!(page.text().await.unwrap().contains("--allowed-hosts"));
+        let api = get_with_host(
+            &app,
+            "/api/labs/ha-control-plane/steps/monitoring-rbac/runs/latest",
+            host,
+        )
+        .await;
+        assert_eq!(api.status(), 400, "{host}");
+        assert!(
+            api.json::<serde_json::Value>().await.unwrap()["error"]
+                .as_str()
+                .unwrap()
+                .contains("localhost")
+        );
+    }
+    let portal = TestApp::spawn_portal().await;
+    assert_eq!(
+        get_with_host(&portal, "/sign-in", "training.example.org")
+            .await
+            .status(),
+        200,
+        "a portal answers under the name it is published as"
+    );
+}
+
+#[tokio::test]
+async fn long_query_strings_get_400_with_the_limit() {
+    let app = TestApp::spawn().await;
+    let long = "x".repeat(60 * 1024);
+    let page = app.get(&format!("/?learner={long}")).await;
+    assert_eq!(page.status(), 400);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("Lectern accepts at most 2048"), "{text}");
+    let api = app
+        .get(&format!(
+            "/api/labs/ha-control-plane/steps/monitoring-rbac/runs/latest?x={long}"
+        ))
+        .await;
+    assert_eq!(api.status(), 400);
+    assert!(api.text().await.unwrap().contains("at most 2048"));
+    assert_eq!(
+        app.get(&format!("/?x={}", "y".repeat(2000))).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn private_json_answers_are_never_stored_by_caches() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/api/labs/ha-control-plane/steps/monitoring-rbac/runs/latest",
+        "/api/labs/no-such-lab/steps/x/runs/latest",
+        "/api/modules/cluster-architecture/questions/etcd-quorum-size/answer",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(
+            response.headers()["cache-control"],
+            "private, no-store",
+            "{path}: {}",
+            response.status()
+        );
+    }
+}
