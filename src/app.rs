@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::SqlitePool;
 
 use crate::assets::Assets;
-use crate::auth::RateLimiter;
+use crate::auth::Passwords;
 use crate::config::ServeArgs;
 use crate::content::{CourseFiles, Diagnostic, InvalidCourse};
 use crate::db::{self, DbError};
@@ -27,8 +27,8 @@ pub struct App {
     pub highlighter: Highlighter,
     /// CSS, JavaScript, mermaid.js.
     pub assets: Assets,
-    /// Failed sign-ins, for throttling (portal mode).
-    pub sign_in_limiter: RateLimiter,
+    /// Sign-in throttles and the Argon2 pool (portal mode).
+    pub passwords: Passwords,
     /// Module visits, written at most once a minute per learner and module.
     pub visits: VisitRecorder,
     /// Connected clusters for "Check my work", reused across runs.
@@ -91,7 +91,7 @@ impl App {
             site,
             highlighter,
             assets,
-            sign_in_limiter: RateLimiter::default(),
+            passwords: Passwords::default(),
             visits: VisitRecorder::default(),
             clusters: ClusterCache::default(),
             _server_lock: server_lock,

@@ -3,19 +3,30 @@
 //!
 //! Passwords are Argon2id ([`password`]); sessions live in SQLite, keyed by the SHA-256 of a random
 //! token that only the browser's cookie holds, with idle and absolute expiry; a fresh token is issued
-//! at every sign-in, so a session id planted before sign-in is worthless. Failed sign-ins are throttled
-//! per account and per address ([`rate_limit`]).
+//! at every sign-in, so a session id planted before sign-in is worthless. Failed sign-ins and
+//! current-password checks are throttled per (account, address) and per address ([`rate_limit`]).
 
 pub mod password;
 pub mod rate_limit;
 mod store;
 
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
+pub use password::Hasher;
 pub use rate_limit::RateLimiter;
+
+/// What guards passwords in a running server: the guessing throttle and the bounded Argon2 pool.
+#[derive(Debug, Default)]
+pub struct Passwords {
+    /// Failed attempts, per (account, address) and per address.
+    pub limiter: RateLimiter,
+    /// Argon2 off the async runtime.
+    pub hasher: Hasher,
+}
 pub use store::list_accounts;
 
 /// What a person may do; each role includes the ones before it.
@@ -96,7 +107,7 @@ pub enum AuthError {
     #[error("the user name or password is not right")]
     InvalidCredentials,
     /// Too many failed attempts.
-    #[error("too many failed sign-in attempts; try again in {} minutes", .0.as_secs().div_ceil(60))]
+    #[error("too many failed password attempts from here; try again in {} minutes", .0.as_secs().div_ceil(60))]
     Throttled(Duration),
     /// The user name is in use.
     #[error("the user name `{0}` is already taken")]
@@ -107,6 +118,9 @@ pub enum AuthError {
     /// The new password breaks the rules.
     #[error("the new password is too weak: {0}")]
     WeakPassword(String),
+    /// Too many password checks at once (see [`password::Busy`]).
+    #[error(transparent)]
+    Busy(#[from] password::Busy),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -115,6 +129,7 @@ pub enum AuthError {
 /// Creates a learner with an account, optionally in a cohort.
 pub async fn create_account(
     pool: &SqlitePool,
+    hasher: &Hasher,
     username: &str,
     role: Role,
     password: &str,
@@ -135,33 +150,35 @@ pub async fn create_account(
         pool,
         username,
         role,
-        &password::hash(password),
+        &hasher.hash(password).await?,
         cohort.filter(|c| !c.is_empty()),
     )
     .await
 }
 
 /// Checks credentials and starts a new session; returns the cookie token and the session.
+/// `address` is the client's, as [`RateLimiter`] counts failures by it.
 pub async fn sign_in(
     pool: &SqlitePool,
-    limiter: &RateLimiter,
+    passwords: &Passwords,
     username: &str,
     password: &str,
-    address: &str,
+    address: IpAddr,
 ) -> Result<(String, Session), AuthError> {
+    let limiter = &passwords.limiter;
     if let Some(wait) = limiter.retry_after(username, address) {
         return Err(AuthError::Throttled(wait));
     }
     let account = store::find_account(pool, username).await?;
-    let stored = account
-        .as_ref()
-        .map_or(password::decoy_hash(), |(_, hash)| hash.as_str());
-    let verified = password::verify(password, stored);
+    let verified = passwords
+        .hasher
+        .verify(password, account.as_ref().map(|(_, hash)| hash.as_str()))
+        .await?;
     let Some((user, _)) = account.filter(|_| verified) else {
         limiter.failed(username, address);
         return Err(AuthError::InvalidCredentials);
     };
-    limiter.succeeded(username);
+    limiter.succeeded(username, address);
     let token = hex(&random_bytes::<32>());
     let csrf_token = hex(&random_bytes::<32>());
     store::insert_session(
@@ -207,25 +224,33 @@ pub async fn sign_out(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error>
     store::delete_session(pool, &token_hash(token)).await
 }
 
-/// Changes a password after checking the current one, and ends every other session of the user.
+/// Changes a password after checking the current one (throttled like sign-in: a stolen session must
+/// not become a fast password oracle), and ends every other session of the user.
 pub async fn change_password(
     pool: &SqlitePool,
+    passwords: &Passwords,
     user: &User,
     current: &str,
     new: &str,
     keep_token: &str,
+    address: IpAddr,
 ) -> Result<(), AuthError> {
+    let limiter = &passwords.limiter;
+    if let Some(wait) = limiter.retry_after(&user.username, address) {
+        return Err(AuthError::Throttled(wait));
+    }
     let stored = store::find_account(pool, &user.username)
         .await?
         .map(|(_, hash)| hash);
-    if !stored.is_some_and(|hash| password::verify(current, &hash)) {
+    if !passwords.hasher.verify(current, stored.as_deref()).await? {
+        limiter.failed(&user.username, address);
         return Err(AuthError::InvalidCredentials);
     }
     password::check_strength(new).map_err(AuthError::WeakPassword)?;
     store::update_password(
         pool,
         user.learner_id,
-        &password::hash(new),
+        &passwords.hasher.hash(new).await?,
         &token_hash(keep_token),
     )
     .await?;

@@ -29,6 +29,7 @@ pub async fn add(args: UserAddArgs) -> ExitCode {
     };
     let result = auth::create_account(
         &pool,
+        &auth::Hasher::default(),
         &args.name,
         args.role,
         &password,

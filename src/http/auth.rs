@@ -1,14 +1,13 @@
 //! Endpoints for signing in and out, changing one's password, and managing users (admins).
 
-use std::net::SocketAddr;
-
 use askama::Template;
 use axum::Extension;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::client_addr::ClientAddr;
 use super::session::{SESSION_COOKIE, Visitor, cookie, set_cookie};
 use super::{Error, render_page};
 use crate::app::AppState;
@@ -120,7 +119,7 @@ pub(super) struct SignIn {
 /// `POST /sign-in`: a new session (never a pre-existing id), or the same error for any bad credentials.
 pub(super) async fn sign_in(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     Form(form): Form<SignIn>,
 ) -> Result<Response, Error> {
@@ -139,10 +138,10 @@ pub(super) async fn sign_in(
     }
     match auth::sign_in(
         &app.db,
-        &app.sign_in_limiter,
+        &app.passwords,
         &form.username,
         &form.password,
-        &peer.ip().to_string(),
+        client,
     )
     .await
     {
@@ -176,20 +175,29 @@ pub(super) async fn sign_in(
         }
         Err(AuthError::Database(e)) => Err(e.into()),
         Err(e) => {
-            let status = if matches!(e, AuthError::Throttled(_)) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNAUTHORIZED
+            let status = match e {
+                AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                AuthError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
             };
-            Ok(sign_in_form(
-                &app,
-                status,
-                Some(&e.to_string()),
-                next,
-                &form.username,
-            ))
+            let mut response =
+                sign_in_form(&app, status, Some(&e.to_string()), next, &form.username);
+            if let Some(wait) = retry_after(&e) {
+                response.headers_mut().insert(header::RETRY_AFTER, wait);
+            }
+            Ok(response)
         }
     }
+}
+
+/// `Retry-After` for a throttled or busy answer, in whole seconds.
+fn retry_after(error: &AuthError) -> Option<axum::http::HeaderValue> {
+    let seconds = match error {
+        AuthError::Throttled(wait) => wait.as_secs().max(1),
+        AuthError::Busy(_) => 5,
+        _ => return None,
+    };
+    Some(seconds.into())
 }
 
 /// Form of state-changing requests that carry only the CSRF token.
@@ -249,6 +257,7 @@ pub(super) struct ChangePassword {
 pub(super) async fn change_password(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
+    ClientAddr(client): ClientAddr,
     Form(form): Form<ChangePassword>,
 ) -> Result<Response, Error> {
     let session = visitor.require(Role::Learner, &app.site.current())?;
@@ -256,21 +265,30 @@ pub(super) async fn change_password(
     let Visitor::SignedIn { token, .. } = &visitor else {
         unreachable!("require returned a session")
     };
-    let (status, error, done) = match auth::change_password(
+    let outcome = auth::change_password(
         &app.db,
+        &app.passwords,
         &session.user,
         &form.current,
         &form.new,
         token,
+        client,
     )
-    .await
-    {
+    .await;
+    let wait = outcome.as_ref().err().and_then(retry_after);
+    let (status, error, done) = match outcome {
         Ok(()) => (StatusCode::OK, None, true),
         Err(AuthError::InvalidCredentials) => (
             StatusCode::UNAUTHORIZED,
             Some("The current password is not right.".to_owned()),
             false,
         ),
+        Err(e @ AuthError::Throttled(_)) => {
+            (StatusCode::TOO_MANY_REQUESTS, Some(e.to_string()), false)
+        }
+        Err(e @ AuthError::Busy(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string()), false)
+        }
         Err(AuthError::Database(e)) => return Err(e.into()),
         Err(e) => (StatusCode::BAD_REQUEST, Some(e.to_string()), false),
     };
@@ -280,7 +298,11 @@ pub(super) async fn change_password(
         csrf: &session.csrf_token,
         min_length: password::MIN_LENGTH,
     };
-    Ok(render_page(&app, status, "Password", &form, Some(&visitor)))
+    let mut response = render_page(&app, status, "Password", &form, Some(&visitor));
+    if let Some(wait) = wait {
+        response.headers_mut().insert(header::RETRY_AFTER, wait);
+    }
+    Ok(response)
 }
 
 /// `GET /admin/users`.
@@ -327,6 +349,7 @@ pub(super) async fn add_user(
     let outcome = match Role::parse(&form.role) {
         Ok(role) => auth::create_account(
             &app.db,
+            &app.passwords.hasher,
             form.username.trim(),
             role,
             &generated,
@@ -390,9 +413,16 @@ pub(super) async fn import_users(
         let role = if role.is_empty() { "learner" } else { role };
         let password = password::generate();
         let outcome = match Role::parse(role) {
-            Ok(role) => auth::create_account(&app.db, username, role, &password, Some(cohort))
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(role) => auth::create_account(
+                &app.db,
+                &app.passwords.hasher,
+                username,
+                role,
+                &password,
+                Some(cohort),
+            )
+            .await
+            .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         match outcome {

@@ -3,6 +3,7 @@
 
 mod answers;
 mod auth;
+mod client_addr;
 mod error;
 mod grading;
 mod guard;

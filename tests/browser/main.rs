@@ -295,9 +295,16 @@ async fn a_learner_answers_an_instructor_grades_and_the_learner_sees_the_grade()
     let Some(driver) = start_driver() else { return };
     let app = TestApp::spawn_portal().await;
     for (name, role) in [("ada", Role::Learner), ("ines", Role::Instructor)] {
-        auth::create_account(&app.app.db, name, role, PASSWORD, Some("blue"))
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            role,
+            PASSWORD,
+            Some("blue"),
+        )
+        .await
+        .unwrap();
     }
     let browser = connect(&driver).await;
     let result = answer_and_grade(&browser, &app).await;

@@ -190,9 +190,16 @@ async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
     use lectern::auth::{self, Role};
     let app = TestApp::spawn_portal().await;
     for name in ["ada", "grace"] {
-        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD, None)
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            Role::Learner,
+            PASSWORD,
+            None,
+        )
+        .await
+        .unwrap();
     }
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;

@@ -149,9 +149,16 @@ async fn portal_with_users() -> TestApp {
         ("ines", Role::Instructor),
         ("root", Role::Admin),
     ] {
-        auth::create_account(&app.app.db, name, role, PASSWORD, None)
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            role,
+            PASSWORD,
+            None,
+        )
+        .await
+        .unwrap();
     }
     app
 }
@@ -288,9 +295,16 @@ async fn secure_cookies_can_be_required_for_deployments_behind_tls() {
         c.secure_cookies = true;
     })
     .await;
-    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "ada",
+        Role::Learner,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
     let response = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
     assert!(
         set_cookie(&response, "lectern_session")
@@ -337,7 +351,7 @@ async fn the_sign_in_form_must_come_from_this_site() {
 #[tokio::test]
 async fn sign_in_is_throttled_per_account_even_with_the_right_password() {
     let app = portal_with_users().await;
-    for _ in 0..auth::rate_limit::PER_ACCOUNT {
+    for _ in 0..auth::rate_limit::PER_ACCOUNT_AND_ADDRESS {
         assert_eq!(
             Browser::new(&app).sign_in_as("ada", "wrong").await.status(),
             StatusCode::UNAUTHORIZED
@@ -345,12 +359,18 @@ async fn sign_in_is_throttled_per_account_even_with_the_right_password() {
     }
     let throttled = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
     assert!(
         throttled
             .text()
             .await
             .unwrap()
-            .contains("too many failed sign-in attempts; try again in 15 minutes")
+            .contains("too many failed password attempts from here; try again in 15 minutes")
     );
     assert_eq!(
         Browser::new(&app)
@@ -409,9 +429,16 @@ async fn idle_expiry_is_exact_to_within_a_few_seconds() {
         c.session_idle_minutes = 10;
     })
     .await;
-    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "ada",
+        Role::Learner,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
     let mut browser = Browser::new(&app);
     browser.sign_in_as("ada", PASSWORD).await;
     // Used 30 s ago: a request now moves the idle timer to now, not 30 s back.
@@ -652,9 +679,16 @@ async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token()
     })
     .await;
     for name in ["ada", "grace"] {
-        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD, None)
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            Role::Learner,
+            PASSWORD,
+            None,
+        )
+        .await
+        .unwrap();
     }
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;
@@ -748,4 +782,201 @@ fn the_first_admin_is_created_from_the_cli_with_a_piped_password() {
         hash
     });
     assert!(stored.starts_with("$argon2id$") && !stored.contains(PASSWORD));
+}
+
+/// A sign-in POST as a browser behind a proxy sends it, with the proxy's `X-Forwarded-For`.
+async fn sign_in_from(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    forwarded_for: &str,
+) -> reqwest::Response {
+    Browser::new(app)
+        .client
+        .post(app.url("/sign-in"))
+        .header("cookie", "lectern_sign_in=form-token")
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf", "form-token"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn portal_behind_proxy(trusted: &[&str]) -> TestApp {
+    let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.trusted_proxies = trusted;
+    })
+    .await;
+    for (name, role) in [("ada", Role::Learner), ("root", Role::Admin)] {
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            role,
+            PASSWORD,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    app
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_one_guessing_address_does_not_lock_out_others() {
+    let app = portal_behind_proxy(&["127.0.0.1/32"]).await;
+    for i in 0..auth::rate_limit::PER_ADDRESS {
+        let response = sign_in_from(&app, &format!("guess{i}"), "wrong", "203.0.113.66").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = sign_in_from(&app, "ada", PASSWORD, "203.0.113.66").await;
+    assert_eq!(
+        locked.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guessing address"
+    );
+    let other = sign_in_from(&app, "ada", PASSWORD, "198.51.100.7").await;
+    assert_eq!(
+        other.status(),
+        StatusCode::SEE_OTHER,
+        "another client behind the same proxy"
+    );
+}
+
+#[tokio::test]
+async fn knowing_a_user_name_does_not_lock_its_owner_out() {
+    let app = portal_behind_proxy(&["127.0.0.1/32"]).await;
+    for _ in 0..auth::rate_limit::PER_ACCOUNT_AND_ADDRESS + 3 {
+        sign_in_from(&app, "root", "wrong", "203.0.113.66").await;
+    }
+    assert_eq!(
+        sign_in_from(&app, "root", PASSWORD, "203.0.113.66")
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        sign_in_from(&app, "root", PASSWORD, "198.51.100.7")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER,
+        "the admin, from their own address"
+    );
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
+    let app = portal_behind_proxy(&[]).await;
+    for i in 0..auth::rate_limit::PER_ADDRESS {
+        sign_in_from(
+            &app,
+            &format!("guess{i}"),
+            "wrong",
+            &format!("203.0.113.{i}"),
+        )
+        .await;
+    }
+    let spoofed = sign_in_from(&app, "ada", PASSWORD, "198.51.100.99").await;
+    assert_eq!(
+        spoofed.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "a made-up X-Forwarded-For does not escape the limit"
+    );
+}
+
+#[tokio::test]
+async fn the_current_password_check_is_throttled_like_sign_in() {
+    let app = portal_with_users().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in_as("ada", PASSWORD).await;
+    let csrf = browser.csrf().await;
+    let change = |current: &'static str| {
+        let (browser, csrf) = (&browser, csrf.clone());
+        async move {
+            browser
+                .post_form(
+                    "/account/password",
+                    &[
+                        ("csrf", &csrf),
+                        ("current", current),
+                        ("new", "a much longer password"),
+                    ],
+                )
+                .await
+        }
+    };
+    for _ in 0..auth::rate_limit::PER_ACCOUNT_AND_ADDRESS {
+        assert_eq!(
+            change("wrong guess").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let throttled = change(PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert!(
+        throttled
+            .text()
+            .await
+            .unwrap()
+            .contains("too many failed password attempts")
+    );
+    let mut again = Browser::new(&app);
+    assert_eq!(
+        again.sign_in_as("ada", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same (account, address) counter as sign-in"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_flood_is_answered_and_does_not_stop_pages() {
+    let app = portal_behind_proxy(&["127.0.0.1/32"]).await;
+    let client = Browser::new(&app).client;
+    let flood: Vec<_> = (0..150)
+        .map(|i| {
+            let (client, url) = (client.clone(), app.url("/sign-in"));
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("cookie", "lectern_sign_in=t")
+                    .header("x-forwarded-for", format!("10.1.{}.{}", i / 200, i % 200))
+                    .form(&[("username", "ada"), ("password", PASSWORD), ("csrf", "t")])
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let health = app
+        .client
+        .get(app.url("/sign-in"))
+        .timeout(std::time::Duration::from_secs(3))
+        .send()
+        .await
+        .expect("pages are served during the flood");
+    assert_eq!(health.status(), StatusCode::OK);
+    for request in flood {
+        let response = request.await.unwrap();
+        match response.status() {
+            StatusCode::SEE_OTHER => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert!(
+                    response
+                        .text()
+                        .await
+                        .unwrap()
+                        .contains("busy checking passwords")
+                );
+            }
+            other => panic!("a sign-in answered {other}"),
+        }
+    }
 }

@@ -34,9 +34,16 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
         ("grace", Role::Learner, Some("autumn")),
         ("kim", Role::Learner, Some("autumn")),
     ] {
-        auth::create_account(&app.app.db, name, role, PASSWORD, cohort)
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            role,
+            PASSWORD,
+            cohort,
+        )
+        .await
+        .unwrap();
     }
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
@@ -107,12 +114,26 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
 #[tokio::test]
 async fn bad_assignments_are_refused_with_a_reason() {
     let app = TestApp::spawn_portal().await;
-    auth::create_account(&app.app.db, "root", Role::Admin, PASSWORD, None)
-        .await
-        .unwrap();
-    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "root",
+        Role::Admin,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "ada",
+        Role::Learner,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
     let csrf = root.csrf().await;
@@ -215,12 +236,26 @@ fn kubeconfig_with(place: &str, field: &str) -> String {
 #[tokio::test]
 async fn assigned_kubeconfigs_may_carry_only_inline_credentials() {
     let app = TestApp::spawn_portal().await;
-    auth::create_account(&app.app.db, "root", Role::Admin, PASSWORD, None)
-        .await
-        .unwrap();
-    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "root",
+        Role::Admin,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "ada",
+        Role::Learner,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
     let csrf = root.csrf().await;
@@ -258,9 +293,16 @@ async fn a_hostile_kubeconfig_stored_before_the_rule_is_refused_when_checks_run(
     let marker = tempfile::tempdir().unwrap();
     let pwned = marker.path().join("pwned");
     let app = TestApp::spawn_portal().await;
-    auth::create_account(&app.app.db, "ada", Role::Learner, PASSWORD, None)
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "ada",
+        Role::Learner,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
     let exec = format!(
         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", \"touch {}\"]\n",
         pwned.display()

@@ -51,9 +51,16 @@ async fn graded_cohort() -> TestApp {
         ("@risky", "=HYPERLINK(\"http://evil\",\"x\")"),
         ("-dash", "+SUM(A1)"),
     ] {
-        auth::create_account(&app.app.db, name, Role::Learner, PASSWORD, Some(cohort))
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            Role::Learner,
+            PASSWORD,
+            Some(cohort),
+        )
+        .await
+        .unwrap();
     }
     let ada = signed_in(&app, "ada").await;
     let grace = signed_in(&app, "grace").await;
@@ -208,9 +215,16 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
 async fn cohort_averages_are_the_mean_over_the_cohorts_learners() {
     let app = graded_cohort().await;
     let extra = signed_in(&app, "ines").await;
-    auth::create_account(&app.app.db, "alan", Role::Learner, PASSWORD, Some("blue"))
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "alan",
+        Role::Learner,
+        PASSWORD,
+        Some("blue"),
+    )
+    .await
+    .unwrap();
     let page = html(&extra, "/instructor/gradebook?cohort=blue").await;
     let averages = page
         .split("gradebook-averages")

@@ -19,9 +19,16 @@ pub(crate) async fn portal(app: TestApp) -> TestApp {
         ("ines", Role::Instructor, None),
         ("ivan", Role::Instructor, None),
     ] {
-        auth::create_account(&app.app.db, name, role, PASSWORD, cohort)
-            .await
-            .unwrap();
+        auth::create_account(
+            &app.app.db,
+            &app.app.passwords.hasher,
+            name,
+            role,
+            PASSWORD,
+            cohort,
+        )
+        .await
+        .unwrap();
     }
     app
 }

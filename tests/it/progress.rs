@@ -112,13 +112,27 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         ("kim", "spring"),
         ("zed", "autumn"),
     ] {
-        auth::create_account(db, name, Role::Learner, PASSWORD, Some(cohort))
-            .await
-            .unwrap();
-    }
-    auth::create_account(db, "ines", Role::Instructor, PASSWORD, None)
+        auth::create_account(
+            db,
+            &app.app.passwords.hasher,
+            name,
+            Role::Learner,
+            PASSWORD,
+            Some(cohort),
+        )
         .await
         .unwrap();
+    }
+    auth::create_account(
+        db,
+        &app.app.passwords.hasher,
+        "ines",
+        Role::Instructor,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
 
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;
@@ -224,9 +238,16 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
 #[tokio::test]
 async fn admins_import_a_cohort_from_csv() {
     let app = TestApp::spawn_portal().await;
-    auth::create_account(&app.app.db, "root", Role::Admin, PASSWORD, None)
-        .await
-        .unwrap();
+    auth::create_account(
+        &app.app.db,
+        &app.app.passwords.hasher,
+        "root",
+        Role::Admin,
+        PASSWORD,
+        None,
+    )
+    .await
+    .unwrap();
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
     let csrf = root.csrf().await;
