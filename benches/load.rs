@@ -74,7 +74,10 @@ async fn run() {
 
     // Accounts straight into the database (one Argon2 hash shared: hashing is not what is measured).
     let pool = lectern::db::open(&db).await.unwrap();
-    let hash = lectern::auth::Hasher::default().hash(PASSWORD).await.unwrap();
+    let hash = lectern::auth::Hasher::default()
+        .hash(PASSWORD)
+        .await
+        .unwrap();
     let mut tx = pool.begin().await.unwrap();
     for i in 0..learners {
         let (id,): (i64,) = sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")

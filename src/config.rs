@@ -199,6 +199,23 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub request_timeout: u64,
+    /// Seconds a client has to send a request's headers (also how long an idle kept-alive
+    /// connection stays open).
+    #[arg(
+        long,
+        env = "LECTERN_HEADER_TIMEOUT",
+        default_value_t = 10,
+        value_name = "SECONDS"
+    )]
+    pub header_timeout: u64,
+    /// Open connections at most; further ones wait until one closes.
+    #[arg(
+        long,
+        env = "LECTERN_MAX_CONNECTIONS",
+        default_value_t = 4096,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "LECTERN_MAX_BODY", default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_body: usize,
@@ -257,6 +274,14 @@ impl ServeArgs {
         crate::auth::SessionPolicy {
             idle: Duration::from_secs(self.session_idle_minutes * 60),
             absolute: Duration::from_secs(self.session_max_hours * 3600),
+        }
+    }
+
+    /// How many connections may be open, and how long headers may take.
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_secs(self.header_timeout.max(1)),
         }
     }
 

@@ -6,7 +6,8 @@
 //! - [`site`] holds the rendered pages; [`render`] turns a course into HTML once, at load;
 //!   [`content`] loads and validates the course files.
 //! - [`app`] builds the shared [`App`] once; [`config`] and [`db`] are the process's settings and
-//!   storage; [`assets`] are Lectern's own embedded CSS and JavaScript.
+//!   storage; [`assets`] are Lectern's own embedded CSS and JavaScript; [`server`] accepts
+//!   connections within their limits.
 //!
 //! Tests start the real server through [`App::build`] and [`serve`], exactly as `main` does.
 
@@ -22,6 +23,7 @@ pub mod http;
 pub mod labs;
 pub mod progress;
 pub mod render;
+pub mod server;
 pub mod site;
 
 pub use app::{App, AppState};
@@ -36,10 +38,6 @@ pub async fn serve(
     app: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = app.config.connection_limits().fit_to_open_file_limit();
+    server::serve(listener, http::router(app), limits, shutdown).await
 }

@@ -76,6 +76,8 @@ impl TestApp {
             content: None,
             watch: false,
             request_timeout: 30,
+            header_timeout: 10,
+            max_connections: 4096,
             max_body: 1 << 20,
             db: DbArgs {
                 path: Some(db_path.clone()),

@@ -283,3 +283,57 @@ async fn private_json_answers_are_never_stored_by_caches() {
         );
     }
 }
+
+/// Opens a connection that starts a request and then sends a header line every 300 ms, never
+/// finishing (slowloris); returns how the server ended it, within `within`.
+async fn slow_header_client(addr: std::net::SocketAddr, within: Duration) -> Option<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .ok()?;
+    let deadline = Instant::now() + within;
+    let mut answer = Vec::new();
+    while Instant::now() < deadline {
+        if stream.write_all(b"X-Slow: 1\r\n").await.is_err() {
+            return Some(answer);
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(answer),
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_header_flood_is_cut_off_and_others_are_still_served() {
+    let app = TestApp::spawn_with_config(|c| {
+        c.header_timeout = 1;
+        c.max_connections = 20;
+    })
+    .await;
+    let flood: Vec<_> = (0..40)
+        .map(|_| tokio::spawn(slow_header_client(app.addr, Duration::from_secs(20))))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let health = client
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("served while 40 slow clients hold or wait for the 20 connections");
+    assert_eq!(health.status(), 200);
+    for slow in flood {
+        assert!(
+            slow.await.unwrap().is_some(),
+            "the server closed every slow-header connection well before 20 s"
+        );
+    }
+}
