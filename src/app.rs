@@ -11,6 +11,7 @@ use crate::content::{CourseFiles, Diagnostic, InvalidCourse};
 use crate::db::{self, DbError};
 use crate::labs::ClusterCache;
 use crate::progress::VisitRecorder;
+use crate::quota::Quotas;
 use crate::render::{self, Highlighter};
 use crate::site::{LiveSite, Site};
 
@@ -33,6 +34,8 @@ pub struct App {
     pub visits: VisitRecorder,
     /// Connected clusters for "Check my work", reused across runs.
     pub clusters: ClusterCache,
+    /// Per-learner limits on check runs and answer saves.
+    pub quotas: Quotas,
     /// Held while serving, so that a second server on the same database refuses to start.
     _server_lock: db::ServerLock,
 }
@@ -94,6 +97,7 @@ impl App {
             passwords: Passwords::default(),
             visits: VisitRecorder::default(),
             clusters: ClusterCache::default(),
+            quotas: Quotas::default(),
             _server_lock: server_lock,
         }))
     }

@@ -22,6 +22,7 @@ pub mod db;
 pub mod http;
 pub mod labs;
 pub mod progress;
+pub mod quota;
 pub mod render;
 pub mod server;
 pub mod site;

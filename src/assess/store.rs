@@ -39,7 +39,28 @@ pub(super) struct NewAnswer<'a> {
 /// Inserts the next version in one statement, so two saves at once cannot take the same number and
 /// a save cannot slip in after a grade. `false` when the answer is closed to changes: graded by an
 /// instructor, or (with `once`) already submitted.
+///
+/// A draft that follows a draft replaces it (its version still counts up), so the history holds
+/// every submission and at most one draft after each: a learner saving drafts in a loop cannot grow
+/// the database.
 pub(super) async fn insert(pool: &SqlitePool, new: NewAnswer<'_>) -> Result<bool, sqlx::Error> {
+    if new.state == "draft" {
+        let replaced = sqlx::query(
+            "UPDATE answers SET text = ?4, version = version + 1, created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = (SELECT id FROM answers WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3
+                         ORDER BY version DESC LIMIT 1)
+               AND state = 'draft'",
+        )
+        .bind(new.learner_id)
+        .bind(new.module_id)
+        .bind(new.question_id)
+        .bind(new.text)
+        .execute(pool)
+        .await?;
+        if replaced.rows_affected() == 1 {
+            return Ok(true);
+        }
+    }
     let choices = new
         .choices
         .map(|c| serde_json::to_string(c).unwrap_or_default());

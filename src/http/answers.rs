@@ -60,6 +60,10 @@ pub(super) async fn save(
     Json(input): Json<AnswerInput>,
 ) -> Result<Json<assess::AnswerView>, Error> {
     visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    app.quotas
+        .answer_saves
+        .take(visitor.learner_id())
+        .map_err(|wait| Error::too_many("saving answers", wait))?;
     let site = app.site.current();
     Ok(Json(
         assess::save(

@@ -1,7 +1,7 @@
 //! The HTTP layer's error: each variant decides its status, and internals never reach the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 /// What a handler can fail with.
@@ -22,6 +22,25 @@ pub(crate) enum Error {
     /// Signed in, but not allowed; the message says what the page is for.
     #[error("{0}")]
     Forbidden(String),
+    /// A per-learner limit was reached (API routes); answered `429` with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What to do, as the page shows it.
+        message: String,
+        /// How long until it is allowed again.
+        retry_after: std::time::Duration,
+    },
+}
+
+impl Error {
+    /// A per-learner limit reached while doing `what` (e.g. "checking your work").
+    pub(crate) fn too_many(what: &str, retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        Error::TooManyRequests {
+            message: format!("You are {what} too often: wait {seconds} s and try again."),
+            retry_after: std::time::Duration::from_secs(seconds),
+        }
+    }
 }
 
 impl From<sqlx::Error> for Error {
@@ -63,6 +82,15 @@ impl IntoResponse for Error {
             Error::Forbidden(message) => {
                 (StatusCode::FORBIDDEN, Html(forbidden_page(&message))).into_response()
             }
+            Error::TooManyRequests {
+                message,
+                retry_after,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, retry_after.as_secs().to_string())],
+                Json(serde_json::json!({ "error": message })),
+            )
+                .into_response(),
             Error::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": message })),

@@ -31,6 +31,10 @@ pub(super) async fn check(
         ));
     }
     visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    app.quotas
+        .check_runs
+        .take(visitor.learner_id())
+        .map_err(|wait| Error::too_many("checking your work", wait))?;
     let site = app.site.current();
     let options = labs::options_for(
         &app.db,

@@ -236,3 +236,104 @@ async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
         .unwrap();
     assert_eq!(own["text"], "ada's answer");
 }
+
+async fn stored_versions(app: &TestApp, question: &str) -> Vec<(i64, String)> {
+    sqlx::query_as("SELECT version, state FROM answers WHERE question_id = ? ORDER BY version")
+        .bind(question)
+        .fetch_all(&app.app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn drafts_are_coalesced_and_every_submission_is_kept() {
+    let app = TestApp::spawn().await;
+    for i in 0..5 {
+        let (status, draft) = answer(
+            &app,
+            "api-server-role",
+            json!({ "text": format!("draft {i}"), "submit": false }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(draft["version"], i + 1, "each save counts");
+    }
+    assert_eq!(
+        stored_versions(&app, "api-server-role").await,
+        vec![(5, "draft".to_owned())],
+        "five drafts in a row are one row"
+    );
+    answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "final", "submit": true }),
+    )
+    .await;
+    answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "second thoughts", "submit": false }),
+    )
+    .await;
+    answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "third thoughts", "submit": false }),
+    )
+    .await;
+    answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "resubmitted", "submit": true }),
+    )
+    .await;
+    assert_eq!(
+        stored_versions(&app, "api-server-role").await,
+        vec![
+            (5, "draft".to_owned()),
+            (6, "submitted".to_owned()),
+            (8, "draft".to_owned()),
+            (9, "submitted".to_owned()),
+        ]
+    );
+    let (_, current) = answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "x".repeat(20_001), "submit": false }),
+    )
+    .await;
+    assert_eq!(current["error"], "answers are limited to 20,000 characters");
+}
+
+#[tokio::test]
+async fn saving_answers_too_often_gets_429_with_retry_after_and_a_sentence() {
+    let app = TestApp::spawn().await;
+    let mut refused = None;
+    for i in 0..40 {
+        let response = app
+            .client
+            .post(app.url(&format!("{MODULE}/api-server-role/answer")))
+            .json(&json!({ "text": format!("draft {i}"), "submit": false }))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((i, response));
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (at, response) = refused.expect("refused within 40 saves");
+    assert_eq!(at, 30, "a burst of 30 is allowed");
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&wait), "Retry-After {wait}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        format!("You are saving answers too often: wait {wait} s and try again.")
+    );
+}

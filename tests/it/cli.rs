@@ -118,6 +118,7 @@ async fn environment_variables_configure_serve() {
         .env("LECTERN_CONTENT", course.path())
         .env("LECTERN_DB", &db)
         .env("LECTERN_LOG", "warn")
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/");

@@ -478,3 +478,34 @@ async fn slow_exec_plugins_do_not_stall_the_server_and_are_stopped() {
         assert!(!body.contains("sleep"), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checking_too_often_gets_429_with_retry_after_and_a_sentence() {
+    let fake = FakeCluster::start(kind::lab_done()).await;
+    let app = TestApp::spawn_with_cluster(&fake.kubeconfig).await;
+    for _ in 0..10 {
+        assert_eq!(check_personal(&app).await.status(), StatusCode::OK);
+    }
+    let refused = check_personal(&app).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&wait), "Retry-After {wait}");
+    assert_eq!(refused.headers()["cache-control"], "private, no-store");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        format!("You are checking your work too often: wait {wait} s and try again.")
+    );
+    let runs: (i64,) = sqlx::query_as("SELECT count(*) FROM check_runs")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        runs.0, 10,
+        "the refused run never reached the cluster or the database"
+    );
+}

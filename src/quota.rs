@@ -1,0 +1,79 @@
+//! Per-learner rate limits on what costs the server (check runs reach a cluster; answer saves
+//! grow the database): a token bucket per learner, in memory, refilled at a steady rate, so a
+//! learner can work in bursts but one learner (or one stolen session) cannot flood.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One limit, kept per learner.
+#[derive(Debug)]
+pub struct LearnerQuota {
+    burst: f64,
+    per_second: f64,
+    buckets: Mutex<HashMap<i64, (f64, Instant)>>,
+}
+
+impl LearnerQuota {
+    /// Allows `burst` actions at once, refilled at `per_minute`.
+    pub fn new(burst: u32, per_minute: u32) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            per_second: f64::from(per_minute.max(1)) / 60.0,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one action for `learner_id`, or says how long until one is allowed.
+    pub fn take(&self, learner_id: i64) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (tokens, at) = buckets.entry(learner_id).or_insert((self.burst, now));
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / self.per_second))
+        }
+    }
+}
+
+/// The limits a server enforces per learner.
+#[derive(Debug)]
+pub struct Quotas {
+    /// "Check my work": 10 at once, then 12 a minute (each run asks the cluster dozens of questions).
+    pub check_runs: LearnerQuota,
+    /// Saved answers (drafts and submissions): 30 at once, then 20 a minute.
+    pub answer_saves: LearnerQuota,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            check_runs: LearnerQuota::new(10, 12),
+            answer_saves: LearnerQuota::new(30, 20),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_allowed_then_the_rate_and_each_learner_has_their_own() {
+        let quota = LearnerQuota::new(3, 60);
+        for _ in 0..3 {
+            assert!(quota.take(1).is_ok());
+        }
+        let wait = quota.take(1).unwrap_err();
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::ZERO,
+            "{wait:?}"
+        );
+        assert!(quota.take(2).is_ok(), "another learner");
+    }
+}
