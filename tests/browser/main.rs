@@ -291,27 +291,18 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_answers_an_instructor_grades_and_the_learner_sees_the_grade() {
-    use lectern::auth::{self, Role};
+    use lectern::auth::Role;
     let Some(driver) = start_driver() else { return };
     let app = TestApp::spawn_portal().await;
     for (name, role) in [("ada", Role::Learner), ("ines", Role::Instructor)] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            role,
-            PASSWORD,
-            Some("blue"),
-        )
-        .await
-        .unwrap();
+        app.add_account(name, role, Some("blue")).await;
     }
     let browser = connect(&driver).await;
     let result = answer_and_grade(&browser, &app).await;
     finish(browser, result, "answering and grading", &["SEVERE"]).await;
 }
 
-const PASSWORD: &str = "correct horse battery";
+use common::PASSWORD;
 const OPEN_FORM: &str = "form.answer[data-question='api-server-role']";
 
 async fn sign_in(

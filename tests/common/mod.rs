@@ -18,6 +18,9 @@ use lectern::AppState;
 use lectern::config::{ClusterArgs, DbArgs, ServeArgs};
 use tempfile::TempDir;
 
+/// The password every test account has.
+pub const PASSWORD: &str = "correct horse battery";
+
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -114,6 +117,20 @@ impl TestApp {
             db_path,
             _dir: dir,
         }
+    }
+
+    /// Creates an account with [`PASSWORD`], as `lectern user add` does.
+    pub async fn add_account(&self, name: &str, role: lectern::auth::Role, cohort: Option<&str>) {
+        lectern::auth::create_account(
+            &self.app.db,
+            &self.app.passwords.hasher,
+            name,
+            role,
+            PASSWORD,
+            cohort,
+        )
+        .await
+        .expect("account created");
     }
 
     pub fn url(&self, path: &str) -> String {

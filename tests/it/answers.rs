@@ -187,19 +187,10 @@ async fn open_answers_keep_every_version_and_come_back_as_written() {
 #[tokio::test]
 async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
     use crate::auth::{Browser, PASSWORD};
-    use lectern::auth::{self, Role};
+    use lectern::auth::Role;
     let app = TestApp::spawn_portal().await;
     for name in ["ada", "grace"] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            Role::Learner,
-            PASSWORD,
-            None,
-        )
-        .await
-        .unwrap();
+        app.add_account(name, Role::Learner, None).await;
     }
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;

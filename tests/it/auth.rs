@@ -8,7 +8,7 @@ use crate::common::kube_api::FakeCluster;
 use crate::common::{TestApp, lectern_cmd};
 use lectern::auth::{self, Role};
 
-pub(crate) const PASSWORD: &str = "correct horse battery";
+pub(crate) use crate::common::PASSWORD;
 const STEP4: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac";
 
 /// A browser: keeps the session cookie, never follows redirects (tests assert them).
@@ -149,16 +149,7 @@ async fn portal_with_users() -> TestApp {
         ("ines", Role::Instructor),
         ("root", Role::Admin),
     ] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            role,
-            PASSWORD,
-            None,
-        )
-        .await
-        .unwrap();
+        app.add_account(name, role, None).await;
     }
     app
 }
@@ -295,16 +286,7 @@ async fn secure_cookies_can_be_required_for_deployments_behind_tls() {
         c.secure_cookies = true;
     })
     .await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "ada",
-        Role::Learner,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("ada", Role::Learner, None).await;
     let response = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
     assert!(
         set_cookie(&response, "lectern_session")
@@ -429,16 +411,7 @@ async fn idle_expiry_is_exact_to_within_a_few_seconds() {
         c.session_idle_minutes = 10;
     })
     .await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "ada",
-        Role::Learner,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("ada", Role::Learner, None).await;
     let mut browser = Browser::new(&app);
     browser.sign_in_as("ada", PASSWORD).await;
     // Used 30 s ago: a request now moves the idle timer to now, not 30 s back.
@@ -679,16 +652,7 @@ async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token()
     })
     .await;
     for name in ["ada", "grace"] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            Role::Learner,
-            PASSWORD,
-            None,
-        )
-        .await
-        .unwrap();
+        app.add_account(name, Role::Learner, None).await;
     }
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;
@@ -814,16 +778,7 @@ async fn portal_behind_proxy(trusted: &[&str]) -> TestApp {
     })
     .await;
     for (name, role) in [("ada", Role::Learner), ("root", Role::Admin)] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            role,
-            PASSWORD,
-            None,
-        )
-        .await
-        .unwrap();
+        app.add_account(name, role, None).await;
     }
     app
 }

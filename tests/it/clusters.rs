@@ -6,7 +6,7 @@ use crate::auth::{Browser, PASSWORD};
 use crate::common::TestApp;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, TOKEN};
-use lectern::auth::{self, Role};
+use lectern::auth::Role;
 
 async fn check_step4(browser: &Browser<'_>) -> serde_json::Value {
     let response = browser
@@ -34,16 +34,7 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
         ("grace", Role::Learner, Some("autumn")),
         ("kim", Role::Learner, Some("autumn")),
     ] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            role,
-            PASSWORD,
-            cohort,
-        )
-        .await
-        .unwrap();
+        app.add_account(name, role, cohort).await;
     }
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
@@ -114,26 +105,8 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
 #[tokio::test]
 async fn bad_assignments_are_refused_with_a_reason() {
     let app = TestApp::spawn_portal().await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "root",
-        Role::Admin,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "ada",
-        Role::Learner,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("root", Role::Admin, None).await;
+    app.add_account("ada", Role::Learner, None).await;
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
     let csrf = root.csrf().await;
@@ -236,26 +209,8 @@ fn kubeconfig_with(place: &str, field: &str) -> String {
 #[tokio::test]
 async fn assigned_kubeconfigs_may_carry_only_inline_credentials() {
     let app = TestApp::spawn_portal().await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "root",
-        Role::Admin,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "ada",
-        Role::Learner,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("root", Role::Admin, None).await;
+    app.add_account("ada", Role::Learner, None).await;
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
     let csrf = root.csrf().await;
@@ -293,16 +248,7 @@ async fn a_hostile_kubeconfig_stored_before_the_rule_is_refused_when_checks_run(
     let marker = tempfile::tempdir().unwrap();
     let pwned = marker.path().join("pwned");
     let app = TestApp::spawn_portal().await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "ada",
-        Role::Learner,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("ada", Role::Learner, None).await;
     let exec = format!(
         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", \"touch {}\"]\n",
         pwned.display()

@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use lectern::auth::{self, Role};
+use lectern::auth::Role;
 use serde_json::json;
 
-use crate::auth::PASSWORD;
 use crate::common::{TestApp, lectern_cmd};
 use crate::grading::{html, portal, post_grade, queue_ids, release, signed_in, submit};
 
@@ -51,16 +50,7 @@ async fn graded_cohort() -> TestApp {
         ("@risky", "=HYPERLINK(\"http://evil\",\"x\")"),
         ("-dash", "+SUM(A1)"),
     ] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            Role::Learner,
-            PASSWORD,
-            Some(cohort),
-        )
-        .await
-        .unwrap();
+        app.add_account(name, Role::Learner, Some(cohort)).await;
     }
     let ada = signed_in(&app, "ada").await;
     let grace = signed_in(&app, "grace").await;
@@ -215,16 +205,7 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
 async fn cohort_averages_are_the_mean_over_the_cohorts_learners() {
     let app = graded_cohort().await;
     let extra = signed_in(&app, "ines").await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "alan",
-        Role::Learner,
-        PASSWORD,
-        Some("blue"),
-    )
-    .await
-    .unwrap();
+    app.add_account("alan", Role::Learner, Some("blue")).await;
     let page = html(&extra, "/instructor/gradebook?cohort=blue").await;
     let averages = page
         .split("gradebook-averages")

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Browser, PASSWORD};
 use crate::common::{TestApp, course_copy, edit, module_dir};
-use lectern::auth::{self, Role};
+use lectern::auth::Role;
 
 const QUESTIONS: &str = "/api/modules/cluster-architecture/questions";
 const XSS: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
@@ -19,16 +19,7 @@ pub(crate) async fn portal(app: TestApp) -> TestApp {
         ("ines", Role::Instructor, None),
         ("ivan", Role::Instructor, None),
     ] {
-        auth::create_account(
-            &app.app.db,
-            &app.app.passwords.hasher,
-            name,
-            role,
-            PASSWORD,
-            cohort,
-        )
-        .await
-        .unwrap();
+        app.add_account(name, role, cohort).await;
     }
     app
 }

@@ -6,7 +6,7 @@ use crate::auth::{Browser, PASSWORD};
 use crate::common::TestApp;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
-use lectern::auth::{self, Role};
+use lectern::auth::Role;
 
 async fn run_check(app: &TestApp, browser: Option<&Browser<'_>>, step: &str) -> serde_json::Value {
     let path = format!("/api/labs/ha-control-plane/steps/{step}/check");
@@ -112,27 +112,9 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         ("kim", "spring"),
         ("zed", "autumn"),
     ] {
-        auth::create_account(
-            db,
-            &app.app.passwords.hasher,
-            name,
-            Role::Learner,
-            PASSWORD,
-            Some(cohort),
-        )
-        .await
-        .unwrap();
+        app.add_account(name, Role::Learner, Some(cohort)).await;
     }
-    auth::create_account(
-        db,
-        &app.app.passwords.hasher,
-        "ines",
-        Role::Instructor,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("ines", Role::Instructor, None).await;
 
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;
@@ -238,16 +220,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
 #[tokio::test]
 async fn admins_import_a_cohort_from_csv() {
     let app = TestApp::spawn_portal().await;
-    auth::create_account(
-        &app.app.db,
-        &app.app.passwords.hasher,
-        "root",
-        Role::Admin,
-        PASSWORD,
-        None,
-    )
-    .await
-    .unwrap();
+    app.add_account("root", Role::Admin, None).await;
     let mut root = Browser::new(&app);
     root.sign_in_as("root", PASSWORD).await;
     let csrf = root.csrf().await;
