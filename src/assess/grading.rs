@@ -142,6 +142,45 @@ pub struct GradeInput {
     pub feedback: String,
 }
 
+impl GradeInput {
+    /// Reads the grading form's fields as the browser sent them: `revision` and `rubric_version`
+    /// (hidden, from the page the grader saw), one `score` per criterion, and `feedback`. The error
+    /// names the first field that is not right.
+    pub fn parse(
+        revision: &str,
+        rubric_version: &str,
+        scores: &[String],
+        feedback: &str,
+    ) -> Result<Self, Error> {
+        let hidden = |name: &str, value: &str| {
+            value.trim().parse::<i64>().map_err(|_| {
+                Error::Invalid(format!(
+                    "the form's {name} is missing or wrong; reload the answer and grade it again"
+                ))
+            })
+        };
+        let scores = scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.trim().parse::<u32>().map_err(|_| {
+                    Error::Invalid(format!(
+                        "criterion {} needs a whole number of points, not “{}”",
+                        i + 1,
+                        s.trim()
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            revision: hidden("revision", revision)?,
+            rubric_version: hidden("rubric version", rubric_version)?,
+            scores,
+            feedback: feedback.replace("\r\n", "\n"),
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct EntryRow {
     answer_id: i64,

@@ -156,6 +156,57 @@ pub async fn create_account(
     .await
 }
 
+/// What importing accounts from CSV did: each created account with its generated password (to show
+/// once), and why each bad line was skipped.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// User name and generated password of each account created.
+    pub created: Vec<(String, String)>,
+    /// `line N: why`, for each line that created nothing.
+    pub errors: Vec<String>,
+}
+
+/// Creates one account per CSV line `username,role,cohort` (role and cohort may be left out; a
+/// first line starting with `username` is a header), each with a generated password.
+pub async fn import_accounts(
+    pool: &SqlitePool,
+    hasher: &Hasher,
+    csv: &str,
+) -> Result<Imported, sqlx::Error> {
+    let mut imported = Imported::default();
+    for (number, line) in csv.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || (number == 1 && line.to_lowercase().starts_with("username")) {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let (username, role, cohort) = match fields.as_slice() {
+            [u] => (*u, "", ""),
+            [u, r] => (*u, *r, ""),
+            [u, r, c] => (*u, *r, *c),
+            _ => {
+                imported
+                    .errors
+                    .push(format!("line {number}: expected username,role,cohort"));
+                continue;
+            }
+        };
+        let role = match Role::parse(if role.is_empty() { "learner" } else { role }) {
+            Ok(role) => role,
+            Err(e) => {
+                imported.errors.push(format!("line {number}: {e}"));
+                continue;
+            }
+        };
+        let password = password::generate();
+        match create_account(pool, hasher, username, role, &password, Some(cohort)).await {
+            Ok(user) => imported.created.push((user.username, password)),
+            Err(AuthError::Database(e)) => return Err(e),
+            Err(e) => imported.errors.push(format!("line {number}: {e}")),
+        }
+    }
+    Ok(imported)
+}
+
 /// Checks credentials and starts a new session; returns the cookie token and the session.
 /// `address` is the client's, as [`RateLimiter`] counts failures by it.
 pub async fn sign_in(

@@ -11,23 +11,6 @@ use super::session::Visitor;
 use crate::app::AppState;
 use crate::assess::{self, AnswerInput};
 
-impl From<assess::Error> for Error {
-    fn from(error: assess::Error) -> Self {
-        match error {
-            assess::Error::NotFound(m) => Error::Api(StatusCode::NOT_FOUND, m),
-            assess::Error::Invalid(m) => Error::Api(StatusCode::UNPROCESSABLE_ENTITY, m),
-            assess::Error::Conflict(m) => Error::Api(StatusCode::CONFLICT, m),
-            assess::Error::Database(e) => {
-                tracing::error!(error = %e, "database error while answering");
-                Error::Api(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is not available; try again".to_owned(),
-                )
-            }
-        }
-    }
-}
-
 /// `GET /api/modules/{module}/questions/{question}/answer`: the current answer, or 204 if none yet.
 pub(super) async fn current(
     State(app): State<AppState>,

@@ -1,51 +1,115 @@
-//! The HTTP layer's error: each variant decides its status, and internals never reach the client.
+//! The HTTP layer's one error type, and the one place where errors become response bodies.
+//!
+//! Handlers and extractors fail with an [`Error`]: a status and a message that is safe to show (a
+//! database's or a template's own text goes to the log, never to the client). Every domain error is
+//! converted here, in one `From` impl each. [`render`], the outermost middleware, writes the body by
+//! the kind of route, not by the error: JSON `{"error": …}` under `/api/`, plain text on the health
+//! probes, a page in the site's chrome everywhere else. It gives axum's own plain-text rejections (a malformed form or JSON body, a body
+//! over the limit, a timeout, a panic) the same treatment, so no route answers in the wrong format.
+
+use std::time::Duration;
 
 use axum::Json;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 
-/// What a handler can fail with.
+use super::session::Visitor;
+use crate::app::AppState;
+
+/// What a handler can fail with; each variant is its status.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
-    /// Nothing here; carries the rendered 404 page.
-    #[error("not found")]
-    NotFound(String),
-    /// A dependency (the database) is not answering; the message is safe to show.
-    #[error("{0}")]
-    Unavailable(String),
-    /// An API request failed; answered as JSON `{"error": …}` with this status.
-    #[error("{1}")]
-    Api(StatusCode, String),
-    /// The request itself is wrong.
+    /// 400: the request itself is wrong.
     #[error("{0}")]
     BadRequest(String),
-    /// Signed in, but not allowed; the message says what the page is for.
+    /// 401: sign in first.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: signed in, but not allowed (or a missing CSRF token).
     #[error("{0}")]
     Forbidden(String),
-    /// A per-learner limit was reached (API routes); answered `429` with `Retry-After`.
+    /// 404: nothing here; the message says what was looked for.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: someone changed it first, or it is closed to changes.
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: well-formed, but it does not fit (an answer to a question).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 429: a per-learner limit was reached; answered with `Retry-After`.
     #[error("{message}")]
     TooManyRequests {
         /// What to do, as the page shows it.
         message: String,
         /// How long until it is allowed again.
-        retry_after: std::time::Duration,
+        retry_after: Duration,
     },
+    /// 500: a bug; the cause was logged where it happened.
+    #[error("something went wrong on the server; the cause is in its log")]
+    Internal,
+    /// 502: the cluster a check asked could not answer; the message says why.
+    #[error("{0}")]
+    BadGateway(String),
+    /// 503: a dependency (the database) is not answering.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl Error {
     /// A per-learner limit reached while doing `what` (e.g. "checking your work").
-    pub(crate) fn too_many(what: &str, retry_after: std::time::Duration) -> Self {
+    pub(crate) fn too_many(what: &str, retry_after: Duration) -> Self {
         let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
         Error::TooManyRequests {
             message: format!("You are {what} too often: wait {seconds} s and try again."),
-            retry_after: std::time::Duration::from_secs(seconds),
+            retry_after: Duration::from_secs(seconds),
+        }
+    }
+
+    /// A failure whose cause must not reach the client: logged here, answered as a 500.
+    pub(crate) fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!("{context}: {cause}");
+        Error::Internal
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
 
+/// An error's message, carried in the response's extensions until [`render`] writes the body.
+#[derive(Debug, Clone)]
+struct Problem(String);
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        if let Error::TooManyRequests { retry_after, .. } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.as_secs().into());
+        }
+        response.extensions_mut().insert(Problem(self.to_string()));
+        response
+    }
+}
+
 impl From<sqlx::Error> for Error {
-    /// Pages that read the database answer 503 when it fails; the cause goes to the log, never to
-    /// the client (SQLite's text can describe the schema and the query).
+    /// The database failed: logged with its cause, answered 503 without SQLite's text (it can
+    /// describe the schema and the query).
     fn from(error: sqlx::Error) -> Self {
         tracing::error!(error = %error, "database error");
         Error::Unavailable("the database is not available; try again".to_owned())
@@ -55,55 +119,105 @@ impl From<sqlx::Error> for Error {
 impl From<crate::labs::RunError> for Error {
     fn from(error: crate::labs::RunError) -> Self {
         use crate::labs::RunError;
-        match &error {
-            RunError::NotFound(_) => Error::Api(StatusCode::NOT_FOUND, error.to_string()),
-            RunError::Cluster(_) => Error::Api(StatusCode::BAD_GATEWAY, error.to_string()),
-            RunError::Database(e) => {
-                tracing::error!(error = %e, "database error during a lab check");
-                Error::Api(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is not available; try again".to_owned(),
-                )
-            }
+        match error {
+            RunError::NotFound(message) => Error::NotFound(message),
+            RunError::Cluster(e) => Error::BadGateway(e.to_string()),
+            RunError::Database(e) => e.into(),
         }
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        match self {
-            Error::NotFound(page) => (StatusCode::NOT_FOUND, Html(page)).into_response(),
-            Error::Unavailable(message) => {
-                (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
-            }
-            Error::Api(status, message) => {
-                (status, Json(serde_json::json!({ "error": message }))).into_response()
-            }
-            Error::Forbidden(message) => {
-                (StatusCode::FORBIDDEN, Html(forbidden_page(&message))).into_response()
-            }
-            Error::TooManyRequests {
-                message,
-                retry_after,
-            } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, retry_after.as_secs().to_string())],
-                Json(serde_json::json!({ "error": message })),
-            )
-                .into_response(),
-            Error::BadRequest(message) => (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": message })),
-            )
-                .into_response(),
+impl From<crate::assess::Error> for Error {
+    fn from(error: crate::assess::Error) -> Self {
+        use crate::assess::Error as Assess;
+        match error {
+            Assess::NotFound(message) => Error::NotFound(message),
+            Assess::Invalid(message) => Error::Unprocessable(message),
+            Assess::Conflict(message) => Error::Conflict(message),
+            Assess::Database(e) => e.into(),
         }
     }
 }
 
-/// A minimal, self-contained 403 page (the site chrome needs state this conversion does not have).
-fn forbidden_page(message: &str) -> String {
-    let message = crate::render::escape_html(message);
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden</title></head><body><main><h1>Forbidden</h1><p>{message}</p><p><a href=\"/\">Back to the course</a></p></main></body></html>"
-    )
+/// Largest plain-text error body (from axum or tower-http) that is read to be rendered again.
+const MAX_PLAIN_ERROR: usize = 16 * 1024;
+
+/// How a route answers: decided by its path, for every error on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteKind {
+    /// `/api/…`: JSON.
+    Api,
+    /// `/healthz`, `/readyz`: plain text for probes.
+    Probe,
+    /// Everything else: HTML pages.
+    Page,
+}
+
+impl RouteKind {
+    fn of(path: &str) -> Self {
+        if path.starts_with("/api/") {
+            RouteKind::Api
+        } else if matches!(path, "/healthz" | "/readyz") {
+            RouteKind::Probe
+        } else {
+            RouteKind::Page
+        }
+    }
+}
+
+/// Writes every error response's body by route kind (see the module doc).
+pub(super) async fn render(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let kind = RouteKind::of(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let message = match parts.extensions.remove::<Problem>() {
+        Some(Problem(message)) => message,
+        None if is_plain_text(&parts.headers) => {
+            match axum::body::to_bytes(body, MAX_PLAIN_ERROR).await {
+                Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
+                Err(_) => String::new(),
+            }
+        }
+        None => return Response::from_parts(parts, body),
+    };
+    let message = if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        message
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let rendered = if kind == RouteKind::Api {
+        Json(serde_json::json!({ "error": message })).into_response()
+    } else if kind == RouteKind::Probe {
+        message.into_response()
+    } else {
+        let account = parts
+            .extensions
+            .get::<Visitor>()
+            .map(Visitor::account_html)
+            .unwrap_or_default();
+        let heading = match status {
+            StatusCode::NOT_FOUND => "Page not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            other => other.canonical_reason().unwrap_or("Error"),
+        };
+        Html(app.site.current().problem(heading, &message, &account)).into_response()
+    };
+    let (rendered_parts, rendered_body) = rendered.into_parts();
+    if let Some(content_type) = rendered_parts.headers.get(header::CONTENT_TYPE) {
+        parts
+            .headers
+            .insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    Response::from_parts(parts, rendered_body)
+}
+
+fn is_plain_text(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"))
 }

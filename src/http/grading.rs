@@ -2,19 +2,17 @@
 //! grade (then on to the next), releasing grades, and the gradebook with its CSV export.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use super::session::Visitor;
+use super::session::Instructor;
 use super::{Error, render_page};
 use crate::app::AppState;
 use crate::assess::gradebook::{self, Cell, Detail, GradebookFilter, Table};
 use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
 use crate::assess::{self};
-use crate::auth::Role;
 use crate::content::{Course, QuestionKind};
 use crate::progress::store;
 use crate::render::GradingMaterial;
@@ -162,11 +160,11 @@ fn question_choices(
 /// `GET /instructor/grading`: the queue.
 pub(super) async fn queue(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let session = visitor.require(Role::Instructor, &site)?;
+    let session = &staff.session;
     let course = &site.course.course;
     let entries = grading::queue(&app.db, course, &filter.domain())
         .await
@@ -194,13 +192,7 @@ pub(super) async fn queue(
         entries: &entries,
         csrf: &session.csrf_token,
     };
-    Ok(render_page(
-        &app,
-        StatusCode::OK,
-        "Grading",
-        &page,
-        Some(&visitor),
-    ))
+    render_page(&app, StatusCode::OK, "Grading", &page, Some(&staff.visitor))
 }
 
 /// What the grader sees on one answer, with the scores and feedback to prefill.
@@ -213,14 +205,14 @@ struct Prefill<'a> {
 
 fn answer_page(
     app: &AppState,
-    visitor: &Visitor,
+    staff: &Instructor,
     status: StatusCode,
     task: &GradingTask,
     filter: &Filter,
     prefill: Prefill<'_>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let session = visitor.require(Role::Instructor, &site)?;
+    let session = &staff.session;
     let material = site
         .course
         .modules
@@ -246,18 +238,17 @@ fn answer_page(
         "Grading {} · {}",
         task.entry.username, task.entry.question_id
     );
-    Ok(render_page(app, status, &title, &page, Some(visitor)))
+    render_page(app, status, &title, &page, Some(&staff.visitor))
 }
 
 /// `GET /instructor/grading/answers/{id}`: one answer beside its question, model answer and rubric.
 pub(super) async fn answer(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Path(answer_id): Path<i64>,
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    visitor.require(Role::Instructor, &site)?;
     let task = grading::task(&app.db, &site.course.course, answer_id)
         .await
         .map_err(|e| grading_error(e, &site))?;
@@ -277,7 +268,7 @@ pub(super) async fn answer(
         .then(|| "Grade saved. This is the next answer waiting in your view.".to_owned());
     answer_page(
         &app,
-        &visitor,
+        &staff,
         StatusCode::OK,
         &task,
         &filter,
@@ -294,13 +285,13 @@ pub(super) async fn answer(
 /// the conflict (with the grader's scores kept in the form) if someone else changed it first.
 pub(super) async fn save_grade(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Path(answer_id): Path<i64>,
     Query(filter): Query<Filter>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let session = visitor.require(Role::Instructor, &site)?;
+    let session = &staff.session;
     let field = |name: &str| {
         fields
             .iter()
@@ -308,37 +299,24 @@ pub(super) async fn save_grade(
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    visitor.check_csrf(Some(field("csrf")))?;
+    staff.visitor.check_csrf(Some(field("csrf")))?;
     let raw_scores: Vec<String> = fields
         .iter()
         .filter(|(n, _)| n == "score")
         .map(|(_, v)| v.trim().to_owned())
         .collect();
     let feedback = field("feedback").replace("\r\n", "\n");
-    let parsed: Result<Vec<u32>, String> = raw_scores
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            s.parse::<u32>().map_err(|_| {
-                format!(
-                    "criterion {} needs a whole number of points, not “{s}”",
-                    i + 1
-                )
-            })
-        })
-        .collect();
     let course = &site.course.course;
-    let outcome = match parsed {
-        Ok(scores) => {
-            let input = GradeInput {
-                revision: field("revision").parse().unwrap_or(-1),
-                rubric_version: field("rubric_version").parse().unwrap_or(-1),
-                scores,
-                feedback: feedback.clone(),
-            };
+    let outcome = match GradeInput::parse(
+        field("revision"),
+        field("rubric_version"),
+        &raw_scores,
+        &feedback,
+    ) {
+        Ok(input) => {
             grading::grade(&app.db, course, session.user.learner_id, answer_id, input).await
         }
-        Err(message) => Err(assess::Error::Invalid(message)),
+        Err(e) => Err(e),
     };
     let (status, message) = match outcome {
         Ok(_) => {
@@ -367,7 +345,7 @@ pub(super) async fn save_grade(
         .map_err(|e| grading_error(e, &site))?;
     answer_page(
         &app,
-        &visitor,
+        &staff,
         status,
         &task,
         &filter,
@@ -392,13 +370,13 @@ pub(super) struct ReleaseForm {
 /// `POST /instructor/grading/release`: learners see the grades of a question, or a whole module.
 pub(super) async fn release(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Query(filter): Query<Filter>,
     Form(form): Form<ReleaseForm>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let session = visitor.require(Role::Instructor, &site)?;
-    visitor.check_csrf(Some(&form.csrf))?;
+    let session = &staff.session;
+    staff.visitor.check_csrf(Some(&form.csrf))?;
     let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
     let released = grading::release(
         &app.db,
@@ -458,11 +436,10 @@ impl GradebookPage<'_> {
 /// `GET /instructor/gradebook`.
 pub(super) async fn gradebook(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Query(query): Query<GradebookQuery>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    visitor.require(Role::Instructor, &site)?;
     let course = &site.course.course;
     let book = gradebook::build(&app.db, course, &query.domain()?).await?;
     let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
@@ -474,23 +451,22 @@ pub(super) async fn gradebook(
         grades: &book.grades,
         averages: &book.averages,
     };
-    Ok(render_page(
+    render_page(
         &app,
         StatusCode::OK,
         "Gradebook",
         &page,
-        Some(&visitor),
-    ))
+        Some(&staff.visitor),
+    )
 }
 
 /// `GET /instructor/gradebook.csv`: the same rows as a download.
 pub(super) async fn gradebook_csv(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    _staff: Instructor,
     Query(query): Query<GradebookQuery>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    visitor.require(Role::Instructor, &site)?;
     let book = gradebook::build(&app.db, &site.course.course, &query.domain()?).await?;
     Ok((
         [

@@ -39,7 +39,7 @@ pub(super) async fn guard(State(app): State<AppState>, request: Request, next: N
             .into_response(),
         Some((heading, message)) => (
             StatusCode::BAD_REQUEST,
-            Html(app.site.current().problem(heading, &message)),
+            Html(app.site.current().problem(heading, &message, "")),
         )
             .into_response(),
         None => next.run(request).await,

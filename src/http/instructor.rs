@@ -2,16 +2,14 @@
 //! cohort is stuck. Learners get 403; a learner id that is not a learner's is a 404.
 
 use askama::Template;
-use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::session::Visitor;
+use super::session::Instructor;
 use super::{Error, render_page};
 use crate::app::AppState;
-use crate::auth::Role;
 use crate::labs::CheckResult;
 use crate::progress::{self, CohortRow, StuckCheck, store};
 
@@ -68,11 +66,10 @@ struct StuckPage<'a> {
 /// `GET /instructor/cohort?cohort=&name=`.
 pub(super) async fn cohort(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    visitor.require(Role::Instructor, &site)?;
     let course = &site.course.course;
     let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name()).await?;
     let cohorts = store::cohorts(&app.db).await?;
@@ -83,27 +80,19 @@ pub(super) async fn cohort(
         modules: course.modules.iter().map(|m| m.title.as_str()).collect(),
         rows: &rows,
     };
-    Ok(render_page(
-        &app,
-        StatusCode::OK,
-        "Cohort",
-        &page,
-        Some(&visitor),
-    ))
+    render_page(&app, StatusCode::OK, "Cohort", &page, Some(&staff.visitor))
 }
 
 /// `GET /instructor/learners/{id}`: every check run of one learner, with the evidence.
 pub(super) async fn learner(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Path(id): Path<i64>,
 ) -> Result<Response, Error> {
-    let site = app.site.current();
-    visitor.require(Role::Instructor, &site)?;
     let Some((username, cohort)) = store::member(&app.db, id).await? else {
-        return Err(Error::NotFound(
-            site.not_found(&format!("There is no learner with id {id}.")),
-        ));
+        return Err(Error::NotFound(format!(
+            "There is no learner with id {id}."
+        )));
     };
     let runs = store::history(&app.db, id)
         .await?
@@ -121,33 +110,26 @@ pub(super) async fn learner(
         cohort: cohort.as_deref(),
         runs,
     };
-    Ok(render_page(
-        &app,
-        StatusCode::OK,
-        &username,
-        &page,
-        Some(&visitor),
-    ))
+    render_page(&app, StatusCode::OK, &username, &page, Some(&staff.visitor))
 }
 
 /// `GET /instructor/stuck?cohort=`.
 pub(super) async fn stuck(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    staff: Instructor,
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    visitor.require(Role::Instructor, &site)?;
     let checks = progress::stuck(&app.db, &site.course.course, filter.cohort()).await?;
     let page = StuckPage {
         selected: filter.cohort().unwrap_or(""),
         checks: &checks,
     };
-    Ok(render_page(
+    render_page(
         &app,
         StatusCode::OK,
         "Where the cohort is stuck",
         &page,
-        Some(&visitor),
-    ))
+        Some(&staff.visitor),
+    )
 }

@@ -36,16 +36,9 @@ pub(super) async fn check(
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your work", wait))?;
     let site = app.site.current();
-    let options = labs::options_for(
-        &app.db,
-        &app.config.cluster.connect_options(),
-        visitor.learner_id(),
-    )
-    .await
-    .map_err(labs::RunError::from)?;
-    let run = labs::check_and_record(
+    let run = labs::check_for_learner(
         &app.clusters,
-        &options,
+        &app.config.cluster.connect_options(),
         &app.db,
         &site.course.course,
         visitor.learner_id(),

@@ -1,8 +1,8 @@
 //! The thin HTTP layer: routes, middleware, and handlers that look one thing up (or call one
 //! domain function) and respond. Nothing below this module knows about axum.
 
+mod admin;
 mod answers;
-mod auth;
 mod client_addr;
 mod error;
 mod grading;
@@ -12,6 +12,7 @@ mod labs;
 mod ops;
 mod pages;
 mod session;
+mod sign_in;
 mod statics;
 
 use axum::Router;
@@ -36,29 +37,29 @@ pub(crate) use error::Error;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// A page of the site around `body` (a rendered template), with the visitor's account area; private
-/// to this visitor, so never stored by caches.
+/// A page of the site around `body` (a template), with the visitor's account area; private to this
+/// visitor, so never stored by caches. A template that fails to render is a logged 500.
 fn render_page(
     app: &AppState,
     status: StatusCode,
     title: &str,
     body: &impl askama::Template,
     visitor: Option<&session::Visitor>,
-) -> axum::response::Response {
+) -> Result<axum::response::Response, Error> {
     use axum::response::IntoResponse;
+    let body = body
+        .render()
+        .map_err(|e| Error::internal(&format!("cannot render the page “{title}”"), e))?;
     let account = visitor
         .map(session::Visitor::account_html)
         .unwrap_or_default();
-    let page = app
-        .site
-        .current()
-        .wrap(title, &body.render().unwrap_or_default(), &account);
-    (
+    let page = app.site.current().wrap(title, &body, &account);
+    Ok((
         status,
         [(header::CACHE_CONTROL, "private, no-store")],
         axum::response::Html(page),
     )
-        .into_response()
+        .into_response())
 }
 
 /// The whole application as one axum `Router`, middleware included.
@@ -89,12 +90,12 @@ pub fn router(app: AppState) -> Router {
         .route("/static/{*path}", get(statics::serve))
         .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))
         .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
-        .route("/sign-in", get(auth::sign_in_page).post(auth::sign_in))
-        .route("/sign-out", post(auth::sign_out))
-        .route("/account/password", get(auth::password_page).post(auth::change_password))
-        .route("/admin/users", get(auth::users_page).post(auth::add_user))
-        .route("/admin/users/import", post(auth::import_users))
-        .route("/admin/clusters", get(auth::clusters_page).post(auth::assign_cluster))
+        .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/account/password", get(sign_in::password_page).post(sign_in::change_password))
+        .route("/admin/users", get(admin::users_page).post(admin::add_user))
+        .route("/admin/users/import", post(admin::import_users))
+        .route("/admin/clusters", get(admin::clusters_page).post(admin::assign_cluster))
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))
@@ -109,6 +110,7 @@ pub fn router(app: AppState) -> Router {
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), session::gate))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), error::render))
         .with_state(app)
         .layer(
             ServiceBuilder::new()
@@ -130,4 +132,45 @@ pub fn router(app: AppState) -> Router {
                 .layer(RequestBodyLimitLayer::new(max_body))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout)),
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::response::IntoResponse;
+    use clap::Parser;
+
+    struct Unprintable;
+
+    impl std::fmt::Display for Unprintable {
+        fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            Err(std::fmt::Error)
+        }
+    }
+
+    #[derive(askama::Template)]
+    #[template(source = "<p>{{ value }}</p>", ext = "html")]
+    struct Failing {
+        value: Unprintable,
+    }
+
+    #[tokio::test]
+    async fn a_template_that_fails_to_render_is_a_500_never_an_empty_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("lectern.db");
+        let cli =
+            crate::config::Cli::try_parse_from(["lectern", "serve", "--db", db.to_str().unwrap()])
+                .unwrap();
+        let crate::config::Command::Serve(config) = cli.command else {
+            panic!("serve")
+        };
+        let app = crate::App::build(config).await.unwrap();
+        let page = Failing { value: Unprintable };
+        let error = render_page(&app, StatusCode::OK, "Broken", &page, None).unwrap_err();
+        assert!(matches!(error, Error::Internal));
+        assert_eq!(
+            error.into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

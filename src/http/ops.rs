@@ -22,7 +22,9 @@ pub(super) async fn readyz(State(app): State<AppState>) -> Result<&'static str, 
         Ok(Ok(())) => Ok("ready"),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            Err(Error::Unavailable(format!("database unavailable: {e}")))
+            Err(Error::Unavailable(
+                "database unavailable: see the server's log".to_owned(),
+            ))
         }
         Err(_) => Err(Error::Unavailable(
             "database did not answer within 2 s".to_owned(),

@@ -59,9 +59,9 @@ pub(super) async fn course_file(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let Some(body) = site.course.assets.get(&path) else {
-        return Err(Error::NotFound(
-            site.not_found(&format!("There is no file “{path}” in this course.")),
-        ));
+        return Err(Error::NotFound(format!(
+            "There is no file “{path}” in this course."
+        )));
     };
     let mut hasher = DefaultHasher::new();
     body.hash(&mut hasher);
@@ -79,12 +79,8 @@ pub(super) async fn course_file(
 }
 
 /// Any other path.
-pub(super) async fn not_found(State(app): State<AppState>, uri: Uri) -> Error {
-    Error::NotFound(
-        app.site
-            .current()
-            .not_found(&format!("There is nothing at {}.", uri.path())),
-    )
+pub(super) async fn not_found(uri: Uri) -> Error {
+    Error::NotFound(format!("There is nothing at {}.", uri.path()))
 }
 
 async fn page(
@@ -96,7 +92,7 @@ async fn page(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let Some(page) = site.page(path) else {
-        return Err(Error::NotFound(site.not_found(missing)));
+        return Err(Error::NotFound(missing.to_owned()));
     };
     if matches!(visitor, Visitor::Local) && !page.slots.contains(&Slot::Progress) {
         return Ok(cached(
@@ -149,7 +145,7 @@ struct ProgressSection<'a> {
 async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result<String, Error> {
     let progress = progress::for_learner(&app.db, &site.course.course, visitor.learner_id())
         .await
-        .map_err(|e| Error::Unavailable(format!("progress is not available: {e}")))?;
+        .map_err(Error::from)?;
     let continue_at = progress
         .continue_at()
         .map(|(m, href)| (m.title.as_str(), href));
@@ -158,7 +154,9 @@ async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result
         continue_at,
         modules: &progress.modules,
     };
-    Ok(section.render().unwrap_or_default())
+    section
+        .render()
+        .map_err(|e| Error::internal("cannot render the progress section", e))
 }
 
 /// A response with validators: `304 Not Modified` when the client's copy is current.

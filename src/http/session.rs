@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -47,18 +47,17 @@ impl Visitor {
             {
                 Ok(())
             }
-            Visitor::SignedIn { .. } => Err(Error::Api(
-                StatusCode::FORBIDDEN,
+            Visitor::SignedIn { .. } => Err(Error::Forbidden(
                 "missing or wrong CSRF token: reload the page and try again".to_owned(),
             )),
         }
     }
 
     /// The signed-in session with at least `role`; learners get 403, personal mode 404.
-    pub(crate) fn require(&self, role: Role, site: &crate::site::Site) -> Result<&Session, Error> {
+    fn require(&self, role: Role) -> Result<&Session, Error> {
         match self {
             Visitor::Local => Err(Error::NotFound(
-                site.not_found("Accounts exist only in portal mode (lectern serve --portal)."),
+                "Accounts exist only in portal mode (lectern serve --portal).".to_owned(),
             )),
             Visitor::SignedIn { session, .. } if session.user.role >= role => Ok(session),
             Visitor::SignedIn { .. } => Err(Error::Forbidden(format!(
@@ -80,7 +79,10 @@ impl Visitor {
                 csrf: &session.csrf_token,
             }
             .render()
-            .unwrap_or_default(),
+            .unwrap_or_else(|e| {
+                tracing::error!("cannot render the account area: {e}");
+                String::new()
+            }),
         }
     }
 }
@@ -93,6 +95,78 @@ struct AccountNav<'a> {
     is_admin: bool,
     is_instructor: bool,
     csrf: &'a str,
+}
+
+/// A signed-in person whose role is at least `MIN_ROLE` (0 learner, 1 instructor, 2 admin), as a
+/// handler's extractor: personal mode answers 404 (there are no accounts), a lower role 403.
+#[derive(Debug, Clone)]
+pub(crate) struct Account<const MIN_ROLE: u8> {
+    /// For the page's account area.
+    pub(crate) visitor: Visitor,
+    /// Who, and their CSRF token.
+    pub(crate) session: Session,
+}
+
+/// Anyone signed in.
+pub(crate) type AnyAccount = Account<0>;
+/// Instructors and admins.
+pub(crate) type Instructor = Account<1>;
+/// Admins.
+pub(crate) type Admin = Account<2>;
+
+impl<const MIN_ROLE: u8> axum::extract::FromRequestParts<AppState> for Account<MIN_ROLE> {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Error> {
+        let role = match MIN_ROLE {
+            0 => Role::Learner,
+            1 => Role::Instructor,
+            _ => Role::Admin,
+        };
+        let visitor = parts.extensions.get::<Visitor>().cloned().ok_or_else(|| {
+            Error::internal("extracting the account", "the session gate did not run")
+        })?;
+        let session = visitor.require(role)?.clone();
+        Ok(Self { visitor, session })
+    }
+}
+
+/// A form whose CSRF token (its `csrf` field) was checked against the visitor's session.
+pub(crate) struct CsrfForm<T>(pub(crate) T);
+
+/// A form that carries the session's CSRF token.
+pub(crate) trait HasCsrf {
+    /// The submitted token.
+    fn csrf(&self) -> &str;
+}
+
+impl<T> axum::extract::FromRequest<AppState> for CsrfForm<T>
+where
+    T: serde::de::DeserializeOwned + HasCsrf,
+{
+    /// axum's own rejection for a malformed form (rendered by route kind like any error), or ours.
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, Response> {
+        let visitor = request
+            .extensions()
+            .get::<Visitor>()
+            .cloned()
+            .ok_or_else(|| {
+                Error::internal("checking a form", "the session gate did not run").into_response()
+            })?;
+        let axum::Form(form) =
+            <axum::Form<T> as axum::extract::FromRequest<AppState>>::from_request(request, app)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        visitor
+            .check_csrf(Some(form.csrf()))
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(form))
+    }
 }
 
 /// Paths anonymous visitors may reach in portal mode.
@@ -124,14 +198,18 @@ pub(super) async fn gate(
     let path = request.uri().path().to_owned();
     match session {
         Some((token, session)) => {
-            request
-                .extensions_mut()
-                .insert(Visitor::SignedIn { token, session });
-            next.run(request).await
+            let visitor = Visitor::SignedIn { token, session };
+            request.extensions_mut().insert(visitor.clone());
+            let mut response = next.run(request).await;
+            if response.status().is_client_error() || response.status().is_server_error() {
+                // For the error page's account area (see `error::render`).
+                response.extensions_mut().insert(visitor);
+            }
+            response
         }
         None if is_public(&path) => next.run(request).await,
         None if path.starts_with("/api/") => {
-            Error::Api(StatusCode::UNAUTHORIZED, "sign in first".to_owned()).into_response()
+            Error::Unauthorized("sign in first".to_owned()).into_response()
         }
         None => {
             let target = request.uri().path_and_query().map_or("/", |p| p.as_str());

@@ -18,11 +18,10 @@ pub(super) async fn serve(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let Some(asset) = app.assets.get(uri.path()) else {
-        return Err(Error::NotFound(
-            app.site
-                .current()
-                .not_found(&format!("There is no file at {}.", uri.path())),
-        ));
+        return Err(Error::NotFound(format!(
+            "There is no file at {}.",
+            uri.path()
+        )));
     };
     let cache = if asset.immutable {
         IMMUTABLE

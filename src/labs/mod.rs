@@ -116,8 +116,26 @@ pub enum RunError {
     Database(#[from] sqlx::Error),
 }
 
+/// Runs one step's checks for a learner on the cluster they use (their assigned one, or the
+/// server's), and records the run: what "Check my work" does.
+pub async fn check_for_learner(
+    clusters: &ClusterCache,
+    server_default: &ConnectOptions,
+    pool: &sqlx::SqlitePool,
+    course: &Course,
+    learner_id: i64,
+    lab_id: &str,
+    step_id: &str,
+) -> Result<store::RecordedRun, RunError> {
+    let options = options_for(pool, server_default, learner_id).await?;
+    check_and_record(
+        clusters, &options, pool, course, learner_id, lab_id, step_id,
+    )
+    .await
+}
+
 /// Connects, runs one step's checks, and records the run for `learner_id`.
-pub async fn check_and_record(
+async fn check_and_record(
     clusters: &ClusterCache,
     options: &ConnectOptions,
     pool: &sqlx::SqlitePool,
@@ -173,7 +191,7 @@ fn find_step<'a>(
 }
 
 /// The connection a learner's checks use: their assigned cluster, or the server's own.
-pub async fn options_for(
+async fn options_for(
     pool: &sqlx::SqlitePool,
     server_default: &ConnectOptions,
     learner_id: i64,
@@ -187,6 +205,47 @@ pub async fn options_for(
         },
         None => server_default.clone(),
     })
+}
+
+/// Why a cluster could not be assigned; the message is for the admin.
+#[derive(Debug, thiserror::Error)]
+pub enum AssignError {
+    /// The form or the kubeconfig is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Assigns a kubeconfig (and context) to one learner or to every learner of a cohort, after checking
+/// it (see [`validate_kubeconfig`]); returns the sentence that says what was done.
+pub async fn assign_cluster(
+    pool: &sqlx::SqlitePool,
+    username: Option<&str>,
+    cohort: Option<&str>,
+    kubeconfig: &str,
+    context: Option<&str>,
+) -> Result<String, AssignError> {
+    if username.is_some() == cohort.is_some() {
+        return Err(AssignError::Invalid(
+            "name either one learner or one cohort".to_owned(),
+        ));
+    }
+    let server = validate_kubeconfig(kubeconfig, context).map_err(AssignError::Invalid)?;
+    let learners = store::learners_named(pool, username, cohort).await?;
+    if learners.is_empty() {
+        return Err(AssignError::Invalid(match (username, cohort) {
+            (Some(u), _) => format!("there is no learner `{u}`"),
+            (_, c) => format!("the cohort `{}` has no learners", c.unwrap_or_default()),
+        }));
+    }
+    store::assign(pool, &learners, kubeconfig, context, &server).await?;
+    Ok(format!(
+        "Assigned {server} to {} learner{}.",
+        learners.len(),
+        if learners.len() == 1 { "" } else { "s" }
+    ))
 }
 
 /// Checks that a kubeconfig to assign parses, carries only inline credentials (no programs, server

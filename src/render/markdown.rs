@@ -95,6 +95,22 @@ impl<'a> PageBuilder<'a> {
         }
     }
 
+    /// Renders one of Lectern's own templates into the page; a failure (a bug, not the author's
+    /// mistake) becomes a diagnostic on `dir`, so a course never loads with a section missing.
+    pub(crate) fn render_template(
+        &mut self,
+        template: &impl askama::Template,
+        dir: &str,
+    ) -> String {
+        template.render().unwrap_or_else(|e| {
+            self.diagnostics.push(Diagnostic::in_file(
+                dir,
+                format!("internal error: a section of this module could not be rendered: {e}"),
+            ));
+            String::new()
+        })
+    }
+
     /// Reserves an anchor derived from `text`, adding `-2`, `-3` … until it is unique on the page.
     pub(crate) fn claim_anchor(&mut self, text: &str) -> String {
         let base = slug(text);

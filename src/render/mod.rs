@@ -21,7 +21,6 @@ use crate::content::{
 
 pub use highlight::Highlighter;
 pub use markdown::TocEntry;
-pub(crate) use markdown::escape as escape_html;
 
 use links::LinkResolver;
 use markdown::{Directive, PageBuilder, Placement};
@@ -309,7 +308,7 @@ fn lab_section(module: &Module, page: &mut PageBuilder<'_>) -> (String, Vec<TocE
         intro,
         steps,
     };
-    (section.render().unwrap_or_default(), toc)
+    (page.render_template(&section, &module.dir), toc)
 }
 
 /// The assessment as a page section; model answers and rubrics are for instructors and never rendered here.
@@ -360,5 +359,5 @@ fn questions_section(module: &Module, page: &mut PageBuilder<'_>) -> (String, Ve
         total_points,
         questions,
     };
-    (section.render().unwrap_or_default(), toc)
+    (page.render_template(&section, &module.dir), toc)
 }

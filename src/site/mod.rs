@@ -151,17 +151,18 @@ impl Site {
 
     /// A 404 page saying what was not found.
     pub fn not_found(&self, message: &str) -> String {
-        self.problem("Page not found", message)
+        self.problem("Page not found", message, "")
     }
 
-    /// A page in the site's chrome that says what went wrong with a request (`heading`) and why.
-    pub fn problem(&self, heading: &str, message: &str) -> String {
+    /// A page in the site's chrome that says what went wrong with a request (`heading`) and why,
+    /// with the visitor's account area.
+    pub fn problem(&self, heading: &str, message: &str, account: &str) -> String {
         let chrome = Chrome {
             course_title: &self.course.title,
             assets: &self.assets,
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),
-            account: "",
+            account,
         };
         render(&ProblemPage {
             chrome: &chrome,

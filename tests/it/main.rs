@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod clusters;
 mod durability;
+mod errors;
 mod gradebook;
 mod grading;
 mod labs;

@@ -1,0 +1,309 @@
+//! Endpoints for signing in and out, and for changing one's password.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::client_addr::ClientAddr;
+use super::session::{AnyAccount, CsrfForm, HasCsrf, SESSION_COOKIE, Visitor, cookie, set_cookie};
+use super::{Error, render_page};
+use crate::app::AppState;
+use crate::auth::{self, AuthError, password};
+
+/// Ties the sign-in form to this browser (login CSRF): the form's hidden field must equal this cookie.
+const SIGN_IN_COOKIE: &str = "lectern_sign_in";
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInForm<'a> {
+    error: Option<&'a str>,
+    csrf: &'a str,
+    next: &'a str,
+    username: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordForm<'a> {
+    error: Option<&'a str>,
+    done: bool,
+    csrf: &'a str,
+    min_length: usize,
+}
+
+/// Only same-site paths: an open redirect would let a link send people anywhere after sign-in.
+/// Browsers drop tabs and newlines inside URLs and read `\` as `/`, so `/\t/evil.host` means
+/// `//evil.host`: a target with anything but printable ASCII, or any backslash, goes to `/` instead.
+fn safe_next(next: Option<&str>) -> &str {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    })
+    .unwrap_or("/")
+}
+
+/// Query of `GET /sign-in`.
+#[derive(Deserialize)]
+pub(super) struct SignInQuery {
+    next: Option<String>,
+}
+
+/// `GET /sign-in`.
+pub(super) async fn sign_in_page(
+    State(app): State<AppState>,
+    visitor: Option<Extension<Visitor>>,
+    Query(query): Query<SignInQuery>,
+) -> Result<Response, Error> {
+    if !app.config.portal {
+        return Ok(Redirect::to("/").into_response());
+    }
+    let next = safe_next(query.next.as_deref());
+    if let Some(Extension(Visitor::SignedIn { .. })) = visitor {
+        return Ok(Redirect::to(next).into_response());
+    }
+    sign_in_form(&app, StatusCode::OK, None, next, "")
+}
+
+fn sign_in_form(
+    app: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    username: &str,
+) -> Result<Response, Error> {
+    let csrf: String = auth::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let form = SignInForm {
+        error,
+        csrf: &csrf,
+        next,
+        username,
+    };
+    let mut response = render_page(app, status, "Sign in", &form, None)?;
+    let cookie = set_cookie(
+        SIGN_IN_COOKIE,
+        &csrf,
+        "/sign-in",
+        "Strict",
+        3600,
+        app.config.secure_cookies,
+    );
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// Form of `POST /sign-in`.
+#[derive(Deserialize)]
+pub(super) struct SignIn {
+    username: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+/// `POST /sign-in`: a new session (never a pre-existing id), or the same error for any bad credentials.
+pub(super) async fn sign_in(
+    State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Result<Response, Error> {
+    let next = safe_next(form.next.as_deref());
+    if !app.config.portal {
+        return Ok(Redirect::to("/").into_response());
+    }
+    if cookie(&headers, SIGN_IN_COOKIE) != Some(form.csrf.as_str()) {
+        return sign_in_form(
+            &app,
+            StatusCode::FORBIDDEN,
+            Some("The sign-in form expired. Please try again."),
+            next,
+            &form.username,
+        );
+    }
+    match auth::sign_in(
+        &app.db,
+        &app.passwords,
+        &form.username,
+        &form.password,
+        client,
+    )
+    .await
+    {
+        Ok((token, _)) => {
+            let max_age = app.config.session_policy().absolute.as_secs();
+            let mut response = Redirect::to(next).into_response();
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SESSION_COOKIE,
+                    &token,
+                    "/",
+                    "Lax",
+                    max_age,
+                    app.config.secure_cookies,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SIGN_IN_COOKIE,
+                    "",
+                    "/sign-in",
+                    "Strict",
+                    0,
+                    app.config.secure_cookies,
+                ),
+            );
+            Ok(response)
+        }
+        Err(AuthError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let status = match e {
+                AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                AuthError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let mut response =
+                sign_in_form(&app, status, Some(&e.to_string()), next, &form.username)?;
+            if let Some(wait) = retry_after(&e) {
+                response.headers_mut().insert(header::RETRY_AFTER, wait);
+            }
+            Ok(response)
+        }
+    }
+}
+
+/// `Retry-After` for a throttled or busy answer, in whole seconds.
+fn retry_after(error: &AuthError) -> Option<axum::http::HeaderValue> {
+    let seconds = match error {
+        AuthError::Throttled(wait) => wait.as_secs().max(1),
+        AuthError::Busy(_) => 5,
+        _ => return None,
+    };
+    Some(seconds.into())
+}
+
+/// Form of state-changing requests that carry only the CSRF token.
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    csrf: String,
+}
+
+impl HasCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /sign-out`: the session ends on the server, not just in the browser.
+pub(super) async fn sign_out(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    if let Visitor::SignedIn { token, .. } = &visitor {
+        auth::sign_out(&app.db, token).await?;
+    }
+    let mut response = Redirect::to("/sign-in").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", "/", "Lax", 0, app.config.secure_cookies),
+    );
+    Ok(response)
+}
+
+/// `GET /account/password`.
+pub(super) async fn password_page(
+    State(app): State<AppState>,
+    account: AnyAccount,
+) -> Result<Response, Error> {
+    let form = PasswordForm {
+        error: None,
+        done: false,
+        csrf: &account.session.csrf_token,
+        min_length: password::MIN_LENGTH,
+    };
+    render_page(
+        &app,
+        StatusCode::OK,
+        "Password",
+        &form,
+        Some(&account.visitor),
+    )
+}
+
+/// Form of `POST /account/password`.
+#[derive(Deserialize)]
+pub(super) struct ChangePassword {
+    csrf: String,
+    current: String,
+    new: String,
+}
+
+impl HasCsrf for ChangePassword {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /account/password`: needs the current password; ends the person's other sessions.
+pub(super) async fn change_password(
+    State(app): State<AppState>,
+    account: AnyAccount,
+    ClientAddr(client): ClientAddr,
+    CsrfForm(form): CsrfForm<ChangePassword>,
+) -> Result<Response, Error> {
+    let (session, visitor) = (&account.session, &account.visitor);
+    let Visitor::SignedIn { token, .. } = visitor else {
+        return Err(Error::internal(
+            "changing a password",
+            "an account without a session",
+        ));
+    };
+    let outcome = auth::change_password(
+        &app.db,
+        &app.passwords,
+        &session.user,
+        &form.current,
+        &form.new,
+        token,
+        client,
+    )
+    .await;
+    let wait = outcome.as_ref().err().and_then(retry_after);
+    let (status, error, done) = match outcome {
+        Ok(()) => (StatusCode::OK, None, true),
+        Err(AuthError::InvalidCredentials) => (
+            StatusCode::UNAUTHORIZED,
+            Some("The current password is not right.".to_owned()),
+            false,
+        ),
+        Err(e @ AuthError::Throttled(_)) => {
+            (StatusCode::TOO_MANY_REQUESTS, Some(e.to_string()), false)
+        }
+        Err(e @ AuthError::Busy(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string()), false)
+        }
+        Err(AuthError::Database(e)) => return Err(e.into()),
+        Err(e) => (StatusCode::BAD_REQUEST, Some(e.to_string()), false),
+    };
+    let form = PasswordForm {
+        error: error.as_deref(),
+        done,
+        csrf: &session.csrf_token,
+        min_length: password::MIN_LENGTH,
+    };
+    let mut response = render_page(&app, status, "Password", &form, Some(visitor))?;
+    if let Some(wait) = wait {
+        response.headers_mut().insert(header::RETRY_AFTER, wait);
+    }
+    Ok(response)
+}
