@@ -1,5 +1,6 @@
 //! Everything a request may need, built once at start and shared.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use sqlx::SqlitePool;
@@ -12,7 +13,7 @@ use crate::db::{self, DbError};
 use crate::labs::ClusterCache;
 use crate::progress::VisitRecorder;
 use crate::quota::Quotas;
-use crate::render::{self, Highlighter};
+use crate::render::{self, Highlighter, RenderedCourse};
 use crate::site::{LiveSite, Site};
 
 /// The application: configuration, database, the rendered course and the static files.
@@ -62,24 +63,21 @@ pub enum StartError {
 impl App {
     /// Loads and renders the course, opens the database, and indexes the static files.
     pub async fn build(config: ServeArgs) -> Result<AppState, StartError> {
-        let (files, source_name) = match &config.content {
-            Some(dir) => {
-                let name = dir.display().to_string();
-                let files = CourseFiles::from_dir(dir).map_err(|d| invalid(&name, vec![d]))?;
-                (files, name)
-            }
-            None => (CourseFiles::embedded(), "the embedded course".to_owned()),
-        };
         let highlighter = tokio::task::spawn_blocking(Highlighter::default);
+        let db = db::open(&config.db.path()).await?;
         let holder = format!(
             "process {}, started to listen on {}",
             std::process::id(),
             config.addr
         );
-        let db = db::open(&config.db.path()).await?;
         let server_lock = db::lock_for_serving(&config.db.path(), &holder)?;
         let highlighter = highlighter.await.unwrap_or_default();
-        let course = render::build(files, &highlighter).map_err(|e| invalid(&source_name, e.0))?;
+        let course = load_course(config.content.as_deref(), &highlighter).map_err(|errors| {
+            StartError::InvalidContent {
+                source_name: source_name(config.content.as_deref()),
+                errors: InvalidCourse(errors),
+            }
+        })?;
         crate::assess::rubrics::sync(&db, &course.course)
             .await
             .map_err(|source| DbError::Open {
@@ -101,11 +99,52 @@ impl App {
             _server_lock: server_lock,
         }))
     }
+
+    /// Loads the course again (after an edit, under `--watch`) the way [`build`](Self::build)
+    /// does: the new pages show once its rubrics are recorded (grades under a corrected rubric are
+    /// recomputed first); a course with errors keeps the last good version on show, with the errors
+    /// in a banner on every page and in the log.
+    pub async fn reload(&self) {
+        let content = self.config.content.as_deref();
+        match load_course(content, &self.highlighter) {
+            Ok(course) => {
+                if let Err(e) = crate::assess::rubrics::sync(&self.db, &course.course).await {
+                    tracing::warn!(error = %e, "could not record the reloaded rubrics; grading keeps the previous ones");
+                }
+                tracing::info!(source = %source_name(content), "content reloaded");
+                self.site
+                    .replace(Site::new(Arc::new(course), self.assets.urls.clone(), &[]));
+            }
+            Err(errors) => {
+                for e in &errors {
+                    tracing::warn!("{e}");
+                }
+                tracing::warn!(
+                    errors = errors.len(),
+                    "content has errors; still serving the last good version"
+                );
+                let current = self.site.current();
+                self.site.replace(current.with_errors(&errors));
+            }
+        }
+    }
 }
 
-fn invalid(source_name: &str, errors: Vec<Diagnostic>) -> StartError {
-    StartError::InvalidContent {
-        source_name: source_name.to_owned(),
-        errors: InvalidCourse(errors),
-    }
+/// The course in `content`, or the embedded one, rendered; every authoring error otherwise.
+fn load_course(
+    content: Option<&Path>,
+    highlighter: &Highlighter,
+) -> Result<RenderedCourse, Vec<Diagnostic>> {
+    let files = match content {
+        Some(dir) => CourseFiles::from_dir(dir).map_err(|d| vec![d])?,
+        None => CourseFiles::embedded(),
+    };
+    render::build(files, highlighter).map_err(|e| e.0)
+}
+
+fn source_name(content: Option<&Path>) -> String {
+    content.map_or_else(
+        || "the embedded course".to_owned(),
+        |dir| dir.display().to_string(),
+    )
 }

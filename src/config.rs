@@ -59,8 +59,8 @@ pub struct GradesExportArgs {
     #[arg(long, value_name = "NAME")]
     pub cohort: Option<String>,
     /// Extra columns: `questions` (a score per question) or `criteria` (also per rubric criterion).
-    #[arg(long, default_value = "summary", value_parser = crate::assess::gradebook::Detail::parse)]
-    pub detail: crate::assess::gradebook::Detail,
+    #[arg(long, default_value = "summary", value_parser = crate::reports::gradebook::Detail::parse)]
+    pub detail: crate::reports::gradebook::Detail,
     /// Course folder (default: the embedded course); use the one the server runs with.
     #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
     pub content: Option<PathBuf>,

@@ -3,13 +3,15 @@
 //! The crate map, in the direction the arrows go:
 //!
 //! - [`cli`] and [`http`] are the edges: they parse input and call one domain function.
+//! - The domains: [`labs`] (checks), [`progress`], [`assess`] (answers and grading), [`auth`];
+//!   [`reports`] read several of them (the gradebook); [`quota`] limits what one learner may cost.
 //! - [`site`] holds the rendered pages; [`render`] turns a course into HTML once, at load;
 //!   [`content`] loads and validates the course files.
 //! - [`app`] builds the shared [`App`] once; [`config`] and [`db`] are the process's settings and
 //!   storage; [`assets`] are Lectern's own embedded CSS and JavaScript; [`server`] accepts
 //!   connections within their limits.
 //!
-//! Tests start the real server through [`App::build`] and [`serve`], exactly as `main` does.
+//! Tests start the real server through [`cli::serve::start`] and [`serve`], exactly as `main` does.
 
 pub mod app;
 pub mod assess;
@@ -24,6 +26,7 @@ pub mod labs;
 pub mod progress;
 pub mod quota;
 pub mod render;
+pub mod reports;
 pub mod server;
 pub mod site;
 

@@ -1,9 +1,8 @@
 //! Assessments: learners answer a module's questions in place. Every save is kept as a version; choice
 //! questions are graded the moment they are submitted, with an explanation for every option; open
 //! answers are graded by instructors against a versioned rubric ([`grading`], [`rubrics`]) and
-//! reach learners once released; [`gradebook`] sums it all up per learner and module.
+//! reach learners once released.
 
-pub mod gradebook;
 pub mod grading;
 pub mod rubrics;
 mod store;
@@ -326,6 +325,45 @@ pub async fn submitted(
         .map(|r| {
             let visible = r.auto_score.or(r.grade.filter(|_| r.released));
             ((r.module_id, r.question_id), visible.map(|s| s as u32))
+        })
+        .collect())
+}
+
+/// The current state of one answered question, for reports.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    /// A choice question's score.
+    pub auto_score: Option<u32>,
+    /// An open question's current grade: score, rubric version, per-criterion scores.
+    pub grade: Option<(u32, i64, Vec<Option<u32>>)>,
+}
+
+/// Each learner's latest submitted answer per question, with its current grade, keyed by
+/// (learner, module, question).
+pub async fn current_submissions(
+    pool: &SqlitePool,
+) -> Result<HashMap<(i64, String, String), Answered>, sqlx::Error> {
+    let rows = store::current_submissions(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let grade = match (r.score, r.rubric_version) {
+                (Some(score), Some(version)) => Some((
+                    score as u32,
+                    version,
+                    r.scores
+                        .and_then(|s| serde_json::from_str(&s).ok())
+                        .unwrap_or_default(),
+                )),
+                _ => None,
+            };
+            (
+                (r.learner_id, r.module_id, r.question_id),
+                Answered {
+                    auto_score: r.auto_score.map(|s| s as u32),
+                    grade,
+                },
+            )
         })
         .collect())
 }

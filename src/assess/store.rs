@@ -163,3 +163,28 @@ pub(super) async fn submitted_scores(
     .fetch_all(pool)
     .await
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CurrentRow {
+    pub(super) learner_id: i64,
+    pub(super) module_id: String,
+    pub(super) question_id: String,
+    pub(super) auto_score: Option<i64>,
+    pub(super) score: Option<i64>,
+    pub(super) rubric_version: Option<i64>,
+    pub(super) scores: Option<String>,
+}
+
+/// Each learner's latest submitted answer per question, with its current grade.
+pub(super) async fn current_submissions(pool: &SqlitePool) -> Result<Vec<CurrentRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.learner_id, a.module_id, a.question_id, a.auto_score, g.score, g.rubric_version, g.scores
+         FROM answers a
+         LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
+         WHERE a.state = 'submitted'
+           AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
+                            AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')",
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::load_course;
-use crate::assess::gradebook::{self, GradebookFilter};
 use crate::config::GradesExportArgs;
+use crate::reports::gradebook::{self, GradebookFilter};
 use crate::{db, progress};
 
 /// Writes the CSV (header row first); errors go to standard error with exit code 1.

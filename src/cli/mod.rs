@@ -6,6 +6,7 @@ pub mod lab;
 pub mod serve;
 pub mod user;
 pub mod validate;
+pub mod watch;
 
 use crate::content::{self, Course, CourseFiles};
 

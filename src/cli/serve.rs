@@ -3,24 +3,31 @@
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::config::ServeArgs;
-use crate::site;
 
-/// Runs the server until it is asked to stop.
-pub async fn execute(args: ServeArgs) -> anyhow::Result<()> {
-    let addr = args.addr;
+/// Builds the app as `lectern serve` runs it: course loaded, database migrated and locked, the
+/// course folder watched with `--watch`, and the cluster identity checked in the background. The
+/// tests start their servers through this too.
+pub async fn start(args: ServeArgs) -> anyhow::Result<AppState> {
     let watch_dir = args.watch.then(|| args.content.clone()).flatten();
-    let db_path = args.db.path();
     let app = App::build(args).await?;
     if let Some(dir) = watch_dir {
-        site::watch(app.clone(), dir.clone())
+        super::watch::watch(app.clone(), dir.clone())
             .with_context(|| format!("cannot watch {}", dir.display()))?;
         tracing::info!(dir = %dir.display(), "watching for changes");
     }
     tokio::spawn(warn_if_cluster_identity_can_write(
         app.config.cluster.connect_options(),
     ));
+    Ok(app)
+}
+
+/// Runs the server until it is asked to stop.
+pub async fn execute(args: ServeArgs) -> anyhow::Result<()> {
+    let addr = args.addr;
+    let db_path = args.db.path();
+    let app = start(args).await?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use super::session::Instructor;
 use super::{Error, render_page};
 use crate::app::AppState;
-use crate::assess::gradebook::{self, Cell, Detail, GradebookFilter, Table};
 use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
 use crate::assess::{self};
 use crate::content::{Course, QuestionKind};
 use crate::progress::store;
 use crate::render::GradingMaterial;
+use crate::reports::gradebook::{self, Cell, Detail, GradebookFilter, Table};
 
 /// The queue's filters, carried from page to page so "next" stays within them.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -330,6 +330,30 @@ impl Cluster {
         Ok(found)
     }
 
+    /// The typed API for a kind, in a namespace where it is namespaced; also whether it is.
+    pub async fn api_for(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<(kube::Api<kube::core::DynamicObject>, bool), ClusterError> {
+        let (resource, capabilities) = self.resource(api_version, kind).await?;
+        let namespaced = capabilities.scope == kube::discovery::Scope::Namespaced;
+        let api = match namespace {
+            Some(ns) if namespaced => {
+                kube::Api::namespaced_with(self.client.clone(), ns, &resource)
+            }
+            _ => kube::Api::all_with(self.client.clone(), &resource),
+        };
+        Ok((api, namespaced))
+    }
+
+    /// Secrets are never read: only their metadata, so no secret value reaches Lectern or its
+    /// database.
+    pub fn is_secret(api_version: &str, kind: &str) -> bool {
+        api_version == "v1" && kind == "Secret"
+    }
+
     /// Maps a kube-rs error to what it means for the learner.
     pub fn classify(&self, action: &str, error: kube::Error) -> ClusterError {
         let url = self.url.clone();

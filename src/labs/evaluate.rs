@@ -1,8 +1,7 @@
 //! One function per check kind: ask the cluster, compare, and say what was seen.
 
 use kube::Api;
-use kube::api::{DynamicObject, ListParams, PostParams};
-use kube::discovery::Scope;
+use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
 
 use super::cluster::{Cluster, ClusterError};
@@ -80,42 +79,21 @@ pub(super) async fn evaluate(cluster: &Cluster, spec: &CheckSpec) -> Result<Verd
     }
 }
 
-/// The typed API for a kind, in a namespace where it is namespaced.
-pub(super) async fn api_for(
-    cluster: &Cluster,
-    api_version: &str,
-    kind: &str,
-    namespace: Option<&str>,
-) -> Result<(Api<DynamicObject>, bool), ClusterError> {
-    let (resource, capabilities) = cluster.resource(api_version, kind).await?;
-    let namespaced = capabilities.scope == Scope::Namespaced;
-    let api = match namespace {
-        Some(ns) if namespaced => Api::namespaced_with(cluster.client.clone(), ns, &resource),
-        _ => Api::all_with(cluster.client.clone(), &resource),
-    };
-    Ok((api, namespaced))
-}
-
-/// Secrets are never read: only their metadata, so no secret value reaches Lectern or its database.
-pub(super) fn is_secret(api_version: &str, kind: &str) -> bool {
-    api_version == "v1" && kind == "Secret"
-}
-
 async fn resource(
     cluster: &Cluster,
     target: &ObjectRef,
     absent: bool,
     fields: &[FieldAssertion],
 ) -> Result<Verdict, ClusterError> {
-    let (api, namespaced) = api_for(
-        cluster,
-        &target.api_version,
-        &target.kind,
-        target.namespace.as_deref(),
-    )
-    .await?;
+    let (api, namespaced) = cluster
+        .api_for(
+            &target.api_version,
+            &target.kind,
+            target.namespace.as_deref(),
+        )
+        .await?;
     let action = format!("get {} {}", target.kind, target.name);
-    let object: Option<Value> = if is_secret(&target.api_version, &target.kind) {
+    let object: Option<Value> = if Cluster::is_secret(&target.api_version, &target.kind) {
         cluster
             .call(&action, api.get_metadata_opt(&target.name))
             .await?
@@ -266,7 +244,9 @@ async fn count(
     max: Option<u32>,
     ready: bool,
 ) -> Result<Verdict, ClusterError> {
-    let (api, _) = api_for(cluster, query.api_version, query.kind, query.namespace).await?;
+    let (api, _) = cluster
+        .api_for(query.api_version, query.kind, query.namespace)
+        .await?;
     let mut params = ListParams::default();
     if let Some(labels) = query.label_selector {
         params = params.labels(labels);
@@ -276,7 +256,7 @@ async fn count(
     }
     let action = format!("list {}", query.kind);
     let (matching, not_ready): (Vec<String>, Vec<String>) =
-        if is_secret(query.api_version, query.kind) {
+        if Cluster::is_secret(query.api_version, query.kind) {
             let list = cluster.call(&action, api.list_metadata(&params)).await?;
             (
                 list.items

@@ -5,7 +5,6 @@
 use kube::api::ListParams;
 
 use super::cluster::Cluster;
-use super::evaluate::api_for;
 use crate::content::ObjectRef;
 
 /// Kinds learners confuse with each other, by apiVersion.
@@ -37,7 +36,10 @@ pub(super) async fn diagnose(
 }
 
 async fn other_namespaces(cluster: &Cluster, target: &ObjectRef) -> Vec<String> {
-    let Ok((api, _)) = api_for(cluster, &target.api_version, &target.kind, None).await else {
+    let Ok((api, _)) = cluster
+        .api_for(&target.api_version, &target.kind, None)
+        .await
+    else {
         return Vec::new();
     };
     let params = ListParams::default().fields(&format!("metadata.name={}", target.name));
@@ -59,13 +61,13 @@ async fn other_namespaces(cluster: &Cluster, target: &ObjectRef) -> Vec<String> 
 }
 
 async fn similar_names(cluster: &Cluster, target: &ObjectRef) -> Vec<String> {
-    let Ok((api, _)) = api_for(
-        cluster,
-        &target.api_version,
-        &target.kind,
-        target.namespace.as_deref(),
-    )
-    .await
+    let Ok((api, _)) = cluster
+        .api_for(
+            &target.api_version,
+            &target.kind,
+            target.namespace.as_deref(),
+        )
+        .await
     else {
         return Vec::new();
     };
@@ -113,8 +115,9 @@ async fn sibling_kinds(cluster: &Cluster, target: &ObjectRef) -> Vec<String> {
             continue;
         }
         for sibling in kinds.iter().filter(|k| **k != target.kind) {
-            let Ok((api, namespaced)) =
-                api_for(cluster, api_version, sibling, target.namespace.as_deref()).await
+            let Ok((api, namespaced)) = cluster
+                .api_for(api_version, sibling, target.namespace.as_deref())
+                .await
             else {
                 continue;
             };

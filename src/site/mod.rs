@@ -1,8 +1,6 @@
 //! The course as the server shows it: every page rendered to bytes once, and swapped whole when the
 //! content is reloaded, so a request only looks a page up.
 
-mod watch;
-
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
@@ -13,8 +11,6 @@ use bytes::Bytes;
 use crate::assets::AssetUrls;
 use crate::content::Diagnostic;
 use crate::render::{RenderedCourse, RenderedModule};
-
-pub use watch::watch;
 
 /// Where a cached page shows who is signed in; filled per request in portal mode.
 const ACCOUNT_MARKER: &str = "<!--lectern:account-->";

@@ -7,6 +7,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
+pub mod grading;
 pub mod kind_fixtures;
 pub mod kube_api;
 
@@ -98,11 +100,9 @@ impl TestApp {
             trusted_proxies: Vec::new(),
         };
         edit(&mut config);
-        let (watch, content) = (config.watch, config.content.clone());
-        let app = lectern::App::build(config).await.expect("app builds");
-        if let (true, Some(content)) = (watch, content) {
-            lectern::site::watch(app.clone(), content).expect("watch starts");
-        }
+        let app = lectern::cli::serve::start(config)
+            .await
+            .expect("the app starts as `lectern serve` starts it");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(lectern::serve(

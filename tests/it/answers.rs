@@ -186,7 +186,8 @@ async fn open_answers_keep_every_version_and_come_back_as_written() {
 
 #[tokio::test]
 async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
-    use crate::auth::{Browser, PASSWORD};
+    use crate::common::PASSWORD;
+    use crate::common::browser::Browser;
     use lectern::auth::Role;
     let app = TestApp::spawn_portal().await;
     for name in ["ada", "grace"] {

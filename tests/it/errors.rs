@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::auth::Browser;
+use crate::common::browser::Browser;
 use crate::common::{PASSWORD, TestApp};
 use lectern::auth::Role;
 

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use lectern::auth::Role;
 use serde_json::json;
 
+use crate::common::browser::{html, signed_in};
+use crate::common::grading::{portal, post_grade, queue_ids, release, submit};
 use crate::common::{TestApp, lectern_cmd};
-use crate::grading::{html, portal, post_grade, queue_ids, release, signed_in, submit};
 
 /// A record per CSV row, keyed by column heading.
 fn records(csv_text: &str) -> Vec<HashMap<String, String>> {

@@ -4,43 +4,11 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::auth::{Browser, PASSWORD};
+use crate::common::browser::{Browser, hidden, html, signed_in};
+use crate::common::grading::{QUESTIONS, portal, post_grade, queue_ids, release, submit};
 use crate::common::{TestApp, course_copy, edit, module_dir};
-use lectern::auth::Role;
 
-const QUESTIONS: &str = "/api/modules/cluster-architecture/questions";
 const XSS: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
-
-/// A portal with learners ada (cohort blue) and grace (green) and instructors ines and ivan.
-pub(crate) async fn portal(app: TestApp) -> TestApp {
-    for (name, role, cohort) in [
-        ("ada", Role::Learner, Some("blue")),
-        ("grace", Role::Learner, Some("green")),
-        ("ines", Role::Instructor, None),
-        ("ivan", Role::Instructor, None),
-    ] {
-        app.add_account(name, role, cohort).await;
-    }
-    app
-}
-
-pub(crate) async fn signed_in<'a>(app: &'a TestApp, name: &str) -> Browser<'a> {
-    let mut browser = Browser::new(app);
-    browser.sign_in_as(name, PASSWORD).await;
-    browser
-}
-
-pub(crate) async fn submit(
-    browser: &Browser<'_>,
-    question: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    let response = browser
-        .post_json(&format!("{QUESTIONS}/{question}/answer"), &body.to_string())
-        .await;
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
 
 async fn current(browser: &Browser<'_>, question: &str) -> Value {
     browser
@@ -49,11 +17,6 @@ async fn current(browser: &Browser<'_>, question: &str) -> Value {
         .json()
         .await
         .unwrap()
-}
-
-/// The page at `path`, as `browser` sees it.
-pub(crate) async fn html(browser: &Browser<'_>, path: &str) -> String {
-    browser.get(path).await.text().await.unwrap()
 }
 
 /// ada submits an answer to `api-server-role`; returns its id and grading page, as `instructor` finds them.
@@ -68,60 +31,6 @@ async fn submitted_by_ada(app: &TestApp, instructor: &Browser<'_>) -> (String, S
     let id = queue_ids(&html(instructor, "/instructor/grading").await)[0].clone();
     let path = format!("/instructor/grading/answers/{id}");
     (id, path)
-}
-
-/// The value of the hidden input `name` in a page.
-pub(crate) fn hidden(html: &str, name: &str) -> String {
-    html.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap_or_else(|| panic!("no hidden input {name}"))
-        .to_owned()
-}
-
-/// Answer ids linked from the queue, in queue order.
-pub(crate) fn queue_ids(html: &str) -> Vec<String> {
-    html.split("href=\"/instructor/grading/answers/")
-        .skip(1)
-        .map(|s| s.split(['?', '"']).next().unwrap().to_owned())
-        .collect()
-}
-
-/// Posts a grade as the grading form does, from the page the grader loaded.
-pub(crate) async fn post_grade(
-    grader: &Browser<'_>,
-    id: &str,
-    page: &str,
-    scores: &[&str],
-    feedback: &str,
-) -> reqwest::Response {
-    let (csrf, revision, version) = (
-        hidden(page, "csrf"),
-        hidden(page, "revision"),
-        hidden(page, "rubric_version"),
-    );
-    let mut form = vec![
-        ("csrf", csrf.as_str()),
-        ("revision", revision.as_str()),
-        ("rubric_version", version.as_str()),
-    ];
-    form.extend(scores.iter().map(|s| ("score", *s)));
-    form.push(("feedback", feedback));
-    grader
-        .post_form(&format!("/instructor/grading/answers/{id}"), &form)
-        .await
-}
-
-pub(crate) async fn release(grader: &Browser<'_>, question: Option<&str>) -> reqwest::Response {
-    let csrf = grader.csrf().await;
-    let mut form = vec![
-        ("csrf", csrf.as_str()),
-        ("release_module", "cluster-architecture"),
-    ];
-    if let Some(q) = question {
-        form.push(("release_question", q));
-    }
-    grader.post_form("/instructor/grading/release", &form).await
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 
 use reqwest::StatusCode;
 
-use crate::auth::{Browser, PASSWORD};
+use crate::common::PASSWORD;
 use crate::common::TestApp;
+use crate::common::browser::Browser;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
 use lectern::auth::Role;

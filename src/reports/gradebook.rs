@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::SqlitePool;
 
-use super::rubrics::{self, RubricCriterion};
+use crate::assess::rubrics::{self, RubricCriterion};
+use crate::assess::{self, Answered};
 use crate::content::{Course, Module, QuestionKind};
 use crate::progress;
 
@@ -87,12 +88,6 @@ pub struct Gradebook {
     pub averages: Table,
 }
 
-/// The current state of one answered question.
-struct Answered {
-    auto_score: Option<u32>,
-    grade: Option<(u32, i64, Vec<Option<u32>>)>,
-}
-
 /// The columns of one module's questions and criteria.
 struct Breakdown<'a> {
     module: &'a Module,
@@ -122,8 +117,8 @@ pub async fn build(
     filter: &GradebookFilter,
 ) -> Result<Gradebook, sqlx::Error> {
     let progress = progress::cohort_table(pool, course, filter.cohort.as_deref(), None).await?;
-    let answers = current_answers(pool).await?;
-    let released = super::grading::released(pool).await?;
+    let answers = assess::current_submissions(pool).await?;
+    let released = assess::grading::released(pool).await?;
     let recorded = rubrics::all(pool).await?;
     let modules: Vec<(usize, &Module)> = course
         .modules
@@ -310,55 +305,6 @@ fn averages(columns: &[String], rows: &[Vec<Cell>]) -> Table {
         columns: headings,
         rows,
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct CurrentRow {
-    learner_id: i64,
-    module_id: String,
-    question_id: String,
-    auto_score: Option<i64>,
-    score: Option<i64>,
-    rubric_version: Option<i64>,
-    scores: Option<String>,
-}
-
-/// Each learner's latest submitted answer per question, with its current grade.
-async fn current_answers(
-    pool: &SqlitePool,
-) -> Result<HashMap<(i64, String, String), Answered>, sqlx::Error> {
-    let rows: Vec<CurrentRow> = sqlx::query_as(
-        "SELECT a.learner_id, a.module_id, a.question_id, a.auto_score, g.score, g.rubric_version, g.scores
-         FROM answers a
-         LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
-         WHERE a.state = 'submitted'
-           AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
-                            AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')",
-    )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let grade = match (r.score, r.rubric_version) {
-                (Some(score), Some(version)) => Some((
-                    score as u32,
-                    version,
-                    r.scores
-                        .and_then(|s| serde_json::from_str(&s).ok())
-                        .unwrap_or_default(),
-                )),
-                _ => None,
-            };
-            (
-                (r.learner_id, r.module_id, r.question_id),
-                Answered {
-                    auto_score: r.auto_score.map(|s| s as u32),
-                    grade,
-                },
-            )
-        })
-        .collect())
 }
 
 /// The table as CSV (RFC 4180: comma-separated, CRLF line ends, quoted where needed; UTF-8), header
