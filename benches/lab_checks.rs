@@ -40,7 +40,7 @@ async fn run() {
     let cluster = kube_api::FakeCluster::start(kind_fixtures::lab_done()).await;
     let kubeconfig = cluster.kubeconfig.clone();
     let course = content::load(CourseFiles::embedded()).expect("embedded course");
-    let (_, lab) = labs::find_lab(&course, "ha-control-plane").expect("module 01 lab");
+    let (_, lab) = course.lab("ha-control-plane").expect("module 01 lab");
     let checks: usize = lab.steps.iter().map(|s| s.checks.len()).sum();
 
     // In process: connect once, run every step's checks (what the server does per click, for all steps).

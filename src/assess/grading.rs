@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 
 use super::rubrics::{self, Rubric};
 use super::{Error, question};
-use crate::content::{Course, QuestionKind};
+use crate::content::Course;
 
 /// Where an answer is in grading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -212,16 +212,13 @@ WHERE a.state = 'submitted' AND a.choices IS NULL";
 
 impl EntryRow {
     fn into_entry(self, course: &Course) -> Option<QueueEntry> {
-        let module = course
-            .modules
-            .iter()
-            .find(|m| m.id.as_ref() == self.module_id)?;
+        let module = course.module(&self.module_id)?;
         let (index, question) = module
             .questions
             .iter()
             .enumerate()
             .find(|(_, q)| q.id.as_ref() == self.question_id)?;
-        if question.kind != QuestionKind::Open {
+        if !question.kind.is_instructor_graded() {
             return None;
         }
         let status = match (self.graded, &self.needs_review) {
@@ -471,16 +468,14 @@ pub async fn release(
     question_id: Option<&str>,
 ) -> Result<usize, Error> {
     let module = course
-        .modules
-        .iter()
-        .find(|m| m.id.as_ref() == module_id)
+        .module(module_id)
         .ok_or_else(|| Error::NotFound(format!("there is no module `{module_id}`")))?;
     let questions: Vec<&str> = match question_id {
         Some(q) => vec![question(course, module_id, q)?.id.as_ref()],
         None => module
             .questions
             .iter()
-            .filter(|q| q.kind == QuestionKind::Open)
+            .filter(|q| q.kind.is_instructor_graded())
             .map(|q| q.id.as_ref())
             .collect(),
     };

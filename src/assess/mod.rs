@@ -111,15 +111,12 @@ fn question<'a>(
     module_id: &str,
     question_id: &str,
 ) -> Result<&'a Question, Error> {
-    let module = course
-        .modules
-        .iter()
-        .find(|m| m.id.as_ref() == module_id)
+    course
+        .module(module_id)
         .ok_or_else(|| Error::NotFound(format!("there is no module `{module_id}`")))?;
-    module
-        .questions
-        .iter()
-        .find(|q| q.id.as_ref() == question_id)
+    course
+        .question(module_id, question_id)
+        .map(|(_, question)| question)
         .ok_or_else(|| {
             Error::NotFound(format!(
                 "module `{module_id}` has no question `{question_id}`"
@@ -198,7 +195,7 @@ pub async fn save(
         }
     };
     let state = if input.submit { "submitted" } else { "draft" };
-    let once = question.kind != QuestionKind::Open;
+    let once = !question.kind.is_instructor_graded();
     let saved = store::insert(
         pool,
         store::NewAnswer {
@@ -290,7 +287,7 @@ pub async fn latest(
         }
         None => None,
     };
-    let is_choice = question.kind != QuestionKind::Open;
+    let is_choice = !question.kind.is_instructor_graded();
     let state = match (submitted, is_choice || grade.is_some()) {
         (false, _) => "draft",
         (true, false) => "submitted",

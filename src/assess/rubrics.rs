@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
-use crate::content::{Course, Question, QuestionKind};
+use crate::content::{Course, Question};
 
 /// One criterion as recorded with a rubric version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub async fn sync(pool: &SqlitePool, course: &Course) -> Result<(), sqlx::Error>
         for question in module
             .questions
             .iter()
-            .filter(|q| q.kind == QuestionKind::Open)
+            .filter(|q| q.kind.is_instructor_graded())
         {
             sync_question(pool, module.id.as_ref(), question).await?;
         }

@@ -46,7 +46,7 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
         Ok(course) => course,
         Err(e) => return fail(e),
     };
-    let Some((_, lab)) = labs::find_lab(&course, &args.lab) else {
+    let Some((_, lab)) = course.lab(&args.lab) else {
         let known: Vec<String> = course
             .modules
             .iter()

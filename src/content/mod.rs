@@ -48,6 +48,40 @@ pub struct Course {
     pub files: CourseFiles,
 }
 
+impl Course {
+    /// The module with this id.
+    pub fn module(&self, id: &str) -> Option<&Module> {
+        self.modules.iter().find(|m| m.id.as_ref() == id)
+    }
+
+    /// A question of a module, by their ids.
+    pub fn question(&self, module_id: &str, question_id: &str) -> Option<(&Module, &Question)> {
+        let module = self.module(module_id)?;
+        let question = module
+            .questions
+            .iter()
+            .find(|q| q.id.as_ref() == question_id)?;
+        Some((module, question))
+    }
+
+    /// A lab (and its module) by the lab's id.
+    pub fn lab(&self, lab_id: &str) -> Option<(&Module, &Lab)> {
+        self.modules.iter().find_map(|m| {
+            m.lab
+                .as_ref()
+                .filter(|l| l.id.as_ref() == lab_id)
+                .map(|l| (m, l))
+        })
+    }
+
+    /// A step of a lab, by the lab's and the step's ids.
+    pub fn lab_step(&self, lab_id: &str, step_id: &str) -> Option<(&Lab, &Step)> {
+        let (_, lab) = self.lab(lab_id)?;
+        let step = lab.steps.iter().find(|s| s.id.as_ref() == step_id)?;
+        Some((lab, step))
+    }
+}
+
 /// Markdown with the place it came from, so rendering errors can name file and line.
 #[derive(Debug, Clone)]
 pub struct MarkdownSource {

@@ -61,6 +61,14 @@ pub enum QuestionKind {
     Multiple,
 }
 
+impl QuestionKind {
+    /// Whether an instructor grades it against a rubric (open questions); otherwise it is graded
+    /// the moment it is submitted, and answered once.
+    pub fn is_instructor_graded(self) -> bool {
+        self == QuestionKind::Open
+    }
+}
+
 /// One `[[questions]]` entry; which optional fields are required depends on `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,7 +12,7 @@ use super::{Error, render_page};
 use crate::app::AppState;
 use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
 use crate::assess::{self};
-use crate::content::{Course, QuestionKind};
+use crate::content::Course;
 use crate::progress::store;
 use crate::render::GradingMaterial;
 use crate::reports::gradebook::{self, Cell, Detail, GradebookFilter, Table};
@@ -146,7 +146,7 @@ fn question_choices(
             m.questions
                 .iter()
                 .enumerate()
-                .filter(|(_, q)| q.kind == QuestionKind::Open)
+                .filter(|(_, q)| q.kind.is_instructor_graded())
                 .map(|(i, q)| QuestionChoice {
                     module_id: m.id.to_string(),
                     question_id: q.id.to_string(),
@@ -213,16 +213,11 @@ fn answer_page(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let session = &staff.session;
-    let material = site
-        .course
-        .modules
-        .iter()
-        .find(|m| m.id.as_ref() == task.entry.module_id)
-        .and_then(|m| {
-            m.grading
-                .iter()
-                .find(|g| g.question_id == task.entry.question_id)
-        });
+    let material = site.course.module(&task.entry.module_id).and_then(|m| {
+        m.grading
+            .iter()
+            .find(|g| g.question_id == task.entry.question_id)
+    });
     let page = AnswerPage {
         task,
         material,

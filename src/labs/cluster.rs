@@ -12,7 +12,7 @@ use kube::discovery::{self, ApiCapabilities};
 use kube::{Client, Config};
 
 /// How to reach the cluster.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// A kubeconfig file; otherwise `KUBECONFIG`, `~/.kube/config`, then in-cluster configuration.
     pub kubeconfig: Option<PathBuf>,
@@ -22,6 +22,21 @@ pub struct ConnectOptions {
     pub context: Option<String>,
     /// How long to wait for the API server, per request.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    /// Never prints an assigned kubeconfig: it holds credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("kubeconfig", &self.kubeconfig)
+            .field(
+                "inline_kubeconfig",
+                &self.inline_kubeconfig.as_ref().map(|_| "(redacted)"),
+            )
+            .field("context", &self.context)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// Why the cluster could not answer a question, in words a learner can act on.
@@ -375,8 +390,34 @@ impl Cluster {
             },
             kube::Error::SerdeError(e) => ClusterError::Malformed(e.to_string()),
             kube::Error::FromUtf8(e) => ClusterError::Malformed(e.to_string()),
+            kube::Error::RustlsTls(e) => ClusterError::Tls {
+                url,
+                detail: error_chain(&e),
+            },
+            kube::Error::Auth(e) => ClusterError::Config(format!(
+                "the kubeconfig's credentials cannot be used: {}",
+                error_chain(&e)
+            )),
             other => {
                 let detail = error_chain(&other);
+                // The transport's errors arrive boxed; their I/O cause says what happened.
+                match io_error_kind(&other) {
+                    Some(std::io::ErrorKind::TimedOut) => {
+                        return ClusterError::Timeout {
+                            url,
+                            secs: self.timeout.as_secs().max(1),
+                        };
+                    }
+                    Some(
+                        std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::HostUnreachable
+                        | std::io::ErrorKind::NetworkUnreachable
+                        | std::io::ErrorKind::AddrNotAvailable,
+                    ) => return ClusterError::Unreachable { url, detail },
+                    _ => {}
+                }
+                // Last resort, for causes that carry no type to match: their words.
                 let lower = detail.to_lowercase();
                 if lower.contains("timed out")
                     || lower.contains("deadline")
@@ -401,6 +442,18 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The kind of the first I/O error among an error's causes.
+fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
 }
 
 /// The error and its causes, joined, without repeating the same text.
@@ -469,4 +522,29 @@ fn cache_key(options: &ConnectOptions) -> String {
     options.context.hash(&mut hasher);
     options.timeout.hash(&mut hasher);
     format!("{:016x}", hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_an_assigned_kubeconfig() {
+        let options = ConnectOptions {
+            inline_kubeconfig: Some("users:\n- user:\n    token: s3cr3t-token\n".to_owned()),
+            ..Default::default()
+        };
+        let printed = format!("{options:?}");
+        assert!(!printed.contains("s3cr3t-token"), "{printed}");
+        assert!(printed.contains("(redacted)"));
+    }
+
+    #[test]
+    fn io_causes_are_found_by_type() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "no");
+        assert_eq!(
+            io_error_kind(&refused),
+            Some(std::io::ErrorKind::ConnectionRefused)
+        );
+    }
 }

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 pub use cluster::{Cluster, ClusterCache, ClusterError, ConnectOptions};
 
-use crate::content::{Check, Course, Lab, Module, Step};
+use crate::content::{Check, Course, Lab, Step};
 
 /// At most this many checks of a step are in flight at once.
 pub const CONCURRENCY: usize = 8;
@@ -175,12 +175,11 @@ fn find_step<'a>(
     lab_id: &str,
     step_id: &str,
 ) -> Result<(&'a Lab, &'a Step), RunError> {
-    let (_, lab) = find_lab(course, lab_id)
+    course
+        .lab(lab_id)
         .ok_or_else(|| RunError::NotFound(format!("there is no lab `{lab_id}`")))?;
-    let step = lab
-        .steps
-        .iter()
-        .find(|s| s.id.as_ref() == step_id)
+    let (lab, step) = course
+        .lab_step(lab_id, step_id)
         .ok_or_else(|| RunError::NotFound(format!("lab `{lab_id}` has no step `{step_id}`")))?;
     if step.checks.is_empty() {
         return Err(RunError::NotFound(format!(
@@ -275,16 +274,6 @@ pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, 
                 ctx.cluster
             )
         })
-}
-
-/// Finds a lab (and its module) by id.
-pub fn find_lab<'a>(course: &'a Course, lab_id: &str) -> Option<(&'a Module, &'a Lab)> {
-    course.modules.iter().find_map(|m| {
-        m.lab
-            .as_ref()
-            .filter(|l| l.id.as_ref() == lab_id)
-            .map(|l| (m, l))
-    })
 }
 
 /// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout.

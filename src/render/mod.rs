@@ -41,6 +41,13 @@ pub struct RenderedCourse {
     pub course: Course,
 }
 
+impl RenderedCourse {
+    /// The rendered module with this id.
+    pub fn module(&self, id: &str) -> Option<&RenderedModule> {
+        self.modules.iter().find(|m| m.id.as_ref() == id)
+    }
+}
+
 /// One module page's content, rendered.
 #[derive(Debug, Clone)]
 pub struct RenderedModule {

@@ -8,7 +8,7 @@ use sqlx::SqlitePool;
 
 use crate::assess::rubrics::{self, RubricCriterion};
 use crate::assess::{self, Answered};
-use crate::content::{Course, Module, QuestionKind};
+use crate::content::{Course, Module};
 use crate::progress;
 
 /// How much the gradebook breaks scores down.
@@ -138,7 +138,7 @@ pub async fn build(
             criteria: module
                 .questions
                 .iter()
-                .filter(|q| q.kind == QuestionKind::Open)
+                .filter(|q| q.kind.is_instructor_graded())
                 .map(|q| {
                     let latest = recorded
                         .iter()
@@ -185,7 +185,7 @@ pub async fn build(
                     q.id.to_string(),
                 );
                 let answer = answers.get(&key);
-                if q.kind == QuestionKind::Open {
+                if q.kind.is_instructor_graded() {
                     let score = answer.and_then(|a| a.grade.as_ref()).map(|g| g.0);
                     instructor.0 += score.unwrap_or(0);
                     instructor.1 += q.points;
