@@ -32,7 +32,7 @@ pub async fn execute(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(db = %db_path.display(), "serving “{}” on http://{local}", app.site.current().course.title);
+    tracing::info!(db = %db_path.display(), "serving “{}” on http://{local}", app.site.current().rendered.title);
     crate::serve(listener, app, shutdown_signal())
         .await
         .context("server failed")?;

@@ -165,7 +165,7 @@ pub(super) async fn queue(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let session = &staff.session;
-    let course = &site.course.course;
+    let course = &site.course();
     let entries = grading::queue(&app.db, course, &filter.domain())
         .await
         .map_err(|e| grading_error(e, &site))?;
@@ -213,7 +213,7 @@ fn answer_page(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let session = &staff.session;
-    let material = site.course.module(&task.entry.module_id).and_then(|m| {
+    let material = site.rendered.module(&task.entry.module_id).and_then(|m| {
         m.grading
             .iter()
             .find(|g| g.question_id == task.entry.question_id)
@@ -244,7 +244,7 @@ pub(super) async fn answer(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let task = grading::task(&app.db, &site.course.course, answer_id)
+    let task = grading::task(&app.db, &site.course(), answer_id)
         .await
         .map_err(|e| grading_error(e, &site))?;
     // Regrading starts from the current grade when its rubric is still the current one.
@@ -301,7 +301,7 @@ pub(super) async fn save_grade(
         .map(|(_, v)| v.trim().to_owned())
         .collect();
     let feedback = field("feedback").replace("\r\n", "\n");
-    let course = &site.course.course;
+    let course = &site.course();
     let outcome = match GradeInput::parse(
         field("revision"),
         field("rubric_version"),
@@ -375,7 +375,7 @@ pub(super) async fn release(
     let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
     let released = grading::release(
         &app.db,
-        &site.course.course,
+        &site.course(),
         session.user.learner_id,
         &form.release_module,
         question,
@@ -435,7 +435,7 @@ pub(super) async fn gradebook(
     Query(query): Query<GradebookQuery>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let course = &site.course.course;
+    let course = &site.course();
     let book = gradebook::build(&app.db, course, &query.domain()?).await?;
     let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
     let page = GradebookPage {
@@ -462,7 +462,7 @@ pub(super) async fn gradebook_csv(
     Query(query): Query<GradebookQuery>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let book = gradebook::build(&app.db, &site.course.course, &query.domain()?).await?;
+    let book = gradebook::build(&app.db, &site.course(), &query.domain()?).await?;
     Ok((
         [
             (

@@ -70,7 +70,7 @@ pub(super) async fn cohort(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let course = &site.course.course;
+    let course = &site.course();
     let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name()).await?;
     let cohorts = store::cohorts(&app.db).await?;
     let page = CohortPage {
@@ -120,7 +120,7 @@ pub(super) async fn stuck(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let checks = progress::stuck(&app.db, &site.course.course, filter.cohort()).await?;
+    let checks = progress::stuck(&app.db, &site.course(), filter.cohort()).await?;
     let page = StuckPage {
         selected: filter.cohort().unwrap_or(""),
         checks: &checks,

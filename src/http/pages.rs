@@ -58,7 +58,7 @@ pub(super) async fn course_file(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let Some(body) = site.course.assets.get(&path) else {
+    let Some(body) = site.rendered.assets.get(&path) else {
         return Err(Error::NotFound(format!(
             "There is no file “{path}” in this course."
         )));
@@ -143,7 +143,7 @@ struct ProgressSection<'a> {
 }
 
 async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result<String, Error> {
-    let progress = progress::for_learner(&app.db, &site.course.course, visitor.learner_id())
+    let progress = progress::for_learner(&app.db, &site.course(), visitor.learner_id())
         .await
         .map_err(Error::from)?;
     let continue_at = progress

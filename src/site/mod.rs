@@ -76,13 +76,18 @@ impl Page {
 #[derive(Debug)]
 pub struct Site {
     /// What the pages were rendered from.
-    pub course: Arc<RenderedCourse>,
+    pub rendered: Arc<RenderedCourse>,
     pages: HashMap<String, Page>,
     assets: AssetUrls,
     banner: Vec<String>,
 }
 
 impl Site {
+    /// The loaded course behind the pages: modules, labs, questions.
+    pub fn course(&self) -> &crate::content::Course {
+        &self.rendered.course
+    }
+
     /// Renders every page of `course`; `errors` (from a failed reload) are shown on each page.
     pub fn new(course: Arc<RenderedCourse>, assets: AssetUrls, errors: &[Diagnostic]) -> Self {
         let banner: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -112,7 +117,7 @@ impl Site {
             pages.insert(format!("/modules/{}", module.id), Page::new(render(&page)));
         }
         Self {
-            course,
+            rendered: course,
             pages,
             assets,
             banner,
@@ -121,7 +126,7 @@ impl Site {
 
     /// The same course, re-rendered to show why the latest edit could not be loaded.
     pub fn with_errors(&self, errors: &[Diagnostic]) -> Self {
-        Self::new(self.course.clone(), self.assets.clone(), errors)
+        Self::new(self.rendered.clone(), self.assets.clone(), errors)
     }
 
     /// The page at a path (`/`, `/modules/{id}`).
@@ -132,7 +137,7 @@ impl Site {
     /// A page of the site around `body` (already-escaped HTML), with `account` in the header.
     pub fn wrap(&self, title: &str, body: &str, account: &str) -> String {
         let chrome = Chrome {
-            course_title: &self.course.title,
+            course_title: &self.rendered.title,
             assets: &self.assets,
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),
@@ -154,7 +159,7 @@ impl Site {
     /// with the visitor's account area.
     pub fn problem(&self, heading: &str, message: &str, account: &str) -> String {
         let chrome = Chrome {
-            course_title: &self.course.title,
+            course_title: &self.rendered.title,
             assets: &self.assets,
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),

@@ -71,7 +71,8 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     );
     assert!(home.contains("25% of the course's lab steps and questions"));
 
-    let course = &app.app.site.current().course.course;
+    let site = app.app.site.current();
+    let course = site.course();
     for question in &course.modules[0].questions {
         let body = if question.choices.is_empty() {
             serde_json::json!({ "text": "my answer", "submit": true })
