@@ -21,7 +21,7 @@ pub(super) async fn current(
     Ok(
         match assess::latest(
             &app.db,
-            &site.course(),
+            site.course(),
             visitor.learner_id(),
             &module,
             &question,
@@ -51,7 +51,7 @@ pub(super) async fn save(
     Ok(Json(
         assess::save(
             &app.db,
-            &site.course(),
+            site.course(),
             visitor.learner_id(),
             &module,
             &question,

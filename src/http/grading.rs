@@ -244,7 +244,7 @@ pub(super) async fn answer(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let task = grading::task(&app.db, &site.course(), answer_id)
+    let task = grading::task(&app.db, site.course(), answer_id)
         .await
         .map_err(|e| grading_error(e, &site))?;
     // Regrading starts from the current grade when its rubric is still the current one.
@@ -375,7 +375,7 @@ pub(super) async fn release(
     let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
     let released = grading::release(
         &app.db,
-        &site.course(),
+        site.course(),
         session.user.learner_id,
         &form.release_module,
         question,
@@ -462,7 +462,7 @@ pub(super) async fn gradebook_csv(
     Query(query): Query<GradebookQuery>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let book = gradebook::build(&app.db, &site.course(), &query.domain()?).await?;
+    let book = gradebook::build(&app.db, site.course(), &query.domain()?).await?;
     Ok((
         [
             (

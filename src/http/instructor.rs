@@ -120,7 +120,7 @@ pub(super) async fn stuck(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let checks = progress::stuck(&app.db, &site.course(), filter.cohort()).await?;
+    let checks = progress::stuck(&app.db, site.course(), filter.cohort()).await?;
     let page = StuckPage {
         selected: filter.cohort().unwrap_or(""),
         checks: &checks,

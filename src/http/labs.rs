@@ -40,7 +40,7 @@ pub(super) async fn check(
         &app.clusters,
         &app.config.cluster.connect_options(),
         &app.db,
-        &site.course(),
+        site.course(),
         visitor.learner_id(),
         &lab,
         &step,
@@ -57,7 +57,7 @@ pub(super) async fn latest(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     Ok(
-        match labs::last_run(&app.db, &site.course(), visitor.learner_id(), &lab, &step).await? {
+        match labs::last_run(&app.db, site.course(), visitor.learner_id(), &lab, &step).await? {
             Some(run) => Json(run).into_response(),
             None => StatusCode::NO_CONTENT.into_response(),
         },

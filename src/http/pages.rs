@@ -143,7 +143,7 @@ struct ProgressSection<'a> {
 }
 
 async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result<String, Error> {
-    let progress = progress::for_learner(&app.db, &site.course(), visitor.learner_id())
+    let progress = progress::for_learner(&app.db, site.course(), visitor.learner_id())
         .await
         .map_err(Error::from)?;
     let continue_at = progress
