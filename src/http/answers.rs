@@ -1,12 +1,13 @@
 //! Endpoints for answering assessment questions in place: the learner's current answer, and saving a
 //! new version (draft or submission).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::Error;
+use super::paths::QuestionPath;
 use super::session::Visitor;
 use crate::app::AppState;
 use crate::assess::{self, AnswerInput};
@@ -15,7 +16,7 @@ use crate::assess::{self, AnswerInput};
 pub(super) async fn current(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Path((module, question)): Path<(String, String)>,
+    QuestionPath { module, question }: QuestionPath,
 ) -> Result<Response, Error> {
     let site = app.site.current();
     Ok(
@@ -38,7 +39,7 @@ pub(super) async fn current(
 pub(super) async fn save(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Path((module, question)): Path<(String, String)>,
+    QuestionPath { module, question }: QuestionPath,
     headers: HeaderMap,
     Json(input): Json<AnswerInput>,
 ) -> Result<Json<assess::AnswerView>, Error> {

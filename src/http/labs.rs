@@ -1,11 +1,12 @@
 //! Endpoints for "Check my work": run a step's checks, and fetch the last run to show it again.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::Error;
+use super::paths::LabStepPath;
 use super::session::Visitor;
 use crate::app::AppState;
 use crate::labs::{self, store::RecordedRun};
@@ -18,7 +19,7 @@ use axum::Extension;
 pub(super) async fn check(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Path((lab, step)): Path<(String, String)>,
+    LabStepPath { lab, step }: LabStepPath,
     headers: HeaderMap,
 ) -> Result<Json<RecordedRun>, Error> {
     let is_json = headers
@@ -53,7 +54,7 @@ pub(super) async fn check(
 pub(super) async fn latest(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Path((lab, step)): Path<(String, String)>,
+    LabStepPath { lab, step }: LabStepPath,
 ) -> Result<Response, Error> {
     let site = app.site.current();
     Ok(

@@ -11,6 +11,7 @@ mod instructor;
 mod labs;
 mod ops;
 mod pages;
+mod paths;
 mod session;
 mod sign_in;
 mod statics;

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use askama::Template;
 
 use super::Error;
+use super::paths::ModulePath;
 use super::session::Visitor;
 use crate::app::AppState;
 use crate::progress;
@@ -33,7 +34,7 @@ pub(super) async fn home(
 pub(super) async fn module(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
-    Path(id): Path<String>,
+    ModulePath(id): ModulePath,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let missing = format!("There is no module “{id}” in this course.");
