@@ -210,7 +210,7 @@ pub async fn save(
         },
     )
     .await?;
-    if !saved {
+    let Some(saved) = saved else {
         return Err(Error::Conflict(
             if once {
                 "you have already answered this question; choice questions are answered once"
@@ -219,10 +219,9 @@ pub async fn save(
             }
             .to_owned(),
         ));
-    }
-    latest(pool, course, learner_id, module_id, question_id)
-        .await?
-        .ok_or_else(|| Error::NotFound("the answer vanished after saving".to_owned()))
+    };
+    // A version that could be saved has no instructor's grade yet.
+    Ok(view(question, saved, None))
 }
 
 /// The learner's current answer to a question, if any: the graded submission once there is one,
@@ -243,6 +242,30 @@ pub async fn latest(
             None => return Ok(None),
         },
     };
+    let released = match graded {
+        Some(graded) if graded.released => {
+            let criteria = rubrics::version_criteria(
+                pool,
+                module_id,
+                question_id,
+                graded.grade.rubric_version,
+            )
+            .await?;
+            Some(Some((graded.grade, criteria)))
+        }
+        Some(_) => Some(None),
+        None => None,
+    };
+    Ok(Some(view(question, row, released)))
+}
+
+/// An answer as its author sees it. `graded` is `None` before an instructor graded it, `Some(None)`
+/// once graded but not released, and the grade with its rubric's criteria once released.
+fn view(
+    question: &Question,
+    row: store::AnswerRow,
+    graded: Option<Option<(store::GradeRow, Vec<rubrics::RubricCriterion>)>>,
+) -> AnswerView {
     let choices: Option<Vec<usize>> = row
         .choices
         .as_deref()
@@ -262,38 +285,32 @@ pub async fn latest(
         _ => Vec::new(),
     };
     let instructor_graded = graded.is_some();
-    let grade = match graded.filter(|g| g.released) {
-        Some(graded) => {
-            let g = graded.grade;
-            let criteria =
-                rubrics::version_criteria(pool, module_id, question_id, g.rubric_version).await?;
-            let scores: Vec<Option<u32>> = serde_json::from_str(&g.scores).unwrap_or_default();
-            Some((
-                g.score as u32,
-                ReleasedGrade {
-                    criteria: criteria
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, c)| CriterionScore {
-                            criterion: c.criterion,
-                            score: scores.get(i).copied().flatten(),
-                            points: c.points,
-                        })
-                        .collect(),
-                    feedback: g.feedback,
-                    graded_at: g.graded_at,
-                },
-            ))
-        }
-        None => None,
-    };
+    let grade = graded.flatten().map(|(g, criteria)| {
+        let scores: Vec<Option<u32>> = serde_json::from_str(&g.scores).unwrap_or_default();
+        (
+            g.score as u32,
+            ReleasedGrade {
+                criteria: criteria
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| CriterionScore {
+                        criterion: c.criterion,
+                        score: scores.get(i).copied().flatten(),
+                        points: c.points,
+                    })
+                    .collect(),
+                feedback: g.feedback,
+                graded_at: g.graded_at,
+            },
+        )
+    });
     let is_choice = !question.kind.is_instructor_graded();
     let state = match (submitted, is_choice || grade.is_some()) {
         (false, _) => "draft",
         (true, false) => "submitted",
         (true, true) => "graded",
     };
-    Ok(Some(AnswerView {
+    AnswerView {
         state: state.to_owned(),
         locked: (submitted && is_choice) || instructor_graded,
         version: row.version,
@@ -307,7 +324,7 @@ pub async fn latest(
         feedback,
         saved_at: row.created_at,
         grade: grade.map(|(_, g)| g),
-    }))
+    }
 }
 
 /// Every question the learner has submitted an answer to, with the score they can see: a choice

@@ -37,40 +37,45 @@ pub(super) struct NewAnswer<'a> {
 }
 
 /// Inserts the next version in one statement, so two saves at once cannot take the same number and
-/// a save cannot slip in after a grade. `false` when the answer is closed to changes: graded by an
-/// instructor, or (with `once`) already submitted.
+/// a save cannot slip in after a grade; returns the stored version, or `None` when the answer is closed
+/// to changes: graded by an instructor, or (with `once`) already submitted.
 ///
 /// A draft that follows a draft replaces it (its version still counts up), so the history holds
 /// every submission and at most one draft after each: a learner saving drafts in a loop cannot grow
 /// the database.
-pub(super) async fn insert(pool: &SqlitePool, new: NewAnswer<'_>) -> Result<bool, sqlx::Error> {
+pub(super) async fn insert(
+    pool: &SqlitePool,
+    new: NewAnswer<'_>,
+) -> Result<Option<AnswerRow>, sqlx::Error> {
     if new.state == "draft" {
-        let replaced = sqlx::query(
+        let replaced: Option<AnswerRow> = sqlx::query_as(
             "UPDATE answers SET text = ?4, version = version + 1, created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = (SELECT id FROM answers WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3
                          ORDER BY version DESC LIMIT 1)
-               AND state = 'draft'",
+               AND state = 'draft'
+             RETURNING version, state, text, choices, auto_score, created_at",
         )
         .bind(new.learner_id)
         .bind(new.module_id)
         .bind(new.question_id)
         .bind(new.text)
-        .execute(pool)
+        .fetch_optional(pool)
         .await?;
-        if replaced.rows_affected() == 1 {
-            return Ok(true);
+        if replaced.is_some() {
+            return Ok(replaced);
         }
     }
     let choices = new
         .choices
         .map(|c| serde_json::to_string(c).unwrap_or_default());
-    sqlx::query(
+    sqlx::query_as(
         "INSERT INTO answers (learner_id, module_id, question_id, version, state, text, choices, auto_score)
          SELECT ?1, ?2, ?3,
                 (SELECT coalesce(max(version), 0) + 1 FROM answers WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3),
                 ?4, ?5, ?6, ?7
          WHERE NOT EXISTS (SELECT 1 FROM answers x WHERE x.learner_id = ?1 AND x.module_id = ?2 AND x.question_id = ?3
-                           AND x.state = 'submitted' AND (?8 OR EXISTS (SELECT 1 FROM grades g WHERE g.answer_id = x.id)))",
+                           AND x.state = 'submitted' AND (?8 OR EXISTS (SELECT 1 FROM grades g WHERE g.answer_id = x.id)))
+         RETURNING version, state, text, choices, auto_score, created_at",
     )
     .bind(new.learner_id)
     .bind(new.module_id)
@@ -80,9 +85,8 @@ pub(super) async fn insert(pool: &SqlitePool, new: NewAnswer<'_>) -> Result<bool
     .bind(choices)
     .bind(new.auto_score.map(i64::from))
     .bind(new.once)
-    .execute(pool)
+    .fetch_optional(pool)
     .await
-    .map(|done| done.rows_affected() == 1)
 }
 
 /// A submitted version with its current grade.

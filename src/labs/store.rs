@@ -16,12 +16,16 @@ pub struct RecordedRun {
     pub run: StepRun,
 }
 
-/// Stores a run for a learner.
-pub async fn record(pool: &SqlitePool, learner_id: i64, run: &StepRun) -> Result<i64, sqlx::Error> {
+/// Stores a run for a learner; the stored run comes back with its id and time.
+pub async fn record(
+    pool: &SqlitePool,
+    learner_id: i64,
+    run: StepRun,
+) -> Result<RecordedRun, sqlx::Error> {
     let results =
         serde_json::to_string(&run.results).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    let (id, recorded_at): (i64, String) = sqlx::query_as(
+        "INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id, created_at",
     )
     .bind(learner_id)
     .bind(&run.lab)
@@ -31,7 +35,11 @@ pub async fn record(pool: &SqlitePool, learner_id: i64, run: &StepRun) -> Result
     .bind(run.duration_ms as i64)
     .fetch_one(pool)
     .await?;
-    Ok(id)
+    Ok(RecordedRun {
+        id,
+        recorded_at,
+        run,
+    })
 }
 
 /// The learner's most recent run of a step, if any.
