@@ -206,7 +206,7 @@ SELECT a.id AS answer_id, a.learner_id, acc.username, acc.cohort, a.module_id, a
        EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
 FROM answers a
 JOIN accounts acc ON acc.learner_id = a.learner_id AND acc.role = 'learner'
-LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
+LEFT JOIN current_grades g ON g.answer_id = a.id
 LEFT JOIN accounts grader ON grader.learner_id = g.grader_id
 WHERE a.state = 'submitted' AND a.choices IS NULL";
 
@@ -254,8 +254,7 @@ pub async fn queue(
 ) -> Result<Vec<QueueEntry>, Error> {
     let sql = format!(
         "{ENTRIES}
-  AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
-                   AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')
+  AND a.id IN (SELECT id FROM latest_submissions)
   AND (?1 IS NULL OR a.module_id = ?1) AND (?2 IS NULL OR a.question_id = ?2)
   AND (?3 IS NULL OR acc.username LIKE '%' || ?3 || '%') AND (?4 IS NULL OR acc.cohort = ?4)"
     );

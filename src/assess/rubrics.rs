@@ -94,9 +94,8 @@ async fn sync_question(
     .await?;
     let stale: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
         "SELECT g.answer_id, g.revision, g.rubric_version, g.scores, g.feedback
-         FROM grades g JOIN answers a ON a.id = g.answer_id
-         WHERE a.module_id = ? AND a.question_id = ? AND g.rubric_version < ?
-           AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = g.answer_id)",
+         FROM current_grades g JOIN answers a ON a.id = g.answer_id
+         WHERE a.module_id = ? AND a.question_id = ? AND g.rubric_version < ?",
     )
     .bind(module_id)
     .bind(question_id)

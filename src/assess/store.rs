@@ -157,11 +157,9 @@ pub(super) async fn submitted_scores(
     sqlx::query_as(
         "SELECT a.module_id, a.question_id, a.auto_score, g.score AS grade,
                 EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
-         FROM answers a
-         LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
-         WHERE a.learner_id = ?1 AND a.state = 'submitted'
-           AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = ?1
-                            AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')",
+         FROM latest_submissions a
+         LEFT JOIN current_grades g ON g.answer_id = a.id
+         WHERE a.learner_id = ?1",
     )
     .bind(learner_id)
     .fetch_all(pool)
@@ -183,11 +181,8 @@ pub(super) struct CurrentRow {
 pub(super) async fn current_submissions(pool: &SqlitePool) -> Result<Vec<CurrentRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.learner_id, a.module_id, a.question_id, a.auto_score, g.score, g.rubric_version, g.scores
-         FROM answers a
-         LEFT JOIN grades g ON g.answer_id = a.id AND g.revision = (SELECT max(revision) FROM grades WHERE answer_id = a.id)
-         WHERE a.state = 'submitted'
-           AND a.version = (SELECT max(version) FROM answers b WHERE b.learner_id = a.learner_id
-                            AND b.module_id = a.module_id AND b.question_id = a.question_id AND b.state = 'submitted')",
+         FROM latest_submissions a
+         LEFT JOIN current_grades g ON g.answer_id = a.id",
     )
     .fetch_all(pool)
     .await
