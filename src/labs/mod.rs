@@ -1,11 +1,11 @@
 //! Lab checks: run a step's declarative, read-only checks against a learner's cluster through kube-rs,
 //! and explain each verdict with what was observed and, for failures, the likely slip.
 //!
-//! [`Cluster`] connects and maps errors by meaning; `evaluate` holds one function per check kind;
+//! [`Cluster`] connects and maps errors by meaning; `kinds` holds one file per check kind;
 //! `near_miss` looks for slips when an object is missing; [`store`] records every run.
 
 mod cluster;
-mod evaluate;
+mod kinds;
 mod kubeconfig;
 mod near_miss;
 pub mod store;
@@ -304,8 +304,7 @@ pub async fn run_checks(cluster: &Cluster, checks: &[Check]) -> Vec<CheckResult>
 async fn run_check(cluster: &Cluster, check: &Check) -> CheckResult {
     let started = Instant::now();
     let outcome =
-        match tokio::time::timeout(cluster.timeout, evaluate::evaluate(cluster, &check.spec)).await
-        {
+        match tokio::time::timeout(cluster.timeout, kinds::evaluate(cluster, &check.spec)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(cluster.timed_out()),
         };

@@ -1,0 +1,98 @@
+//! `check = "access"`: what the cluster's authorizer says a subject may do (SubjectAccessReview),
+//! on a resource.
+
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::json;
+
+use super::Verdict;
+use crate::content::Subject;
+use crate::labs::cluster::{Cluster, ClusterError};
+
+pub(super) async fn access(
+    cluster: &Cluster,
+    subject: &Subject,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    namespace: Option<&str>,
+    expected: bool,
+) -> Result<Verdict, ClusterError> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+    };
+    let (user, groups) = match subject {
+        Subject::ServiceAccount { namespace, name } => (
+            Some(format!("system:serviceaccount:{namespace}:{name}")),
+            vec![
+                "system:serviceaccounts".to_owned(),
+                format!("system:serviceaccounts:{namespace}"),
+                "system:authenticated".to_owned(),
+            ],
+        ),
+        Subject::User(user) => (Some(user.clone()), vec!["system:authenticated".to_owned()]),
+        Subject::Group(group) => (None, vec![group.clone()]),
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user,
+            groups: Some(groups),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: namespace.map(str::to_owned),
+                verb: Some(verb.to_owned()),
+                group: Some(group.to_owned()),
+                resource: Some(resource.to_owned()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SubjectAccessReview> = Api::all(cluster.client.clone());
+    let answer = cluster
+        .call(
+            "create subjectaccessreviews",
+            api.create(&PostParams::default(), &review),
+        )
+        .await?;
+    let status = answer.status.unwrap_or_default();
+    let qualified = if group.is_empty() {
+        resource.to_owned()
+    } else {
+        format!("{resource}.{group}")
+    };
+    let place = namespace.map_or_else(
+        || "across the cluster".to_owned(),
+        |ns| format!("in namespace {ns}"),
+    );
+    let reason = status.reason.clone().unwrap_or_default();
+    let message = if status.allowed {
+        let grant = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({reason})")
+        };
+        format!("{subject} may {verb} {qualified} {place}{grant}")
+    } else {
+        let why = if reason.is_empty() {
+            "no RBAC binding grants it".to_owned()
+        } else {
+            format!("no RBAC binding grants it ({reason})")
+        };
+        format!("{subject} may not {verb} {qualified} {place}: {why}")
+    };
+    let passed = status.allowed == expected;
+    let message = if passed {
+        message
+    } else {
+        format!(
+            "{message}; expected it to be {}",
+            if expected { "allowed" } else { "denied" }
+        )
+    };
+    Ok(Verdict::new(
+        passed,
+        message,
+        json!({ "allowed": status.allowed, "denied": status.denied.unwrap_or(false), "reason": reason }),
+    ))
+}

@@ -1,0 +1,194 @@
+//! `check = "resource"`: an object exists (or not), with fields as asked; a missing one is
+//! explained by [`near_miss`](crate::labs::near_miss).
+
+use serde_json::{Value, json};
+
+use super::{Verdict, plural};
+use crate::content::{FieldAssertion, FieldTest, ObjectRef, PathSegment};
+use crate::labs::cluster::{Cluster, ClusterError};
+use crate::labs::near_miss;
+
+pub(super) async fn resource(
+    cluster: &Cluster,
+    target: &ObjectRef,
+    absent: bool,
+    fields: &[FieldAssertion],
+) -> Result<Verdict, ClusterError> {
+    let (api, namespaced) = cluster
+        .api_for(
+            &target.api_version,
+            &target.kind,
+            target.namespace.as_deref(),
+        )
+        .await?;
+    let action = format!("get {} {}", target.kind, target.name);
+    let object: Option<Value> = if Cluster::is_secret(&target.api_version, &target.kind) {
+        cluster
+            .call(&action, api.get_metadata_opt(&target.name))
+            .await?
+            .map(|m| json!({ "metadata": m.metadata }))
+    } else {
+        cluster
+            .call(&action, api.get_opt(&target.name))
+            .await?
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+    };
+    let target_text = if namespaced {
+        target.to_string()
+    } else {
+        ObjectRef {
+            namespace: None,
+            ..target.clone()
+        }
+        .to_string()
+    };
+    match (object, absent) {
+        (None, true) => Ok(Verdict::new(
+            true,
+            format!("{target_text} does not exist, as expected"),
+            json!({ "exists": false }),
+        )),
+        (Some(_), true) => Ok(Verdict::new(
+            false,
+            format!("{target_text} exists, but it should not"),
+            json!({ "exists": true }),
+        )),
+        (None, false) => {
+            let slips = near_miss::diagnose(cluster, target, namespaced).await;
+            let mut message = format!("{target_text} not found");
+            if !slips.is_empty() {
+                message.push_str(&format!("; {}", slips.join("; ")));
+            }
+            Ok(Verdict::new(
+                false,
+                message,
+                json!({ "exists": false, "likely_slips": slips }),
+            ))
+        }
+        (Some(object), false) => {
+            let mut observed = serde_json::Map::new();
+            let mut failures = Vec::new();
+            for assertion in fields {
+                let values = select(&object, &assertion.path);
+                observed.insert(assertion.path_text.clone(), Value::Array(values.clone()));
+                if let Some(failure) = assert_field(assertion, &values) {
+                    failures.push(failure);
+                }
+            }
+            let observed = json!({ "exists": true, "fields": observed });
+            if failures.is_empty() {
+                let suffix = if fields.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " with {} expected field value{}",
+                        fields.len(),
+                        plural(fields.len())
+                    )
+                };
+                Ok(Verdict::new(
+                    true,
+                    format!("found {target_text}{suffix}"),
+                    observed,
+                ))
+            } else {
+                Ok(Verdict::new(
+                    false,
+                    format!("found {target_text}, but {}", failures.join("; ")),
+                    observed,
+                ))
+            }
+        }
+    }
+}
+
+/// The values a path selects; `[*]` fans out.
+fn select(value: &Value, path: &[PathSegment]) -> Vec<Value> {
+    let Some((first, rest)) = path.split_first() else {
+        return vec![value.clone()];
+    };
+    match first {
+        PathSegment::Key(key) => value.get(key).map(|v| select(v, rest)).unwrap_or_default(),
+        PathSegment::Index(i) => value.get(i).map(|v| select(v, rest)).unwrap_or_default(),
+        PathSegment::All => value
+            .as_array()
+            .map(|items| items.iter().flat_map(|v| select(v, rest)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `None` when the assertion holds for every selected value (and there is at least one).
+fn assert_field(assertion: &FieldAssertion, values: &[Value]) -> Option<String> {
+    let path = &assertion.path_text;
+    if values.is_empty() {
+        return Some(format!("it has no field {path}"));
+    }
+    let expected = match &assertion.test {
+        FieldTest::Equals(v) => format!("expected {v}"),
+        FieldTest::Contains(v) => format!("expected it to contain {v}"),
+        FieldTest::Matches(re) => format!("expected it to match /{re}/"),
+        FieldTest::OneOf(vs) => format!("expected only values from {}", Value::Array(vs.clone())),
+    };
+    let bad: Vec<String> = values
+        .iter()
+        .filter(|v| !test_value(&assertion.test, v))
+        .map(Value::to_string)
+        .collect();
+    if bad.is_empty() {
+        None
+    } else {
+        Some(format!("{path} is {}, {expected}", bad.join(", ")))
+    }
+}
+
+fn test_value(test: &FieldTest, value: &Value) -> bool {
+    match test {
+        FieldTest::Equals(expected) => value == expected,
+        FieldTest::Contains(needle) => match (value, needle) {
+            (Value::String(s), Value::String(n)) => s.contains(n.as_str()),
+            (Value::Array(items), n) => items.contains(n),
+            (Value::Object(map), Value::String(key)) => map.contains_key(key),
+            _ => false,
+        },
+        FieldTest::Matches(re) => value.as_str().is_some_and(|s| re.is_match(s)),
+        FieldTest::OneOf(allowed) => match value {
+            Value::Array(items) => items.iter().all(|item| allowed.contains(item)),
+            other => allowed.contains(other),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::PathSegment::*;
+
+    #[test]
+    fn paths_select_and_fan_out() {
+        let object = json!({ "rules": [ { "verbs": ["get", "list"] }, { "verbs": ["watch"] } ], "metadata": { "labels": { "a.b/c": "x" } } });
+        assert_eq!(
+            select(&object, &[Key("rules".into()), All, Key("verbs".into())]),
+            vec![json!(["get", "list"]), json!(["watch"])]
+        );
+        assert_eq!(
+            select(
+                &object,
+                &[
+                    Key("metadata".into()),
+                    Key("labels".into()),
+                    Key("a.b/c".into())
+                ]
+            ),
+            vec![json!("x")]
+        );
+        assert!(select(&object, &[Key("spec".into())]).is_empty());
+    }
+
+    #[test]
+    fn one_of_applies_to_every_array_element() {
+        let test = FieldTest::OneOf(vec![json!("get"), json!("list"), json!("watch")]);
+        assert!(test_value(&test, &json!(["get", "watch"])));
+        assert!(!test_value(&test, &json!(["get", "delete"])));
+        assert!(!test_value(&test, &json!(["*"])));
+    }
+}
