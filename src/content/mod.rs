@@ -18,6 +18,7 @@ mod checks;
 mod diagnostics;
 mod files;
 mod ids;
+mod questions;
 mod schema;
 
 use std::collections::{BTreeSet, HashMap};
@@ -31,9 +32,9 @@ pub use checks::{
 pub use diagnostics::{Diagnostic, InvalidCourse, line_column};
 pub use files::CourseFiles;
 pub use ids::{LabId, ModuleId, QuestionId, StepId};
-pub use schema::QuestionKind;
+pub use questions::{Choice, Criterion, Question, QuestionKind};
 
-use schema::{CourseToml, LabToml, ModuleToml, QuestionToml, QuestionsToml, StepFrontMatter};
+use schema::{CourseToml, LabToml, ModuleToml, StepFrontMatter};
 
 /// A loaded course: everything the renderer needs, in order.
 #[derive(Debug, Clone)]
@@ -157,47 +158,6 @@ pub struct Step {
     pub text: MarkdownSource,
     /// What "Check my work" verifies, in order.
     pub checks: Vec<Check>,
-}
-
-/// An assessment question.
-#[derive(Debug, Clone)]
-pub struct Question {
-    /// Unique within the module.
-    pub id: QuestionId,
-    /// How it is answered and graded.
-    pub kind: QuestionKind,
-    /// The most a learner can score.
-    pub points: u32,
-    /// The question itself (Markdown).
-    pub prompt: MarkdownSource,
-    /// For instructors: what a full-marks answer says (open questions).
-    pub model_answer: Option<MarkdownSource>,
-    /// For instructors: how the points are earned (open questions); sums to `points`.
-    pub rubric: Vec<Criterion>,
-    /// The options (choice questions).
-    pub choices: Vec<Choice>,
-}
-
-/// One rubric line: what earns how many points.
-#[derive(Debug, Clone)]
-pub struct Criterion {
-    /// Stable key across rubric corrections; the criterion text when the author gave none.
-    pub key: String,
-    /// What the answer must show.
-    pub criterion: String,
-    /// Points for meeting it.
-    pub points: u32,
-}
-
-/// One option of a choice question.
-#[derive(Debug, Clone)]
-pub struct Choice {
-    /// The option as shown.
-    pub text: String,
-    /// Whether selecting it is right.
-    pub correct: bool,
-    /// Shown after answering: why it is right or wrong.
-    pub explanation: String,
 }
 
 /// Loads a course and validates its structure; Markdown is checked when it is rendered.
@@ -545,135 +505,6 @@ impl Loader<'_> {
                 text: text[body_start..].to_owned(),
                 first_line,
             },
-        })
-    }
-
-    fn questions(&mut self, dir: &str) -> Vec<Question> {
-        let path = format!("{dir}/questions.toml");
-        if !self.files.contains(&path) {
-            return Vec::new();
-        }
-        let Some(text) = self.text(&path) else {
-            return Vec::new();
-        };
-        let Some(parsed): Option<QuestionsToml> = self.toml(&path, &text, &text, 0) else {
-            return Vec::new();
-        };
-        let mut seen = HashMap::new();
-        parsed
-            .questions
-            .into_iter()
-            .filter_map(|q| {
-                let id = q.get_ref().id.clone();
-                if seen.insert(id.get_ref().clone(), ()).is_some() {
-                    self.error(
-                        &path,
-                        &text,
-                        id.span().start,
-                        format!("duplicate question id `{}`", id.get_ref()),
-                    );
-                }
-                self.question(&path, &text, q)
-            })
-            .collect()
-    }
-
-    fn question(
-        &mut self,
-        path: &str,
-        text: &str,
-        spanned: Spanned<QuestionToml>,
-    ) -> Option<Question> {
-        let at = spanned.span().start;
-        let q = spanned.into_inner();
-        let id = match QuestionId::parse(q.id.get_ref()) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                self.error(path, text, q.id.span().start, e);
-                None
-            }
-        };
-        let points = *q.points.get_ref();
-        let points_at = q.points.span().start;
-        if points == 0 {
-            self.error(path, text, points_at, "points must be more than 0");
-        }
-        let name = q.id.get_ref().clone();
-        match q.kind {
-            QuestionKind::Open => {
-                if q.model_answer.is_none() {
-                    self.error(
-                        path,
-                        text,
-                        at,
-                        format!("open question `{name}` needs a `model_answer` for instructors"),
-                    );
-                }
-                if q.rubric.is_empty() {
-                    self.error(path, text, at, format!("open question `{name}` needs a `rubric`: [[questions.rubric]] criterion = \"…\", points = N"));
-                }
-                let sum: u32 = q.rubric.iter().map(|c| c.points).sum();
-                if !q.rubric.is_empty() && sum != points {
-                    self.error(path, text, points_at, format!("rubric points of `{name}` add up to {sum}, but the question is worth {points}"));
-                }
-                let mut keys = std::collections::HashSet::new();
-                for c in &q.rubric {
-                    let key = c.id.as_deref().unwrap_or(&c.criterion);
-                    if !keys.insert(key) {
-                        self.error(path, text, at, format!("rubric of `{name}` has two criteria keyed `{key}`: give each a different `id` or wording"));
-                    }
-                }
-                if !q.choices.is_empty() {
-                    self.error(path, text, at, format!("open question `{name}` cannot have choices; use kind = \"single\" or \"multiple\""));
-                }
-            }
-            QuestionKind::Single | QuestionKind::Multiple => {
-                let correct = q.choices.iter().filter(|c| c.correct).count();
-                if q.choices.len() < 2 {
-                    self.error(
-                        path,
-                        text,
-                        at,
-                        format!(
-                            "choice question `{name}` needs at least two [[questions.choices]]"
-                        ),
-                    );
-                } else if correct == 0 {
-                    self.error(path, text, at, format!("choice question `{name}` has no correct choice: mark one with correct = true"));
-                } else if q.kind == QuestionKind::Single && correct > 1 {
-                    self.error(path, text, at, format!("single-choice question `{name}` has {correct} correct choices; use kind = \"multiple\" or mark only one"));
-                }
-                if !q.rubric.is_empty() {
-                    self.error(path, text, at, format!("choice question `{name}` is graded automatically and cannot have a rubric"));
-                }
-            }
-        }
-        let prompt = self.toml_markdown(path, text, q.prompt);
-        let model_answer = q.model_answer.map(|m| self.toml_markdown(path, text, m));
-        Some(Question {
-            id: id?,
-            kind: q.kind,
-            points,
-            prompt,
-            model_answer,
-            rubric: q
-                .rubric
-                .into_iter()
-                .map(|c| Criterion {
-                    key: c.id.unwrap_or_else(|| c.criterion.clone()),
-                    criterion: c.criterion,
-                    points: c.points,
-                })
-                .collect(),
-            choices: q
-                .choices
-                .into_iter()
-                .map(|c| Choice {
-                    text: c.text,
-                    correct: c.correct,
-                    explanation: c.explanation,
-                })
-                .collect(),
         })
     }
 

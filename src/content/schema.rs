@@ -49,32 +49,12 @@ pub(super) struct QuestionsToml {
     pub(super) questions: Vec<Spanned<QuestionToml>>,
 }
 
-/// How a question is answered and graded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum QuestionKind {
-    /// Free text, graded by an instructor against a rubric.
-    Open,
-    /// Exactly one correct choice, graded automatically.
-    Single,
-    /// One or more correct choices, all of which must be selected.
-    Multiple,
-}
-
-impl QuestionKind {
-    /// Whether an instructor grades it against a rubric (open questions); otherwise it is graded
-    /// the moment it is submitted, and answered once.
-    pub fn is_instructor_graded(self) -> bool {
-        self == QuestionKind::Open
-    }
-}
-
 /// One `[[questions]]` entry; which optional fields are required depends on `kind`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct QuestionToml {
     pub(super) id: Spanned<String>,
-    pub(super) kind: QuestionKind,
+    pub(super) kind: super::QuestionKind,
     pub(super) points: Spanned<u32>,
     pub(super) prompt: Spanned<String>,
     pub(super) model_answer: Option<Spanned<String>>,
