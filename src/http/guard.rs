@@ -16,8 +16,14 @@ pub(super) const MAX_QUERY_BYTES: usize = 2048;
 /// Refuses requests for other host names in personal mode and over-long query strings; marks API
 /// answers `private, no-store`.
 pub(super) async fn guard(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let is_api = request.uri().path().starts_with("/api/");
-    let refused = if !app.config.portal && !is_local_host(&request, &app.config.allowed_hosts) {
+    let path = request.uri().path();
+    let is_api = path.starts_with("/api/");
+    // Probes carry no learner's data, and load balancers and orchestrators send any Host.
+    let is_probe = matches!(path, "/healthz" | "/readyz");
+    let refused = if !app.config.portal
+        && !is_probe
+        && !is_local_host(&request, &app.config.allowed_hosts)
+    {
         Some((
             "Unknown host name",
             "Lectern in personal mode answers only to localhost and IP addresses; start it with --allowed-hosts NAME to use another name.".to_owned(),

@@ -235,6 +235,13 @@ async fn personal_mode_answers_only_to_local_names_and_ip_addresses() {
                 .contains("localhost")
         );
     }
+    assert_eq!(
+        get_with_host(&app, "/healthz", "lb.internal")
+            .await
+            .status(),
+        200,
+        "probes answer under any name: they hold no learner's data"
+    );
     let portal = TestApp::spawn_portal().await;
     assert_eq!(
         get_with_host(&portal, "/sign-in", "training.example.org")
