@@ -49,9 +49,7 @@ async fn run(args: GradesExportArgs) -> Result<String, String> {
     }
     let pool = db::open(&path).await.map_err(|e| e.to_string())?;
     if let Some(cohort) = &args.cohort {
-        let cohorts = progress::store::cohorts(&pool)
-            .await
-            .map_err(|e| e.to_string())?;
+        let cohorts = progress::cohorts(&pool).await.map_err(|e| e.to_string())?;
         if !cohorts.contains(cohort) {
             eprintln!(
                 "warning: no learner is in cohort `{cohort}` (cohorts: {})",

@@ -176,7 +176,7 @@ async fn record(args: &LabCheckArgs, runs: &[StepRun]) {
         }
     };
     for run in runs {
-        if let Err(e) = labs::store::record(&pool, db::LOCAL_LEARNER_ID, run.clone()).await {
+        if let Err(e) = labs::record(&pool, db::LOCAL_LEARNER_ID, run.clone()).await {
             eprintln!("warning: results not recorded in {}: {e}", path.display());
         }
     }

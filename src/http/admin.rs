@@ -140,7 +140,7 @@ struct ClustersPage<'a> {
     error: Option<&'a str>,
     done: Option<&'a str>,
     csrf: &'a str,
-    assignments: &'a [crate::labs::store::Assignment],
+    assignments: &'a [crate::labs::Assignment],
 }
 
 /// The clusters page, with what the last action did.
@@ -151,7 +151,7 @@ async fn clusters_page_with(
     error: Option<&str>,
     done: Option<&str>,
 ) -> Result<Response, Error> {
-    let assignments = labs::store::assignments(&app.db).await?;
+    let assignments = labs::assignments(&app.db).await?;
     let page = ClustersPage {
         error,
         done,

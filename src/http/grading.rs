@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
 use crate::assess::{self};
 use crate::content::Course;
-use crate::progress::store;
+use crate::progress;
 use crate::render::GradingMaterial;
 use crate::reports::gradebook::{self, Cell, Detail, GradebookFilter, Table};
 
@@ -184,7 +184,7 @@ pub(super) async fn queue(
         notice,
         modules: module_choices(course),
         questions: question_choices(course, &released),
-        cohorts: store::cohorts(&app.db).await?,
+        cohorts: progress::cohorts(&app.db).await?,
         ungraded: entries
             .iter()
             .filter(|e| e.status != GradeStatus::Graded)
@@ -441,7 +441,7 @@ pub(super) async fn gradebook(
     let page = GradebookPage {
         query: &query,
         csv_link: format!("/instructor/gradebook.csv?{query_string}"),
-        cohorts: store::cohorts(&app.db).await?,
+        cohorts: progress::cohorts(&app.db).await?,
         modules: module_choices(course),
         grades: &book.grades,
         averages: &book.averages,

@@ -11,7 +11,7 @@ use super::session::Instructor;
 use super::{Error, render_page};
 use crate::app::AppState;
 use crate::labs::CheckResult;
-use crate::progress::{self, CohortRow, StuckCheck, store};
+use crate::progress::{self, CohortRow, StuckCheck};
 
 /// Filters of the cohort views.
 #[derive(Debug, Deserialize)]
@@ -72,7 +72,7 @@ pub(super) async fn cohort(
     let site = app.site.current();
     let course = &site.course();
     let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name()).await?;
-    let cohorts = store::cohorts(&app.db).await?;
+    let cohorts = progress::cohorts(&app.db).await?;
     let page = CohortPage {
         cohorts: &cohorts,
         selected: filter.cohort().unwrap_or(""),
@@ -89,12 +89,12 @@ pub(super) async fn learner(
     staff: Instructor,
     Path(id): Path<i64>,
 ) -> Result<Response, Error> {
-    let Some((username, cohort)) = store::member(&app.db, id).await? else {
+    let Some((username, cohort)) = progress::member(&app.db, id).await? else {
         return Err(Error::NotFound(format!(
             "There is no learner with id {id}."
         )));
     };
-    let runs = store::history(&app.db, id)
+    let runs = progress::history(&app.db, id)
         .await?
         .into_iter()
         .map(|r| RunView {

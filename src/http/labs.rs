@@ -9,7 +9,7 @@ use super::Error;
 use super::paths::LabStepPath;
 use super::session::Visitor;
 use crate::app::AppState;
-use crate::labs::{self, store::RecordedRun};
+use crate::labs::{self, RecordedRun};
 use axum::Extension;
 
 /// `POST /api/labs/{lab}/steps/{step}/check`: runs the checks and records the run.

@@ -8,7 +8,7 @@ mod cluster;
 mod kinds;
 mod kubeconfig;
 mod near_miss;
-pub mod store;
+mod store;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use cluster::{Cluster, ClusterCache, ClusterError, ConnectOptions};
+pub use store::{Assignment, RecordedRun, assignments, record};
 
 use crate::content::{Check, Course, Lab, Step};
 

@@ -43,7 +43,7 @@ pub async fn record(
 }
 
 /// The learner's most recent run of a step, if any.
-pub async fn latest(
+pub(super) async fn latest(
     pool: &SqlitePool,
     learner_id: i64,
     lab: &str,
@@ -97,7 +97,7 @@ pub struct Assignment {
 }
 
 /// Assigns one kubeconfig to every learner in `learner_ids`, replacing earlier assignments.
-pub async fn assign(
+pub(super) async fn assign(
     pool: &SqlitePool,
     learner_ids: &[i64],
     kubeconfig: &str,
@@ -122,7 +122,7 @@ pub async fn assign(
 }
 
 /// The kubeconfig and context assigned to a learner, if any.
-pub async fn assigned_kubeconfig(
+pub(super) async fn assigned_kubeconfig(
     pool: &SqlitePool,
     learner_id: i64,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
@@ -152,7 +152,7 @@ pub async fn assignments(pool: &SqlitePool) -> Result<Vec<Assignment>, sqlx::Err
 }
 
 /// Learner ids by user name, or of every learner in a cohort.
-pub async fn learners_named(
+pub(super) async fn learners_named(
     pool: &SqlitePool,
     username: Option<&str>,
     cohort: Option<&str>,

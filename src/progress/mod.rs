@@ -2,7 +2,9 @@
 //! Instructors' views (cohort table, one learner's history, where a cohort is stuck) read the same
 //! records.
 
-pub mod store;
+mod store;
+
+pub use store::{HistoryRun, cohorts, history, member};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::SqlitePool;
 
 /// Upserts a visit.
-pub async fn record_visit(
+pub(super) async fn record_visit(
     pool: &SqlitePool,
     learner_id: i64,
     module_id: &str,
@@ -22,7 +22,7 @@ pub async fn record_visit(
 }
 
 /// Module id → when last opened.
-pub async fn visits(
+pub(super) async fn visits(
     pool: &SqlitePool,
     learner_id: i64,
 ) -> Result<HashMap<String, String>, sqlx::Error> {
@@ -35,7 +35,7 @@ pub async fn visits(
 }
 
 /// (lab, step) pairs with at least one passed run.
-pub async fn passed_steps(
+pub(super) async fn passed_steps(
     pool: &SqlitePool,
     learner_id: i64,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
@@ -59,7 +59,7 @@ pub struct CohortMember {
 }
 
 /// Learners (accounts with the learner role), optionally of one cohort and matching a name filter.
-pub async fn members(
+pub(super) async fn members(
     pool: &SqlitePool,
     cohort: Option<&str>,
     name: Option<&str>,
@@ -134,7 +134,7 @@ pub async fn history(pool: &SqlitePool, learner_id: i64) -> Result<Vec<HistoryRu
 }
 
 /// For each (lab, step), each learner's latest run's results (JSON), among learners of `cohort`.
-pub async fn latest_runs(
+pub(super) async fn latest_runs(
     pool: &SqlitePool,
     cohort: Option<&str>,
 ) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
@@ -163,7 +163,7 @@ pub async fn member(
 }
 
 /// Learners who have passed each (lab, step), by learner id.
-pub async fn passed_by_learner(
+pub(super) async fn passed_by_learner(
     pool: &SqlitePool,
 ) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
     sqlx::query_as(

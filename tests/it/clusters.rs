@@ -236,7 +236,7 @@ async fn assigned_kubeconfigs_may_carry_only_inline_credentials() {
         assert!(page.contains("only inline credentials"), "{name}");
     }
     assert!(
-        lectern::labs::store::assignments(&app.app.db)
+        lectern::labs::assignments(&app.app.db)
             .await
             .unwrap()
             .is_empty(),
@@ -255,16 +255,13 @@ async fn a_hostile_kubeconfig_stored_before_the_rule_is_refused_when_checks_run(
         pwned.display()
     );
     let kubeconfig = kubeconfig_with("user", &exec).replace("    token: t\n", "");
-    let learners = lectern::labs::store::learners_named(&app.app.db, Some("ada"), None)
-        .await
-        .unwrap();
-    lectern::labs::store::assign(
-        &app.app.db,
-        &learners,
-        &kubeconfig,
-        None,
-        "https://10.0.0.1:6443",
+    // As a release before the rule stored it: straight into the table.
+    sqlx::query(
+        "INSERT INTO cluster_assignments (learner_id, kubeconfig, server)
+         SELECT learner_id, ?, 'https://10.0.0.1:6443' FROM accounts WHERE username = 'ada'",
     )
+    .bind(&kubeconfig)
+    .execute(&app.app.db)
     .await
     .unwrap();
     let mut ada = Browser::new(&app);
