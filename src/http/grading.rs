@@ -117,14 +117,6 @@ impl AnswerPage<'_> {
     }
 }
 
-fn grading_error(error: assess::Error, site: &crate::site::Site) -> Error {
-    match error {
-        assess::Error::NotFound(m) => Error::NotFound(site.not_found(&m)),
-        assess::Error::Invalid(m) | assess::Error::Conflict(m) => Error::BadRequest(m),
-        assess::Error::Database(e) => e.into(),
-    }
-}
-
 /// Every module as (id, title), for the filters.
 fn module_choices(course: &Course) -> Vec<(String, String)> {
     course
@@ -166,9 +158,7 @@ pub(super) async fn queue(
     let site = app.site.current();
     let session = &staff.session;
     let course = &site.course();
-    let entries = grading::queue(&app.db, course, &filter.domain())
-        .await
-        .map_err(|e| grading_error(e, &site))?;
+    let entries = grading::queue(&app.db, course, &filter.domain()).await?;
     let released = grading::released(&app.db).await?;
     let notice = match (filter.saved.is_empty(), filter.released.as_str()) {
         (_, "1") => Some("Released the grades of 1 question: learners see them now.".to_owned()),
@@ -244,9 +234,7 @@ pub(super) async fn answer(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let task = grading::task(&app.db, site.course(), answer_id)
-        .await
-        .map_err(|e| grading_error(e, &site))?;
+    let task = grading::task(&app.db, site.course(), answer_id).await?;
     // Regrading starts from the current grade when its rubric is still the current one.
     let (scores, feedback) = match task.history.first() {
         Some(g) if g.rubric_version == task.rubric.version => (
@@ -316,8 +304,7 @@ pub(super) async fn save_grade(
     let (status, message) = match outcome {
         Ok(_) => {
             let next = grading::queue(&app.db, course, &filter.domain())
-                .await
-                .map_err(|e| grading_error(e, &site))?
+                .await?
                 .into_iter()
                 .find(|e| e.status != GradeStatus::Graded && e.answer_id != answer_id);
             let saved = answer_id.to_string();
@@ -333,11 +320,9 @@ pub(super) async fn save_grade(
         }
         Err(assess::Error::Conflict(m)) => (StatusCode::CONFLICT, m),
         Err(assess::Error::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, m),
-        Err(e) => return Err(grading_error(e, &site)),
+        Err(e) => return Err(e.into()),
     };
-    let task = grading::task(&app.db, course, answer_id)
-        .await
-        .map_err(|e| grading_error(e, &site))?;
+    let task = grading::task(&app.db, course, answer_id).await?;
     answer_page(
         &app,
         &staff,
@@ -380,8 +365,7 @@ pub(super) async fn release(
         &form.release_module,
         question,
     )
-    .await
-    .map_err(|e| grading_error(e, &site))?;
+    .await?;
     let to = format!(
         "/instructor/grading{}",
         filter.query_with("released", &released.to_string())

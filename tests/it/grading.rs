@@ -379,12 +379,15 @@ async fn learners_cannot_grade_release_or_read_the_gradebook() {
     // Unknown answers and modules are a 404 with a reason, not an error page.
     let missing = ines.get("/instructor/grading/answers/999999").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let page = missing.text().await.unwrap();
     assert!(
-        missing
-            .text()
-            .await
-            .unwrap()
-            .contains("there is no submitted open answer 999999")
+        page.contains("<p>there is no submitted open answer 999999</p>"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("<html").count(),
+        1,
+        "one page, not a page inside a page"
     );
     let csrf = ines.csrf().await;
     let unknown = ines
