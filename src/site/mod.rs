@@ -150,11 +150,6 @@ impl Site {
         })
     }
 
-    /// A 404 page saying what was not found.
-    pub fn not_found(&self, message: &str) -> String {
-        self.problem("Page not found", message, "")
-    }
-
     /// A page in the site's chrome that says what went wrong with a request (`heading`) and why,
     /// with the visitor's account area.
     pub fn problem(&self, heading: &str, message: &str, account: &str) -> String {
