@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use sqlx::SqlitePool;
 
 use super::rubrics::{self, Rubric};
-use super::{Error, question};
+use super::{AssessError, question};
 use crate::content::Course;
 
 /// Where an answer is in grading.
@@ -151,10 +151,10 @@ impl GradeInput {
         rubric_version: &str,
         scores: &[String],
         feedback: &str,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, AssessError> {
         let hidden = |name: &str, value: &str| {
             value.trim().parse::<i64>().map_err(|_| {
-                Error::Invalid(format!(
+                AssessError::Invalid(format!(
                     "the form's {name} is missing or wrong; reload the answer and grade it again"
                 ))
             })
@@ -164,7 +164,7 @@ impl GradeInput {
             .enumerate()
             .map(|(i, s)| {
                 s.trim().parse::<u32>().map_err(|_| {
-                    Error::Invalid(format!(
+                    AssessError::Invalid(format!(
                         "criterion {} needs a whole number of points, not “{}”",
                         i + 1,
                         s.trim()
@@ -251,7 +251,7 @@ pub async fn queue(
     pool: &SqlitePool,
     course: &Course,
     filter: &QueueFilter,
-) -> Result<Vec<QueueEntry>, Error> {
+) -> Result<Vec<QueueEntry>, AssessError> {
     let sql = format!(
         "{ENTRIES}
   AND a.id IN (SELECT id FROM latest_submissions)
@@ -280,8 +280,9 @@ pub async fn task(
     pool: &SqlitePool,
     course: &Course,
     answer_id: i64,
-) -> Result<GradingTask, Error> {
-    let missing = || Error::NotFound(format!("there is no submitted open answer {answer_id}"));
+) -> Result<GradingTask, AssessError> {
+    let missing =
+        || AssessError::NotFound(format!("there is no submitted open answer {answer_id}"));
     let (module_id, question_id): (String, String) =
         sqlx::query_as("SELECT module_id, question_id FROM answers WHERE id = ?")
             .bind(answer_id)
@@ -363,16 +364,16 @@ pub async fn grade(
     grader_id: i64,
     answer_id: i64,
     input: GradeInput,
-) -> Result<GradeRecord, Error> {
+) -> Result<GradeRecord, AssessError> {
     let task = task(pool, course, answer_id).await?;
     if let Some(newer) = task.superseded_by {
-        return Err(Error::Conflict(format!(
+        return Err(AssessError::Conflict(format!(
             "{} submitted a newer version of this answer while you were grading; nothing was saved. Grade the new version (answer {newer}) instead.",
             task.entry.username
         )));
     }
     if input.rubric_version != task.rubric.version {
-        return Err(Error::Conflict(format!(
+        return Err(AssessError::Conflict(format!(
             "The rubric was corrected while you were grading (it is now version {}); nothing was saved. Score the answer against the new rubric.",
             task.rubric.version
         )));
@@ -386,7 +387,7 @@ pub async fn grade(
     }
     let criteria = &task.rubric.criteria;
     if input.scores.len() != criteria.len() {
-        return Err(Error::Invalid(format!(
+        return Err(AssessError::Invalid(format!(
             "score every criterion: the rubric has {}, {} were sent",
             criteria.len(),
             input.scores.len()
@@ -397,13 +398,13 @@ pub async fn grade(
         .zip(&input.scores)
         .find(|(c, s)| **s > c.points)
     {
-        return Err(Error::Invalid(format!(
+        return Err(AssessError::Invalid(format!(
             "“{}” is worth at most {} points, not {s}",
             c.criterion, c.points
         )));
     }
     if input.feedback.chars().count() > 20_000 {
-        return Err(Error::Invalid(
+        return Err(AssessError::Invalid(
             "feedback is limited to 20,000 characters".to_owned(),
         ));
     }
@@ -441,18 +442,18 @@ pub async fn grade(
             Err(conflict_with(&latest))
         }
         Some(latest) => Ok(latest),
-        None => Err(Error::Conflict(
+        None => Err(AssessError::Conflict(
             "the answer changed while you were grading; reload it".to_owned(),
         )),
     }
 }
 
-fn conflict_with(latest: &GradeRecord) -> Error {
+fn conflict_with(latest: &GradeRecord) -> AssessError {
     let who = latest
         .grader
         .as_deref()
         .unwrap_or("Lectern (after a rubric correction)");
-    Error::Conflict(format!(
+    AssessError::Conflict(format!(
         "{who} graded this answer at {} (score {}) while you had it open; your scores were not saved. Review their grade below, then regrade if you disagree.",
         latest.graded_at, latest.score
     ))
@@ -465,10 +466,10 @@ pub async fn release(
     released_by: i64,
     module_id: &str,
     question_id: Option<&str>,
-) -> Result<usize, Error> {
+) -> Result<usize, AssessError> {
     let module = course
         .module(module_id)
-        .ok_or_else(|| Error::NotFound(format!("there is no module `{module_id}`")))?;
+        .ok_or_else(|| AssessError::NotFound(format!("there is no module `{module_id}`")))?;
     let questions: Vec<&str> = match question_id {
         Some(q) => vec![question(course, module_id, q)?.id.as_ref()],
         None => module

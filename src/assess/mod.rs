@@ -89,7 +89,7 @@ pub struct OptionFeedback {
 
 /// What can be wrong with an answer; messages are safe to show.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub enum AssessError {
     /// No such module or question.
     #[error("{0}")]
     NotFound(String),
@@ -110,15 +110,15 @@ fn question<'a>(
     course: &'a Course,
     module_id: &str,
     question_id: &str,
-) -> Result<&'a Question, Error> {
+) -> Result<&'a Question, AssessError> {
     course
         .module(module_id)
-        .ok_or_else(|| Error::NotFound(format!("there is no module `{module_id}`")))?;
+        .ok_or_else(|| AssessError::NotFound(format!("there is no module `{module_id}`")))?;
     course
         .question(module_id, question_id)
         .map(|(_, question)| question)
         .ok_or_else(|| {
-            Error::NotFound(format!(
+            AssessError::NotFound(format!(
                 "module `{module_id}` has no question `{question_id}`"
             ))
         })
@@ -132,23 +132,23 @@ pub async fn save(
     module_id: &str,
     question_id: &str,
     input: AnswerInput,
-) -> Result<AnswerView, Error> {
+) -> Result<AnswerView, AssessError> {
     let question = question(course, module_id, question_id)?;
     let (text, choices, score) = match question.kind {
         QuestionKind::Open => {
             let text = input.text.unwrap_or_default();
             if input.choices.is_some() {
-                return Err(Error::Invalid(
+                return Err(AssessError::Invalid(
                     "this is an open question: send `text`, not `choices`".to_owned(),
                 ));
             }
             if text.chars().count() > 20_000 {
-                return Err(Error::Invalid(
+                return Err(AssessError::Invalid(
                     "answers are limited to 20,000 characters".to_owned(),
                 ));
             }
             if input.submit && text.trim().is_empty() {
-                return Err(Error::Invalid(
+                return Err(AssessError::Invalid(
                     "write an answer before submitting it".to_owned(),
                 ));
             }
@@ -156,24 +156,24 @@ pub async fn save(
         }
         QuestionKind::Single | QuestionKind::Multiple => {
             if !input.submit {
-                return Err(Error::Invalid(
+                return Err(AssessError::Invalid(
                     "choice questions are submitted, not saved as drafts".to_owned(),
                 ));
             }
             let mut selected = input
                 .choices
-                .ok_or_else(|| Error::Invalid("select an option".to_owned()))?;
+                .ok_or_else(|| AssessError::Invalid("select an option".to_owned()))?;
             selected.sort_unstable();
             selected.dedup();
             if let Some(bad) = selected.iter().find(|i| **i >= question.choices.len()) {
-                return Err(Error::Invalid(format!(
+                return Err(AssessError::Invalid(format!(
                     "option {bad} does not exist (the question has {})",
                     question.choices.len()
                 )));
             }
             if selected.is_empty() || (question.kind == QuestionKind::Single && selected.len() != 1)
             {
-                return Err(Error::Invalid(
+                return Err(AssessError::Invalid(
                     if question.kind == QuestionKind::Single {
                         "select exactly one option"
                     } else {
@@ -211,7 +211,7 @@ pub async fn save(
     )
     .await?;
     let Some(saved) = saved else {
-        return Err(Error::Conflict(
+        return Err(AssessError::Conflict(
             if once {
                 "you have already answered this question; choice questions are answered once"
             } else {
@@ -232,7 +232,7 @@ pub async fn latest(
     learner_id: i64,
     module_id: &str,
     question_id: &str,
-) -> Result<Option<AnswerView>, Error> {
+) -> Result<Option<AnswerView>, AssessError> {
     let question = question(course, module_id, question_id)?;
     let graded = store::graded_submission(pool, learner_id, module_id, question_id).await?;
     let row = match &graded {

@@ -127,9 +127,9 @@ impl From<crate::labs::RunError> for Error {
     }
 }
 
-impl From<crate::assess::Error> for Error {
-    fn from(error: crate::assess::Error) -> Self {
-        use crate::assess::Error as Assess;
+impl From<crate::assess::AssessError> for Error {
+    fn from(error: crate::assess::AssessError) -> Self {
+        use crate::assess::AssessError as Assess;
         match error {
             Assess::NotFound(message) => Error::NotFound(message),
             Assess::Invalid(message) => Error::Unprocessable(message),

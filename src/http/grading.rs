@@ -318,8 +318,8 @@ pub(super) async fn save_grade(
             };
             return Ok(Redirect::to(&to).into_response());
         }
-        Err(assess::Error::Conflict(m)) => (StatusCode::CONFLICT, m),
-        Err(assess::Error::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+        Err(assess::AssessError::Conflict(m)) => (StatusCode::CONFLICT, m),
+        Err(assess::AssessError::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, m),
         Err(e) => return Err(e.into()),
     };
     let task = grading::task(&app.db, course, answer_id).await?;
