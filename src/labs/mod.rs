@@ -128,27 +128,11 @@ pub async fn check_for_learner(
     lab_id: &str,
     step_id: &str,
 ) -> Result<store::RecordedRun, RunError> {
-    let options = options_for(pool, server_default, learner_id).await?;
-    check_and_record(
-        clusters, &options, pool, course, learner_id, lab_id, step_id,
-    )
-    .await
-}
-
-/// Connects, runs one step's checks, and records the run for `learner_id`.
-async fn check_and_record(
-    clusters: &ClusterCache,
-    options: &ConnectOptions,
-    pool: &sqlx::SqlitePool,
-    course: &Course,
-    learner_id: i64,
-    lab_id: &str,
-    step_id: &str,
-) -> Result<store::RecordedRun, RunError> {
     let (lab, step) = find_step(course, lab_id, step_id)?;
-    let cluster = clusters.get(options).await?;
+    let options = options_for(pool, server_default, learner_id).await?;
+    let cluster = clusters.get(&options).await?;
     if let Err(e) = cluster.ping().await {
-        clusters.evict(options);
+        clusters.evict(&options);
         return Err(e.into());
     }
     let run = run_step(&cluster, lab, step).await;

@@ -372,32 +372,20 @@ async fn slow_exec_plugins_do_not_stall_the_server_and_are_stopped() {
     .await;
     // Two slow plugins at once: before, each blocked a worker thread, and with both blocked nothing
     // else was served.
-    let first = tokio::spawn({
-        let (client, url) = (app.client.clone(), app.url(STEP4_CHECK));
-        async move {
-            let limit = std::time::Duration::from_secs(15);
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body("{}")
-                .timeout(limit)
-                .send()
-                .await
-        }
-    });
-    let second = tokio::spawn({
-        let (client, url) = (app.client.clone(), app.url(STEP4_CHECK));
-        async move {
-            let limit = std::time::Duration::from_secs(15);
-            client
-                .post(url)
-                .header("content-type", "application/json")
-                .body("{}")
-                .timeout(limit)
-                .send()
-                .await
-        }
-    });
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url(STEP4_CHECK));
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .timeout(std::time::Duration::from_secs(15))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let health = app
         .client
@@ -407,7 +395,7 @@ async fn slow_exec_plugins_do_not_stall_the_server_and_are_stopped() {
         .await
         .expect("/healthz answers while plugins run");
     assert_eq!(health.status(), StatusCode::OK);
-    for run in [first, second] {
+    for run in runs {
         let response = run
             .await
             .unwrap()
