@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use kube::config::{AuthInfo, ExecAuthCluster, ExecConfig, Kubeconfig, NamedAuthInfo};
+use kube::config::{AuthInfo, Context, ExecAuthCluster, ExecConfig, Kubeconfig, NamedAuthInfo};
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
@@ -83,14 +83,15 @@ pub(super) fn refuse_programs_and_files(kubeconfig: &Kubeconfig) -> Result<(), S
     }
 }
 
-/// The name of the user a context (or the current context) authenticates as.
-fn user_of<'k>(kubeconfig: &'k Kubeconfig, context: Option<&str>) -> Option<&'k str> {
+/// The context a connection uses: the one named, or the kubeconfig's current one.
+fn context_of<'k>(kubeconfig: &'k Kubeconfig, context: Option<&str>) -> Option<&'k Context> {
     let name = context.or(kubeconfig.current_context.as_deref())?;
     kubeconfig
         .contexts
         .iter()
-        .find(|c| c.name == name)
-        .and_then(|c| c.context.as_ref()?.user.as_deref())
+        .find(|c| c.name == name)?
+        .context
+        .as_ref()
 }
 
 /// Runs the exec credential plugin of the operator's kubeconfig for `context`, if it has one that
@@ -104,7 +105,7 @@ pub(super) async fn run_exec_plugin(
     context: Option<&str>,
     limit: Duration,
 ) -> Result<(), ClusterError> {
-    let Some(user_name) = user_of(kubeconfig, context).map(str::to_owned) else {
+    let Some(user_name) = context_of(kubeconfig, context).and_then(|c| c.user.clone()) else {
         return Ok(());
     };
     let cluster_info = cluster_info(kubeconfig, context);
@@ -141,14 +142,7 @@ pub(super) async fn run_exec_plugin(
 
 /// What the plugin is told about the cluster when its config asks for it (`provideClusterInfo`).
 fn cluster_info(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<ExecAuthCluster> {
-    let name = context.or(kubeconfig.current_context.as_deref())?;
-    let cluster_name = &kubeconfig
-        .contexts
-        .iter()
-        .find(|c| c.name == name)?
-        .context
-        .as_ref()?
-        .cluster;
+    let cluster_name = &context_of(kubeconfig, context)?.cluster;
     let cluster = kubeconfig
         .clusters
         .iter()
