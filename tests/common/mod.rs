@@ -145,6 +145,17 @@ impl TestApp {
             .expect("request succeeds")
     }
 
+    /// "Check my work" as personal mode's page sends it (a JSON POST, no session).
+    pub async fn post_check(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("request succeeds")
+    }
+
     /// GET that must answer 200; returns the body.
     pub async fn get_ok_text(&self, path: &str) -> String {
         let response = self.get(path).await;

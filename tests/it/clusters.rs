@@ -103,14 +103,20 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
     );
 }
 
+/// An admin `root`, signed in (with its CSRF token), and a learner `ada`.
+async fn admin_beside_ada(app: &TestApp) -> (Browser<'_>, String) {
+    app.add_account("root", Role::Admin, None).await;
+    app.add_account("ada", Role::Learner, None).await;
+    let mut root = Browser::new(app);
+    root.sign_in_as("root", PASSWORD).await;
+    let csrf = root.csrf().await;
+    (root, csrf)
+}
+
 #[tokio::test]
 async fn bad_assignments_are_refused_with_a_reason() {
     let app = TestApp::spawn_portal().await;
-    app.add_account("root", Role::Admin, None).await;
-    app.add_account("ada", Role::Learner, None).await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
-    let csrf = root.csrf().await;
+    let (root, csrf) = admin_beside_ada(&app).await;
     let kubeconfig = "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\ncontexts:\n- name: ctx\n  context:\n    cluster: c\n    user: u\ncurrent-context: ctx\nusers:\n- name: u\n  user:\n    token: t\n";
     for (form, expected) in [
         (
@@ -210,11 +216,7 @@ fn kubeconfig_with(place: &str, field: &str) -> String {
 #[tokio::test]
 async fn assigned_kubeconfigs_may_carry_only_inline_credentials() {
     let app = TestApp::spawn_portal().await;
-    app.add_account("root", Role::Admin, None).await;
-    app.add_account("ada", Role::Learner, None).await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
-    let csrf = root.csrf().await;
+    let (root, csrf) = admin_beside_ada(&app).await;
     for (place, field, name) in HOSTILE_FIELDS {
         let kubeconfig = kubeconfig_with(place, field);
         let response = root
@@ -306,16 +308,6 @@ fn operator_kubeconfig_with_plugin(
 
 const STEP4_CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
 
-async fn check_personal(app: &TestApp) -> reqwest::Response {
-    app.client
-        .post(app.url(STEP4_CHECK))
-        .header("content-type", "application/json")
-        .body("{}")
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operators_exec_plugin_supplies_the_credential() {
     let fake = FakeCluster::start(kind::lab_done()).await;
@@ -326,7 +318,7 @@ async fn the_operators_exec_plugin_supplies_the_credential() {
     );
     let kubeconfig = operator_kubeconfig_with_plugin(&fake, dir.path(), &script);
     let app = TestApp::spawn_with_cluster(&kubeconfig).await;
-    let response = check_personal(&app).await;
+    let response = app.post_check(STEP4_CHECK).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         response.json::<serde_json::Value>().await.unwrap()["status"],
@@ -341,7 +333,7 @@ async fn a_failing_exec_plugin_tells_the_learner_a_plain_sentence_and_nothing_of
     let script = "echo \"secret-output $KUBERNETES_EXEC_INFO\" >&2; echo secret-stdout; exit 1";
     let kubeconfig = operator_kubeconfig_with_plugin(&fake, dir.path(), script);
     let app = TestApp::spawn_with_cluster(&kubeconfig).await;
-    let response = check_personal(&app).await;
+    let response = app.post_check(STEP4_CHECK).await;
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body = response.text().await.unwrap();
     assert!(
@@ -416,9 +408,9 @@ async fn checking_too_often_gets_429_with_retry_after_and_a_sentence() {
     let fake = FakeCluster::start(kind::lab_done()).await;
     let app = TestApp::spawn_with_cluster(&fake.kubeconfig).await;
     for _ in 0..10 {
-        assert_eq!(check_personal(&app).await.status(), StatusCode::OK);
+        assert_eq!(app.post_check(STEP4_CHECK).await.status(), StatusCode::OK);
     }
-    let refused = check_personal(&app).await;
+    let refused = app.post_check(STEP4_CHECK).await;
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let wait: u64 = refused.headers()["retry-after"]
         .to_str()

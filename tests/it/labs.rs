@@ -540,16 +540,6 @@ mod http {
 
     const STEP4: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac";
 
-    async fn post_check(app: &TestApp, path: &str) -> reqwest::Response {
-        app.client
-            .post(app.url(path))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap()
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_check_endpoint_runs_records_and_shows_the_last_run() {
         let cluster = FakeCluster::start(kind::ha_cluster()).await;
@@ -560,7 +550,7 @@ mod http {
             "no run yet"
         );
 
-        let response = post_check(&app, &format!("{STEP4}/check")).await;
+        let response = app.post_check(&format!("{STEP4}/check")).await;
         assert_eq!(response.status(), 200);
         let run: Value = response.json().await.unwrap();
         assert_eq!(run["status"], "failed");
@@ -572,7 +562,8 @@ mod http {
         assert!(run["recorded_at"].as_str().unwrap().ends_with('Z'));
 
         cluster.set_objects(kind::lab_done());
-        let run: Value = post_check(&app, &format!("{STEP4}/check"))
+        let run: Value = app
+            .post_check(&format!("{STEP4}/check"))
             .await
             .json()
             .await
@@ -600,17 +591,21 @@ mod http {
             .await
             .unwrap();
         assert_eq!(form.status(), 400, "cross-site forms cannot trigger checks");
-        let missing = post_check(&app, "/api/labs/ha-control-plane/steps/no-such-step/check").await;
+        let missing = app
+            .post_check("/api/labs/ha-control-plane/steps/no-such-step/check")
+            .await;
         assert_eq!(missing.status(), 404);
         assert_eq!(
             missing.json::<Value>().await.unwrap()["error"],
             "lab `ha-control-plane` has no step `no-such-step`"
         );
-        let no_checks = post_check(&app, "/api/labs/ha-control-plane/steps/prepare/check").await;
+        let no_checks = app
+            .post_check("/api/labs/ha-control-plane/steps/prepare/check")
+            .await;
         assert_eq!(no_checks.status(), 404);
 
         cluster.set_mode(Mode::RejectCredentials);
-        let rejected = post_check(&app, &format!("{STEP4}/check")).await;
+        let rejected = app.post_check(&format!("{STEP4}/check")).await;
         assert_eq!(rejected.status(), 502);
         assert!(
             rejected.json::<Value>().await.unwrap()["error"]
