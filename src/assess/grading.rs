@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use sqlx::SqlitePool;
 
 use super::rubrics::{self, Rubric};
-use super::{AssessError, question};
+use super::{AssessError, question, store};
 use crate::content::Course;
 
 /// Where an answer is in grading.
@@ -181,36 +181,7 @@ impl GradeInput {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct EntryRow {
-    answer_id: i64,
-    learner_id: i64,
-    username: String,
-    cohort: Option<String>,
-    module_id: String,
-    question_id: String,
-    version: i64,
-    submitted_at: String,
-    score: Option<i64>,
-    needs_review: Option<String>,
-    graded: bool,
-    graded_by: Option<String>,
-    released: bool,
-}
-
-/// Submitted open answers (learners' only) with their current grade; callers add conditions.
-const ENTRIES: &str = "
-SELECT a.id AS answer_id, a.learner_id, acc.username, acc.cohort, a.module_id, a.question_id, a.version,
-       a.created_at AS submitted_at, g.score, g.needs_review, g.id IS NOT NULL AS graded,
-       grader.username AS graded_by,
-       EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
-FROM answers a
-JOIN accounts acc ON acc.learner_id = a.learner_id AND acc.role = 'learner'
-LEFT JOIN current_grades g ON g.answer_id = a.id
-LEFT JOIN accounts grader ON grader.learner_id = g.grader_id
-WHERE a.state = 'submitted' AND a.choices IS NULL";
-
-impl EntryRow {
+impl store::EntryRow {
     fn into_entry(self, course: &Course) -> Option<QueueEntry> {
         let module = course.module(&self.module_id)?;
         let (index, question) = module
@@ -252,19 +223,14 @@ pub async fn queue(
     course: &Course,
     filter: &QueueFilter,
 ) -> Result<Vec<QueueEntry>, AssessError> {
-    let sql = format!(
-        "{ENTRIES}
-  AND a.id IN (SELECT id FROM latest_submissions)
-  AND (?1 IS NULL OR a.module_id = ?1) AND (?2 IS NULL OR a.question_id = ?2)
-  AND (?3 IS NULL OR acc.username LIKE '%' || ?3 || '%') AND (?4 IS NULL OR acc.cohort = ?4)"
-    );
-    let rows: Vec<EntryRow> = sqlx::query_as(&sql)
-        .bind(filter.module.as_deref())
-        .bind(filter.question.as_deref())
-        .bind(filter.learner.as_deref())
-        .bind(filter.cohort.as_deref())
-        .fetch_all(pool)
-        .await?;
+    let rows = store::grading_queue(
+        pool,
+        filter.module.as_deref(),
+        filter.question.as_deref(),
+        filter.learner.as_deref(),
+        filter.cohort.as_deref(),
+    )
+    .await?;
     let mut entries: Vec<QueueEntry> = rows
         .into_iter()
         .filter_map(|r| r.into_entry(course))
@@ -283,29 +249,16 @@ pub async fn task(
 ) -> Result<GradingTask, AssessError> {
     let missing =
         || AssessError::NotFound(format!("there is no submitted open answer {answer_id}"));
-    let (module_id, question_id): (String, String) =
-        sqlx::query_as("SELECT module_id, question_id FROM answers WHERE id = ?")
-            .bind(answer_id)
-            .fetch_optional(pool)
-            .await?
-            .ok_or_else(missing)?;
+    let (module_id, question_id) = store::answer_question(pool, answer_id)
+        .await?
+        .ok_or_else(missing)?;
     question(course, &module_id, &question_id)?;
     // The answer itself, even if a newer version superseded it (a grader may hold an old link).
-    let entry = sqlx::query_as::<_, EntryRow>(&format!("{ENTRIES} AND a.id = ?1"))
-        .bind(answer_id)
-        .fetch_optional(pool)
+    let entry = store::grading_entry(pool, answer_id)
         .await?
         .and_then(|r| r.into_entry(course))
         .ok_or_else(missing)?;
-    let (text, superseded_by): (Option<String>, Option<i64>) = sqlx::query_as(
-        "SELECT a.text, (SELECT b.id FROM answers b WHERE b.learner_id = a.learner_id AND b.module_id = a.module_id
-                          AND b.question_id = a.question_id AND b.state = 'submitted' AND b.version > a.version
-                          ORDER BY b.version DESC LIMIT 1)
-         FROM answers a WHERE a.id = ?",
-    )
-    .bind(answer_id)
-    .fetch_one(pool)
-    .await?;
+    let (text, superseded_by) = store::answer_text_and_newer(pool, answer_id).await?;
     let rubric = rubrics::latest(pool, &module_id, &question_id)
         .await?
         .ok_or_else(missing)?;
@@ -318,29 +271,9 @@ pub async fn task(
     })
 }
 
-#[derive(sqlx::FromRow)]
-struct GradeRecordRow {
-    revision: i64,
-    grader: Option<String>,
-    rubric_version: i64,
-    scores: String,
-    score: i64,
-    feedback: String,
-    needs_review: Option<String>,
-    graded_at: String,
-}
-
 /// An answer's grades, newest first.
 async fn history(pool: &SqlitePool, answer_id: i64) -> Result<Vec<GradeRecord>, sqlx::Error> {
-    let rows: Vec<GradeRecordRow> = sqlx::query_as(
-        "SELECT g.revision, acc.username AS grader, g.rubric_version, g.scores, g.score, g.feedback,
-                g.needs_review, g.created_at AS graded_at
-         FROM grades g LEFT JOIN accounts acc ON acc.learner_id = g.grader_id
-         WHERE g.answer_id = ? ORDER BY g.revision DESC",
-    )
-    .bind(answer_id)
-    .fetch_all(pool)
-    .await?;
+    let rows = store::grade_history(pool, answer_id).await?;
     Ok(rows
         .into_iter()
         .map(|r| GradeRecord {
@@ -410,32 +343,20 @@ pub async fn grade(
     }
     let scores: Vec<Option<u32>> = input.scores.iter().copied().map(Some).collect();
     let total: u32 = input.scores.iter().sum();
-    // One statement: it inserts only if the grader saw the latest revision and no newer submission
-    // exists; the unique (answer, revision) key settles two graders saving at the same instant.
-    let inserted = sqlx::query(
-        "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback)
-         SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7
-         WHERE coalesce((SELECT max(revision) FROM grades WHERE answer_id = ?1), 0) = ?2
-           AND NOT EXISTS (SELECT 1 FROM answers this JOIN answers newer
-                           ON newer.learner_id = this.learner_id AND newer.module_id = this.module_id
-                          AND newer.question_id = this.question_id AND newer.state = 'submitted'
-                          AND newer.version > this.version
-                           WHERE this.id = ?1)",
+    let saved = store::insert_grade(
+        pool,
+        store::NewGrade {
+            answer_id,
+            seen_revision: input.revision,
+            grader_id,
+            rubric_version: input.rubric_version,
+            scores: &serde_json::to_string(&scores).unwrap_or_default(),
+            score: total,
+            feedback: &input.feedback,
+        },
     )
-    .bind(answer_id)
-    .bind(input.revision)
-    .bind(grader_id)
-    .bind(input.rubric_version)
-    .bind(serde_json::to_string(&scores).unwrap_or_default())
-    .bind(i64::from(total))
-    .bind(&input.feedback)
-    .execute(pool)
-    .await;
-    let lost_race = match inserted {
-        Ok(done) => done.rows_affected() == 0,
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => true,
-        Err(e) => return Err(e.into()),
-    };
+    .await?;
+    let lost_race = !saved;
     let history = history(pool, answer_id).await?;
     match history.into_iter().next() {
         Some(latest) if lost_race || latest.revision != input.revision + 1 => {
@@ -479,27 +400,12 @@ pub async fn release(
             .map(|q| q.id.as_ref())
             .collect(),
     };
-    let mut tx = pool.begin().await?;
-    for q in &questions {
-        sqlx::query(
-            "INSERT INTO grade_releases (module_id, question_id, released_by) VALUES (?, ?, ?)
-             ON CONFLICT (module_id, question_id) DO NOTHING",
-        )
-        .bind(module_id)
-        .bind(q)
-        .bind(released_by)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    store::release(pool, module_id, &questions, released_by).await?;
     Ok(questions.len())
 }
 
 /// The (module, question) pairs whose grades learners see.
 pub async fn released(pool: &SqlitePool) -> Result<HashSet<(String, String)>, sqlx::Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT module_id, question_id FROM grade_releases")
-            .fetch_all(pool)
-            .await?;
+    let rows = store::releases(pool).await?;
     Ok(rows.into_iter().collect())
 }

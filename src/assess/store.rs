@@ -187,3 +187,195 @@ pub(super) async fn current_submissions(pool: &SqlitePool) -> Result<Vec<Current
     .fetch_all(pool)
     .await
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EntryRow {
+    pub(super) answer_id: i64,
+    pub(super) learner_id: i64,
+    pub(super) username: String,
+    pub(super) cohort: Option<String>,
+    pub(super) module_id: String,
+    pub(super) question_id: String,
+    pub(super) version: i64,
+    pub(super) submitted_at: String,
+    pub(super) score: Option<i64>,
+    pub(super) needs_review: Option<String>,
+    pub(super) graded: bool,
+    pub(super) graded_by: Option<String>,
+    pub(super) released: bool,
+}
+
+/// Submitted open answers (learners' only) with their current grade; callers add conditions.
+const ENTRIES: &str = "
+SELECT a.id AS answer_id, a.learner_id, acc.username, acc.cohort, a.module_id, a.question_id, a.version,
+       a.created_at AS submitted_at, g.score, g.needs_review, g.id IS NOT NULL AS graded,
+       grader.username AS graded_by,
+       EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
+FROM answers a
+JOIN accounts acc ON acc.learner_id = a.learner_id AND acc.role = 'learner'
+LEFT JOIN current_grades g ON g.answer_id = a.id
+LEFT JOIN accounts grader ON grader.learner_id = g.grader_id
+WHERE a.state = 'submitted' AND a.choices IS NULL";
+
+/// Submitted open answers, each learner's latest per question, matching the queue's filters (each
+/// `None` matches all; `learner` matches part of the user name).
+pub(super) async fn grading_queue(
+    pool: &SqlitePool,
+    module: Option<&str>,
+    question: Option<&str>,
+    learner: Option<&str>,
+    cohort: Option<&str>,
+) -> Result<Vec<EntryRow>, sqlx::Error> {
+    let sql = format!(
+        "{ENTRIES}
+  AND a.id IN (SELECT id FROM latest_submissions)
+  AND (?1 IS NULL OR a.module_id = ?1) AND (?2 IS NULL OR a.question_id = ?2)
+  AND (?3 IS NULL OR acc.username LIKE '%' || ?3 || '%') AND (?4 IS NULL OR acc.cohort = ?4)"
+    );
+    sqlx::query_as(&sql)
+        .bind(module)
+        .bind(question)
+        .bind(learner)
+        .bind(cohort)
+        .fetch_all(pool)
+        .await
+}
+
+/// One submitted open answer, even if a newer version superseded it (a grader may hold an old link).
+pub(super) async fn grading_entry(
+    pool: &SqlitePool,
+    answer_id: i64,
+) -> Result<Option<EntryRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{ENTRIES} AND a.id = ?1"))
+        .bind(answer_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The module and question an answer belongs to.
+pub(super) async fn answer_question(
+    pool: &SqlitePool,
+    answer_id: i64,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT module_id, question_id FROM answers WHERE id = ?")
+        .bind(answer_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// An answer's text, and the id of a newer submission of the same question if there is one.
+pub(super) async fn answer_text_and_newer(
+    pool: &SqlitePool,
+    answer_id: i64,
+) -> Result<(Option<String>, Option<i64>), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.text, (SELECT b.id FROM answers b WHERE b.learner_id = a.learner_id AND b.module_id = a.module_id
+                          AND b.question_id = a.question_id AND b.state = 'submitted' AND b.version > a.version
+                          ORDER BY b.version DESC LIMIT 1)
+         FROM answers a WHERE a.id = ?",
+    )
+    .bind(answer_id)
+    .fetch_one(pool)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct GradeRecordRow {
+    pub(super) revision: i64,
+    pub(super) grader: Option<String>,
+    pub(super) rubric_version: i64,
+    pub(super) scores: String,
+    pub(super) score: i64,
+    pub(super) feedback: String,
+    pub(super) needs_review: Option<String>,
+    pub(super) graded_at: String,
+}
+
+/// An answer's grades, newest first, with who gave them.
+pub(super) async fn grade_history(
+    pool: &SqlitePool,
+    answer_id: i64,
+) -> Result<Vec<GradeRecordRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT g.revision, acc.username AS grader, g.rubric_version, g.scores, g.score, g.feedback,
+                g.needs_review, g.created_at AS graded_at
+         FROM grades g LEFT JOIN accounts acc ON acc.learner_id = g.grader_id
+         WHERE g.answer_id = ? ORDER BY g.revision DESC",
+    )
+    .bind(answer_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// A grade to save, with the revision the grader saw.
+pub(super) struct NewGrade<'a> {
+    pub(super) answer_id: i64,
+    pub(super) seen_revision: i64,
+    pub(super) grader_id: i64,
+    pub(super) rubric_version: i64,
+    pub(super) scores: &'a str,
+    pub(super) score: u32,
+    pub(super) feedback: &'a str,
+}
+
+/// Saves revision `seen_revision + 1` in one statement, only if the grader saw the latest revision
+/// and no newer submission exists; the unique (answer, revision) key settles two graders saving at
+/// the same instant. `false` when someone else was first.
+pub(super) async fn insert_grade(
+    pool: &SqlitePool,
+    new: NewGrade<'_>,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback)
+         SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7
+         WHERE coalesce((SELECT max(revision) FROM grades WHERE answer_id = ?1), 0) = ?2
+           AND NOT EXISTS (SELECT 1 FROM answers this JOIN answers newer
+                           ON newer.learner_id = this.learner_id AND newer.module_id = this.module_id
+                          AND newer.question_id = this.question_id AND newer.state = 'submitted'
+                          AND newer.version > this.version
+                           WHERE this.id = ?1)",
+    )
+    .bind(new.answer_id)
+    .bind(new.seen_revision)
+    .bind(new.grader_id)
+    .bind(new.rubric_version)
+    .bind(new.scores)
+    .bind(i64::from(new.score))
+    .bind(new.feedback)
+    .execute(pool)
+    .await;
+    match inserted {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Releases the grades of `questions` of a module to learners (again is a no-op).
+pub(super) async fn release(
+    pool: &SqlitePool,
+    module_id: &str,
+    questions: &[&str],
+    released_by: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for question_id in questions {
+        sqlx::query(
+            "INSERT INTO grade_releases (module_id, question_id, released_by) VALUES (?, ?, ?)
+             ON CONFLICT (module_id, question_id) DO NOTHING",
+        )
+        .bind(module_id)
+        .bind(question_id)
+        .bind(released_by)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Every released (module, question).
+pub(super) async fn releases(pool: &SqlitePool) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT module_id, question_id FROM grade_releases")
+        .fetch_all(pool)
+        .await
+}
