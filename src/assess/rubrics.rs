@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::SqlitePool;
 
+use super::store;
 use crate::content::{Course, Question};
 
 /// One criterion as recorded with a rubric version.
@@ -65,43 +66,20 @@ async fn sync_question(
     let criteria = from_content(question);
     let json = serde_json::to_string(&criteria).unwrap_or_default();
     let question_id = question.id.as_ref();
-    if latest_json(pool, module_id, question_id).await?.as_deref() == Some(json.as_str()) {
+    if store::latest_rubric(pool, module_id, question_id)
+        .await?
+        .is_some_and(|(_, latest)| latest == json)
+    {
         return Ok(());
     }
     // The insert comes first so the transaction holds the write lock before it reads grades.
     let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO rubric_versions (module_id, question_id, version, criteria)
-         SELECT ?1, ?2, (SELECT coalesce(max(version), 0) + 1 FROM rubric_versions WHERE module_id = ?1 AND question_id = ?2), ?3
-         WHERE coalesce((SELECT criteria FROM rubric_versions WHERE module_id = ?1 AND question_id = ?2
-                         ORDER BY version DESC LIMIT 1), '') <> ?3",
-    )
-    .bind(module_id)
-    .bind(question_id)
-    .bind(&json)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    let Some(version) =
+        store::insert_rubric_version(&mut tx, module_id, question_id, &json).await?
+    else {
         return Ok(()); // another request recorded it first
-    }
-    let (version,): (i64,) = sqlx::query_as(
-        "SELECT max(version) FROM rubric_versions WHERE module_id = ? AND question_id = ?",
-    )
-    .bind(module_id)
-    .bind(question_id)
-    .fetch_one(&mut *tx)
-    .await?;
-    let stale: Vec<(i64, i64, i64, String, String)> = sqlx::query_as(
-        "SELECT g.answer_id, g.revision, g.rubric_version, g.scores, g.feedback
-         FROM current_grades g JOIN answers a ON a.id = g.answer_id
-         WHERE a.module_id = ? AND a.question_id = ? AND g.rubric_version < ?",
-    )
-    .bind(module_id)
-    .bind(question_id)
-    .bind(version)
-    .fetch_all(&mut *tx)
-    .await?;
+    };
+    let stale = store::grades_under_older_rubrics(&mut tx, module_id, question_id, version).await?;
     for (answer_id, revision, old_version, scores, feedback) in stale {
         let old = version_criteria(&mut *tx, module_id, question_id, old_version).await?;
         let old_scores: Vec<Option<u32>> = serde_json::from_str(&scores).unwrap_or_default();
@@ -113,36 +91,21 @@ async fn sync_question(
             )
         });
         let total: u32 = outcome.scores.iter().flatten().sum();
-        sqlx::query(
-            "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback, needs_review)
-             VALUES (?, ?, NULL, ?, ?, ?, ?, ?)",
+        store::insert_recomputed_grade(
+            &mut tx,
+            store::RecomputedGrade {
+                answer_id,
+                revision: revision + 1,
+                rubric_version: version,
+                scores: &serde_json::to_string(&outcome.scores).unwrap_or_default(),
+                score: total,
+                feedback: &feedback,
+                needs_review: note.as_deref(),
+            },
         )
-        .bind(answer_id)
-        .bind(revision + 1)
-        .bind(version)
-        .bind(serde_json::to_string(&outcome.scores).unwrap_or_default())
-        .bind(i64::from(total))
-        .bind(feedback)
-        .bind(note)
-        .execute(&mut *tx)
         .await?;
     }
     tx.commit().await
-}
-
-async fn latest_json(
-    pool: &SqlitePool,
-    module_id: &str,
-    question_id: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? ORDER BY version DESC LIMIT 1",
-    )
-    .bind(module_id)
-    .bind(question_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(c,)| c))
 }
 
 /// The criteria of one recorded rubric version.
@@ -152,15 +115,9 @@ pub(super) async fn version_criteria(
     question_id: &str,
     version: i64,
 ) -> Result<Vec<RubricCriterion>, sqlx::Error> {
-    let (json,): (String,) = sqlx::query_as(
-        "SELECT criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? AND version = ?",
-    )
-    .bind(module_id)
-    .bind(question_id)
-    .bind(version)
-    .fetch_optional(executor)
-    .await?
-    .unwrap_or_default();
+    let json = store::rubric_version(executor, module_id, question_id, version)
+        .await?
+        .unwrap_or_default();
     Ok(serde_json::from_str(&json).unwrap_or_default())
 }
 
@@ -170,13 +127,7 @@ pub async fn latest(
     module_id: &str,
     question_id: &str,
 ) -> Result<Option<Rubric>, sqlx::Error> {
-    let row: Option<(i64, String)> = sqlx::query_as(
-        "SELECT version, criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? ORDER BY version DESC LIMIT 1",
-    )
-    .bind(module_id)
-    .bind(question_id)
-    .fetch_optional(pool)
-    .await?;
+    let row = store::latest_rubric(pool, module_id, question_id).await?;
     Ok(row.map(|(version, json)| Rubric {
         version,
         criteria: serde_json::from_str(&json).unwrap_or_default(),
@@ -187,10 +138,7 @@ pub async fn latest(
 pub async fn all(
     pool: &SqlitePool,
 ) -> Result<std::collections::HashMap<(String, String, i64), Vec<RubricCriterion>>, sqlx::Error> {
-    let rows: Vec<(String, String, i64, String)> =
-        sqlx::query_as("SELECT module_id, question_id, version, criteria FROM rubric_versions")
-            .fetch_all(pool)
-            .await?;
+    let rows = store::rubric_versions(pool).await?;
     Ok(rows
         .into_iter()
         .map(|(m, q, v, json)| ((m, q, v), serde_json::from_str(&json).unwrap_or_default()))

@@ -379,3 +379,120 @@ pub(super) async fn releases(pool: &SqlitePool) -> Result<Vec<(String, String)>,
         .fetch_all(pool)
         .await
 }
+
+/// Records `criteria` (JSON) as a question's next rubric version unless it is the latest already;
+/// the new version's number, or `None` when someone recorded it first.
+pub(super) async fn insert_rubric_version(
+    tx: &mut sqlx::SqliteConnection,
+    module_id: &str,
+    question_id: &str,
+    criteria: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_as::<_, (i64,)>(
+        "INSERT INTO rubric_versions (module_id, question_id, version, criteria)
+         SELECT ?1, ?2, (SELECT coalesce(max(version), 0) + 1 FROM rubric_versions WHERE module_id = ?1 AND question_id = ?2), ?3
+         WHERE coalesce((SELECT criteria FROM rubric_versions WHERE module_id = ?1 AND question_id = ?2
+                         ORDER BY version DESC LIMIT 1), '') <> ?3
+         RETURNING version",
+    )
+    .bind(module_id)
+    .bind(question_id)
+    .bind(criteria)
+    .fetch_optional(tx)
+    .await
+    .map(|row| row.map(|(version,)| version))
+}
+
+/// Current grades of a question given under a rubric older than `version`: answer, revision,
+/// rubric version, scores (JSON), feedback.
+pub(super) async fn grades_under_older_rubrics(
+    tx: &mut sqlx::SqliteConnection,
+    module_id: &str,
+    question_id: &str,
+    version: i64,
+) -> Result<Vec<(i64, i64, i64, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT g.answer_id, g.revision, g.rubric_version, g.scores, g.feedback
+         FROM current_grades g JOIN answers a ON a.id = g.answer_id
+         WHERE a.module_id = ? AND a.question_id = ? AND g.rubric_version < ?",
+    )
+    .bind(module_id)
+    .bind(question_id)
+    .bind(version)
+    .fetch_all(tx)
+    .await
+}
+
+/// A grade Lectern recomputed after a rubric correction (no grader), flagged for another look.
+pub(super) struct RecomputedGrade<'a> {
+    pub(super) answer_id: i64,
+    pub(super) revision: i64,
+    pub(super) rubric_version: i64,
+    pub(super) scores: &'a str,
+    pub(super) score: u32,
+    pub(super) feedback: &'a str,
+    pub(super) needs_review: Option<&'a str>,
+}
+
+/// Saves a recomputed grade as the answer's next revision.
+pub(super) async fn insert_recomputed_grade(
+    tx: &mut sqlx::SqliteConnection,
+    grade: RecomputedGrade<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback, needs_review)
+         VALUES (?, ?, NULL, ?, ?, ?, ?, ?)",
+    )
+    .bind(grade.answer_id)
+    .bind(grade.revision)
+    .bind(grade.rubric_version)
+    .bind(grade.scores)
+    .bind(i64::from(grade.score))
+    .bind(grade.feedback)
+    .bind(grade.needs_review)
+    .execute(tx)
+    .await
+    .map(|_| ())
+}
+
+/// A question's latest recorded rubric: its version and criteria (JSON).
+pub(super) async fn latest_rubric(
+    pool: &SqlitePool,
+    module_id: &str,
+    question_id: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT version, criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? ORDER BY version DESC LIMIT 1",
+    )
+    .bind(module_id)
+    .bind(question_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The criteria (JSON) of one recorded rubric version.
+pub(super) async fn rubric_version(
+    executor: impl sqlx::SqliteExecutor<'_>,
+    module_id: &str,
+    question_id: &str,
+    version: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_as::<_, (String,)>(
+        "SELECT criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? AND version = ?",
+    )
+    .bind(module_id)
+    .bind(question_id)
+    .bind(version)
+    .fetch_optional(executor)
+    .await
+    .map(|row| row.map(|(criteria,)| criteria))
+}
+
+/// Every recorded rubric version: module, question, version, criteria (JSON).
+pub(super) async fn rubric_versions(
+    pool: &SqlitePool,
+) -> Result<Vec<(String, String, i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT module_id, question_id, version, criteria FROM rubric_versions")
+        .fetch_all(pool)
+        .await
+}
