@@ -4,11 +4,11 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::session::{Admin, CsrfForm, HasCsrf};
-use super::{Error, render_page};
+use super::{Error, Page};
 use crate::app::AppState;
 use crate::auth::{self, Role, password};
 use crate::labs::{self, AssignError};
@@ -37,7 +37,9 @@ async fn users_page_with(
         csrf: &admin.session.csrf_token,
         users: &users,
     };
-    render_page(app, status, "Users", &page, Some(&admin.visitor))
+    Ok(Page::new(app, "Users", &page, Some(&admin.visitor))
+        .with_status(status)
+        .into_response())
 }
 
 /// `GET /admin/users`.
@@ -158,7 +160,9 @@ async fn clusters_page_with(
         csrf: &admin.session.csrf_token,
         assignments: &assignments,
     };
-    render_page(app, status, "Clusters", &page, Some(&admin.visitor))
+    Ok(Page::new(app, "Clusters", &page, Some(&admin.visitor))
+        .with_status(status)
+        .into_response())
 }
 
 /// `GET /admin/clusters`.

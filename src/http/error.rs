@@ -92,7 +92,7 @@ impl Error {
 
 /// An error's message, carried in the response's extensions until [`render`] writes the body.
 #[derive(Debug, Clone)]
-struct Problem(String);
+pub(super) struct Problem(String);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {

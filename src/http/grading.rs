@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
 use super::session::Instructor;
-use super::{Error, render_page};
+use super::{Error, Page};
 use crate::app::AppState;
 use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
 use crate::assess::{self};
@@ -182,7 +182,7 @@ pub(super) async fn queue(
         entries: &entries,
         csrf: &session.csrf_token,
     };
-    render_page(&app, StatusCode::OK, "Grading", &page, Some(&staff.visitor))
+    Ok(Page::new(&app, "Grading", &page, Some(&staff.visitor)).into_response())
 }
 
 /// What the grader sees on one answer, with the scores and feedback to prefill.
@@ -223,7 +223,9 @@ fn answer_page(
         "Grading {} · {}",
         task.entry.username, task.entry.question_id
     );
-    render_page(app, status, &title, &page, Some(&staff.visitor))
+    Ok(Page::new(app, &title, &page, Some(&staff.visitor))
+        .with_status(status)
+        .into_response())
 }
 
 /// `GET /instructor/grading/answers/{id}`: one answer beside its question, model answer and rubric.
@@ -430,13 +432,7 @@ pub(super) async fn gradebook(
         grades: &book.grades,
         averages: &book.averages,
     };
-    render_page(
-        &app,
-        StatusCode::OK,
-        "Gradebook",
-        &page,
-        Some(&staff.visitor),
-    )
+    Ok(Page::new(&app, "Gradebook", &page, Some(&staff.visitor)).into_response())
 }
 
 /// `GET /instructor/gradebook.csv`: the same rows as a download.

@@ -3,12 +3,11 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::session::Instructor;
-use super::{Error, render_page};
+use super::{Error, Page};
 use crate::app::AppState;
 use crate::labs::CheckResult;
 use crate::progress::{self, CohortRow, StuckCheck};
@@ -80,7 +79,7 @@ pub(super) async fn cohort(
         modules: course.modules.iter().map(|m| m.title.as_str()).collect(),
         rows: &rows,
     };
-    render_page(&app, StatusCode::OK, "Cohort", &page, Some(&staff.visitor))
+    Ok(Page::new(&app, "Cohort", &page, Some(&staff.visitor)).into_response())
 }
 
 /// `GET /instructor/learners/{id}`: every check run of one learner, with the evidence.
@@ -110,7 +109,7 @@ pub(super) async fn learner(
         cohort: cohort.as_deref(),
         runs,
     };
-    render_page(&app, StatusCode::OK, &username, &page, Some(&staff.visitor))
+    Ok(Page::new(&app, &username, &page, Some(&staff.visitor)).into_response())
 }
 
 /// `GET /instructor/stuck?cohort=`.
@@ -125,11 +124,11 @@ pub(super) async fn stuck(
         selected: filter.cohort().unwrap_or(""),
         checks: &checks,
     };
-    render_page(
+    Ok(Page::new(
         &app,
-        StatusCode::OK,
         "Where the cohort is stuck",
         &page,
         Some(&staff.visitor),
     )
+    .into_response())
 }

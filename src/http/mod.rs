@@ -38,29 +38,61 @@ pub(crate) use error::Error;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// A page of the site around `body` (a template), with the visitor's account area; private to this
-/// visitor, so never stored by caches. A template that fails to render is a logged 500.
-fn render_page(
-    app: &AppState,
+/// A page of the site: a template rendered into the site's chrome with the visitor's account area,
+/// private to this visitor (never stored by caches). The one way handlers answer with a page; a
+/// template that fails to render is a logged 500, never an empty page.
+pub(crate) struct Page<'a, T> {
+    app: &'a AppState,
     status: StatusCode,
-    title: &str,
-    body: &impl askama::Template,
-    visitor: Option<&session::Visitor>,
-) -> Result<axum::response::Response, Error> {
-    use axum::response::IntoResponse;
-    let body = body
-        .render()
-        .map_err(|e| Error::internal(&format!("cannot render the page “{title}”"), e))?;
-    let account = visitor
-        .map(session::Visitor::account_html)
-        .unwrap_or_default();
-    let page = app.site.current().wrap(title, &body, &account);
-    Ok((
-        status,
-        [(header::CACHE_CONTROL, "private, no-store")],
-        axum::response::Html(page),
-    )
-        .into_response())
+    title: &'a str,
+    body: &'a T,
+    visitor: Option<&'a session::Visitor>,
+}
+
+impl<'a, T: askama::Template> Page<'a, T> {
+    /// A `200 OK` page titled `title`; `visitor` fills the account area.
+    pub(crate) fn new(
+        app: &'a AppState,
+        title: &'a str,
+        body: &'a T,
+        visitor: Option<&'a session::Visitor>,
+    ) -> Self {
+        Self {
+            app,
+            status: StatusCode::OK,
+            title,
+            body,
+            visitor,
+        }
+    }
+
+    /// The same page with another status (a form shown again with its error, say).
+    pub(crate) fn with_status(self, status: StatusCode) -> Self {
+        Self { status, ..self }
+    }
+}
+
+impl<T: askama::Template> axum::response::IntoResponse for Page<'_, T> {
+    fn into_response(self) -> axum::response::Response {
+        let body = match self.body.render() {
+            Ok(body) => body,
+            Err(e) => {
+                return Error::internal(&format!("cannot render the page “{}”", self.title), e)
+                    .into_response();
+            }
+        };
+        let account = self
+            .visitor
+            .map(session::Visitor::account_html)
+            .unwrap_or_default();
+        let page = self.app.site.current().wrap(self.title, &body, &account);
+        (
+            self.status,
+            [(header::CACHE_CONTROL, "private, no-store")],
+            axum::response::Html(page),
+        )
+            .into_response()
+    }
 }
 
 /// The whole application as one axum `Router`, middleware included.
@@ -167,11 +199,11 @@ mod tests {
         };
         let app = crate::App::build(config).await.unwrap();
         let page = Failing { value: Unprintable };
-        let error = render_page(&app, StatusCode::OK, "Broken", &page, None).unwrap_err();
-        assert!(matches!(error, Error::Internal));
-        assert_eq!(
-            error.into_response().status(),
-            StatusCode::INTERNAL_SERVER_ERROR
+        let response = Page::new(&app, "Broken", &page, None).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response.extensions().get::<error::Problem>().is_some(),
+            "answered as an error, so error::render writes the page by route kind"
         );
     }
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
 use super::session::{AnyAccount, CsrfForm, HasCsrf, SESSION_COOKIE, Visitor, cookie, set_cookie};
-use super::{Error, render_page};
+use super::{Error, Page};
 use crate::app::AppState;
 use crate::auth::{self, AuthError, password};
 
@@ -85,7 +85,9 @@ fn sign_in_form(
         next,
         username,
     };
-    let mut response = render_page(app, status, "Sign in", &form, None)?;
+    let mut response = Page::new(app, "Sign in", &form, None)
+        .with_status(status)
+        .into_response();
     let cookie = set_cookie(
         SIGN_IN_COOKIE,
         &csrf,
@@ -231,13 +233,7 @@ pub(super) async fn password_page(
         csrf: &account.session.csrf_token,
         min_length: password::MIN_LENGTH,
     };
-    render_page(
-        &app,
-        StatusCode::OK,
-        "Password",
-        &form,
-        Some(&account.visitor),
-    )
+    Ok(Page::new(&app, "Password", &form, Some(&account.visitor)).into_response())
 }
 
 /// Form of `POST /account/password`.
@@ -301,7 +297,9 @@ pub(super) async fn change_password(
         csrf: &session.csrf_token,
         min_length: password::MIN_LENGTH,
     };
-    let mut response = render_page(&app, status, "Password", &form, Some(visitor))?;
+    let mut response = Page::new(&app, "Password", &form, Some(visitor))
+        .with_status(status)
+        .into_response();
     if let Some(wait) = wait {
         response.headers_mut().insert(header::RETRY_AFTER, wait);
     }
