@@ -22,6 +22,11 @@ pub struct Check {
 }
 
 /// The kinds of check.
+///
+/// To add a kind: add its variant here and its validation below (every field's mistakes reported at
+/// `file:line`), then follow the steps in `labs/kinds/mod.rs`: one file that evaluates it against the
+/// cluster, its dispatch in `labs::kinds::evaluate`, the API double and tests, and the README's
+/// "Writing checks".
 #[derive(Debug, Clone)]
 pub enum CheckSpec {
     /// An object exists (with field assertions) or is absent.
