@@ -5,6 +5,7 @@ mod admin;
 mod answers;
 mod client_addr;
 mod error;
+mod gradebook;
 mod grading;
 mod guard;
 mod instructor;
@@ -135,8 +136,8 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/grading", get(grading::queue))
         .route("/instructor/grading/answers/{id}", get(grading::answer).post(grading::save_grade))
         .route("/instructor/grading/release", post(grading::release))
-        .route("/instructor/gradebook", get(grading::gradebook))
-        .route("/instructor/gradebook.csv", get(grading::gradebook_csv))
+        .route("/instructor/gradebook", get(gradebook::gradebook))
+        .route("/instructor/gradebook.csv", get(gradebook::gradebook_csv))
         .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
