@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
 
-use kube::config::{AuthInfo, Context, ExecAuthCluster, ExecConfig, Kubeconfig, NamedAuthInfo};
+use kube::config::{AuthInfo, Context, ExecAuthCluster, ExecConfig, Kubeconfig};
 use serde::{Deserialize, Serialize};
 
 use super::ClusterError;
@@ -108,15 +108,23 @@ pub(super) async fn run_exec_plugin(
     let Some(user_name) = context_of(kubeconfig, context).and_then(|c| c.user.clone()) else {
         return Ok(());
     };
-    let cluster_info = cluster_info(kubeconfig, context);
-    let Some(NamedAuthInfo {
-        auth_info: Some(user),
-        ..
-    }) = kubeconfig
+    let Some(index) = kubeconfig
         .auth_infos
-        .iter_mut()
-        .find(|u| u.name == user_name)
+        .iter()
+        .position(|u| u.name == user_name)
     else {
+        return Ok(());
+    };
+    // Reading the cluster's CA (possibly a file) only for a plugin that asks for it.
+    let wants_cluster_info = kubeconfig.auth_infos[index]
+        .auth_info
+        .as_ref()
+        .and_then(|u| u.exec.as_ref())
+        .is_some_and(|exec| exec.provide_cluster_info);
+    let cluster_info = wants_cluster_info
+        .then(|| cluster_info(kubeconfig, context))
+        .flatten();
+    let Some(user) = kubeconfig.auth_infos[index].auth_info.as_mut() else {
         return Ok(());
     };
     if user.auth_provider.as_ref().is_some_and(|p| p.name == "gcp") {
@@ -192,7 +200,7 @@ async fn execute(
         kind: "ExecCredential".to_owned(),
         spec: Some(ExecCredentialSpec {
             interactive: false,
-            cluster: cluster.filter(|_| exec.provide_cluster_info),
+            cluster,
         }),
         status: None,
     };
