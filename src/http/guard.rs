@@ -2,12 +2,12 @@
 //! DNS-rebinding page cannot read a learner's answers or run checks), query strings have a length
 //! limit, and API answers, private to one person, are never stored by caches.
 
-use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
+use super::Error;
 use crate::app::AppState;
 
 /// Longest query string accepted: filters are short, and SQLite refuses `LIKE` patterns of 50 KB.
@@ -24,30 +24,16 @@ pub(super) async fn guard(State(app): State<AppState>, request: Request, next: N
         && !is_probe
         && !is_local_host(&request, &app.config.allowed_hosts)
     {
-        Some((
-            "Unknown host name",
-            "Lectern in personal mode answers only to localhost and IP addresses; start it with --allowed-hosts NAME to use another name.".to_owned(),
-        ))
+        Some("Lectern in personal mode answers only to localhost and IP addresses; start it with --allowed-hosts NAME to use another name.".to_owned())
     } else {
         let length = request.uri().query().map_or(0, str::len);
         (length > MAX_QUERY_BYTES).then(|| {
-            (
-                "Request too long",
-                format!("The query string is {length} bytes long; Lectern accepts at most {MAX_QUERY_BYTES}."),
-            )
+            format!("The query string is {length} bytes long; Lectern accepts at most {MAX_QUERY_BYTES}.")
         })
     };
+    // Refusals are errors like any other: `error::render` writes them by route kind.
     let mut response = match refused {
-        Some((_, message)) if is_api => (
-            StatusCode::BAD_REQUEST,
-            Json(serde_json::json!({ "error": message })),
-        )
-            .into_response(),
-        Some((heading, message)) => (
-            StatusCode::BAD_REQUEST,
-            Html(app.site.current().problem(heading, &message, "")),
-        )
-            .into_response(),
+        Some(message) => Error::BadRequest(message).into_response(),
         None => next.run(request).await,
     };
     if is_api {
