@@ -72,7 +72,8 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
         },
         None => lab.steps.iter().filter(|s| !s.checks.is_empty()).collect(),
     };
-    let cluster = match Cluster::connect(&args.cluster.connect_options()).await {
+    let options = args.cluster.connect_options();
+    let cluster = match Cluster::connect(&options).await {
         Ok(cluster) => cluster,
         Err(e) => return fail(e.to_string()),
     };
@@ -91,9 +92,15 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
             eprintln!("warning: {warning}");
         }
     }
+    let cache = labs::ClusterCache::default();
+    let targets = labs::Targets {
+        cache: &cache,
+        options: &options,
+        main: &cluster,
+    };
     let mut runs = Vec::new();
     for step in steps {
-        runs.push(labs::run_step(&cluster, lab, step).await);
+        runs.push(labs::run_step(&targets, lab, step).await);
     }
     record(&args, &runs).await;
     let all: Vec<_> = runs

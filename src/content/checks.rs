@@ -19,6 +19,9 @@ pub struct Check {
     pub hint: String,
     /// What to ask the cluster.
     pub spec: CheckSpec,
+    /// A context of the learner's kubeconfig to ask instead of the one they check with, for steps
+    /// that use a second cluster (e.g. `kind-solo`).
+    pub context: Option<String>,
 }
 
 /// The kinds of check.
@@ -63,14 +66,26 @@ pub enum CheckSpec {
         subject: Subject,
         /// `get`, `list`, `delete`, …
         verb: String,
-        /// API group, `""` for the core group.
-        group: String,
-        /// Resource (plural), e.g. `pods`.
-        resource: String,
-        /// `None` means across all namespaces (or a cluster-scoped resource).
-        namespace: Option<String>,
+        /// On what: a resource, or a non-resource URL such as `/metrics`.
+        on: AccessTarget,
         /// The expected answer.
         allowed: bool,
+    },
+    /// Whether the cluster recorded an event (by reason, optionally message) about an object.
+    Event {
+        /// The kind of the object the event is about (`involvedObject.kind`), e.g. `Node`, `Pod`.
+        kind: String,
+        /// The object's namespace; `None` looks in every namespace (events about cluster-scoped
+        /// objects such as Nodes are kept in `default`).
+        namespace: Option<String>,
+        /// The object's name; `None` means any object of the kind.
+        name: Option<String>,
+        /// The event's reason, e.g. `NodeNotReady`, `FailedScheduling`.
+        reason: String,
+        /// A pattern the event's message must match.
+        message: Option<Regex>,
+        /// Passes when there is no such event.
+        absent: bool,
     },
     /// The API server's own health endpoint, optionally requiring named individual checks.
     Health {
@@ -83,6 +98,25 @@ pub enum CheckSpec {
     Version {
         /// Minimum `(major, minor)`.
         at_least: (u32, u32),
+    },
+}
+
+/// What an access check asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessTarget {
+    /// A resource of the API.
+    Resource {
+        /// API group, `""` for the core group.
+        group: String,
+        /// Resource (plural), e.g. `pods`, or a subresource such as `pods/log`.
+        resource: String,
+        /// `None` means across all namespaces (or a cluster-scoped resource).
+        namespace: Option<String>,
+    },
+    /// A URL outside the resource API, such as `/metrics` or `/healthz`.
+    NonResource {
+        /// The path.
+        path: String,
     },
 }
 
@@ -189,6 +223,16 @@ pub enum FieldTest {
     Matches(Regex),
     /// One of these values; for an array, every element is one of them.
     OneOf(Vec<serde_json::Value>),
+    /// A number within these inclusive bounds (`at_least`, `at_most`).
+    Between {
+        /// Lower bound.
+        at_least: Option<f64>,
+        /// Upper bound.
+        at_most: Option<f64>,
+    },
+    /// At least one element of the selected list (or one of the selected values) satisfies every
+    /// one of these assertions, whose paths are relative to the element.
+    Some(Vec<FieldAssertion>),
 }
 
 /// The `[[checks]]` table as written.
@@ -221,16 +265,24 @@ pub(super) struct CheckToml {
     #[serde(default)]
     checks: Vec<String>,
     at_least: Option<Spanned<String>>,
+    non_resource_url: Option<Spanned<String>>,
+    reason: Option<String>,
+    message_matches: Option<Spanned<String>>,
+    context: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FieldToml {
-    path: Spanned<String>,
+    /// Required at the top level; inside `some`, omitted means the element itself.
+    path: Option<Spanned<String>>,
     equals: Option<toml::Value>,
     contains: Option<toml::Value>,
     matches: Option<Spanned<String>>,
     one_of: Option<Vec<toml::Value>>,
+    at_least: Option<f64>,
+    at_most: Option<f64>,
+    some: Option<Spanned<Vec<FieldToml>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,6 +310,23 @@ impl CheckToml {
                 errors.push((at, format!("check `{name}` needs `{key}`")));
             }
         };
+        for key in self.keys_that_do_not_apply() {
+            errors.push((
+                at,
+                format!(
+                    "check `{name}`: `{key}` does not apply to {} checks",
+                    self.check.get_ref()
+                ),
+            ));
+        }
+        let context = self.context.and_then(|c| {
+            let valid = !c.get_ref().is_empty()
+                && !c.get_ref().contains(|ch: char| ch.is_whitespace() || ch.is_control());
+            if !valid {
+                errors.push((c.span().start, format!("check `{name}`: `context` must name a kubeconfig context, e.g. \"kind-solo\"")));
+            }
+            valid.then(|| c.into_inner())
+        });
         let spec = match self.check.get_ref().as_str() {
             "resource" => {
                 require(self.api_version.is_some(), "api_version", &mut errors);
@@ -266,7 +335,7 @@ impl CheckToml {
                 let fields: Vec<FieldAssertion> = self
                     .fields
                     .into_iter()
-                    .filter_map(|f| f.parse().map_err(|e| errors.push(e)).ok())
+                    .filter_map(|f| f.parse(at).map_err(|e| errors.push(e)).ok())
                     .collect();
                 let absent = self.absent.unwrap_or(false);
                 let secret = self.api_version.as_deref() == Some("v1")
@@ -356,9 +425,33 @@ impl CheckToml {
             }
             "access" => {
                 require(self.verb.is_some(), "verb", &mut errors);
-                require(self.resource.is_some(), "resource", &mut errors);
                 require(self.allowed.is_some(), "allowed", &mut errors);
                 require(self.subject.is_some(), "subject", &mut errors);
+                let on = match (self.resource, self.non_resource_url) {
+                    (Some(resource), None) => Some(AccessTarget::Resource {
+                        group: self.group.unwrap_or_default(),
+                        resource,
+                        namespace: self.namespace,
+                    }),
+                    (None, Some(url)) => {
+                        let path = url.get_ref();
+                        if self.group.is_some() || self.namespace.is_some() {
+                            errors.push((url.span().start, format!("check `{name}`: a non-resource URL has no `group` or `namespace`")));
+                        }
+                        if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                            errors.push((url.span().start, format!("non_resource_url `{path}` should be a path such as \"/metrics\"")));
+                        }
+                        Some(AccessTarget::NonResource { path: url.into_inner() })
+                    }
+                    (None, None) => {
+                        errors.push((at, format!("check `{name}` needs `resource` or `non_resource_url`")));
+                        None
+                    }
+                    (Some(_), Some(url)) => {
+                        errors.push((url.span().start, format!("check `{name}`: use either `resource` or `non_resource_url`")));
+                        None
+                    }
+                };
                 let subject = self.subject.and_then(|s| {
                     let span = s.span().start;
                     s.into_inner()
@@ -366,13 +459,32 @@ impl CheckToml {
                         .map_err(|e| errors.push((span, e)))
                         .ok()
                 });
-                subject.map(|subject| CheckSpec::Access {
-                    subject,
-                    verb: self.verb.unwrap_or_default(),
-                    group: self.group.unwrap_or_default(),
-                    resource: self.resource.unwrap_or_default(),
+                match (subject, on) {
+                    (Some(subject), Some(on)) => Some(CheckSpec::Access {
+                        subject,
+                        verb: self.verb.unwrap_or_default(),
+                        on,
+                        allowed: self.allowed.unwrap_or(true),
+                    }),
+                    _ => None,
+                }
+            }
+            "event" => {
+                require(self.kind.is_some(), "kind", &mut errors);
+                require(self.reason.is_some(), "reason", &mut errors);
+                let message = self.message_matches.and_then(|re| {
+                    let span = re.span().start;
+                    Regex::new(re.get_ref())
+                        .map_err(|e| errors.push((span, format!("invalid regular expression: {e}"))))
+                        .ok()
+                });
+                Some(CheckSpec::Event {
+                    kind: self.kind.unwrap_or_default(),
                     namespace: self.namespace,
-                    allowed: self.allowed.unwrap_or(true),
+                    name: self.name,
+                    reason: self.reason.unwrap_or_default(),
+                    message,
+                    absent: self.absent.unwrap_or(false),
                 })
             }
             "health" => {
@@ -418,7 +530,7 @@ impl CheckToml {
                 },
             },
             other => {
-                errors.push((kind_at, format!("unknown check `{other}`: the checks are resource, count, access, health and version")));
+                errors.push((kind_at, format!("unknown check `{other}`: the checks are resource, count, access, event, health and version")));
                 None
             }
         };
@@ -428,9 +540,74 @@ impl CheckToml {
                 title: self.title,
                 hint: self.hint,
                 spec,
+                context,
             }),
             _ => Err(errors),
         }
+    }
+}
+
+impl CheckToml {
+    /// The keys given that the check's kind does not read: a likely slip (`reason` on a resource
+    /// check, `min` on an access check) that would otherwise be silently ignored.
+    fn keys_that_do_not_apply(&self) -> Vec<&'static str> {
+        let given = [
+            ("api_version", self.api_version.is_some()),
+            ("kind", self.kind.is_some()),
+            ("namespace", self.namespace.is_some()),
+            ("name", self.name.is_some()),
+            ("absent", self.absent.is_some()),
+            ("fields", !self.fields.is_empty()),
+            ("label_selector", self.label_selector.is_some()),
+            ("field_selector", self.field_selector.is_some()),
+            ("min", self.min.is_some()),
+            ("max", self.max.is_some()),
+            ("exactly", self.exactly.is_some()),
+            ("ready", self.ready.is_some()),
+            ("subject", self.subject.is_some()),
+            ("verb", self.verb.is_some()),
+            ("group", self.group.is_some()),
+            ("resource", self.resource.is_some()),
+            ("allowed", self.allowed.is_some()),
+            ("endpoint", self.endpoint.is_some()),
+            ("checks", !self.checks.is_empty()),
+            ("at_least", self.at_least.is_some()),
+            ("non_resource_url", self.non_resource_url.is_some()),
+            ("reason", self.reason.is_some()),
+            ("message_matches", self.message_matches.is_some()),
+        ];
+        let applies: &[&str] = match self.check.get_ref().as_str() {
+            "resource" => &["api_version", "kind", "namespace", "name", "absent", "fields"],
+            "count" => &[
+                "api_version",
+                "kind",
+                "namespace",
+                "label_selector",
+                "field_selector",
+                "min",
+                "max",
+                "exactly",
+                "ready",
+            ],
+            "access" => &[
+                "subject",
+                "verb",
+                "group",
+                "resource",
+                "namespace",
+                "non_resource_url",
+                "allowed",
+            ],
+            "event" => &["kind", "namespace", "name", "reason", "message_matches", "absent"],
+            "health" => &["endpoint", "checks"],
+            "version" => &["at_least"],
+            _ => return Vec::new(),
+        };
+        given
+            .into_iter()
+            .filter(|(key, present)| *present && !applies.contains(key))
+            .map(|(key, _)| key)
+            .collect()
     }
 }
 
@@ -456,31 +633,80 @@ impl SubjectToml {
 }
 
 impl FieldToml {
-    fn parse(self) -> Result<FieldAssertion, CheckError> {
-        let at = self.path.span().start;
-        let path_text = self.path.get_ref().clone();
-        let path = parse_path(&path_text).map_err(|e| (at, e))?;
+    /// A top-level assertion: its path is required.
+    fn parse(self, table_at: usize) -> Result<FieldAssertion, CheckError> {
+        if self.path.is_none() {
+            return Err((table_at, "every [[checks.fields]] needs a `path`".to_owned()));
+        }
+        self.parse_relative(table_at)
+    }
+
+    /// An assertion whose path may be omitted (inside `some`: the element itself).
+    fn parse_relative(self, table_at: usize) -> Result<FieldAssertion, CheckError> {
+        let (at, path_text, path) = match &self.path {
+            Some(p) => (
+                p.span().start,
+                p.get_ref().clone(),
+                parse_path(p.get_ref()).map_err(|e| (p.span().start, e))?,
+            ),
+            None => (table_at, "(the element)".to_owned(), Vec::new()),
+        };
         let json = |v: toml::Value| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
-        let test = match (self.equals, self.contains, self.matches, self.one_of) {
-            (Some(v), None, None, None) => FieldTest::Equals(json(v)),
-            (None, Some(v), None, None) => FieldTest::Contains(json(v)),
-            (None, None, Some(re), None) => {
-                let span = re.span().start;
-                FieldTest::Matches(
-                    Regex::new(re.get_ref())
-                        .map_err(|e| (span, format!("invalid regular expression: {e}")))?,
-                )
+        let given = [
+            self.equals.is_some(),
+            self.contains.is_some(),
+            self.matches.is_some(),
+            self.one_of.is_some(),
+            self.at_least.is_some() || self.at_most.is_some(),
+            self.some.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err((
+                at,
+                format!(
+                    "field `{path_text}` needs exactly one of equals, contains, matches, one_of, at_least/at_most or some"
+                ),
+            ));
+        }
+        let test = if let Some(v) = self.equals {
+            FieldTest::Equals(json(v))
+        } else if let Some(v) = self.contains {
+            FieldTest::Contains(json(v))
+        } else if let Some(re) = self.matches {
+            let span = re.span().start;
+            FieldTest::Matches(
+                Regex::new(re.get_ref())
+                    .map_err(|e| (span, format!("invalid regular expression: {e}")))?,
+            )
+        } else if let Some(values) = self.one_of {
+            FieldTest::OneOf(values.into_iter().map(json).collect())
+        } else if let Some(some) = self.some {
+            let some_at = some.span().start;
+            let inner = some.into_inner();
+            if inner.is_empty() {
+                return Err((
+                    some_at,
+                    format!("field `{path_text}`: `some` needs at least one assertion"),
+                ));
             }
-            (None, None, None, Some(values)) => {
-                FieldTest::OneOf(values.into_iter().map(json).collect())
-            }
-            _ => {
+            FieldTest::Some(
+                inner
+                    .into_iter()
+                    .map(|f| f.parse_relative(some_at))
+                    .collect::<Result<_, _>>()?,
+            )
+        } else {
+            if let (Some(lo), Some(hi)) = (self.at_least, self.at_most)
+                && lo > hi
+            {
                 return Err((
                     at,
-                    format!(
-                        "field `{path_text}` needs exactly one of equals, contains, matches or one_of"
-                    ),
+                    format!("field `{path_text}`: at_least {lo} is greater than at_most {hi}"),
                 ));
+            }
+            FieldTest::Between {
+                at_least: self.at_least,
+                at_most: self.at_most,
             }
         };
         Ok(FieldAssertion {

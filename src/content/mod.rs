@@ -27,7 +27,8 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 pub use checks::{
-    Check, CheckSpec, FieldAssertion, FieldTest, HealthEndpoint, ObjectRef, PathSegment, Subject,
+    AccessTarget, Check, CheckSpec, FieldAssertion, FieldTest, HealthEndpoint, ObjectRef,
+    PathSegment, Subject,
 };
 pub use diagnostics::{Diagnostic, InvalidCourse, line_column};
 pub use files::CourseFiles;

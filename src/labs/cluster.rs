@@ -45,6 +45,14 @@ pub enum ClusterError {
     /// No usable kubeconfig or in-cluster configuration.
     #[error("cannot configure a connection to the cluster: {0}")]
     Config(String),
+    /// The kubeconfig has no context of this name: a typo, or a second cluster not created yet.
+    #[error("the kubeconfig has no context `{context}` (it has: {})", available.join(", "))]
+    NoContext {
+        /// The context asked for.
+        context: String,
+        /// The contexts it has.
+        available: Vec<String>,
+    },
     /// Nothing answered at the address.
     #[error("cannot reach the cluster at {url}: {detail}")]
     Unreachable {
@@ -190,6 +198,14 @@ impl Cluster {
                 Err(e) => return Err(ClusterError::Config(e.to_string())),
             },
         };
+        if let (Some(kubeconfig), Some(context)) = (&kubeconfig, &options.context)
+            && !kubeconfig.contexts.iter().any(|c| &c.name == context)
+        {
+            return Err(ClusterError::NoContext {
+                context: context.clone(),
+                available: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+            });
+        }
         let mut config = match kubeconfig {
             Some(mut kubeconfig) => {
                 if options.inline_kubeconfig.is_none() {

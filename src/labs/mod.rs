@@ -12,6 +12,7 @@ mod store;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
@@ -135,7 +136,12 @@ pub async fn check_for_learner(
         clusters.evict(&options);
         return Err(e.into());
     }
-    let run = run_step(&cluster, lab, step).await;
+    let targets = Targets {
+        cache: clusters,
+        options: &options,
+        main: &cluster,
+    };
+    let run = run_step(&targets, lab, step).await;
     Ok(store::record(pool, learner_id, run).await?)
 }
 
@@ -257,10 +263,36 @@ pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, 
         })
 }
 
+/// The clusters one run may ask: the learner's, and other contexts of the same kubeconfig for the
+/// checks that name one (a step that restores etcd on a second cluster, say).
+pub struct Targets<'a> {
+    /// Where connections for other contexts are made and kept.
+    pub cache: &'a ClusterCache,
+    /// How the learner's cluster was reached; other contexts differ only in the context.
+    pub options: &'a ConnectOptions,
+    /// The learner's cluster.
+    pub main: &'a Cluster,
+}
+
+impl Targets<'_> {
+    async fn for_check(&self, check: &Check) -> Result<Option<Arc<Cluster>>, ClusterError> {
+        match &check.context {
+            None => Ok(None),
+            Some(context) => {
+                let options = ConnectOptions {
+                    context: Some(context.clone()),
+                    ..self.options.clone()
+                };
+                self.cache.get(&options).await.map(Some)
+            }
+        }
+    }
+}
+
 /// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout.
-pub async fn run_step(cluster: &Cluster, lab: &Lab, step: &Step) -> StepRun {
+pub async fn run_step(targets: &Targets<'_>, lab: &Lab, step: &Step) -> StepRun {
     let started = Instant::now();
-    let results = run_checks(cluster, &step.checks).await;
+    let results = run_checks(targets, &step.checks).await;
     StepRun {
         lab: lab.id.to_string(),
         step: step.id.to_string(),
@@ -272,13 +304,13 @@ pub async fn run_step(cluster: &Cluster, lab: &Lab, step: &Step) -> StepRun {
 }
 
 /// Runs checks concurrently, at most [`CONCURRENCY`] at a time, keeping their order in the results.
-pub async fn run_checks(cluster: &Cluster, checks: &[Check]) -> Vec<CheckResult> {
+pub async fn run_checks(targets: &Targets<'_>, checks: &[Check]) -> Vec<CheckResult> {
     // Boxed and built in a loop so the futures' type is named: otherwise rustc infers lifetimes too
     // specific for the `Send` bound axum puts on handlers ("implementation of FnOnce is not general enough").
     let mut runs: Vec<Pin<Box<dyn Future<Output = CheckResult> + Send + '_>>> =
         Vec::with_capacity(checks.len());
     for check in checks {
-        runs.push(Box::pin(run_check(cluster, check)));
+        runs.push(Box::pin(run_check(targets, check)));
     }
     futures::stream::iter(runs)
         .buffered(CONCURRENCY)
@@ -286,13 +318,23 @@ pub async fn run_checks(cluster: &Cluster, checks: &[Check]) -> Vec<CheckResult>
         .await
 }
 
-async fn run_check(cluster: &Cluster, check: &Check) -> CheckResult {
+async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
     let started = Instant::now();
-    let outcome =
-        match tokio::time::timeout(cluster.timeout, kinds::evaluate(cluster, &check.spec)).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(cluster.timed_out()),
-        };
+    let outcome = match targets.for_check(check).await {
+        Ok(other) => {
+            let cluster = other.as_deref().unwrap_or(targets.main);
+            match tokio::time::timeout(cluster.timeout, kinds::evaluate(cluster, &check.spec))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => Err(cluster.timed_out()),
+            }
+        }
+        // The step's second cluster is not in the kubeconfig yet: the step is not done, which is
+        // a failure the learner can act on, not a broken connection.
+        Err(e @ ClusterError::NoContext { .. }) => Ok(kinds::Verdict::missing_context(&e)),
+        Err(e) => Err(e),
+    };
     let (status, message, observed) = match outcome {
         Ok(v) if v.passed => (Status::Passed, v.message, v.observed),
         Ok(v) => (Status::Failed, v.message, v.observed),

@@ -719,8 +719,15 @@ mod kinds {
             title: "t".into(),
             hint: "h".into(),
             spec,
+            context: None,
         };
-        labs::run_checks(&client, &[check]).await.remove(0)
+        let cache = labs::ClusterCache::default();
+        let targets = labs::Targets {
+            cache: &cache,
+            options: &options,
+            main: &client,
+        };
+        labs::run_checks(&targets, &[check]).await.remove(0)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

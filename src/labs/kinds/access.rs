@@ -1,25 +1,23 @@
 //! `check = "access"`: what the cluster's authorizer says a subject may do (SubjectAccessReview),
-//! on a resource.
+//! on a resource or a non-resource URL such as `/metrics`.
 
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 
 use super::Verdict;
-use crate::content::Subject;
+use crate::content::{AccessTarget, Subject};
 use crate::labs::cluster::{Cluster, ClusterError};
 
 pub(super) async fn access(
     cluster: &Cluster,
     subject: &Subject,
     verb: &str,
-    group: &str,
-    resource: &str,
-    namespace: Option<&str>,
+    on: &AccessTarget,
     expected: bool,
 ) -> Result<Verdict, ClusterError> {
     use k8s_openapi::api::authorization::v1::{
-        ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+        NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
     };
     let (user, groups) = match subject {
         Subject::ServiceAccount { namespace, name } => (
@@ -33,17 +31,41 @@ pub(super) async fn access(
         Subject::User(user) => (Some(user.clone()), vec!["system:authenticated".to_owned()]),
         Subject::Group(group) => (None, vec![group.clone()]),
     };
+    let (resource_attributes, non_resource_attributes) = match on {
+        AccessTarget::Resource {
+            group,
+            resource,
+            namespace,
+        } => {
+            // `pods/log` is the resource `pods` with the subresource `log`.
+            let (resource, subresource) = match resource.split_once('/') {
+                Some((r, sub)) => (r, Some(sub.to_owned())),
+                None => (resource.as_str(), None),
+            };
+            let attributes = ResourceAttributes {
+                namespace: namespace.clone(),
+                verb: Some(verb.to_owned()),
+                group: Some(group.clone()),
+                resource: Some(resource.to_owned()),
+                subresource,
+                ..Default::default()
+            };
+            (Some(attributes), None)
+        }
+        AccessTarget::NonResource { path } => (
+            None,
+            Some(NonResourceAttributes {
+                path: Some(path.clone()),
+                verb: Some(verb.to_owned()),
+            }),
+        ),
+    };
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user,
             groups: Some(groups),
-            resource_attributes: Some(ResourceAttributes {
-                namespace: namespace.map(str::to_owned),
-                verb: Some(verb.to_owned()),
-                group: Some(group.to_owned()),
-                resource: Some(resource.to_owned()),
-                ..Default::default()
-            }),
+            resource_attributes,
+            non_resource_attributes,
             ..Default::default()
         },
         ..Default::default()
@@ -56,15 +78,24 @@ pub(super) async fn access(
         )
         .await?;
     let status = answer.status.unwrap_or_default();
-    let qualified = if group.is_empty() {
-        resource.to_owned()
-    } else {
-        format!("{resource}.{group}")
+    let (qualified, place) = match on {
+        AccessTarget::Resource {
+            group,
+            resource,
+            namespace,
+        } => (
+            if group.is_empty() {
+                resource.clone()
+            } else {
+                format!("{resource}.{group}")
+            },
+            namespace.as_ref().map_or_else(
+                || "across the cluster".to_owned(),
+                |ns| format!("in namespace {ns}"),
+            ),
+        ),
+        AccessTarget::NonResource { path } => (path.clone(), "(a non-resource URL)".to_owned()),
     };
-    let place = namespace.map_or_else(
-        || "across the cluster".to_owned(),
-        |ns| format!("in namespace {ns}"),
-    );
     let reason = status.reason.clone().unwrap_or_default();
     let message = if status.allowed {
         let grant = if reason.is_empty() {

@@ -12,6 +12,7 @@
 
 mod access;
 mod count;
+mod event;
 mod health;
 mod resource;
 mod version;
@@ -30,6 +31,17 @@ pub(super) struct Verdict {
 }
 
 impl Verdict {
+    /// A check scoped to a context the kubeconfig does not have: the second cluster is not there.
+    pub(super) fn missing_context(error: &ClusterError) -> Self {
+        let observed = match error {
+            ClusterError::NoContext { context, available } => {
+                serde_json::json!({ "context": context, "available": available })
+            }
+            _ => Value::Null,
+        };
+        Self::new(false, error.to_string(), observed)
+    }
+
     fn new(passed: bool, message: impl Into<String>, observed: Value) -> Self {
         Self {
             passed,
@@ -69,21 +81,23 @@ pub(super) async fn evaluate(cluster: &Cluster, spec: &CheckSpec) -> Result<Verd
         CheckSpec::Access {
             subject,
             verb,
-            group,
-            resource,
-            namespace,
+            on,
             allowed,
+        } => access::access(cluster, subject, verb, on, *allowed).await,
+        CheckSpec::Event {
+            kind,
+            namespace,
+            name,
+            reason,
+            message,
+            absent,
         } => {
-            access::access(
-                cluster,
-                subject,
-                verb,
-                group,
-                resource,
-                namespace.as_deref(),
-                *allowed,
-            )
-            .await
+            let about = event::About {
+                kind,
+                namespace: namespace.as_deref(),
+                name: name.as_deref(),
+            };
+            event::event(cluster, &about, reason, message.as_ref(), *absent).await
         }
         CheckSpec::Health { endpoint, checks } => health::health(cluster, *endpoint, checks).await,
         CheckSpec::Version { at_least } => version::version(cluster, *at_least).await,

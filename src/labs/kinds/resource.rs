@@ -117,18 +117,17 @@ fn select(value: &Value, path: &[PathSegment]) -> Vec<Value> {
     }
 }
 
-/// `None` when the assertion holds for every selected value (and there is at least one).
+/// `None` when the assertion holds for every selected value (and there is at least one); for
+/// `some`, when at least one element satisfies all of its assertions.
 fn assert_field(assertion: &FieldAssertion, values: &[Value]) -> Option<String> {
     let path = &assertion.path_text;
     if values.is_empty() {
         return Some(format!("it has no field {path}"));
     }
-    let expected = match &assertion.test {
-        FieldTest::Equals(v) => format!("expected {v}"),
-        FieldTest::Contains(v) => format!("expected it to contain {v}"),
-        FieldTest::Matches(re) => format!("expected it to match /{re}/"),
-        FieldTest::OneOf(vs) => format!("expected only values from {}", Value::Array(vs.clone())),
-    };
+    if let FieldTest::Some(inner) = &assertion.test {
+        return assert_some(path, inner, values);
+    }
+    let expected = format!("expected {}", expectation(&assertion.test));
     let bad: Vec<String> = values
         .iter()
         .filter(|v| !test_value(&assertion.test, v))
@@ -138,6 +137,92 @@ fn assert_field(assertion: &FieldAssertion, values: &[Value]) -> Option<String> 
         None
     } else {
         Some(format!("{path} is {}, {expected}", bad.join(", ")))
+    }
+}
+
+/// `some`: the elements are the items of each selected list (or the selected values themselves);
+/// one of them must satisfy every inner assertion.
+fn assert_some(path: &str, inner: &[FieldAssertion], values: &[Value]) -> Option<String> {
+    let elements: Vec<&Value> = values
+        .iter()
+        .flat_map(|v| match v {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        })
+        .collect();
+    let satisfies = |element: &Value| {
+        inner
+            .iter()
+            .all(|a| assert_field(a, &select(element, &a.path)).is_none())
+    };
+    if elements.iter().any(|e| satisfies(e)) {
+        return None;
+    }
+    let wanted: Vec<String> = inner.iter().map(describe).collect();
+    let seen = if elements.is_empty() {
+        "it is empty".to_owned()
+    } else {
+        // The first element's failures say what was closest to right.
+        let first = elements[0];
+        let why: Vec<String> = inner
+            .iter()
+            .filter_map(|a| assert_field(a, &select(first, &a.path)))
+            .collect();
+        format!(
+            "{} element{} checked; the first: {}",
+            elements.len(),
+            plural(elements.len()),
+            why.join("; ")
+        )
+    };
+    Some(format!(
+        "no element of {path} has {} ({seen})",
+        wanted.join(" and ")
+    ))
+}
+
+/// What a test expects, after "expected": `"zone-c"`, `at least 2`.
+fn expectation(test: &FieldTest) -> String {
+    match test {
+        FieldTest::Equals(v) => v.to_string(),
+        FieldTest::Contains(v) => format!("it to contain {v}"),
+        FieldTest::Matches(re) => format!("it to match /{re}/"),
+        FieldTest::OneOf(vs) => format!("only values from {}", Value::Array(vs.clone())),
+        FieldTest::Between { at_least, at_most } => match (at_least, at_most) {
+            (Some(lo), Some(hi)) => format!("a number from {lo} to {hi}"),
+            (Some(lo), None) => format!("at least {lo}"),
+            (None, Some(hi)) => format!("at most {hi}"),
+            (None, None) => "a number".to_owned(),
+        },
+        FieldTest::Some(inner) => format!(
+            "an element having {}",
+            inner.iter().map(describe).collect::<Vec<_>>().join(" and ")
+        ),
+    }
+}
+
+/// An assertion as a phrase: `verbs containing "get"`.
+fn describe(assertion: &FieldAssertion) -> String {
+    let subject = if assertion.path.is_empty() {
+        "a value".to_owned()
+    } else {
+        assertion.path_text.clone()
+    };
+    match &assertion.test {
+        FieldTest::Equals(v) => format!("{subject} = {v}"),
+        FieldTest::Contains(v) => format!("{subject} containing {v}"),
+        FieldTest::Matches(re) => format!("{subject} matching /{re}/"),
+        FieldTest::OneOf(vs) => format!("{subject} in {}", Value::Array(vs.clone())),
+        FieldTest::Between { at_least, at_most } => match (at_least, at_most) {
+            (Some(lo), Some(hi)) => format!("{subject} from {lo} to {hi}"),
+            (Some(lo), None) => format!("{subject} ≥ {lo}"),
+            (None, Some(hi)) => format!("{subject} ≤ {hi}"),
+            (None, None) => subject,
+        },
+        FieldTest::Some(inner) => format!(
+            "{subject} with an element having {}",
+            inner.iter().map(describe).collect::<Vec<_>>().join(" and ")
+        ),
     }
 }
 
@@ -155,6 +240,10 @@ fn test_value(test: &FieldTest, value: &Value) -> bool {
             Value::Array(items) => items.iter().all(|item| allowed.contains(item)),
             other => allowed.contains(other),
         },
+        FieldTest::Between { at_least, at_most } => value.as_f64().is_some_and(|n| {
+            at_least.is_none_or(|lo| n >= lo) && at_most.is_none_or(|hi| n <= hi)
+        }),
+        FieldTest::Some(inner) => assert_some("", inner, std::slice::from_ref(value)).is_none(),
     }
 }
 

@@ -1,0 +1,118 @@
+//! `check = "event"`: whether the cluster recorded an event with a reason (and a message) about an
+//! object: evidence that something happened, such as a node going NotReady or a pod being scheduled.
+
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use kube::api::ListParams;
+use regex::Regex;
+use serde_json::{Value, json};
+
+use super::{Verdict, plural};
+use crate::labs::cluster::{Cluster, ClusterError};
+
+/// The object the events are about.
+pub(super) struct About<'a> {
+    pub(super) kind: &'a str,
+    pub(super) namespace: Option<&'a str>,
+    pub(super) name: Option<&'a str>,
+}
+
+/// At most this many matching events are shown as evidence.
+const SHOWN: usize = 5;
+
+pub(super) async fn event(
+    cluster: &Cluster,
+    about: &About<'_>,
+    reason: &str,
+    message: Option<&Regex>,
+    absent: bool,
+) -> Result<Verdict, ClusterError> {
+    let api: Api<Event> = match about.namespace {
+        Some(ns) => Api::namespaced(cluster.client.clone(), ns),
+        None => Api::all(cluster.client.clone()),
+    };
+    let mut selector = format!("involvedObject.kind={},reason={reason}", about.kind);
+    if let Some(name) = about.name {
+        selector.push_str(&format!(",involvedObject.name={name}"));
+    }
+    let list = cluster
+        .call("list events", api.list(&ListParams::default().fields(&selector)))
+        .await?;
+    let mut with_reason: Vec<Value> = list
+        .items
+        .iter()
+        .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+        .collect();
+    // Newest first; events carry `lastTimestamp` (core/v1 recorders) or `eventTime` (events/v1).
+    with_reason.sort_by_key(|e| std::cmp::Reverse(seen_at(e)));
+    let matching: Vec<&Value> = with_reason
+        .iter()
+        .filter(|e| message.is_none_or(|re| re.is_match(e["message"].as_str().unwrap_or(""))))
+        .collect();
+    let what = match (about.name, about.namespace) {
+        (Some(name), Some(ns)) => format!("{} {ns}/{name}", about.kind),
+        (Some(name), None) => format!("{} {name}", about.kind),
+        (None, Some(ns)) => format!("any {} in namespace {ns}", about.kind),
+        (None, None) => format!("any {}", about.kind),
+    };
+    let shown: Vec<Value> = matching.iter().take(SHOWN).map(|e| summary(e)).collect();
+    let observed = json!({ "count": matching.len(), "with_reason": with_reason.len(), "events": shown });
+    let pattern = message.map(|re| format!(" whose message matches /{re}/")).unwrap_or_default();
+    let verdict = match (matching.first(), absent) {
+        (Some(latest), _) => {
+            let about_object = latest["involvedObject"]["name"].as_str().unwrap_or("");
+            let text = format!(
+                "found {} {reason} event{}{pattern} about {what}; the latest, about {about_object}: \"{}\"",
+                matching.len(),
+                plural(matching.len()),
+                latest["message"].as_str().unwrap_or("").trim()
+            );
+            if absent {
+                Verdict::new(false, format!("{text}; expected none"), observed)
+            } else {
+                Verdict::new(true, text, observed)
+            }
+        }
+        (None, true) => Verdict::new(
+            true,
+            format!("no {reason} event{pattern} about {what}, as expected"),
+            observed,
+        ),
+        (None, false) => {
+            let mut text = format!("no {reason} event{pattern} about {what}");
+            if let (Some(pattern), Some(latest)) = (message, with_reason.first()) {
+                text.push_str(&format!(
+                    " ({} {reason} event{} with other messages, the latest: \"{}\", which does not match /{pattern}/)",
+                    with_reason.len(),
+                    plural(with_reason.len()),
+                    latest["message"].as_str().unwrap_or("").trim()
+                ));
+            }
+            text.push_str("; the API server keeps events for one hour (--event-ttl), so an older one is gone");
+            Verdict::new(false, text, observed)
+        }
+    };
+    Ok(verdict)
+}
+
+/// When the event was last seen, as RFC 3339 text (which sorts in time order).
+fn seen_at(event: &Value) -> String {
+    ["lastTimestamp", "eventTime", "firstTimestamp"]
+        .iter()
+        .find_map(|key| event[*key].as_str())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn summary(event: &Value) -> Value {
+    json!({
+        "object": format!("{}/{}", event["involvedObject"]["kind"].as_str().unwrap_or(""), event["involvedObject"]["name"].as_str().unwrap_or("")),
+        "namespace": event["metadata"]["namespace"],
+        "reason": event["reason"],
+        "message": event["message"],
+        "type": event["type"],
+        "count": event["count"],
+        "last_seen": seen_at(event),
+        "source": event["source"]["component"].as_str().or(event["reportingComponent"].as_str()),
+    })
+}
