@@ -54,9 +54,17 @@ async fn run() {
     for _ in 0..20 {
         let started = Instant::now();
         let cluster = Cluster::connect(&options).await.unwrap();
+        let cache = labs::ClusterCache::default();
+        let targets = labs::Targets {
+            cache: &cache,
+            options: &options,
+            main: &cluster,
+        };
         for step in lab.steps.iter().filter(|s| !s.checks.is_empty()) {
-            let run = labs::run_step(&cluster, lab, step).await;
-            assert_eq!(run.status, labs::Status::Passed, "{run:#?}");
+            // Some steps describe states the finished lab is no longer in (a node down); every
+            // check must still be answered.
+            let run = labs::run_step(&targets, lab, step).await;
+            assert_ne!(run.status, labs::Status::Error, "{run:#?}");
         }
         in_process.push(started.elapsed());
     }
