@@ -135,6 +135,33 @@ impl FakeCluster {
         }
     }
 
+    /// A kubeconfig with this cluster's context (current) and `other`'s under `context`, as kind
+    /// leaves `~/.kube/config` after a second `kind create cluster` and a switch back.
+    pub fn kubeconfig_with(&self, other: &FakeCluster, context: &str) -> PathBuf {
+        let mine = std::fs::read_to_string(&self.kubeconfig).unwrap();
+        let theirs = std::fs::read_to_string(&other.kubeconfig).unwrap();
+        let pick = |text: &str, key: &str| -> String {
+            text.lines()
+                .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_owned()))
+                .unwrap()
+        };
+        let (server, ca) = (
+            pick(&theirs, "server:"),
+            pick(&theirs, "certificate-authority-data:"),
+        );
+        let merged = mine
+            .replacen(
+                "contexts:\n",
+                &format!(
+                    "- name: {context}\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\ncontexts:\n- name: {context}\n  context:\n    cluster: {context}\n    user: kind-k8s-ha\n"
+                ),
+                1,
+            );
+        let path = self._dir.path().join(format!("kubeconfig-with-{context}"));
+        std::fs::write(&path, merged).unwrap();
+        path
+    }
+
     pub fn set_mode(&self, mode: Mode) {
         self.state.lock().unwrap().mode = mode;
     }
@@ -196,6 +223,7 @@ const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
     ("", "v1", "serviceaccounts", "ServiceAccount", true),
     ("", "v1", "secrets", "Secret", true),
     ("", "v1", "configmaps", "ConfigMap", true),
+    ("", "v1", "events", "Event", true),
     ("apps", "v1", "deployments", "Deployment", true),
     ("apps", "v1", "daemonsets", "DaemonSet", true),
     ("apps", "v1", "statefulsets", "StatefulSet", true),
@@ -222,6 +250,27 @@ const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
         true,
     ),
     ("coordination.k8s.io", "v1", "leases", "Lease", true),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        "ValidatingAdmissionPolicy",
+        false,
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        "ValidatingAdmissionPolicyBinding",
+        false,
+    ),
+    (
+        "apiregistration.k8s.io",
+        "v1",
+        "apiservices",
+        "APIService",
+        false,
+    ),
     (
         "authorization.k8s.io",
         "v1",
@@ -734,6 +783,44 @@ fn decide(
     None
 }
 
+/// The RBAC authorizer's decision on a non-resource URL (`/metrics`, `/healthz`): rules list
+/// `nonResourceURLs`, where a trailing `*` matches any suffix.
+fn decide_non_resource(
+    objects: &[Value],
+    user: &str,
+    groups: &[String],
+    verb: &str,
+    path: &str,
+) -> Option<String> {
+    let url_matches = |pattern: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    };
+    // Non-resource URLs are cluster-scoped: only ClusterRoleBindings grant them.
+    for (binding, _, role) in applicable(objects, user, groups, None)
+        .into_iter()
+        .filter(|(b, _, _)| b["kind"] == "ClusterRoleBinding")
+    {
+        let grants = role["rules"].as_array().into_iter().flatten().any(|rule| {
+            rule["nonResourceURLs"]
+                .as_array()
+                .is_some_and(|urls| urls.iter().filter_map(Value::as_str).any(url_matches))
+                && rule["verbs"]
+                    .as_array()
+                    .is_some_and(|vs| vs.iter().any(|v| v == verb || v == "*"))
+        });
+        if grants {
+            return Some(format!(
+                "RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{}\" to {}",
+                binding["metadata"]["name"].as_str().unwrap_or(""),
+                binding["roleRef"]["name"].as_str().unwrap_or(""),
+                user
+            ));
+        }
+    }
+    None
+}
+
 /// What a SelfSubjectRulesReview reports: every resource rule granted to the user in the namespace.
 fn rules_for(
     objects: &[Value],
@@ -761,6 +848,20 @@ fn review(objects: &[Value], request: Value) -> Value {
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(non_resource) = spec.get("nonResourceAttributes").filter(|v| !v.is_null()) {
+        let decision = decide_non_resource(
+            objects,
+            user,
+            &groups,
+            non_resource["verb"].as_str().unwrap_or(""),
+            non_resource["path"].as_str().unwrap_or(""),
+        );
+        let status = match decision {
+            Some(reason) => json!({ "allowed": true, "reason": reason }),
+            None => json!({ "allowed": false }),
+        };
+        return json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": status });
+    }
     let attrs = &spec["resourceAttributes"];
     let namespace = attrs["namespace"].as_str().filter(|n| !n.is_empty());
     let (verb, group, resource) = (
