@@ -91,7 +91,7 @@ impl FakeCluster {
         let state = Arc::new(Mutex::new(ClusterState {
             objects: Arc::new(objects),
             health: default_health(),
-            version: (1, 30),
+            version: (1, 36),
             mode: Mode::Normal,
             identity: None,
             requests: Vec::new(),

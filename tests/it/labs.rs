@@ -262,7 +262,7 @@ async fn a_degraded_control_plane_is_reported_with_what_was_seen() {
         &mut objects,
         "Pod",
         "etcd-k8s-ha-control-plane2",
-        Some(kind::static_pod("etcd", "k8s-ha-control-plane2", false)),
+        Some(kind::static_pod("etcd", "k8s-ha-control-plane2", "172.18.0.4", false)),
     );
     let cluster = FakeCluster::start(objects).await;
     cluster.set_health("etcd", false);
@@ -300,7 +300,7 @@ async fn a_not_ready_node_and_a_single_node_cluster_fail_step_two() {
     );
     assert_eq!(outcome.check("control-plane-nodes")["status"], "passed");
 
-    cluster.set_objects(kind::single_node_cluster());
+    cluster.set_objects(kind::single_node_cluster("kind"));
     let outcome = check_json(&cluster, Some(2)).await;
     assert_eq!(outcome.code, 1);
     assert_eq!(

@@ -12,6 +12,7 @@ mod errors;
 mod gradebook;
 mod grading;
 mod labs;
+mod module01;
 mod ops;
 mod pages;
 mod progress;

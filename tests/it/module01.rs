@@ -1,0 +1,503 @@
+//! Every check of module 01's lab, step by step, against the Kubernetes API double in the states a
+//! learner's cluster goes through: not done, half done, broken, mid-failure, repaired. A check must
+//! pass when its step was done and fail, with a message that says what was seen, when it was not.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::kind_fixtures::{self as kind};
+use crate::common::kube_api::FakeCluster;
+use crate::common::lectern_cmd;
+
+/// One step's results by check id: (status, message).
+struct StepResults {
+    code: i32,
+    results: BTreeMap<String, (String, String)>,
+}
+
+impl StepResults {
+    fn status(&self, id: &str) -> &str {
+        &self
+            .results
+            .get(id)
+            .unwrap_or_else(|| panic!("no check {id}: {:?}", self.results))
+            .0
+    }
+
+    fn message(&self, id: &str) -> &str {
+        &self.results[id].1
+    }
+
+    /// Asserts the status of every check: the ids listed as passing pass, every other one fails.
+    fn expect_passing(&self, passing: &[&str]) {
+        for (id, (status, message)) in &self.results {
+            let expected = if passing.contains(&id.as_str()) {
+                "passed"
+            } else {
+                "failed"
+            };
+            assert_eq!(status, expected, "check {id}: {message}\n{:#?}", self.results);
+        }
+        for id in passing {
+            assert!(self.results.contains_key(*id), "no check {id}");
+        }
+    }
+
+    fn expect_all_pass(&self) {
+        let ids: Vec<&str> = self.results.keys().map(String::as_str).collect();
+        self.expect_passing(&ids);
+        assert_eq!(self.code, 0);
+    }
+}
+
+async fn step_with(kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = lectern_cmd();
+    cmd.args(["lab", "check", "ha-control-plane", "--output", "json", "--kubeconfig"])
+        .arg(kubeconfig)
+        .arg("--db")
+        .arg(dir.path().join("l.db"))
+        .args(["--step", &step.to_string()])
+        .args(extra);
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let results = doc["steps"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                (
+                    r["status"].as_str().unwrap().to_owned(),
+                    r["message"].as_str().unwrap().to_owned(),
+                ),
+            )
+        })
+        .collect();
+    StepResults {
+        code: output.status.code().unwrap_or(-1),
+        results,
+    }
+}
+
+async fn step(cluster: &FakeCluster, step: u32) -> StepResults {
+    step_with(&cluster.kubeconfig, step, &[]).await
+}
+
+/// The cluster after steps 2 to 4, before the drill.
+fn before_the_drill() -> Vec<Value> {
+    kind::with_monitoring_rbac(kind::ha_cluster())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_two_needs_five_zoned_nodes_on_a_recent_kubernetes() {
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    step(&cluster, 2).await.expect_all_pass();
+
+    cluster.state.lock().unwrap().version = (1, 33);
+    let old = step(&cluster, 2).await;
+    assert_eq!(
+        old.message("server-version"),
+        "the server is v1.33.0 (Kubernetes 1.33), at least 1.34 is required"
+    );
+    old.expect_passing(&[
+        "control-plane-nodes",
+        "worker-nodes",
+        "zone-labels",
+        "third-control-plane-zone",
+    ]);
+
+    cluster.state.lock().unwrap().version = (1, 36);
+    cluster.set_objects(kind::single_node_cluster("kind"));
+    let single = step(&cluster, 2).await;
+    single.expect_passing(&["server-version"]);
+    assert_eq!(
+        single.message("control-plane-nodes"),
+        "found 1 Ready Node matching node-role.kubernetes.io/control-plane, expected 3: kind-control-plane"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_three_sees_a_lost_member_take_its_api_server_with_it() {
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    step(&cluster, 3).await.expect_all_pass();
+
+    // A paused control-plane node: its static pods are marked not Ready.
+    let mut objects = kind::ha_cluster();
+    kind::pause_node(&mut objects, "k8s-ha-control-plane2");
+    cluster.set_objects(objects);
+    let degraded = step(&cluster, 3).await;
+    degraded.expect_passing(&["api-server-ready"]);
+    assert_eq!(
+        degraded.message("etcd-members"),
+        "found 2 Ready Pods matching component=etcd in namespace kube-system, expected 3: etcd-k8s-ha-control-plane, etcd-k8s-ha-control-plane3 (not Ready: etcd-k8s-ha-control-plane2)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_four_proves_reads_leases_and_metrics_and_nothing_more() {
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let fresh = step(&cluster, 4).await;
+    fresh.expect_passing(&[
+        "monitor-cannot-take-leases",
+        "monitor-cannot-delete-pods",
+        "monitor-cannot-read-secrets",
+    ]);
+    assert_eq!(
+        fresh.message("monitor-can-scrape-metrics"),
+        "ServiceAccount monitoring/control-plane-monitor may not get /metrics (a non-resource URL): no RBAC binding grants it; expected it to be allowed"
+    );
+
+    cluster.set_objects(before_the_drill());
+    let done = step(&cluster, 4).await;
+    done.expect_all_pass();
+    assert!(
+        done.message("monitor-can-scrape-metrics").starts_with(
+            "ServiceAccount monitoring/control-plane-monitor may get /metrics (a non-resource URL) (RBAC: allowed by ClusterRoleBinding \"control-plane-monitor\""
+        ),
+        "{}",
+        done.message("monitor-can-scrape-metrics")
+    );
+
+    // The slips the review found: services left out (the rule check alone passed), leases put in
+    // the core group, and /metrics forgotten.
+    let mut objects = before_the_drill();
+    kind::replace(
+        &mut objects,
+        "ClusterRole",
+        "control-plane-monitor",
+        Some(kind::cluster_role(
+            "control-plane-monitor",
+            serde_json::json!([
+                { "apiGroups": [""], "resources": ["nodes", "pods", "leases"], "verbs": ["get", "list", "watch"] },
+            ]),
+        )),
+    );
+    cluster.set_objects(objects);
+    let slips = step(&cluster, 4).await;
+    assert_eq!(slips.status("monitor-can-list-services"), "failed");
+    assert_eq!(slips.status("monitor-can-read-leases"), "failed");
+    assert_eq!(slips.status("monitor-can-scrape-metrics"), "failed");
+    assert_eq!(
+        slips.message("monitor-cluster-role"),
+        "found ClusterRole control-plane-monitor, but no element of rules has nonResourceURLs containing \"/metrics\" and verbs containing \"get\" (1 element checked; the first: it has no field nonResourceURLs)"
+    );
+    assert_eq!(slips.status("monitor-can-list-pods"), "passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_five_passes_only_while_the_lease_holder_is_down() {
+    let cluster = FakeCluster::start(before_the_drill()).await;
+    let never_done = step(&cluster, 5).await;
+    never_done.expect_passing(&[]);
+    assert_eq!(never_done.code, 1);
+    assert_eq!(
+        never_done.message("controller-manager-failed-over"),
+        "found Lease kube-system/kube-controller-manager, but spec.leaseTransitions is 0, expected at least 1"
+    );
+    assert!(
+        never_done
+            .message("probe-runs-during-outage")
+            .starts_with("Deployment default/probe not found"),
+        "{}",
+        never_done.message("probe-runs-during-outage")
+    );
+
+    // Mid-failure: the holder paused, a node Unknown, its mirror pods not Ready, probe created.
+    let mut objects = before_the_drill();
+    kind::pause_node(&mut objects, "k8s-ha-control-plane");
+    kind::create_probe(&mut objects);
+    cluster.set_objects(objects);
+    step(&cluster, 5).await.expect_all_pass();
+
+    // After recovery the outage checks no longer hold: they describe the cluster mid-failure.
+    cluster.set_objects(kind::lab_done());
+    step(&cluster, 5).await.expect_passing(&[
+        "probe-runs-during-outage",
+        "controller-manager-failed-over",
+    ]);
+
+    // A worker paused instead: four Ready nodes, but the control plane was never tested.
+    let mut objects = before_the_drill();
+    kind::pause_node(&mut objects, "k8s-ha-worker");
+    kind::create_probe(&mut objects);
+    cluster.set_objects(objects);
+    let worker = step(&cluster, 5).await;
+    worker.expect_passing(&["four-nodes-ready", "probe-runs-during-outage"]);
+    assert_eq!(
+        worker.message("one-control-plane-down"),
+        "found 3 Ready Nodes matching node-role.kubernetes.io/control-plane, expected 2: k8s-ha-control-plane, k8s-ha-control-plane2, k8s-ha-control-plane3"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_six_needs_the_drill_done_and_the_node_back() {
+    let cluster = FakeCluster::start(before_the_drill()).await;
+    let never_done = step(&cluster, 6).await;
+    never_done.expect_passing(&[
+        "all-nodes-ready",
+        "control-plane-pods-ready",
+        "api-server-ready-again",
+    ]);
+    assert_eq!(
+        never_done.message("node-went-not-ready"),
+        "no NodeNotReady event about any Node; the API server keeps events for one hour (--event-ttl), so an older one is gone"
+    );
+
+    let mut mid = before_the_drill();
+    kind::pause_node(&mut mid, "k8s-ha-control-plane");
+    kind::create_probe(&mut mid);
+    cluster.set_objects(mid);
+    let still_down = step(&cluster, 6).await;
+    still_down.expect_passing(&[
+        "api-server-ready-again",
+        "node-went-not-ready",
+        "leadership-moved",
+        "probe-survived",
+    ]);
+    assert!(
+        still_down
+            .message("all-nodes-ready")
+            .ends_with("(not Ready: k8s-ha-control-plane)"),
+        "{}",
+        still_down.message("all-nodes-ready")
+    );
+
+    cluster.set_objects(kind::lab_done());
+    let recovered = step(&cluster, 6).await;
+    recovered.expect_all_pass();
+    assert_eq!(
+        recovered.message("node-went-not-ready"),
+        "found 1 NodeNotReady event about any Node; the latest, about k8s-ha-control-plane: \"Node k8s-ha-control-plane status is now: NodeNotReady\""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_seven_asks_the_second_cluster_through_its_own_context() {
+    let ha = FakeCluster::start(kind::lab_done()).await;
+    let solo = FakeCluster::start(kind::single_node_cluster("solo")).await;
+
+    // No solo cluster yet: the kubeconfig has no kind-solo context. That is a step not done (exit
+    // 1, failed), not a broken connection.
+    let no_solo = step(&ha, 7).await;
+    assert_eq!(no_solo.code, 1);
+    no_solo.expect_passing(&["still-on-the-ha-cluster"]);
+    assert_eq!(
+        no_solo.message("solo-cluster-up"),
+        "the kubeconfig has no context `kind-solo` (it has: kind-k8s-ha)"
+    );
+
+    let both = ha.kubeconfig_with(&solo, "kind-solo");
+    let fresh_solo = step_with(&both, 7, &[]).await;
+    fresh_solo.expect_passing(&[
+        "still-on-the-ha-cluster",
+        "solo-cluster-up",
+        "namespace-after-snapshot-gone",
+        "configmap-after-snapshot-gone",
+    ]);
+
+    solo.set_objects(kind::solo_not_restored());
+    let not_restored = step_with(&both, 7, &[]).await;
+    not_restored.expect_passing(&[
+        "still-on-the-ha-cluster",
+        "solo-cluster-up",
+        "namespace-before-snapshot-restored",
+        "configmap-before-snapshot-restored",
+    ]);
+    assert_eq!(
+        not_restored.message("namespace-after-snapshot-gone"),
+        "Namespace after-snapshot exists, but it should not"
+    );
+
+    solo.set_objects(kind::solo_restored());
+    step_with(&both, 7, &[]).await.expect_all_pass();
+    assert!(
+        solo.requests().iter().any(|r| r.contains("/namespaces/before-snapshot")),
+        "the solo checks asked the solo cluster"
+    );
+    assert!(
+        !ha.requests().iter().any(|r| r.contains("before-snapshot")),
+        "and not the HA cluster"
+    );
+
+    // Left on kind-solo after `kind create cluster --name solo`: the step's unscoped check sees one
+    // control plane and says so.
+    let left_on_solo = step_with(&both, 7, &["--context", "kind-solo"]).await;
+    left_on_solo.expect_passing(&[
+        "solo-cluster-up",
+        "namespace-before-snapshot-restored",
+        "configmap-before-snapshot-restored",
+        "namespace-after-snapshot-gone",
+        "configmap-after-snapshot-gone",
+    ]);
+    assert!(
+        left_on_solo
+            .message("still-on-the-ha-cluster")
+            .starts_with("found 1 Node matching node-role.kubernetes.io/control-plane, expected 3"),
+        "{}",
+        left_on_solo.message("still-on-the-ha-cluster")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_eight_fails_while_no_scheduler_runs() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    step(&cluster, 8).await.expect_passing(&["schedulers-ready"]);
+
+    let mut broken = kind::lab_done();
+    kind::schedulers_parked(&mut broken);
+    cluster.set_objects(broken.clone());
+    let parked = step(&cluster, 8).await;
+    parked.expect_passing(&[]);
+    assert_eq!(
+        parked.message("schedulers-ready"),
+        "found 0 Ready Pods matching component=kube-scheduler in namespace kube-system, expected 3"
+    );
+    assert_eq!(
+        parked.message("web-ready"),
+        "found Deployment troubleshoot/web, but it has no field status.readyReplicas"
+    );
+
+    kind::schedulers_back(&mut broken);
+    cluster.set_objects(broken);
+    let fixed = step(&cluster, 8).await;
+    fixed.expect_all_pass();
+    assert!(
+        fixed
+            .message("web-scheduled")
+            .starts_with("found 2 Scheduled events whose message matches /^Successfully assigned troubleshoot/web-/ about any Pod in namespace troubleshoot"),
+        "{}",
+        fixed.message("web-scheduled")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_nine_fails_while_an_api_server_crash_loops() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    step(&cluster, 9).await.expect_passing(&[
+        "api-servers-ready",
+        "control-plane3-ready",
+        "authorization-mode-restored",
+    ]);
+
+    // kubeadm's local mode: the node's kubelet lost its API server, so the node is Unknown and
+    // its mirror pod still shows the old, correct spec.
+    let mut local = kind::lab_done();
+    kind::api_server_broken(&mut local, false);
+    cluster.set_objects(local.clone());
+    step(&cluster, 9).await.expect_passing(&[
+        "authorization-mode-restored",
+        "control-plane3-was-down",
+    ]);
+
+    // A kubelet that still reaches the API: the mirror pod shows the typo.
+    let mut via_lb = kind::lab_done();
+    kind::api_server_broken(&mut via_lb, true);
+    cluster.set_objects(via_lb);
+    let typo = step(&cluster, 9).await;
+    assert_eq!(typo.status("api-servers-ready"), "failed");
+    assert_eq!(typo.status("authorization-mode-restored"), "failed");
+    assert!(
+        typo.message("authorization-mode-restored").contains(
+            "no element of spec.containers[0].command has a value matching /^--authorization-mode=Node,RBAC$/"
+        ),
+        "{}",
+        typo.message("authorization-mode-restored")
+    );
+
+    kind::api_server_fixed(&mut local);
+    cluster.set_objects(local);
+    step(&cluster, 9).await.expect_all_pass();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_ten_fails_while_a_kubelet_is_stopped() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    step(&cluster, 10).await.expect_passing(&["worker2-ready", "all-nodes-ready-after-repair"]);
+
+    let mut objects = kind::lab_done();
+    kind::kubelet_stopped(&mut objects);
+    cluster.set_objects(objects.clone());
+    let stopped = step(&cluster, 10).await;
+    stopped.expect_passing(&["worker2-was-down"]);
+    assert!(
+        stopped.message("worker2-ready").starts_with(
+            "found Node k8s-ha-worker2, but no element of status.conditions has type = \"Ready\" and status = \"True\""
+        ),
+        "{}",
+        stopped.message("worker2-ready")
+    );
+
+    kind::kubelet_started(&mut objects);
+    cluster.set_objects(objects);
+    step(&cluster, 10).await.expect_all_pass();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_eleven_checks_a_namespaced_grant_and_the_schedulers_explanation() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    step(&cluster, 11).await.expect_passing(&[
+        "config-reader-not-elsewhere",
+        "config-reader-no-secrets",
+    ]);
+
+    let mut objects = kind::lab_done();
+    kind::practice_rbac_and_scheduling(&mut objects);
+    cluster.set_objects(objects.clone());
+    let done = step(&cluster, 11).await;
+    done.expect_all_pass();
+    assert!(
+        done.message("too-big-explained").contains("2 Insufficient memory"),
+        "{}",
+        done.message("too-big-explained")
+    );
+
+    // A ClusterRoleBinding instead of the RoleBinding grants every namespace.
+    objects.retain(|o| o["kind"] != "RoleBinding");
+    objects.push(kind::cluster_role_binding(
+        "config-reader",
+        "view",
+        serde_json::json!([ { "kind": "ServiceAccount", "name": "config-reader", "namespace": "practice" } ]),
+    ));
+    cluster.set_objects(objects);
+    let too_wide = step(&cluster, 11).await;
+    assert_eq!(too_wide.status("config-reader-not-elsewhere"), "failed");
+    assert_eq!(too_wide.status("config-reader-reads-configmaps"), "passed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_twelve_sees_policies_flags_and_aggregated_apis() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    step(&cluster, 12).await.expect_passing(&[]);
+
+    let mut objects = kind::lab_done();
+    kind::practice_rbac_and_scheduling(&mut objects);
+    kind::practice_extensions(&mut objects);
+    cluster.set_objects(objects.clone());
+    step(&cluster, 12).await.expect_all_pass();
+
+    kind::metrics_server_without_insecure_tls(&mut objects);
+    cluster.set_objects(objects);
+    let no_tls_flag = step(&cluster, 12).await;
+    no_tls_flag.expect_passing(&[
+        "limits-policy",
+        "limits-policy-enforced",
+        "audit-logging",
+        "bin-packing-pod",
+    ]);
+    assert_eq!(
+        no_tls_flag.message("metrics-api-available"),
+        "found APIService v1beta1.metrics.k8s.io, but no element of status.conditions has type = \"Available\" and status = \"True\" (1 element checked; the first: status is \"False\", expected \"True\")"
+    );
+}
