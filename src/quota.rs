@@ -44,7 +44,8 @@ impl LearnerQuota {
 /// The limits a server enforces per learner.
 #[derive(Debug)]
 pub struct Quotas {
-    /// "Check my work": 10 at once, then 12 a minute (each run asks the cluster dozens of questions).
+    /// "Check my work": 20 at once (enough to check every step of module 01's lab, and retry some),
+    /// then 12 a minute (each run asks the cluster dozens of questions).
     pub check_runs: LearnerQuota,
     /// Saved answers (drafts and submissions): 30 at once, then 20 a minute.
     pub answer_saves: LearnerQuota,
@@ -53,7 +54,7 @@ pub struct Quotas {
 impl Default for Quotas {
     fn default() -> Self {
         Self {
-            check_runs: LearnerQuota::new(10, 12),
+            check_runs: LearnerQuota::new(20, 12),
             answer_saves: LearnerQuota::new(30, 20),
         }
     }

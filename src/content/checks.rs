@@ -441,14 +441,22 @@ impl CheckToml {
                         if !path.starts_with('/') || path.contains(char::is_whitespace) {
                             errors.push((url.span().start, format!("non_resource_url `{path}` should be a path such as \"/metrics\"")));
                         }
-                        Some(AccessTarget::NonResource { path: url.into_inner() })
+                        Some(AccessTarget::NonResource {
+                            path: url.into_inner(),
+                        })
                     }
                     (None, None) => {
-                        errors.push((at, format!("check `{name}` needs `resource` or `non_resource_url`")));
+                        errors.push((
+                            at,
+                            format!("check `{name}` needs `resource` or `non_resource_url`"),
+                        ));
                         None
                     }
                     (Some(_), Some(url)) => {
-                        errors.push((url.span().start, format!("check `{name}`: use either `resource` or `non_resource_url`")));
+                        errors.push((
+                            url.span().start,
+                            format!("check `{name}`: use either `resource` or `non_resource_url`"),
+                        ));
                         None
                     }
                 };
@@ -475,7 +483,9 @@ impl CheckToml {
                 let message = self.message_matches.and_then(|re| {
                     let span = re.span().start;
                     Regex::new(re.get_ref())
-                        .map_err(|e| errors.push((span, format!("invalid regular expression: {e}"))))
+                        .map_err(|e| {
+                            errors.push((span, format!("invalid regular expression: {e}")))
+                        })
                         .ok()
                 });
                 Some(CheckSpec::Event {
@@ -577,7 +587,14 @@ impl CheckToml {
             ("message_matches", self.message_matches.is_some()),
         ];
         let applies: &[&str] = match self.check.get_ref().as_str() {
-            "resource" => &["api_version", "kind", "namespace", "name", "absent", "fields"],
+            "resource" => &[
+                "api_version",
+                "kind",
+                "namespace",
+                "name",
+                "absent",
+                "fields",
+            ],
             "count" => &[
                 "api_version",
                 "kind",
@@ -598,7 +615,14 @@ impl CheckToml {
                 "non_resource_url",
                 "allowed",
             ],
-            "event" => &["kind", "namespace", "name", "reason", "message_matches", "absent"],
+            "event" => &[
+                "kind",
+                "namespace",
+                "name",
+                "reason",
+                "message_matches",
+                "absent",
+            ],
             "health" => &["endpoint", "checks"],
             "version" => &["at_least"],
             _ => return Vec::new(),
@@ -636,7 +660,10 @@ impl FieldToml {
     /// A top-level assertion: its path is required.
     fn parse(self, table_at: usize) -> Result<FieldAssertion, CheckError> {
         if self.path.is_none() {
-            return Err((table_at, "every [[checks.fields]] needs a `path`".to_owned()));
+            return Err((
+                table_at,
+                "every [[checks.fields]] needs a `path`".to_owned(),
+            ));
         }
         self.parse_relative(table_at)
     }

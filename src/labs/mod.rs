@@ -323,8 +323,7 @@ async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
     let outcome = match targets.for_check(check).await {
         Ok(other) => {
             let cluster = other.as_deref().unwrap_or(targets.main);
-            match tokio::time::timeout(cluster.timeout, kinds::evaluate(cluster, &check.spec))
-                .await
+            match tokio::time::timeout(cluster.timeout, kinds::evaluate(cluster, &check.spec)).await
             {
                 Ok(outcome) => outcome,
                 Err(_) => Err(cluster.timed_out()),

@@ -226,7 +226,10 @@ async fn check_module_page(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_my_work_shows_each_verdict_in_place_and_again_after_reload() {
     let Some(driver) = start_driver() else { return };
-    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    // Step 4 begun: the namespace is there, the service account is not.
+    let mut started = kind::ha_cluster();
+    started.push(kind::namespace("monitoring"));
+    let cluster = FakeCluster::start(started).await;
     let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
     let browser = connect(&driver).await;
     let result = check_button(&browser, &app).await;
@@ -256,20 +259,20 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         .for_element(Locator::Css(&format!("{STEP} .check-summary")))
         .await?;
     assert!(
-        summary.text().await?.starts_with("2 of 7 checks passed"),
+        summary.text().await?.starts_with("4 of 12 checks passed"),
         "{}",
         summary.text().await?
     );
     let items = browser
         .find_all(Locator::Css(&format!("{STEP} .check-item")))
         .await?;
-    assert_eq!(items.len(), 7);
-    let first = items[0].text().await?;
+    assert_eq!(items.len(), 12);
+    let first = items[1].text().await?;
     assert!(
-        first.contains("ServiceAccount kube-system/control-plane-monitor not found"),
+        first.contains("ServiceAccount monitoring/control-plane-monitor not found"),
         "{first}"
     );
-    assert!(first.contains("Hint: Create it with `kubectl -n kube-system create serviceaccount control-plane-monitor`."), "{first}");
+    assert!(first.contains("Hint: Create it with `kubectl -n monitoring create serviceaccount control-plane-monitor`."), "{first}");
     assert_eq!(
         button.text().await?,
         "Check my work",
@@ -283,7 +286,7 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         .for_element(Locator::Css(&format!("{STEP} .check-summary")))
         .await?;
     assert!(
-        summary.text().await?.starts_with("2 of 7 checks passed"),
+        summary.text().await?.starts_with("4 of 12 checks passed"),
         "last run shown again after reload"
     );
     Ok(())

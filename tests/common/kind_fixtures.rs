@@ -23,15 +23,26 @@ pub const COMPONENTS: [&str; 4] = [
 /// `kind create cluster --name k8s-ha --config kind-ha.yaml --image kindest/node:v1.36.1@…` from
 /// step 2: three control planes, two workers, and the events and Leases a new cluster has.
 pub fn ha_cluster() -> Vec<Value> {
-    let mut objects: Vec<Value> = ["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"]
-        .iter()
-        .map(|ns| namespace(ns))
-        .collect();
+    let mut objects: Vec<Value> = [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "local-path-storage",
+    ]
+    .iter()
+    .map(|ns| namespace(ns))
+    .collect();
     for (i, (name, control_plane, zone)) in HA_NODES.into_iter().enumerate() {
         objects.push(node(name, control_plane, Some(zone), true));
         if control_plane {
             for component in COMPONENTS {
-                objects.push(static_pod(component, name, &format!("172.18.0.{}", i + 3), true));
+                objects.push(static_pod(
+                    component,
+                    name,
+                    &format!("172.18.0.{}", i + 3),
+                    true,
+                ));
             }
         }
         objects.push(pod(
@@ -48,8 +59,22 @@ pub fn ha_cluster() -> Vec<Value> {
             json!({ "app": "kindnet", "k8s-app": "kindnet", "tier": "node" }),
             true,
         ));
-        objects.push(event("default", "Node", name, "RegisteredNode", &format!("Node {name} event: Registered Node {name} in Controller"), "node-controller"));
-        objects.push(event("default", "Node", name, "NodeReady", &format!("Node {name} status is now: NodeReady"), "kubelet"));
+        objects.push(event(
+            "default",
+            "Node",
+            name,
+            "RegisteredNode",
+            &format!("Node {name} event: Registered Node {name} in Controller"),
+            "node-controller",
+        ));
+        objects.push(event(
+            "default",
+            "Node",
+            name,
+            "NodeReady",
+            &format!("Node {name} status is now: NodeReady"),
+            "kubelet",
+        ));
     }
     for suffix in ["7db6d8ff4d-4x2lk", "7db6d8ff4d-vq9mh"] {
         let name = format!("coredns-{suffix}");
@@ -60,7 +85,12 @@ pub fn ha_cluster() -> Vec<Value> {
             json!({ "k8s-app": "kube-dns", "pod-template-hash": "7db6d8ff4d" }),
             true,
         ));
-        objects.push(scheduler_event("kube-system", &name, "Scheduled", &format!("Successfully assigned kube-system/{name} to k8s-ha-control-plane")));
+        objects.push(scheduler_event(
+            "kube-system",
+            &name,
+            "Scheduled",
+            &format!("Successfully assigned kube-system/{name} to k8s-ha-control-plane"),
+        ));
     }
     objects.push(json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "default", "namespace": "kube-system" } }));
     objects.push(json!({ "apiVersion": "v1", "kind": "ServiceAccount", "metadata": { "name": "coredns", "namespace": "kube-system" } }));
@@ -71,7 +101,14 @@ pub fn ha_cluster() -> Vec<Value> {
     objects.push(cluster_role_binding("cluster-admin", "cluster-admin", json!([ { "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters" } ])));
     for lease in ["kube-controller-manager", "kube-scheduler"] {
         objects.push(json!({ "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": { "name": lease, "namespace": "kube-system" }, "spec": { "holderIdentity": "k8s-ha-control-plane_2c3b6f0e-8d7a-4a57-9b1e-0d6c7f5a9e21", "leaseDurationSeconds": 15, "leaseTransitions": 0, "acquireTime": "2026-11-25T09:00:05.000000Z", "renewTime": "2026-11-25T10:00:00.000000Z" } }));
-        objects.push(event("kube-system", "Lease", lease, "LeaderElection", "k8s-ha-control-plane_2c3b6f0e-8d7a-4a57-9b1e-0d6c7f5a9e21 became leader", lease));
+        objects.push(event(
+            "kube-system",
+            "Lease",
+            lease,
+            "LeaderElection",
+            "k8s-ha-control-plane_2c3b6f0e-8d7a-4a57-9b1e-0d6c7f5a9e21 became leader",
+            lease,
+        ));
     }
     objects
 }
@@ -87,10 +124,16 @@ pub fn single_node_cluster(name: &str) -> Vec<Value> {
         .as_object_mut()
         .unwrap()
         .remove("node.kubernetes.io/exclude-from-external-load-balancers");
-    let mut objects: Vec<Value> = ["default", "kube-system", "kube-public", "kube-node-lease", "local-path-storage"]
-        .iter()
-        .map(|ns| namespace(ns))
-        .collect();
+    let mut objects: Vec<Value> = [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "local-path-storage",
+    ]
+    .iter()
+    .map(|ns| namespace(ns))
+    .collect();
     objects.push(single);
     for component in COMPONENTS {
         objects.push(static_pod(component, &node_name, "172.18.0.9", true));
@@ -122,7 +165,14 @@ pub fn lab_done() -> Vec<Value> {
 /// control-plane node.
 pub fn pause_node(objects: &mut Vec<Value>, name: &str) {
     set_node_ready(objects, name, false);
-    objects.push(event("default", "Node", name, "NodeNotReady", &format!("Node {name} status is now: NodeNotReady"), "node-controller"));
+    objects.push(event(
+        "default",
+        "Node",
+        name,
+        "NodeNotReady",
+        &format!("Node {name} status is now: NodeNotReady"),
+        "node-controller",
+    ));
     let successor = HA_NODES
         .iter()
         .find(|(n, cp, _)| *cp && *n != name)
@@ -138,11 +188,21 @@ pub fn pause_node(objects: &mut Vec<Value>, name: &str) {
             lease["spec"]["holderIdentity"] = json!(holder);
             let transitions = lease["spec"]["leaseTransitions"].as_u64().unwrap_or(0);
             lease["spec"]["leaseTransitions"] = json!(transitions + 1);
-            elections.push((lease["metadata"]["name"].as_str().unwrap().to_owned(), holder));
+            elections.push((
+                lease["metadata"]["name"].as_str().unwrap().to_owned(),
+                holder,
+            ));
         }
     }
     for (lease, holder) in elections {
-        objects.push(event("kube-system", "Lease", &lease, "LeaderElection", &format!("{holder} became leader"), &lease));
+        objects.push(event(
+            "kube-system",
+            "Lease",
+            &lease,
+            "LeaderElection",
+            &format!("{holder} became leader"),
+            &lease,
+        ));
     }
 }
 
@@ -161,7 +221,11 @@ pub fn set_node_ready(objects: &mut [Value], name: &str, ready: bool) {
                 let (status, reason, message) = match (condition["type"].as_str().unwrap(), ready) {
                     ("Ready", true) => ("True", "KubeletReady", "kubelet is posting ready status"),
                     (_, true) => ("False", condition["reason"].as_str().unwrap_or(""), ""),
-                    (_, false) => ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."),
+                    (_, false) => (
+                        "Unknown",
+                        "NodeStatusUnknown",
+                        "Kubelet stopped posting node status.",
+                    ),
                 };
                 let (reason, message) = (reason.to_owned(), message.to_owned());
                 condition["status"] = json!(status);
@@ -212,7 +276,14 @@ pub fn namespace(name: &str) -> Value {
 
 /// An event as a core/v1 recorder writes it (the node controller, the kubelet, leader election):
 /// `source.component` and `lastTimestamp`. Events about cluster-scoped objects live in `default`.
-pub fn event(namespace: &str, kind: &str, name: &str, reason: &str, message: &str, component: &str) -> Value {
+pub fn event(
+    namespace: &str,
+    kind: &str,
+    name: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) -> Value {
     let id = hash(&format!("{kind}{name}{reason}{message}"));
     json!({
         "apiVersion": "v1", "kind": "Event",
@@ -240,7 +311,8 @@ pub fn scheduler_event(namespace: &str, pod: &str, reason: &str, message: &str) 
 
 /// A Deployment's status as the Deployment controller writes it; `readyReplicas` is omitted at 0.
 pub fn deployment(namespace: &str, name: &str, replicas: u32, ready: u32) -> Value {
-    let mut status = json!({ "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas });
+    let mut status =
+        json!({ "observedGeneration": 1, "replicas": replicas, "updatedReplicas": replicas });
     if ready > 0 {
         status["readyReplicas"] = json!(ready);
         status["availableReplicas"] = json!(ready);
@@ -258,10 +330,24 @@ pub fn deployment(namespace: &str, name: &str, replicas: u32, ready: u32) -> Val
 /// Step 5's `kubectl create deployment probe --replicas=2`, scheduled on the workers and running.
 pub fn create_probe(objects: &mut Vec<Value>) {
     objects.push(deployment("default", "probe", 2, 2));
-    for (suffix, node) in [("6d4cf56db6-2xkqp", "k8s-ha-worker"), ("6d4cf56db6-h8zv7", "k8s-ha-worker2")] {
+    for (suffix, node) in [
+        ("6d4cf56db6-2xkqp", "k8s-ha-worker"),
+        ("6d4cf56db6-h8zv7", "k8s-ha-worker2"),
+    ] {
         let name = format!("probe-{suffix}");
-        objects.push(pod("default", &name, node, json!({ "app": "probe", "pod-template-hash": "6d4cf56db6" }), true));
-        objects.push(scheduler_event("default", &name, "Scheduled", &format!("Successfully assigned default/{name} to {node}")));
+        objects.push(pod(
+            "default",
+            &name,
+            node,
+            json!({ "app": "probe", "pod-template-hash": "6d4cf56db6" }),
+            true,
+        ));
+        objects.push(scheduler_event(
+            "default",
+            &name,
+            "Scheduled",
+            &format!("Successfully assigned default/{name} to {node}"),
+        ));
     }
 }
 
@@ -289,7 +375,9 @@ pub fn configmap(namespace: &str, name: &str, taken: &str) -> Value {
 /// then Deployment troubleshoot/web created. Its pods are Pending with no node, no conditions and
 /// no events: nothing tries to schedule them.
 pub fn schedulers_parked(objects: &mut Vec<Value>) {
-    objects.retain(|o| !(o["kind"] == "Pod" && o["metadata"]["labels"]["component"] == "kube-scheduler"));
+    objects.retain(|o| {
+        !(o["kind"] == "Pod" && o["metadata"]["labels"]["component"] == "kube-scheduler")
+    });
     objects.push(namespace("troubleshoot"));
     objects.push(deployment("troubleshoot", "web", 2, 0));
     for suffix in WEB_PODS {
@@ -308,14 +396,43 @@ const WEB_PODS: [&str; 2] = ["5c9f8d7b6-7kq2m", "5c9f8d7b6-x9wzt"];
 pub fn schedulers_back(objects: &mut Vec<Value>) {
     for (i, (node, cp, _)) in HA_NODES.into_iter().enumerate() {
         if cp {
-            objects.push(static_pod("kube-scheduler", node, &format!("172.18.0.{}", i + 3), true));
+            objects.push(static_pod(
+                "kube-scheduler",
+                node,
+                &format!("172.18.0.{}", i + 3),
+                true,
+            ));
         }
     }
-    replace(objects, "Deployment", "web", Some(deployment("troubleshoot", "web", 2, 2)));
-    for (suffix, node) in WEB_PODS.into_iter().zip(["k8s-ha-worker", "k8s-ha-worker2"]) {
+    replace(
+        objects,
+        "Deployment",
+        "web",
+        Some(deployment("troubleshoot", "web", 2, 2)),
+    );
+    for (suffix, node) in WEB_PODS
+        .into_iter()
+        .zip(["k8s-ha-worker", "k8s-ha-worker2"])
+    {
         let name = format!("web-{suffix}");
-        replace(objects, "Pod", &name, Some(pod("troubleshoot", &name, node, json!({ "app": "web", "pod-template-hash": "5c9f8d7b6" }), true)));
-        objects.push(scheduler_event("troubleshoot", &name, "Scheduled", &format!("Successfully assigned troubleshoot/{name} to {node}")));
+        replace(
+            objects,
+            "Pod",
+            &name,
+            Some(pod(
+                "troubleshoot",
+                &name,
+                node,
+                json!({ "app": "web", "pod-template-hash": "5c9f8d7b6" }),
+                true,
+            )),
+        );
+        objects.push(scheduler_event(
+            "troubleshoot",
+            &name,
+            "Scheduled",
+            &format!("Successfully assigned troubleshoot/{name} to {node}"),
+        ));
     }
 }
 
@@ -329,12 +446,20 @@ pub fn api_server_broken(objects: &mut Vec<Value>, kubelet_via_load_balancer: bo
     let node = "k8s-ha-control-plane3";
     if kubelet_via_load_balancer {
         let mut broken = static_pod("kube-apiserver", node, "172.18.0.5", false);
-        for arg in broken["spec"]["containers"][0]["command"].as_array_mut().unwrap() {
+        for arg in broken["spec"]["containers"][0]["command"]
+            .as_array_mut()
+            .unwrap()
+        {
             if arg == "--authorization-mode=Node,RBAC" {
                 *arg = json!("--authorization-mode=Node,RABC");
             }
         }
-        replace(objects, "Pod", &format!("kube-apiserver-{node}"), Some(broken));
+        replace(
+            objects,
+            "Pod",
+            &format!("kube-apiserver-{node}"),
+            Some(broken),
+        );
     } else {
         pause_node(objects, node);
     }
@@ -343,7 +468,12 @@ pub fn api_server_broken(objects: &mut Vec<Value>, kubelet_via_load_balancer: bo
 /// Step 9 repaired: the manifest fixed, the API server Ready, the node reporting again.
 pub fn api_server_fixed(objects: &mut Vec<Value>) {
     let node = "k8s-ha-control-plane3";
-    replace(objects, "Pod", &format!("kube-apiserver-{node}"), Some(static_pod("kube-apiserver", node, "172.18.0.5", true)));
+    replace(
+        objects,
+        "Pod",
+        &format!("kube-apiserver-{node}"),
+        Some(static_pod("kube-apiserver", node, "172.18.0.5", true)),
+    );
     unpause_node(objects, node);
 }
 
@@ -355,7 +485,14 @@ pub fn kubelet_stopped(objects: &mut Vec<Value>) {
 /// Step 10 repaired: the kubelet enabled and started.
 pub fn kubelet_started(objects: &mut Vec<Value>) {
     unpause_node(objects, "k8s-ha-worker2");
-    objects.push(event("default", "Node", "k8s-ha-worker2", "Starting", "Starting kubelet.", "kubelet"));
+    objects.push(event(
+        "default",
+        "Node",
+        "k8s-ha-worker2",
+        "Starting",
+        "Starting kubelet.",
+        "kubelet",
+    ));
 }
 
 /// Step 11 done: the config-reader Role and binding in `practice`, and the too-big pod the
@@ -371,7 +508,12 @@ pub fn practice_rbac_and_scheduling(objects: &mut Vec<Value>) {
         "spec": { "schedulerName": "default-scheduler", "containers": [ { "name": "app", "image": "registry.k8s.io/pause:3.10.1", "resources": { "requests": { "memory": "1Ti" } } } ] },
         "status": { "phase": "Pending", "conditions": [ { "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": TOO_BIG } ], "qosClass": "Burstable" },
     }));
-    objects.push(scheduler_event("practice", "too-big", "FailedScheduling", TOO_BIG));
+    objects.push(scheduler_event(
+        "practice",
+        "too-big",
+        "FailedScheduling",
+        TOO_BIG,
+    ));
 }
 
 /// What the scheduler says about a pod requesting 1Ti on the lab cluster.
@@ -397,12 +539,23 @@ pub fn practice_extensions(objects: &mut Vec<Value>) {
     }));
     let audited = {
         let mut pod = static_pod("kube-apiserver", "k8s-ha-control-plane", "172.18.0.3", true);
-        let command = pod["spec"]["containers"][0]["command"].as_array_mut().unwrap();
-        command.push(json!("--audit-log-path=/var/log/kubernetes/audit/audit.log"));
-        command.push(json!("--audit-policy-file=/etc/kubernetes/audit/policy.yaml"));
+        let command = pod["spec"]["containers"][0]["command"]
+            .as_array_mut()
+            .unwrap();
+        command.push(json!(
+            "--audit-log-path=/var/log/kubernetes/audit/audit.log"
+        ));
+        command.push(json!(
+            "--audit-policy-file=/etc/kubernetes/audit/policy.yaml"
+        ));
         pod
     };
-    replace(objects, "Pod", "kube-apiserver-k8s-ha-control-plane", Some(audited));
+    replace(
+        objects,
+        "Pod",
+        "kube-apiserver-k8s-ha-control-plane",
+        Some(audited),
+    );
     objects.push(deployment("kube-system", "metrics-server", 1, 1));
     objects.push(json!({
         "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
@@ -410,7 +563,13 @@ pub fn practice_extensions(objects: &mut Vec<Value>) {
         "spec": { "group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100, "versionPriority": 100, "insecureSkipTLSVerify": true, "service": { "name": "metrics-server", "namespace": "kube-system", "port": 443 } },
         "status": { "conditions": [ { "type": "Available", "status": "True", "reason": "Passed", "message": "all checks passed", "lastTransitionTime": "2026-11-25T11:00:00Z" } ] },
     }));
-    let mut packed = pod("practice", "packed", "k8s-ha-worker", json!({ "run": "packed" }), true);
+    let mut packed = pod(
+        "practice",
+        "packed",
+        "k8s-ha-worker",
+        json!({ "run": "packed" }),
+        true,
+    );
     packed["spec"]["schedulerName"] = json!("bin-packing");
     objects.push(packed);
 }
@@ -418,7 +577,12 @@ pub fn practice_extensions(objects: &mut Vec<Value>) {
 /// metrics-server installed without `--kubelet-insecure-tls`: it cannot scrape kind's kubelets, so
 /// it never becomes Ready and the APIService is not Available.
 pub fn metrics_server_without_insecure_tls(objects: &mut Vec<Value>) {
-    replace(objects, "Deployment", "metrics-server", Some(deployment("kube-system", "metrics-server", 1, 0)));
+    replace(
+        objects,
+        "Deployment",
+        "metrics-server",
+        Some(deployment("kube-system", "metrics-server", 1, 0)),
+    );
     for object in objects.iter_mut().filter(|o| o["kind"] == "APIService") {
         object["status"]["conditions"] = json!([ { "type": "Available", "status": "False", "reason": "MissingEndpoints", "message": "endpoints for service/metrics-server in \"kube-system\" have no addresses with port name \"https\"" } ]);
     }
@@ -581,4 +745,28 @@ fn hash(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Every step of the lab done and the cluster back to normal: every step's checks pass except
+/// step 5's, which describe the cluster during the outage (see [`mid_failure`]). Step 7's checks
+/// also need the second cluster in [`solo_restored`]'s state.
+pub fn lab_complete() -> Vec<Value> {
+    let mut objects = lab_done();
+    schedulers_parked(&mut objects);
+    schedulers_back(&mut objects);
+    api_server_broken(&mut objects, false);
+    api_server_fixed(&mut objects);
+    kubelet_stopped(&mut objects);
+    kubelet_started(&mut objects);
+    practice_rbac_and_scheduling(&mut objects);
+    practice_extensions(&mut objects);
+    objects
+}
+
+/// Step 5's moment: the kube-controller-manager Lease holder paused a minute ago, the probe created.
+pub fn mid_failure() -> Vec<Value> {
+    let mut objects = with_monitoring_rbac(ha_cluster());
+    pause_node(&mut objects, "k8s-ha-control-plane");
+    create_probe(&mut objects);
+    objects
 }

@@ -42,7 +42,7 @@ fn validate_accepts_the_default_course() {
     let (code, out, _) = run(&["validate", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("is valid: 1 module, 5 lab steps, 12 questions"),
+        out.contains("is valid: 1 module, 12 lab steps, 15 questions"),
         "{out}"
     );
 }

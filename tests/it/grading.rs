@@ -72,7 +72,7 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
     let filtered = html(&ines, "/instructor/grading?cohort=blue").await;
     let ids = queue_ids(&filtered);
     assert_eq!(ids.len(), 1);
-    assert!(filtered.contains("cluster-architecture · Q5 api-server-role"));
+    assert!(filtered.contains("cluster-architecture · Q8 api-server-role"));
     for (filter, expected) in [
         ("?question=etcd-consistency", 1),
         ("?learner=ADA", 1),
@@ -172,7 +172,7 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
     assert!(
         html(&ada, "/")
             .await
-            .contains("1 of 12 questions answered (7 of 10 points in graded questions)"),
+            .contains("1 of 15 questions answered (7 of 10 points in graded questions)"),
         "the course home sums up the learner's visible grades"
     );
     let after = current(&ada, "api-server-role").await;

@@ -38,7 +38,11 @@ impl StepResults {
             } else {
                 "failed"
             };
-            assert_eq!(status, expected, "check {id}: {message}\n{:#?}", self.results);
+            assert_eq!(
+                status, expected,
+                "check {id}: {message}\n{:#?}",
+                self.results
+            );
         }
         for id in passing {
             assert!(self.results.contains_key(*id), "no check {id}");
@@ -55,12 +59,19 @@ impl StepResults {
 async fn step_with(kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = lectern_cmd();
-    cmd.args(["lab", "check", "ha-control-plane", "--output", "json", "--kubeconfig"])
-        .arg(kubeconfig)
-        .arg("--db")
-        .arg(dir.path().join("l.db"))
-        .args(["--step", &step.to_string()])
-        .args(extra);
+    cmd.args([
+        "lab",
+        "check",
+        "ha-control-plane",
+        "--output",
+        "json",
+        "--kubeconfig",
+    ])
+    .arg(kubeconfig)
+    .arg("--db")
+    .arg(dir.path().join("l.db"))
+    .args(["--step", &step.to_string()])
+    .args(extra);
     let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
@@ -223,10 +234,9 @@ async fn step_five_passes_only_while_the_lease_holder_is_down() {
 
     // After recovery the outage checks no longer hold: they describe the cluster mid-failure.
     cluster.set_objects(kind::lab_done());
-    step(&cluster, 5).await.expect_passing(&[
-        "probe-runs-during-outage",
-        "controller-manager-failed-over",
-    ]);
+    step(&cluster, 5)
+        .await
+        .expect_passing(&["probe-runs-during-outage", "controller-manager-failed-over"]);
 
     // A worker paused instead: four Ready nodes, but the control plane was never tested.
     let mut objects = before_the_drill();
@@ -323,7 +333,9 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
     solo.set_objects(kind::solo_restored());
     step_with(&both, 7, &[]).await.expect_all_pass();
     assert!(
-        solo.requests().iter().any(|r| r.contains("/namespaces/before-snapshot")),
+        solo.requests()
+            .iter()
+            .any(|r| r.contains("/namespaces/before-snapshot")),
         "the solo checks asked the solo cluster"
     );
     assert!(
@@ -353,7 +365,9 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_eight_fails_while_no_scheduler_runs() {
     let cluster = FakeCluster::start(kind::lab_done()).await;
-    step(&cluster, 8).await.expect_passing(&["schedulers-ready"]);
+    step(&cluster, 8)
+        .await
+        .expect_passing(&["schedulers-ready"]);
 
     let mut broken = kind::lab_done();
     kind::schedulers_parked(&mut broken);
@@ -396,10 +410,9 @@ async fn step_nine_fails_while_an_api_server_crash_loops() {
     let mut local = kind::lab_done();
     kind::api_server_broken(&mut local, false);
     cluster.set_objects(local.clone());
-    step(&cluster, 9).await.expect_passing(&[
-        "authorization-mode-restored",
-        "control-plane3-was-down",
-    ]);
+    step(&cluster, 9)
+        .await
+        .expect_passing(&["authorization-mode-restored", "control-plane3-was-down"]);
 
     // A kubelet that still reaches the API: the mirror pod shows the typo.
     let mut via_lb = kind::lab_done();
@@ -424,7 +437,9 @@ async fn step_nine_fails_while_an_api_server_crash_loops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_ten_fails_while_a_kubelet_is_stopped() {
     let cluster = FakeCluster::start(kind::lab_done()).await;
-    step(&cluster, 10).await.expect_passing(&["worker2-ready", "all-nodes-ready-after-repair"]);
+    step(&cluster, 10)
+        .await
+        .expect_passing(&["worker2-ready", "all-nodes-ready-after-repair"]);
 
     let mut objects = kind::lab_done();
     kind::kubelet_stopped(&mut objects);
@@ -447,10 +462,9 @@ async fn step_ten_fails_while_a_kubelet_is_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_eleven_checks_a_namespaced_grant_and_the_schedulers_explanation() {
     let cluster = FakeCluster::start(kind::lab_done()).await;
-    step(&cluster, 11).await.expect_passing(&[
-        "config-reader-not-elsewhere",
-        "config-reader-no-secrets",
-    ]);
+    step(&cluster, 11)
+        .await
+        .expect_passing(&["config-reader-not-elsewhere", "config-reader-no-secrets"]);
 
     let mut objects = kind::lab_done();
     kind::practice_rbac_and_scheduling(&mut objects);
@@ -458,7 +472,8 @@ async fn step_eleven_checks_a_namespaced_grant_and_the_schedulers_explanation() 
     let done = step(&cluster, 11).await;
     done.expect_all_pass();
     assert!(
-        done.message("too-big-explained").contains("2 Insufficient memory"),
+        done.message("too-big-explained")
+            .contains("2 Insufficient memory"),
         "{}",
         done.message("too-big-explained")
     );

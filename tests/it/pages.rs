@@ -14,7 +14,7 @@ async fn home_lists_modules_with_duration_and_objectives() {
             r#"<a href="/modules/cluster-architecture">Cluster architecture deep-dive</a>"#
         )
     );
-    assert!(html.contains("3 h · lab in 5 steps · 12 questions"));
+    assert!(html.contains("5 h · lab in 12 steps · 15 questions"));
     assert!(html.contains("Explain how etcd keeps consistent state with Raft"));
 }
 
@@ -35,9 +35,9 @@ async fn module_page_shows_reading_lab_and_questions_in_place() {
         reading < lab && lab < troubleshooting && troubleshooting < questions,
         "sections out of order"
     );
-    assert_eq!(html.matches("class=\"lab-step\"").count(), 5);
+    assert_eq!(html.matches("class=\"lab-step\"").count(), 12);
     assert!(html.contains(r#"data-step="create-ha-cluster""#));
-    assert_eq!(html.matches("class=\"question\"").count(), 12);
+    assert_eq!(html.matches("class=\"question\"").count(), 15);
     // Model answers and rubrics are for instructors only.
     assert!(!html.contains("The API server is the control plane's only entry point"));
     assert!(!html.contains("Request pipeline in order"));

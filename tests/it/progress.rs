@@ -28,12 +28,13 @@ async fn run_check(app: &TestApp, browser: Option<&Browser<'_>>, step: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_home_page_shows_progress_and_where_to_continue() {
-    let cluster = FakeCluster::start(kind::lab_done()).await;
-    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+    let cluster = FakeCluster::start(kind::lab_complete()).await;
+    let solo = FakeCluster::start(kind::solo_restored()).await;
+    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig_with(&solo, "kind-solo")).await;
     let home = app.get_ok_text("/").await;
     assert!(home.contains("<h2 id=\"progress-title\">Your progress</h2>"));
     assert!(home.contains("0% of the course's lab steps and questions"));
-    assert!(home.contains("0 of 4 lab steps passed, 0 of 12 questions answered · not started"));
+    assert!(home.contains("0 of 11 lab steps passed, 0 of 15 questions answered · not started"));
     assert!(home.contains("href=\"/modules/cluster-architecture#step-2-create-ha-cluster\">Continue where you left off"));
 
     app.get_ok_text("/modules/cluster-architecture").await;
@@ -43,11 +44,11 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     );
     let home = app.get_ok_text("/").await;
     assert!(
-        home.contains("6% of the course's lab steps and questions"),
-        "1 of 16: {home}"
+        home.contains("3% of the course's lab steps and questions"),
+        "1 of 26: {home}"
     );
     assert!(
-        home.contains("1 of 4 lab steps passed, 0 of 12 questions answered</span>"),
+        home.contains("1 of 11 lab steps passed, 0 of 15 questions answered</span>"),
         "opened, so no longer 'not started'"
     );
     assert!(home.contains("href=\"/modules/cluster-architecture#step-3-inspect-control-plane\">Continue where you left off: Cluster architecture deep-dive"));
@@ -60,16 +61,34 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     for step in [
         "inspect-control-plane",
         "monitoring-rbac",
-        "survive-a-failure",
+        "lose-a-control-plane-node",
+        "recover",
+        "backup-and-restore",
+        "fix-pending-pods",
+        "fix-an-api-server",
+        "fix-a-worker",
+        "practice-rbac-and-scheduling",
+        "practice-extend-the-control-plane",
     ] {
-        run_check(&app, None, step).await;
+        // Step 5 is checked during the outage; every other step on the finished cluster.
+        let during_outage = step == "lose-a-control-plane-node";
+        cluster.set_objects(if during_outage {
+            kind::mid_failure()
+        } else {
+            kind::lab_complete()
+        });
+        assert_eq!(
+            run_check(&app, None, step).await["status"],
+            "passed",
+            "{step}"
+        );
     }
     let home = app.get_ok_text("/").await;
     assert!(
-        home.contains("4 of 4 lab steps passed, 0 of 12 questions answered</span>"),
+        home.contains("11 of 11 lab steps passed, 0 of 15 questions answered</span>"),
         "not complete without the assessment"
     );
-    assert!(home.contains("25% of the course's lab steps and questions"));
+    assert!(home.contains("42% of the course's lab steps and questions"));
 
     let site = app.app.site.current();
     let course = site.course();
@@ -93,15 +112,18 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     }
     let home = app.get_ok_text("/").await;
     assert!(
-        home.contains("4 of 4 lab steps passed, 12 of 12 questions answered (2 of 9 points in graded questions) · complete"),
-        "the first option is right only for who-talks-to-etcd; open answers wait for an instructor"
+        home.contains("11 of 11 lab steps passed, 15 of 15 questions answered (3 of 12 points in graded questions) · complete"),
+        "the first option is right only for who-talks-to-etcd and predict-pause-two-nodes; open answers wait for an instructor"
     );
     assert!(home.contains("100% of the course's lab steps and questions"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
-    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    // Step 4 begun: the namespace is there, the service account is not.
+    let mut started = kind::ha_cluster();
+    started.push(kind::namespace("monitoring"));
+    let cluster = FakeCluster::start(started.clone()).await;
     let app = TestApp::spawn_with_config(|c| {
         c.portal = true;
         c.cluster.kubeconfig = Some(cluster.kubeconfig.clone());
@@ -129,7 +151,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         "passed"
     );
 
-    let mut wrong_namespace = kind::ha_cluster();
+    let mut wrong_namespace = started;
     wrong_namespace.push(kind::service_account("default", "control-plane-monitor"));
     cluster.set_objects(wrong_namespace);
     let mut grace = Browser::new(&app);
@@ -158,10 +180,10 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         .await
         .unwrap();
     assert!(
-        table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 4 steps</td>"),
+        table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps</td>"),
         "{table}"
     );
-    assert!(table.contains(">grace</a></td>\n      <td>spring</td>\n      <td>0 / 4 steps</td>"));
+    assert!(table.contains(">grace</a></td>\n      <td>spring</td>\n      <td>0 / 11 steps</td>"));
     assert!(
         table.contains(">kim</a></td>") && !table.contains(">zed</a></td>"),
         "filtered by cohort"
@@ -180,10 +202,10 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         .text()
         .await
         .unwrap();
-    assert!(stuck.contains("<strong>Step 4: ServiceAccount kube-system/control-plane-monitor exists</strong> — 3 of 3 stuck"), "{stuck}");
-    assert!(stuck.contains("<li>1: ServiceAccount kube-system/control-plane-monitor not found; found ServiceAccount control-plane-monitor in namespace default, not in kube-system</li>"), "{stuck}");
+    assert!(stuck.contains("<strong>Step 4: ServiceAccount monitoring/control-plane-monitor exists</strong> — 3 of 3 stuck"), "{stuck}");
+    assert!(stuck.contains("<li>1: ServiceAccount monitoring/control-plane-monitor not found; found ServiceAccount control-plane-monitor in namespace default, not in monitoring</li>"), "{stuck}");
     assert!(
-        stuck.contains("<li>1: ServiceAccount kube-system/control-plane-monitor not found</li>")
+        stuck.contains("<li>1: ServiceAccount monitoring/control-plane-monitor not found</li>")
     );
     assert!(stuck.contains("<li>1: not checked yet</li>"));
 

@@ -470,7 +470,7 @@ fn checks_are_validated_with_file_and_line() {
          \n[[checks.fields]]\npath = \"rules[x].verbs\"\nequals = \"get\"\n",
     );
     let errors = errors(course.path());
-    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:6:9: unknown check `nodes`: the checks are resource, count, access, health and version".to_owned()), "{errors:#?}");
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:6:9: unknown check `nodes`: the checks are resource, count, access, event, health and version".to_owned()), "{errors:#?}");
     assert!(errors.contains(&"modules/01-intro/lab/01-first.md:17:18: invalid label selector `tier in control-plane`: cannot read `tier in control-plane`".to_owned()), "{errors:#?}");
     assert!(
         errors.iter().any(|e| e.starts_with(

@@ -36,7 +36,10 @@ pub(super) async fn event(
         selector.push_str(&format!(",involvedObject.name={name}"));
     }
     let list = cluster
-        .call("list events", api.list(&ListParams::default().fields(&selector)))
+        .call(
+            "list events",
+            api.list(&ListParams::default().fields(&selector)),
+        )
         .await?;
     let mut with_reason: Vec<Value> = list
         .items
@@ -56,8 +59,11 @@ pub(super) async fn event(
         (None, None) => format!("any {}", about.kind),
     };
     let shown: Vec<Value> = matching.iter().take(SHOWN).map(|e| summary(e)).collect();
-    let observed = json!({ "count": matching.len(), "with_reason": with_reason.len(), "events": shown });
-    let pattern = message.map(|re| format!(" whose message matches /{re}/")).unwrap_or_default();
+    let observed =
+        json!({ "count": matching.len(), "with_reason": with_reason.len(), "events": shown });
+    let pattern = message
+        .map(|re| format!(" whose message matches /{re}/"))
+        .unwrap_or_default();
     let verdict = match (matching.first(), absent) {
         (Some(latest), _) => {
             let about_object = latest["involvedObject"]["name"].as_str().unwrap_or("");
@@ -88,7 +94,9 @@ pub(super) async fn event(
                     latest["message"].as_str().unwrap_or("").trim()
                 ));
             }
-            text.push_str("; the API server keeps events for one hour (--event-ttl), so an older one is gone");
+            text.push_str(
+                "; the API server keeps events for one hour (--event-ttl), so an older one is gone",
+            );
             Verdict::new(false, text, observed)
         }
     };

@@ -240,9 +240,9 @@ fn test_value(test: &FieldTest, value: &Value) -> bool {
             Value::Array(items) => items.iter().all(|item| allowed.contains(item)),
             other => allowed.contains(other),
         },
-        FieldTest::Between { at_least, at_most } => value.as_f64().is_some_and(|n| {
-            at_least.is_none_or(|lo| n >= lo) && at_most.is_none_or(|hi| n <= hi)
-        }),
+        FieldTest::Between { at_least, at_most } => value
+            .as_f64()
+            .is_some_and(|n| at_least.is_none_or(|lo| n >= lo) && at_most.is_none_or(|hi| n <= hi)),
         FieldTest::Some(inner) => assert_some("", inner, std::slice::from_ref(value)).is_none(),
     }
 }
