@@ -548,8 +548,11 @@ async fn every_run_is_recorded_with_its_evidence() {
     );
 }
 
-/// Runs module 01's checks against a real cluster when `LECTERN_TEST_KUBECONFIG` points at one
-/// (see the README: `kind create cluster --name k8s-ha --config kind-ha.yaml`).
+/// Runs every step of module 01's lab against a real cluster when `LECTERN_TEST_KUBECONFIG` points
+/// at one just created by step 2 (see the README). Every check must be answered (no errors: the
+/// event field selectors, non-resource access reviews and second-context lookups work on a real
+/// API server), steps 2 and 3 pass, and the drill's outage checks fail on a cluster that never did
+/// the drill.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn against_a_real_cluster_when_one_is_configured() {
     let Some(kubeconfig) = std::env::var_os("LECTERN_TEST_KUBECONFIG") else {
@@ -562,7 +565,7 @@ async fn against_a_real_cluster_when_one_is_configured() {
     let outcome = lab_check(
         Path::new(&kubeconfig),
         &dir.path().join("l.db"),
-        &["--output", "json", "--step", "3"],
+        &["--output", "json"],
     )
     .await;
     assert_ne!(
@@ -570,7 +573,30 @@ async fn against_a_real_cluster_when_one_is_configured() {
         "checks could not run: {}\n{}",
         outcome.stdout, outcome.stderr
     );
-    assert_eq!(outcome.json()["lab"], "ha-control-plane");
+    let doc = outcome.json();
+    assert_eq!(doc["lab"], "ha-control-plane");
+    assert_eq!(doc["summary"]["error"], 0, "{doc:#}");
+    for step in &doc["steps"].as_array().unwrap()[..2] {
+        assert_eq!(
+            step["status"], "passed",
+            "a fresh kind-ha.yaml cluster: {step:#}"
+        );
+    }
+    for id in [
+        "four-nodes-ready",
+        "one-control-plane-down",
+        "two-api-servers-ready",
+        "two-etcd-members-ready",
+        "probe-runs-during-outage",
+        "node-went-not-ready",
+        "probe-survived",
+    ] {
+        assert_eq!(
+            outcome.check(id)["status"],
+            "failed",
+            "{id} on a cluster that never did the drill"
+        );
+    }
 }
 
 mod http {

@@ -532,3 +532,162 @@ fn rubric_criteria_need_distinct_keys() {
         vec!["modules/01-intro/questions.toml:1:1: rubric of `q1` has two criteria keyed `why`: give each a different `id` or wording".to_owned()]
     );
 }
+
+/// The line (1-based) of the first occurrence of `needle` in a step file built by
+/// [`step_with_checks`] (two lines of front matter come before the checks).
+fn line_in_step(checks: &str, needle: &str) -> usize {
+    let offset = checks
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle} not in checks"));
+    checks[..offset].matches('\n').count() + 1 + 2
+}
+
+#[test]
+fn new_check_features_are_validated_with_file_and_line() {
+    let checks = r#"
+[[checks]]
+id = "bounds"
+check = "resource"
+title = "t"
+hint = "h"
+api_version = "apps/v1"
+kind = "Deployment"
+namespace = "default"
+name = "probe"
+reason = "Scheduled"
+
+[[checks.fields]]
+path = "status.readyReplicas"
+at_least = 5
+at_most = 2
+
+[[checks.fields]]
+path = "subjects"
+some = []
+
+[[checks.fields]]
+path = "rules"
+some = [ { path = "a..b", equals = 1 } ]
+
+[[checks.fields]]
+path = "status.replicas"
+equals = 2
+at_least = 1
+
+[[checks]]
+id = "metrics"
+check = "access"
+title = "t"
+hint = "h"
+subject = { user = "u" }
+verb = "get"
+namespace = "default"
+non_resource_url = "metrics"
+allowed = true
+
+[[checks]]
+id = "nothing"
+check = "access"
+title = "t"
+hint = "h"
+subject = { user = "u" }
+verb = "get"
+allowed = true
+
+[[checks]]
+id = "ev"
+check = "event"
+title = "t"
+hint = "h"
+kind = "Node"
+message_matches = "(unclosed"
+context = ""
+"#;
+    let course = step_with_checks(checks);
+    let errors = errors(course.path());
+    let file = "modules/01-intro/lab/01-first.md";
+    let at = |needle: &str| format!("{file}:{}:", line_in_step(checks, needle));
+    let expect = |needle: &str, message: &str| {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&at(needle)) && e.ends_with(message)),
+            "no `{message}` at {}\n{errors:#?}",
+            at(needle)
+        );
+    };
+    expect(
+        "[[checks]]\nid = \"bounds\"",
+        "check `bounds`: `reason` does not apply to resource checks",
+    );
+    expect(
+        "path = \"status.readyReplicas\"",
+        "field `status.readyReplicas`: at_least 5 is greater than at_most 2",
+    );
+    expect(
+        "some = []",
+        "field `subjects`: `some` needs at least one assertion",
+    );
+    expect(
+        "some = [ { path = \"a..b\"",
+        "invalid field path `a..b`: empty key between dots",
+    );
+    expect(
+        "path = \"status.replicas\"",
+        "field `status.replicas` needs exactly one of equals, contains, matches, one_of, at_least/at_most or some",
+    );
+    expect(
+        "non_resource_url = \"metrics\"",
+        "check `metrics`: a non-resource URL has no `group` or `namespace`",
+    );
+    expect(
+        "non_resource_url = \"metrics\"",
+        "non_resource_url `metrics` should be a path such as \"/metrics\"",
+    );
+    expect(
+        "[[checks]]\nid = \"nothing\"",
+        "check `nothing` needs `resource` or `non_resource_url`",
+    );
+    expect("[[checks]]\nid = \"ev\"", "check `ev` needs `reason`");
+    expect(
+        "message_matches",
+        "invalid regular expression: regex parse error:\n    (unclosed\n    ^\nerror: unclosed group",
+    );
+    expect(
+        "context = \"\"",
+        "check `ev`: `context` must name a kubeconfig context, e.g. \"kind-solo\"",
+    );
+}
+
+#[test]
+fn the_new_check_features_parse_into_what_the_runner_needs() {
+    use lectern::content::{AccessTarget, CheckSpec, FieldTest};
+    let course = step_with_checks(
+        "\n[[checks]]\nid = \"metrics\"\ncheck = \"access\"\ntitle = \"t\"\nhint = \"h\"\ncontext = \"kind-solo\"\nsubject = { service_account = \"monitoring/m\" }\nverb = \"get\"\nnon_resource_url = \"/metrics\"\nallowed = true\n\
+         \n[[checks]]\nid = \"ev\"\ncheck = \"event\"\ntitle = \"t\"\nhint = \"h\"\nkind = \"Node\"\nreason = \"NodeNotReady\"\n\
+         \n[[checks]]\nid = \"lease\"\ncheck = \"resource\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"coordination.k8s.io/v1\"\nkind = \"Lease\"\nnamespace = \"kube-system\"\nname = \"kube-scheduler\"\n\
+         \n[[checks.fields]]\npath = \"spec.leaseTransitions\"\nat_least = 1\n\
+         \n[[checks.fields]]\npath = \"metadata.ownerReferences\"\nsome = [ { path = \"kind\", equals = \"Node\" } ]\n",
+    );
+    let files = lectern::content::CourseFiles::from_dir(course.path()).expect("readable");
+    let loaded = lectern::content::load(files).expect("valid");
+    let step = &loaded.modules[0].lab.as_ref().unwrap().steps[0];
+    assert_eq!(step.checks[0].context.as_deref(), Some("kind-solo"));
+    assert!(matches!(
+        &step.checks[0].spec,
+        CheckSpec::Access { on: AccessTarget::NonResource { path }, .. } if path == "/metrics"
+    ));
+    assert!(matches!(
+        &step.checks[1].spec,
+        CheckSpec::Event { kind, name: None, namespace: None, reason, absent: false, .. }
+            if kind == "Node" && reason == "NodeNotReady"
+    ));
+    let CheckSpec::Resource { fields, .. } = &step.checks[2].spec else {
+        panic!("resource check")
+    };
+    assert!(matches!(
+        fields[0].test,
+        FieldTest::Between { at_least: Some(n), at_most: None } if n == 1.0
+    ));
+    assert!(matches!(&fields[1].test, FieldTest::Some(inner) if inner.len() == 1));
+}
