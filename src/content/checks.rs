@@ -22,6 +22,9 @@ pub struct Check {
     /// A context of the learner's kubeconfig to ask instead of the one they check with, for steps
     /// that use a second cluster (e.g. `kind-solo`).
     pub context: Option<String>,
+    /// Earlier checks of the same step that must pass for this one to count: a recovery check
+    /// ("all nodes Ready") means something only after the failure it recovers from happened.
+    pub after: Vec<String>,
 }
 
 /// The kinds of check.
@@ -269,6 +272,7 @@ pub(super) struct CheckToml {
     reason: Option<String>,
     message_matches: Option<Spanned<String>>,
     context: Option<Spanned<String>>,
+    after: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -297,8 +301,14 @@ struct SubjectToml {
 pub(super) type CheckError = (usize, String);
 
 impl CheckToml {
-    /// Validates and converts; every problem is reported with its offset in the TOML.
-    pub(super) fn parse(self, at: usize) -> Result<Check, Vec<CheckError>> {
+    /// The check's id as written, before validation.
+    pub(super) fn id(&self) -> &str {
+        self.id.get_ref()
+    }
+
+    /// Validates and converts; every problem is reported with its offset in the TOML. `earlier`
+    /// holds the ids of the checks before this one in its step, which `after` may name.
+    pub(super) fn parse(self, at: usize, earlier: &[String]) -> Result<Check, Vec<CheckError>> {
         let mut errors = Vec::new();
         let kind_at = self.check.span().start;
         let name = self.id.get_ref().clone();
@@ -327,6 +337,19 @@ impl CheckToml {
             }
             valid.then(|| c.into_inner())
         });
+        let after = match self.after {
+            None => Vec::new(),
+            Some(after) => {
+                let span = after.span().start;
+                let after = after.into_inner();
+                for id in &after {
+                    if !earlier.contains(id) {
+                        errors.push((span, format!("check `{name}`: `after` names `{id}`, which is not a check earlier in this step")));
+                    }
+                }
+                after
+            }
+        };
         let spec = match self.check.get_ref().as_str() {
             "resource" => {
                 require(self.api_version.is_some(), "api_version", &mut errors);
@@ -551,6 +574,7 @@ impl CheckToml {
                 hint: self.hint,
                 spec,
                 context,
+                after,
             }),
             _ => Err(errors),
         }

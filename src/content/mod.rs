@@ -480,9 +480,14 @@ impl Loader<'_> {
         let meta: StepFrontMatter = self.toml(path, &text, front, front_start)?;
         let (first_line, _) = line_column(&text, body_start);
         let mut checks = Vec::new();
+        let mut earlier = Vec::new();
         for check in meta.checks {
             let at = front_start + check.span().start;
-            match check.into_inner().parse(at) {
+            let check = check.into_inner();
+            let id = check.id().to_owned();
+            let parsed = check.parse(at, &earlier);
+            earlier.push(id);
+            match parsed {
                 Ok(check) => checks.push(check),
                 Err(errors) => {
                     for (offset, message) in errors {

@@ -292,7 +292,8 @@ impl Targets<'_> {
 /// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout.
 pub async fn run_step(targets: &Targets<'_>, lab: &Lab, step: &Step) -> StepRun {
     let started = Instant::now();
-    let results = run_checks(targets, &step.checks).await;
+    let mut results = run_checks(targets, &step.checks).await;
+    hold_until_after(&step.checks, &mut results);
     StepRun {
         lab: lab.id.to_string(),
         step: step.id.to_string(),
@@ -316,6 +317,35 @@ pub async fn run_checks(targets: &Targets<'_>, checks: &[Check]) -> Vec<CheckRes
         .buffered(CONCURRENCY)
         .collect()
         .await
+}
+
+/// A check with `after` counts only once the checks it names passed: otherwise it fails, saying
+/// which to do first (what it saw is kept). A check that could not be answered stays an error.
+fn hold_until_after(checks: &[Check], results: &mut [CheckResult]) {
+    for (i, check) in checks.iter().enumerate() {
+        let waiting: Vec<(String, String)> = check
+            .after
+            .iter()
+            .filter_map(|id| results.iter().find(|r| &r.id == id))
+            .filter(|r| r.status != Status::Passed)
+            .map(|r| (r.id.clone(), format!("“{}”", r.title)))
+            .collect();
+        if waiting.is_empty() || results[i].status == Status::Error {
+            continue;
+        }
+        let titles: Vec<&str> = waiting.iter().map(|(_, title)| title.as_str()).collect();
+        let waiting_for: Vec<&str> = waiting.iter().map(|(id, _)| id.as_str()).collect();
+        let result = &mut results[i];
+        let message = format!(
+            "not yet: this counts once {} passes (now: {})",
+            titles.join(" and "),
+            result.message
+        );
+        result.status = Status::Failed;
+        result.message = message;
+        result.observed =
+            serde_json::json!({ "waiting_for": waiting_for, "seen": result.observed });
+    }
 }
 
 async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {

@@ -800,6 +800,7 @@ mod kinds {
             hint: "h".into(),
             spec,
             context: None,
+            after: Vec::new(),
         };
         let cache = labs::ClusterCache::default();
         let targets = labs::Targets {

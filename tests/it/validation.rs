@@ -602,6 +602,14 @@ hint = "h"
 kind = "Node"
 message_matches = "(unclosed"
 context = ""
+after = ["later"]
+
+[[checks]]
+id = "later"
+check = "version"
+title = "t"
+hint = "h"
+at_least = "1.34"
 "#;
     let course = step_with_checks(checks);
     let errors = errors(course.path());
@@ -654,6 +662,10 @@ context = ""
         "invalid regular expression: regex parse error:\n    (unclosed\n    ^\nerror: unclosed group",
     );
     expect(
+        "after = [\"later\"]",
+        "check `ev`: `after` names `later`, which is not a check earlier in this step",
+    );
+    expect(
         "context = \"\"",
         "check `ev`: `context` must name a kubeconfig context, e.g. \"kind-solo\"",
     );
@@ -664,7 +676,7 @@ fn the_new_check_features_parse_into_what_the_runner_needs() {
     use lectern::content::{AccessTarget, CheckSpec, FieldTest};
     let course = step_with_checks(
         "\n[[checks]]\nid = \"metrics\"\ncheck = \"access\"\ntitle = \"t\"\nhint = \"h\"\ncontext = \"kind-solo\"\nsubject = { service_account = \"monitoring/m\" }\nverb = \"get\"\nnon_resource_url = \"/metrics\"\nallowed = true\n\
-         \n[[checks]]\nid = \"ev\"\ncheck = \"event\"\ntitle = \"t\"\nhint = \"h\"\nkind = \"Node\"\nreason = \"NodeNotReady\"\n\
+         \n[[checks]]\nid = \"ev\"\ncheck = \"event\"\ntitle = \"t\"\nhint = \"h\"\nafter = [\"metrics\"]\nkind = \"Node\"\nreason = \"NodeNotReady\"\n\
          \n[[checks]]\nid = \"lease\"\ncheck = \"resource\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"coordination.k8s.io/v1\"\nkind = \"Lease\"\nnamespace = \"kube-system\"\nname = \"kube-scheduler\"\n\
          \n[[checks.fields]]\npath = \"spec.leaseTransitions\"\nat_least = 1\n\
          \n[[checks.fields]]\npath = \"metadata.ownerReferences\"\nsome = [ { path = \"kind\", equals = \"Node\" } ]\n",
@@ -677,6 +689,7 @@ fn the_new_check_features_parse_into_what_the_runner_needs() {
         &step.checks[0].spec,
         CheckSpec::Access { on: AccessTarget::NonResource { path }, .. } if path == "/metrics"
     ));
+    assert_eq!(step.checks[1].after, ["metrics"]);
     assert!(matches!(
         &step.checks[1].spec,
         CheckSpec::Event { kind, name: None, namespace: None, reason, absent: false, .. }
