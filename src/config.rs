@@ -122,9 +122,10 @@ pub enum LabCommand {
 pub struct LabCheckArgs {
     /// The lab's id (see `lectern lab list`).
     pub lab: String,
-    /// Only this step (its number); default: every step that has checks.
+    /// Only this step (its number); repeat for several (`--step 2 --step 3`); default: every step
+    /// that has checks.
     #[arg(long, value_name = "N")]
-    pub step: Option<u32>,
+    pub step: Vec<u32>,
     /// Report format.
     #[arg(long, value_enum, default_value = "text")]
     pub output: OutputFormat,

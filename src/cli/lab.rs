@@ -58,9 +58,10 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
             known.join(", ")
         ));
     };
-    let steps: Vec<_> = match args.step {
-        Some(n) => match lab.steps.iter().find(|s| s.number == n) {
-            Some(step) if !step.checks.is_empty() => vec![step],
+    let mut steps = Vec::new();
+    for &n in &args.step {
+        match lab.steps.iter().find(|s| s.number == n) {
+            Some(step) if !step.checks.is_empty() => steps.push(step),
             Some(_) => return fail(format!("step {n} of lab `{}` has no checks", lab.id)),
             None => {
                 return fail(format!(
@@ -69,9 +70,11 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
                     lab.steps.len()
                 ));
             }
-        },
-        None => lab.steps.iter().filter(|s| !s.checks.is_empty()).collect(),
-    };
+        }
+    }
+    if args.step.is_empty() {
+        steps = lab.steps.iter().filter(|s| !s.checks.is_empty()).collect();
+    }
     let options = args.cluster.connect_options();
     let cluster = match Cluster::connect(&options).await {
         Ok(cluster) => cluster,

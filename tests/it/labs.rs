@@ -506,6 +506,26 @@ async fn unknown_labs_and_steps_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_steps_can_be_named_and_run_in_the_order_given() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = lab_check(
+        &cluster.kubeconfig,
+        &dir.path().join("l.db"),
+        &["--output", "json", "--step", "4", "--step", "2"],
+    )
+    .await;
+    assert_eq!(outcome.code, 0, "{}", outcome.stderr);
+    let numbers: Vec<u64> = outcome.json()["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [4, 2]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_run_is_recorded_with_its_evidence() {
     let cluster = FakeCluster::start(kind::ha_cluster()).await;
     let dir = tempfile::tempdir().unwrap();
