@@ -320,22 +320,24 @@ pub async fn run_checks(targets: &Targets<'_>, checks: &[Check]) -> Vec<CheckRes
 }
 
 /// A check with `after` counts only once the checks it names passed: otherwise it fails, saying
-/// which to do first (what it saw is kept). A check that could not be answered stays an error.
+/// which to do first (what it saw is kept), with the first one's hint, since that is what to do
+/// next. A check that could not be answered stays an error.
 fn hold_until_after(checks: &[Check], results: &mut [CheckResult]) {
     for (i, check) in checks.iter().enumerate() {
-        let waiting: Vec<(String, String)> = check
+        let waiting: Vec<(String, String, String)> = check
             .after
             .iter()
             .filter_map(|id| results.iter().find(|r| &r.id == id))
             .filter(|r| r.status != Status::Passed)
-            .map(|r| (r.id.clone(), format!("“{}”", r.title)))
+            .map(|r| (r.id.clone(), format!("“{}”", r.title), r.hint.clone()))
             .collect();
         if waiting.is_empty() || results[i].status == Status::Error {
             continue;
         }
-        let titles: Vec<&str> = waiting.iter().map(|(_, title)| title.as_str()).collect();
-        let waiting_for: Vec<&str> = waiting.iter().map(|(id, _)| id.as_str()).collect();
+        let titles: Vec<&str> = waiting.iter().map(|(_, title, _)| title.as_str()).collect();
+        let waiting_for: Vec<&str> = waiting.iter().map(|(id, _, _)| id.as_str()).collect();
         let result = &mut results[i];
+        result.hint = waiting[0].2.clone();
         let message = format!(
             "not yet: this counts once {} passes (now: {})",
             titles.join(" and "),
@@ -350,6 +352,7 @@ fn hold_until_after(checks: &[Check], results: &mut [CheckResult]) {
 
 async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
     let started = Instant::now();
+    let mut hint = check.hint.clone();
     let outcome = match targets.for_check(check).await {
         Ok(other) => {
             let cluster = other.as_deref().unwrap_or(targets.main);
@@ -360,8 +363,15 @@ async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
             }
         }
         // The step's second cluster is not in the kubeconfig yet: the step is not done, which is
-        // a failure the learner can act on, not a broken connection.
-        Err(e @ ClusterError::NoContext { .. }) => Ok(kinds::Verdict::missing_context(&e)),
+        // a failure the learner can act on, not a broken connection. The author's hint is about
+        // the check's own slips, so say what is missing instead.
+        Err(e @ ClusterError::NoContext { .. }) => {
+            hint = format!(
+                "This check asks the cluster of the kubeconfig context `{}`, which does not exist yet: create that cluster as this step says (kind adds the context), and keep it in the kubeconfig Lectern reads.",
+                check.context.as_deref().unwrap_or_default()
+            );
+            Ok(kinds::Verdict::missing_context(&e))
+        }
         Err(e) => Err(e),
     };
     let (status, message, observed) = match outcome {
@@ -375,7 +385,7 @@ async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
         status,
         message,
         observed,
-        hint: check.hint.clone(),
+        hint,
         duration_ms: started.elapsed().as_millis() as u64,
     }
 }

@@ -245,6 +245,10 @@ async fn a_role_with_wildcards_fails_and_the_grant_is_named() {
     assert_eq!(secrets["status"], "failed");
     assert!(secrets["message"].as_str().unwrap().contains("may get secrets in namespace kube-system (RBAC: allowed by ClusterRoleBinding \"control-plane-monitor\" of ClusterRole \"control-plane-monitor\""), "{secrets}");
     assert_eq!(secrets["observed"]["allowed"], true);
+    assert_eq!(
+        outcome.check("monitor-cannot-delete-pods")["status"],
+        "failed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

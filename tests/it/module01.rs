@@ -15,6 +15,7 @@ use crate::common::lectern_cmd;
 struct StepResults {
     code: i32,
     results: BTreeMap<String, (String, String)>,
+    hints: BTreeMap<String, String>,
 }
 
 impl StepResults {
@@ -28,6 +29,10 @@ impl StepResults {
 
     fn message(&self, id: &str) -> &str {
         &self.results[id].1
+    }
+
+    fn hint(&self, id: &str) -> &str {
+        &self.hints[id]
     }
 
     /// Asserts the status of every check: the ids listed as passing pass, every other one fails.
@@ -82,6 +87,17 @@ async fn step_with(kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults 
             String::from_utf8_lossy(&output.stderr)
         )
     });
+    let hints = doc["steps"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["hint"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
     let results = doc["steps"][0]["results"]
         .as_array()
         .unwrap()
@@ -99,6 +115,7 @@ async fn step_with(kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults 
     StepResults {
         code: output.status.code().unwrap_or(-1),
         results,
+        hints,
     }
 }
 
@@ -264,7 +281,12 @@ async fn step_five_passes_only_while_the_lease_holder_is_down() {
     kind::pause_node(&mut objects, "k8s-ha-control-plane");
     kind::create_probe(&mut objects);
     cluster.set_objects(objects);
-    step(&cluster, 5).await.expect_all_pass();
+    let mid = step(&cluster, 5).await;
+    mid.expect_all_pass();
+    assert_eq!(
+        mid.message("controller-manager-failed-over"),
+        "found Lease kube-system/kube-controller-manager: spec.leaseTransitions is 1"
+    );
 
     // After recovery the outage checks no longer hold: they describe the cluster mid-failure.
     cluster.set_objects(kind::lab_done());
@@ -293,6 +315,11 @@ async fn step_six_needs_the_drill_done_and_the_node_back() {
     assert_eq!(
         never_done.message("all-nodes-ready"),
         "not yet: this counts once “The cluster recorded a node going NotReady” passes (now: found 5 Ready Nodes, expected 5: k8s-ha-control-plane, k8s-ha-control-plane2, k8s-ha-control-plane3, k8s-ha-worker, k8s-ha-worker2)"
+    );
+    assert_eq!(
+        never_done.hint("all-nodes-ready"),
+        never_done.hint("node-went-not-ready"),
+        "what to do next is the missing evidence's hint"
     );
     assert_eq!(
         never_done.message("node-went-not-ready"),
@@ -352,6 +379,12 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
     assert_eq!(
         no_solo.message("solo-cluster-up"),
         "the kubeconfig has no context `kind-solo` (it has: kind-k8s-ha)"
+    );
+    assert!(
+        no_solo
+            .hint("namespace-after-snapshot-gone")
+            .starts_with("This check asks the cluster of the kubeconfig context `kind-solo`, which does not exist yet"),
+        "the author's hint is about a restore that did not work, not a missing cluster"
     );
 
     let both = ha.kubeconfig_with(&solo, "kind-solo");

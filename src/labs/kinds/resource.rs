@@ -68,23 +68,21 @@ pub(super) async fn resource(
         (Some(object), false) => {
             let mut observed = serde_json::Map::new();
             let mut failures = Vec::new();
+            let mut seen = Vec::new();
             for assertion in fields {
                 let values = select(&object, &assertion.path);
                 observed.insert(assertion.path_text.clone(), Value::Array(values.clone()));
-                if let Some(failure) = assert_field(assertion, &values) {
-                    failures.push(failure);
+                match assert_field(assertion, &values) {
+                    Some(failure) => failures.push(failure),
+                    None => seen.push(what_held(assertion, &values)),
                 }
             }
             let observed = json!({ "exists": true, "fields": observed });
             if failures.is_empty() {
-                let suffix = if fields.is_empty() {
+                let suffix = if seen.is_empty() {
                     String::new()
                 } else {
-                    format!(
-                        " with {} expected field value{}",
-                        fields.len(),
-                        plural(fields.len())
-                    )
+                    format!(": {}", seen.join("; "))
                 };
                 Ok(Verdict::new(
                     true,
@@ -99,6 +97,24 @@ pub(super) async fn resource(
                 ))
             }
         }
+    }
+}
+
+/// What a passing assertion saw, short enough to read: `spec.leaseTransitions is 1`, or for long
+/// values (a list of rules) what was asked, `rules has an element with …`.
+fn what_held(assertion: &FieldAssertion, values: &[Value]) -> String {
+    /// Longer observed values are summarised by the assertion instead.
+    const SHOWN: usize = 60;
+    let path = &assertion.path_text;
+    let shown: Vec<String> = values.iter().map(Value::to_string).collect();
+    let shown = shown.join(", ");
+    match &assertion.test {
+        FieldTest::Some(inner) => format!(
+            "{path} has an element with {}",
+            inner.iter().map(describe).collect::<Vec<_>>().join(" and ")
+        ),
+        _ if shown.chars().count() <= SHOWN => format!("{path} is {shown}"),
+        test => format!("{path} as expected ({})", expectation(test)),
     }
 }
 
