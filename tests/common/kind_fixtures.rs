@@ -3,6 +3,20 @@
 
 use serde_json::{Value, json};
 
+/// The namespaces of a new kind cluster.
+fn kind_namespaces() -> Vec<Value> {
+    [
+        "default",
+        "kube-system",
+        "kube-public",
+        "kube-node-lease",
+        "local-path-storage",
+    ]
+    .iter()
+    .map(|ns| namespace(ns))
+    .collect()
+}
+
 /// The nodes of kind-ha.yaml: name, control plane, zone.
 pub const HA_NODES: [(&str, bool, &str); 5] = [
     ("k8s-ha-control-plane", true, "zone-a"),
@@ -23,16 +37,7 @@ pub const COMPONENTS: [&str; 4] = [
 /// `kind create cluster --name k8s-ha --config kind-ha.yaml --image kindest/node:v1.36.1@…` from
 /// step 2: three control planes, two workers, and the events and Leases a new cluster has.
 pub fn ha_cluster() -> Vec<Value> {
-    let mut objects: Vec<Value> = [
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "local-path-storage",
-    ]
-    .iter()
-    .map(|ns| namespace(ns))
-    .collect();
+    let mut objects = kind_namespaces();
     for (i, (name, control_plane, zone)) in HA_NODES.into_iter().enumerate() {
         objects.push(node(name, control_plane, Some(zone), true));
         if control_plane {
@@ -124,16 +129,7 @@ pub fn single_node_cluster(name: &str) -> Vec<Value> {
         .as_object_mut()
         .unwrap()
         .remove("node.kubernetes.io/exclude-from-external-load-balancers");
-    let mut objects: Vec<Value> = [
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "local-path-storage",
-    ]
-    .iter()
-    .map(|ns| namespace(ns))
-    .collect();
+    let mut objects = kind_namespaces();
     objects.push(single);
     for component in COMPONENTS {
         objects.push(static_pod(component, &node_name, "172.18.0.9", true));
