@@ -185,7 +185,7 @@ async fn run() {
         ),
     }
     println!(
-        "all of module 01's checks in process: {}   (target < 100 ms)",
+        "steps 2 to 4 in process: {}   (target < 100 ms)",
         ms(in_process)
     );
 }
