@@ -35,6 +35,8 @@ pub struct App {
     pub visits: VisitRecorder,
     /// Connected clusters for "Check my work", reused across runs.
     pub clusters: ClusterCache,
+    /// Learners' live `lectern connect` bridges.
+    pub bridges: crate::bridge::Bridges,
     /// Per-learner limits on check runs and answer saves.
     pub quotas: Quotas,
     /// Held while serving, so that a second server on the same database refuses to start.
@@ -95,6 +97,7 @@ impl App {
             passwords: Passwords::default(),
             visits: VisitRecorder::default(),
             clusters: ClusterCache::default(),
+            bridges: crate::bridge::Bridges::default(),
             quotas: Quotas::default(),
             _server_lock: server_lock,
         }))

@@ -38,6 +38,25 @@ pub enum Command {
     /// Export grades.
     #[command(subcommand)]
     Grades(GradesCommand),
+    /// Relay a portal's read-only checks to your own cluster (portal mode): pair once with the
+    /// command the portal's Connect page shows, then `lectern connect URL`.
+    Connect(ConnectArgs),
+}
+
+/// `lectern connect`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// The portal, e.g. `https://lectern.example.org`.
+    pub url: String,
+    /// The one-time pairing code from the portal's Connect page (first use only).
+    #[arg(long, value_name = "CODE")]
+    pub code: Option<String>,
+    /// Where the bridge token is kept [default: $XDG_CONFIG_HOME/lectern, else ~/.config/lectern].
+    #[arg(long, env = "LECTERN_CONFIG_DIR", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+    /// The cluster to relay to.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `lectern grades …`.

@@ -17,6 +17,7 @@ pub mod app;
 pub mod assess;
 pub mod assets;
 pub mod auth;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod content;

@@ -49,6 +49,9 @@ pub struct Quotas {
     pub check_runs: LearnerQuota,
     /// Saved answers (drafts and submissions): 30 at once, then 20 a minute.
     pub answer_saves: LearnerQuota,
+    /// `lectern connect` pairing attempts, per client address (codes are short): 10 at once, then
+    /// 6 a minute.
+    pub pairings: LearnerQuota,
 }
 
 impl Default for Quotas {
@@ -56,6 +59,7 @@ impl Default for Quotas {
         Self {
             check_runs: LearnerQuota::new(20, 12),
             answer_saves: LearnerQuota::new(30, 20),
+            pairings: LearnerQuota::new(10, 6),
         }
     }
 }

@@ -186,7 +186,9 @@ async fn record(args: &LabCheckArgs, runs: &[StepRun]) {
         }
     };
     for run in runs {
-        if let Err(e) = labs::record(&pool, db::LOCAL_LEARNER_ID, run.clone()).await {
+        if let Err(e) =
+            labs::record(&pool, db::LOCAL_LEARNER_ID, run.clone(), labs::Via::Server).await
+        {
             eprintln!("warning: results not recorded in {}: {e}", path.display());
         }
     }

@@ -1,6 +1,7 @@
 //! The subcommands, one file each; `main` parses the command line and calls `execute`.
 
 pub mod backup;
+pub mod connect;
 pub mod grades;
 pub mod lab;
 pub mod serve;

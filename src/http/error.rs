@@ -139,6 +139,18 @@ impl From<crate::assess::AssessError> for Error {
     }
 }
 
+impl From<crate::bridge::BridgeError> for Error {
+    fn from(error: crate::bridge::BridgeError) -> Self {
+        use crate::bridge::BridgeError;
+        match error {
+            BridgeError::BadCode => Error::BadRequest(error.to_string()),
+            BridgeError::Token(reason) => Error::Unauthorized(reason.to_owned()),
+            BridgeError::NotFound => Error::NotFound(error.to_string()),
+            BridgeError::Database(e) => e.into(),
+        }
+    }
+}
+
 /// Largest plain-text error body (from axum or tower-http) that is read to be rendered again.
 const MAX_PLAIN_ERROR: usize = 16 * 1024;
 

@@ -37,9 +37,14 @@ pub(super) async fn check(
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your work", wait))?;
     let site = app.site.current();
+    let server_default = app.config.cluster.connect_options();
+    let reach = labs::Reach {
+        clusters: &app.clusters,
+        bridges: &app.bridges,
+        server_default: &server_default,
+    };
     let run = labs::check_for_learner(
-        &app.clusters,
-        &app.config.cluster.connect_options(),
+        &reach,
         &app.db,
         site.course(),
         visitor.learner_id(),

@@ -3,6 +3,7 @@
 
 mod admin;
 mod answers;
+mod bridge;
 mod client_addr;
 mod error;
 mod gradebook;
@@ -139,6 +140,12 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/gradebook", get(gradebook::gradebook))
         .route("/instructor/gradebook.csv", get(gradebook::gradebook_csv))
         .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))
+        .route("/connect", get(bridge::connect_page))
+        .route("/connect/code", post(bridge::create_code))
+        .route("/connect/pairings/{id}/revoke", post(bridge::revoke))
+        .route("/api/bridge", get(bridge::socket))
+        .route("/api/bridge/pair", post(bridge::pair))
+        .route("/api/bridge/status", get(bridge::status))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .fallback(pages::not_found)

@@ -171,7 +171,11 @@ where
 
 /// Paths anonymous visitors may reach in portal mode.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/sign-in" | "/healthz" | "/readyz") || path.starts_with("/static/")
+    // The bridge's endpoints authenticate with a pairing code or a bridge token, not a session.
+    matches!(
+        path,
+        "/sign-in" | "/healthz" | "/readyz" | "/api/bridge" | "/api/bridge/pair"
+    ) || path.starts_with("/static/")
 }
 
 /// Resolves the visitor, and in portal mode turns anonymous requests away from everything non-public.

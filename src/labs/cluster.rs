@@ -116,6 +116,9 @@ pub enum ClusterError {
     /// The answer could not be understood.
     #[error("the cluster sent a response Lectern cannot read: {0}")]
     Malformed(String),
+    /// The learner's `lectern connect` bridge closed while the check waited.
+    #[error("{0}")]
+    BridgeClosed(String),
     /// Any other API error, with the server's own words.
     #[error("the cluster answered {code}: {message}")]
     Api {
@@ -242,6 +245,22 @@ impl Cluster {
             timeout: options.timeout,
             discovered: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// A cluster reached through a learner's `lectern connect` bridge: kube-rs sends its requests
+    /// over the bridge, so every check kind works unchanged.
+    pub fn over_bridge(link: std::sync::Arc<crate::bridge::Link>, timeout: Duration) -> Self {
+        let url = format!(
+            "your cluster (context {}, through lectern connect)",
+            link.info.context
+        );
+        let client = Client::new(crate::bridge::LinkService::new(link), "default");
+        Self {
+            client,
+            url,
+            timeout,
+            discovered: Mutex::new(HashMap::new()),
+        }
     }
 
     /// How long an exec credential plugin may take: four API request timeouts (cloud plugins such
@@ -415,6 +434,9 @@ impl Cluster {
                 error_chain(&e)
             )),
             other => {
+                if let Some(closed) = find_cause::<crate::bridge::LinkError>(&other) {
+                    return ClusterError::BridgeClosed(closed.to_string());
+                }
                 let detail = error_chain(&other);
                 // The transport's errors arrive boxed; their I/O cause says what happened.
                 match io_error_kind(&other) {
@@ -458,6 +480,20 @@ impl Cluster {
             }
         }
     }
+}
+
+/// The first cause of type `T` in an error's chain.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// The kind of the first I/O error among an error's causes.

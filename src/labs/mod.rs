@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use cluster::{Cluster, ClusterCache, ClusterError, ConnectOptions};
-pub use store::{Assignment, RecordedRun, assignments, record};
+pub use store::{Assignment, RecordedRun, Via, assignments, record};
 
 use crate::content::{Check, Course, Lab, Step};
 
@@ -118,19 +118,60 @@ pub enum RunError {
     Database(#[from] sqlx::Error),
 }
 
-/// Runs one step's checks for a learner on the cluster they use (their assigned one, or the
-/// server's), and records the run: what "Check my work" does.
+/// The ways a learner's cluster may be reached, in order of precedence.
+pub struct Reach<'a> {
+    /// Connections made from kubeconfigs, reused across runs.
+    pub clusters: &'a ClusterCache,
+    /// Learners' live `lectern connect` bridges.
+    pub bridges: &'a crate::bridge::Bridges,
+    /// The server's own kubeconfig, for learners without a bridge or an assignment.
+    pub server_default: &'a ConnectOptions,
+}
+
+/// Runs one step's checks for a learner on the cluster they use (their live `lectern connect`
+/// bridge, else their assigned cluster, else the server's), and records the run and which one it
+/// asked: what "Check my work" does.
 pub async fn check_for_learner(
-    clusters: &ClusterCache,
-    server_default: &ConnectOptions,
+    reach: &Reach<'_>,
     pool: &sqlx::SqlitePool,
     course: &Course,
     learner_id: i64,
     lab_id: &str,
     step_id: &str,
 ) -> Result<store::RecordedRun, RunError> {
+    let Reach {
+        clusters,
+        bridges,
+        server_default,
+    } = reach;
     let (lab, step) = find_step(course, lab_id, step_id)?;
-    let options = options_for(pool, server_default, learner_id).await?;
+    if let Some(link) = bridges.get(learner_id) {
+        let started = Instant::now();
+        let asked_before = link.relayed();
+        let cluster = Cluster::over_bridge(link.clone(), server_default.timeout);
+        let cache = ClusterCache::default();
+        let options = ConnectOptions::default();
+        let targets = Targets {
+            cache: &cache,
+            options: &options,
+            main: &cluster,
+        };
+        let run = run_step(&targets, lab, step).await;
+        let count = |s: Status| run.results.iter().filter(|r| r.status == s).count();
+        link.note(format!(
+            "checked step {} ({}): {} passed, {} failed, {} could not be checked; {} read-only requests, {} ms",
+            run.step_number,
+            run.step,
+            count(Status::Passed),
+            count(Status::Failed),
+            count(Status::Error),
+            link.relayed() - asked_before,
+            started.elapsed().as_millis()
+        ))
+        .await;
+        return Ok(store::record(pool, learner_id, run, Via::Bridge).await?);
+    }
+    let (options, via) = options_for(pool, server_default, learner_id).await?;
     let cluster = clusters.get(&options).await?;
     if let Err(e) = cluster.ping().await {
         clusters.evict(&options);
@@ -142,7 +183,7 @@ pub async fn check_for_learner(
         main: &cluster,
     };
     let run = run_step(&targets, lab, step).await;
-    Ok(store::record(pool, learner_id, run).await?)
+    Ok(store::record(pool, learner_id, run, via).await?)
 }
 
 /// The learner's last run of a step, if any.
@@ -181,15 +222,18 @@ async fn options_for(
     pool: &sqlx::SqlitePool,
     server_default: &ConnectOptions,
     learner_id: i64,
-) -> Result<ConnectOptions, sqlx::Error> {
+) -> Result<(ConnectOptions, Via), sqlx::Error> {
     Ok(match store::assigned_kubeconfig(pool, learner_id).await? {
-        Some((kubeconfig, context)) => ConnectOptions {
-            inline_kubeconfig: Some(kubeconfig),
-            context,
-            kubeconfig: None,
-            timeout: server_default.timeout,
-        },
-        None => server_default.clone(),
+        Some((kubeconfig, context)) => (
+            ConnectOptions {
+                inline_kubeconfig: Some(kubeconfig),
+                context,
+                kubeconfig: None,
+                timeout: server_default.timeout,
+            },
+            Via::Assigned,
+        ),
+        None => (server_default.clone(), Via::Server),
     })
 }
 

@@ -11,9 +11,42 @@ pub struct RecordedRun {
     pub id: i64,
     /// When the run finished (UTC, RFC 3339).
     pub recorded_at: String,
+    /// Which cluster it asked.
+    pub via: Via,
     /// The run itself.
     #[serde(flatten)]
     pub run: StepRun,
+}
+
+/// Which cluster a run asked, as recorded with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The learner's own cluster, through their `lectern connect` bridge.
+    Bridge,
+    /// The kubeconfig an admin assigned to the learner.
+    Assigned,
+    /// The server's own kubeconfig (or, on the command line, the one given).
+    Server,
+}
+
+impl Via {
+    /// `bridge`, `assigned`, `server`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Bridge => "bridge",
+            Via::Assigned => "assigned",
+            Via::Server => "server",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "bridge" => Via::Bridge,
+            "assigned" => Via::Assigned,
+            _ => Via::Server,
+        }
+    }
 }
 
 /// Stores a run for a learner; the stored run comes back with its id and time.
@@ -21,11 +54,12 @@ pub async fn record(
     pool: &SqlitePool,
     learner_id: i64,
     run: StepRun,
+    via: Via,
 ) -> Result<RecordedRun, sqlx::Error> {
     let results =
         serde_json::to_string(&run.results).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let (id, recorded_at): (i64, String) = sqlx::query_as(
-        "INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms) VALUES (?, ?, ?, ?, ?, ?) RETURNING id, created_at",
+        "INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms, via) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id, created_at",
     )
     .bind(learner_id)
     .bind(&run.lab)
@@ -33,11 +67,13 @@ pub async fn record(
     .bind(run.status.as_str())
     .bind(results)
     .bind(run.duration_ms as i64)
+    .bind(via.as_str())
     .fetch_one(pool)
     .await?;
     Ok(RecordedRun {
         id,
         recorded_at,
+        via,
         run,
     })
 }
@@ -50,8 +86,8 @@ pub(super) async fn latest(
     step: &str,
     step_number: u32,
 ) -> Result<Option<RecordedRun>, sqlx::Error> {
-    let row: Option<(i64, String, String, i64, String)> = sqlx::query_as(
-        "SELECT id, status, results, duration_ms, created_at FROM check_runs
+    let row: Option<(i64, String, String, i64, String, String)> = sqlx::query_as(
+        "SELECT id, status, results, duration_ms, created_at, via FROM check_runs
          WHERE learner_id = ? AND lab_id = ? AND step_id = ? ORDER BY id DESC LIMIT 1",
     )
     .bind(learner_id)
@@ -59,7 +95,7 @@ pub(super) async fn latest(
     .bind(step)
     .fetch_optional(pool)
     .await?;
-    let Some((id, status, results, duration_ms, recorded_at)) = row else {
+    let Some((id, status, results, duration_ms, recorded_at, via)) = row else {
         return Ok(None);
     };
     let results: Vec<CheckResult> =
@@ -72,6 +108,7 @@ pub(super) async fn latest(
     Ok(Some(RecordedRun {
         id,
         recorded_at,
+        via: Via::parse(&via),
         run: StepRun {
             lab: lab.to_owned(),
             step: step.to_owned(),

@@ -5,6 +5,7 @@ mod common;
 
 mod answers;
 mod auth;
+mod bridge;
 mod cli;
 mod clusters;
 mod durability;

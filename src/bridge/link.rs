@@ -1,0 +1,483 @@
+//! The portal's end of a bridge: one live connection per learner, the task that speaks the protocol
+//! on it, and the [`LinkService`] through which kube-rs sends a check's requests over it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+
+use super::protocol::{self, Down, Up};
+
+/// How long a new connection may take to say hello.
+const HELLO_WITHIN: Duration = Duration::from_secs(10);
+/// How often the portal pings an idle bridge.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A bridge that sent nothing (not even a pong) for this long is closed.
+const SILENT_FOR: Duration = Duration::from_secs(60);
+
+/// A frame as the HTTP layer received it from the WebSocket.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A text frame.
+    Text(String),
+    /// A binary frame (not part of the protocol), with its length.
+    Binary(usize),
+    /// A keepalive answer.
+    Pong,
+    /// The peer closed, or the socket failed (an oversized frame, say).
+    Closed(String),
+}
+
+/// A frame for the HTTP layer to send on the WebSocket.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A text frame.
+    Text(String),
+    /// A keepalive ping.
+    Ping,
+    /// Close the connection, saying why.
+    Close(String),
+}
+
+/// Who a bridge belongs to.
+#[derive(Debug, Clone)]
+pub struct Learner {
+    /// The learner's id.
+    pub id: i64,
+    /// Their user name.
+    pub name: String,
+}
+
+/// What the portal knows of a live bridge, for the learner's "Your cluster" panel.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LinkInfo {
+    /// When it connected (RFC 3339, UTC).
+    pub connected_since: String,
+    /// The address it connected from.
+    pub from: String,
+    /// The kubeconfig context it relays to.
+    pub context: String,
+    /// The local cluster's Kubernetes version, as the client reported it.
+    pub server_version: String,
+    /// The client program.
+    pub client: String,
+}
+
+/// An answer relayed from the learner's cluster.
+#[derive(Debug)]
+pub struct Relayed {
+    /// HTTP status.
+    pub status: u16,
+    /// Content negotiation headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a request could not be relayed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    /// The connection closed before the answer came.
+    #[error("your cluster connection closed: {0}")]
+    Closed(String),
+}
+
+enum Command {
+    Relay {
+        method: String,
+        path: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        reply: oneshot::Sender<Relayed>,
+    },
+    Note(String),
+}
+
+/// One live bridge.
+pub struct Link {
+    /// What it reported when it connected.
+    pub info: LinkInfo,
+    token_id: i64,
+    commands: mpsc::Sender<Command>,
+    in_flight: Semaphore,
+    relayed: AtomicU64,
+    closed: AtomicBool,
+    close_reason: Mutex<String>,
+    shutdown: watch::Sender<Option<String>>,
+}
+
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Link {
+    /// Sends one request to the learner's cluster and waits for its answer.
+    pub async fn relay(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Relayed, LinkError> {
+        let closed = || {
+            LinkError::Closed(
+                self.close_reason
+                    .lock()
+                    .map(|r| r.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        let _permit = self.in_flight.acquire().await.map_err(|_| closed())?;
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Relay {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            headers,
+            body,
+            reply,
+        };
+        self.commands.send(command).await.map_err(|_| closed())?;
+        let relayed = answer.await.map_err(|_| closed())?;
+        self.relayed.fetch_add(1, Ordering::Relaxed);
+        Ok(relayed)
+    }
+
+    /// How many requests this bridge has answered.
+    pub fn relayed(&self) -> u64 {
+        self.relayed.load(Ordering::Relaxed)
+    }
+
+    /// Tells the learner's terminal what the portal did.
+    pub async fn note(&self, text: String) {
+        let _ = self.commands.send(Command::Note(text)).await;
+    }
+
+    /// Whether the connection is still open.
+    pub fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connection (replaced, revoked), saying why to the learner's side.
+    pub fn close(&self, reason: &str) {
+        let _ = self.shutdown.send(Some(reason.to_owned()));
+    }
+}
+
+/// The live bridges, one per learner: a new connection replaces the learner's previous one.
+#[derive(Debug, Default)]
+pub struct Bridges {
+    links: Mutex<HashMap<i64, Arc<Link>>>,
+}
+
+impl Bridges {
+    /// The learner's open bridge, if any.
+    pub fn get(&self, learner_id: i64) -> Option<Arc<Link>> {
+        let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        links.get(&learner_id).filter(|l| l.is_open()).cloned()
+    }
+
+    /// Closes the learner's bridge if it was opened with this token.
+    pub fn close_token(&self, learner_id: i64, token_id: i64, reason: &str) {
+        if let Some(link) = self.get(learner_id).filter(|l| l.token_id == token_id) {
+            link.close(reason);
+        }
+    }
+
+    fn install(&self, learner_id: i64, link: Arc<Link>) {
+        let old = self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(learner_id, link);
+        if let Some(old) = old {
+            old.close("replaced by a newer connection for the same learner");
+        }
+    }
+
+    fn remove(&self, learner_id: i64, link: &Arc<Link>) {
+        let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
+        if links.get(&learner_id).is_some_and(|l| Arc::ptr_eq(l, link)) {
+            links.remove(&learner_id);
+        }
+    }
+}
+
+/// Speaks the protocol on one accepted connection until it ends; returns why it ended. The HTTP
+/// layer pumps WebSocket frames into `incoming` and out of `outgoing`.
+pub async fn serve(
+    bridges: &Bridges,
+    learner: Learner,
+    token_id: i64,
+    from: String,
+    mut incoming: mpsc::Receiver<Incoming>,
+    outgoing: mpsc::Sender<Outgoing>,
+) -> String {
+    let hello = match tokio::time::timeout(HELLO_WITHIN, incoming.recv()).await {
+        Ok(Some(Incoming::Text(text))) => serde_json::from_str::<Up>(&text),
+        Ok(_) | Err(_) => {
+            return finish(&outgoing, "no hello frame within 10 s".to_owned()).await;
+        }
+    };
+    let info = match hello {
+        Ok(Up::Hello {
+            version,
+            context,
+            server_version,
+            client,
+        }) if version == protocol::VERSION => LinkInfo {
+            connected_since: now_rfc3339(),
+            from,
+            context: clip(&context),
+            server_version: clip(&server_version),
+            client: clip(&client),
+        },
+        Ok(Up::Hello { version, .. }) => {
+            return finish(
+                &outgoing,
+                format!(
+                    "protocol version {version} is not supported; this portal speaks version {}: install a matching lectern",
+                    protocol::VERSION
+                ),
+            )
+            .await;
+        }
+        Ok(_) => return finish(&outgoing, "the first frame must be hello".to_owned()).await,
+        Err(e) => return finish(&outgoing, format!("malformed frame: {e}")).await,
+    };
+    let welcome = Down::Welcome {
+        version: protocol::VERSION,
+        learner: learner.name.clone(),
+    };
+    if outgoing
+        .send(Outgoing::Text(to_json(&welcome)))
+        .await
+        .is_err()
+    {
+        return "the connection closed".to_owned();
+    }
+    let (commands, mut queue) = mpsc::channel(protocol::MAX_IN_FLIGHT);
+    let (shutdown, mut shutdown_rx) = watch::channel(None);
+    let link = Arc::new(Link {
+        info,
+        token_id,
+        commands,
+        in_flight: Semaphore::new(protocol::MAX_IN_FLIGHT),
+        relayed: AtomicU64::new(0),
+        closed: AtomicBool::new(false),
+        close_reason: Mutex::new(String::new()),
+        shutdown,
+    });
+    bridges.install(learner.id, link.clone());
+    tracing::info!(learner = %learner.name, from = %link.info.from, context = %link.info.context, "bridge connected");
+
+    let mut pending: HashMap<u64, oneshot::Sender<Relayed>> = HashMap::new();
+    let mut next_id: u64 = 1;
+    let mut last_heard = Instant::now();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let reason = loop {
+        tokio::select! {
+            frame = incoming.recv() => {
+                last_heard = Instant::now();
+                match frame {
+                    None => break "the connection closed".to_owned(),
+                    Some(Incoming::Closed(why)) => break why,
+                    Some(Incoming::Pong) => {}
+                    Some(Incoming::Binary(_)) => break "binary frames are not part of the protocol".to_owned(),
+                    Some(Incoming::Text(text)) => match answer(&text, &mut pending, next_id) {
+                        Ok(()) => {}
+                        Err(why) => break why,
+                    },
+                }
+            }
+            Some(command) = queue.recv() => match command {
+                Command::Relay { method, path, headers, body, reply } => {
+                    let id = next_id;
+                    next_id += 1;
+                    pending.retain(|_, waiting| !waiting.is_closed());
+                    pending.insert(id, reply);
+                    let frame = Down::Request { id, method, path, headers, body: protocol::encode_body(&body) };
+                    if outgoing.send(Outgoing::Text(to_json(&frame))).await.is_err() {
+                        break "the connection closed".to_owned();
+                    }
+                }
+                Command::Note(text) => {
+                    let _ = outgoing.send(Outgoing::Text(to_json(&Down::Note { text }))).await;
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENT_FOR {
+                    break format!("no answer to keepalive pings for {} s", SILENT_FOR.as_secs());
+                }
+                if outgoing.send(Outgoing::Ping).await.is_err() {
+                    break "the connection closed".to_owned();
+                }
+            }
+            Ok(()) = shutdown_rx.changed() => {
+                let why = shutdown_rx.borrow().clone().unwrap_or_default();
+                break why;
+            }
+        }
+    };
+    if let Ok(mut r) = link.close_reason.lock() {
+        r.clone_from(&reason);
+    }
+    link.closed.store(true, Ordering::Relaxed);
+    link.in_flight.close();
+    drop(pending);
+    bridges.remove(learner.id, &link);
+    tracing::info!(learner = %learner.name, reason = %reason, "bridge closed");
+    finish(&outgoing, reason).await
+}
+
+/// Routes one frame from the learner's side to the request it answers.
+fn answer(
+    text: &str,
+    pending: &mut HashMap<u64, oneshot::Sender<Relayed>>,
+    next_id: u64,
+) -> Result<(), String> {
+    if text.len() > protocol::MAX_FRAME_BYTES {
+        return Err("frame too large".to_owned());
+    }
+    let frame: Up = serde_json::from_str(text).map_err(|e| format!("malformed frame: {e}"))?;
+    let (id, relayed) = match frame {
+        Up::Response {
+            id,
+            status,
+            headers,
+            body,
+        } => (
+            id,
+            Relayed {
+                status,
+                headers,
+                body: protocol::decode_body(&body)?,
+            },
+        ),
+        Up::Refused { id, status, reason } => (id, refusal(status, &reason)),
+        Up::Hello { .. } => return Err("hello sent twice".to_owned()),
+    };
+    match pending.remove(&id) {
+        // The check gave up waiting (its timeout); the late answer is dropped.
+        Some(waiting) => {
+            let _ = waiting.send(relayed);
+            Ok(())
+        }
+        None if id < next_id => Ok(()),
+        None => Err(format!("answer to request {id}, which was never sent")),
+    }
+}
+
+/// A refusal as the Kubernetes `Status` a client expects, so kube-rs reports its reason.
+fn refusal(status: u16, reason: &str) -> Relayed {
+    let status = if (400..600).contains(&status) {
+        status
+    } else {
+        502
+    };
+    let body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": format!("the learner's lectern connect refused this request: {reason}"),
+        "reason": if status == 403 { "Forbidden" } else { "ServiceUnavailable" }, "code": status,
+    });
+    Relayed {
+        status,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+async fn finish(outgoing: &mpsc::Sender<Outgoing>, reason: String) -> String {
+    let _ = outgoing.send(Outgoing::Close(reason.clone())).await;
+    reason
+}
+
+fn to_json<T: serde::Serialize>(frame: &T) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
+/// Reported strings are shown on pages: keep them short.
+fn clip(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(120).collect()
+}
+
+fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    super::store::rfc3339(now.as_secs() as i64)
+}
+
+/// A tower service that sends kube-rs requests over a bridge: the transport of a
+/// [`kube::Client`] for a learner's own cluster.
+#[derive(Clone)]
+pub struct LinkService {
+    link: Arc<Link>,
+}
+
+impl LinkService {
+    /// Requests go over this link.
+    pub fn new(link: Arc<Link>) -> Self {
+        Self { link }
+    }
+}
+
+impl tower::Service<http::Request<kube::client::Body>> for LinkService {
+    type Response = http::Response<http_body_util::Full<Bytes>>;
+    type Error = LinkError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
+        let link = self.link.clone();
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes().to_vec())
+                .unwrap_or_default();
+            let path = parts
+                .uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            let headers = parts
+                .headers
+                .iter()
+                .filter(|(name, _)| protocol::relayed_header(name.as_str()))
+                .filter_map(|(name, value)| {
+                    Some((name.to_string(), value.to_str().ok()?.to_owned()))
+                })
+                .collect();
+            let relayed = link
+                .relay(parts.method.as_str(), &path, headers, body)
+                .await?;
+            let mut response = http::Response::builder().status(relayed.status);
+            for (name, value) in &relayed.headers {
+                if protocol::relayed_header(name) {
+                    response = response.header(name.as_str(), value.as_str());
+                }
+            }
+            response
+                .body(http_body_util::Full::new(Bytes::from(relayed.body)))
+                .map_err(|e| LinkError::Closed(format!("unreadable answer: {e}")))
+        })
+    }
+}

@@ -1,0 +1,138 @@
+//! `lectern connect`: the learner's machine opens an outbound WebSocket to the portal and relays the
+//! portal's read-only API requests to the learner's own cluster, so the portal runs the checks itself
+//! while the learner's credentials stay on their machine.
+//!
+//! [`protocol`] is the wire format; [`policy`] what the learner's side relays (read-only, no Secret
+//! data); [`link`] the portal's end (one live link per learner, and the tower service kube-rs sends
+//! requests through); [`store`] pairing codes and tokens.
+
+pub mod link;
+pub mod policy;
+pub mod protocol;
+mod store;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use sqlx::SqlitePool;
+
+pub use link::{Bridges, Incoming, Learner, Link, LinkError, LinkInfo, LinkService, Outgoing};
+pub use store::{Pairing, rfc3339};
+
+/// Why a bridge request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BridgeError {
+    /// A pairing code that is unknown, used or expired.
+    #[error(
+        "this code is unknown, already used or expired: create a new one on the portal's Connect page"
+    )]
+    BadCode,
+    /// The token was refused; the text says why.
+    #[error("{0}")]
+    Token(&'static str),
+    /// Not this learner's pairing.
+    #[error("no such paired machine")]
+    NotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A new bridge token, for the learner's machine to keep.
+#[derive(Debug, serde::Serialize)]
+pub struct Paired {
+    /// The secret: shown once, stored hashed.
+    pub token: String,
+    /// Whose it is.
+    pub learner: String,
+    /// When it expires (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Letters a learner can copy without confusing them (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// Creates a one-time pairing code for the learner, valid for ten minutes: `ABCD-EFGH`.
+pub async fn create_code(pool: &SqlitePool, learner_id: i64) -> Result<String, BridgeError> {
+    let bytes: [u8; 8] = crate::auth::random_bytes();
+    let letters: String = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
+        .collect();
+    let code = format!("{}-{}", &letters[..4], &letters[4..]);
+    store::insert_code(pool, learner_id, &code, now()).await?;
+    Ok(code)
+}
+
+/// Exchanges a pairing code (once) for a bridge token; `label` names the machine.
+pub async fn pair(pool: &SqlitePool, code: &str, label: &str) -> Result<Paired, BridgeError> {
+    let code = code.trim().to_ascii_uppercase();
+    let token = format!(
+        "lbt_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::auth::random_bytes::<32>())
+    );
+    let label: String = label.chars().filter(|c| !c.is_control()).take(80).collect();
+    match store::exchange_code(pool, &code, &token, &label, now()).await? {
+        Some((_, learner, expires_at)) => Ok(Paired {
+            token,
+            learner,
+            expires_at: rfc3339(expires_at),
+        }),
+        None => Err(BridgeError::BadCode),
+    }
+}
+
+/// The learner a bridge token belongs to, with the token's id.
+pub async fn authenticate(pool: &SqlitePool, token: &str) -> Result<(Learner, i64), BridgeError> {
+    match store::token_state(pool, token, now()).await? {
+        store::TokenState::Valid {
+            token_id,
+            learner_id,
+            username,
+        } => Ok((
+            Learner {
+                id: learner_id,
+                name: username,
+            },
+            token_id,
+        )),
+        store::TokenState::Unknown => Err(BridgeError::Token(
+            "the portal does not know this token: pair again with the command on the portal's Connect page",
+        )),
+        store::TokenState::Expired => Err(BridgeError::Token(
+            "this token has expired: pair again with the command on the portal's Connect page",
+        )),
+        store::TokenState::Revoked => Err(BridgeError::Token(
+            "this token was revoked on the portal's Connect page: pair again to reconnect",
+        )),
+    }
+}
+
+/// The learner's paired machines.
+pub async fn pairings(pool: &SqlitePool, learner_id: i64) -> Result<Vec<Pairing>, BridgeError> {
+    Ok(store::pairings(pool, learner_id, now()).await?)
+}
+
+/// Revokes one of the learner's paired machines and closes its bridge if it is connected.
+pub async fn revoke(
+    pool: &SqlitePool,
+    bridges: &Bridges,
+    learner_id: i64,
+    pairing_id: i64,
+) -> Result<(), BridgeError> {
+    if !store::revoke(pool, learner_id, pairing_id, now()).await? {
+        return Err(BridgeError::NotFound);
+    }
+    bridges.close_token(
+        learner_id,
+        pairing_id,
+        "this machine's pairing was revoked on the portal",
+    );
+    Ok(())
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,135 @@
+//! The bridge protocol, version 1: JSON text frames over one WebSocket that the learner's
+//! `lectern connect` opens to the portal. The portal sends `request` frames; the learner's side
+//! answers each with exactly one `response` (or `refused`) frame carrying the same id. Several
+//! requests may be in flight at once. Unknown frame types are a protocol error; new capabilities
+//! (streamed watch responses, say) arrive as new frame types under a new version.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// The largest frame either side accepts: a list of a few thousand pods fits; anything larger closes
+/// the connection.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+/// How many portal requests may wait for answers on one bridge at once.
+pub const MAX_IN_FLIGHT: usize = 16;
+
+/// A frame from the learner's machine to the portal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Up {
+    /// The first frame: who is connecting, and to which cluster.
+    Hello {
+        /// The protocol version the client speaks.
+        version: u32,
+        /// The kubeconfig context the client relays to.
+        context: String,
+        /// The local cluster's version (`gitVersion`), or empty if it did not answer.
+        server_version: String,
+        /// The client program, e.g. `lectern 0.1.0`.
+        client: String,
+    },
+    /// The local cluster's answer to a request.
+    Response {
+        /// The request's id.
+        id: u64,
+        /// HTTP status.
+        status: u16,
+        /// Response headers worth relaying (content type).
+        headers: Vec<(String, String)>,
+        /// The body, base64.
+        body: String,
+    },
+    /// The learner's side did not forward the request: not read-only, or the cluster did not answer.
+    Refused {
+        /// The request's id.
+        id: u64,
+        /// HTTP status to answer the portal with (403 not allowed, 502 cluster unreachable, 504 timeout).
+        status: u16,
+        /// Why, in words for the portal's messages.
+        reason: String,
+    },
+}
+
+/// A frame from the portal to the learner's machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Down {
+    /// The answer to `hello`: accepted, for this learner.
+    Welcome {
+        /// The protocol version the portal speaks.
+        version: u32,
+        /// The learner's user name on the portal.
+        learner: String,
+    },
+    /// An API request to relay to the local cluster.
+    Request {
+        /// Unique on this connection.
+        id: u64,
+        /// `GET` or `POST`.
+        method: String,
+        /// Path and query, e.g. `/api/v1/nodes?labelSelector=…`.
+        path: String,
+        /// Request headers worth relaying (accept, content type).
+        headers: Vec<(String, String)>,
+        /// The body, base64 (empty for `GET`).
+        body: String,
+    },
+    /// What the portal just did with the bridge, for the learner's terminal.
+    Note {
+        /// One line.
+        text: String,
+    },
+}
+
+/// Encodes a body for a frame.
+pub fn encode_body(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a frame's body.
+pub fn decode_body(text: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("body is not base64: {e}"))
+}
+
+/// The headers a relayed request or response keeps: content negotiation only, never credentials.
+pub fn relayed_header(name: &str) -> bool {
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "accept" | "content-type"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_tagged_json_and_unknown_fields_are_refused() {
+        let frame = Down::Request {
+            id: 7,
+            method: "GET".into(),
+            path: "/version".into(),
+            headers: vec![],
+            body: String::new(),
+        };
+        let text = serde_json::to_string(&frame).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"request","id":7,"method":"GET","path":"/version","headers":[],"body":""}"#
+        );
+        assert_eq!(serde_json::from_str::<Down>(&text).unwrap(), frame);
+        assert!(
+            serde_json::from_str::<Up>(
+                r#"{"type":"response","id":1,"status":200,"headers":[],"body":"","extra":1}"#
+            )
+            .is_err()
+        );
+        assert!(serde_json::from_str::<Up>(r#"{"type":"shell","cmd":"rm"}"#).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! Pairing codes and bridge tokens: the only SQL of the bridge domain.
+
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+/// A pairing code is valid this long after the portal shows it.
+pub(super) const CODE_LIFETIME_SECS: i64 = 10 * 60;
+/// A bridge token is valid this long after pairing (then the learner pairs again).
+pub(super) const TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
+
+/// A paired machine, as the Connect page lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Pairing {
+    /// Its id, for revoking.
+    pub id: i64,
+    /// The machine, as the client reported it at pairing.
+    pub label: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds, if ever used to connect.
+    pub last_used_at: Option<i64>,
+}
+
+/// Why a token was not accepted, in words for the learner's terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum TokenState {
+    /// Valid, for this learner.
+    Valid {
+        /// The token's id (a revoked token closes the bridge it opened).
+        token_id: i64,
+        /// The learner.
+        learner_id: i64,
+        /// Their user name.
+        username: String,
+    },
+    /// Not a token this portal issued.
+    Unknown,
+    /// Past its expiry.
+    Expired,
+    /// Revoked from the Connect page.
+    Revoked,
+}
+
+pub(super) fn hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub(super) async fn insert_code(
+    pool: &SqlitePool,
+    learner_id: i64,
+    code: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM bridge_codes WHERE expires_at < ?")
+        .bind(now)
+        .execute(pool)
+        .await?;
+    sqlx::query("INSERT INTO bridge_codes (code_hash, learner_id, expires_at) VALUES (?, ?, ?)")
+        .bind(hash(code))
+        .bind(learner_id)
+        .bind(now + CODE_LIFETIME_SECS)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Uses a pairing code (once) and issues a token for its learner; `None` if the code is unknown,
+/// used or expired.
+pub(super) async fn exchange_code(
+    pool: &SqlitePool,
+    code: &str,
+    token: &str,
+    label: &str,
+    now: i64,
+) -> Result<Option<(i64, String, i64)>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let learner: Option<(i64,)> = sqlx::query_as(
+        "UPDATE bridge_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at >= ? RETURNING learner_id",
+    )
+    .bind(now)
+    .bind(hash(code))
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((learner_id,)) = learner else {
+        return Ok(None);
+    };
+    let expires_at = now + TOKEN_LIFETIME_SECS;
+    sqlx::query("INSERT INTO bridge_tokens (learner_id, token_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(learner_id)
+        .bind(hash(token))
+        .bind(label)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+    let (username,): (String,) =
+        sqlx::query_as("SELECT username FROM accounts WHERE learner_id = ?")
+            .bind(learner_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Some((learner_id, username, expires_at)))
+}
+
+/// Looks a token up, and notes its use when valid.
+pub(super) async fn token_state(
+    pool: &SqlitePool,
+    token: &str,
+    now: i64,
+) -> Result<TokenState, sqlx::Error> {
+    let row: Option<(i64, i64, i64, Option<i64>, String)> = sqlx::query_as(
+        "SELECT t.id, t.learner_id, t.expires_at, t.revoked_at, a.username FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = ?",
+    )
+    .bind(hash(token))
+    .fetch_optional(pool)
+    .await?;
+    Ok(match row {
+        None => TokenState::Unknown,
+        Some((_, _, _, Some(_), _)) => TokenState::Revoked,
+        Some((_, _, expires_at, None, _)) if expires_at < now => TokenState::Expired,
+        Some((token_id, learner_id, _, None, username)) => {
+            sqlx::query("UPDATE bridge_tokens SET last_used_at = ? WHERE id = ?")
+                .bind(now)
+                .bind(token_id)
+                .execute(pool)
+                .await?;
+            TokenState::Valid {
+                token_id,
+                learner_id,
+                username,
+            }
+        }
+    })
+}
+
+/// The learner's paired machines that are neither revoked nor expired.
+pub(super) async fn pairings(
+    pool: &SqlitePool,
+    learner_id: i64,
+    now: i64,
+) -> Result<Vec<Pairing>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, label, created_at, expires_at, last_used_at FROM bridge_tokens WHERE learner_id = ? AND revoked_at IS NULL AND expires_at >= ? ORDER BY id DESC",
+    )
+    .bind(learner_id)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+}
+
+/// Revokes one of the learner's tokens; `false` if it is not theirs (or already revoked).
+pub(super) async fn revoke(
+    pool: &SqlitePool,
+    learner_id: i64,
+    id: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE bridge_tokens SET revoked_at = ? WHERE id = ? AND learner_id = ? AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(learner_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Unix seconds as RFC 3339 UTC, e.g. `2026-11-25T16:40:00Z`.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_seconds_format_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_624_800), "2026-11-25T16:40:00Z");
+    }
+}

@@ -1,0 +1,436 @@
+//! `lectern connect URL`: pairs this machine with a learner's portal account (once), then keeps an
+//! outbound WebSocket to the portal open and relays its requests to the local cluster, read-only
+//! (see [`crate::bridge::policy`]). Reconnects with back-off; exits 2 when the portal refuses it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use http_body_util::BodyExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::bridge::{policy, protocol};
+use crate::config::ConnectArgs;
+use crate::labs::Cluster;
+
+/// The longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A portal that sends nothing (it pings every 20 s) for this long is presumed gone.
+const PORTAL_SILENT_FOR: Duration = Duration::from_secs(60);
+
+/// Runs `lectern connect`.
+pub async fn execute(args: ConnectArgs) -> ExitCode {
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// Worth trying again (network, portal restart), after the back-off.
+    Retry(String),
+    /// The portal refused this machine; trying again cannot help.
+    Refused(String),
+    /// Ctrl-C.
+    Stopped,
+}
+
+async fn run(args: ConnectArgs) -> Result<(), String> {
+    let portal = portal_base(&args.url)?;
+    let store = TokenStore::at(args.config_dir.clone().or_else(default_config_dir))?;
+    let token = match &args.code {
+        Some(code) => {
+            let (token, learner) = pair(&portal, code).await?;
+            store.save(&portal, &token)?;
+            println!("Paired with {portal} as {learner}; the token is kept in {}.", store.path.display());
+            token
+        }
+        None => store.load(&portal)?.ok_or_else(|| {
+            format!(
+                "this machine is not paired with {portal}: open {portal}/connect, press \"Show a connect command\" and run the command it shows"
+            )
+        })?,
+    };
+    let options = args.cluster.connect_options();
+    let cluster = Arc::new(
+        Cluster::connect(&options)
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    let context = options
+        .context
+        .clone()
+        .unwrap_or_else(|| "the current context".to_owned());
+    let version = match cluster.ping().await {
+        Ok(info) => info.git_version,
+        Err(e) => {
+            eprintln!("warning: your cluster does not answer yet ({e}); relaying anyway");
+            String::new()
+        }
+    };
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        match session(&portal, &token, &cluster, &context, &version).await {
+            Ended::Stopped => return Ok(()),
+            Ended::Refused(reason) => return Err(reason),
+            Ended::Retry(reason) => {
+                eprintln!("{reason}; connecting again in {} s", backoff.as_secs());
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::signal::ctrl_c() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// One WebSocket connection, from handshake to its end.
+async fn session(
+    portal: &str,
+    token: &str,
+    cluster: &Arc<Cluster>,
+    context: &str,
+    local_version: &str,
+) -> Ended {
+    let url = format!("{}/api/bridge", portal.replacen("http", "ws", 1));
+    let mut request = match url.as_str().into_client_request() {
+        Ok(request) => request,
+        Err(e) => return Ended::Refused(format!("{url} is not a valid address: {e}")),
+    };
+    let Ok(bearer) = format!("Bearer {token}").parse() else {
+        return Ended::Refused("the stored token is not valid text: pair again".to_owned());
+    };
+    request.headers_mut().insert("authorization", bearer);
+    let mut config = WebSocketConfig::default();
+    config.max_message_size = Some(protocol::MAX_FRAME_BYTES);
+    config.max_frame_size = Some(protocol::MAX_FRAME_BYTES);
+    let socket =
+        match tokio_tungstenite::connect_async_with_config(request, Some(config), false).await {
+            Ok((socket, _)) => socket,
+            Err(tungstenite::Error::Http(response)) => {
+                let status = response.status();
+                let reason = response
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| status.to_string());
+                return if status.is_client_error() {
+                    Ended::Refused(format!(
+                        "the portal refused this machine ({status}): {reason}"
+                    ))
+                } else {
+                    Ended::Retry(format!("the portal answered {status}: {reason}"))
+                };
+            }
+            Err(e) => return Ended::Retry(format!("cannot reach {portal}: {e}")),
+        };
+    let (mut sink, mut stream) = socket.split();
+    let hello = protocol::Up::Hello {
+        version: protocol::VERSION,
+        context: context.to_owned(),
+        server_version: local_version.to_owned(),
+        client: format!("lectern {}", env!("CARGO_PKG_VERSION")),
+    };
+    if sink
+        .send(Message::Text(to_json(&hello).into()))
+        .await
+        .is_err()
+    {
+        return Ended::Retry("the portal closed the connection".to_owned());
+    }
+    let (answers, mut answers_rx) = mpsc::channel::<protocol::Up>(protocol::MAX_IN_FLIGHT);
+    let in_flight = Arc::new(Semaphore::new(protocol::MAX_IN_FLIGHT));
+    loop {
+        tokio::select! {
+            frame = tokio::time::timeout(PORTAL_SILENT_FOR, stream.next()) => {
+                let message = match frame {
+                    Err(_) => return Ended::Retry(format!("the portal sent nothing for {} s", PORTAL_SILENT_FOR.as_secs())),
+                    Ok(None) => return Ended::Retry("the connection closed".to_owned()),
+                    Ok(Some(Err(e))) => return Ended::Retry(format!("the connection failed: {e}")),
+                    Ok(Some(Ok(message))) => message,
+                };
+                match message {
+                    Message::Text(text) => match serde_json::from_str::<protocol::Down>(&text) {
+                        Ok(protocol::Down::Welcome { version, learner }) => {
+                            if version != protocol::VERSION {
+                                return Ended::Refused(format!("the portal speaks protocol version {version}, this lectern speaks {}: install a matching version", protocol::VERSION));
+                            }
+                            let kubernetes = if local_version.is_empty() { String::new() } else { format!(" (Kubernetes {local_version})") };
+                            println!("Connected to {portal} as {learner}: relaying read-only requests to {context}{kubernetes}. Ctrl-C stops.");
+                        }
+                        Ok(protocol::Down::Note { text }) => println!("portal {text}"),
+                        Ok(protocol::Down::Request { id, method, path, headers, body }) => {
+                            let cluster = cluster.clone();
+                            let answers = answers.clone();
+                            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                                return Ended::Retry("stopping".to_owned());
+                            };
+                            tokio::spawn(async move {
+                                let answer = relay(&cluster, id, &method, &path, &headers, &body).await;
+                                let _ = answers.send(answer).await;
+                                drop(permit);
+                            });
+                        }
+                        Err(e) => return Ended::Retry(format!("the portal sent a frame this lectern cannot read ({e}); is it a newer version?")),
+                    },
+                    Message::Close(frame) => {
+                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        return if reason.contains("revoked") || reason.contains("replaced") || reason.contains("protocol version") {
+                            Ended::Refused(format!("the portal closed the connection: {reason}"))
+                        } else {
+                            Ended::Retry(format!("the portal closed the connection: {reason}"))
+                        };
+                    }
+                    Message::Binary(_) => return Ended::Retry("the portal sent a binary frame, which is not part of the protocol".to_owned()),
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+            Some(answer) = answers_rx.recv() => {
+                if sink.send(Message::Text(to_json(&answer).into())).await.is_err() {
+                    return Ended::Retry("the connection closed".to_owned());
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ended::Stopped;
+            }
+        }
+    }
+}
+
+/// Relays one request to the local cluster, if the read-only policy allows it.
+async fn relay(
+    cluster: &Cluster,
+    id: u64,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> protocol::Up {
+    let refused = |status: u16, reason: String| protocol::Up::Refused { id, status, reason };
+    let accept = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("accept"))
+        .map(|(_, value)| value.as_str());
+    if let Err(reason) = policy::check_request(method, path, accept) {
+        println!("refused {method} {path}: {reason}");
+        return refused(403, reason);
+    }
+    let body = match protocol::decode_body(body) {
+        Ok(body) => body,
+        Err(e) => return refused(400, e),
+    };
+    let mut request = http::Request::builder().method(method).uri(path);
+    for (name, value) in headers.iter().filter(|(n, _)| protocol::relayed_header(n)) {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let request = match request.body(kube::client::Body::from(body)) {
+        Ok(request) => request,
+        Err(e) => return refused(400, format!("not a valid request: {e}")),
+    };
+    let response = match tokio::time::timeout(cluster.timeout, cluster.client.send(request)).await {
+        Err(_) => {
+            return refused(
+                504,
+                format!(
+                    "your cluster did not answer within {} s",
+                    cluster.timeout.as_secs()
+                ),
+            );
+        }
+        Ok(Err(e)) => return refused(502, format!("your cluster does not answer: {e}")),
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| protocol::relayed_header(name.as_str()))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match tokio::time::timeout(cluster.timeout, response.into_body().collect()).await {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(e)) => return refused(502, format!("your cluster's answer broke off: {e}")),
+        Err(_) => {
+            return refused(
+                504,
+                "your cluster's answer did not finish in time".to_owned(),
+            );
+        }
+    };
+    // Base64 grows a body by a third; keep the frame under the limit.
+    if body.len() > protocol::MAX_FRAME_BYTES / 4 * 3 - 4096 {
+        return refused(
+            502,
+            format!("the answer is too large to relay ({} bytes)", body.len()),
+        );
+    }
+    if let Err(reason) = policy::check_response(path, &body) {
+        println!("refused the answer to {method} {path}: {reason}");
+        return refused(403, reason);
+    }
+    protocol::Up::Response {
+        id,
+        status,
+        headers,
+        body: protocol::encode_body(&body),
+    }
+}
+
+/// Exchanges a pairing code for a token: `(token, learner)`.
+async fn pair(portal: &str, code: &str) -> Result<(String, String), String> {
+    let machine = machine_name();
+    let response = reqwest::Client::new()
+        .post(format!("{portal}/api/bridge/pair"))
+        .json(&serde_json::json!({ "code": code, "machine": machine }))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach {portal}: {e}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| format!("{portal} did not answer like a Lectern portal ({status}): {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "the portal refused the code ({status}): {}",
+            body["error"].as_str().unwrap_or("no reason given")
+        ));
+    }
+    match (body["token"].as_str(), body["learner"].as_str()) {
+        (Some(token), Some(learner)) => Ok((token.to_owned(), learner.to_owned())),
+        _ => Err(format!("{portal} answered the pairing without a token")),
+    }
+}
+
+/// The machine's name, for the portal's list of paired machines.
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "this machine".to_owned())
+}
+
+/// `https://portal.example.org/` → `https://portal.example.org`.
+fn portal_base(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{url}` is not a portal address: write it as https://host"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "`{url}` is not a portal address: give the site's root, e.g. https://lectern.example.org"
+        ));
+    }
+    Ok(url.to_owned())
+}
+
+fn to_json<T: serde::Serialize>(frame: &T) -> String {
+    serde_json::to_string(frame).unwrap_or_default()
+}
+
+fn default_config_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".config")))
+        .map(|dir| dir.join("lectern"))
+}
+
+/// Bridge tokens by portal, in `bridges.json`, readable by the user only.
+struct TokenStore {
+    path: PathBuf,
+}
+
+impl TokenStore {
+    fn at(dir: Option<PathBuf>) -> Result<Self, String> {
+        let dir = dir.ok_or("cannot find a folder for the bridge token: set LECTERN_CONFIG_DIR")?;
+        Ok(Self {
+            path: dir.join("bridges.json"),
+        })
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, String>, String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{} is not readable ({e}): delete it and pair again",
+                    self.path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+        }
+    }
+
+    fn load(&self, portal: &str) -> Result<Option<String>, String> {
+        Ok(self.read()?.remove(portal))
+    }
+
+    fn save(&self, portal: &str, token: &str) -> Result<(), String> {
+        let mut tokens = self.read()?;
+        tokens.insert(portal.to_owned(), token.to_owned());
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let fail = |e: std::io::Error| format!("cannot write {}: {e}", self.path.display());
+        std::fs::create_dir_all(dir).map_err(fail)?;
+        let text = serde_json::to_string_pretty(&tokens).unwrap_or_default();
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            options.mode(0o600);
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let mut file = options.open(&self.path).map_err(fail)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(fail)?;
+        }
+        std::io::Write::write_all(&mut file, text.as_bytes()).map_err(fail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_addresses_are_site_roots() {
+        assert_eq!(
+            portal_base("https://lectern.example.org/").unwrap(),
+            "https://lectern.example.org"
+        );
+        assert_eq!(
+            portal_base("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        for bad in [
+            "lectern.example.org",
+            "ftp://x",
+            "https://",
+            "https://x/connect",
+            "https://x?y",
+        ] {
+            assert!(portal_base(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! `lectern connect` on the portal: the Connect page (pairing codes, paired machines), the pairing
+//! exchange, the learner's live status, and the WebSocket a bridge runs on.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::client_addr::ClientAddr;
+use super::session::{AnyAccount, CsrfForm, HasCsrf};
+use super::{Error, Page};
+use crate::app::AppState;
+use crate::bridge::{self, Incoming, Outgoing, protocol};
+
+/// What a personal-mode server answers: bridges belong to portals.
+const PERSONAL_MODE: &str = "this Lectern runs in personal mode, where checks already run on your machine; lectern connect is for portals (lectern serve --portal)";
+
+#[derive(Template)]
+#[template(path = "connect.html")]
+struct ConnectPage<'a> {
+    csrf: &'a str,
+    command: Option<String>,
+    live: Option<bridge::LinkInfo>,
+    pairings: Vec<(i64, String, String, String)>,
+    portal: &'a str,
+    done: Option<&'a str>,
+}
+
+/// The portal's own URL, as the learner reached it (for the command to copy).
+fn portal_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let forwarded_https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    format!(
+        "{}://{host}",
+        if forwarded_https { "https" } else { "http" }
+    )
+}
+
+async fn connect_page_with(
+    app: &AppState,
+    account: &AnyAccount,
+    headers: &HeaderMap,
+    command: Option<String>,
+    done: Option<&str>,
+) -> Result<Response, Error> {
+    let learner_id = account.session.user.learner_id;
+    let pairings = bridge::pairings(&app.db, learner_id)
+        .await?
+        .into_iter()
+        .map(|p| {
+            let used = p
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), bridge::rfc3339);
+            (p.id, p.label, bridge::rfc3339(p.expires_at), used)
+        })
+        .collect();
+    let portal = portal_url(headers);
+    let page = ConnectPage {
+        csrf: &account.session.csrf_token,
+        command,
+        live: app.bridges.get(learner_id).map(|l| l.info.clone()),
+        pairings,
+        portal: &portal,
+        done,
+    };
+    Ok(Page::new(app, "Connect your cluster", &page, Some(&account.visitor)).into_response())
+}
+
+/// `GET /connect`: how to connect, what is connected, which machines are paired.
+pub(super) async fn connect_page(
+    State(app): State<AppState>,
+    account: AnyAccount,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    connect_page_with(&app, &account, &headers, None, None).await
+}
+
+/// Form of the Connect page's buttons.
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    csrf: String,
+}
+
+impl HasCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /connect/code`: a one-time pairing command for this learner.
+pub(super) async fn create_code(
+    State(app): State<AppState>,
+    account: AnyAccount,
+    headers: HeaderMap,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    let code = bridge::create_code(&app.db, account.session.user.learner_id).await?;
+    let command = format!("lectern connect {} --code {code}", portal_url(&headers));
+    connect_page_with(&app, &account, &headers, Some(command), None).await
+}
+
+/// `POST /connect/pairings/{id}/revoke`: forget a paired machine and close its bridge.
+pub(super) async fn revoke(
+    State(app): State<AppState>,
+    account: AnyAccount,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    bridge::revoke(&app.db, &app.bridges, account.session.user.learner_id, id).await?;
+    connect_page_with(
+        &app,
+        &account,
+        &headers,
+        None,
+        Some("Revoked: that machine can no longer connect."),
+    )
+    .await
+}
+
+/// Body of `POST /api/bridge/pair`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PairRequest {
+    code: String,
+    #[serde(default)]
+    machine: String,
+}
+
+/// `POST /api/bridge/pair`: exchange a pairing code for a bridge token (once).
+pub(super) async fn pair(
+    State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    Json(request): Json<PairRequest>,
+) -> Result<Response, Error> {
+    if !app.config.portal {
+        return Err(Error::NotFound(PERSONAL_MODE.to_owned()));
+    }
+    // Codes are short: guessing is throttled per address like passwords are.
+    app.quotas
+        .pairings
+        .take(address_key(client))
+        .map_err(|wait| Error::too_many("pairing", wait))?;
+    let paired = bridge::pair(&app.db, &request.code, &request.machine).await?;
+    Ok((StatusCode::OK, Json(paired)).into_response())
+}
+
+/// One throttle bucket per client address.
+fn address_key(address: std::net::IpAddr) -> i64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    address.hash(&mut hasher);
+    hasher.finish() as i64
+}
+
+/// `GET /api/bridge/status`: the signed-in learner's bridge, for the "Your cluster" panel.
+pub(super) async fn status(
+    State(app): State<AppState>,
+    account: AnyAccount,
+    headers: HeaderMap,
+) -> Response {
+    let learner_id = account.session.user.learner_id;
+    let body = match app.bridges.get(learner_id) {
+        Some(link) => serde_json::json!({ "connected": true, "link": link.info }),
+        None => serde_json::json!({
+            "connected": false,
+            "command": format!("lectern connect {}", portal_url(&headers)),
+        }),
+    };
+    ([(header::CACHE_CONTROL, "private, no-store")], Json(body)).into_response()
+}
+
+/// `GET /api/bridge`: the WebSocket a learner's `lectern connect` relays requests on, authenticated
+/// by its bridge token (`Authorization: Bearer …`).
+pub(super) async fn socket(
+    State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, Error> {
+    if !app.config.portal {
+        return Err(Error::NotFound(PERSONAL_MODE.to_owned()));
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            Error::Unauthorized("send the bridge token as `Authorization: Bearer …`".to_owned())
+        })?;
+    let (learner, token_id) = bridge::authenticate(&app.db, token).await?;
+    Ok(upgrade
+        .max_message_size(protocol::MAX_FRAME_BYTES)
+        .max_frame_size(protocol::MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| pump(socket, app, learner, token_id, client.to_string()))
+        .into_response())
+}
+
+/// Moves frames between the WebSocket and the bridge domain until either side ends.
+async fn pump(
+    socket: WebSocket,
+    app: AppState,
+    learner: bridge::Learner,
+    token_id: i64,
+    from: String,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (incoming_tx, incoming) = mpsc::channel(protocol::MAX_IN_FLIGHT * 2);
+    let (outgoing, mut outgoing_rx) = mpsc::channel::<Outgoing>(protocol::MAX_IN_FLIGHT * 2);
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = outgoing_rx.recv().await {
+            let message = match frame {
+                Outgoing::Text(text) => Message::Text(text.into()),
+                Outgoing::Ping => Message::Ping(Vec::new().into()),
+                Outgoing::Close(reason) => {
+                    let reason: String = reason.chars().take(120).collect();
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1008,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+            };
+            if sink.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let reader = tokio::spawn(async move {
+        while let Some(message) = stream.next().await {
+            let frame = match message {
+                Ok(Message::Text(text)) => Incoming::Text(text.to_string()),
+                Ok(Message::Binary(bytes)) => Incoming::Binary(bytes.len()),
+                Ok(Message::Pong(_)) => Incoming::Pong,
+                Ok(Message::Ping(_)) => continue,
+                Ok(Message::Close(_)) => {
+                    Incoming::Closed("closed by the learner's side".to_owned())
+                }
+                Err(e) => Incoming::Closed(format!("the connection failed: {e}")),
+            };
+            let last = matches!(frame, Incoming::Closed(_));
+            if incoming_tx.send(frame).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    bridge::link::serve(&app.bridges, learner, token_id, from, incoming, outgoing).await;
+    reader.abort();
+    let _ = writer.await;
+}

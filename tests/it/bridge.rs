@@ -1,0 +1,587 @@
+//! `lectern connect`: the real CLI relays an in-process portal's checks to the Kubernetes API double.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::common::browser::{Browser, hidden, html, signed_in};
+use crate::common::kind_fixtures as kind;
+use crate::common::kube_api::{FakeCluster, Mode};
+use crate::common::{TestApp, lectern_cmd};
+use lectern::auth::Role;
+
+/// A running `lectern connect`, killed when dropped.
+struct Connect {
+    child: tokio::process::Child,
+    config: TempDir,
+    output: std::path::PathBuf,
+    errors: std::path::PathBuf,
+}
+
+impl Connect {
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.errors).unwrap_or_default()
+    }
+}
+
+fn connect_cmd(config: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::from(lectern_cmd());
+    cmd.arg("connect")
+        .args(args)
+        .env("LECTERN_CONFIG_DIR", config)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// A one-time pairing code from the Connect page, as a signed-in learner gets it.
+async fn pairing_code(browser: &Browser<'_>) -> String {
+    let page = html(browser, "/connect").await;
+    let response = browser
+        .post_form("/connect/code", &[("csrf", &hidden(&page, "csrf"))])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page = response.text().await.unwrap();
+    page.split("--code ")
+        .nth(1)
+        .and_then(|s| s.get(..9))
+        .unwrap_or_else(|| panic!("no command in {page}"))
+        .to_owned()
+}
+
+/// Pairs and connects `lectern connect` for the signed-in learner, relaying to `kubeconfig`.
+async fn connect(
+    app: &TestApp,
+    browser: &Browser<'_>,
+    learner: &str,
+    kubeconfig: &Path,
+) -> Connect {
+    let code = pairing_code(browser).await;
+    let config = tempfile::tempdir().unwrap();
+    let output = config.path().join("stdout");
+    let errors = config.path().join("stderr");
+    let child = connect_cmd(
+        config.path(),
+        &[
+            &app.url(""),
+            "--code",
+            &code,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::fs::File::create(&output).unwrap())
+    .stderr(std::fs::File::create(&errors).unwrap())
+    .spawn()
+    .unwrap();
+    let connect = Connect {
+        child,
+        config,
+        output,
+        errors,
+    };
+    let id = learner_id(app, learner).await;
+    for _ in 0..200 {
+        if app.app.bridges.get(id).is_some() {
+            return connect;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the bridge never connected\n{}\n{}",
+        connect.stdout(),
+        connect.stderr()
+    );
+}
+
+async fn learner_id(app: &TestApp, name: &str) -> i64 {
+    let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+        .bind(name)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    id
+}
+
+async fn portal_with(learners: &[&str]) -> TestApp {
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.cluster_timeout = 10;
+    })
+    .await;
+    for name in learners {
+        app.add_account(name, Role::Learner, Some("blue")).await;
+    }
+    app
+}
+
+async fn check(browser: &Browser<'_>, step: &str) -> Value {
+    let response = browser
+        .post_json(
+            &format!("/api/labs/ha-control-plane/steps/{step}/check"),
+            "{}",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// The same step checked directly with `lectern lab check`.
+async fn direct(kubeconfig: &Path, step: u32) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = lectern_cmd();
+    cmd.args([
+        "lab",
+        "check",
+        "ha-control-plane",
+        "--output",
+        "json",
+        "--step",
+        &step.to_string(),
+        "--kubeconfig",
+    ])
+    .arg(kubeconfig)
+    .arg("--db")
+    .arg(dir.path().join("d.db"));
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    serde_json::from_slice::<Value>(&output.stdout).unwrap()["steps"][0].clone()
+}
+
+fn verdicts(run: &Value) -> Vec<(String, String, String)> {
+    run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["status"].as_str().unwrap().to_owned(),
+                r["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_through_the_bridge_equal_the_direct_ones() {
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+
+    let states: [(&str, Vec<Value>); 3] = [
+        ("fresh", kind::ha_cluster()),
+        ("mid-failure", kind::mid_failure()),
+        ("complete", kind::lab_complete()),
+    ];
+    for (state, objects) in states {
+        cluster.set_objects(objects);
+        for (number, step) in [
+            (4, "monitoring-rbac"),
+            (5, "lose-a-control-plane-node"),
+            (6, "recover"),
+        ] {
+            let through = check(&ada, step).await;
+            assert_eq!(through["via"], "bridge", "{state} {step}");
+            let direct = direct(&cluster.kubeconfig, number).await;
+            assert_eq!(verdicts(&through), verdicts(&direct), "{state} {step}");
+            assert_eq!(through["status"], direct["status"], "{state} {step}");
+        }
+    }
+    let history = html(&ada, "/api/labs/ha-control-plane/steps/recover/runs/latest").await;
+    assert!(history.contains("\"via\":\"bridge\""), "{history}");
+    // The learner's terminal says what the portal did, one line per run.
+    let out = bridge.stdout();
+    assert!(out.contains("Connected to http://127.0.0.1:"), "{out}");
+    assert!(
+        out.contains(
+            "as ada: relaying read-only requests to the current context (Kubernetes v1.36.0)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "portal checked step 6 (recover): 6 passed, 0 failed, 0 could not be checked;"
+        ),
+        "{out}"
+    );
+    let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["connected"], true);
+    assert_eq!(status["link"]["server_version"], "v1.36.0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_shells_and_secret_data_never_pass_the_learners_side() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+    use kube::Api;
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let _bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+    let link = app.app.bridges.get(learner_id(&app, "ada").await).unwrap();
+    // What a compromised portal could try with the bridge.
+    let client = kube::Client::new(lectern::bridge::LinkService::new(link), "default");
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let refused = |e: kube::Error| match e {
+        kube::Error::Api(status) => (status.code, status.message),
+        other => panic!("not refused by the learner's side: {other}"),
+    };
+    let (code, message) = refused(
+        configmaps
+            .delete("coredns", &Default::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    assert!(message.contains("DELETE /api/v1/namespaces/default/configmaps/coredns would change the cluster; the bridge relays reads only"), "{message}");
+    let (code, _) = refused(
+        configmaps
+            .create(&Default::default(), &ConfigMap::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "kube-system");
+    let (code, message) = refused(secrets.get("bootstrap-token-abcdef").await.unwrap_err());
+    assert_eq!(code, 403);
+    assert!(
+        message.contains("Secret data is never relayed"),
+        "{message}"
+    );
+    let metadata = secrets
+        .get_metadata("bootstrap-token-abcdef")
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata.metadata.name.as_deref(),
+        Some("bootstrap-token-abcdef")
+    );
+    let pods: Api<Pod> = Api::namespaced(client, "kube-system");
+    let (code, message) = refused(
+        pods.logs("etcd-k8s-ha-control-plane", &Default::default())
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 403);
+    assert!(
+        message.contains("the `log` subresource is not relayed"),
+        "{message}"
+    );
+    let seen = cluster.requests();
+    assert!(
+        seen.iter()
+            .all(|r| r.starts_with("GET ") && !r.contains("/log")),
+        "the double saw only reads: {seen:#?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|r| r.contains("/secrets/") && !r.contains("bootstrap-token-abcdef")),
+        "{seen:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_that_closes_mid_run_is_explained_and_a_revoked_one_stays_out() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let mut bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+
+    // The cluster hangs; the learner's side goes away while the portal waits for answers.
+    cluster.set_mode(Mode::Hang);
+    let before = cluster.requests().len();
+    let run = {
+        let ada = &ada;
+        async move { check(ada, "monitoring-rbac").await }
+    };
+    let kill = async {
+        while cluster.requests().len() == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bridge.child.start_kill().unwrap();
+    };
+    let (run, ()) = tokio::join!(run, kill);
+    assert_eq!(run["status"], "error");
+    assert_eq!(run["via"], "bridge");
+    let first = &run["results"][0];
+    assert!(
+        first["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("your cluster connection closed"),
+        "{first}"
+    );
+    cluster.set_mode(Mode::Normal);
+
+    // Without a bridge, the portal says so rather than check another cluster in its name.
+    let learner = learner_id(&app, "ada").await;
+    for _ in 0..100 {
+        if app.app.bridges.get(learner).is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(app.app.bridges.get(learner).is_none());
+
+    // Reconnect with the kept token (no code), then revoke the machine: it is disconnected and
+    // cannot come back.
+    let config = bridge.config.path().to_owned();
+    let mut again = connect_cmd(
+        &config,
+        &[
+            &app.url(""),
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    for _ in 0..200 {
+        if app.app.bridges.get(learner).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        app.app.bridges.get(learner).is_some(),
+        "reconnected with the stored token"
+    );
+    let page = html(&ada, "/connect").await;
+    assert!(page.contains("Connected since"), "{page}");
+    let pairing = page
+        .split("/connect/pairings/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let revoked = ada
+        .post_form(
+            &format!("/connect/pairings/{pairing}/revoke"),
+            &[("csrf", &hidden(&page, "csrf"))],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let status = tokio::time::timeout(Duration::from_secs(20), again.wait())
+        .await
+        .expect("lectern connect exits once revoked")
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(again.stderr.as_mut().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(stderr.contains("revoked"), "{stderr}");
+
+    let output = connect_cmd(
+        &config,
+        &[
+            &app.url(""),
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("this token was revoked on the portal's Connect page"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_learners_bridges_are_isolated() {
+    let ada_cluster = FakeCluster::start(kind::lab_done()).await;
+    let bob_cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = portal_with(&["ada", "bob"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let bob = signed_in(&app, "bob").await;
+    let _a = connect(&app, &ada, "ada", &ada_cluster.kubeconfig).await;
+    let _b = connect(&app, &bob, "bob", &bob_cluster.kubeconfig).await;
+    let bob_before = bob_cluster.requests().len();
+    assert_eq!(check(&ada, "monitoring-rbac").await["status"], "passed");
+    assert_eq!(
+        bob_cluster.requests().len(),
+        bob_before,
+        "ada's run never reached bob's cluster"
+    );
+    assert_eq!(check(&bob, "monitoring-rbac").await["status"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_is_refused_with_reasons() {
+    let personal = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = connect_cmd(dir.path(), &[&personal.url(""), "--code", "ABCD-EFGH"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("this Lectern runs in personal mode"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let app = portal_with(&["ada"]).await;
+    let output = connect_cmd(dir.path(), &[&app.url(""), "--code", "ABCD-EFGH"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(
+            "the portal refused the code (400 Bad Request): this code is unknown, already used or expired"
+        ),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = connect_cmd(dir.path(), &[&app.url("")])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("this machine is not paired with"));
+
+    // A code works once.
+    let ada = signed_in(&app, "ada").await;
+    let code = pairing_code(&ada).await;
+    let pair = |code: String| {
+        let client = app.client.clone();
+        let url = app.url("/api/bridge/pair");
+        async move {
+            client
+                .post(url)
+                .json(&serde_json::json!({ "code": code, "machine": "laptop" }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(pair(code.clone()).await.status(), StatusCode::OK);
+    assert_eq!(pair(code).await.status(), StatusCode::BAD_REQUEST);
+    // Guessing is throttled per address.
+    let mut throttled = false;
+    for _ in 0..12 {
+        if pair("WXYZ-2345".to_owned()).await.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "ten guesses at once, then 429");
+    // Codes are made only with the session's CSRF token.
+    assert_eq!(
+        ada.post_form("/connect/code", &[("csrf", "forged")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_close_only_that_connection() {
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let code = pairing_code(&ada).await;
+    let paired: Value = app
+        .client
+        .post(app.url("/api/bridge/pair"))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = paired["token"].as_str().unwrap();
+    let open = || async {
+        let mut request = app
+            .url("/api/bridge")
+            .replacen("http", "ws", 1)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    };
+    for (frame, reason) in [
+        ("not json", "malformed frame"),
+        (
+            r#"{"type":"response","id":1,"status":200,"headers":[],"body":""}"#,
+            "the first frame must be hello",
+        ),
+        (
+            r#"{"type":"hello","version":9,"context":"c","server_version":"","client":"x"}"#,
+            "protocol version 9 is not supported",
+        ),
+    ] {
+        let mut socket = open().await;
+        socket.send(Message::Text(frame.into())).await.unwrap();
+        let close = loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => break frame.unwrap().reason.to_string(),
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        };
+        assert!(close.starts_with(reason), "{frame}: {close}");
+    }
+    let mut socket = open().await;
+    socket
+        .send(Message::Text(r#"{"type":"hello","version":1,"context":"kind-k8s-ha","server_version":"v1.36.0","client":"test"}"#.into()))
+        .await
+        .unwrap();
+    let welcome = socket.next().await.unwrap().unwrap();
+    assert_eq!(
+        welcome.into_text().unwrap().as_str(),
+        r#"{"type":"welcome","version":1,"learner":"ada"}"#
+    );
+    socket
+        .send(Message::Binary(vec![0u8; 16].into()))
+        .await
+        .unwrap();
+    let close = loop {
+        match socket.next().await {
+            Some(Ok(Message::Close(frame))) => break frame.unwrap().reason.to_string(),
+            Some(Ok(_)) => continue,
+            other => panic!("no close frame: {other:?}"),
+        }
+    };
+    assert_eq!(close, "binary frames are not part of the protocol");
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+
+    let mut request = app
+        .url("/api/bridge")
+        .replacen("http", "ws", 1)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer lbt_forged".parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        other => panic!("a forged token was not refused: {:?}", other.map(|_| ())),
+    }
+}
