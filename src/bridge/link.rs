@@ -106,6 +106,7 @@ pub struct Link {
     in_flight: Semaphore,
     relayed: AtomicU64,
     closed: AtomicBool,
+    cluster_answers: AtomicBool,
     close_reason: Mutex<String>,
     shutdown: watch::Sender<Option<String>>,
 }
@@ -158,6 +159,12 @@ impl Link {
     /// Tells the learner's terminal what the portal did.
     pub async fn note(&self, text: String) {
         let _ = self.commands.send(Command::Note(text)).await;
+    }
+
+    /// Whether the learner's cluster answered the last request (or, before any, the client's
+    /// own check at connection): "connected, but your cluster does not answer" otherwise.
+    pub fn cluster_answers(&self) -> bool {
+        self.cluster_answers.load(Ordering::Relaxed)
     }
 
     /// Whether the connection is still open.
@@ -263,6 +270,7 @@ pub async fn serve(
     {
         return "the connection closed".to_owned();
     }
+    let answered_at_hello = !info.server_version.is_empty();
     let (commands, mut queue) = mpsc::channel(protocol::MAX_IN_FLIGHT);
     let (shutdown, mut shutdown_rx) = watch::channel(None);
     let link = Arc::new(Link {
@@ -272,6 +280,7 @@ pub async fn serve(
         in_flight: Semaphore::new(protocol::MAX_IN_FLIGHT),
         relayed: AtomicU64::new(0),
         closed: AtomicBool::new(false),
+        cluster_answers: AtomicBool::new(answered_at_hello),
         close_reason: Mutex::new(String::new()),
         shutdown,
     });
@@ -293,7 +302,7 @@ pub async fn serve(
                     Some(Incoming::Pong) => {}
                     Some(Incoming::Binary(_)) => break "binary frames are not part of the protocol".to_owned(),
                     Some(Incoming::Text(text)) => match answer(&text, &mut pending, next_id) {
-                        Ok(()) => {}
+                        Ok(answered) => link.cluster_answers.store(answered, Ordering::Relaxed),
                         Err(why) => break why,
                     },
                 }
@@ -338,16 +347,24 @@ pub async fn serve(
     finish(&outgoing, reason).await
 }
 
-/// Routes one frame from the learner's side to the request it answers.
+/// Routes one frame from the learner's side to the request it answers; says whether the learner's
+/// cluster answered it (a refusal for an unreachable or silent cluster says it did not).
 fn answer(
     text: &str,
     pending: &mut HashMap<u64, oneshot::Sender<Relayed>>,
     next_id: u64,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     if text.len() > protocol::MAX_FRAME_BYTES {
         return Err("frame too large".to_owned());
     }
     let frame: Up = serde_json::from_str(text).map_err(|e| format!("malformed frame: {e}"))?;
+    let cluster_answered = !matches!(
+        frame,
+        Up::Refused {
+            status: 502 | 504,
+            ..
+        }
+    );
     let (id, relayed) = match frame {
         Up::Response {
             id,
@@ -369,9 +386,9 @@ fn answer(
         // The check gave up waiting (its timeout); the late answer is dropped.
         Some(waiting) => {
             let _ = waiting.send(relayed);
-            Ok(())
+            Ok(cluster_answered)
         }
-        None if id < next_id => Ok(()),
+        None if id < next_id => Ok(cluster_answered),
         None => Err(format!("answer to request {id}, which was never sent")),
     }
 }

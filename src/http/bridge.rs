@@ -172,7 +172,11 @@ pub(super) async fn status(
 ) -> Response {
     let learner_id = account.session.user.learner_id;
     let body = match app.bridges.get(learner_id) {
-        Some(link) => serde_json::json!({ "connected": true, "link": link.info }),
+        Some(link) => serde_json::json!({
+            "connected": true,
+            "cluster_answers": link.cluster_answers(),
+            "link": link.info,
+        }),
         None => serde_json::json!({
             "connected": false,
             "command": format!("lectern connect {}", portal_url(&headers)),

@@ -122,6 +122,7 @@ impl From<crate::labs::RunError> for Error {
         match error {
             RunError::NotFound(message) => Error::NotFound(message),
             RunError::Cluster(e) => Error::BadGateway(e.to_string()),
+            RunError::NotConnected => Error::Conflict(error.to_string()),
             RunError::Database(e) => e.into(),
         }
     }

@@ -42,6 +42,7 @@ pub(super) async fn check(
         clusters: &app.clusters,
         bridges: &app.bridges,
         server_default: &server_default,
+        portal: app.config.portal,
     };
     let run = labs::check_for_learner(
         &reach,

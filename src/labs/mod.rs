@@ -113,6 +113,11 @@ pub enum RunError {
     /// The cluster could not be asked at all.
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    /// Portal mode, and the learner has no bridge, no assigned cluster, and the server none of its own.
+    #[error(
+        "your cluster is not connected: run `lectern connect` on the machine where it runs (Connect your cluster, at /connect, shows how), or ask an administrator to assign you a cluster"
+    )]
+    NotConnected,
     /// The run could not be stored.
     #[error("could not record the run: {0}")]
     Database(#[from] sqlx::Error),
@@ -126,6 +131,9 @@ pub struct Reach<'a> {
     pub bridges: &'a crate::bridge::Bridges,
     /// The server's own kubeconfig, for learners without a bridge or an assignment.
     pub server_default: &'a ConnectOptions,
+    /// Portal mode: a learner without a bridge or an assignment whose server has no usable
+    /// kubeconfig is told to connect their cluster.
+    pub portal: bool,
 }
 
 /// Runs one step's checks for a learner on the cluster they use (their live `lectern connect`
@@ -143,6 +151,7 @@ pub async fn check_for_learner(
         clusters,
         bridges,
         server_default,
+        portal,
     } = reach;
     let (lab, step) = find_step(course, lab_id, step_id)?;
     if let Some(link) = bridges.get(learner_id) {
@@ -172,7 +181,12 @@ pub async fn check_for_learner(
         return Ok(store::record(pool, learner_id, run, Via::Bridge).await?);
     }
     let (options, via) = options_for(pool, server_default, learner_id).await?;
-    let cluster = clusters.get(&options).await?;
+    let cluster = match clusters.get(&options).await {
+        Err(ClusterError::Config(_)) if *portal && via == Via::Server => {
+            return Err(RunError::NotConnected);
+        }
+        other => other?,
+    };
     if let Err(e) = cluster.ping().await {
         clusters.evict(&options);
         return Err(e.into());

@@ -234,8 +234,55 @@
     });
   }
 
+  // "Your cluster": in portal mode, whether the learner's `lectern connect` bridge is up, kept
+  // current without a reload. Personal mode has no bridges (the status endpoint answers 404).
+  function setupBridgePanel() {
+    var panel = document.querySelector("[data-bridge-panel]");
+    // Only signed-in portal pages carry a CSRF token; personal mode has no bridges to show.
+    if (!panel || !document.querySelector("[data-csrf]")) { return; }
+    function show(status) {
+      panel.textContent = "";
+      panel.hidden = false;
+      panel.className = "bridge-panel " + (status.connected ? "bridge-connected" : "bridge-disconnected");
+      if (status.connected) {
+        var link = status.link;
+        panel.appendChild(el("strong", null, status.cluster_answers
+          ? "Your cluster is connected"
+          : "Connected, but your cluster does not answer"));
+        panel.appendChild(document.createTextNode(
+          " (lectern connect since " + link.connected_since + " from " + link.from + ", context " + link.context +
+          (link.server_version ? ", Kubernetes " + link.server_version : "") + "). " +
+          (status.cluster_answers
+            ? "Check my work asks it, read-only."
+            : "Start it (docker ps shows its node containers), then check again.")));
+      } else {
+        panel.appendChild(el("strong", null, "Your cluster is not connected."));
+        panel.appendChild(document.createTextNode(" Run "));
+        panel.appendChild(el("code", null, status.command));
+        panel.appendChild(document.createTextNode(" on the machine where it runs ("));
+        var a = el("a", null, "pair it first");
+        a.href = "/connect";
+        panel.appendChild(a);
+        panel.appendChild(document.createTextNode(")."));
+      }
+    }
+    function poll() {
+      fetch("/api/bridge/status", { headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (response.status !== 200) { panel.hidden = true; return null; }
+          return response.json();
+        })
+        .then(function (status) {
+          if (status) { show(status); window.setTimeout(poll, 5000); }
+        })
+        .catch(function () { window.setTimeout(poll, 15000); });
+    }
+    poll();
+  }
+
   setupCopyButtons();
   renderDiagrams();
   setupChecks();
   setupAnswers();
+  setupBridgePanel();
 })();

@@ -470,3 +470,110 @@ async fn answer_and_grade(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_pairs_connects_and_checks_their_own_cluster() {
+    use lectern::auth::Role;
+    let Some(driver) = start_driver() else { return };
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = TestApp::spawn_portal().await;
+    app.add_account("ada", Role::Learner, Some("blue")).await;
+    let config = tempfile::tempdir().unwrap();
+    let browser = connect(&driver).await;
+    let mut bridge = None;
+    let result = pair_connect_and_check(&browser, &app, &cluster, config.path(), &mut bridge).await;
+    drop(bridge);
+    finish(browser, result, "connecting a cluster", &["SEVERE"]).await;
+}
+
+const PANEL: &str = "[data-bridge-panel]";
+
+async fn pair_connect_and_check(
+    browser: &Client,
+    app: &TestApp,
+    cluster: &FakeCluster,
+    config: &std::path::Path,
+    bridge: &mut Option<tokio::process::Child>,
+) -> Result<(), fantoccini::error::CmdError> {
+    sign_in(browser, app, "ada").await?;
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let panel = browser
+        .wait()
+        .for_element(Locator::Css(&format!("{PANEL}.bridge-disconnected")))
+        .await?;
+    assert!(
+        panel
+            .text()
+            .await?
+            .starts_with("Your cluster is not connected. Run lectern connect http://127.0.0.1:"),
+        "{}",
+        panel.text().await?
+    );
+
+    browser.goto(&app.url("/connect")).await?;
+    click(browser, "form[action='/connect/code'] button").await?;
+    let command = browser
+        .wait()
+        .for_element(Locator::Css(".bridge-command"))
+        .await?
+        .text()
+        .await?;
+    let code = command
+        .split("--code ")
+        .nth(1)
+        .expect("a code")
+        .trim()
+        .to_owned();
+    let mut cmd = tokio::process::Command::from(common::lectern_cmd());
+    cmd.args(["connect", &app.url(""), "--code", &code, "--kubeconfig"])
+        .arg(&cluster.kubeconfig)
+        .env("LECTERN_CONFIG_DIR", config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    *bridge = Some(cmd.spawn().expect("lectern connect starts"));
+
+    // The panel turns without a reload once the bridge is up.
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let panel = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{PANEL}.bridge-connected")))
+        .await?;
+    assert!(
+        panel
+            .text()
+            .await?
+            .contains("context the current context, Kubernetes v1.36.0"),
+        "{}",
+        panel.text().await?
+    );
+    const STEP: &str = ".check[data-step='monitoring-rbac']";
+    click(browser, &format!("{STEP} .check-button:not([hidden])")).await?;
+    let summary = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{STEP} .check-summary")))
+        .await?;
+    assert!(
+        summary.text().await?.starts_with("3 of 12 checks passed"),
+        "{}",
+        summary.text().await?
+    );
+
+    // The learner stops lectern connect: the panel says so, still without a reload.
+    if let Some(mut child) = bridge.take() {
+        child.kill().await.ok();
+    }
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{PANEL}.bridge-disconnected")))
+        .await?;
+    Ok(())
+}

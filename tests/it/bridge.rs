@@ -585,3 +585,132 @@ async fn malformed_frames_close_only_that_connection() {
         other => panic!("a forged token was not refused: {:?}", other.map(|_| ())),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_bridge_the_portal_says_how_to_connect() {
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.kubeconfig = Some("/nonexistent/kubeconfig".into());
+    })
+    .await;
+    app.add_account("ada", Role::Learner, None).await;
+    let ada = signed_in(&app, "ada").await;
+    let response = ada
+        .post_json(
+            "/api/labs/ha-control-plane/steps/monitoring-rbac/check",
+            "{}",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().starts_with(
+            "your cluster is not connected: run `lectern connect` on the machine where it runs"
+        ),
+        "{body}"
+    );
+    let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["connected"], false);
+    assert_eq!(
+        status["command"],
+        format!("lectern connect {}", app.url(""))
+    );
+    let page = html(&ada, "/modules/cluster-architecture").await;
+    assert!(
+        page.contains("data-bridge-panel"),
+        "the lab shows the bridge's status"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_bridge_reconnects_and_a_newer_one_replaces_it() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let mut first = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+    let learner = learner_id(&app, "ada").await;
+    let link = app.app.bridges.get(learner).unwrap();
+    link.close("the portal is restarting");
+    let mut back = None;
+    for _ in 0..200 {
+        back = app
+            .app
+            .bridges
+            .get(learner)
+            .filter(|l| !std::sync::Arc::ptr_eq(l, &link));
+        if back.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        back.is_some(),
+        "reconnected after the back-off\n{}",
+        first.stderr()
+    );
+    assert!(
+        first.stderr().contains(
+            "the portal closed the connection: the portal is restarting; connecting again in 1 s"
+        ),
+        "{}",
+        first.stderr()
+    );
+    assert_eq!(check(&ada, "monitoring-rbac").await["via"], "bridge");
+
+    // The same learner connects from another terminal: the first one stops, saying why.
+    let second = connect_cmd(
+        first.config.path(),
+        &[
+            &app.url(""),
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), first.child.wait())
+        .await
+        .expect("the replaced connection ends")
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        first.stderr().contains(
+            "the portal closed the connection: replaced by a newer connection for the same learner"
+        ),
+        "{}",
+        first.stderr()
+    );
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_does_not_answer_is_reported_on_both_sides() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    // The learner's kubeconfig points at a cluster that is not running (nothing listens there).
+    let dir = tempfile::tempdir().unwrap();
+    let stopped = dir.path().join("kubeconfig");
+    let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let port = cluster.addr.port().to_string();
+    let closed = crate::common::free_port().to_string();
+    std::fs::write(&stopped, text.replace(&port, &closed)).unwrap();
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let bridge = connect(&app, &ada, "ada", &stopped).await;
+    assert!(
+        bridge.stderr().contains("warning: your cluster does not answer yet (cannot reach the cluster at https://127.0.0.1:"),
+        "{}",
+        bridge.stderr()
+    );
+    let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["connected"], true);
+    assert_eq!(status["cluster_answers"], false);
+    let run = check(&ada, "create-ha-cluster").await;
+    assert_eq!(run["status"], "error");
+    let message = run["results"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("your cluster does not answer"),
+        "{message}"
+    );
+}
