@@ -52,6 +52,7 @@ struct RunView {
     step_id: String,
     status: String,
     recorded_at: String,
+    via: String,
     results: Vec<CheckResult>,
 }
 
@@ -102,6 +103,7 @@ pub(super) async fn learner(
             step_id: r.step_id,
             status: r.status,
             recorded_at: r.recorded_at,
+            via: r.via,
         })
         .collect();
     let page = LearnerPage {

@@ -108,25 +108,28 @@ pub struct HistoryRun {
     pub status: String,
     /// When.
     pub recorded_at: String,
+    /// Which cluster it asked: `bridge`, `assigned` or `server`.
+    pub via: String,
     /// The check results (JSON array), as recorded.
     pub results: String,
 }
 
 /// A learner's runs, newest first.
 pub async fn history(pool: &SqlitePool, learner_id: i64) -> Result<Vec<HistoryRun>, sqlx::Error> {
-    let rows: Vec<(String, String, String, String, String)> =
-        sqlx::query_as("SELECT lab_id, step_id, status, created_at, results FROM check_runs WHERE learner_id = ? ORDER BY id DESC LIMIT 500")
+    let rows: Vec<(String, String, String, String, String, String)> =
+        sqlx::query_as("SELECT lab_id, step_id, status, created_at, via, results FROM check_runs WHERE learner_id = ? ORDER BY id DESC LIMIT 500")
             .bind(learner_id)
             .fetch_all(pool)
             .await?;
     Ok(rows
         .into_iter()
         .map(
-            |(lab_id, step_id, status, recorded_at, results)| HistoryRun {
+            |(lab_id, step_id, status, recorded_at, via, results)| HistoryRun {
                 lab_id,
                 step_id,
                 status,
                 recorded_at,
+                via,
                 results,
             },
         )

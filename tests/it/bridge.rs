@@ -203,6 +203,18 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
     }
     let history = html(&ada, "/api/labs/ha-control-plane/steps/recover/runs/latest").await;
     assert!(history.contains("\"via\":\"bridge\""), "{history}");
+    // Instructors see which cluster each run asked.
+    app.add_account("ines", Role::Instructor, None).await;
+    let ines = signed_in(&app, "ines").await;
+    let page = html(
+        &ines,
+        &format!("/instructor/learners/{}", learner_id(&app, "ada").await),
+    )
+    .await;
+    assert!(
+        page.contains("the learner's own cluster, through lectern connect"),
+        "{page}"
+    );
     // The learner's terminal says what the portal did, one line per run.
     let out = bridge.stdout();
     assert!(out.contains("Connected to http://127.0.0.1:"), "{out}");
