@@ -582,20 +582,39 @@ async fn malformed_frames_close_only_that_connection() {
     assert_eq!(close, "binary frames are not part of the protocol");
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 
-    let mut request = app
-        .url("/api/bridge")
-        .replacen("http", "ws", 1)
-        .into_client_request()
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", "Bearer lbt_forged".parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let refusal = |token: String| {
+        let url = app.url("/api/bridge").replacen("http", "ws", 1);
+        async move {
+            let mut request = url.into_client_request().unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            match tokio_tungstenite::connect_async(request).await {
+                Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                    let body: Value =
+                        serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+                    body["error"].as_str().unwrap().to_owned()
+                }
+                other => panic!("the token was not refused: {:?}", other.map(|_| ())),
+            }
         }
-        other => panic!("a forged token was not refused: {:?}", other.map(|_| ())),
-    }
+    };
+    assert!(
+        refusal("lbt_forged".to_owned())
+            .await
+            .starts_with("the portal does not know this token")
+    );
+    // A token past its expiry (90 days after pairing).
+    sqlx::query("UPDATE bridge_tokens SET expires_at = 0")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    assert!(
+        refusal(token.to_owned())
+            .await
+            .starts_with("this token has expired: pair again")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,4 +744,95 @@ async fn a_cluster_that_does_not_answer_is_reported_on_both_sides() {
         message.contains("your cluster does not answer"),
         "{message}"
     );
+}
+
+/// A TLS-terminating reverse proxy in front of the portal, as organisations deploy it on 443; the
+/// CLI trusts its test CA through `SSL_CERT_FILE`, as it would a company CA.
+async fn tls_proxy(backend: std::net::SocketAddr, dir: &Path) -> (u16, std::path::PathBuf) {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Example Org CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let tls = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
+            });
+        }
+    });
+    (port, ca_file)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_and_the_bridge_work_over_https_through_a_tls_proxy() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let config = tempfile::tempdir().unwrap();
+    let (port, ca_file) = tls_proxy(app.addr, config.path()).await;
+    let code = pairing_code(&ada).await;
+    let portal = format!("https://localhost:{port}");
+    let mut bridge = connect_cmd(
+        config.path(),
+        &[
+            &portal,
+            "--code",
+            &code,
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .env("SSL_CERT_FILE", &ca_file)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let learner = learner_id(&app, "ada").await;
+    for _ in 0..200 {
+        if app.app.bridges.get(learner).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if app.app.bridges.get(learner).is_none() {
+        bridge.start_kill().ok();
+        let output = bridge.wait_with_output().await.unwrap();
+        panic!(
+            "no bridge over wss://\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let run = check(&ada, "monitoring-rbac").await;
+    assert_eq!(run["via"], "bridge");
+    assert_eq!(run["status"], "passed");
+    bridge.start_kill().ok();
 }
