@@ -651,6 +651,10 @@ async fn without_a_bridge_the_portal_says_how_to_connect() {
         page.contains("data-bridge-panel"),
         "the lab shows the bridge's status"
     );
+    assert!(
+        page.contains(r#"<a href="/connect">Your cluster</a>"#),
+        "every page links to it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
