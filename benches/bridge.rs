@@ -12,6 +12,8 @@ mod kind_fixtures;
 #[path = "../tests/common/kube_api.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod kube_api;
+#[path = "common/session.rs"]
+mod session;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -113,8 +115,8 @@ async fn run() {
     }
 
     // learner0 checks through the server's own connection to the double; learner1 through its bridge.
-    let direct = sign_in(&client, &base, 0).await;
-    let bridged = sign_in(&client, &base, 1).await;
+    let direct = session::sign_in(&client, &base, "learner0", PASSWORD).await;
+    let bridged = session::sign_in(&client, &base, "learner1", PASSWORD).await;
     let config = tempfile::tempdir().unwrap();
     std::fs::write(
         config.path().join("bridges.json"),
@@ -129,11 +131,12 @@ async fn run() {
         .spawn()
         .unwrap();
     loop {
-        let status: serde_json::Value = session_get(&client, &base, &bridged, "/api/bridge/status")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let status: serde_json::Value =
+            session::get(&client, &base, &bridged.0, "/api/bridge/status")
+                .await
+                .json()
+                .await
+                .unwrap();
         if status["connected"] == true {
             break;
         }
@@ -232,71 +235,4 @@ fn rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
-}
-
-async fn session_get(
-    client: &reqwest::Client,
-    base: &str,
-    session: &(String, String),
-    path: &str,
-) -> reqwest::Response {
-    client
-        .get(format!("{base}{path}"))
-        .header("cookie", format!("lectern_session={}", session.0))
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn sign_in(client: &reqwest::Client, base: &str, i: usize) -> (String, String) {
-    let form = client.get(format!("{base}/sign-in")).send().await.unwrap();
-    let cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lectern_sign_in="))
-        .unwrap()
-        .to_owned();
-    let csrf = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("lectern_sign_in=")
-        .to_owned();
-    let response = client
-        .post(format!("{base}/sign-in"))
-        .header("cookie", format!("lectern_sign_in={csrf}"))
-        .form(&[
-            ("username", format!("learner{i}").as_str()),
-            ("password", PASSWORD),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let token = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lectern_session="))
-        .expect("signed in")
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("lectern_session=")
-        .to_owned();
-    let home = session_get(client, base, &(token.clone(), String::new()), "/")
-        .await
-        .text()
-        .await
-        .unwrap();
-    let session_csrf = home
-        .split("data-csrf=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
-    (token, session_csrf)
 }

@@ -13,6 +13,8 @@ mod kind_fixtures;
 #[path = "../tests/common/kube_api.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod kube_api;
+#[path = "common/session.rs"]
+mod session;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -129,7 +131,10 @@ async fn run() {
     let started = Instant::now();
     let mut sessions = Vec::with_capacity(learners);
     for chunk in (0..learners).collect::<Vec<_>>().chunks(8) {
-        let logins = chunk.iter().map(|i| sign_in(&client, &base, *i));
+        let names: Vec<String> = chunk.iter().map(|i| format!("learner{i}")).collect();
+        let logins = names
+            .iter()
+            .map(|name| session::sign_in(&client, &base, name, PASSWORD));
         sessions.extend(futures::future::join_all(logins).await);
     }
     println!(
@@ -258,63 +263,4 @@ async fn run() {
         "page-view p99: {:.1} ms   (target < 50 ms)",
         percentile(&mut stats.pages, 0.99).as_secs_f64() * 1e3
     );
-}
-
-async fn sign_in(client: &reqwest::Client, base: &str, i: usize) -> (String, String) {
-    let form = client.get(format!("{base}/sign-in")).send().await.unwrap();
-    let cookie = form
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lectern_sign_in="))
-        .unwrap()
-        .to_owned();
-    let csrf = cookie
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("lectern_sign_in=")
-        .to_owned();
-    let response = client
-        .post(format!("{base}/sign-in"))
-        .header("cookie", format!("lectern_sign_in={csrf}"))
-        .form(&[
-            ("username", format!("learner{i}").as_str()),
-            ("password", PASSWORD),
-            ("csrf", &csrf),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let session = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("lectern_session="))
-        .expect("signed in")
-        .to_owned();
-    let token = session
-        .split(';')
-        .next()
-        .unwrap()
-        .trim_start_matches("lectern_session=")
-        .to_owned();
-    let home = client
-        .get(format!("{base}/"))
-        .header("cookie", format!("lectern_session={token}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let session_csrf = home
-        .split("data-csrf=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap()
-        .to_owned();
-    (token, session_csrf)
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::client_addr::ClientAddr;
-use super::session::{AnyAccount, CsrfForm, HasCsrf};
+use super::session::{AnyAccount, CsrfForm, CsrfOnly};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::bridge::{self, Incoming, Outgoing, protocol};
@@ -84,18 +84,6 @@ pub(super) async fn connect_page(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     connect_page_with(&app, &account, &headers, None, None).await
-}
-
-/// Form of the Connect page's buttons.
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
-impl HasCsrf for CsrfOnly {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// `POST /connect/code`: a one-time pairing command for this learner.

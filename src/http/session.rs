@@ -134,6 +134,18 @@ impl<const MIN_ROLE: u8> axum::extract::FromRequestParts<AppState> for Account<M
     }
 }
 
+/// Form of state-changing requests that carry only the CSRF token (sign-out, buttons).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfOnly {
+    csrf: String,
+}
+
+impl HasCsrf for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// A form whose CSRF token (its `csrf` field) was checked against the visitor's session.
 pub(crate) struct CsrfForm<T>(pub(crate) T);
 

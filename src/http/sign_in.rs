@@ -8,7 +8,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
-use super::session::{AnyAccount, CsrfForm, HasCsrf, SESSION_COOKIE, Visitor, cookie, set_cookie};
+use super::session::{
+    AnyAccount, CsrfForm, CsrfOnly, HasCsrf, SESSION_COOKIE, Visitor, cookie, set_cookie,
+};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::auth::{self, AuthError, password};
@@ -191,18 +193,6 @@ fn retry_after(error: &AuthError) -> Option<axum::http::HeaderValue> {
         _ => return None,
     };
     Some(seconds.into())
-}
-
-/// Form of state-changing requests that carry only the CSRF token.
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    csrf: String,
-}
-
-impl HasCsrf for CsrfOnly {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// `POST /sign-out`: the session ends on the server, not just in the browser.

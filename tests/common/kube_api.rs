@@ -62,31 +62,7 @@ pub struct FakeCluster {
 impl FakeCluster {
     /// Starts serving `objects` on an ephemeral port, and writes a kubeconfig for it.
     pub async fn start(objects: Vec<Value>) -> Self {
-        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "kubernetes");
-        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let server_key = rcgen::KeyPair::generate().unwrap();
-        let server_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .unwrap();
-        let server_cert = server_params.signed_by(&server_key, &ca).unwrap();
-
-        let tls = tokio_rustls::rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![server_cert.der().clone()],
-                tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(
-                    server_key.serialize_der(),
-                )
-                .unwrap(),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+        let (acceptor, ca_pem) = tls_acceptor("kubernetes", &["localhost", "127.0.0.1"]);
 
         let state = Arc::new(Mutex::new(ClusterState {
             objects: Arc::new(objects),
@@ -124,7 +100,7 @@ impl FakeCluster {
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(
             &kubeconfig,
-            kubeconfig_yaml(&format!("https://127.0.0.1:{}", addr.port()), &ca.pem()),
+            kubeconfig_yaml(&format!("https://127.0.0.1:{}", addr.port()), &ca_pem),
         )
         .unwrap();
         Self {
@@ -187,6 +163,33 @@ impl FakeCluster {
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
     }
+}
+
+/// A TLS acceptor with a certificate for `names`, signed by a new CA called `ca_name`; returns the
+/// CA's PEM for clients to trust.
+pub fn tls_acceptor(ca_name: &str, names: &[&str]) -> (tokio_rustls::TlsAcceptor, String) {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = rcgen::CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let tls = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    (tokio_rustls::TlsAcceptor::from(Arc::new(tls)), ca.pem())
 }
 
 fn kubeconfig_yaml(server: &str, ca_pem: &str) -> String {
