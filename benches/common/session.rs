@@ -16,6 +16,7 @@ pub(crate) async fn get(
 }
 
 /// Signs `username` in through the sign-in form; returns the session token and its CSRF token.
+/// `client` must not follow redirects: the session cookie comes with the sign-in's 303.
 pub(crate) async fn sign_in(
     client: &reqwest::Client,
     base: &str,

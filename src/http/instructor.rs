@@ -10,7 +10,7 @@ use super::session::Instructor;
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::labs::CheckResult;
-use crate::progress::{self, CohortRow, StuckCheck};
+use crate::progress::{self, CohortPicture, CohortRow};
 
 /// Filters of the cohort views.
 #[derive(Debug, Deserialize)]
@@ -60,7 +60,14 @@ struct RunView {
 #[template(path = "instructor_stuck.html")]
 struct StuckPage<'a> {
     selected: &'a str,
-    checks: &'a [StuckCheck],
+    picture: &'a CohortPicture,
+}
+
+impl StuckPage<'_> {
+    /// A share of the cohort, in whole percent, for the funnel's bars.
+    fn percent(&self, n: &usize) -> usize {
+        (*n * 100).checked_div(self.picture.learners).unwrap_or(0)
+    }
 }
 
 /// `GET /instructor/cohort?cohort=&name=`.
@@ -121,16 +128,10 @@ pub(super) async fn stuck(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let checks = progress::stuck(&app.db, site.course(), filter.cohort()).await?;
+    let picture = progress::cohort_picture(&app.db, site.course(), filter.cohort()).await?;
     let page = StuckPage {
         selected: filter.cohort().unwrap_or(""),
-        checks: &checks,
+        picture: &picture,
     };
-    Ok(Page::new(
-        &app,
-        "Where the cohort is stuck",
-        &page,
-        Some(&staff.visitor),
-    )
-    .into_response())
+    Ok(Page::new(&app, "Where the cohort is", &page, Some(&staff.visitor)).into_response())
 }

@@ -2,8 +2,10 @@
 //! Instructors' views (cohort table, one learner's history, where a cohort is stuck) read the same
 //! records.
 
+mod picture;
 mod store;
 
+pub use picture::{Cell, CellState, CohortPicture, Column, FunnelStep, Row, Stuck, cohort_picture};
 pub use store::{HistoryRun, cohorts, history, member};
 
 use std::collections::{HashMap, HashSet};
@@ -200,88 +202,6 @@ impl VisitRecorder {
         }
         store::record_visit(pool, learner_id, module_id).await
     }
-}
-
-/// Where learners are stuck on one check, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct StuckCheck {
-    /// Step number, for ordering and display.
-    pub step_number: u32,
-    /// Step title.
-    pub step_title: String,
-    /// The check's id.
-    pub check_id: String,
-    /// The check's title.
-    pub check_title: String,
-    /// Learners who have not passed it yet (including those who never checked).
-    pub not_passed: usize,
-    /// Learners in the cohort.
-    pub of: usize,
-    /// The most common observations among the failures, with how many learners each.
-    pub reasons: Vec<(String, usize)>,
-}
-
-/// For every check of the course's labs that some learner of the cohort has not passed: how many,
-/// and the commonest observations in their latest runs.
-pub async fn stuck(
-    pool: &SqlitePool,
-    course: &Course,
-    cohort: Option<&str>,
-) -> Result<Vec<StuckCheck>, sqlx::Error> {
-    let members: Vec<i64> = store::members(pool, cohort, None)
-        .await?
-        .into_iter()
-        .map(|m| m.learner_id)
-        .collect();
-    let mut latest: HashMap<(i64, String, String), Vec<crate::labs::CheckResult>> = HashMap::new();
-    for (learner, lab, step, results) in store::latest_runs(pool, cohort).await? {
-        latest.insert(
-            (learner, lab, step),
-            serde_json::from_str(&results).unwrap_or_default(),
-        );
-    }
-    let mut stuck = Vec::new();
-    for lab in course.modules.iter().filter_map(|m| m.lab.as_ref()) {
-        for step in &lab.steps {
-            for check in &step.checks {
-                let mut reasons: HashMap<String, usize> = HashMap::new();
-                let mut not_passed = 0;
-                for learner in &members {
-                    let key = (*learner, lab.id.to_string(), step.id.to_string());
-                    let result = latest
-                        .get(&key)
-                        .and_then(|results| results.iter().find(|r| r.id == check.id));
-                    match result {
-                        Some(r) if r.status == crate::labs::Status::Passed => {}
-                        Some(r) => {
-                            not_passed += 1;
-                            *reasons.entry(r.message.clone()).or_default() += 1;
-                        }
-                        None => {
-                            not_passed += 1;
-                            *reasons.entry("not checked yet".to_owned()).or_default() += 1;
-                        }
-                    }
-                }
-                if not_passed == 0 {
-                    continue;
-                }
-                let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
-                reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-                reasons.truncate(3);
-                stuck.push(StuckCheck {
-                    step_number: step.number,
-                    step_title: step.title.clone(),
-                    check_id: check.id.clone(),
-                    check_title: check.title.clone(),
-                    not_passed,
-                    of: members.len(),
-                    reasons,
-                });
-            }
-        }
-    }
-    Ok(stuck)
 }
 
 /// One row of the cohort table: a learner and their lab steps passed per module.

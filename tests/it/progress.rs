@@ -202,12 +202,60 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         .text()
         .await
         .unwrap();
-    assert!(stuck.contains("<strong>Step 4: ServiceAccount monitoring/control-plane-monitor exists</strong> — 3 of 3 stuck"), "{stuck}");
-    assert!(stuck.contains("<li>1: ServiceAccount monitoring/control-plane-monitor not found; found ServiceAccount control-plane-monitor in namespace default, not in monitoring</li>"), "{stuck}");
+    // Stuck means tried and failing: kim, who never checked, is not counted; each observation
+    // names its learners.
+    assert!(stuck.contains("<strong>Step 4: ServiceAccount monitoring/control-plane-monitor exists</strong> — 2 of 2 who tried are failing"), "{stuck}");
+    let id = |name: &str| {
+        let name = name.to_owned();
+        async move {
+            let (id,): (i64,) =
+                sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+                    .bind(name)
+                    .fetch_one(db)
+                    .await
+                    .unwrap();
+            id
+        }
+    };
+    let (ada_id, grace_id, kim_id) = (id("ada").await, id("grace").await, id("kim").await);
+    assert!(stuck.contains(&format!("<li>ServiceAccount monitoring/control-plane-monitor not found; found ServiceAccount control-plane-monitor in namespace default, not in monitoring — <a href=\"/instructor/learners/{grace_id}\">grace</a></li>")), "{stuck}");
+    assert!(stuck.contains(&format!("<li>ServiceAccount monitoring/control-plane-monitor not found — <a href=\"/instructor/learners/{ada_id}\">ada</a></li>")), "{stuck}");
+    assert!(!stuck.contains("not checked yet</li>"));
+    // How far the cohort got, step by step.
     assert!(
-        stuck.contains("<li>1: ServiceAccount monitoring/control-plane-monitor not found</li>")
+        stuck.contains("<span class=\"funnel-figures\">1 checked, 1 passed, of 3</span>"),
+        "{stuck}"
     );
-    assert!(stuck.contains("<li>1: not checked yet</li>"));
+    assert!(
+        stuck.contains("<span class=\"funnel-figures\">2 checked, 0 passed, of 3</span>"),
+        "{stuck}"
+    );
+    // The heatmap: every learner × every check, with the observation on each cell.
+    let row = |id: i64| {
+        let start = stuck
+            .find(&format!(
+                "<th scope=\"row\" class=\"heatmap-learner\"><a href=\"/instructor/learners/{id}\">"
+            ))
+            .unwrap();
+        let end = stuck[start..].find("</tr>").unwrap() + start;
+        stuck[start..end].to_owned()
+    };
+    let kim_row = row(kim_id);
+    assert_eq!(kim_row.matches("cell cell-not-started").count(), 61);
+    let ada_row = row(ada_id);
+    assert_eq!(
+        ada_row.matches("cell cell-passed").count(),
+        5 + 4,
+        "step 2, and step 4's namespace and three denials"
+    );
+    assert_eq!(ada_row.matches("cell cell-failing").count(), 8);
+    assert!(ada_row.contains("aria-label=\"ada, step 4, ServiceAccount monitoring/control-plane-monitor exists: failing: ServiceAccount monitoring/control-plane-monitor not found\""), "{ada_row}");
+    assert!(
+        kim_row.contains(
+            "aria-label=\"kim, step 2, Three control-plane nodes are Ready: not checked yet\""
+        ),
+        "{kim_row}"
+    );
 
     let ada_id: (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'ada'")
         .fetch_one(db)
