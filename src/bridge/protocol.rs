@@ -14,6 +14,10 @@ pub const VERSION: u32 = 1;
 /// the connection.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
+/// The socket buffers either side starts with (they grow for large frames): small, because an idle
+/// bridge should cost the portal little memory.
+pub const BUFFER_BYTES: usize = 8 * 1024;
+
 /// How many portal requests may wait for answers on one bridge at once.
 pub const MAX_IN_FLIGHT: usize = 16;
 

@@ -112,11 +112,17 @@ async fn session(
         return Ended::Refused("the stored token is not valid text: pair again".to_owned());
     };
     request.headers_mut().insert("authorization", bearer);
-    let mut config = WebSocketConfig::default();
-    config.max_message_size = Some(protocol::MAX_FRAME_BYTES);
-    config.max_frame_size = Some(protocol::MAX_FRAME_BYTES);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(protocol::MAX_FRAME_BYTES))
+        .max_frame_size(Some(protocol::MAX_FRAME_BYTES))
+        .read_buffer_size(protocol::BUFFER_BYTES)
+        .write_buffer_size(protocol::BUFFER_BYTES);
+    // Small frames answered at once: Nagle's algorithm would hold each answer back for an ACK.
+    let disable_nagle = true;
     let socket =
-        match tokio_tungstenite::connect_async_with_config(request, Some(config), false).await {
+        match tokio_tungstenite::connect_async_with_config(request, Some(config), disable_nagle)
+            .await
+        {
             Ok((socket, _)) => socket,
             Err(tungstenite::Error::Http(response)) => {
                 let status = response.status();

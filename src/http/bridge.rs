@@ -195,6 +195,8 @@ pub(super) async fn socket(
     Ok(upgrade
         .max_message_size(protocol::MAX_FRAME_BYTES)
         .max_frame_size(protocol::MAX_FRAME_BYTES)
+        .read_buffer_size(protocol::BUFFER_BYTES)
+        .write_buffer_size(protocol::BUFFER_BYTES)
         .on_upgrade(move |socket| pump(socket, app, learner, token_id, client.to_string()))
         .into_response())
 }
