@@ -63,7 +63,7 @@ async fn run() {
         let cache = labs::ClusterCache::default();
         let targets = labs::Targets {
             cache: &cache,
-            options: &options,
+            options: Some(&options),
             main: &cluster,
         };
         for step in &measured {

@@ -101,6 +101,7 @@ enum Command {
 pub struct Link {
     /// What it reported when it connected.
     pub info: LinkInfo,
+    serial: u64,
     token_id: i64,
     commands: mpsc::Sender<Command>,
     in_flight: Semaphore,
@@ -149,6 +150,11 @@ impl Link {
         let relayed = answer.await.map_err(|_| closed())?;
         self.relayed.fetch_add(1, Ordering::Relaxed);
         Ok(relayed)
+    }
+
+    /// Unique among the links this process has had: a key for what is cached per connection.
+    pub fn serial(&self) -> u64 {
+        self.serial
     }
 
     /// How many requests this bridge has answered.
@@ -273,8 +279,10 @@ pub async fn serve(
     let answered_at_hello = !info.server_version.is_empty();
     let (commands, mut queue) = mpsc::channel(protocol::MAX_IN_FLIGHT);
     let (shutdown, mut shutdown_rx) = watch::channel(None);
+    static SERIALS: AtomicU64 = AtomicU64::new(1);
     let link = Arc::new(Link {
         info,
+        serial: SERIALS.fetch_add(1, Ordering::Relaxed),
         token_id,
         commands,
         in_flight: Semaphore::new(protocol::MAX_IN_FLIGHT),

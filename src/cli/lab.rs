@@ -98,7 +98,7 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
     let cache = labs::ClusterCache::default();
     let targets = labs::Targets {
         cache: &cache,
-        options: &options,
+        options: Some(&options),
         main: &cluster,
     };
     let mut runs = Vec::new();

@@ -116,6 +116,14 @@ pub enum ClusterError {
     /// The answer could not be understood.
     #[error("the cluster sent a response Lectern cannot read: {0}")]
     Malformed(String),
+    /// A check asks another kubeconfig context than the one a bridge relays.
+    #[error(
+        "this check asks the kubeconfig context `{context}`, and lectern connect relays only the context it was started with: check this step on your machine with `lectern lab check`, or run lectern connect with --context {context} while you check it"
+    )]
+    ContextNotRelayed {
+        /// The context the check asks.
+        context: String,
+    },
     /// The learner's `lectern connect` bridge closed while the check waited.
     #[error("{0}")]
     BridgeClosed(String),
@@ -555,6 +563,24 @@ impl ClusterCache {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, (std::time::Instant::now(), cluster.clone()));
         Ok(cluster)
+    }
+
+    /// The cluster behind a learner's bridge, reused (with its discovery answers) for as long as
+    /// that connection lasts, up to the cache's lifetime.
+    pub fn bridged(
+        &self,
+        link: std::sync::Arc<crate::bridge::Link>,
+        timeout: Duration,
+    ) -> std::sync::Arc<Cluster> {
+        let key = format!("bridge:{}", link.serial());
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+        if let Some((_, cluster)) = entries.get(&key) {
+            return cluster.clone();
+        }
+        let cluster = std::sync::Arc::new(Cluster::over_bridge(link, timeout));
+        entries.insert(key, (std::time::Instant::now(), cluster.clone()));
+        cluster
     }
 
     /// Forgets the cluster for these options (after it failed), so the next run connects afresh.

@@ -157,12 +157,10 @@ pub async fn check_for_learner(
     if let Some(link) = bridges.get(learner_id) {
         let started = Instant::now();
         let asked_before = link.relayed();
-        let cluster = Cluster::over_bridge(link.clone(), server_default.timeout);
-        let cache = ClusterCache::default();
-        let options = ConnectOptions::default();
+        let cluster = clusters.bridged(link.clone(), server_default.timeout);
         let targets = Targets {
-            cache: &cache,
-            options: &options,
+            cache: clusters,
+            options: None,
             main: &cluster,
         };
         let run = run_step(&targets, lab, step).await;
@@ -193,7 +191,7 @@ pub async fn check_for_learner(
     }
     let targets = Targets {
         cache: clusters,
-        options: &options,
+        options: Some(&options),
         main: &cluster,
     };
     let run = run_step(&targets, lab, step).await;
@@ -326,24 +324,28 @@ pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, 
 pub struct Targets<'a> {
     /// Where connections for other contexts are made and kept.
     pub cache: &'a ClusterCache,
-    /// How the learner's cluster was reached; other contexts differ only in the context.
-    pub options: &'a ConnectOptions,
+    /// How the learner's cluster was reached (other contexts differ only in the context), or
+    /// `None` when no other context can be reached: a bridge relays the one it was started with.
+    pub options: Option<&'a ConnectOptions>,
     /// The learner's cluster.
     pub main: &'a Cluster,
 }
 
 impl Targets<'_> {
     async fn for_check(&self, check: &Check) -> Result<Option<Arc<Cluster>>, ClusterError> {
-        match &check.context {
-            None => Ok(None),
-            Some(context) => {
-                let options = ConnectOptions {
-                    context: Some(context.clone()),
-                    ..self.options.clone()
-                };
-                self.cache.get(&options).await.map(Some)
-            }
-        }
+        let Some(context) = &check.context else {
+            return Ok(None);
+        };
+        let Some(options) = self.options else {
+            return Err(ClusterError::ContextNotRelayed {
+                context: context.clone(),
+            });
+        };
+        let options = ConnectOptions {
+            context: Some(context.clone()),
+            ..options.clone()
+        };
+        self.cache.get(&options).await.map(Some)
     }
 }
 

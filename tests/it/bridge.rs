@@ -233,6 +233,24 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
     let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
     assert_eq!(status["connected"], true);
     assert_eq!(status["link"]["server_version"], "v1.36.0");
+
+    // Step 7's second cluster is another context, which a bridge does not relay: those checks say
+    // so (and never ask the server's own kubeconfig in the learner's name).
+    let restore = check(&ada, "backup-and-restore").await;
+    let solo = restore["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "solo-cluster-up")
+        .unwrap();
+    assert_eq!(solo["status"], "error");
+    assert!(
+        solo["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("this check asks the kubeconfig context `kind-solo`, and lectern connect relays only the context it was started with"),
+        "{solo}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -829,7 +829,7 @@ mod kinds {
         let cache = labs::ClusterCache::default();
         let targets = labs::Targets {
             cache: &cache,
-            options: &options,
+            options: Some(&options),
             main: &client,
         };
         labs::run_checks(&targets, &[check]).await.remove(0)
