@@ -380,6 +380,71 @@ fn conflict_with(latest: &GradeRecord) -> AssessError {
     ))
 }
 
+/// The instructor-graded questions a release (or withdrawal) is about: one, or all of a module's.
+fn release_scope<'a>(
+    course: &'a Course,
+    module_id: &str,
+    question_id: Option<&str>,
+) -> Result<Vec<&'a str>, AssessError> {
+    let module = course
+        .module(module_id)
+        .ok_or_else(|| AssessError::NotFound(format!("there is no module `{module_id}`")))?;
+    Ok(match question_id {
+        Some(q) => vec![question(course, module_id, q)?.id.as_ref()],
+        None => module
+            .questions
+            .iter()
+            .filter(|q| q.kind.is_instructor_graded())
+            .map(|q| q.id.as_ref())
+            .collect(),
+    })
+}
+
+/// What a release would publish, question by question, for the instructor to confirm.
+#[derive(Debug, Clone)]
+pub struct ReleasePreview {
+    /// Per question: (id, latest submissions, of which graded).
+    pub questions: Vec<(String, usize, usize)>,
+}
+
+impl ReleasePreview {
+    /// Graded answers learners would see at once.
+    pub fn graded(&self) -> usize {
+        self.questions.iter().map(|(_, _, graded)| graded).sum()
+    }
+
+    /// Questions with nothing graded yet (their grades appear as they are graded).
+    pub fn nothing_graded(&self) -> usize {
+        self.questions
+            .iter()
+            .filter(|(_, _, graded)| *graded == 0)
+            .count()
+    }
+}
+
+/// What releasing one question, or every instructor-graded question of a module, would publish.
+pub async fn release_preview(
+    pool: &SqlitePool,
+    course: &Course,
+    module_id: &str,
+    question_id: Option<&str>,
+) -> Result<ReleasePreview, AssessError> {
+    let questions = release_scope(course, module_id, question_id)?;
+    let counts = store::graded_counts(pool, module_id).await?;
+    Ok(ReleasePreview {
+        questions: questions
+            .into_iter()
+            .map(|q| {
+                let (submitted, graded) = counts
+                    .iter()
+                    .find(|(id, _, _)| id == q)
+                    .map_or((0, 0), |(_, s, g)| (*s as usize, *g as usize));
+                (q.to_owned(), submitted, graded)
+            })
+            .collect(),
+    })
+}
+
 /// Lets learners see the grades of one question, or of every open question of a module.
 pub async fn release(
     pool: &SqlitePool,
@@ -388,20 +453,20 @@ pub async fn release(
     module_id: &str,
     question_id: Option<&str>,
 ) -> Result<usize, AssessError> {
-    let module = course
-        .module(module_id)
-        .ok_or_else(|| AssessError::NotFound(format!("there is no module `{module_id}`")))?;
-    let questions: Vec<&str> = match question_id {
-        Some(q) => vec![question(course, module_id, q)?.id.as_ref()],
-        None => module
-            .questions
-            .iter()
-            .filter(|q| q.kind.is_instructor_graded())
-            .map(|q| q.id.as_ref())
-            .collect(),
-    };
+    let questions = release_scope(course, module_id, question_id)?;
     store::release(pool, module_id, &questions, released_by).await?;
     Ok(questions.len())
+}
+
+/// Takes a release back: learners stop seeing those grades until they are released again.
+pub async fn withdraw(
+    pool: &SqlitePool,
+    course: &Course,
+    module_id: &str,
+    question_id: Option<&str>,
+) -> Result<u64, AssessError> {
+    let questions = release_scope(course, module_id, question_id)?;
+    Ok(store::withdraw(pool, module_id, &questions).await?)
 }
 
 /// The (module, question) pairs whose grades learners see.

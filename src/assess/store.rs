@@ -373,6 +373,42 @@ pub(super) async fn release(
     tx.commit().await
 }
 
+/// Takes back the release of `questions` of a module: learners stop seeing their grades.
+pub(super) async fn withdraw(
+    pool: &SqlitePool,
+    module_id: &str,
+    questions: &[&str],
+) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut withdrawn = 0;
+    for question_id in questions {
+        withdrawn +=
+            sqlx::query("DELETE FROM grade_releases WHERE module_id = ? AND question_id = ?")
+                .bind(module_id)
+                .bind(question_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+    }
+    tx.commit().await?;
+    Ok(withdrawn)
+}
+
+/// Per question of a module: learners' latest submissions, and how many of them are graded.
+pub(super) async fn graded_counts(
+    pool: &SqlitePool,
+    module_id: &str,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.question_id, count(*), count(g.answer_id) FROM latest_submissions s
+         LEFT JOIN current_grades g ON g.answer_id = s.id
+         WHERE s.module_id = ? GROUP BY s.question_id",
+    )
+    .bind(module_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// Every released (module, question).
 pub(super) async fn releases(pool: &SqlitePool) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT module_id, question_id FROM grade_releases")

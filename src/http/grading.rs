@@ -33,6 +33,9 @@ pub(super) struct Filter {
     /// How many questions were just released (for a notice; not carried on).
     #[serde(default, skip_serializing)]
     released: String,
+    /// How many releases were just withdrawn (for a notice; not carried on).
+    #[serde(default, skip_serializing)]
+    withdrawn: String,
 }
 
 impl Filter {
@@ -116,6 +119,25 @@ impl AnswerPage<'_> {
     }
 }
 
+/// `POST /instructor/grading/withdraw`: learners stop seeing a question's (or a module's) grades.
+pub(super) async fn withdraw(
+    State(app): State<AppState>,
+    staff: Instructor,
+    Query(filter): Query<Filter>,
+    Form(form): Form<ReleaseForm>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    staff.visitor.check_csrf(Some(&form.csrf))?;
+    let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
+    let withdrawn =
+        grading::withdraw(&app.db, site.course(), &form.release_module, question).await?;
+    let to = format!(
+        "/instructor/grading{}",
+        filter.query_with("withdrawn", &withdrawn.to_string())
+    );
+    Ok(Redirect::to(&to).into_response())
+}
+
 /// Every module as (id, title), for the filters.
 pub(super) fn module_choices(course: &Course) -> Vec<(String, String)> {
     course
@@ -160,6 +182,11 @@ pub(super) async fn queue(
     let entries = grading::queue(&app.db, course, &filter.domain()).await?;
     let released = grading::released(&app.db).await?;
     let notice = match (filter.saved.is_empty(), filter.released.as_str()) {
+        _ if !filter.withdrawn.is_empty() => Some(format!(
+            "Withdrew the release of {} question{}: learners no longer see those grades.",
+            filter.withdrawn,
+            if filter.withdrawn == "1" { "" } else { "s" }
+        )),
         (_, "1") => Some("Released the grades of 1 question: learners see them now.".to_owned()),
         (_, n) if !n.is_empty() => Some(format!(
             "Released the grades of {n} questions: learners see them now."
@@ -339,13 +366,25 @@ pub(super) async fn save_grade(
     )
 }
 
-/// Form of `POST /instructor/grading/release`.
+/// Form of `POST /instructor/grading/release` and `/withdraw`.
 #[derive(Debug, Deserialize)]
 pub(super) struct ReleaseForm {
     csrf: String,
     release_module: String,
     #[serde(default)]
     release_question: String,
+    /// `yes` once the instructor has seen what the release publishes.
+    #[serde(default)]
+    confirm: String,
+}
+
+#[derive(Template)]
+#[template(path = "grading_release_confirm.html")]
+struct ConfirmPage<'a> {
+    what: String,
+    preview: &'a grading::ReleasePreview,
+    form: &'a ReleaseForm,
+    query: String,
 }
 
 /// `POST /instructor/grading/release`: learners see the grades of a question, or a whole module.
@@ -359,6 +398,26 @@ pub(super) async fn release(
     let session = &staff.session;
     staff.visitor.check_csrf(Some(&form.csrf))?;
     let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
+    if form.confirm != "yes" {
+        // Say what would be published, and ask.
+        let preview =
+            grading::release_preview(&app.db, site.course(), &form.release_module, question)
+                .await?;
+        let what = match question {
+            Some(q) => format!("the grades of question {q}"),
+            None => format!(
+                "the grades of every instructor-graded question of {}",
+                form.release_module
+            ),
+        };
+        let page = ConfirmPage {
+            what,
+            preview: &preview,
+            form: &form,
+            query: filter.query(),
+        };
+        return Ok(Page::new(&app, "Release grades?", &page, Some(&staff.visitor)).into_response());
+    }
     let released = grading::release(
         &app.db,
         site.course(),

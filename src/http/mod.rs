@@ -137,6 +137,7 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/grading", get(grading::queue))
         .route("/instructor/grading/answers/{id}", get(grading::answer).post(grading::save_grade))
         .route("/instructor/grading/release", post(grading::release))
+        .route("/instructor/grading/withdraw", post(grading::withdraw))
         .route("/instructor/gradebook", get(gradebook::gradebook))
         .route("/instructor/gradebook.csv", get(gradebook::gradebook_csv))
         .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))

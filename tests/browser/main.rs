@@ -426,6 +426,19 @@ async fn answer_and_grade(
         "form:has(input[name='release_question'][value='api-server-role']) button",
     )
     .await?;
+    // Release says what it publishes and asks first.
+    let summary = browser
+        .wait()
+        .for_element(Locator::Css(".release-summary"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(summary, "1 graded answer will be shown now.");
+    click(
+        browser,
+        "form:has(input[name='confirm']) button[type='submit']",
+    )
+    .await?;
     browser
         .wait()
         .for_element(Locator::XPath(&notice(

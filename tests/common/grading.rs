@@ -70,6 +70,7 @@ pub async fn release(grader: &Browser<'_>, question: Option<&str>) -> reqwest::R
     let mut form = vec![
         ("csrf", csrf.as_str()),
         ("release_module", "cluster-architecture"),
+        ("confirm", "yes"),
     ];
     if let Some(q) = question {
         form.push(("release_question", q));

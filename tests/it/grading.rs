@@ -472,3 +472,95 @@ async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagg
     .unwrap();
     assert_eq!(versions, 2);
 }
+
+#[tokio::test]
+async fn release_shows_what_it_publishes_asks_first_and_can_be_withdrawn() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let ines = signed_in(&app, "ines").await;
+    let (_, path) = submitted_by_ada(&app, &ines).await;
+    let page = html(&ines, &path).await;
+    let id = path.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        post_grade(&ines, &id, &page, &["3", "4", "0", "0"], "Good start.")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    // Unconfirmed: a page saying what would be published; nothing is released.
+    let csrf = hidden(&html(&ines, "/instructor/grading").await, "csrf");
+    let asked = ines
+        .post_form(
+            "/instructor/grading/release",
+            &[("csrf", &csrf), ("release_module", "cluster-architecture")],
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = asked.text().await.unwrap();
+    assert!(
+        asked.contains("<strong>1 graded answer</strong> will be shown now; <strong>7 questions have nothing graded yet</strong>."),
+        "{asked}"
+    );
+    assert!(
+        asked.contains("<tr><td>api-server-role</td><td>1</td><td>1</td></tr>"),
+        "{asked}"
+    );
+    assert!(
+        current(&ada, "api-server-role").await["grade"].is_null(),
+        "nothing released yet"
+    );
+
+    // Confirmed: released. Withdrawn: hidden again.
+    assert_eq!(
+        release(&ines, Some("api-server-role")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let released = current(&ada, "api-server-role").await;
+    assert_eq!(released["score"], 7);
+    assert_eq!(released["grade"]["feedback"], "Good start.");
+    let queue = html(&ines, "/instructor/grading").await;
+    assert!(
+        queue.contains(
+            "aria-label=\"Withdraw the release of cluster-architecture · Q8 api-server-role\""
+        ),
+        "{queue}"
+    );
+    let withdrawn = ines
+        .post_form(
+            "/instructor/grading/withdraw",
+            &[
+                ("csrf", &csrf),
+                ("release_module", "cluster-architecture"),
+                ("release_question", "api-server-role"),
+            ],
+        )
+        .await;
+    assert_eq!(withdrawn.status(), StatusCode::SEE_OTHER);
+    let queue = html(&ines, withdrawn.headers()["location"].to_str().unwrap()).await;
+    assert!(
+        queue.contains("Withdrew the release of 1 question: learners no longer see those grades."),
+        "{queue}"
+    );
+    assert!(
+        current(&ada, "api-server-role").await["grade"].is_null(),
+        "withdrawn"
+    );
+
+    // Learners can neither release nor withdraw.
+    let learner_csrf = hidden(&html(&ada, "/").await, "csrf");
+    for path in [
+        "/instructor/grading/release",
+        "/instructor/grading/withdraw",
+    ] {
+        let refused = ada
+            .post_form(
+                path,
+                &[
+                    ("csrf", &learner_csrf),
+                    ("release_module", "cluster-architecture"),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+}
