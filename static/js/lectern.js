@@ -65,8 +65,37 @@
     return node;
   }
 
+  // Text with `code spans` (hints and explanations are written that way), as DOM nodes: never HTML.
+  function appendInline(parent, text) {
+    text.split("`").forEach(function (part, i) {
+      if (part === "") { return; }
+      parent.appendChild(i % 2 === 1 ? el("code", null, part) : document.createTextNode(part));
+    });
+  }
+
+  // The step's verdict on its heading and in the table of contents: passed or not yet.
+  function markStep(box, status) {
+    var heading = box.closest("section") && box.closest("section").querySelector("h3[id]");
+    if (!heading) { return; }
+    var passed = status === "passed";
+    var targets = [heading.querySelector("a") || heading];
+    var tocLink = document.querySelector(".toc a[href='#" + heading.id + "']");
+    if (tocLink) { targets.push(tocLink); }
+    targets.forEach(function (target) {
+      var mark = target.querySelector(".step-state");
+      if (!mark) {
+        mark = el("span", "step-state");
+        target.insertBefore(mark, target.firstChild);
+      }
+      mark.textContent = passed ? "\u2713 " : "\u2717 ";
+      mark.className = "step-state " + (passed ? "step-passed" : "step-failed");
+      mark.setAttribute("aria-label", passed ? "passed: " : "not passed yet: ");
+    });
+  }
+
   function showRun(box, run) {
     var results = box.querySelector(".check-results");
+    markStep(box, run.status);
     results.textContent = "";
     var passed = run.results.filter(function (r) { return r.status === "passed"; }).length;
     var when = new Date(run.recorded_at);
@@ -83,7 +112,9 @@
       item.appendChild(el("strong", "check-title", r.title));
       item.appendChild(el("span", "check-message", r.message));
       if (r.status !== "passed" && r.hint) {
-        item.appendChild(el("span", "check-hint", "Hint: " + r.hint));
+        var hint = el("span", "check-hint", "Hint: ");
+        appendInline(hint, r.hint);
+        item.appendChild(hint);
       }
       list.appendChild(item);
     });
@@ -125,6 +156,8 @@
           .then(function (response) {
             return response.json().then(function (body) {
               if (response.ok) { showRun(box, body); } else { showError(box, body.error || ("The check failed: HTTP " + response.status)); }
+              // Keyboard and screen-reader users land on the verdict they asked for.
+              box.querySelector(".check-results").focus();
             });
           })
           .catch(function () { showError(box, "Lectern did not answer. Is the server still running?"); })
@@ -172,7 +205,8 @@
       if (!note) { return; }
       note.hidden = false;
       note.className = "choice-feedback " + (f.correct ? "choice-correct" : "choice-wrong");
-      note.textContent = (f.correct ? "\u2714 Correct option: " : "\u2718 Not correct: ") + f.explanation;
+      note.textContent = f.correct ? "\u2714 Correct option: " : "\u2718 Not correct: ";
+      appendInline(note, f.explanation);
     });
   }
 

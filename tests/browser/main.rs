@@ -272,7 +272,40 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         first.contains("ServiceAccount monitoring/control-plane-monitor not found"),
         "{first}"
     );
-    assert!(first.contains("Hint: Create it with `kubectl -n monitoring create serviceaccount control-plane-monitor`."), "{first}");
+    assert!(first.contains("Hint: Create it with kubectl -n monitoring create serviceaccount control-plane-monitor."), "{first}");
+    // The hint's code span is code, not backticks.
+    let code = items[1]
+        .find(Locator::Css(".check-hint code"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(
+        code,
+        "kubectl -n monitoring create serviceaccount control-plane-monitor"
+    );
+    // Focus moved to the verdict; the step's heading and its table-of-contents entry show it.
+    let focused = browser
+        .execute(
+            "return document.activeElement.classList.contains('check-results') && document.activeElement.closest('.check').dataset.step;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(focused, json!("monitoring-rbac"));
+    let marks = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('.step-state.step-failed')).map(function (m) { return m.closest('a').getAttribute('href'); });",
+            vec![],
+        )
+        .await?;
+    assert_eq!(
+        marks,
+        json!(["#step-4-monitoring-rbac", "#step-4-monitoring-rbac"]),
+        "the heading's anchor and the TOC entry"
+    );
+    assert_eq!(
+        button.attr("aria-label").await?.as_deref(),
+        Some("Check my work: step 4")
+    );
     assert_eq!(
         button.text().await?,
         "Check my work",
