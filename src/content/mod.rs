@@ -131,6 +131,9 @@ pub struct Module {
     pub lab: Option<Lab>,
     /// Assessment questions, in file order.
     pub questions: Vec<Question>,
+    /// Whether the module has a `questions.toml`, even one with errors (which are reported
+    /// themselves; `{{questions}}` is then not the mistake).
+    pub has_questions_file: bool,
 }
 
 /// A hands-on lab: numbered steps a learner carries out on their cluster.
@@ -342,7 +345,7 @@ impl Loader<'_> {
             );
         }
         let lab = self.lab(&dir, meta.lab, &toml_path, &toml_text);
-        let questions = self.questions(&dir);
+        let (questions, has_questions_file) = self.questions(&dir);
         Some(Module {
             number,
             id,
@@ -358,6 +361,7 @@ impl Loader<'_> {
             },
             lab,
             questions,
+            has_questions_file,
         })
     }
 

@@ -72,11 +72,17 @@ pub struct Choice {
 }
 
 impl Loader<'_> {
-    pub(super) fn questions(&mut self, dir: &str) -> Vec<Question> {
+    /// The module's questions (those that are valid), and whether it has a `questions.toml` at all.
+    pub(super) fn questions(&mut self, dir: &str) -> (Vec<Question>, bool) {
         let path = format!("{dir}/questions.toml");
         if !self.files.contains(&path) {
-            return Vec::new();
+            return (Vec::new(), false);
         }
+        (self.questions_in(&path), true)
+    }
+
+    fn questions_in(&mut self, path: &str) -> Vec<Question> {
+        let path = path.to_owned();
         let Some(text) = self.text(&path) else {
             return Vec::new();
         };

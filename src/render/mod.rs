@@ -234,7 +234,7 @@ fn check_directives(
         ),
         (
             Directive::Questions,
-            !module.questions.is_empty(),
+            !module.questions.is_empty() || module.has_questions_file,
             "questions",
             "the module has no questions: add questions.toml",
         ),

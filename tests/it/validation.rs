@@ -704,3 +704,19 @@ fn the_new_check_features_parse_into_what_the_runner_needs() {
     ));
     assert!(matches!(&fields[1].test, FieldTest::Some(inner) if inner.len() == 1));
 }
+
+#[test]
+fn a_questions_file_that_does_not_parse_is_the_only_error_reported() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/questions.toml",
+        "[[questions]]\nid = \"q1\"\nkind = \"open\n",
+    );
+    let errors = errors(course.path());
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("modules/01-intro/questions.toml:3:"),
+        "{errors:#?}"
+    );
+}
