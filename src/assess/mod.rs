@@ -381,3 +381,64 @@ pub async fn current_submissions(
         })
         .collect())
 }
+
+/// One question of the course as its learner's "My work" page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkItem {
+    /// The module's id (for the link to the question).
+    pub module_id: String,
+    /// The module's title.
+    pub module_title: String,
+    /// The question's id.
+    pub question_id: String,
+    /// Its number in the module, from 1.
+    pub number: usize,
+    /// Its points.
+    pub points: u32,
+    /// Whether an instructor grades it (open questions).
+    pub instructor_graded: bool,
+    /// The learner's current answer, if any.
+    pub answer: Option<AnswerView>,
+    /// The model answer (its Markdown source), once the question's grades are released and the
+    /// learner has submitted: to compare, never before.
+    pub model_answer: Option<String>,
+}
+
+/// Every question of the course with the learner's answer, state, score and feedback.
+pub async fn my_work(
+    pool: &SqlitePool,
+    course: &Course,
+    learner_id: i64,
+) -> Result<Vec<WorkItem>, AssessError> {
+    let released = grading::released(pool).await?;
+    let mut items = Vec::new();
+    for module in &course.modules {
+        for (i, question) in module.questions.iter().enumerate() {
+            let answer = latest(
+                pool,
+                course,
+                learner_id,
+                module.id.as_ref(),
+                question.id.as_ref(),
+            )
+            .await?;
+            let submitted = answer.as_ref().is_some_and(|a| a.state != "draft");
+            let is_released = released.contains(&(module.id.to_string(), question.id.to_string()));
+            items.push(WorkItem {
+                module_id: module.id.to_string(),
+                module_title: module.title.clone(),
+                question_id: question.id.to_string(),
+                number: i + 1,
+                points: question.points,
+                instructor_graded: question.kind.is_instructor_graded(),
+                model_answer: question
+                    .model_answer
+                    .as_ref()
+                    .filter(|_| submitted && is_released)
+                    .map(|m| m.text.trim().to_owned()),
+                answer,
+            });
+        }
+    }
+    Ok(items)
+}

@@ -61,3 +61,27 @@ pub(super) async fn save(
         .await?,
     ))
 }
+
+#[derive(askama::Template)]
+#[template(path = "my_work.html")]
+struct MyWorkPage<'a> {
+    items: &'a [crate::assess::WorkItem],
+}
+
+impl MyWorkPage<'_> {
+    /// Whether the item at `index` is its module's first (the page heads each module).
+    fn starts_module(&self, index: &usize) -> bool {
+        *index == 0 || self.items[*index - 1].module_id != self.items[*index].module_id
+    }
+}
+
+/// `GET /my-work`: every question with the visitor's answer, state, score and feedback.
+pub(super) async fn my_work(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+) -> Result<Response, Error> {
+    let site = app.site.current();
+    let items = crate::assess::my_work(&app.db, site.course(), visitor.learner_id()).await?;
+    let page = MyWorkPage { items: &items };
+    Ok(super::Page::new(&app, "My work", &page, Some(&visitor)).into_response())
+}

@@ -141,6 +141,7 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/gradebook", get(gradebook::gradebook))
         .route("/instructor/gradebook.csv", get(gradebook::gradebook_csv))
         .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))
+        .route("/my-work", get(answers::my_work))
         .route("/connect", get(bridge::connect_page))
         .route("/connect/code", post(bridge::create_code))
         .route("/connect/pairings/{id}/revoke", post(bridge::revoke))

@@ -564,3 +564,63 @@ async fn release_shows_what_it_publishes_asks_first_and_can_be_withdrawn() {
         assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
     }
 }
+
+#[tokio::test]
+async fn my_work_lists_every_answer_and_shows_the_model_answer_only_after_release() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let ines = signed_in(&app, "ines").await;
+    submit(
+        &ada,
+        "who-talks-to-etcd",
+        json!({ "choices": [0], "submit": true }),
+    )
+    .await;
+    let (_, path) = submitted_by_ada(&app, &ines).await;
+    let page = html(&ines, &path).await;
+    let id = path.rsplit('/').next().unwrap().to_owned();
+    post_grade(
+        &ines,
+        &id,
+        &page,
+        &["3", "4", "0", "0"],
+        "Name the admission phases.",
+    )
+    .await;
+
+    let work = html(&ada, "/my-work").await;
+    assert!(
+        work.contains("<a href=\"/my-work\">My work</a>"),
+        "linked from the account area"
+    );
+    let item = |work: &str, question: &str| {
+        let start = work
+            .find(&format!("id=\"work-cluster-architecture-{question}\""))
+            .unwrap_or_else(|| panic!("no {question} in {work}"));
+        let end = work[start..].find("</section>").unwrap() + start;
+        work[start..end].to_owned()
+    };
+    assert!(item(&work, "who-talks-to-etcd").contains("Graded: <strong>2 of 2 points</strong>"));
+    let open = item(&work, "api-server-role");
+    assert!(
+        open.contains("Submitted, waiting for an instructor's grade (10 points)"),
+        "{open}"
+    );
+    assert!(!open.contains("Model answer"), "not before release");
+    assert!(item(&work, "etcd-consistency").contains("Not answered yet (10 points)"));
+
+    release(&ines, Some("api-server-role")).await;
+    let open = item(&html(&ada, "/my-work").await, "api-server-role");
+    assert!(
+        open.contains("Graded: <strong>7 of 10 points</strong>"),
+        "{open}"
+    );
+    assert!(
+        open.contains("Feedback: Name the admission phases."),
+        "{open}"
+    );
+    assert!(
+        open.contains("<summary>Model answer</summary><p>The API server is the control plane&#39;s only entry point"),
+        "{open}"
+    );
+}
