@@ -128,7 +128,7 @@ pub(super) async fn withdraw(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     staff.visitor.check_csrf(Some(&form.csrf))?;
-    let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
+    let question = form.question();
     let withdrawn =
         grading::withdraw(&app.db, site.course(), &form.release_module, question).await?;
     let to = format!(
@@ -378,6 +378,13 @@ pub(super) struct ReleaseForm {
     confirm: String,
 }
 
+impl ReleaseForm {
+    /// The question released or withdrawn; `None` for every question of the module.
+    fn question(&self) -> Option<&str> {
+        Some(self.release_question.as_str()).filter(|q| !q.is_empty())
+    }
+}
+
 #[derive(Template)]
 #[template(path = "grading_release_confirm.html")]
 struct ConfirmPage<'a> {
@@ -397,7 +404,7 @@ pub(super) async fn release(
     let site = app.site.current();
     let session = &staff.session;
     staff.visitor.check_csrf(Some(&form.csrf))?;
-    let question = Some(form.release_question.as_str()).filter(|q| !q.is_empty());
+    let question = form.question();
     if form.confirm != "yes" {
         // Say what would be published, and ask.
         let preview =
