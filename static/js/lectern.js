@@ -237,6 +237,48 @@
     box.hidden = false;
   }
 
+  // Unsaved answer text survives a reload or a closed tab (kept in this browser, per person, until
+  // it is saved), and leaving the page with unsaved text asks first.
+  function draftKey(form) {
+    var account = document.querySelector(".account-name");
+    var who = account ? account.textContent.trim().split(" ")[0] : "local";
+    return "lectern-draft:" + who + ":" + form.dataset.module + "/" + form.dataset.question;
+  }
+
+  function keepDraft(form) {
+    var area = form.querySelector("textarea");
+    if (!area) { return; }
+    area.addEventListener("input", function () {
+      try { window.localStorage.setItem(draftKey(form), area.value); } catch (e) { /* storage full or off */ }
+      form.dataset.dirty = "1";
+    });
+  }
+
+  function restoreDraft(form, answer) {
+    var area = form.querySelector("textarea");
+    var kept = null;
+    try { kept = window.localStorage.getItem(draftKey(form)); } catch (e) { kept = null; }
+    if (!area || kept === null || area.disabled || (answer && answer.locked)) { return; }
+    if (answer && answer.text === kept) { forgetDraft(form); return; }
+    area.value = kept;
+    form.dataset.dirty = "1";
+    var status = form.querySelector(".answer-status");
+    status.textContent = (status.textContent ? status.textContent + " \u00b7 " : "") +
+      "restored your unsaved text from this browser";
+  }
+
+  function forgetDraft(form) {
+    try { window.localStorage.removeItem(draftKey(form)); } catch (e) { /* storage off */ }
+    delete form.dataset.dirty;
+  }
+
+  window.addEventListener("beforeunload", function (event) {
+    if (document.querySelector("form.answer[data-dirty]")) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+
   function saveAnswer(form, submit) {
     var body = { submit: submit };
     if (form.dataset.kind === "open") {
@@ -249,7 +291,7 @@
     fetch(answerUrl(form), { method: "POST", headers: checkHeaders(), body: JSON.stringify(body) })
       .then(function (response) {
         return response.json().then(function (answer) {
-          if (response.ok) { showAnswer(form, answer); } else { status.textContent = answer.error || ("Not saved: HTTP " + response.status); status.className = "answer-status answer-error"; }
+          if (response.ok) { forgetDraft(form); showAnswer(form, answer); } else { status.textContent = answer.error || ("Not saved: HTTP " + response.status); status.className = "answer-status answer-error"; }
         });
       })
       .catch(function () { status.textContent = "Not saved: Lectern did not answer."; status.className = "answer-status answer-error"; });
@@ -261,9 +303,13 @@
       form.addEventListener("submit", function (event) { event.preventDefault(); saveAnswer(form, true); });
       var draft = form.querySelector("[data-action='draft']");
       if (draft) { draft.addEventListener("click", function () { saveAnswer(form, false); }); }
+      keepDraft(form);
       fetch(answerUrl(form), { headers: { Accept: "application/json" } })
         .then(function (response) { return response.status === 200 ? response.json() : null; })
-        .then(function (answer) { if (answer) { showAnswer(form, answer); } })
+        .then(function (answer) {
+          if (answer) { showAnswer(form, answer); }
+          restoreDraft(form, answer);
+        })
         .catch(function () { /* nothing saved yet */ });
     });
   }

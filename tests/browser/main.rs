@@ -623,3 +623,84 @@ async fn pair_connect_and_check(
         .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsaved_answer_text_survives_a_reload_and_leaving_asks_first() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let browser = connect(&driver).await;
+    let result = keep_unsaved_text(&browser, &app).await;
+    finish(browser, result, "keeping unsaved text", &["SEVERE"]).await;
+}
+
+async fn keep_unsaved_text(
+    browser: &Client,
+    app: &TestApp,
+) -> Result<(), fantoccini::error::CmdError> {
+    const AREA: &str = "form.answer[data-question='api-server-role'] textarea";
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let area = browser.wait().for_element(Locator::Css(AREA)).await?;
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
+            vec![serde_json::to_value(&area)?],
+        )
+        .await?;
+    area.send_keys("The API server authenticates").await?;
+    // Leaving now would ask first.
+    let asks = browser
+        .execute(
+            "var e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e); return e.defaultPrevented;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(asks, json!(true));
+    // Reload without the prompt (headless Chromium would block on it): the text comes back.
+    browser
+        .execute(
+            "document.querySelectorAll('form[data-dirty]').forEach(function (f) { delete f.dataset.dirty; });",
+            vec![],
+        )
+        .await?;
+    browser.refresh().await?;
+    let status = browser
+        .wait()
+        .for_element(Locator::XPath(
+            "//form[@data-question='api-server-role']//*[contains(@class, 'answer-status') and contains(., 'restored your unsaved text')]",
+        ))
+        .await?;
+    assert!(
+        status
+            .text()
+            .await?
+            .contains("restored your unsaved text from this browser")
+    );
+    let text = browser
+        .find(Locator::Css(AREA))
+        .await?
+        .prop("value")
+        .await?;
+    assert_eq!(text.as_deref(), Some("The API server authenticates"));
+    // Saving forgets the browser's copy: nothing to warn about any more.
+    click(
+        browser,
+        "form.answer[data-question='api-server-role'] [data-action='draft']",
+    )
+    .await?;
+    browser
+        .wait()
+        .for_element(Locator::XPath(
+            "//form[@data-question='api-server-role']//*[contains(@class, 'answer-status') and starts-with(normalize-space(.), 'Draft saved')]",
+        ))
+        .await?;
+    let asks = browser
+        .execute(
+            "var e = new Event('beforeunload', { cancelable: true }); window.dispatchEvent(e); return e.defaultPrevented;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(asks, json!(false));
+    Ok(())
+}
