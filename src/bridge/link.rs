@@ -246,7 +246,7 @@ pub async fn serve(
             server_version,
             client,
         }) if version == protocol::VERSION => LinkInfo {
-            connected_since: now_rfc3339(),
+            connected_since: super::rfc3339(super::now()),
             from,
             context: clip(&context),
             server_version: clip(&server_version),
@@ -432,13 +432,6 @@ fn to_json<T: serde::Serialize>(frame: &T) -> String {
 /// Reported strings are shown on pages: keep them short.
 fn clip(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(120).collect()
-}
-
-fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    super::store::rfc3339(now.as_secs() as i64)
 }
 
 /// A tower service that sends kube-rs requests over a bridge: the transport of a
