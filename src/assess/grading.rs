@@ -70,6 +70,8 @@ pub struct QueueEntry {
     pub question_id: String,
     /// Position of the question in its module, from 1.
     pub question_number: usize,
+    /// The question's prompt in one short line (what staff see instead of its id).
+    pub question_summary: String,
     /// Which version of the learner's answer this is.
     pub version: i64,
     /// When it was submitted.
@@ -205,6 +207,7 @@ impl store::EntryRow {
             module_id: self.module_id,
             question_id: self.question_id,
             question_number: index + 1,
+            question_summary: question.summary(),
             version: self.version,
             submitted_at: self.submitted_at,
             status,
@@ -467,6 +470,58 @@ pub async fn withdraw(
 ) -> Result<u64, AssessError> {
     let questions = release_scope(course, module_id, question_id)?;
     Ok(store::withdraw(pool, module_id, &questions).await?)
+}
+
+/// Where one instructor-graded question stands: how many latest submissions are graded, and
+/// whether learners see the grades.
+#[derive(Debug, Clone)]
+pub struct QuestionRelease {
+    /// Module.
+    pub module_id: String,
+    /// Question.
+    pub question_id: String,
+    /// Its position in the module, from 1.
+    pub number: usize,
+    /// Its prompt in one short line.
+    pub summary: String,
+    /// Learners see its grades.
+    pub released: bool,
+    /// Learners whose latest answer is submitted.
+    pub submitted: usize,
+    /// Of those, graded.
+    pub graded: usize,
+}
+
+/// Every instructor-graded question of the course, in course order, with its release state and
+/// graded counts: what the grading page lists and filters by.
+pub async fn question_releases(
+    pool: &SqlitePool,
+    course: &Course,
+) -> Result<Vec<QuestionRelease>, AssessError> {
+    let released = released(pool).await?;
+    let mut states = Vec::new();
+    for module in &course.modules {
+        let counts = store::graded_counts(pool, module.id.as_ref()).await?;
+        for (index, question) in module.questions.iter().enumerate() {
+            if !question.kind.is_instructor_graded() {
+                continue;
+            }
+            let (submitted, graded) = counts
+                .iter()
+                .find(|(id, _, _)| id == question.id.as_ref())
+                .map_or((0, 0), |(_, s, g)| (*s as usize, *g as usize));
+            states.push(QuestionRelease {
+                module_id: module.id.to_string(),
+                question_id: question.id.to_string(),
+                number: index + 1,
+                summary: question.summary(),
+                released: released.contains(&(module.id.to_string(), question.id.to_string())),
+                submitted,
+                graded,
+            });
+        }
+    }
+    Ok(states)
 }
 
 /// The (module, question) pairs whose grades learners see.

@@ -49,6 +49,29 @@ pub struct Question {
     pub choices: Vec<Choice>,
 }
 
+impl Question {
+    /// The prompt as one short line of plain text (emphasis and code marks dropped, cut at a word
+    /// near 90 characters): how staff pages name a question instead of by its id.
+    pub fn summary(&self) -> String {
+        const MAX: usize = 90;
+        let plain: String = self
+            .prompt
+            .text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .filter(|c| !matches!(c, '*' | '`'))
+            .collect();
+        if plain.chars().count() <= MAX {
+            return plain;
+        }
+        let cut: String = plain.chars().take(MAX).collect();
+        let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+        format!("{}…", cut.trim_end_matches([',', ';', ':', '.']))
+    }
+}
+
 /// One rubric line: what earns how many points.
 #[derive(Debug, Clone)]
 pub struct Criterion {

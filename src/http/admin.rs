@@ -1,6 +1,7 @@
 //! Endpoints for admins: accounts (one at a time, or a cohort from CSV) and the clusters learners'
 //! checks run against.
 
+use super::filters;
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;

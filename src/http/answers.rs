@@ -1,6 +1,7 @@
 //! Endpoints for answering assessment questions in place: the learner's current answer, and saving a
 //! new version (draft or submission).
 
+use super::filters;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,6 +1,7 @@
 //! `lectern connect` on the portal: the Connect page (pairing codes, paired machines), the pairing
 //! exchange, the learner's live status, and the WebSocket a bridge runs on.
 
+use super::filters;
 use askama::Template;
 use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};

@@ -1,6 +1,7 @@
 //! Instructor grading: the queue, one answer beside its question, model answer and rubric, saving a
 //! grade (then on to the next), and releasing grades. The gradebook is in `gradebook.rs`.
 
+use super::filters;
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
@@ -10,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use super::session::Instructor;
 use super::{Error, Page};
 use crate::app::AppState;
-use crate::assess::grading::{self, GradeInput, GradeStatus, GradingTask, QueueEntry, QueueFilter};
+use crate::assess::grading::{
+    self, GradeInput, GradeStatus, GradingTask, QuestionRelease, QueueEntry, QueueFilter,
+};
 use crate::assess::{self};
 use crate::content::Course;
 use crate::progress;
@@ -69,14 +72,6 @@ impl Filter {
     }
 }
 
-/// A question as the filter and release controls list it.
-struct QuestionChoice {
-    module_id: String,
-    question_id: String,
-    label: String,
-    released: bool,
-}
-
 #[derive(Template)]
 #[template(path = "grading_queue.html")]
 struct QueuePage<'a> {
@@ -84,7 +79,7 @@ struct QueuePage<'a> {
     query: String,
     notice: Option<String>,
     modules: Vec<(String, String)>,
-    questions: Vec<QuestionChoice>,
+    questions: Vec<QuestionRelease>,
     cohorts: Vec<String>,
     entries: &'a [QueueEntry],
     ungraded: usize,
@@ -147,29 +142,6 @@ pub(super) fn module_choices(course: &Course) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every question of the course (for the filter), with whether its grades are released.
-fn question_choices(
-    course: &Course,
-    released: &std::collections::HashSet<(String, String)>,
-) -> Vec<QuestionChoice> {
-    course
-        .modules
-        .iter()
-        .flat_map(|m| {
-            m.questions
-                .iter()
-                .enumerate()
-                .filter(|(_, q)| q.kind.is_instructor_graded())
-                .map(|(i, q)| QuestionChoice {
-                    module_id: m.id.to_string(),
-                    question_id: q.id.to_string(),
-                    label: format!("{} · Q{} {}", m.id, i + 1, q.id),
-                    released: released.contains(&(m.id.to_string(), q.id.to_string())),
-                })
-        })
-        .collect()
-}
-
 /// `GET /instructor/grading`: the queue.
 pub(super) async fn queue(
     State(app): State<AppState>,
@@ -180,7 +152,6 @@ pub(super) async fn queue(
     let session = &staff.session;
     let course = &site.course();
     let entries = grading::queue(&app.db, course, &filter.domain()).await?;
-    let released = grading::released(&app.db).await?;
     let notice = match (filter.saved.is_empty(), filter.released.as_str()) {
         _ if !filter.withdrawn.is_empty() => Some(format!(
             "Withdrew the release of {} question{}: learners no longer see those grades.",
@@ -199,7 +170,7 @@ pub(super) async fn queue(
         query: filter.query(),
         notice,
         modules: module_choices(course),
-        questions: question_choices(course, &released),
+        questions: grading::question_releases(&app.db, course).await?,
         cohorts: progress::cohorts(&app.db).await?,
         ungraded: entries
             .iter()

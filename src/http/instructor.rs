@@ -1,6 +1,7 @@
 //! Endpoints for instructors: the cohort table, one learner's history with its evidence, and where a
 //! cohort is stuck. Learners get 403; a learner id that is not a learner's is a 404.
 
+use super::filters;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +10,7 @@ use serde::Deserialize;
 use super::session::Instructor;
 use super::{Error, Page};
 use crate::app::AppState;
-use crate::labs::CheckResult;
-use crate::progress::{self, CohortPicture, CohortRow};
+use crate::progress::{self, CohortPicture, CohortRow, HistoryEntry};
 
 /// Filters of the cohort views.
 #[derive(Debug, Deserialize)]
@@ -44,16 +44,7 @@ struct CohortPage<'a> {
 struct LearnerPage<'a> {
     username: &'a str,
     cohort: Option<&'a str>,
-    runs: Vec<RunView>,
-}
-
-struct RunView {
-    lab_id: String,
-    step_id: String,
-    status: String,
-    recorded_at: String,
-    via: String,
-    results: Vec<CheckResult>,
+    runs: Vec<HistoryEntry>,
 }
 
 #[derive(Template)]
@@ -101,18 +92,8 @@ pub(super) async fn learner(
             "There is no learner with id {id}."
         )));
     };
-    let runs = progress::history(&app.db, id)
-        .await?
-        .into_iter()
-        .map(|r| RunView {
-            results: serde_json::from_str(&r.results).unwrap_or_default(),
-            lab_id: r.lab_id,
-            step_id: r.step_id,
-            status: r.status,
-            recorded_at: r.recorded_at,
-            via: r.via,
-        })
-        .collect();
+    let site = app.site.current();
+    let runs = progress::learner_history(&app.db, site.course(), id).await?;
     let page = LearnerPage {
         username: &username,
         cohort: cohort.as_deref(),

@@ -6,6 +6,7 @@ mod answers;
 mod bridge;
 mod client_addr;
 mod error;
+mod filters;
 mod gradebook;
 mod grading;
 mod guard;

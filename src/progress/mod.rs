@@ -2,11 +2,13 @@
 //! Instructors' views (cohort table, one learner's history, where a cohort is stuck) read the same
 //! records.
 
+mod history;
 mod picture;
 mod store;
 
+pub use history::{HistoryEntry, learner_history};
 pub use picture::{Cell, CellState, CohortPicture, Column, FunnelStep, Row, Stuck, cohort_picture};
-pub use store::{HistoryRun, cohorts, history, member};
+pub use store::{cohorts, member};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;

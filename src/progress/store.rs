@@ -99,7 +99,7 @@ pub async fn cohorts(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
 
 /// One recorded run, with its evidence, for a learner's history.
 #[derive(Debug, Clone)]
-pub struct HistoryRun {
+pub(super) struct HistoryRun {
     /// Lab.
     pub lab_id: String,
     /// Step.
@@ -115,7 +115,10 @@ pub struct HistoryRun {
 }
 
 /// A learner's runs, newest first.
-pub async fn history(pool: &SqlitePool, learner_id: i64) -> Result<Vec<HistoryRun>, sqlx::Error> {
+pub(super) async fn history(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Vec<HistoryRun>, sqlx::Error> {
     let rows: Vec<(String, String, String, String, String, String)> =
         sqlx::query_as("SELECT lab_id, step_id, status, created_at, via, results FROM check_runs WHERE learner_id = ? ORDER BY id DESC LIMIT 500")
             .bind(learner_id)

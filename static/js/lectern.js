@@ -47,6 +47,29 @@
     }, 1800);
   }
 
+  // A region that scrolls sideways (a wide table, a long command) must be reachable by keyboard:
+  // it becomes a tab stop while, and only while, its content is wider than it is.
+  function keyboardScrolling() {
+    var regions = document.querySelectorAll(".table-wrap, .code-block pre");
+    if (regions.length === 0 || !window.ResizeObserver) { return; }
+    var observer = new ResizeObserver(function (entries) {
+      entries.forEach(function (entry) {
+        var region = entry.target;
+        if (region.scrollWidth > region.clientWidth + 1) {
+          region.tabIndex = 0;
+          if (region.classList.contains("table-wrap") && !region.hasAttribute("aria-label")) {
+            var caption = region.querySelector("caption, h2, th");
+            region.setAttribute("role", "region");
+            region.setAttribute("aria-label", "Table" + (caption ? ": " + caption.textContent.trim() : "") + " (scrolls sideways)");
+          }
+        } else if (region.hasAttribute("tabindex")) {
+          region.removeAttribute("tabindex");
+        }
+      });
+    });
+    regions.forEach(function (region) { observer.observe(region); });
+  }
+
   function renderDiagrams() {
     var blocks = document.querySelectorAll("pre.mermaid");
     if (blocks.length === 0 || !window.mermaid) { return; }
@@ -361,6 +384,7 @@
   }
 
   setupCopyButtons();
+  keyboardScrolling();
   renderDiagrams();
   setupChecks();
   setupAnswers();

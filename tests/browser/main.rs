@@ -3,6 +3,7 @@
 //! Needs Debian's `chromium` and `chromium-driver` (the README's test command installs them). Without
 //! them the test is skipped with a message, except under `CI=true`, where it fails instead.
 
+mod audit;
 #[path = "../common/mod.rs"]
 mod common;
 

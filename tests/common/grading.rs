@@ -32,12 +32,15 @@ pub async fn submit(browser: &Browser<'_>, question: &str, body: Value) -> (Stat
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-/// Answer ids linked from the queue, in queue order.
+/// Answer ids linked from the queue, in queue order (each row links its learner and its action).
 pub fn queue_ids(html: &str) -> Vec<String> {
-    html.split("href=\"/instructor/grading/answers/")
+    let mut ids: Vec<String> = html
+        .split("href=\"/instructor/grading/answers/")
         .skip(1)
         .map(|s| s.split(['?', '"']).next().unwrap().to_owned())
-        .collect()
+        .collect();
+    ids.dedup();
+    ids
 }
 
 /// Posts a grade as the grading form does, from the page the grader loaded.

@@ -72,7 +72,16 @@ async fn an_open_answer_is_graded_against_the_rubric_and_reaches_its_author_on_r
     let filtered = html(&ines, "/instructor/grading?cohort=blue").await;
     let ids = queue_ids(&filtered);
     assert_eq!(ids.len(), 1);
-    assert!(filtered.contains("cluster-architecture · Q8 api-server-role"));
+    assert!(
+        filtered.contains(
+            "title=\"cluster-architecture · api-server-role\">Q8 What is the role of the API server in the control plane? Describe what happens to a…</td>"
+        ),
+        "the question by its prompt, not its id: {filtered}"
+    );
+    assert!(
+        filtered.contains("<span class=\"release-counts\">0 of 1 submitted answer graded</span>"),
+        "graded counts per question"
+    );
     for (filter, expected) in [
         ("?question=etcd-consistency", 1),
         ("?learner=ADA", 1),
@@ -521,7 +530,7 @@ async fn release_shows_what_it_publishes_asks_first_and_can_be_withdrawn() {
     let queue = html(&ines, "/instructor/grading").await;
     assert!(
         queue.contains(
-            "aria-label=\"Withdraw the release of cluster-architecture · Q8 api-server-role\""
+            "aria-label=\"Withdraw the release of Q8 of Cluster architecture deep-dive\""
         ),
         "{queue}"
     );

@@ -268,7 +268,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         .await
         .unwrap();
     assert!(history.contains("2 check runs, newest first"));
-    assert!(history.contains("ha-control-plane · monitoring-rbac"));
+    assert!(history.contains("<h2>Step 4: Give a monitoring identity read-only access <span class=\"run-status check-failed\">failed</span></h2>"));
     assert!(
         history.contains("&#34;likely_slips&#34;") && !history.contains("\"likely_slips\""),
         "the evidence is shown, escaped"

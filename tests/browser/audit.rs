@@ -1,0 +1,248 @@
+//! Every page type, as each role sees it, at 1400 px and 390 px wide, in light and dark: nothing
+//! overflows the viewport, and axe-core (vendored: `axe.min.js`, MPL-2.0) finds no serious or
+//! critical accessibility violation.
+
+use super::*;
+use lectern::auth::Role;
+
+use common::browser::Browser;
+use common::grading::{portal, submit};
+
+/// axe-core 4.14.1 from npm, injected into each page the test audits.
+const AXE: &str = include_str!("axe.min.js");
+
+/// The viewport widths every page must fit: a laptop and a phone.
+const WIDTHS: [u32; 2] = [1400, 390];
+
+/// chromedriver's Chrome DevTools Protocol passthrough, for `prefers-color-scheme: dark`.
+#[derive(Debug)]
+struct Cdp(&'static str, Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({ "cmd": self.0, "params": self.1 }).to_string()),
+        )
+    }
+}
+
+async fn color_scheme(browser: &Client, scheme: &str) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .issue_cmd(Cdp(
+            "Emulation.setEmulatedMedia",
+            json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Elements that stick out of the viewport, for the failure message.
+const OVERFLOW: &str = r#"
+const width = window.innerWidth;
+if (document.documentElement.scrollWidth <= width) return null;
+const clipped = e => { for (let a = e.parentElement; a; a = a.parentElement) {
+  if (['auto', 'scroll', 'hidden', 'clip'].includes(getComputedStyle(a).overflowX)) return true; } return false; };
+const culprits = Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > width + 1 && !clipped(e))
+  .filter(e => !Array.from(e.children).some(c => c.getBoundingClientRect().right > width + 1))
+  .slice(0, 5)
+  .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
+    + ' right=' + Math.round(e.getBoundingClientRect().right));
+return { scrollWidth: document.documentElement.scrollWidth, innerWidth: width, culprits };
+"#;
+
+/// Runs axe on the page; answers its serious and critical violations.
+const RUN_AXE: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { resultTypes: ['violations'] }).then(r => done(
+  r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+    .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at '
+      + v.nodes.slice(0, 3).map(n => n.target.join(' ') + ' ' + (n.failureSummary || '').split('\n').slice(1, 2).join('')).join(' | '))
+), e => done(['axe failed: ' + e]));
+"#;
+
+/// Audits the page the browser is on at every width and scheme; appends what is wrong to `problems`.
+async fn audit(
+    browser: &Client,
+    page: &str,
+    problems: &mut Vec<String>,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .execute(&format!("{AXE}\nreturn true;"), vec![])
+        .await?;
+    for scheme in ["light", "dark"] {
+        color_scheme(browser, scheme).await?;
+        for width in WIDTHS {
+            browser.set_window_size(width, 1000).await?;
+            // Two frames: layout and the script's resize observers have run.
+            let inner = browser
+                .execute_async(
+                    "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(window.innerWidth)));",
+                    vec![],
+                )
+                .await?;
+            assert_eq!(inner, json!(width), "the viewport is {width} px wide");
+            let overflow = browser.execute(OVERFLOW, vec![]).await?;
+            if !overflow.is_null() {
+                problems.push(format!(
+                    "{page} at {width} px ({scheme}) overflows: {overflow}"
+                ));
+            }
+            let violations = browser.execute_async(RUN_AXE, vec![]).await?;
+            for violation in violations.as_array().into_iter().flatten() {
+                problems.push(format!(
+                    "{page} at {width} px ({scheme}): {}",
+                    violation.as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    color_scheme(browser, "light").await?;
+    keep_screenshot(browser, page).await?;
+    browser.set_window_size(1280, 1000).await?;
+    Ok(())
+}
+
+/// With `LECTERN_SCREENSHOTS=<dir>`, keeps each audited page as `<dir>/<page>.png` at 1400 px
+/// (how the README's screenshots are made).
+async fn keep_screenshot(browser: &Client, page: &str) -> Result<(), fantoccini::error::CmdError> {
+    let Some(dir) = std::env::var_os("LECTERN_SCREENSHOTS") else {
+        return Ok(());
+    };
+    browser.set_window_size(1400, 1000).await?;
+    let png = browser.screenshot().await?;
+    let name: String = page
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = std::path::Path::new(&dir).join(format!("{}.png", name.trim_matches('-')));
+    std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_fits_a_laptop_and_a_phone_and_passes_an_accessibility_audit() {
+    let Some(driver) = start_driver() else { return };
+    let mut started = kind::ha_cluster();
+    started.push(kind::namespace("monitoring"));
+    let cluster = FakeCluster::start(started).await;
+    let app = portal(
+        TestApp::spawn_with_config(|c| {
+            c.portal = true;
+            c.cluster.kubeconfig = Some(cluster.kubeconfig.clone());
+        })
+        .await,
+    )
+    .await;
+    app.add_account("root", Role::Admin, None).await;
+
+    // Something to show: ada ran checks and answered, grace ran a check.
+    let ada = common::browser::signed_in(&app, "ada").await;
+    for step in ["create-ha-cluster", "monitoring-rbac"] {
+        let path = format!("/api/labs/ha-control-plane/steps/{step}/check");
+        assert_eq!(ada.post_json(&path, "{}").await.status(), 200);
+    }
+    let (status, _) = submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "Only the API server talks to etcd.", "submit": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = submit(
+        &ada,
+        "who-talks-to-etcd",
+        json!({ "choices": [0], "submit": true }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let grace: Browser = common::browser::signed_in(&app, "grace").await;
+    let path = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
+    assert_eq!(grace.post_json(path, "{}").await.status(), 200);
+
+    let browser = connect(&driver).await;
+    let mut problems = Vec::new();
+    let result = audit_every_page(&browser, &app, &mut problems).await;
+    finish(browser, result, "auditing every page", &["SEVERE"]).await;
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+async fn audit_every_page(
+    browser: &Client,
+    app: &TestApp,
+    problems: &mut Vec<String>,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser.goto(&app.url("/sign-in")).await?;
+    audit(browser, "/sign-in", problems).await?;
+    browser.goto(&app.url("/modules/nope")).await?;
+    audit(browser, "a page that is not there", problems).await?;
+
+    sign_in(browser, app, "ada").await?;
+    for path in ["/", "/my-work", "/connect", "/account/password"] {
+        browser.goto(&app.url(path)).await?;
+        audit(browser, path, problems).await?;
+    }
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("pre.mermaid svg"))
+        .await?;
+    audit(browser, "the module page", problems).await?;
+    sign_out(browser).await?;
+
+    sign_in(browser, app, "ines").await?;
+    for path in [
+        "/instructor/grading",
+        "/instructor/gradebook",
+        "/instructor/gradebook?detail=criteria",
+        "/instructor/cohort",
+        "/instructor/stuck",
+    ] {
+        browser.goto(&app.url(path)).await?;
+        audit(browser, path, problems).await?;
+    }
+    browser.goto(&app.url("/instructor/cohort")).await?;
+    click(browser, "a[href^='/instructor/learners/']").await?;
+    browser
+        .wait()
+        .for_element(Locator::Css(".history-run"))
+        .await?;
+    audit(browser, "a learner's history", problems).await?;
+    browser.goto(&app.url("/instructor/grading")).await?;
+    click(browser, "a[href^='/instructor/grading/answers/']").await?;
+    browser
+        .wait()
+        .for_element(Locator::Css(".grade-form"))
+        .await?;
+    audit(browser, "grading an answer", problems).await?;
+    browser.goto(&app.url("/instructor/grading")).await?;
+    click(browser, ".release-module button").await?;
+    browser
+        .wait()
+        .for_element(Locator::Css(".release-summary"))
+        .await?;
+    audit(browser, "confirming a release", problems).await?;
+    sign_out(browser).await?;
+
+    sign_in(browser, app, "root").await?;
+    for path in ["/admin/users", "/admin/clusters"] {
+        browser.goto(&app.url(path)).await?;
+        audit(browser, path, problems).await?;
+    }
+    Ok(())
+}
