@@ -94,6 +94,46 @@ pub enum UserCommand {
     /// Create an account. The password is read from standard input when it is piped; otherwise a
     /// strong one is generated and printed once.
     Add(UserAddArgs),
+    /// List every account with its role, cohort, last sign-in and state.
+    List {
+        /// The database.
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Give an account a new generated password (printed once) and end its sessions.
+    ResetPassword(UserNameArgs),
+    /// Change an account's role or cohort.
+    Set(UserSetArgs),
+    /// Stop an account from signing in and end its sessions; its work is kept.
+    Deactivate(UserNameArgs),
+    /// Let a deactivated account sign in again.
+    Reactivate(UserNameArgs),
+}
+
+/// `lectern user reset-password|deactivate|reactivate NAME`.
+#[derive(Debug, Clone, Args)]
+pub struct UserNameArgs {
+    /// The user name.
+    pub name: String,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+/// `lectern user set NAME [--role R] [--cohort C]`.
+#[derive(Debug, Clone, Args)]
+pub struct UserSetArgs {
+    /// The user name.
+    pub name: String,
+    /// learner, instructor or admin.
+    #[arg(long, value_parser = crate::auth::Role::parse)]
+    pub role: Option<crate::auth::Role>,
+    /// The cohort; `--cohort ""` removes it.
+    #[arg(long)]
+    pub cohort: Option<String>,
+    /// The database.
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `lectern user add`.

@@ -6,7 +6,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use lectern::cli;
-use lectern::config::{Cli, Command, GradesCommand, LabCommand, UserCommand};
+use lectern::config::{Cli, Command, GradesCommand, LabCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Validate(args) => cli::validate::execute(&args.dir),
-        Command::User(UserCommand::Add(args)) => run_async(cli::user::add(args)),
+        Command::User(command) => run_async(cli::user::execute(command)),
         Command::Backup(args) => run_async(cli::backup::execute(args)),
         Command::Grades(GradesCommand::Export(args)) => run_async(cli::grades::export(args)),
         Command::Lab(LabCommand::List { content }) => cli::lab::list(content.as_deref()),

@@ -6,6 +6,7 @@
 //! at every sign-in, so a session id planted before sign-in is worthless. Failed sign-ins and
 //! current-password checks are throttled per (account, address) and per address ([`rate_limit`]).
 
+pub mod accounts;
 pub mod password;
 pub mod rate_limit;
 mod store;
@@ -27,7 +28,6 @@ pub struct Passwords {
     /// Argon2 off the async runtime.
     pub hasher: Hasher,
 }
-pub use store::list_accounts;
 
 /// What a person may do; each role includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -121,6 +121,15 @@ pub enum AuthError {
     /// Too many password checks at once (see [`password::Busy`]).
     #[error(transparent)]
     Busy(#[from] password::Busy),
+    /// The account exists but was deactivated by an admin (said only after the right password).
+    #[error("this account is deactivated: ask an admin of this portal to reactivate it")]
+    Deactivated,
+    /// No account has that id or name.
+    #[error("there is no account {0}")]
+    NoSuchAccount(String),
+    /// The change would leave no active admin.
+    #[error("that would leave no active admin: make someone else an admin first")]
+    LastAdmin,
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -164,6 +173,8 @@ pub struct Imported {
     pub created: Vec<(String, String)>,
     /// `line N: why`, for each line that created nothing.
     pub errors: Vec<String>,
+    /// Those lines as they were given, to correct and import again.
+    pub failed_lines: Vec<String>,
 }
 
 /// Creates one account per CSV line `username,role,cohort` (role and cohort may be left out; a
@@ -187,6 +198,7 @@ pub async fn import_accounts(
                 imported
                     .errors
                     .push(format!("line {number}: expected username,role,cohort"));
+                imported.failed_lines.push(line.to_owned());
                 continue;
             }
         };
@@ -194,6 +206,7 @@ pub async fn import_accounts(
             Ok(role) => role,
             Err(e) => {
                 imported.errors.push(format!("line {number}: {e}"));
+                imported.failed_lines.push(line.to_owned());
                 continue;
             }
         };
@@ -201,7 +214,10 @@ pub async fn import_accounts(
         match create_account(pool, hasher, username, role, &password, Some(cohort)).await {
             Ok(user) => imported.created.push((user.username, password)),
             Err(AuthError::Database(e)) => return Err(e),
-            Err(e) => imported.errors.push(format!("line {number}: {e}")),
+            Err(e) => {
+                imported.errors.push(format!("line {number}: {e}"));
+                imported.failed_lines.push(line.to_owned());
+            }
         }
     }
     Ok(imported)
@@ -229,6 +245,9 @@ pub async fn sign_in(
         limiter.failed(username, address);
         return Err(AuthError::InvalidCredentials);
     };
+    if !store::is_active(pool, user.learner_id).await? {
+        return Err(AuthError::Deactivated);
+    }
     limiter.succeeded(username, address);
     let token = hex(&random_bytes::<32>());
     let csrf_token = hex(&random_bytes::<32>());

@@ -2,6 +2,7 @@
 
 use sqlx::SqlitePool;
 
+use super::accounts::Account;
 use super::{AuthError, Role, Session, User};
 
 type AccountRow = (i64, String, String, String);
@@ -66,13 +67,124 @@ pub(super) async fn find_account(
     Ok(row.map(|row| (user_of(&row), row.3)))
 }
 
-/// Every account, by user name, for the admin page.
-pub async fn list_accounts(pool: &SqlitePool) -> Result<Vec<User>, sqlx::Error> {
-    let rows: Vec<AccountRow> =
-        sqlx::query_as("SELECT learner_id, username, role, '' FROM accounts ORDER BY username")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.iter().map(user_of).collect())
+/// Whether the account may sign in (not deactivated).
+pub(super) async fn is_active(pool: &SqlitePool, learner_id: i64) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT learner_id FROM accounts WHERE learner_id = ? AND deactivated_at IS NULL",
+    )
+    .bind(learner_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Every account by user name, or the one with `learner_id`.
+pub(super) async fn accounts(
+    pool: &SqlitePool,
+    learner_id: Option<i64>,
+) -> Result<Vec<Account>, sqlx::Error> {
+    type Row = (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT learner_id, username, role, cohort, last_sign_in_at, deactivated_at FROM accounts
+         WHERE ?1 IS NULL OR learner_id = ?1 ORDER BY username",
+    )
+    .bind(learner_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(learner_id, username, role, cohort, last_sign_in, deactivated)| Account {
+                learner_id,
+                username,
+                role: Role::parse(&role).unwrap_or(Role::Learner),
+                cohort,
+                last_sign_in,
+                deactivated,
+            },
+        )
+        .collect())
+}
+
+/// The condition under which an account may stop being an active admin: it is not one, or another
+/// active admin remains.
+const ANOTHER_ADMIN_REMAINS: &str = "(role <> 'admin' OR deactivated_at IS NOT NULL OR EXISTS (
+    SELECT 1 FROM accounts other WHERE other.role = 'admin' AND other.deactivated_at IS NULL
+    AND other.learner_id <> accounts.learner_id))";
+
+/// Sets role and cohort; `false` when refused because no active admin would remain.
+pub(super) async fn update_account(
+    pool: &SqlitePool,
+    learner_id: i64,
+    role: Role,
+    cohort: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE accounts SET role = ?, cohort = ? WHERE learner_id = ? AND (? = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
+    ))
+    .bind(role.as_str())
+    .bind(cohort)
+    .bind(learner_id)
+    .bind(role.as_str())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Deactivates and ends every session and bridge token use; `false` when refused because no
+/// active admin would remain.
+pub(super) async fn deactivate(pool: &SqlitePool, learner_id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(&format!(
+        "UPDATE accounts SET deactivated_at = coalesce(deactivated_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         WHERE learner_id = ? AND {ANOTHER_ADMIN_REMAINS}"
+    ))
+    .bind(learner_id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("DELETE FROM sessions WHERE learner_id = ?")
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+pub(super) async fn reactivate(pool: &SqlitePool, learner_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET deactivated_at = NULL WHERE learner_id = ?")
+        .bind(learner_id)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+/// A new password hash, and every session ended.
+pub(super) async fn reset_password(
+    pool: &SqlitePool,
+    learner_id: i64,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE accounts SET password_hash = ? WHERE learner_id = ?")
+        .bind(password_hash)
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE learner_id = ?")
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 pub(super) async fn insert_session(
@@ -82,15 +194,20 @@ pub(super) async fn insert_session(
     csrf_token: &str,
     now: u64,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO sessions (token_hash, learner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)")
         .bind(token_hash)
         .bind(learner_id)
         .bind(csrf_token)
         .bind(now as i64)
         .bind(now as i64)
-        .execute(pool)
-        .await
-        .map(|_| ())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE accounts SET last_sign_in_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE learner_id = ?")
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 pub(super) async fn find_session(
@@ -99,7 +216,8 @@ pub(super) async fn find_session(
 ) -> Result<Option<(Session, u64, u64)>, sqlx::Error> {
     let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
         "SELECT a.learner_id, a.username, a.role, s.csrf_token, s.created_at, s.last_seen_at
-         FROM sessions s JOIN accounts a ON a.learner_id = s.learner_id WHERE s.token_hash = ?",
+         FROM sessions s JOIN accounts a ON a.learner_id = s.learner_id
+         WHERE s.token_hash = ? AND a.deactivated_at IS NULL",
     )
     .bind(token_hash)
     .fetch_optional(pool)

@@ -105,6 +105,9 @@ pub async fn authenticate(pool: &SqlitePool, token: &str) -> Result<(Learner, i6
         store::TokenState::Revoked => Err(BridgeError::Token(
             "this token was revoked on the portal's Connect page: pair again to reconnect",
         )),
+        store::TokenState::Deactivated => Err(BridgeError::Token(
+            "your account on this portal is deactivated: ask its admins",
+        )),
     }
 }
 
@@ -129,6 +132,13 @@ pub async fn revoke(
         "this machine's pairing was revoked on the portal",
     );
     Ok(())
+}
+
+/// Closes the learner's live bridge, if any (their account was deactivated).
+pub fn disconnect(bridges: &Bridges, learner_id: i64, reason: &str) {
+    if let Some(link) = bridges.get(learner_id) {
+        link.close(reason);
+    }
 }
 
 fn now() -> i64 {

@@ -41,6 +41,8 @@ pub(super) enum TokenState {
     Expired,
     /// Revoked from the Connect page.
     Revoked,
+    /// The learner's account was deactivated by an admin.
+    Deactivated,
 }
 
 pub(super) fn hash(secret: &str) -> String {
@@ -114,17 +116,20 @@ pub(super) async fn token_state(
     token: &str,
     now: i64,
 ) -> Result<TokenState, sqlx::Error> {
-    let row: Option<(i64, i64, i64, Option<i64>, String)> = sqlx::query_as(
-        "SELECT t.id, t.learner_id, t.expires_at, t.revoked_at, a.username FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = ?",
+    type Row = (i64, i64, i64, Option<i64>, String, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT t.id, t.learner_id, t.expires_at, t.revoked_at, a.username, a.deactivated_at
+         FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = ?",
     )
     .bind(hash(token))
     .fetch_optional(pool)
     .await?;
     Ok(match row {
         None => TokenState::Unknown,
-        Some((_, _, _, Some(_), _)) => TokenState::Revoked,
-        Some((_, _, expires_at, None, _)) if expires_at < now => TokenState::Expired,
-        Some((token_id, learner_id, _, None, username)) => {
+        Some((_, _, _, Some(_), _, _)) => TokenState::Revoked,
+        Some((_, _, _, None, _, Some(_))) => TokenState::Deactivated,
+        Some((_, _, expires_at, None, _, None)) if expires_at < now => TokenState::Expired,
+        Some((token_id, learner_id, _, None, username, None)) => {
             sqlx::query("UPDATE bridge_tokens SET last_used_at = ? WHERE id = ?")
                 .bind(now)
                 .bind(token_id)

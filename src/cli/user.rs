@@ -1,14 +1,16 @@
-//! `lectern user add`: accounts from the command line (the first admin, scripted cohorts).
+//! `lectern user …`: accounts from the command line (the first admin, scripted cohorts, and the
+//! same lifecycle admins have in the browser: list, reset a password, role and cohort, deactivate).
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use crate::auth::{self, password};
-use crate::config::UserAddArgs;
+use crate::auth::accounts::{self, Account};
+use crate::auth::{self, AuthError, password};
+use crate::config::{UserAddArgs, UserCommand};
 use crate::db;
 
 /// Creates the account; prints a generated password once when none was piped in.
-pub async fn add(args: UserAddArgs) -> ExitCode {
+async fn add(args: UserAddArgs) -> ExitCode {
     let stdin = std::io::stdin();
     let (password, generated) = if stdin.is_terminal() {
         (password::generate(), true)
@@ -50,4 +52,109 @@ pub async fn add(args: UserAddArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `lectern user …`: every subcommand.
+pub async fn execute(command: UserCommand) -> ExitCode {
+    let db = match &command {
+        UserCommand::Add(args) => return add(args.clone()).await,
+        UserCommand::List { db } => db,
+        UserCommand::ResetPassword(args)
+        | UserCommand::Deactivate(args)
+        | UserCommand::Reactivate(args) => &args.db,
+        UserCommand::Set(args) => &args.db,
+    };
+    let pool = match db::open(&db.path()).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run(&pool, command).await;
+    pool.close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(pool: &sqlx::SqlitePool, command: UserCommand) -> Result<(), AuthError> {
+    match command {
+        UserCommand::Add(_) => unreachable!("`execute` runs `add` before opening the database"),
+        UserCommand::List { .. } => {
+            println!(
+                "{:<24} {:<10} {:<16} {:<22} state",
+                "user", "role", "cohort", "last sign-in"
+            );
+            for a in accounts::list(pool).await? {
+                println!(
+                    "{:<24} {:<10} {:<16} {:<22} {}",
+                    a.username,
+                    a.role.as_str(),
+                    a.cohort.as_deref().unwrap_or("-"),
+                    a.last_sign_in.as_deref().map_or("never", short_time),
+                    a.deactivated.as_deref().map_or_else(
+                        || "active".to_owned(),
+                        |t| format!("deactivated {}", short_time(t))
+                    )
+                );
+            }
+        }
+        UserCommand::ResetPassword(args) => {
+            let account = accounts::find_by_name(pool, &args.name).await?;
+            let generated =
+                accounts::reset_password(pool, &auth::Hasher::default(), account.learner_id)
+                    .await?;
+            println!(
+                "reset the password of `{}`; their sessions have ended",
+                account.username
+            );
+            println!("password (shown only now): {generated}");
+        }
+        UserCommand::Set(args) => {
+            let account = accounts::find_by_name(pool, &args.name).await?;
+            let role = args.role.unwrap_or(account.role);
+            let cohort = args.cohort.as_deref().or(account.cohort.as_deref());
+            let updated = accounts::update(pool, account.learner_id, role, cohort).await?;
+            println!("{}", describe(&updated));
+        }
+        UserCommand::Deactivate(args) => {
+            let account = accounts::find_by_name(pool, &args.name).await?;
+            let updated = accounts::deactivate(pool, account.learner_id).await?;
+            println!("{}; their sessions have ended", describe(&updated));
+        }
+        UserCommand::Reactivate(args) => {
+            let account = accounts::find_by_name(pool, &args.name).await?;
+            let updated = accounts::reactivate(pool, account.learner_id).await?;
+            println!("{}", describe(&updated));
+        }
+    }
+    Ok(())
+}
+
+/// `ada: learner, cohort spring, active`.
+fn describe(account: &Account) -> String {
+    format!(
+        "{}: {}, {}, {}",
+        account.username,
+        account.role.as_str(),
+        account
+            .cohort
+            .as_deref()
+            .map_or_else(|| "no cohort".to_owned(), |c| format!("cohort {c}")),
+        if account.is_active() {
+            "active"
+        } else {
+            "deactivated"
+        }
+    )
+}
+
+/// `2026-11-25T18:37:24.123Z` → `2026-11-25T18:37` (UTC).
+fn short_time(stamp: &str) -> &str {
+    stamp.get(..16).unwrap_or(stamp)
 }

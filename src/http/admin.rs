@@ -1,16 +1,17 @@
-//! Endpoints for admins: accounts (one at a time, or a cohort from CSV) and the clusters learners'
-//! checks run against.
+//! Endpoints for admins: accounts (one at a time, or a cohort from CSV; then password resets, role
+//! and cohort changes, deactivation) and the clusters learners' checks run against.
 
 use super::filters;
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::session::{Admin, CsrfForm, HasCsrf};
+use super::session::{Admin, CsrfForm, CsrfOnly, HasCsrf};
 use super::{Error, Page};
 use crate::app::AppState;
+use crate::auth::accounts::{self, Account};
 use crate::auth::{self, Role, password};
 use crate::labs::{self, AssignError};
 
@@ -18,9 +19,21 @@ use crate::labs::{self, AssignError};
 #[template(path = "admin_users.html")]
 struct UsersPage<'a> {
     error: Option<&'a str>,
+    import_errors: &'a [String],
     created: &'a [(&'a str, &'a str)],
+    credentials_csv: String,
+    failed_lines: String,
     csrf: &'a str,
-    users: &'a [auth::User],
+    accounts: &'a [Account],
+}
+
+/// What the last action on the users page did, to show with the list.
+#[derive(Default)]
+struct UsersOutcome<'a> {
+    error: Option<&'a str>,
+    import_errors: &'a [String],
+    created: &'a [(&'a str, &'a str)],
+    failed_lines: &'a [String],
 }
 
 /// The users page, with what the last action did.
@@ -28,15 +41,17 @@ async fn users_page_with(
     app: &AppState,
     admin: &Admin,
     status: StatusCode,
-    error: Option<&str>,
-    created: &[(&str, &str)],
+    outcome: UsersOutcome<'_>,
 ) -> Result<Response, Error> {
-    let users = auth::list_accounts(&app.db).await?;
+    let accounts = accounts::list(&app.db).await?;
     let page = UsersPage {
-        error,
-        created,
+        error: outcome.error,
+        import_errors: outcome.import_errors,
+        created: outcome.created,
+        credentials_csv: accounts::credentials_csv(outcome.created),
+        failed_lines: outcome.failed_lines.join("\n"),
         csrf: &admin.session.csrf_token,
-        users: &users,
+        accounts: &accounts,
     };
     Ok(Page::new(app, "Users", &page, Some(&admin.visitor))
         .with_status(status)
@@ -48,7 +63,7 @@ pub(super) async fn users_page(
     State(app): State<AppState>,
     admin: Admin,
 ) -> Result<Response, Error> {
-    users_page_with(&app, &admin, StatusCode::OK, None, &[]).await
+    users_page_with(&app, &admin, StatusCode::OK, UsersOutcome::default()).await
 }
 
 /// Form of `POST /admin/users`.
@@ -84,19 +99,24 @@ pub(super) async fn add_user(
             Some(form.cohort.trim()),
         )
         .await
-        .map_err(|e| match e {
-            auth::AuthError::Database(e) => Error::from(e),
-            other => Error::BadRequest(other.to_string()),
-        }),
+        .map_err(Error::from),
         Err(e) => Err(Error::BadRequest(e)),
     };
     match outcome {
         Ok(user) => {
             let created = [(user.username.as_str(), generated.as_str())];
-            users_page_with(&app, &admin, StatusCode::OK, None, &created).await
+            let outcome = UsersOutcome {
+                created: &created,
+                ..UsersOutcome::default()
+            };
+            users_page_with(&app, &admin, StatusCode::OK, outcome).await
         }
         Err(Error::BadRequest(e)) => {
-            users_page_with(&app, &admin, StatusCode::BAD_REQUEST, Some(&e), &[]).await
+            let outcome = UsersOutcome {
+                error: Some(&e),
+                ..UsersOutcome::default()
+            };
+            users_page_with(&app, &admin, StatusCode::BAD_REQUEST, outcome).await
         }
         Err(e) => Err(e),
     }
@@ -116,25 +136,149 @@ impl HasCsrf for ImportUsers {
 }
 
 /// `POST /admin/users/import`: one account per CSV line `username,role,cohort`; every created
-/// account's generated password is shown once, every bad line says why.
+/// account's generated password is shown once (and offered as one CSV download), every bad line
+/// says why and comes back in the form to correct.
 pub(super) async fn import_users(
     State(app): State<AppState>,
     admin: Admin,
     CsrfForm(form): CsrfForm<ImportUsers>,
 ) -> Result<Response, Error> {
     let imported = auth::import_accounts(&app.db, &app.passwords.hasher, &form.csv).await?;
-    let error = (!imported.errors.is_empty()).then(|| imported.errors.join("; "));
     let created: Vec<(&str, &str)> = imported
         .created
         .iter()
         .map(|(u, p)| (u.as_str(), p.as_str()))
         .collect();
-    let status = if error.is_none() {
+    let status = if imported.errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
-    users_page_with(&app, &admin, status, error.as_deref(), &created).await
+    let outcome = UsersOutcome {
+        import_errors: &imported.errors,
+        created: &created,
+        failed_lines: &imported.failed_lines,
+        ..UsersOutcome::default()
+    };
+    users_page_with(&app, &admin, status, outcome).await
+}
+
+#[derive(Template)]
+#[template(path = "admin_account.html")]
+struct AccountPage<'a> {
+    account: &'a Account,
+    notice: Option<&'a str>,
+    new_password: Option<&'a str>,
+    csrf: &'a str,
+}
+
+/// Query of `GET /admin/users/{id}`: what the last change did.
+#[derive(Deserialize)]
+pub(super) struct AccountQuery {
+    #[serde(default)]
+    done: String,
+}
+
+/// One account's page, with what the last action did.
+async fn account_page_with(
+    app: &AppState,
+    admin: &Admin,
+    account: &Account,
+    notice: Option<&str>,
+    new_password: Option<&str>,
+) -> Result<Response, Error> {
+    let page = AccountPage {
+        account,
+        notice,
+        new_password,
+        csrf: &admin.session.csrf_token,
+    };
+    Ok(Page::new(app, &account.username, &page, Some(&admin.visitor)).into_response())
+}
+
+/// `GET /admin/users/{id}`: one account, and what an admin can do to it.
+pub(super) async fn account_page(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    Query(query): Query<AccountQuery>,
+) -> Result<Response, Error> {
+    let account = accounts::find(&app.db, id).await?;
+    let notice = match query.done.as_str() {
+        "updated" => Some("Saved. The new role applies from their next request."),
+        "deactivated" => Some(
+            "Deactivated: their sessions have ended and they cannot sign in. Their work is kept.",
+        ),
+        "reactivated" => Some("Reactivated: they can sign in again with their password."),
+        _ => None,
+    };
+    account_page_with(&app, &admin, &account, notice, None).await
+}
+
+/// Form of `POST /admin/users/{id}`.
+#[derive(Deserialize)]
+pub(super) struct UpdateAccount {
+    csrf: String,
+    role: String,
+    #[serde(default)]
+    cohort: String,
+}
+
+impl HasCsrf for UpdateAccount {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /admin/users/{id}`: changes role and cohort.
+pub(super) async fn update_account(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<UpdateAccount>,
+) -> Result<Response, Error> {
+    let role = Role::parse(&form.role).map_err(Error::BadRequest)?;
+    accounts::update(&app.db, id, role, Some(&form.cohort)).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=updated")).into_response())
+}
+
+/// `POST /admin/users/{id}/password`: a new generated password, shown once; their sessions end.
+pub(super) async fn reset_password(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    let generated = accounts::reset_password(&app.db, &app.passwords.hasher, id).await?;
+    let account = accounts::find(&app.db, id).await?;
+    account_page_with(&app, &admin, &account, None, Some(&generated)).await
+}
+
+/// `POST /admin/users/{id}/deactivate`: no more sign-in, sessions end at once.
+pub(super) async fn deactivate(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    accounts::deactivate(&app.db, id).await?;
+    crate::bridge::disconnect(
+        &app.bridges,
+        id,
+        "this account was deactivated on the portal",
+    );
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=deactivated")).into_response())
+}
+
+/// `POST /admin/users/{id}/reactivate`.
+pub(super) async fn reactivate(
+    State(app): State<AppState>,
+    _admin: Admin,
+    Path(id): Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    accounts::reactivate(&app.db, id).await?;
+    Ok(Redirect::to(&format!("/admin/users/{id}?done=reactivated")).into_response())
 }
 
 #[derive(Template)]

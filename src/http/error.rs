@@ -140,6 +140,26 @@ impl From<crate::assess::AssessError> for Error {
     }
 }
 
+impl From<crate::auth::AuthError> for Error {
+    fn from(error: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as Auth;
+        match error {
+            Auth::InvalidCredentials | Auth::Deactivated => Error::Unauthorized(error.to_string()),
+            Auth::Throttled(wait) => Error::TooManyRequests {
+                message: error.to_string(),
+                retry_after: wait,
+            },
+            Auth::UsernameTaken(_) | Auth::InvalidUsername(_) | Auth::WeakPassword(_) => {
+                Error::BadRequest(error.to_string())
+            }
+            Auth::NoSuchAccount(_) => Error::NotFound(error.to_string()),
+            Auth::LastAdmin => Error::Conflict(error.to_string()),
+            Auth::Busy(_) => Error::Unavailable(error.to_string()),
+            Auth::Database(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::bridge::BridgeError> for Error {
     fn from(error: crate::bridge::BridgeError) -> Self {
         use crate::bridge::BridgeError;

@@ -116,6 +116,17 @@ async fn finish(
     what: &str,
     levels: &[&str],
 ) {
+    finish_expecting(browser, result, what, levels, &[]).await;
+}
+
+/// [`finish`], except for log entries containing one of `expected` (a 4xx the test provoked).
+async fn finish_expecting(
+    browser: Client,
+    result: Result<(), fantoccini::error::CmdError>,
+    what: &str,
+    levels: &[&str],
+    expected: &[&str],
+) {
     let log = browser.issue_cmd(BrowserLog).await;
     browser.close().await.ok();
     result.unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -125,6 +136,10 @@ async fn finish(
         .expect("log entries")
         .iter()
         .filter(|entry| levels.contains(&entry["level"].as_str().unwrap_or_default()))
+        .filter(|entry| {
+            let message = entry["message"].as_str().unwrap_or_default();
+            !expected.iter().any(|e| message.contains(e))
+        })
         .collect();
     assert!(
         problems.is_empty(),

@@ -363,7 +363,7 @@ async fn learners_and_instructors_get_403_on_admin_pages() {
         );
     }
     assert!(
-        auth::list_accounts(&app.app.db)
+        auth::accounts::list(&app.app.db)
             .await
             .unwrap()
             .iter()
@@ -377,7 +377,10 @@ async fn admins_add_users_who_can_then_sign_in() {
     let mut admin = Browser::new(&app);
     admin.sign_in_as("root", PASSWORD).await;
     let list = admin.get("/admin/users").await.text().await.unwrap();
-    assert!(list.contains("<td>ines</td><td>instructor</td>"));
+    assert!(
+        list.contains(">ines</a></th><td>instructor</td><td></td><td>never</td><td>active</td>"),
+        "{list}"
+    );
     let csrf = admin.csrf().await;
     assert_eq!(
         admin

@@ -309,6 +309,23 @@ async fn admins_import_a_cohort_from_csv() {
     assert!(html.contains("Created 2 accounts."), "{html}");
     assert!(html.contains("line 4: unknown role `teacher`: use learner, instructor or admin"));
     assert!(html.contains("line 5: the user name `ada` is already taken"));
+    assert!(
+        html.contains(">bad,teacher,spring\nada,learner,spring</textarea>"),
+        "the failed lines are back in the form to correct: {html}"
+    );
+    let download = html
+        .split("href=\"data:text/csv;charset=utf-8,")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the credentials as one download");
+    let download: String = url::form_urlencoded::parse(format!("x={download}").as_bytes())
+        .next()
+        .unwrap()
+        .1
+        .into_owned();
+    let lines: Vec<&str> = download.split("\r\n").collect();
+    assert_eq!(lines[0], "username,password");
+    assert!(lines[1].starts_with("ada,") && lines[2].starts_with("ines,") && lines[3].is_empty());
     let password = html
         .split("<tr><td>ada</td><td><code>")
         .nth(1)

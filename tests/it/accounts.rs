@@ -1,0 +1,417 @@
+//! The account lifecycle admins run: the list with cohort and last sign-in, password resets shown
+//! once, role and cohort changes, deactivation that ends sessions at once, reactivation; in the
+//! browser (over HTTP, authorization included) and from the command line.
+
+use reqwest::StatusCode;
+
+use crate::common::browser::{Browser, hidden, html};
+use crate::common::{PASSWORD, TestApp, lectern_cmd};
+use lectern::auth::Role;
+
+/// root (admin), ines (instructor), ada (learner, cohort blue).
+async fn portal() -> TestApp {
+    let app = TestApp::spawn_portal().await;
+    app.add_account("root", Role::Admin, None).await;
+    app.add_account("ines", Role::Instructor, None).await;
+    app.add_account("ada", Role::Learner, Some("blue")).await;
+    app
+}
+
+async fn id_of(app: &TestApp, name: &str) -> i64 {
+    let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+        .bind(name)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    id
+}
+
+/// Posts a form of the account page as the admin's browser does (CSRF from the page itself).
+async fn act(admin: &Browser<'_>, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let page = html(admin, "/admin/users").await;
+    let csrf = hidden(&page, "csrf");
+    let mut fields = vec![("csrf", csrf.as_str())];
+    fields.extend_from_slice(form);
+    admin.post_form(path, &fields).await
+}
+
+#[tokio::test]
+async fn admins_see_everyone_with_cohort_and_last_sign_in() {
+    let app = portal().await;
+    let mut ada = Browser::new(&app);
+    assert_eq!(
+        ada.sign_in_as("ada", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let list = html(&root, "/admin/users").await;
+    let ada_row = list
+        .split(&format!(
+            "<a href=\"/admin/users/{}\">ada</a>",
+            id_of(&app, "ada").await
+        ))
+        .nth(1)
+        .and_then(|s| s.split("</tr>").next())
+        .expect("ada is listed, linking to her account");
+    assert!(
+        ada_row.starts_with("</th><td>learner</td><td>blue</td><td><time datetime=\"20"),
+        "role, cohort, and a last sign-in: {ada_row}"
+    );
+    assert!(
+        ada_row.ends_with("UTC</time></td><td>active</td>"),
+        "{ada_row}"
+    );
+    let ines_row = list.split(">ines</a>").nth(1).unwrap();
+    assert!(ines_row.starts_with("</th><td>instructor</td><td></td><td>never</td>"));
+}
+
+#[tokio::test]
+async fn only_admins_manage_accounts() {
+    let app = portal().await;
+    let ada_id = id_of(&app, "ada").await;
+    for name in ["ada", "ines"] {
+        let mut someone = Browser::new(&app);
+        someone.sign_in_as(name, PASSWORD).await;
+        let csrf = someone.csrf().await;
+        assert_eq!(
+            someone
+                .get(&format!("/admin/users/{ada_id}"))
+                .await
+                .status(),
+            StatusCode::FORBIDDEN,
+            "{name}"
+        );
+        for action in ["password", "deactivate", "reactivate"] {
+            let response = someone
+                .post_form(
+                    &format!("/admin/users/{ada_id}/{action}"),
+                    &[("csrf", &csrf)],
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name} {action}");
+        }
+        let response = someone
+            .post_form(
+                &format!("/admin/users/{ada_id}"),
+                &[("csrf", &csrf), ("role", "admin")],
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name} promotes");
+    }
+    let anonymous = Browser::new(&app);
+    assert_eq!(
+        anonymous
+            .get(&format!("/admin/users/{ada_id}"))
+            .await
+            .status(),
+        StatusCode::SEE_OTHER,
+        "to the sign-in page"
+    );
+    // Nothing changed.
+    let mut ada = Browser::new(&app);
+    assert_eq!(
+        ada.sign_in_as("ada", PASSWORD).await.status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // The admin's own forms need the CSRF token too.
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let forged = root
+        .post_form(
+            &format!("/admin/users/{ada_id}/deactivate"),
+            &[("csrf", "forged")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        root.get("/admin/users/9999").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_reset_password_is_shown_once_and_ends_every_session() {
+    let app = portal().await;
+    let ada_id = id_of(&app, "ada").await;
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    assert_eq!(ada.get("/my-work").await.status(), StatusCode::OK);
+
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let reset = act(&root, &format!("/admin/users/{ada_id}/password"), &[]).await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    assert_eq!(
+        reset.headers()["cache-control"],
+        "private, no-store",
+        "the password is not cached"
+    );
+    let page = reset.text().await.unwrap();
+    let password = page
+        .split("<code class=\"new-password\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the new password, shown once");
+    assert_eq!(password.len(), 20);
+    assert!(
+        !html(&root, &format!("/admin/users/{ada_id}"))
+            .await
+            .contains(password),
+        "and never again"
+    );
+
+    assert_eq!(
+        ada.get("/my-work").await.status(),
+        StatusCode::SEE_OTHER,
+        "her session ended at once"
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", PASSWORD)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password is gone"
+    );
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn role_and_cohort_changes_apply_on_the_next_request() {
+    let app = portal().await;
+    let ada_id = id_of(&app, "ada").await;
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    assert_eq!(
+        ada.get("/instructor/grading").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let path = format!("/admin/users/{ada_id}");
+    let saved = act(
+        &root,
+        &path,
+        &[("role", "instructor"), ("cohort", " green ")],
+    )
+    .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        saved.headers()["location"],
+        format!("/admin/users/{ada_id}?done=updated").as_str()
+    );
+    let page = html(&root, &format!("{path}?done=updated")).await;
+    assert!(page.contains("instructor · cohort green"), "{page}");
+    assert!(page.contains("Saved. The new role applies from their next request."));
+    assert_eq!(
+        ada.get("/instructor/grading").await.status(),
+        StatusCode::OK,
+        "the same session, now an instructor"
+    );
+
+    let cleared = act(&root, &path, &[("role", "learner"), ("cohort", "")]).await;
+    assert_eq!(cleared.status(), StatusCode::SEE_OTHER);
+    let (cohort,): (Option<String>,) =
+        sqlx::query_as("SELECT cohort FROM accounts WHERE learner_id = ?")
+            .bind(ada_id)
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(cohort, None, "an empty cohort removes it");
+    assert_eq!(
+        ada.get("/instructor/grading").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let bad = act(&root, &path, &[("role", "owner")]).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("unknown role `owner`"));
+}
+
+#[tokio::test]
+async fn deactivation_ends_sessions_at_once_and_reactivation_lets_them_back() {
+    let app = portal().await;
+    let ada_id = id_of(&app, "ada").await;
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+
+    let done = act(&root, &format!("/admin/users/{ada_id}/deactivate"), &[]).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        ada.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "her session ended at once"
+    );
+    let refused = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("this account is deactivated: ask an admin of this portal to reactivate it")
+    );
+    let wrong = Browser::new(&app)
+        .sign_in_as("ada", "wrong password!")
+        .await;
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("the user name or password is not right"),
+        "a guesser learns nothing about the account"
+    );
+    let page = html(&root, &format!("/admin/users/{ada_id}?done=deactivated")).await;
+    assert!(page.contains("<strong>deactivated</strong>"));
+    assert!(page.contains("action=\"/admin/users/"), "{page}");
+    assert!(page.contains("/reactivate\""));
+    let list = html(&root, "/admin/users").await;
+    assert!(list.contains("class=\"account-deactivated\""));
+
+    let back = act(&root, &format!("/admin/users/{ada_id}/reactivate"), &[]).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER,
+        "back in with her old password"
+    );
+}
+
+#[tokio::test]
+async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
+    let app = portal().await;
+    let root_id = id_of(&app, "root").await;
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    for (path, form) in [
+        (format!("/admin/users/{root_id}"), vec![("role", "learner")]),
+        (format!("/admin/users/{root_id}/deactivate"), vec![]),
+    ] {
+        let refused = act(&root, &path, &form).await;
+        assert_eq!(refused.status(), StatusCode::CONFLICT, "{path}");
+        assert!(
+            refused
+                .text()
+                .await
+                .unwrap()
+                .contains("that would leave no active admin: make someone else an admin first")
+        );
+    }
+    // With a second admin, the first may step down.
+    let ines_id = id_of(&app, "ines").await;
+    let promoted = act(
+        &root,
+        &format!("/admin/users/{ines_id}"),
+        &[("role", "admin")],
+    )
+    .await;
+    assert_eq!(promoted.status(), StatusCode::SEE_OTHER);
+    let stepped_down = act(
+        &root,
+        &format!("/admin/users/{root_id}"),
+        &[("role", "instructor")],
+    )
+    .await;
+    assert_eq!(stepped_down.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        root.get("/admin/users").await.status(),
+        StatusCode::FORBIDDEN,
+        "no longer an admin"
+    );
+}
+
+fn lectern_user(args: &[&str], db: &std::path::Path) -> (bool, String, String) {
+    let output = lectern_cmd()
+        .arg("user")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_command_line_runs_the_same_lifecycle() {
+    let app = portal().await;
+    let db = app.db_path.clone();
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", PASSWORD).await;
+
+    let (ok, list, _) = lectern_user(&["list"], &db);
+    assert!(ok);
+    let lines: Vec<&str> = list.lines().collect();
+    assert!(lines[0].starts_with("user"), "{list}");
+    let ada_line = lines.iter().find(|l| l.starts_with("ada ")).unwrap();
+    assert!(
+        ada_line.contains(" learner ")
+            && ada_line.contains(" blue ")
+            && ada_line.ends_with("active"),
+        "{ada_line}"
+    );
+    assert!(!ada_line.contains("never"), "she signed in: {ada_line}");
+
+    let (ok, out, err) = lectern_user(&["set", "ada", "--cohort", "green"], &db);
+    assert!(ok, "{err}");
+    assert_eq!(out, "ada: learner, cohort green, active\n");
+    let (ok, out, _) = lectern_user(&["set", "ada", "--role", "instructor"], &db);
+    assert!(ok);
+    assert_eq!(
+        out, "ada: instructor, cohort green, active\n",
+        "the cohort stays"
+    );
+
+    let (ok, out, _) = lectern_user(&["deactivate", "ada"], &db);
+    assert!(ok);
+    assert_eq!(
+        out,
+        "ada: instructor, cohort green, deactivated; their sessions have ended\n"
+    );
+    assert_eq!(ada.get("/").await.status(), StatusCode::SEE_OTHER);
+    let (ok, _, _) = lectern_user(&["reactivate", "ada"], &db);
+    assert!(ok);
+
+    let (ok, out, _) = lectern_user(&["reset-password", "ada"], &db);
+    assert!(ok);
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password (shown only now): "))
+        .expect("the new password");
+    assert_eq!(
+        Browser::new(&app)
+            .sign_in_as("ada", password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let (ok, _, err) = lectern_user(&["deactivate", "root"], &db);
+    assert!(!ok);
+    assert_eq!(
+        err,
+        "error: that would leave no active admin: make someone else an admin first\n"
+    );
+    let (ok, _, err) = lectern_user(&["reset-password", "nobody"], &db);
+    assert!(!ok);
+    assert_eq!(err, "error: there is no account `nobody`\n");
+}
