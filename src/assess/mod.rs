@@ -402,15 +402,27 @@ pub struct WorkItem {
     /// The model answer (its Markdown source), once the question's grades are released and the
     /// learner has submitted: to compare, never before.
     pub model_answer: Option<String>,
+    /// Its instructor grade reached the learner since they last opened My work.
+    pub newly_graded: bool,
+    /// The question's prompt in one short line.
+    pub summary: String,
 }
 
-/// Every question of the course with the learner's answer, state, score and feedback.
+/// How many instructor grades reached the learner since they last opened My work (the badge).
+pub async fn unseen_grades(pool: &SqlitePool, learner_id: i64) -> Result<usize, AssessError> {
+    Ok(store::unseen_grades(pool, learner_id).await?.len())
+}
+
+/// Every question of the course with the learner's answer, state, score and feedback, marking the
+/// grades that are new to them; from now on those count as seen.
 pub async fn my_work(
     pool: &SqlitePool,
     course: &Course,
     learner_id: i64,
 ) -> Result<Vec<WorkItem>, AssessError> {
     let released = grading::released(pool).await?;
+    let unseen = store::unseen_grades(pool, learner_id).await?;
+    store::mark_work_seen(pool, learner_id).await?;
     let mut items = Vec::new();
     for module in &course.modules {
         for (i, question) in module.questions.iter().enumerate() {
@@ -437,6 +449,10 @@ pub async fn my_work(
                     .filter(|_| submitted && is_released)
                     .map(|m| m.text.trim().to_owned()),
                 answer,
+                newly_graded: unseen
+                    .iter()
+                    .any(|(m, q)| m == module.id.as_ref() && q == question.id.as_ref()),
+                summary: question.summary(),
             });
         }
     }

@@ -532,3 +532,34 @@ pub(super) async fn rubric_versions(
         .fetch_all(pool)
         .await
 }
+
+/// The (module, question) of each instructor grade the learner may see and has not seen on My
+/// work yet: graded or released (whichever came later) since they last opened it.
+pub(super) async fn unseen_grades(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.module_id, s.question_id FROM latest_submissions s
+         JOIN current_grades g ON g.answer_id = s.id
+         JOIN grade_releases r ON r.module_id = s.module_id AND r.question_id = s.question_id
+         WHERE s.learner_id = ?1
+           AND max(g.created_at, r.released_at) >
+               coalesce((SELECT seen_at FROM work_seen WHERE learner_id = ?1), '')",
+    )
+    .bind(learner_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Notes that the learner has seen My work as of now.
+pub(super) async fn mark_work_seen(pool: &SqlitePool, learner_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO work_seen (learner_id, seen_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+         ON CONFLICT (learner_id) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .bind(learner_id)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}

@@ -84,5 +84,6 @@ pub(super) async fn my_work(
     let site = app.site.current();
     let items = crate::assess::my_work(&app.db, site.course(), visitor.learner_id()).await?;
     let page = MyWorkPage { items: &items };
+    let visitor = visitor.with_grades_seen();
     Ok(super::Page::new(&app, "My work", &page, Some(&visitor)).into_response())
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::Error;
 use crate::app::AppState;
+use crate::assess;
 use crate::auth::{self, Role, Session};
 use crate::db::LOCAL_LEARNER_ID;
 
@@ -26,10 +27,24 @@ pub(crate) enum Visitor {
         token: String,
         /// Who, and their CSRF token.
         session: Session,
+        /// Instructor grades released to them since they last opened My work (the badge on pages).
+        unseen_grades: usize,
     },
 }
 
 impl Visitor {
+    /// The same visitor with nothing new to flag (the page that shows what was new).
+    pub(crate) fn with_grades_seen(&self) -> Self {
+        match self {
+            Visitor::SignedIn { token, session, .. } => Visitor::SignedIn {
+                token: token.clone(),
+                session: session.clone(),
+                unseen_grades: 0,
+            },
+            Visitor::Local => Visitor::Local,
+        }
+    }
+
     /// The learner whose progress this request reads and writes.
     pub(crate) fn learner_id(&self) -> i64 {
         match self {
@@ -71,7 +86,12 @@ impl Visitor {
     pub(crate) fn account_html(&self) -> String {
         match self {
             Visitor::Local => String::new(),
-            Visitor::SignedIn { session, .. } => AccountNav {
+            Visitor::SignedIn {
+                session,
+                unseen_grades,
+                ..
+            } => AccountNav {
+                unseen_grades: *unseen_grades,
                 username: &session.user.username,
                 role: session.user.role.as_str(),
                 is_admin: session.user.role == Role::Admin,
@@ -90,6 +110,7 @@ impl Visitor {
 #[derive(Template)]
 #[template(path = "partials/account.html")]
 struct AccountNav<'a> {
+    unseen_grades: usize,
     username: &'a str,
     role: &'a str,
     is_admin: bool,
@@ -214,7 +235,24 @@ pub(super) async fn gate(
     let path = request.uri().path().to_owned();
     match session {
         Some((token, session)) => {
-            let visitor = Visitor::SignedIn { token, session };
+            // Only pages show the account area, so only they count what is new on My work.
+            let is_page = request.method() == axum::http::Method::GET
+                && !path.starts_with("/api/")
+                && !path.starts_with("/static/")
+                && !path.starts_with("/files/");
+            let unseen_grades = if is_page {
+                match assess::unseen_grades(&app.db, session.user.learner_id).await {
+                    Ok(n) => n,
+                    Err(e) => return Error::from(e).into_response(),
+                }
+            } else {
+                0
+            };
+            let visitor = Visitor::SignedIn {
+                token,
+                session,
+                unseen_grades,
+            };
             request.extensions_mut().insert(visitor.clone());
             let mut response = next.run(request).await;
             if response.status().is_client_error() || response.status().is_server_error() {

@@ -633,3 +633,60 @@ async fn my_work_lists_every_answer_and_shows_the_model_answer_only_after_releas
         "{open}"
     );
 }
+
+#[tokio::test]
+async fn learners_see_a_badge_for_grades_released_since_they_last_looked() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ines = signed_in(&app, "ines").await;
+    let (id, path) = submitted_by_ada(&app, &ines).await;
+    let ada = signed_in(&app, "ada").await;
+    const BADGE: &str = "My work <span class=\"badge\">";
+
+    let page = html(&ines, &path).await;
+    let graded = post_grade(&ines, &id, &page, &["3", "2", "1", "1"], "Good start.").await;
+    assert_eq!(graded.status(), StatusCode::SEE_OTHER);
+    assert!(
+        !html(&ada, "/").await.contains(BADGE),
+        "graded but not released: nothing to see yet"
+    );
+
+    release(&ines, Some("api-server-role")).await;
+    let home = html(&ada, "/").await;
+    assert!(
+        home.contains(&format!("{BADGE}1 new grade</span></a>")),
+        "{home}"
+    );
+    let work = html(&ada, "/my-work").await;
+    assert!(
+        !work.contains(BADGE),
+        "the page that shows them does not flag itself"
+    );
+    assert!(
+        work.contains("Question 8: What is the role of the API server in the control plane? Describe what happens to a…</a> <span class=\"badge\">new grade</span>"),
+        "{work}"
+    );
+    assert!(!html(&ada, "/").await.contains(BADGE), "seen");
+    assert!(
+        !html(&ada, "/my-work").await.contains("new grade"),
+        "seen on My work too"
+    );
+
+    // A regrade after release is new again; other learners see nothing.
+    let page = html(&ines, &path).await;
+    let regraded = post_grade(
+        &ines,
+        &id,
+        &page,
+        &["3", "4", "2", "1"],
+        "Better on a second look.",
+    )
+    .await;
+    assert_eq!(regraded.status(), StatusCode::SEE_OTHER);
+    assert!(
+        html(&ada, "/")
+            .await
+            .contains(&format!("{BADGE}1 new grade</span>"))
+    );
+    let grace = signed_in(&app, "grace").await;
+    assert!(!html(&grace, "/").await.contains(BADGE));
+}
