@@ -75,7 +75,49 @@
     if (blocks.length === 0 || !window.mermaid) { return; }
     var dark = window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
     window.mermaid.initialize({ startOnLoad: false, securityLevel: "strict", theme: dark ? "dark" : "default" });
-    window.mermaid.run({ nodes: blocks });
+    Promise.resolve(window.mermaid.run({ nodes: blocks })).then(function () {
+      blocks.forEach(offerFullSize);
+    });
+  }
+
+  // A rendered diagram can be opened full size in a dialog (scrollable; Escape or Close ends it).
+  function offerFullSize(block, index) {
+    var svg = block.querySelector("svg");
+    if (!svg) { return; }
+    var button = el("button", "diagram-open", "Open diagram " + (index + 1) + " full size");
+    button.type = "button";
+    button.addEventListener("click", function () {
+      var dialog = el("dialog", "diagram-dialog");
+      dialog.setAttribute("aria-label", "Diagram " + (index + 1) + ", full size");
+      var close = el("button", "diagram-close", "Close");
+      close.type = "button";
+      close.addEventListener("click", function () { dialog.close(); });
+      var full = svg.cloneNode(true);
+      full.removeAttribute("style");
+      full.removeAttribute("id");
+      var box = svg.viewBox && svg.viewBox.baseVal;
+      if (box && box.width) { full.setAttribute("width", String(Math.round(box.width))); full.setAttribute("height", String(Math.round(box.height))); }
+      var scroller = el("div", "diagram-full");
+      scroller.tabIndex = 0;
+      scroller.appendChild(full);
+      dialog.appendChild(close);
+      dialog.appendChild(scroller);
+      dialog.addEventListener("close", function () { dialog.remove(); button.focus(); });
+      document.body.appendChild(dialog);
+      dialog.showModal();
+      close.focus();
+    });
+    block.insertAdjacentElement("afterend", button);
+  }
+
+  // On a narrow screen the table of contents starts folded, so the lesson comes first.
+  function foldContentsOnSmallScreens() {
+    var box = document.querySelector(".toc-box");
+    if (!box || !window.matchMedia) { return; }
+    var narrow = window.matchMedia("(max-width: 60rem)");
+    var fit = function () { box.open = !narrow.matches; };
+    fit();
+    if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
   }
 
   // "Check my work": run a lab step's checks on the server and show each verdict in place.
@@ -226,9 +268,16 @@
     answer.feedback.forEach(function (f, i) {
       var note = form.querySelector(".choice-feedback[data-option='" + i + "']");
       if (!note) { return; }
+      var choice = note.closest(".choice");
+      if (f.selected && choice && !choice.querySelector(".your-answer")) {
+        choice.classList.add("choice-selected");
+        choice.querySelector("label").appendChild(el("span", "your-answer", "Your answer"));
+      }
       note.hidden = false;
       note.className = "choice-feedback " + (f.correct ? "choice-correct" : "choice-wrong");
-      note.textContent = f.correct ? "\u2714 Correct option: " : "\u2718 Not correct: ";
+      note.textContent = f.correct
+        ? (f.selected ? "\u2714 Correct, and you chose it: " : "\u2714 A correct option you did not choose: ")
+        : (f.selected ? "\u2718 You chose it, but it is not correct: " : "Not correct: ");
       appendInline(note, f.explanation);
     });
   }
@@ -384,6 +433,7 @@
   }
 
   setupCopyButtons();
+  foldContentsOnSmallScreens();
   keyboardScrolling();
   renderDiagrams();
   setupChecks();

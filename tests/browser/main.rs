@@ -231,6 +231,39 @@ async fn check_module_page(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The diagram opens full size in a dialog, larger than in the column, and closes again.
+    let inline_width = browser
+        .execute("return document.querySelector('pre.mermaid svg').getBoundingClientRect().width;", vec![])
+        .await?;
+    click(browser, ".diagram-open").await?;
+    let dialog = browser
+        .wait()
+        .for_element(Locator::Css("dialog.diagram-dialog[open] .diagram-full svg"))
+        .await?;
+    let full_width = browser
+        .execute(
+            "return arguments[0].getBoundingClientRect().width;",
+            vec![serde_json::to_value(&dialog)?],
+        )
+        .await?;
+    assert!(
+        full_width.as_f64() > inline_width.as_f64(),
+        "full size {full_width} vs {inline_width} in the column"
+    );
+    click(browser, ".diagram-close").await?;
+    let open = browser
+        .execute("return document.querySelectorAll('dialog[open]').length;", vec![])
+        .await?;
+    assert_eq!(open, json!(0), "Close closes it");
+
+    // The table of contents is open beside the text, folded above it on a phone.
+    let toc_open = "return document.querySelector('.toc-box').open;";
+    assert_eq!(browser.execute(toc_open, vec![]).await?, json!(true));
+    browser.set_window_size(390, 900).await?;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(browser.execute(toc_open, vec![]).await?, json!(false));
+    browser.set_window_size(1280, 1000).await?;
+
     // The copy buttons are revealed by Lectern's script.
     let hidden = browser
         .execute("return Array.from(document.querySelectorAll('button.copy')).filter(b => b.hidden).length;", vec![])
