@@ -93,6 +93,10 @@ pub struct MarkdownSource {
     pub text: String,
     /// Line of the file on which `text` starts (1-based).
     pub first_line: usize,
+    /// For text taken from a TOML string whose lines do not follow the file's one for one (a
+    /// line-ending backslash joins source lines; a `\n` escape splits one): the file's line of each
+    /// of `text`'s lines. Empty when they follow from `first_line`.
+    pub line_map: Vec<usize>,
 }
 
 impl MarkdownSource {
@@ -101,7 +105,11 @@ impl MarkdownSource {
         let (line, column) = line_column(&self.text, offset);
         Diagnostic {
             file: self.file.clone(),
-            line: line + self.first_line - 1,
+            line: self
+                .line_map
+                .get(line - 1)
+                .copied()
+                .unwrap_or(line + self.first_line - 1),
             column,
             message: message.into(),
         }
@@ -358,6 +366,7 @@ impl Loader<'_> {
                 file: md_path,
                 text: md_text,
                 first_line: 1,
+                line_map: Vec::new(),
             },
             lab,
             questions,
@@ -514,28 +523,86 @@ impl Loader<'_> {
                 file: path.to_owned(),
                 text: text[body_start..].to_owned(),
                 first_line,
+                line_map: Vec::new(),
             },
         })
     }
 
-    /// Markdown held in a TOML string: its lines are counted from where the string starts.
+    /// Markdown held in a TOML string: its lines are counted from where the string starts, through
+    /// the string's escapes (see [`MarkdownSource::line_map`]).
     fn toml_markdown(&self, path: &str, text: &str, value: Spanned<String>) -> MarkdownSource {
         let start = value.span().start;
-        let (mut first_line, _) = line_column(text, start);
-        let raw = &text[start..];
-        if raw.starts_with("\"\"\"\n")
-            || raw.starts_with("'''\n")
-            || raw.starts_with("\"\"\"\r\n")
-            || raw.starts_with("'''\r\n")
-        {
-            first_line += 1;
-        }
+        let (string_line, _) = line_column(text, start);
+        let line_map = toml_string_lines(&text[start..], string_line);
         MarkdownSource {
             file: path.to_owned(),
+            first_line: line_map.first().copied().unwrap_or(string_line),
             text: value.into_inner(),
-            first_line,
+            line_map,
         }
     }
+}
+
+/// The file line of each line of a TOML string's value, given the string's source (from its
+/// opening quote) and the line it starts on. Follows TOML's rules: a newline right after an opening
+/// `"""` or `'''` is dropped; in basic strings a line-ending backslash removes the newline and the
+/// whitespace after it, and a `\n` escape starts a value line without starting a source line.
+fn toml_string_lines(source: &str, line: usize) -> Vec<usize> {
+    let (delimiter, basic) = if source.starts_with("\"\"\"") {
+        ("\"\"\"", true)
+    } else if source.starts_with("\'\'\'") {
+        ("\'\'\'", false)
+    } else if source.starts_with('"') {
+        ("\"", true)
+    } else {
+        ("\'", false)
+    };
+    let mut rest = &source[delimiter.len()..];
+    let mut line = line;
+    if delimiter.len() == 3 {
+        if let Some(after) = rest
+            .strip_prefix("\r\n")
+            .or_else(|| rest.strip_prefix('\n'))
+        {
+            rest = after;
+            line += 1;
+        }
+    }
+    let quote = &delimiter[..1];
+    let mut lines = vec![line];
+    let mut chars = rest.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let closes =
+            rest[at..].starts_with(delimiter) && !rest[at + delimiter.len()..].starts_with(quote);
+        match c {
+            _ if closes => break,
+            '\n' => {
+                line += 1;
+                lines.push(line);
+            }
+            '\\' if basic => match chars.peek().map(|&(_, next)| next) {
+                Some('n') => {
+                    chars.next();
+                    lines.push(line);
+                }
+                Some(' ' | '\t' | '\r' | '\n') => {
+                    while let Some(&(_, next)) = chars.peek() {
+                        match next {
+                            '\n' => line += 1,
+                            ' ' | '\t' | '\r' => {}
+                            _ => break,
+                        }
+                        chars.next();
+                    }
+                }
+                _ => {
+                    chars.next();
+                }
+            },
+            _ => {}
+        }
+    }
+    lines
 }
 
 /// Splits `+++\n<toml>\n+++\n<markdown>` into the TOML, its byte offset, and where the Markdown starts.
@@ -558,6 +625,27 @@ fn split_front_matter(text: &str) -> Option<(&str, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn toml_string_lines_follow_escapes_back_to_the_file() {
+        // Opening newline dropped; the value's lines are the file's 11, 12, 13.
+        assert_eq!(toml_string_lines("\"\"\"\na\nb\nc\"\"\"", 10), [11, 12, 13]);
+        // A line-ending backslash joins lines 11 and 12 into one value line.
+        assert_eq!(
+            toml_string_lines("\"\"\"\none \\\n   two\nthree\"\"\"\nnext = 1", 10),
+            [11, 13]
+        );
+        // `\n` escapes split one source line into several value lines.
+        assert_eq!(toml_string_lines("\"a\\nb\\nc\"", 4), [4, 4, 4]);
+        // Literal strings have no escapes; a backslash is a backslash.
+        assert_eq!(toml_string_lines("\'\'\'\nx \\\ny\'\'\'", 1), [2, 3]);
+        // Quotes inside, and a closing delimiter with a quote before it.
+        assert_eq!(toml_string_lines("\"\"\"a \"\" b\nc\"\"\"\"", 1), [1, 2]);
+        assert_eq!(
+            toml_string_lines("\"\"\"a\"\"\"\nb = \"\"\"x\ny\"\"\"", 1),
+            [1]
+        );
+    }
 
     #[test]
     fn front_matter_is_split_with_offsets() {

@@ -233,12 +233,17 @@ async fn check_module_page(
 
     // The diagram opens full size in a dialog, larger than in the column, and closes again.
     let inline_width = browser
-        .execute("return document.querySelector('pre.mermaid svg').getBoundingClientRect().width;", vec![])
+        .execute(
+            "return document.querySelector('pre.mermaid svg').getBoundingClientRect().width;",
+            vec![],
+        )
         .await?;
     click(browser, ".diagram-open").await?;
     let dialog = browser
         .wait()
-        .for_element(Locator::Css("dialog.diagram-dialog[open] .diagram-full svg"))
+        .for_element(Locator::Css(
+            "dialog.diagram-dialog[open] .diagram-full svg",
+        ))
         .await?;
     let full_width = browser
         .execute(
@@ -252,7 +257,10 @@ async fn check_module_page(
     );
     click(browser, ".diagram-close").await?;
     let open = browser
-        .execute("return document.querySelectorAll('dialog[open]').length;", vec![])
+        .execute(
+            "return document.querySelectorAll('dialog[open]').length;",
+            vec![],
+        )
         .await?;
     assert_eq!(open, json!(0), "Close closes it");
 

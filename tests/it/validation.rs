@@ -720,3 +720,29 @@ fn a_questions_file_that_does_not_parse_is_the_only_error_reported() {
         "{errors:#?}"
     );
 }
+
+#[test]
+fn errors_in_multi_line_strings_point_at_their_own_line() {
+    let course = fixture();
+    // Line 6 opens the model answer; a line-ending backslash joins 7 and 8; the image is on 9
+    // (counting value lines would say 8).
+    let continued = QUESTIONS.replace(
+        "model_answer = \"Because.\"",
+        "model_answer = \"\"\"\nBecause the first line \\\n  goes on here,\nand then ![a missing picture](gone.png) on line 9.\n\"\"\"",
+    );
+    write(course.path(), "modules/01-intro/questions.toml", &continued);
+    assert_reports(
+        course.path(),
+        "modules/01-intro/questions.toml:9:10: link to missing file `modules/01-intro/gone.png`",
+    );
+    // `\n` escapes make value lines without source lines: still line 5.
+    let escaped = QUESTIONS.replace(
+        "prompt = \"Why?\"",
+        "prompt = \"Why?\\n\\nSee ![this](gone.png).\"",
+    );
+    write(course.path(), "modules/01-intro/questions.toml", &escaped);
+    assert_reports(
+        course.path(),
+        "modules/01-intro/questions.toml:5:5: link to missing file `modules/01-intro/gone.png`",
+    );
+}
