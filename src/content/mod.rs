@@ -559,14 +559,13 @@ fn toml_string_lines(source: &str, line: usize) -> Vec<usize> {
     };
     let mut rest = &source[delimiter.len()..];
     let mut line = line;
-    if delimiter.len() == 3 {
-        if let Some(after) = rest
+    if delimiter.len() == 3
+        && let Some(after) = rest
             .strip_prefix("\r\n")
             .or_else(|| rest.strip_prefix('\n'))
-        {
-            rest = after;
-            line += 1;
-        }
+    {
+        rest = after;
+        line += 1;
     }
     let quote = &delimiter[..1];
     let mut lines = vec![line];
