@@ -87,7 +87,12 @@ impl App {
                 source,
             })?;
         let assets = Assets::load();
-        let site = LiveSite::new(Site::new(Arc::new(course), assets.urls.clone(), &[]));
+        let site = LiveSite::new(Site::new(
+            Arc::new(course),
+            assets.urls.clone(),
+            &[],
+            config.watch,
+        ));
         Ok(Arc::new(App {
             config,
             db,
@@ -115,8 +120,12 @@ impl App {
                     tracing::warn!(error = %e, "could not record the reloaded rubrics; grading keeps the previous ones");
                 }
                 tracing::info!(source = %source_name(content), "content reloaded");
-                self.site
-                    .replace(Site::new(Arc::new(course), self.assets.urls.clone(), &[]));
+                self.site.replace(Site::new(
+                    Arc::new(course),
+                    self.assets.urls.clone(),
+                    &[],
+                    self.config.watch,
+                ));
             }
             Err(errors) => {
                 for e in &errors {

@@ -44,5 +44,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = app.config.connection_limits().fit_to_open_file_limit();
+    let live = app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        live.site.close_subscriptions();
+    };
     server::serve(listener, http::router(app), limits, shutdown).await
 }

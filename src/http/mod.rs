@@ -12,6 +12,7 @@ mod grading;
 mod guard;
 mod instructor;
 mod labs;
+mod live_reload;
 mod ops;
 mod pages;
 mod paths;
@@ -125,6 +126,7 @@ pub fn router(app: AppState) -> Router {
         .route("/files/{*path}", get(pages::course_file))
         .route("/static/{*path}", get(statics::serve))
         .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))
+        .route("/api/live-reload", get(live_reload::events))
         .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
         .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
         .route("/sign-out", post(sign_in::sign_out))

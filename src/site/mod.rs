@@ -80,7 +80,12 @@ pub struct Site {
     pages: HashMap<String, Page>,
     assets: AssetUrls,
     banner: Vec<String>,
+    live_reload: bool,
+    build: u64,
 }
+
+/// Numbers each [`Site`] built by this process, so an open page can tell whether it is current.
+static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl Site {
     /// The loaded course behind the pages: modules, labs, questions.
@@ -89,8 +94,16 @@ impl Site {
     }
 
     /// Renders every page of `course`; `errors` (from a failed reload) are shown on each page.
-    pub fn new(course: Arc<RenderedCourse>, assets: AssetUrls, errors: &[Diagnostic]) -> Self {
+    /// `live_reload`: pages reload themselves when the course changes (`--watch`).
+    pub fn new(
+        course: Arc<RenderedCourse>,
+        assets: AssetUrls,
+        errors: &[Diagnostic],
+        live_reload: bool,
+    ) -> Self {
         let banner: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let build = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let live_reload = live_reload.then_some(build);
         let mut pages = HashMap::new();
         let chrome = Chrome {
             course_title: &course.title,
@@ -98,6 +111,7 @@ impl Site {
             banner: &banner,
             version: env!("CARGO_PKG_VERSION"),
             account: ACCOUNT_MARKER,
+            live_reload,
         };
         let home = HomePage {
             progress: PROGRESS_MARKER,
@@ -121,12 +135,19 @@ impl Site {
             pages,
             assets,
             banner,
+            live_reload: live_reload.is_some(),
+            build,
         }
     }
 
     /// The same course, re-rendered to show why the latest edit could not be loaded.
     pub fn with_errors(&self, errors: &[Diagnostic]) -> Self {
-        Self::new(self.rendered.clone(), self.assets.clone(), errors)
+        Self::new(
+            self.rendered.clone(),
+            self.assets.clone(),
+            errors,
+            self.live_reload,
+        )
     }
 
     /// The page at a path (`/`, `/modules/{id}`).
@@ -142,6 +163,7 @@ impl Site {
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),
             account,
+            live_reload: self.live_reload.then_some(self.build),
         };
         render(&StandalonePage {
             chrome: &chrome,
@@ -159,6 +181,7 @@ impl Site {
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),
             account,
+            live_reload: self.live_reload.then_some(self.build),
         };
         render(&ProblemPage {
             chrome: &chrome,
@@ -182,6 +205,8 @@ struct Chrome<'a> {
     banner: &'a [String],
     version: &'a str,
     account: &'a str,
+    /// Under `--watch`, the site's build number, which the page's live-reload script compares.
+    live_reload: Option<u64>,
 }
 
 #[derive(Template)]
@@ -219,24 +244,59 @@ struct ProblemPage<'a> {
     message: &'a str,
 }
 
-/// The current site, replaced whole on reload; readers never see a half-built one.
+/// The current site, replaced whole on reload; readers never see a half-built one. Every
+/// replacement is a new version that subscribers (pages open under `--watch`) are told about.
 #[derive(Debug)]
-pub struct LiveSite(RwLock<Arc<Site>>);
+pub struct LiveSite {
+    site: RwLock<Arc<Site>>,
+    versions: tokio::sync::watch::Sender<SiteVersion>,
+}
+
+/// What subscribers to a [`LiveSite`] see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteVersion {
+    /// The current site's [`Site::build`].
+    Current(u64),
+    /// The server is shutting down: subscriptions end.
+    Closing,
+}
 
 impl LiveSite {
     /// Starts with `site`.
     pub fn new(site: Site) -> Self {
-        Self(RwLock::new(Arc::new(site)))
+        let versions = tokio::sync::watch::Sender::new(SiteVersion::Current(site.build));
+        Self {
+            site: RwLock::new(Arc::new(site)),
+            versions,
+        }
     }
 
     /// The site as of now; cheap (an `Arc` clone).
     pub fn current(&self) -> Arc<Site> {
-        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.site.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Swaps in a new version.
+    /// Swaps in a new version and tells subscribers.
     pub fn replace(&self, site: Site) {
-        *self.0.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
+        let build = site.build;
+        *self.site.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(site);
+        self.versions.send_if_modified(|v| {
+            let open = *v != SiteVersion::Closing;
+            if open {
+                *v = SiteVersion::Current(build);
+            }
+            open
+        });
+    }
+
+    /// Follows the current build from now on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<SiteVersion> {
+        self.versions.subscribe()
+    }
+
+    /// Ends every subscription, so open event streams do not hold up a graceful shutdown.
+    pub fn close_subscriptions(&self) {
+        self.versions.send_replace(SiteVersion::Closing);
     }
 }
 

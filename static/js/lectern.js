@@ -432,6 +432,20 @@
     poll();
   }
 
+  // Under `lectern serve --watch`: reload when the course changes (server-sent events).
+  function liveReload() {
+    var meta = document.querySelector("meta[name='lectern-live-reload']");
+    if (!meta || !window.EventSource) { return; }
+    var source = new EventSource(meta.content);
+    source.addEventListener("version", function (event) {
+      if (event.data !== meta.dataset.build) {
+        source.close();
+        window.location.reload();
+      }
+    });
+  }
+
+  liveReload();
   setupCopyButtons();
   foldContentsOnSmallScreens();
   keyboardScrolling();

@@ -761,3 +761,43 @@ async fn keep_unsaved_text(
     assert_eq!(asks, json!(false));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_watch_an_open_page_reloads_itself_when_the_course_changes() {
+    let Some(driver) = start_driver() else { return };
+    let course = common::course_copy();
+    let app = TestApp::spawn_with_content(course.path(), true).await;
+    let browser = connect(&driver).await;
+    let result = reload_on_edit(&browser, &app, course.path()).await;
+    finish(browser, result, "live reload", &["SEVERE"]).await;
+}
+
+async fn reload_on_edit(
+    browser: &Client,
+    app: &TestApp,
+    course: &std::path::Path,
+) -> Result<(), fantoccini::error::CmdError> {
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    browser.wait().for_element(Locator::Css("h1")).await?;
+    // Something only this load of the page has: gone if the page reloads.
+    browser
+        .execute("window.loadedBeforeTheEdit = true;", vec![])
+        .await?;
+    common::edit(
+        &common::module_dir(course).join("module.md"),
+        "## Why it matters",
+        "## Why it matters, edited live",
+    );
+    browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Id("why-it-matters-edited-live"))
+        .await?;
+    let same_load = browser
+        .execute("return window.loadedBeforeTheEdit === true;", vec![])
+        .await?;
+    assert_eq!(same_load, json!(false), "the page reloaded itself");
+    Ok(())
+}

@@ -87,10 +87,14 @@ async fn oversized_request_bodies_are_refused() {
 
 #[tokio::test]
 async fn the_server_stops_gracefully_on_sigterm() {
+    // Under --watch, with a page's live-reload stream open: it must not hold up the shutdown.
     let dir = tempfile::tempdir().unwrap();
+    let course = crate::common::course_copy();
     let port = free_port();
     let mut child = lectern_cmd()
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--watch", "--addr", &format!("127.0.0.1:{port}")])
+        .arg("--content")
+        .arg(course.path())
         .env("LECTERN_DB", dir.path().join("l.db"))
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -102,6 +106,16 @@ async fn the_server_stops_gracefully_on_sigterm() {
         assert!(Instant::now() < deadline, "server did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let mut events = client
+        .get(format!("http://127.0.0.1:{port}/api/live-reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status(), 200);
+    assert!(
+        events.chunk().await.unwrap().is_some(),
+        "the stream is open"
+    );
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -119,6 +133,7 @@ async fn the_server_stops_gracefully_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "exit status {exit:?}");
+    drop(events);
     let mut log = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.contains("shutting down"), "{log}");

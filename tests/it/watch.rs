@@ -66,3 +66,77 @@ async fn edits_are_rendered_and_broken_edits_keep_the_last_good_version() {
     .await;
     assert!(html.contains("href=\"#why-it-really-matters\">alive"));
 }
+
+/// The next server-sent event's `data`, within a few seconds.
+async fn next_version(events: &mut reqwest::Response, buffer: &mut String) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                assert!(event.contains("event: version\n"), "{event}");
+                return data.to_owned();
+            }
+            continue; // a keep-alive comment
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, events.chunk())
+            .await
+            .expect("an event within 15 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn open_pages_are_told_when_the_course_changes() {
+    let course = course_copy();
+    let app = TestApp::spawn_with_content(course.path(), true).await;
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    let build = page
+        .split("<meta name=\"lectern-live-reload\" content=\"/api/live-reload\" data-build=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("pages carry their build under --watch")
+        .to_owned();
+
+    let mut events = app.get("/api/live-reload").await;
+    assert_eq!(events.status(), 200);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    assert_eq!(
+        next_version(&mut events, &mut buffer).await,
+        build,
+        "the current build first: the page is current"
+    );
+
+    let md = module_dir(course.path()).join("module.md");
+    edit(&md, "## Why it matters", "## Why it matters now");
+    let edited = next_version(&mut events, &mut buffer).await;
+    assert_ne!(edited, build, "after the edit");
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    assert!(page.contains(&format!("data-build=\"{edited}\"")));
+    // A broken edit is news too: the page shows the error banner.
+    edit(
+        &md,
+        "## Why it matters now\n",
+        "## Why it matters now\n\n[dead](#nowhere)\n",
+    );
+    let broken = next_version(&mut events, &mut buffer).await;
+    assert_ne!(broken, edited);
+}
+
+#[tokio::test]
+async fn without_watch_pages_do_not_listen() {
+    let app = TestApp::spawn().await;
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    assert!(!page.contains("lectern-live-reload"));
+    let response = app.get("/api/live-reload").await;
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["error"],
+        "Pages reload themselves only under `lectern serve --watch`."
+    );
+}
