@@ -50,9 +50,15 @@ pub(crate) enum Error {
     /// 500: a bug; the cause was logged where it happened.
     #[error("something went wrong on the server; the cause is in its log")]
     Internal,
-    /// 502: the cluster a check asked could not answer; the message says why.
-    #[error("{0}")]
-    BadGateway(String),
+    /// 502: the cluster a check asked could not answer; the message says what to try, the detail
+    /// what exactly failed.
+    #[error("{message}")]
+    BadGateway {
+        /// A plain sentence with what to try.
+        message: String,
+        /// The technical cause, shown on request.
+        detail: String,
+    },
     /// 503: a dependency (the database) is not answering.
     #[error("{0}")]
     Unavailable(String),
@@ -84,15 +90,16 @@ impl Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
 
-/// An error's message, carried in the response's extensions until [`render`] writes the body.
+/// An error's message (and technical detail, if any), carried in the response's extensions until
+/// [`render`] writes the body.
 #[derive(Debug, Clone)]
-pub(super) struct Problem(String);
+pub(super) struct Problem(String, Option<String>);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
@@ -102,7 +109,13 @@ impl IntoResponse for Error {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, retry_after.as_secs().into());
         }
-        response.extensions_mut().insert(Problem(self.to_string()));
+        let detail = match &self {
+            Error::BadGateway { detail, .. } => Some(detail.clone()),
+            _ => None,
+        };
+        response
+            .extensions_mut()
+            .insert(Problem(self.to_string(), detail));
         response
     }
 }
@@ -121,7 +134,10 @@ impl From<crate::labs::RunError> for Error {
         use crate::labs::RunError;
         match error {
             RunError::NotFound(message) => Error::NotFound(message),
-            RunError::Cluster(e) => Error::BadGateway(e.to_string()),
+            RunError::Cluster(e) => Error::BadGateway {
+                message: e.advice(),
+                detail: e.to_string(),
+            },
             RunError::NotConnected => Error::Conflict(error.to_string()),
             RunError::Database(e) => e.into(),
         }
@@ -207,12 +223,12 @@ pub(super) async fn render(State(app): State<AppState>, request: Request, next: 
         return response;
     }
     let (mut parts, body) = response.into_parts();
-    let message = match parts.extensions.remove::<Problem>() {
-        Some(Problem(message)) => message,
+    let (message, detail) = match parts.extensions.remove::<Problem>() {
+        Some(Problem(message, detail)) => (message, detail),
         None if is_plain_text(&parts.headers) => {
             match axum::body::to_bytes(body, MAX_PLAIN_ERROR).await {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_owned(),
-                Err(_) => String::new(),
+                Ok(bytes) => (String::from_utf8_lossy(&bytes).trim().to_owned(), None),
+                Err(_) => (String::new(), None),
             }
         }
         None => return Response::from_parts(parts, body),
@@ -224,7 +240,11 @@ pub(super) async fn render(State(app): State<AppState>, request: Request, next: 
     };
     parts.headers.remove(header::CONTENT_LENGTH);
     let rendered = if kind == RouteKind::Api {
-        Json(serde_json::json!({ "error": message })).into_response()
+        match detail {
+            Some(detail) => Json(serde_json::json!({ "error": message, "detail": detail })),
+            None => Json(serde_json::json!({ "error": message })),
+        }
+        .into_response()
     } else if kind == RouteKind::Probe {
         message.into_response()
     } else {

@@ -14,23 +14,15 @@ use axum::Extension;
 
 /// `POST /api/labs/{lab}/steps/{step}/check`: runs the checks and records the run.
 ///
-/// Only JSON requests are accepted: a cross-site form cannot send one without a CORS preflight,
-/// which Lectern never grants, so another site cannot make a learner's browser run checks.
+/// Only JSON requests are accepted ([`require_json`]), so another site cannot make a learner's
+/// browser run checks.
 pub(super) async fn check(
     State(app): State<AppState>,
     Extension(visitor): Extension<Visitor>,
     LabStepPath { lab, step }: LabStepPath,
     headers: HeaderMap,
 ) -> Result<Json<RecordedRun>, Error> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !is_json {
-        return Err(Error::BadRequest(
-            "send the request as application/json".to_owned(),
-        ));
-    }
+    require_json(&headers)?;
     visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     app.quotas
         .check_runs
@@ -54,6 +46,48 @@ pub(super) async fn check(
     )
     .await?;
     Ok(Json(run))
+}
+
+/// `POST /api/cluster/preflight`: "Is my cluster ready?" in a lab's first step: which cluster the
+/// learner's checks would ask, its context and Kubernetes version; or why it cannot be reached.
+/// Same request rules and limit as a check.
+pub(super) async fn preflight(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    headers: HeaderMap,
+) -> Result<Json<labs::ClusterFacts>, Error> {
+    require_json(&headers)?;
+    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    app.quotas
+        .check_runs
+        .take(visitor.learner_id())
+        .map_err(|wait| Error::too_many("checking your cluster", wait))?;
+    let server_default = app.config.cluster.connect_options();
+    let reach = labs::Reach {
+        clusters: &app.clusters,
+        bridges: &app.bridges,
+        server_default: &server_default,
+        portal: app.config.portal,
+    };
+    Ok(Json(
+        labs::your_cluster(&reach, &app.db, visitor.learner_id()).await?,
+    ))
+}
+
+/// Refuses anything but a JSON body: a cross-site form cannot send one without a CORS preflight,
+/// which Lectern never grants.
+fn require_json(headers: &HeaderMap) -> Result<(), Error> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(
+            "send the request as application/json".to_owned(),
+        ))
+    }
 }
 
 /// `GET /api/labs/{lab}/steps/{step}/runs/latest`: the last run, or `204 No Content` when there is none yet.

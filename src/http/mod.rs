@@ -127,6 +127,7 @@ pub fn router(app: AppState) -> Router {
         .route("/static/{*path}", get(statics::serve))
         .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))
         .route("/api/live-reload", get(live_reload::events))
+        .route("/api/cluster/preflight", post(labs::preflight))
         .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
         .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
         .route("/sign-out", post(sign_in::sign_out))

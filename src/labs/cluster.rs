@@ -137,6 +137,27 @@ pub enum ClusterError {
     },
 }
 
+impl ClusterError {
+    /// What a learner reads first: a plain sentence saying what went wrong and what to try. The
+    /// error's own text (its `Display`) is the technical detail, shown on request.
+    pub fn advice(&self) -> String {
+        match self {
+            ClusterError::NoContext { context, .. } => format!("Your kubeconfig has no context `{context}`. Create that cluster first, or compare the name with `kubectl config get-contexts`, and check again."),
+            ClusterError::Unreachable { .. } => "Lectern cannot reach your cluster's API server. Is the cluster running? `docker ps` should list its nodes and `kind get clusters` its name; start Docker or create the cluster, then check again.".to_owned(),
+            ClusterError::Timeout { .. } => "Your cluster's API server did not answer in time. It may be starting or overloaded: wait a few seconds and check again (`kubectl get --raw /readyz` says whether it is ready).".to_owned(),
+            ClusterError::Tls { .. } | ClusterError::Unauthorized { .. } => "Your kubeconfig does not fit the cluster that answered: it may belong to an earlier cluster of the same name. Run `kind export kubeconfig --name k8s-ha` and check again.".to_owned(),
+            ClusterError::Forbidden { .. } => "The identity Lectern uses may not read what this check needs. Use your own admin kubeconfig on your laptop, or apply static/manifests/lectern-rbac.yaml for a shared portal.".to_owned(),
+            ClusterError::NotServed { .. } | ClusterError::KindNotServed { .. } => "Your cluster does not serve an API this check needs. `kubectl version` shows its version: this lab needs Kubernetes 1.34 or newer.".to_owned(),
+            ClusterError::Malformed(_) => "Your cluster's answer could not be read. Is the kubeconfig's server address really a Kubernetes API server?".to_owned(),
+            ClusterError::Api { .. } => "Your cluster answered with an error Lectern did not expect. The details below say what it was; check again in a moment.".to_owned(),
+            ClusterError::Config(_)
+            | ClusterError::CredentialPlugin
+            | ClusterError::ContextNotRelayed { .. }
+            | ClusterError::BridgeClosed(_) => self.to_string(),
+        }
+    }
+}
+
 /// Verbs that change the cluster (or let an identity gain more rights).
 const WRITE_VERBS: &[&str] = &[
     "create",
@@ -166,6 +187,8 @@ pub struct Cluster {
     pub client: Client,
     /// The API server URL, for messages.
     pub url: String,
+    /// The kubeconfig context it was made from (`in-cluster` for a pod's service account).
+    pub context: String,
     /// Per-request timeout.
     pub timeout: Duration,
     discovered: Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>,
@@ -209,6 +232,11 @@ impl Cluster {
                 Err(e) => return Err(ClusterError::Config(e.to_string())),
             },
         };
+        let context = match (&options.context, &kubeconfig) {
+            (Some(context), _) => context.clone(),
+            (None, Some(kubeconfig)) => kubeconfig.current_context.clone().unwrap_or_default(),
+            (None, None) => "in-cluster".to_owned(),
+        };
         if let (Some(kubeconfig), Some(context)) = (&kubeconfig, &options.context)
             && !kubeconfig.contexts.iter().any(|c| &c.name == context)
         {
@@ -250,6 +278,7 @@ impl Cluster {
         Ok(Self {
             client,
             url,
+            context,
             timeout: options.timeout,
             discovered: Mutex::new(HashMap::new()),
         })
@@ -262,10 +291,12 @@ impl Cluster {
             "your cluster (context {}, through lectern connect)",
             link.info.context
         );
+        let context = link.info.context.clone();
         let client = Client::new(crate::bridge::LinkService::new(link), "default");
         Self {
             client,
             url,
+            context,
             timeout,
             discovered: Mutex::new(HashMap::new()),
         }

@@ -198,6 +198,59 @@ pub async fn check_for_learner(
     Ok(store::record(pool, learner_id, run, via).await?)
 }
 
+/// What "Is my cluster ready?" found: the cluster a learner's checks would ask, and that it answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClusterFacts {
+    /// Which cluster: the learner's own through `lectern connect`, an assigned one, the server's.
+    pub via: Via,
+    /// The kubeconfig context.
+    pub context: String,
+    /// Where its API server is (for a bridge, a description).
+    pub server: String,
+    /// The Kubernetes version it reports, e.g. `v1.36.1`.
+    pub version: String,
+}
+
+/// Asks the cluster a learner's checks would use for its version: the preflight of a lab's first
+/// step (reachable, which context, which Kubernetes), and the same errors "Check my work" gives.
+pub async fn your_cluster(
+    reach: &Reach<'_>,
+    pool: &sqlx::SqlitePool,
+    learner_id: i64,
+) -> Result<ClusterFacts, RunError> {
+    let (cluster, via, options) = match reach.bridges.get(learner_id) {
+        Some(link) => (
+            reach.clusters.bridged(link, reach.server_default.timeout),
+            Via::Bridge,
+            None,
+        ),
+        None => {
+            let (options, via) = options_for(pool, reach.server_default, learner_id).await?;
+            let cluster = match reach.clusters.get(&options).await {
+                Err(ClusterError::Config(_)) if reach.portal && via == Via::Server => {
+                    return Err(RunError::NotConnected);
+                }
+                other => other?,
+            };
+            (cluster, via, Some(options))
+        }
+    };
+    match cluster.ping().await {
+        Ok(info) => Ok(ClusterFacts {
+            via,
+            context: cluster.context.clone(),
+            server: cluster.url.clone(),
+            version: info.git_version,
+        }),
+        Err(e) => {
+            if let Some(options) = &options {
+                reach.clusters.evict(options);
+            }
+            Err(e.into())
+        }
+    }
+}
+
 /// The learner's last run of a step, if any.
 pub async fn last_run(
     pool: &sqlx::SqlitePool,

@@ -186,10 +186,19 @@
     results.appendChild(list);
   }
 
-  function showError(box, message) {
-    var results = box.querySelector(".check-results");
+  // A failed run: what went wrong and what to try, with the technical cause folded away.
+  function showError(box, message, detail) {
+    var results = box.querySelector(".check-results, .preflight-results");
     results.textContent = "";
-    results.appendChild(el("p", "check-summary check-error", message));
+    var summary = el("p", "check-summary check-error");
+    appendInline(summary, message);
+    results.appendChild(summary);
+    if (detail) {
+      var more = el("details", "check-detail");
+      more.appendChild(el("summary", null, "Details"));
+      more.appendChild(el("pre", null, detail));
+      results.appendChild(more);
+    }
   }
 
   function url(box, suffix) {
@@ -220,7 +229,7 @@
         fetch(url(box, "/check"), { method: "POST", headers: checkHeaders(), body: "{}" })
           .then(function (response) {
             return response.json().then(function (body) {
-              if (response.ok) { showRun(box, body); } else { showError(box, body.error || ("The check failed: HTTP " + response.status)); }
+              if (response.ok) { showRun(box, body); } else { showError(box, body.error || ("The check failed: HTTP " + response.status), body.detail); }
               // Keyboard and screen-reader users land on the verdict they asked for.
               box.querySelector(".check-results").focus();
             });
@@ -232,6 +241,43 @@
             button.textContent = "Check my work";
             box.classList.remove("checking");
           });
+      });
+    });
+  }
+
+  // "Is my cluster ready?" in the first step: the cluster checks would ask, or what to try.
+  var VIA = {
+    bridge: "your own cluster, through lectern connect",
+    assigned: "the cluster your instructor assigned you",
+    server: "the cluster in this server's kubeconfig"
+  };
+
+  function setupPreflight() {
+    document.querySelectorAll("[data-preflight]").forEach(function (box) {
+      var button = box.querySelector("button");
+      var results = box.querySelector(".preflight-results");
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        box.classList.add("checking");
+        fetch("/api/cluster/preflight", { method: "POST", headers: checkHeaders(), body: "{}" })
+          .then(function (response) {
+            return response.json().then(function (body) {
+              if (response.ok) {
+                results.textContent = "";
+                var summary = el("p", "check-summary check-passed", "\u2714 Your cluster answers: Kubernetes " + body.version + ", context ");
+                summary.appendChild(el("code", null, body.context));
+                summary.appendChild(document.createTextNode(" (" + (VIA[body.via] || body.via) + ")."));
+                results.appendChild(summary);
+                results.appendChild(el("p", "check-message", "API server: " + body.server));
+              } else {
+                showError(box, body.error || ("HTTP " + response.status), body.detail);
+              }
+              results.focus();
+            });
+          })
+          .catch(function () { showError(box, "Lectern did not answer. Is the server still running?"); })
+          .then(function () { button.disabled = false; box.classList.remove("checking"); });
       });
     });
   }
@@ -451,6 +497,7 @@
   keyboardScrolling();
   renderDiagrams();
   setupChecks();
+  setupPreflight();
   setupAnswers();
   setupBridgePanel();
 })();

@@ -298,6 +298,26 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
     browser
         .goto(&app.url("/modules/cluster-architecture"))
         .await?;
+    // Step 1's preflight: the cluster answers, with its context and version; focus on the answer.
+    click(browser, "[data-preflight] button:not([hidden])").await?;
+    let ready = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(".preflight-results .check-summary"))
+        .await?;
+    let text = ready.text().await?;
+    assert!(
+        text.starts_with("\u{2714} Your cluster answers: Kubernetes v1.36.")
+            && text.ends_with("context kind-k8s-ha (the cluster in this server's kubeconfig)."),
+        "{text}"
+    );
+    let focused = browser
+        .execute(
+            "return document.activeElement.classList.contains('preflight-results');",
+            vec![],
+        )
+        .await?;
+    assert_eq!(focused, json!(true));
     let button = browser
         .wait()
         .for_element(Locator::Css(&format!("{STEP} .check-button:not([hidden])")))

@@ -696,12 +696,123 @@ mod http {
         cluster.set_mode(Mode::RejectCredentials);
         let rejected = app.post_check(&format!("{STEP4}/check")).await;
         assert_eq!(rejected.status(), 502);
+        let body = rejected.json::<Value>().await.unwrap();
+        assert_eq!(
+            body["error"],
+            "Your kubeconfig does not fit the cluster that answered: it may belong to an earlier cluster of the same name. Run `kind export kubeconfig --name k8s-ha` and check again.",
+            "a plain sentence with what to try"
+        );
         assert!(
-            rejected.json::<Value>().await.unwrap()["error"]
+            body["detail"]
                 .as_str()
                 .unwrap()
-                .contains("rejected the credentials")
+                .contains("rejected the credentials (401 Unauthorized)"),
+            "the raw cause, for the details disclosure: {body}"
         );
+    }
+}
+
+mod preflight {
+    use super::*;
+    use crate::common::TestApp;
+
+    const PREFLIGHT: &str = "/api/cluster/preflight";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn is_my_cluster_ready_says_which_cluster_context_and_version() {
+        let cluster = FakeCluster::start(kind::ha_cluster()).await;
+        let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+        let ready = app.post_check(PREFLIGHT).await;
+        assert_eq!(ready.status(), 200);
+        let facts: Value = ready.json().await.unwrap();
+        assert_eq!(facts["via"], "server");
+        assert_eq!(facts["context"], "kind-k8s-ha");
+        assert_eq!(
+            facts["server"],
+            format!("https://127.0.0.1:{}", cluster.addr.port()).as_str()
+        );
+        assert!(
+            facts["version"].as_str().unwrap().starts_with("v1.36."),
+            "{facts}"
+        );
+
+        let form = app
+            .client
+            .post(app.url(PREFLIGHT))
+            .form(&[("x", "y")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(form.status(), 400, "JSON only, like a check");
+
+        cluster.set_mode(Mode::RejectCredentials);
+        let rejected: Value = app.post_check(PREFLIGHT).await.json().await.unwrap();
+        assert!(
+            rejected["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("Your kubeconfig does not fit the cluster that answered"),
+            "{rejected}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_that_is_not_running_is_a_sentence_with_what_to_try_and_the_cause() {
+        let cluster = FakeCluster::start(kind::ha_cluster()).await;
+        let port = cluster.addr.port();
+        let closed = crate::common::free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let text = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+        std::fs::write(
+            &kubeconfig,
+            text.replace(&format!(":{port}"), &format!(":{closed}")),
+        )
+        .unwrap();
+        let app = TestApp::spawn_with_cluster(&kubeconfig).await;
+        for path in [
+            PREFLIGHT,
+            "/api/labs/ha-control-plane/steps/create-ha-cluster/check",
+        ] {
+            let response = app.post_check(path).await;
+            assert_eq!(response.status(), 502, "{path}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(
+                body["error"],
+                "Lectern cannot reach your cluster's API server. Is the cluster running? `docker ps` should list its nodes and `kind get clusters` its name; start Docker or create the cluster, then check again.",
+                "{path}"
+            );
+            assert!(
+                body["detail"].as_str().unwrap().starts_with(&format!(
+                    "cannot reach the cluster at https://127.0.0.1:{closed}"
+                )),
+                "{body}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn in_a_portal_without_a_server_cluster_the_learner_is_told_to_connect() {
+        use crate::common::browser::Browser;
+        let app = TestApp::spawn_with_config(|c| {
+            c.portal = true;
+            c.cluster.kubeconfig = Some("/nonexistent/kubeconfig".into());
+        })
+        .await;
+        app.add_account("ada", lectern::auth::Role::Learner, None)
+            .await;
+        let mut ada = Browser::new(&app);
+        ada.sign_in_as("ada", crate::common::PASSWORD).await;
+        let response = ada.post_json(PREFLIGHT, "{}").await;
+        assert_eq!(response.status(), 409);
+        let forged = ada
+            .with_cookie(app.client.post(app.url(PREFLIGHT)))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(forged.status(), 403, "no CSRF token");
     }
 }
 
