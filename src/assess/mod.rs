@@ -5,6 +5,7 @@
 
 pub mod grading;
 pub mod rubrics;
+pub mod self_assessment;
 mod store;
 
 use std::collections::HashMap;
@@ -52,6 +53,8 @@ pub struct AnswerView {
     pub saved_at: String,
     /// The instructor's grade of an open answer, once released.
     pub grade: Option<ReleasedGrade>,
+    /// The learner's own scores against the rubric (personal mode), never an instructor's grade.
+    pub self_assessment: Option<self_assessment::SelfAssessment>,
 }
 
 /// An instructor's grade as the learner sees it.
@@ -66,7 +69,7 @@ pub struct ReleasedGrade {
 }
 
 /// One rubric line of a grade.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CriterionScore {
     /// What the answer had to show.
     pub criterion: String,
@@ -256,7 +259,12 @@ pub async fn latest(
         Some(_) => Some(None),
         None => None,
     };
-    Ok(Some(view(question, row, released)))
+    let mut answer = view(question, row, released);
+    if question.kind.is_instructor_graded() {
+        answer.self_assessment =
+            self_assessment::latest(pool, learner_id, module_id, question_id).await?;
+    }
+    Ok(Some(answer))
 }
 
 /// An answer as its author sees it. `graded` is `None` before an instructor graded it, `Some(None)`
@@ -324,6 +332,7 @@ fn view(
         feedback,
         saved_at: row.created_at,
         grade: grade.map(|(_, g)| g),
+        self_assessment: None,
     }
 }
 

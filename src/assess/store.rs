@@ -563,3 +563,65 @@ pub(super) async fn mark_work_seen(pool: &SqlitePool, learner_id: i64) -> Result
     .await
     .map(|_| ())
 }
+
+/// The learner's latest submitted version of a question, if any.
+pub(super) async fn latest_submitted(
+    pool: &SqlitePool,
+    learner_id: i64,
+    module_id: &str,
+    question_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT max(version) FROM answers
+         WHERE learner_id = ? AND module_id = ? AND question_id = ? AND state = 'submitted'
+         HAVING count(*) > 0",
+    )
+    .bind(learner_id)
+    .bind(module_id)
+    .bind(question_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(v,)| v))
+}
+
+pub(super) async fn insert_self_assessment(
+    pool: &SqlitePool,
+    learner_id: i64,
+    module_id: &str,
+    question_id: &str,
+    answer_version: i64,
+    criteria: &str,
+    score: u32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO self_assessments (learner_id, module_id, question_id, answer_version, criteria, score)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(learner_id)
+    .bind(module_id)
+    .bind(question_id)
+    .bind(answer_version)
+    .bind(criteria)
+    .bind(score)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// (answer version, criteria JSON, score, when) of the latest self-assessment.
+pub(super) async fn latest_self_assessment(
+    pool: &SqlitePool,
+    learner_id: i64,
+    module_id: &str,
+    question_id: &str,
+) -> Result<Option<(i64, String, i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT answer_version, criteria, score, created_at FROM self_assessments
+         WHERE learner_id = ? AND module_id = ? AND question_id = ? ORDER BY id DESC LIMIT 1",
+    )
+    .bind(learner_id)
+    .bind(module_id)
+    .bind(question_id)
+    .fetch_optional(pool)
+    .await
+}

@@ -63,10 +63,90 @@ pub(super) async fn save(
     ))
 }
 
+/// What `GET …/self-assessment` answers: the rendered model answer beside the rubric.
+#[derive(serde::Serialize)]
+pub(super) struct SelfAssessmentSheet {
+    /// The model answer, rendered as on the instructors' grading page.
+    model_answer: String,
+    #[serde(flatten)]
+    sheet: assess::self_assessment::Sheet,
+}
+
+/// Self-assessment is personal mode's answer to "no instructor": in a portal, instructors grade.
+fn personal_mode_only(app: &AppState) -> Result<(), Error> {
+    if app.config.portal {
+        return Err(Error::Forbidden(
+            "In this portal an instructor grades written answers; self-assessment is for personal mode."
+                .to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /api/modules/{module}/questions/{question}/self-assessment`: the model answer and rubric to
+/// score a submitted written answer against (personal mode).
+pub(super) async fn self_assessment_sheet(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    QuestionPath { module, question }: QuestionPath,
+) -> Result<Json<SelfAssessmentSheet>, Error> {
+    personal_mode_only(&app)?;
+    let site = app.site.current();
+    let sheet = assess::self_assessment::sheet(
+        &app.db,
+        site.course(),
+        visitor.learner_id(),
+        &module,
+        &question,
+    )
+    .await?;
+    let model_answer = site
+        .rendered
+        .module(&module)
+        .and_then(|m| m.grading.iter().find(|g| g.question_id == question))
+        .map(|g| g.model_answer.clone())
+        .unwrap_or_default();
+    Ok(Json(SelfAssessmentSheet {
+        model_answer,
+        sheet,
+    }))
+}
+
+/// `POST /api/modules/{module}/questions/{question}/self-assessment`: records the learner's own
+/// scores, `{"scores": [..]}`, one per rubric criterion (personal mode).
+pub(super) async fn self_assess(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    QuestionPath { module, question }: QuestionPath,
+    headers: HeaderMap,
+    Json(scores): Json<assess::self_assessment::Scores>,
+) -> Result<Json<assess::self_assessment::SelfAssessment>, Error> {
+    personal_mode_only(&app)?;
+    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    app.quotas
+        .answer_saves
+        .take(visitor.learner_id())
+        .map_err(|wait| Error::too_many("saving answers", wait))?;
+    let site = app.site.current();
+    Ok(Json(
+        assess::self_assessment::record(
+            &app.db,
+            site.course(),
+            visitor.learner_id(),
+            &module,
+            &question,
+            &scores,
+        )
+        .await?,
+    ))
+}
+
 #[derive(askama::Template)]
 #[template(path = "my_work.html")]
 struct MyWorkPage<'a> {
     items: &'a [crate::assess::WorkItem],
+    /// No instructors: written answers are self-assessed.
+    personal: bool,
 }
 
 impl MyWorkPage<'_> {
@@ -83,7 +163,10 @@ pub(super) async fn my_work(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let items = crate::assess::my_work(&app.db, site.course(), visitor.learner_id()).await?;
-    let page = MyWorkPage { items: &items };
+    let page = MyWorkPage {
+        items: &items,
+        personal: !app.config.portal,
+    };
     let visitor = visitor.with_grades_seen();
     Ok(super::Page::new(&app, "My work", &page, Some(&visitor)).into_response())
 }

@@ -149,6 +149,10 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/gradebook", get(gradebook::gradebook))
         .route("/instructor/gradebook.csv", get(gradebook::gradebook_csv))
         .route("/api/modules/{module}/questions/{question}/answer", get(answers::current).post(answers::save))
+        .route(
+            "/api/modules/{module}/questions/{question}/self-assessment",
+            get(answers::self_assessment_sheet).post(answers::self_assess),
+        )
         .route("/my-work", get(answers::my_work))
         .route("/connect", get(bridge::connect_page))
         .route("/connect/code", post(bridge::create_code))

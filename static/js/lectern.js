@@ -296,7 +296,11 @@
       (isNaN(when) ? answer.saved_at : when.toLocaleString()) + ")";
     if (answer.score !== null && answer.score !== undefined) { text += " \u00b7 " + answer.score + " of " + answer.points + " points"; }
     if (answer.state === "submitted" && form.dataset.kind === "open") {
-      text += answer.locked ? " \u00b7 being graded; it can no longer be changed" : " \u00b7 waiting for an instructor; you may still resubmit";
+      if (personalMode()) {
+        text += " \u00b7 compare it with the model answer and score it yourself below; you may still resubmit";
+      } else {
+        text += answer.locked ? " \u00b7 being graded; it can no longer be changed" : " \u00b7 waiting for an instructor; you may still resubmit";
+      }
     }
     status.textContent = text;
     status.className = "answer-status answer-" + answer.state;
@@ -307,6 +311,9 @@
       form.querySelectorAll(".answer-actions button").forEach(function (b) { b.hidden = true; });
     }
     showGrade(form, answer.grade);
+    if (form.dataset.kind === "open" && answer.state === "submitted" && personalMode()) {
+      offerSelfAssessment(form, answer.self_assessment);
+    }
     (answer.choices || []).forEach(function (i) {
       var input = form.querySelector("input[value='" + i + "']");
       if (input) { input.checked = true; }
@@ -415,7 +422,96 @@
       .catch(function () { status.textContent = "Not saved: Lectern did not answer."; status.className = "answer-status answer-error"; });
   }
 
+  // Personal mode (no accounts, so no CSRF token in the page): nobody grades written answers but
+  // the learner, against the model answer and rubric, recorded as self-assessed.
+  function personalMode() {
+    return !document.querySelector("[data-csrf]");
+  }
+
+  function selfAssessmentUrl(form) {
+    return answerUrl(form).replace(/\/answer$/, "/self-assessment");
+  }
+
+  function showSelfAssessed(box, assessed) {
+    var line = box.querySelector(".self-assessed") || el("p", "self-assessed");
+    line.textContent = "Self-assessed: " + assessed.score + " of " + assessed.points +
+      " points (your own scoring of version " + assessed.answer_version + " against the rubric, not an instructor's grade)";
+    box.insertBefore(line, box.firstChild);
+  }
+
+  function offerSelfAssessment(form, assessed) {
+    var box = form.parentNode.querySelector(".self-assessment");
+    if (!box) {
+      box = el("div", "self-assessment");
+      form.insertAdjacentElement("afterend", box);
+      var open = el("button", "self-assess-open", "Compare with the model answer and score yourself");
+      open.type = "button";
+      open.addEventListener("click", function () { openSelfAssessment(form, box, open); });
+      box.appendChild(open);
+    }
+    if (assessed) { showSelfAssessed(box, assessed); }
+  }
+
+  function openSelfAssessment(form, box, opener) {
+    fetch(selfAssessmentUrl(form), { headers: { Accept: "application/json" } })
+      .then(function (response) {
+        return response.json().then(function (sheet) {
+          if (!response.ok) { box.appendChild(el("p", "answer-error", sheet.error || ("HTTP " + response.status))); return; }
+          opener.hidden = true;
+          var model = el("div", "model-answer");
+          model.appendChild(el("h4", null, "Model answer"));
+          var body = el("div", "model-answer-body");
+          body.innerHTML = sheet.model_answer; // rendered by Lectern from the course, like the page itself
+          model.appendChild(body);
+          box.appendChild(model);
+          var rubric = el("form", "self-assess-form");
+          var legend = el("h4", null, "Score your answer (version " + sheet.answer_version + ") against the rubric");
+          rubric.appendChild(legend);
+          var previous = sheet.current && sheet.current.answer_version === sheet.answer_version ? sheet.current.criteria : null;
+          sheet.rubric.forEach(function (criterion, i) {
+            var row = el("div", "criterion");
+            var id = "self-" + form.dataset.question + "-" + i;
+            var label = el("label", null, criterion.criterion + " (0\u2013" + criterion.points + ")");
+            label.htmlFor = id;
+            var input = el("input");
+            input.type = "number"; input.min = "0"; input.max = String(criterion.points); input.id = id; input.required = true;
+            input.value = previous && previous[i] && previous[i].score !== null ? String(previous[i].score) : "";
+            row.appendChild(label);
+            row.appendChild(input);
+            rubric.appendChild(row);
+          });
+          var save = el("button", null, "Save my self-assessment");
+          save.type = "submit";
+          rubric.appendChild(save);
+          var status = el("p", "answer-status");
+          status.setAttribute("aria-live", "polite");
+          rubric.appendChild(status);
+          rubric.addEventListener("submit", function (event) {
+            event.preventDefault();
+            var scores = Array.prototype.map.call(rubric.querySelectorAll("input"), function (i) { return Number(i.value); });
+            fetch(selfAssessmentUrl(form), { method: "POST", headers: checkHeaders(), body: JSON.stringify({ scores: scores }) })
+              .then(function (response) {
+                return response.json().then(function (assessed) {
+                  if (response.ok) { showSelfAssessed(box, assessed); status.textContent = "Saved."; } else { status.textContent = assessed.error || ("Not saved: HTTP " + response.status); }
+                });
+              })
+              .catch(function () { status.textContent = "Not saved: Lectern did not answer."; });
+          });
+          box.appendChild(rubric);
+          body.tabIndex = -1;
+          body.focus();
+        });
+      })
+      .catch(function () { box.appendChild(el("p", "answer-error", "Lectern did not answer.")); });
+  }
+
   function setupAnswers() {
+    if (personalMode()) {
+      document.querySelectorAll("article.question .question-meta").forEach(function (meta) {
+        meta.textContent = meta.textContent.replace("written answer, graded by an instructor", "written answer: after submitting, compare it with the model answer and score it yourself");
+      });
+      document.querySelectorAll("form.answer[data-kind='open'] button[type='submit']").forEach(function (b) { b.textContent = "Submit"; });
+    }
     document.querySelectorAll("form.answer[data-question]").forEach(function (form) {
       form.querySelectorAll("button").forEach(function (b) { b.hidden = false; });
       form.addEventListener("submit", function (event) { event.preventDefault(); saveAnswer(form, true); });

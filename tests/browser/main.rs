@@ -821,3 +821,101 @@ async fn reload_on_edit(
     assert_eq!(same_load, json!(false), "the page reloaded itself");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_alone_marks_their_choices_and_scores_their_written_answer() {
+    let Some(driver) = start_driver() else { return };
+    let app = TestApp::spawn().await;
+    let browser = connect(&driver).await;
+    let result = answer_alone(&browser, &app).await;
+    finish(browser, result, "answering in personal mode", &["SEVERE"]).await;
+}
+
+async fn answer_alone(browser: &Client, app: &TestApp) -> Result<(), fantoccini::error::CmdError> {
+    const CHOICE: &str = "form.answer[data-question='watchers']";
+    const OPEN: &str = "form.answer[data-question='api-server-role']";
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let meta = browser
+        .find(Locator::Css("#question-watchers .question-meta"))
+        .await?
+        .text()
+        .await?;
+    assert!(meta.contains("no partial credit"), "{meta}");
+
+    // Choices: each option chosen is marked "Your answer" once submitted.
+    click(browser, &format!("{CHOICE} input[value='0']")).await?;
+    click(browser, &format!("{CHOICE} input[value='2']")).await?;
+    click(browser, &format!("{CHOICE} button[type='submit']")).await?;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("{CHOICE} .your-answer")))
+        .await?;
+    let marked = browser
+        .execute(
+            &format!("return Array.from(document.querySelectorAll(\"{CHOICE} .choice-selected input\")).map(i => i.value);"),
+            vec![],
+        )
+        .await?;
+    assert_eq!(marked, json!(["0", "2"]));
+
+    // A written answer: no instructor here, so the learner compares and scores it.
+    let meta = browser
+        .find(Locator::Css("#question-api-server-role .question-meta"))
+        .await?
+        .text()
+        .await?;
+    assert!(meta.contains("score it yourself"), "{meta}");
+    browser
+        .find(Locator::Css(&format!("{OPEN} textarea")))
+        .await?
+        .send_keys("Every request is authenticated, authorized and admitted, then stored in etcd.")
+        .await?;
+    click(browser, &format!("{OPEN} button[type='submit']")).await?;
+    click(browser, ".self-assess-open").await?;
+    let model = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".self-assessment .model-answer-body p"))
+        .await?;
+    assert!(
+        model
+            .text()
+            .await?
+            .starts_with("The API server is the control plane")
+    );
+    for (i, score) in ["3", "2", "1", "0"].iter().enumerate() {
+        browser
+            .find(Locator::Id(&format!("self-api-server-role-{i}")))
+            .await?
+            .send_keys(score)
+            .await?;
+    }
+    click(browser, ".self-assess-form button[type='submit']").await?;
+    let assessed = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".self-assessment .self-assessed"))
+        .await?;
+    assert_eq!(
+        assessed.text().await?,
+        "Self-assessed: 6 of 10 points (your own scoring of version 1 against the rubric, not an instructor's grade)"
+    );
+    // After a reload, it is still there, and still not a grade.
+    browser.refresh().await?;
+    let assessed = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".self-assessment .self-assessed"))
+        .await?;
+    assert!(assessed.text().await?.starts_with("Self-assessed: 6 of 10"));
+    let status = browser
+        .find(Locator::Css(&format!("{OPEN} .answer-status")))
+        .await?
+        .text()
+        .await?;
+    assert!(status.starts_with("Submitted (version 1"), "{status}");
+    Ok(())
+}

@@ -329,3 +329,157 @@ async fn saving_answers_too_often_gets_429_with_retry_after_and_a_sentence() {
         format!("You are saving answers too often: wait {wait} s and try again.")
     );
 }
+
+async fn sheet(app: &TestApp, question: &str) -> (StatusCode, Value) {
+    let response = app
+        .get(&format!("{MODULE}/{question}/self-assessment"))
+        .await;
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn self_assess(app: &TestApp, question: &str, body: Value) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url(&format!("{MODULE}/{question}/self-assessment")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn in_personal_mode_a_submitted_answer_is_self_assessed_and_never_counts_as_a_grade() {
+    let app = TestApp::spawn().await;
+    // Not before the answer is submitted: the model answer must not help write it.
+    let (status, body) = sheet(&app, "api-server-role").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["error"],
+        "submit your answer first: the model answer is shown only after you have written yours"
+    );
+    answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "a draft", "submit": false }),
+    )
+    .await;
+    assert_eq!(sheet(&app, "api-server-role").await.0, StatusCode::CONFLICT);
+    answer(
+        &app,
+        "api-server-role",
+        json!({ "text": "The API server authenticates, authorizes and admits.", "submit": true }),
+    )
+    .await;
+
+    let (status, sheet_body) = sheet(&app, "api-server-role").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        sheet_body["model_answer"]
+            .as_str()
+            .unwrap()
+            .starts_with("<p>The API server is the control plane’s only entry point"),
+        "the rendered model answer: {sheet_body}"
+    );
+    let rubric = sheet_body["rubric"].as_array().unwrap();
+    assert_eq!(rubric.len(), 4);
+    assert_eq!(rubric[0]["points"], 3);
+    assert_eq!(sheet_body["answer_version"], 2);
+    assert_eq!(sheet_body["current"], Value::Null);
+
+    // Wrong shapes are refused with a reason.
+    let (status, body) = self_assess(&app, "api-server-role", json!({ "scores": [3, 4] })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"],
+        "give one score per rubric criterion: 4 expected, 2 given"
+    );
+    let (status, body) =
+        self_assess(&app, "api-server-role", json!({ "scores": [9, 0, 0, 0] })).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("is worth at most 3 points, not 9")
+    );
+    let (status, _) = self_assess(&app, "who-talks-to-etcd", json!({ "scores": [1] })).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "choice questions are Lectern's"
+    );
+
+    let (status, assessed) =
+        self_assess(&app, "api-server-role", json!({ "scores": [3, 2, 1, 0] })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(assessed["score"], 6);
+    assert_eq!(assessed["points"], 10);
+    assert_eq!(assessed["answer_version"], 2);
+    assert_eq!(assessed["criteria"][1]["score"], 2);
+
+    // The answer carries it as self-assessed; its state and score are not an instructor's grade.
+    let current: Value = app
+        .get(&format!("{MODULE}/api-server-role/answer"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["state"], "submitted");
+    assert_eq!(current["score"], Value::Null);
+    assert_eq!(current["grade"], Value::Null);
+    assert_eq!(current["self_assessment"]["score"], 6);
+    let grades: (i64,) = sqlx::query_as("SELECT count(*) FROM grades")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(grades.0, 0, "nothing in the instructors' grades");
+    let home = app.get_ok_text("/").await;
+    assert!(
+        home.contains("1 of 15 questions answered · not started</span>"),
+        "progress counts no points for it: {home}"
+    );
+    let work = app.get_ok_text("/my-work").await;
+    assert!(work.contains("Self-assessed: <strong>6 of 10 points</strong> (your own scoring of version 2 against the rubric, not an instructor's grade)"), "{work}");
+    assert!(!work.contains("waiting for an instructor"), "{work}");
+
+    // A second self-assessment replaces the first; the sheet offers it again.
+    self_assess(&app, "api-server-role", json!({ "scores": [3, 4, 2, 1] })).await;
+    let (_, again) = sheet(&app, "api-server-role").await;
+    assert_eq!(again["current"]["score"], 10);
+}
+
+#[tokio::test]
+async fn in_a_portal_instructors_grade_and_self_assessment_is_refused() {
+    use crate::common::browser::Browser;
+    use crate::common::grading::{portal, submit};
+    let app = portal(TestApp::spawn_portal().await).await;
+    let mut ada = Browser::new(&app);
+    ada.sign_in_as("ada", crate::common::PASSWORD).await;
+    submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "answer", "submit": true }),
+    )
+    .await;
+    let response = ada
+        .get("/api/modules/cluster-architecture/questions/api-server-role/self-assessment")
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("In this portal an instructor grades written answers")
+    );
+    let posted = ada
+        .post_json(
+            "/api/modules/cluster-architecture/questions/api-server-role/self-assessment",
+            "{\"scores\": [3, 4, 2, 1]}",
+        )
+        .await;
+    assert_eq!(posted.status(), StatusCode::FORBIDDEN);
+}
