@@ -121,7 +121,13 @@ async fn keep_screenshot(browser: &Client, page: &str) -> Result<(), fantoccini:
     let Some(dir) = std::env::var_os("LECTERN_SCREENSHOTS") else {
         return Ok(());
     };
-    browser.set_window_size(1400, 1000).await?;
+    let height = browser
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await?
+        .as_u64()
+        .unwrap_or(1000)
+        .clamp(600, 2400) as u32;
+    browser.set_window_size(1400, height).await?;
     let png = browser.screenshot().await?;
     let name: String = page
         .chars()
@@ -171,6 +177,20 @@ async fn every_page_fits_a_laptop_and_a_phone_and_passes_an_accessibility_audit(
     let grace: Browser = common::browser::signed_in(&app, "grace").await;
     let path = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
     assert_eq!(grace.post_json(path, "{}").await.status(), 200);
+    // A cohort in several states, for the picture: two further along, one who has not started.
+    cluster.set_objects(kind::lab_done());
+    for (name, steps) in [
+        ("kim", &["create-ha-cluster", "inspect-control-plane", "monitoring-rbac"][..]),
+        ("lee", &["create-ha-cluster", "inspect-control-plane"][..]),
+        ("max", &[][..]),
+    ] {
+        app.add_account(name, Role::Learner, Some("blue")).await;
+        let learner = common::browser::signed_in(&app, name).await;
+        for step in steps {
+            let path = format!("/api/labs/ha-control-plane/steps/{step}/check");
+            assert_eq!(learner.post_json(&path, "{}").await.status(), 200);
+        }
+    }
 
     let browser = connect(&driver).await;
     let mut problems = Vec::new();
@@ -263,7 +283,7 @@ async fn audit_every_page(
     browser
         .find(Locator::Id("csv"))
         .await?
-        .send_keys("kim,learner,spring\nlee,teacher,spring")
+        .send_keys("noor,learner,spring\nomar,teacher,spring")
         .await?;
     click(browser, "form[action='/admin/users/import'] button").await?;
     browser
