@@ -73,8 +73,10 @@ impl std::fmt::Display for Cell {
 /// Headed rows.
 #[derive(Debug, Clone)]
 pub struct Table {
-    /// Column headings.
+    /// Column headings: stable keys (question ids) for the CSV.
     pub columns: Vec<String>,
+    /// The same headings as people read them on the page (questions by number and prompt).
+    pub labels: Vec<String>,
     /// Each as long as `columns`.
     pub rows: Vec<Vec<Cell>>,
 }
@@ -152,10 +154,17 @@ pub async fn build(
         .collect();
 
     let mut columns: Vec<String> = FIXED.iter().chain(&TOTALS).map(|c| c.to_string()).collect();
+    let mut labels = columns.clone();
     if filter.detail >= Detail::Questions {
         for b in &breakdowns {
-            for q in &b.module.questions {
+            for (number, q) in b.module.questions.iter().enumerate() {
                 columns.push(format!("{}/{} ({} pts)", b.module.id, q.id, q.points));
+                labels.push(format!(
+                    "Q{} {} ({} pts)",
+                    number + 1,
+                    q.summary(),
+                    q.points
+                ));
                 if filter.detail == Detail::Criteria {
                     for c in b
                         .criteria
@@ -164,6 +173,12 @@ pub async fn build(
                         .flat_map(|(_, c)| c)
                     {
                         columns.push(format!("{}: {} ({} pts)", q.id, c.criterion, c.points));
+                        labels.push(format!(
+                            "Q{}: {} ({} pts)",
+                            number + 1,
+                            c.criterion,
+                            c.points
+                        ));
                     }
                 }
             }
@@ -251,15 +266,19 @@ pub async fn build(
             rows.push(row);
         }
     }
-    let averages = averages(&columns, &rows);
+    let averages = averages(&columns, &labels, &rows);
     Ok(Gradebook {
-        grades: Table { columns, rows },
+        grades: Table {
+            columns,
+            labels,
+            rows,
+        },
         averages,
     })
 }
 
 /// The mean of every numeric column per (cohort, module), over the learners that have a value.
-fn averages(columns: &[String], rows: &[Vec<Cell>]) -> Table {
+fn averages(columns: &[String], labels: &[String], rows: &[Vec<Cell>]) -> Table {
     let mut groups: BTreeMap<(String, String), Vec<&Vec<Cell>>> = BTreeMap::new();
     for row in rows {
         let cohort = match &row[1] {
@@ -277,7 +296,9 @@ fn averages(columns: &[String], rows: &[Vec<Cell>]) -> Table {
         "Module".to_owned(),
         "Learners".to_owned(),
     ];
+    let mut heading_labels = headings.clone();
     headings.extend(columns[numeric.clone()].iter().cloned());
+    heading_labels.extend(labels[numeric.clone()].iter().cloned());
     let rows = groups
         .into_iter()
         .map(|((cohort, module), members)| {
@@ -303,6 +324,7 @@ fn averages(columns: &[String], rows: &[Vec<Cell>]) -> Table {
         .collect();
     Table {
         columns: headings,
+        labels: heading_labels,
         rows,
     }
 }
@@ -342,6 +364,7 @@ mod tests {
     fn csv_quotes_per_rfc_4180_and_neutralises_formulas() {
         let table = Table {
             columns: vec!["Learner".into(), "Note".into()],
+            labels: Vec::new(),
             rows: vec![
                 vec![
                     Cell::Text("=HYPERLINK(\"x\")".into()),

@@ -417,9 +417,11 @@
       .then(function (response) {
         return response.json().then(function (answer) {
           if (response.ok) { forgetDraft(form); showAnswer(form, answer); } else { status.textContent = answer.error || ("Not saved: HTTP " + response.status); status.className = "answer-status answer-error"; }
+          // Keyboard and screen-reader users land on what became of their answer.
+          if (submit || !response.ok) { status.focus(); }
         });
       })
-      .catch(function () { status.textContent = "Not saved: Lectern did not answer."; status.className = "answer-status answer-error"; });
+      .catch(function () { status.textContent = "Not saved: Lectern did not answer."; status.className = "answer-status answer-error"; status.focus(); });
   }
 
   // Personal mode (no accounts, so no CSRF token in the page): nobody grades written answers but
@@ -510,7 +512,10 @@
       document.querySelectorAll("article.question .question-meta").forEach(function (meta) {
         meta.textContent = meta.textContent.replace("written answer, graded by an instructor", "written answer: after submitting, compare it with the model answer and score it yourself");
       });
-      document.querySelectorAll("form.answer[data-kind='open'] button[type='submit']").forEach(function (b) { b.textContent = "Submit"; });
+      document.querySelectorAll("form.answer[data-kind='open'] button[type='submit']").forEach(function (b) {
+        b.textContent = "Submit";
+        b.setAttribute("aria-label", b.getAttribute("aria-label").replace("Submit for grading", "Submit"));
+      });
     }
     document.querySelectorAll("form.answer[data-question]").forEach(function (form) {
       form.querySelectorAll("button").forEach(function (b) { b.hidden = false; });

@@ -180,7 +180,14 @@ async fn every_page_fits_a_laptop_and_a_phone_and_passes_an_accessibility_audit(
     // A cohort in several states, for the picture: two further along, one who has not started.
     cluster.set_objects(kind::lab_done());
     for (name, steps) in [
-        ("kim", &["create-ha-cluster", "inspect-control-plane", "monitoring-rbac"][..]),
+        (
+            "kim",
+            &[
+                "create-ha-cluster",
+                "inspect-control-plane",
+                "monitoring-rbac",
+            ][..],
+        ),
         ("lee", &["create-ha-cluster", "inspect-control-plane"][..]),
         ("max", &[][..]),
     ] {

@@ -853,6 +853,17 @@ async fn answer_alone(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(&format!("{CHOICE} .your-answer")))
         .await?;
+    let focused = browser
+        .execute(
+            "return document.activeElement.classList.contains('answer-status') && document.activeElement.closest('form').dataset.question;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(
+        focused,
+        json!("watchers"),
+        "focus moves to the result after Submit"
+    );
     let marked = browser
         .execute(
             &format!("return Array.from(document.querySelectorAll(\"{CHOICE} .choice-selected input\")).map(i => i.value);"),
@@ -873,8 +884,29 @@ async fn answer_alone(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         .await?
         .send_keys("Every request is authenticated, authorized and admitted, then stored in etcd.")
         .await?;
+    let submit = browser
+        .find(Locator::Css(&format!("{OPEN} button[type='submit']")))
+        .await?;
+    assert_eq!(
+        submit.attr("aria-label").await?.as_deref(),
+        Some("Submit: question 8"),
+        "a name of its own"
+    );
     click(browser, &format!("{OPEN} button[type='submit']")).await?;
     click(browser, ".self-assess-open").await?;
+    let focused = browser
+        .execute(
+            &format!("return document.querySelector(\"{OPEN} .answer-status\").textContent;"),
+            vec![],
+        )
+        .await?;
+    assert!(
+        focused
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Submitted (version 1"),
+        "{focused}"
+    );
     let model = browser
         .wait()
         .at_most(Duration::from_secs(10))

@@ -191,7 +191,10 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
 
     // The page: the same rows, with cohort averages.
     let page = html(&ines, "/instructor/gradebook?detail=questions").await;
-    assert!(page.contains("<th scope=\"col\">cluster-architecture/api-server-role (10 pts)</th>"));
+    assert!(
+        page.contains("<th scope=\"col\" title=\"cluster-architecture/api-server-role (10 pts)\">Q8 What is the role of the API server in the control plane? Describe what happens to a… (10 pts)</th>"),
+        "questions by number and prompt on the page, their ids (the CSV's keys) on hover"
+    );
     assert!(page.contains("Cohort averages"));
     assert!(page.contains("<td>blue</td><td>cluster-architecture</td><td class=\"num\">1</td>"));
     assert!(page.contains("href=\"/instructor/gradebook.csv?detail=questions\""));
