@@ -39,6 +39,8 @@ pub struct App {
     pub bridges: crate::bridge::Bridges,
     /// Per-learner limits on check runs and answer saves.
     pub quotas: Quotas,
+    /// Single sign-on, when an OpenID Connect provider is configured.
+    pub sso: Option<crate::sso::Sso>,
     /// Held while serving, so that a second server on the same database refuses to start.
     _server_lock: db::ServerLock,
 }
@@ -60,11 +62,15 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// Single sign-on is configured wrongly.
+    #[error("single sign-on: {0}")]
+    SingleSignOn(String),
 }
 
 impl App {
     /// Loads and renders the course, opens the database, and indexes the static files.
     pub async fn build(config: ServeArgs) -> Result<AppState, StartError> {
+        let sso_settings = sso_settings(&config)?;
         let highlighter = tokio::task::spawn_blocking(Highlighter::default);
         let db = db::open(&config.db.path()).await?;
         let holder = format!(
@@ -104,6 +110,10 @@ impl App {
             clusters: ClusterCache::default(),
             bridges: crate::bridge::Bridges::default(),
             quotas: Quotas::default(),
+            sso: match sso_settings {
+                Some(settings) => Some(crate::sso::Sso::start(settings).await),
+                None => None,
+            },
             _server_lock: server_lock,
         }))
     }
@@ -140,6 +150,61 @@ impl App {
             }
         }
     }
+}
+
+/// Single sign-on's settings from the flags, with the client secret read from its file or from
+/// `LECTERN_OIDC_CLIENT_SECRET`; `None` when no issuer is configured.
+fn sso_settings(config: &ServeArgs) -> Result<Option<crate::sso::Settings>, StartError> {
+    let args = &config.sso;
+    let Some(issuer) = args.issuer.clone() else {
+        return Ok(None);
+    };
+    let wrong = |message: String| StartError::SingleSignOn(message);
+    let client_id = args
+        .client_id
+        .clone()
+        .ok_or_else(|| wrong("--oidc-client-id is required with --oidc-issuer".to_owned()))?;
+    let public = config
+        .public_url
+        .as_deref()
+        .ok_or_else(|| wrong("--public-url is required with --oidc-issuer".to_owned()))?
+        .trim_end_matches('/');
+    let client_secret = match &args.client_secret_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| {
+                    wrong(format!(
+                        "cannot read the client secret file {}: {e}",
+                        path.display()
+                    ))
+                })?
+                .trim()
+                .to_owned(),
+        ),
+        None => std::env::var("LECTERN_OIDC_CLIENT_SECRET").ok(),
+    };
+    let scopes = args
+        .scopes
+        .split([' ', ','])
+        .filter(|s| !s.is_empty() && *s != "openid")
+        .map(str::to_owned)
+        .collect();
+    Ok(Some(crate::sso::Settings {
+        issuer,
+        client_id,
+        client_secret,
+        redirect_url: format!("{public}/sign-in/oidc/callback"),
+        after_logout_url: format!("{public}/sign-in"),
+        scopes,
+        provider_name: args.provider_name.clone(),
+        groups_claim: args.groups_claim.clone(),
+        admin_groups: args.admin_groups.clone(),
+        instructor_groups: args.instructor_groups.clone(),
+        cohort_claim: args.cohort_claim.clone(),
+        cohort_group_prefix: args.cohort_group_prefix.clone(),
+        allowed_domains: args.allowed_domains.clone(),
+        create_accounts: args.create_accounts,
+    }))
 }
 
 /// The course in `content`, or the embedded one, rendered; every authoring error otherwise.

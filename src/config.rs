@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the course over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a course folder and print every error with file and line.
     Validate(ValidateArgs),
     /// List labs, or check a learner's cluster against a lab's steps.
@@ -147,6 +147,13 @@ pub struct UserAddArgs {
     /// The cohort the person belongs to, for instructors' views.
     #[arg(long)]
     pub cohort: Option<String>,
+    /// Link the account to this subject (`sub`) at the single sign-on provider instead of giving
+    /// it a password: how people enter when accounts are not created at first sign-in.
+    #[arg(long, value_name = "SUB", requires = "oidc_issuer")]
+    pub oidc_subject: Option<String>,
+    /// The provider's issuer URL, as `lectern serve --oidc-issuer` has it.
+    #[arg(long, env = "LECTERN_OIDC_ISSUER", value_name = "URL")]
+    pub oidc_issuer: Option<String>,
     /// The database.
     #[command(flatten)]
     pub db: DbArgs,
@@ -326,6 +333,118 @@ pub struct ServeArgs {
         value_name = "HOURS"
     )]
     pub session_max_hours: u64,
+    /// Where people reach this server (`https://lectern.example.org`): the base of the addresses
+    /// given to identity providers and LMSs (single sign-on's redirect URI).
+    #[arg(long, env = "LECTERN_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Single sign-on through an OpenID Connect provider.
+    #[command(flatten)]
+    pub sso: SsoArgs,
+}
+
+/// Whether the sign-in page takes passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PasswordSignIn {
+    /// Every account may sign in with a password.
+    #[default]
+    On,
+    /// Only accounts created with `lectern user add` (break-glass admins); everyone else signs in
+    /// through the identity provider.
+    BreakGlass,
+}
+
+/// `lectern serve`'s single sign-on settings (OpenID Connect, authorization code flow with PKCE).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SsoArgs {
+    /// The provider's issuer URL; its discovery document is read from
+    /// `<issuer>/.well-known/openid-configuration`. Setting it turns single sign-on on.
+    #[arg(long = "oidc-issuer", env = "LECTERN_OIDC_ISSUER", value_name = "URL", requires_all = ["client_id", "public_url"])]
+    pub issuer: Option<String>,
+    /// The client id registered with the provider.
+    #[arg(
+        long = "oidc-client-id",
+        env = "LECTERN_OIDC_CLIENT_ID",
+        value_name = "ID"
+    )]
+    pub client_id: Option<String>,
+    /// A file holding the client secret (or set LECTERN_OIDC_CLIENT_SECRET); never on the
+    /// command line, where other users could read it.
+    #[arg(
+        long = "oidc-client-secret-file",
+        env = "LECTERN_OIDC_CLIENT_SECRET_FILE",
+        value_name = "PATH"
+    )]
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes to ask for, space- or comma-separated (`openid` is always asked).
+    #[arg(
+        long = "oidc-scopes",
+        env = "LECTERN_OIDC_SCOPES",
+        default_value = "openid email profile",
+        value_name = "SCOPES"
+    )]
+    pub scopes: String,
+    /// The name on the sign-in button: "Sign in with <name>".
+    #[arg(
+        long = "oidc-provider-name",
+        env = "LECTERN_OIDC_PROVIDER_NAME",
+        default_value = "your organisation",
+        value_name = "NAME"
+    )]
+    pub provider_name: String,
+    /// The ID token claim that lists the person's groups.
+    #[arg(
+        long = "oidc-groups-claim",
+        env = "LECTERN_OIDC_GROUPS_CLAIM",
+        default_value = "groups",
+        value_name = "CLAIM"
+    )]
+    pub groups_claim: String,
+    /// Groups whose members are admins (comma-separated).
+    #[arg(
+        long = "oidc-admin-groups",
+        env = "LECTERN_OIDC_ADMIN_GROUPS",
+        value_delimiter = ',',
+        value_name = "GROUPS"
+    )]
+    pub admin_groups: Vec<String>,
+    /// Groups whose members are instructors (comma-separated).
+    #[arg(
+        long = "oidc-instructor-groups",
+        env = "LECTERN_OIDC_INSTRUCTOR_GROUPS",
+        value_delimiter = ',',
+        value_name = "GROUPS"
+    )]
+    pub instructor_groups: Vec<String>,
+    /// A claim whose value is the person's cohort.
+    #[arg(
+        long = "oidc-cohort-claim",
+        env = "LECTERN_OIDC_COHORT_CLAIM",
+        value_name = "CLAIM"
+    )]
+    pub cohort_claim: Option<String>,
+    /// Or: the group named `<prefix><cohort>` gives the cohort (e.g. `cohort-` makes
+    /// `cohort-spring` the cohort `spring`).
+    #[arg(
+        long = "oidc-cohort-group-prefix",
+        env = "LECTERN_OIDC_COHORT_GROUP_PREFIX",
+        value_name = "PREFIX"
+    )]
+    pub cohort_group_prefix: Option<String>,
+    /// Only people whose (verified) e-mail is in one of these domains may sign in (comma-separated).
+    #[arg(
+        long = "oidc-allowed-domains",
+        env = "LECTERN_OIDC_ALLOWED_DOMAINS",
+        value_delimiter = ',',
+        value_name = "DOMAINS"
+    )]
+    pub allowed_domains: Vec<String>,
+    /// Create an account at a person's first sign-in (just in time); otherwise only accounts an
+    /// admin linked (`lectern user add NAME --oidc-subject SUB`) may enter.
+    #[arg(long = "oidc-create-accounts", env = "LECTERN_OIDC_CREATE_ACCOUNTS")]
+    pub create_accounts: bool,
+    /// `on`, or `break-glass`: passwords only for accounts made with `lectern user add`.
+    #[arg(long = "password-sign-in", env = "LECTERN_PASSWORD_SIGN_IN", value_enum, default_value_t = PasswordSignIn::On)]
+    pub password_sign_in: PasswordSignIn,
 }
 
 impl ServeArgs {

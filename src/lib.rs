@@ -30,6 +30,7 @@ pub mod render;
 pub mod reports;
 pub mod server;
 pub mod site;
+pub mod sso;
 
 pub use app::{App, AppState};
 

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Command::Lab(LabCommand::Check(args)) => run_async(async { cli::lab::check(args).await }),
         Command::Connect(args) => run_async(cli::connect::execute(args)),
         Command::Serve(args) => run_async(async {
-            match cli::serve::execute(args).await {
+            match cli::serve::execute(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -7,6 +7,7 @@
 //! current-password checks are throttled per (account, address) and per address ([`rate_limit`]).
 
 pub mod accounts;
+pub mod identity;
 pub mod password;
 pub mod rate_limit;
 mod store;
@@ -130,9 +131,60 @@ pub enum AuthError {
     /// The change would leave no active admin.
     #[error("that would leave no active admin: make someone else an admin first")]
     LastAdmin,
+    /// This portal takes passwords only from break-glass accounts (said only after the right
+    /// password).
+    #[error("this portal signs you in through your organisation's sign-in: use the button above")]
+    PasswordSignInOff,
+    /// Single sign-on: no account is linked to this identity, and accounts are not created at
+    /// first sign-in.
+    #[error(
+        "you signed in at your organisation, but there is no account for you here: ask an admin of this portal to add you"
+    )]
+    NotProvisioned,
+    /// Single sign-on: another account is already linked to this identity.
+    #[error("another account is already linked to the identity `{0}`")]
+    IdentityTaken(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+}
+
+/// How an account came to be; `Cli` accounts keep password sign-in when it is otherwise off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `lectern user add`: break-glass.
+    Cli,
+    /// The Users page (one at a time or imported).
+    Admin,
+    /// Created at a first single sign-on.
+    Sso,
+}
+
+impl Origin {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Cli => "cli",
+            Origin::Admin => "admin",
+            Origin::Sso => "sso",
+        }
+    }
+}
+
+/// Whether `username` follows the rules (1 to 64 letters, digits, `.`, `_`, `@`, `-`).
+fn valid_username(username: &str) -> Result<(), AuthError> {
+    let valid = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidUsername(format!(
+            "`{username}` is not a valid user name: use 1 to 64 letters, digits, dots, dashes, underscores or @"
+        )))
+    }
 }
 
 /// Creates a learner with an account, optionally in a cohort.
@@ -143,24 +195,20 @@ pub async fn create_account(
     role: Role,
     password: &str,
     cohort: Option<&str>,
+    origin: Origin,
 ) -> Result<User, AuthError> {
-    let valid = !username.is_empty()
-        && username.len() <= 64
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
-    if !valid {
-        return Err(AuthError::InvalidUsername(format!(
-            "`{username}` is not a valid user name: use 1 to 64 letters, digits, dots, dashes, underscores or @"
-        )));
-    }
+    valid_username(username)?;
     password::check_strength(password).map_err(AuthError::WeakPassword)?;
     store::insert_account(
         pool,
-        username,
-        role,
-        &hasher.hash(password).await?,
-        cohort.filter(|c| !c.is_empty()),
+        store::NewAccount {
+            username,
+            role,
+            password_hash: &hasher.hash(password).await?,
+            cohort: cohort.filter(|c| !c.is_empty()),
+            origin,
+            identity: None,
+        },
     )
     .await
 }
@@ -211,7 +259,17 @@ pub async fn import_accounts(
             }
         };
         let password = password::generate();
-        match create_account(pool, hasher, username, role, &password, Some(cohort)).await {
+        match create_account(
+            pool,
+            hasher,
+            username,
+            role,
+            &password,
+            Some(cohort),
+            Origin::Admin,
+        )
+        .await
+        {
             Ok(user) => imported.created.push((user.username, password)),
             Err(AuthError::Database(e)) => return Err(e),
             Err(e) => {
@@ -231,6 +289,7 @@ pub async fn sign_in(
     username: &str,
     password: &str,
     address: IpAddr,
+    break_glass_only: bool,
 ) -> Result<(String, Session), AuthError> {
     let limiter = &passwords.limiter;
     if let Some(wait) = limiter.retry_after(username, address) {
@@ -248,7 +307,17 @@ pub async fn sign_in(
     if !store::is_active(pool, user.learner_id).await? {
         return Err(AuthError::Deactivated);
     }
+    if break_glass_only
+        && store::origin(pool, user.learner_id).await?.as_deref() != Some(Origin::Cli.as_str())
+    {
+        return Err(AuthError::PasswordSignInOff);
+    }
     limiter.succeeded(username, address);
+    open_session(pool, user).await
+}
+
+/// Starts a new session for someone whose identity was established; returns the cookie token.
+async fn open_session(pool: &SqlitePool, user: User) -> Result<(String, Session), AuthError> {
     let token = hex(&random_bytes::<32>());
     let csrf_token = hex(&random_bytes::<32>());
     store::insert_session(

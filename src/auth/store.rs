@@ -3,7 +3,7 @@
 use sqlx::SqlitePool;
 
 use super::accounts::Account;
-use super::{AuthError, Role, Session, User};
+use super::{AuthError, Origin, Role, Session, User};
 
 type AccountRow = (i64, String, String, String);
 
@@ -15,13 +15,29 @@ fn user_of((learner_id, username, role, _): &AccountRow) -> User {
     }
 }
 
+/// What a new account is made of.
+pub(super) struct NewAccount<'a> {
+    pub(super) username: &'a str,
+    pub(super) role: Role,
+    pub(super) password_hash: &'a str,
+    pub(super) cohort: Option<&'a str>,
+    pub(super) origin: Origin,
+    /// The provider identity (issuer, subject) it is linked to, if any.
+    pub(super) identity: Option<(&'a str, &'a str)>,
+}
+
 pub(super) async fn insert_account(
     pool: &SqlitePool,
-    username: &str,
-    role: Role,
-    password_hash: &str,
-    cohort: Option<&str>,
+    account: NewAccount<'_>,
 ) -> Result<User, AuthError> {
+    let NewAccount {
+        username,
+        role,
+        password_hash,
+        cohort,
+        origin,
+        identity,
+    } = account;
     let mut tx = pool.begin().await?;
     let taken: Option<(i64,)> =
         sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
@@ -37,21 +53,78 @@ pub(super) async fn insert_account(
             .fetch_one(&mut *tx)
             .await?;
     sqlx::query(
-        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort, origin) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(learner_id)
     .bind(username)
     .bind(role.as_str())
     .bind(password_hash)
     .bind(cohort)
+    .bind(origin.as_str())
     .execute(&mut *tx)
     .await?;
+    if let Some((issuer, subject)) = identity {
+        let linked = sqlx::query(
+            "INSERT INTO account_identities (issuer, subject, learner_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(issuer)
+        .bind(subject)
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+        if linked.rows_affected() == 0 {
+            return Err(AuthError::IdentityTaken(subject.to_owned()));
+        }
+    }
     tx.commit().await?;
     Ok(User {
         learner_id,
         username: username.to_owned(),
         role,
     })
+}
+
+/// The account linked to a provider identity: (user, active).
+pub(super) async fn find_identity(
+    pool: &SqlitePool,
+    issuer: &str,
+    subject: &str,
+) -> Result<Option<(User, bool)>, sqlx::Error> {
+    let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
+        "SELECT a.learner_id, a.username, a.role, a.deactivated_at FROM account_identities i
+         JOIN accounts a ON a.learner_id = i.learner_id WHERE i.issuer = ? AND i.subject = ?",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(learner_id, username, role, deactivated)| {
+        (
+            user_of(&(learner_id, username, role, String::new())),
+            deactivated.is_none(),
+        )
+    }))
+}
+
+/// How the account came to be (see [`Origin`]).
+pub(super) async fn origin(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT origin FROM accounts WHERE learner_id = ?")
+        .bind(learner_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(o,)| o))
+}
+
+/// Whether a user name is in use.
+pub(super) async fn username_taken(pool: &SqlitePool, username: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+        .bind(username)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
 }
 
 pub(super) async fn find_account(

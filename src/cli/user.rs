@@ -9,18 +9,19 @@ use crate::auth::{self, AuthError, password};
 use crate::config::{UserAddArgs, UserCommand};
 use crate::db;
 
-/// Creates the account; prints a generated password once when none was piped in.
+/// Creates the account; prints a generated password once when none was piped in. With
+/// `--oidc-subject`, the account is linked to that identity at the provider instead and has no
+/// password.
 async fn add(args: UserAddArgs) -> ExitCode {
-    let stdin = std::io::stdin();
-    let (password, generated) = if stdin.is_terminal() {
-        (password::generate(), true)
-    } else {
-        let mut line = String::new();
-        if let Err(e) = stdin.lock().read_line(&mut line) {
-            eprintln!("error: cannot read the password from standard input: {e}");
-            return ExitCode::FAILURE;
-        }
-        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    let password = match &args.oidc_subject {
+        Some(_) => None,
+        None => match read_or_generate_password() {
+            Ok(password) => Some(password),
+            Err(e) => {
+                eprintln!("error: cannot read the password from standard input: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let pool = match db::open(&args.db.path()).await {
         Ok(pool) => pool,
@@ -29,21 +30,47 @@ async fn add(args: UserAddArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = auth::create_account(
-        &pool,
-        &auth::Hasher::default(),
-        &args.name,
-        args.role,
-        &password,
-        args.cohort.as_deref(),
-    )
-    .await;
+    let hasher = auth::Hasher::default();
+    let cohort = args.cohort.as_deref();
+    let result = match (&password, &args.oidc_subject, &args.oidc_issuer) {
+        (Some((password, _)), _, _) => {
+            auth::create_account(
+                &pool,
+                &hasher,
+                &args.name,
+                args.role,
+                password,
+                cohort,
+                auth::Origin::Cli,
+            )
+            .await
+        }
+        (None, Some(subject), Some(issuer)) => {
+            auth::identity::create_linked_account(
+                &pool,
+                &hasher,
+                &args.name,
+                args.role,
+                cohort,
+                (issuer, subject),
+            )
+            .await
+        }
+        (None, _, _) => Err(AuthError::InvalidUsername(
+            "--oidc-subject needs the provider's issuer: --oidc-issuer or LECTERN_OIDC_ISSUER"
+                .to_owned(),
+        )),
+    };
     pool.close().await;
     match result {
         Ok(user) => {
             println!("created {} `{}`", user.role.as_str(), user.username);
-            if generated {
-                println!("password (shown only now): {password}");
+            match (&password, &args.oidc_subject) {
+                (Some((password, true)), _) => println!("password (shown only now): {password}"),
+                (None, Some(subject)) => {
+                    println!("signs in through the identity provider as subject `{subject}`")
+                }
+                _ => {}
             }
             ExitCode::SUCCESS
         }
@@ -52,6 +79,17 @@ async fn add(args: UserAddArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The password piped in, or a generated one when standard input is a terminal (`true`: print it).
+fn read_or_generate_password() -> std::io::Result<(String, bool)> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        return Ok((password::generate(), true));
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
 }
 
 /// `lectern user …`: every subcommand.

@@ -97,6 +97,7 @@ pub(super) async fn add_user(
             role,
             &generated,
             Some(form.cohort.trim()),
+            auth::Origin::Admin,
         )
         .await
         .map_err(Error::from),

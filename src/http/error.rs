@@ -160,7 +160,11 @@ impl From<crate::auth::AuthError> for Error {
     fn from(error: crate::auth::AuthError) -> Self {
         use crate::auth::AuthError as Auth;
         match error {
-            Auth::InvalidCredentials | Auth::Deactivated => Error::Unauthorized(error.to_string()),
+            Auth::InvalidCredentials
+            | Auth::Deactivated
+            | Auth::PasswordSignInOff
+            | Auth::NotProvisioned => Error::Unauthorized(error.to_string()),
+            Auth::IdentityTaken(_) => Error::Conflict(error.to_string()),
             Auth::Throttled(wait) => Error::TooManyRequests {
                 message: error.to_string(),
                 retry_after: wait,

@@ -18,6 +18,7 @@ mod pages;
 mod paths;
 mod session;
 mod sign_in;
+mod sso;
 mod statics;
 
 use axum::Router;
@@ -130,6 +131,8 @@ pub fn router(app: AppState) -> Router {
         .route("/api/cluster/preflight", post(labs::preflight))
         .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
         .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))
+        .route("/sign-in/oidc", get(sso::begin))
+        .route("/sign-in/oidc/callback", get(sso::callback))
         .route("/sign-out", post(sign_in::sign_out))
         .route("/account/password", get(sign_in::password_page).post(sign_in::change_password))
         .route("/admin/users", get(admin::users_page).post(admin::add_user))
@@ -219,7 +222,7 @@ mod tests {
         let crate::config::Command::Serve(config) = cli.command else {
             panic!("serve")
         };
-        let app = crate::App::build(config).await.unwrap();
+        let app = crate::App::build(*config).await.unwrap();
         let page = Failing { value: Unprintable };
         let response = Page::new(&app, "Broken", &page, None).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);

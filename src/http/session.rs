@@ -207,7 +207,13 @@ fn is_public(path: &str) -> bool {
     // The bridge's endpoints authenticate with a pairing code or a bridge token, not a session.
     matches!(
         path,
-        "/sign-in" | "/healthz" | "/readyz" | "/api/bridge" | "/api/bridge/pair"
+        "/sign-in"
+            | "/sign-in/oidc"
+            | "/sign-in/oidc/callback"
+            | "/healthz"
+            | "/readyz"
+            | "/api/bridge"
+            | "/api/bridge/pair"
     ) || path.starts_with("/static/")
 }
 

@@ -25,6 +25,12 @@ struct SignInForm<'a> {
     csrf: &'a str,
     next: &'a str,
     username: &'a str,
+    /// "Sign in with <name>", when single sign-on is configured.
+    sso: Option<&'a str>,
+    /// Passwords only for break-glass accounts: the form is folded away.
+    break_glass: bool,
+    /// Just signed out: the provider's logout, to end the session there too.
+    provider_logout: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -39,7 +45,7 @@ struct PasswordForm<'a> {
 /// Only same-site paths: an open redirect would let a link send people anywhere after sign-in.
 /// Browsers drop tabs and newlines inside URLs and read `\` as `/`, so `/\t/evil.host` means
 /// `//evil.host`: a target with anything but printable ASCII, or any backslash, goes to `/` instead.
-fn safe_next(next: Option<&str>) -> &str {
+pub(super) fn safe_next(next: Option<&str>) -> &str {
     next.filter(|n| {
         n.starts_with('/')
             && !n.starts_with("//")
@@ -52,6 +58,9 @@ fn safe_next(next: Option<&str>) -> &str {
 #[derive(Deserialize)]
 pub(super) struct SignInQuery {
     next: Option<String>,
+    /// Set by sign-out: offer the provider's logout too.
+    #[serde(default)]
+    signed_out: Option<String>,
 }
 
 /// `GET /sign-in`.
@@ -67,7 +76,18 @@ pub(super) async fn sign_in_page(
     if let Some(Extension(Visitor::SignedIn { .. })) = visitor {
         return Ok(Redirect::to(next).into_response());
     }
-    sign_in_form(&app, StatusCode::OK, None, next, "")
+    let provider_logout = match (&app.sso, query.signed_out.is_some()) {
+        (Some(sso), true) => sso.logout_url().await,
+        _ => None,
+    };
+    sign_in_form_with(
+        &app,
+        StatusCode::OK,
+        None,
+        next,
+        "",
+        provider_logout.as_deref(),
+    )
 }
 
 fn sign_in_form(
@@ -76,6 +96,17 @@ fn sign_in_form(
     error: Option<&str>,
     next: &str,
     username: &str,
+) -> Result<Response, Error> {
+    sign_in_form_with(app, status, error, next, username, None)
+}
+
+fn sign_in_form_with(
+    app: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    username: &str,
+    provider_logout: Option<&str>,
 ) -> Result<Response, Error> {
     let csrf: String = auth::random_bytes::<16>()
         .iter()
@@ -86,6 +117,9 @@ fn sign_in_form(
         csrf: &csrf,
         next,
         username,
+        sso: app.sso.as_ref().map(|s| s.provider_name()),
+        break_glass: app.config.sso.password_sign_in == crate::config::PasswordSignIn::BreakGlass,
+        provider_logout,
     };
     let mut response = Page::new(app, "Sign in", &form, None)
         .with_status(status)
@@ -137,6 +171,7 @@ pub(super) async fn sign_in(
         &form.username,
         &form.password,
         client,
+        app.config.sso.password_sign_in == crate::config::PasswordSignIn::BreakGlass,
     )
     .await
     {
@@ -204,7 +239,12 @@ pub(super) async fn sign_out(
     if let Visitor::SignedIn { token, .. } = &visitor {
         auth::sign_out(&app.db, token).await?;
     }
-    let mut response = Redirect::to("/sign-in").into_response();
+    let to = if app.sso.is_some() {
+        "/sign-in?signed_out=1"
+    } else {
+        "/sign-in"
+    };
+    let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(SESSION_COOKIE, "", "/", "Lax", 0, app.config.secure_cookies),

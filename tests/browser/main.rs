@@ -6,6 +6,7 @@
 mod audit;
 #[path = "../common/mod.rs"]
 mod common;
+mod sso;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -11,13 +11,14 @@ pub mod browser;
 pub mod grading;
 pub mod kind_fixtures;
 pub mod kube_api;
+pub mod oidc;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lectern::AppState;
-use lectern::config::{ClusterArgs, DbArgs, ServeArgs};
+use lectern::config::{ClusterArgs, DbArgs, ServeArgs, SsoArgs};
 use tempfile::TempDir;
 
 /// The password every test account has.
@@ -76,6 +77,9 @@ impl TestApp {
     pub async fn spawn_with_config(edit: impl FnOnce(&mut ServeArgs)) -> Self {
         let dir = TempDir::new().expect("temp dir");
         let db_path = dir.path().join("data").join("lectern.db");
+        // Bound first, so the configuration can know its own address (single sign-on's redirect).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let mut config = ServeArgs {
             addr: "127.0.0.1:0".parse().unwrap(),
             content: None,
@@ -98,13 +102,13 @@ impl TestApp {
             session_max_hours: 168,
             allowed_hosts: Vec::new(),
             trusted_proxies: Vec::new(),
+            public_url: Some(format!("http://{addr}")),
+            sso: SsoArgs::default(),
         };
         edit(&mut config);
         let app = lectern::cli::serve::start(config)
             .await
             .expect("the app starts as `lectern serve` starts it");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         tokio::spawn(lectern::serve(
             listener,
             app.clone(),
@@ -128,6 +132,7 @@ impl TestApp {
             role,
             PASSWORD,
             cohort,
+            lectern::auth::Origin::Cli,
         )
         .await
         .expect("account created");

@@ -1,0 +1,118 @@
+//! Accounts behind single sign-on: a provider's identity (issuer, subject) is linked to one
+//! account, never matched by e-mail or user name. At each sign-in the provider's groups set the
+//! role and cohort (the organisation's directory is the source of truth); an unknown identity gets
+//! an account only when the portal creates accounts just in time.
+
+use sqlx::SqlitePool;
+
+use super::{AuthError, Hasher, Origin, Role, Session, open_session, password, store};
+
+/// Who the provider says signed in, with what the portal's mapping made of their claims.
+#[derive(Debug, Clone)]
+pub struct ProviderIdentity {
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// Its stable identifier for the person.
+    pub subject: String,
+    /// A user name to propose for a new account (preferred_username, else the e-mail's local part).
+    pub username_hint: String,
+    /// The role their groups give.
+    pub role: Role,
+    /// The cohort their claims give, if any.
+    pub cohort: Option<String>,
+}
+
+/// Signs in the account linked to `identity`, creating it first when `create` allows; returns the
+/// session cookie's token and the session.
+pub async fn sign_in_with_identity(
+    pool: &SqlitePool,
+    hasher: &Hasher,
+    identity: &ProviderIdentity,
+    create: bool,
+) -> Result<(String, Session), AuthError> {
+    let user = match store::find_identity(pool, &identity.issuer, &identity.subject).await? {
+        Some((_, false)) => return Err(AuthError::Deactivated),
+        Some((user, true)) => {
+            let updated = store::update_account(
+                pool,
+                user.learner_id,
+                identity.role,
+                identity.cohort.as_deref(),
+            )
+            .await?;
+            if !updated {
+                tracing::warn!(
+                    user = %user.username,
+                    "single sign-on: the provider's groups no longer make this person an admin, but they are the last active admin; kept as admin"
+                );
+            }
+            super::User {
+                role: if updated { identity.role } else { user.role },
+                ..user
+            }
+        }
+        None if create => create_linked(pool, hasher, identity).await?,
+        None => return Err(AuthError::NotProvisioned),
+    };
+    open_session(pool, user).await
+}
+
+/// Links a new account to `issuer`/`subject` (for `lectern user add --oidc-subject`): that person
+/// signs in through the provider; the account has no usable password.
+pub async fn create_linked_account(
+    pool: &SqlitePool,
+    hasher: &Hasher,
+    username: &str,
+    role: Role,
+    cohort: Option<&str>,
+    (issuer, subject): (&str, &str),
+) -> Result<super::User, AuthError> {
+    super::valid_username(username)?;
+    let unusable = hasher.hash(&password::generate()).await?;
+    store::insert_account(
+        pool,
+        store::NewAccount {
+            username,
+            role,
+            password_hash: &unusable,
+            cohort: cohort.filter(|c| !c.is_empty()),
+            origin: Origin::Sso,
+            identity: Some((issuer, subject)),
+        },
+    )
+    .await
+}
+
+/// A first sign-in with accounts made just in time: a free user name from the hint.
+async fn create_linked(
+    pool: &SqlitePool,
+    hasher: &Hasher,
+    identity: &ProviderIdentity,
+) -> Result<super::User, AuthError> {
+    let base: String = identity
+        .username_hint
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._@-".contains(*c))
+        .take(56)
+        .collect();
+    let base = if base.is_empty() {
+        "user".to_owned()
+    } else {
+        base
+    };
+    let mut username = base.clone();
+    let mut n = 1;
+    while store::username_taken(pool, &username).await? {
+        n += 1;
+        username = format!("{base}-{n}");
+    }
+    create_linked_account(
+        pool,
+        hasher,
+        &username,
+        identity.role,
+        identity.cohort.as_deref(),
+        (&identity.issuer, &identity.subject),
+    )
+    .await
+}

@@ -1,0 +1,133 @@
+//! Single sign-on's two endpoints: `GET /sign-in/oidc` sends the browser to the provider, and
+//! `GET /sign-in/oidc/callback` signs in whoever the provider vouches for. The state travels in a
+//! `SameSite=Lax` cookie scoped to these paths (a top-level return from the provider carries it).
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::session::{SESSION_COOKIE, cookie, set_cookie};
+use super::sign_in::safe_next;
+use super::{Error, Page};
+use crate::app::AppState;
+use crate::sso::{Callback, SsoError};
+
+/// Holds a begun sign-in's state in the browser that began it.
+const SSO_COOKIE: &str = "lectern_sso";
+const SSO_COOKIE_PATH: &str = "/sign-in/oidc";
+
+/// Query of `GET /sign-in/oidc`.
+#[derive(Deserialize)]
+pub(super) struct BeginQuery {
+    next: Option<String>,
+}
+
+/// `GET /sign-in/oidc`: off to the provider's sign-in page.
+pub(super) async fn begin(
+    State(app): State<AppState>,
+    Query(query): Query<BeginQuery>,
+) -> Result<Response, Error> {
+    let Some(sso) = &app.sso else {
+        return Err(Error::NotFound(
+            "This portal has no single sign-on; sign in with your user name and password."
+                .to_owned(),
+        ));
+    };
+    let next = safe_next(query.next.as_deref());
+    let begun = match sso.begin(&app.db, next).await {
+        Ok(begun) => begun,
+        Err(e) => return Ok(problem(&app, &e)),
+    };
+    let mut response = Redirect::to(&begun.authorize_url).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            SSO_COOKIE,
+            &begun.state,
+            SSO_COOKIE_PATH,
+            "Lax",
+            600,
+            app.config.secure_cookies,
+        ),
+    );
+    Ok(response)
+}
+
+/// `GET /sign-in/oidc/callback`: the provider's answer; a session, or a page saying why not.
+pub(super) async fn callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(answer): Query<Callback>,
+) -> Result<Response, Error> {
+    let Some(sso) = &app.sso else {
+        return Err(Error::NotFound(
+            "This portal has no single sign-on.".to_owned(),
+        ));
+    };
+    let outcome = sso
+        .finish(
+            &app.db,
+            &app.passwords.hasher,
+            &answer,
+            cookie(&headers, SSO_COOKIE),
+        )
+        .await;
+    let mut response = match outcome {
+        Ok(signed_in) => {
+            let mut response = Redirect::to(safe_next(Some(&signed_in.next))).into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SESSION_COOKIE,
+                    &signed_in.token,
+                    "/",
+                    "Lax",
+                    app.config.session_policy().absolute.as_secs(),
+                    app.config.secure_cookies,
+                ),
+            );
+            response
+        }
+        Err(SsoError::Database(e)) => return Err(e.into()),
+        Err(e) => problem(&app, &e),
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            SSO_COOKIE,
+            "",
+            SSO_COOKIE_PATH,
+            "Lax",
+            0,
+            app.config.secure_cookies,
+        ),
+    );
+    Ok(response)
+}
+
+#[derive(askama::Template)]
+#[template(path = "sso_problem.html")]
+struct ProblemPage<'a> {
+    message: &'a str,
+}
+
+/// A refused sign-in as a page: what happened and what to do, with a way back.
+fn problem(app: &AppState, error: &SsoError) -> Response {
+    let status = match error {
+        SsoError::ProviderUnreachable(_) => StatusCode::BAD_GATEWAY,
+        SsoError::BadState | SsoError::Denied(_) => StatusCode::BAD_REQUEST,
+        SsoError::DomainNotAllowed(_) | SsoError::GroupClaimMissing(_) => StatusCode::FORBIDDEN,
+        SsoError::TokenRejected(_) | SsoError::Account(_) => StatusCode::UNAUTHORIZED,
+        SsoError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let message = error.to_string();
+    let mut sentence = message.clone();
+    if let Some(first) = sentence.get(..1) {
+        sentence.replace_range(..1, &first.to_uppercase());
+    }
+    let page = ProblemPage { message: &sentence };
+    Page::new(app, "Not signed in", &page, None)
+        .with_status(status)
+        .into_response()
+}
