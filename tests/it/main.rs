@@ -18,5 +18,6 @@ mod module01;
 mod ops;
 mod pages;
 mod progress;
+mod sso;
 mod validation;
 mod watch;
