@@ -64,7 +64,7 @@ pub async fn reset_password(
 ) -> Result<String, AuthError> {
     find(pool, learner_id).await?;
     let generated = password::generate();
-    store::reset_password(pool, learner_id, &hasher.hash(&generated).await?).await?;
+    store::update_password(pool, learner_id, &hasher.hash(&generated).await?, None).await?;
     Ok(generated)
 }
 

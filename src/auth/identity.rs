@@ -16,10 +16,12 @@ pub struct ProviderIdentity {
     pub subject: String,
     /// A user name to propose for a new account (preferred_username, else the e-mail's local part).
     pub username_hint: String,
-    /// The role their groups give.
-    pub role: Role,
-    /// The cohort their claims give, if any.
-    pub cohort: Option<String>,
+    /// The role their groups give; `None` when the portal maps no groups to roles (an admin's
+    /// choice of role then stands; new accounts are learners).
+    pub role: Option<Role>,
+    /// The cohort their claims give (`Some(None)`: none); `None` when the portal maps no cohort
+    /// (an admin's choice stands).
+    pub cohort: Option<Option<String>>,
 }
 
 /// Signs in the account linked to `identity`, creating it first when `create` allows; returns the
@@ -33,23 +35,21 @@ pub async fn sign_in_with_identity(
     let user = match store::find_identity(pool, &identity.issuer, &identity.subject).await? {
         Some((_, false)) => return Err(AuthError::Deactivated),
         Some((user, true)) => {
-            let updated = store::update_account(
-                pool,
-                user.learner_id,
-                identity.role,
-                identity.cohort.as_deref(),
-            )
-            .await?;
-            if !updated {
-                tracing::warn!(
-                    user = %user.username,
-                    "single sign-on: the provider's groups no longer make this person an admin, but they are the last active admin; kept as admin"
-                );
-            }
-            super::User {
-                role: if updated { identity.role } else { user.role },
-                ..user
-            }
+            let cohort = identity.cohort.as_ref().map(Option::as_deref);
+            let updated =
+                store::apply_provider_mapping(pool, user.learner_id, identity.role, cohort).await?;
+            let role = match identity.role {
+                Some(role) if updated => role,
+                Some(_) => {
+                    tracing::warn!(
+                        user = %user.username,
+                        "single sign-on: the provider's groups no longer make this person an admin, but they are the last active admin; kept as admin"
+                    );
+                    user.role
+                }
+                None => user.role,
+            };
+            super::User { role, ..user }
         }
         None if create => create_linked(pool, hasher, identity).await?,
         None => return Err(AuthError::NotProvisioned),
@@ -110,8 +110,8 @@ async fn create_linked(
         pool,
         hasher,
         &username,
-        identity.role,
-        identity.cohort.as_deref(),
+        identity.role.unwrap_or(Role::Learner),
+        identity.cohort.clone().flatten().as_deref(),
         (&identity.issuer, &identity.subject),
     )
     .await

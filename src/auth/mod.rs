@@ -390,7 +390,7 @@ pub async fn change_password(
         pool,
         user.learner_id,
         &passwords.hasher.hash(new).await?,
-        &token_hash(keep_token),
+        Some(&token_hash(keep_token)),
     )
     .await?;
     Ok(())

@@ -211,6 +211,27 @@ pub(super) async fn update_account(
     Ok(done.rows_affected() == 1)
 }
 
+/// What the provider's claims say at a sign-in: the role (`None`: keep) and the cohort (`None`:
+/// keep); `false` when refused because no active admin would remain.
+pub(super) async fn apply_provider_mapping(
+    pool: &SqlitePool,
+    learner_id: i64,
+    role: Option<Role>,
+    cohort: Option<Option<&str>>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "UPDATE accounts SET role = coalesce(?1, role), cohort = CASE WHEN ?2 THEN ?3 ELSE cohort END
+         WHERE learner_id = ?4 AND (coalesce(?1, role) = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
+    ))
+    .bind(role.map(Role::as_str))
+    .bind(cohort.is_some())
+    .bind(cohort.flatten())
+    .bind(learner_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Deactivates and ends every session and bridge token use; `false` when refused because no
 /// active admin would remain.
 pub(super) async fn deactivate(pool: &SqlitePool, learner_id: i64) -> Result<bool, sqlx::Error> {
@@ -239,25 +260,6 @@ pub(super) async fn reactivate(pool: &SqlitePool, learner_id: i64) -> Result<(),
         .execute(pool)
         .await
         .map(|_| ())
-}
-
-/// A new password hash, and every session ended.
-pub(super) async fn reset_password(
-    pool: &SqlitePool,
-    learner_id: i64,
-    password_hash: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE accounts SET password_hash = ? WHERE learner_id = ?")
-        .bind(password_hash)
-        .bind(learner_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE learner_id = ?")
-        .bind(learner_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
 }
 
 pub(super) async fn insert_session(
@@ -324,11 +326,13 @@ pub(super) async fn delete_session(pool: &SqlitePool, token_hash: &str) -> Resul
         .map(|_| ())
 }
 
+/// A new password hash; every session of the account ends except `keep_session` (the one that
+/// changed its own password), or all of them (an admin's reset).
 pub(super) async fn update_password(
     pool: &SqlitePool,
     learner_id: i64,
     password_hash: &str,
-    keep_session: &str,
+    keep_session: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE accounts SET password_hash = ? WHERE learner_id = ?")
@@ -336,7 +340,7 @@ pub(super) async fn update_password(
         .bind(learner_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE learner_id = ? AND token_hash <> ?")
+    sqlx::query("DELETE FROM sessions WHERE learner_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)")
         .bind(learner_id)
         .bind(keep_session)
         .execute(&mut *tx)

@@ -19,6 +19,9 @@ use crate::labs::{self, AssignError};
 #[template(path = "admin_users.html")]
 struct UsersPage<'a> {
     error: Option<&'a str>,
+    notice: Option<&'a str>,
+    /// Single sign-on is on: accounts may be linked to a provider identity.
+    sso: bool,
     import_errors: &'a [String],
     created: &'a [(&'a str, &'a str)],
     credentials_csv: String,
@@ -31,6 +34,7 @@ struct UsersPage<'a> {
 #[derive(Default)]
 struct UsersOutcome<'a> {
     error: Option<&'a str>,
+    notice: Option<&'a str>,
     import_errors: &'a [String],
     created: &'a [(&'a str, &'a str)],
     failed_lines: &'a [String],
@@ -46,6 +50,8 @@ async fn users_page_with(
     let accounts = accounts::list(&app.db).await?;
     let page = UsersPage {
         error: outcome.error,
+        notice: outcome.notice,
+        sso: app.sso.is_some(),
         import_errors: outcome.import_errors,
         created: outcome.created,
         credentials_csv: accounts::credentials_csv(outcome.created),
@@ -74,6 +80,10 @@ pub(super) struct AddUser {
     role: String,
     #[serde(default)]
     cohort: String,
+    /// With single sign-on: the person's subject at the provider; the account then has no
+    /// password and is entered through the provider.
+    #[serde(default)]
+    oidc_subject: String,
 }
 
 impl HasCsrf for AddUser {
@@ -82,29 +92,44 @@ impl HasCsrf for AddUser {
     }
 }
 
-/// `POST /admin/users`: creates an account with a generated password, shown once.
+/// `POST /admin/users`: creates an account with a generated password, shown once; or, given a
+/// single sign-on subject, one linked to that identity at the provider.
 pub(super) async fn add_user(
     State(app): State<AppState>,
     admin: Admin,
     CsrfForm(form): CsrfForm<AddUser>,
 ) -> Result<Response, Error> {
     let generated = password::generate();
-    let outcome = match Role::parse(&form.role) {
-        Ok(role) => auth::create_account(
+    let (username, cohort) = (form.username.trim(), Some(form.cohort.trim()));
+    let subject = form.oidc_subject.trim();
+    let outcome = match (Role::parse(&form.role), &app.sso) {
+        (Err(e), _) => Err(Error::BadRequest(e)),
+        (Ok(role), Some(sso)) if !subject.is_empty() => auth::identity::create_linked_account(
             &app.db,
             &app.passwords.hasher,
-            form.username.trim(),
+            username,
+            role,
+            cohort,
+            (sso.issuer(), subject),
+        )
+        .await
+        .map(|user| (user, false))
+        .map_err(Error::from),
+        (Ok(role), _) => auth::create_account(
+            &app.db,
+            &app.passwords.hasher,
+            username,
             role,
             &generated,
-            Some(form.cohort.trim()),
+            cohort,
             auth::Origin::Admin,
         )
         .await
+        .map(|user| (user, true))
         .map_err(Error::from),
-        Err(e) => Err(Error::BadRequest(e)),
     };
     match outcome {
-        Ok(user) => {
+        Ok((user, true)) => {
             let created = [(user.username.as_str(), generated.as_str())];
             let outcome = UsersOutcome {
                 created: &created,
@@ -112,7 +137,19 @@ pub(super) async fn add_user(
             };
             users_page_with(&app, &admin, StatusCode::OK, outcome).await
         }
-        Err(Error::BadRequest(e)) => {
+        Ok((user, false)) => {
+            let notice = format!(
+                "Created {} `{}`: they sign in through the identity provider as subject `{subject}`.",
+                user.role.as_str(),
+                user.username
+            );
+            let outcome = UsersOutcome {
+                notice: Some(&notice),
+                ..UsersOutcome::default()
+            };
+            users_page_with(&app, &admin, StatusCode::OK, outcome).await
+        }
+        Err(Error::BadRequest(e) | Error::Conflict(e)) => {
             let outcome = UsersOutcome {
                 error: Some(&e),
                 ..UsersOutcome::default()

@@ -30,14 +30,8 @@ pub(super) async fn check(
         .map_err(|wait| Error::too_many("checking your work", wait))?;
     let site = app.site.current();
     let server_default = app.config.cluster.connect_options();
-    let reach = labs::Reach {
-        clusters: &app.clusters,
-        bridges: &app.bridges,
-        server_default: &server_default,
-        portal: app.config.portal,
-    };
     let run = labs::check_for_learner(
-        &reach,
+        &reach(&app, &server_default),
         &app.db,
         site.course(),
         visitor.learner_id(),
@@ -63,15 +57,19 @@ pub(super) async fn preflight(
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your cluster", wait))?;
     let server_default = app.config.cluster.connect_options();
-    let reach = labs::Reach {
+    Ok(Json(
+        labs::your_cluster(&reach(&app, &server_default), &app.db, visitor.learner_id()).await?,
+    ))
+}
+
+/// The ways this server reaches a learner's cluster.
+fn reach<'a>(app: &'a AppState, server_default: &'a labs::ConnectOptions) -> labs::Reach<'a> {
+    labs::Reach {
         clusters: &app.clusters,
         bridges: &app.bridges,
-        server_default: &server_default,
+        server_default,
         portal: app.config.portal,
-    };
-    Ok(Json(
-        labs::your_cluster(&reach, &app.db, visitor.learner_id()).await?,
-    ))
+    }
 }
 
 /// Refuses anything but a JSON body: a cross-site form cannot send one without a CORS preflight,

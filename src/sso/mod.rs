@@ -221,6 +221,11 @@ impl Sso {
         sso
     }
 
+    /// The provider's issuer URL: the first half of every identity linked through it.
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
     /// The name on the sign-in button.
     pub fn provider_name(&self) -> &str {
         &self.settings.provider_name
@@ -439,18 +444,22 @@ impl Sso {
         }
         let groups = groups.unwrap_or_default();
         let member = |list: &[String]| groups.iter().any(|g| list.contains(g));
-        let role = if member(&settings.admin_groups) {
-            Role::Admin
-        } else if member(&settings.instructor_groups) {
-            Role::Instructor
-        } else {
-            Role::Learner
-        };
+        let role = maps_roles.then(|| {
+            if member(&settings.admin_groups) {
+                Role::Admin
+            } else if member(&settings.instructor_groups) {
+                Role::Instructor
+            } else {
+                Role::Learner
+            }
+        });
         let cohort = match (&settings.cohort_claim, &settings.cohort_group_prefix) {
-            (Some(claim), _) => text(claim),
-            (None, Some(prefix)) => groups
-                .iter()
-                .find_map(|g| g.strip_prefix(prefix.as_str()).map(str::to_owned)),
+            (Some(claim), _) => Some(text(claim)),
+            (None, Some(prefix)) => Some(
+                groups
+                    .iter()
+                    .find_map(|g| g.strip_prefix(prefix.as_str()).map(str::to_owned)),
+            ),
             (None, None) => None,
         };
         let username_hint = text("preferred_username")

@@ -391,3 +391,112 @@ async fn with_break_glass_only_command_line_accounts_use_passwords() {
         "a guesser learns nothing"
     );
 }
+
+#[tokio::test]
+async fn admins_link_an_account_to_a_provider_identity_on_the_users_page() {
+    let portal = portal(|c| c.sso.create_accounts = false).await;
+    portal.app.add_account("root", Role::Admin, None).await;
+    let mut root = Browser::new(&portal.app);
+    root.sign_in_as("root", PASSWORD).await;
+    let page = root.get("/admin/users").await.text().await.unwrap();
+    assert!(page.contains("Single sign-on subject (empty: a password)"));
+    let csrf = root.csrf().await;
+    let added = root
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "ada"),
+                ("role", "instructor"),
+                ("cohort", ""),
+                ("oidc_subject", "s-ada"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let added = added.text().await.unwrap();
+    assert!(
+        added.contains("Created instructor `ada`: they sign in through the identity provider as subject `s-ada`."),
+        "{added}"
+    );
+    assert!(
+        !added.contains("Their passwords are shown only now"),
+        "no password"
+    );
+    let again = root
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "ada2"),
+                ("role", "learner"),
+                ("oidc_subject", "s-ada"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("another account is already linked to the identity `s-ada`")
+    );
+    // The groups (cohort-spring only) make ada a learner from her first sign-in on.
+    let outcome = sign_in(&portal.app).await;
+    assert_eq!(outcome.response.status(), StatusCode::SEE_OTHER);
+    let (role,): (String,) = sqlx::query_as("SELECT role FROM accounts WHERE username = 'ada'")
+        .fetch_one(&portal.app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "learner");
+}
+
+#[tokio::test]
+async fn without_group_mapping_an_admins_choice_of_role_and_cohort_stands() {
+    let portal = portal(|c| {
+        c.sso.admin_groups.clear();
+        c.sso.instructor_groups.clear();
+        c.sso.cohort_group_prefix = None;
+        c.sso.create_accounts = false;
+    })
+    .await;
+    let output = lectern_cmd()
+        .args([
+            "user",
+            "add",
+            "ada",
+            "--role",
+            "instructor",
+            "--cohort",
+            "blue",
+        ])
+        .args([
+            "--oidc-subject",
+            "s-ada",
+            "--oidc-issuer",
+            &portal.double.issuer,
+        ])
+        .arg("--db")
+        .arg(&portal.app.db_path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    portal.double.set_mode(Mode::NoGroups);
+    let outcome = sign_in(&portal.app).await;
+    assert_eq!(
+        outcome.response.status(),
+        StatusCode::SEE_OTHER,
+        "no groups needed when none are mapped"
+    );
+    let (role, cohort): (String, Option<String>) =
+        sqlx::query_as("SELECT role, cohort FROM accounts WHERE username = 'ada'")
+            .fetch_one(&portal.app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (role.as_str(), cohort.as_deref()),
+        ("instructor", Some("blue"))
+    );
+}
