@@ -24,6 +24,7 @@ pub mod content;
 pub mod db;
 pub mod http;
 pub mod labs;
+pub mod lti;
 pub mod progress;
 pub mod quota;
 pub mod render;

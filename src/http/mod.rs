@@ -13,6 +13,7 @@ mod guard;
 mod instructor;
 mod labs;
 mod live_reload;
+mod lti;
 mod ops;
 mod pages;
 mod paths;
@@ -142,6 +143,9 @@ pub fn router(app: AppState) -> Router {
         .route("/admin/users/{id}/deactivate", post(admin::deactivate))
         .route("/admin/users/{id}/reactivate", post(admin::reactivate))
         .route("/admin/clusters", get(admin::clusters_page).post(admin::assign_cluster))
+        .route("/admin/lti", get(lti::admin_page).post(lti::register))
+        .route("/lti/login", get(lti::login_get).post(lti::login_post))
+        .route("/lti/launch", post(lti::launch))
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))

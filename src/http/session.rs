@@ -210,6 +210,8 @@ fn is_public(path: &str) -> bool {
         "/sign-in"
             | "/sign-in/oidc"
             | "/sign-in/oidc/callback"
+            | "/lti/login"
+            | "/lti/launch"
             | "/healthz"
             | "/readyz"
             | "/api/bridge"

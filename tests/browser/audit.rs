@@ -274,7 +274,7 @@ async fn audit_every_page(
     sign_out(browser).await?;
 
     sign_in(browser, app, "root").await?;
-    for path in ["/admin/users", "/admin/clusters"] {
+    for path in ["/admin/users", "/admin/clusters", "/admin/lti"] {
         browser.goto(&app.url(path)).await?;
         audit(browser, path, problems).await?;
     }

@@ -11,6 +11,7 @@ pub mod browser;
 pub mod grading;
 pub mod kind_fixtures;
 pub mod kube_api;
+pub mod lti;
 pub mod oidc;
 
 use std::net::SocketAddr;

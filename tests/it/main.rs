@@ -14,6 +14,7 @@ mod errors;
 mod gradebook;
 mod grading;
 mod labs;
+mod lti;
 mod module01;
 mod ops;
 mod pages;

@@ -1,0 +1,183 @@
+//! LTI 1.3 endpoints: the platform's login initiation (`/lti/login`) and launch (`/lti/launch`),
+//! and the admin's registration page (`/admin/lti`), which also gives the values to paste into the
+//! learning platform.
+
+use askama::Template;
+use axum::extract::{Form, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::session::{Admin, CsrfForm, HasCsrf, SESSION_COOKIE, set_cookie};
+use super::{Error, Page};
+use crate::app::AppState;
+use crate::lti::{self, LaunchForm, LoginInitiation, LtiError, NewPlatform, Platform};
+
+/// This server's public URL (LTI needs absolute addresses).
+fn public_url(app: &AppState) -> Result<&str, Error> {
+    app.config
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/'))
+        .ok_or_else(|| {
+            Error::NotFound(
+                "LTI needs the server's public address: start it with --public-url.".to_owned(),
+            )
+        })
+}
+
+/// `GET|POST /lti/login`: third-party-initiated login; answers with the authentication request.
+pub(super) async fn login_get(
+    State(app): State<AppState>,
+    Query(initiation): Query<LoginInitiation>,
+) -> Result<Response, Error> {
+    login(&app, &initiation).await
+}
+
+/// `POST /lti/login`, the same as a form post.
+pub(super) async fn login_post(
+    State(app): State<AppState>,
+    Form(initiation): Form<LoginInitiation>,
+) -> Result<Response, Error> {
+    login(&app, &initiation).await
+}
+
+async fn login(app: &AppState, initiation: &LoginInitiation) -> Result<Response, Error> {
+    let launch_url = format!("{}/lti/launch", public_url(app)?);
+    match lti::begin_login(&app.db, &launch_url, initiation).await {
+        Ok(url) => Ok(Redirect::to(&url).into_response()),
+        Err(e) => Ok(problem(app, &e)),
+    }
+}
+
+/// `POST /lti/launch`: the platform's signed launch; a session and the activity's page.
+pub(super) async fn launch(
+    State(app): State<AppState>,
+    Form(form): Form<LaunchForm>,
+) -> Result<Response, Error> {
+    let public = public_url(&app)?;
+    match lti::launch(&app.db, &app.passwords.hasher, public, &form).await {
+        Ok(launched) => {
+            let mut response = Redirect::to(&launched.target).into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    SESSION_COOKIE,
+                    &launched.token,
+                    "/",
+                    "Lax",
+                    app.config.session_policy().absolute.as_secs(),
+                    app.config.secure_cookies,
+                ),
+            );
+            Ok(response)
+        }
+        Err(LtiError::Database(e)) => Err(e.into()),
+        Err(e) => Ok(problem(&app, &e)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "lti_problem.html")]
+struct ProblemPage<'a> {
+    message: &'a str,
+}
+
+/// A refused launch as a page, saying what to do.
+fn problem(app: &AppState, error: &LtiError) -> Response {
+    let status = match error {
+        LtiError::Invalid(_) | LtiError::BadState => StatusCode::BAD_REQUEST,
+        LtiError::UnknownPlatform(_) => StatusCode::NOT_FOUND,
+        LtiError::Duplicate(_) => StatusCode::CONFLICT,
+        LtiError::PlatformUnreachable => StatusCode::BAD_GATEWAY,
+        LtiError::Rejected(_) | LtiError::Account(_) => StatusCode::UNAUTHORIZED,
+        LtiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let message = error.to_string();
+    let mut sentence = message.clone();
+    if let Some(first) = sentence.get(..1) {
+        sentence.replace_range(..1, &first.to_uppercase());
+    }
+    Page::new(
+        app,
+        "Launch refused",
+        &ProblemPage { message: &sentence },
+        None,
+    )
+    .with_status(status)
+    .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "admin_lti.html")]
+struct PlatformsPage<'a> {
+    public: &'a str,
+    platforms: &'a [Platform],
+    error: Option<&'a str>,
+    done: Option<&'a str>,
+    csrf: &'a str,
+}
+
+async fn platforms_page(
+    app: &AppState,
+    admin: &Admin,
+    status: StatusCode,
+    error: Option<&str>,
+    done: Option<&str>,
+) -> Result<Response, Error> {
+    let platforms = lti::platforms(&app.db).await?;
+    let page = PlatformsPage {
+        public: app
+            .config
+            .public_url
+            .as_deref()
+            .map_or("<public URL>", |u| u.trim_end_matches('/')),
+        platforms: &platforms,
+        error,
+        done,
+        csrf: &admin.session.csrf_token,
+    };
+    Ok(Page::new(app, "LTI", &page, Some(&admin.visitor))
+        .with_status(status)
+        .into_response())
+}
+
+/// `GET /admin/lti`.
+pub(super) async fn admin_page(
+    State(app): State<AppState>,
+    admin: Admin,
+) -> Result<Response, Error> {
+    platforms_page(&app, &admin, StatusCode::OK, None, None).await
+}
+
+/// Form of `POST /admin/lti`.
+#[derive(serde::Deserialize)]
+pub(super) struct RegisterForm {
+    csrf: String,
+    #[serde(flatten)]
+    platform: NewPlatform,
+}
+
+impl HasCsrf for RegisterForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /admin/lti`: registers a platform.
+pub(super) async fn register(
+    State(app): State<AppState>,
+    admin: Admin,
+    CsrfForm(form): CsrfForm<RegisterForm>,
+) -> Result<Response, Error> {
+    match lti::register(&app.db, &form.platform).await {
+        Ok(platform) => {
+            let done = format!("Registered {}.", platform.name);
+            platforms_page(&app, &admin, StatusCode::OK, None, Some(&done)).await
+        }
+        Err(LtiError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let message = e.to_string();
+            platforms_page(&app, &admin, StatusCode::BAD_REQUEST, Some(&message), None).await
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! LTI 1.3: Lectern as a tool that learning platforms (Moodle, Canvas, Open edX) launch.
+//!
+//! An admin registers a platform (issuer, client id, its authorization, token and JWKS URLs, the
+//! deployment ids). A launch is OpenID Connect third-party-initiated login: the platform calls
+//! [`begin_login`] (`/lti/login`), Lectern answers with an authentication request to the platform,
+//! and the platform posts back an `id_token` to [`launch`] (`/lti/launch`), which Lectern verifies
+//! against the platform's JWKS (signature, `iss`, `aud`, `azp`, `exp`, single-use `nonce`), then
+//! checks the deployment, the LTI version and the message type. LTI roles make learners or
+//! instructors, the course context a cohort; the account is linked to (platform issuer, subject).
+
+mod store;
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openidconnect::core::{
+    CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+};
+use openidconnect::{AdditionalClaims, ClientId, IdToken, IssuerUrl, JsonWebKeySetUrl, Nonce};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
+use crate::auth::{AuthError, Hasher, Role, Session};
+
+/// How long a platform may take between login initiation and launch.
+const LAUNCH_LIFETIME_SECS: i64 = 600;
+
+/// How long Lectern waits for a platform's JWKS.
+const PLATFORM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A registered platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Platform {
+    /// Its row.
+    pub id: i64,
+    /// What admins call it ("Moodle").
+    pub name: String,
+    /// The platform's issuer (`iss`).
+    pub issuer: String,
+    /// Lectern's client id there (the ID token's `aud`).
+    pub client_id: String,
+    /// Its OIDC authorization endpoint (where the authentication request goes).
+    pub auth_url: String,
+    /// Its OAuth 2 token endpoint (for grade passback).
+    pub token_url: String,
+    /// Its public keys.
+    pub jwks_url: String,
+    /// The deployments of Lectern there that may launch.
+    pub deployment_ids: Vec<String>,
+}
+
+/// A platform as an admin enters it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewPlatform {
+    /// Its name.
+    pub name: String,
+    /// `iss`.
+    pub issuer: String,
+    /// Lectern's client id there.
+    pub client_id: String,
+    /// Authorization endpoint.
+    pub auth_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// JWKS URL.
+    pub jwks_url: String,
+    /// Deployment ids, comma- or space-separated.
+    pub deployment_ids: String,
+}
+
+/// Why a registration or a launch failed; the message is safe to show.
+#[derive(Debug, thiserror::Error)]
+pub enum LtiError {
+    /// The registration form is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The platform (issuer and client id) is registered already.
+    #[error("a platform with issuer {0} and this client id is registered already")]
+    Duplicate(String),
+    /// A login from a platform nobody registered.
+    #[error(
+        "this learning platform ({0}) is not registered with Lectern: an admin registers it under LTI"
+    )]
+    UnknownPlatform(String),
+    /// The launch's state is unknown, used or expired.
+    #[error(
+        "this launch has expired or was already used: open the activity again from your course"
+    )]
+    BadState,
+    /// The platform's keys could not be read.
+    #[error("Lectern cannot read the learning platform's keys right now; try again in a minute")]
+    PlatformUnreachable,
+    /// The ID token or its LTI claims failed a check.
+    #[error(
+        "the launch from your course could not be trusted, so you are not signed in ({0}); tell your instructor if this happens again"
+    )]
+    Rejected(String),
+    /// The account side refused (deactivated).
+    #[error(transparent)]
+    Account(#[from] AuthError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// The LTI claims of a launch's ID token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LtiClaims {
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/message_type")]
+    message_type: Option<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/version")]
+    version: Option<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/deployment_id")]
+    deployment_id: Option<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/target_link_uri")]
+    target_link_uri: Option<String>,
+    #[serde(default, rename = "https://purl.imsglobal.org/spec/lti/claim/roles")]
+    roles: Vec<String>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/context")]
+    context: Option<Context>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/resource_link")]
+    resource_link: Option<serde_json::Value>,
+}
+
+impl AdditionalClaims for LtiClaims {}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Context {
+    id: String,
+    label: Option<String>,
+    title: Option<String>,
+}
+
+type LaunchToken =
+    IdToken<LtiClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+/// Registers a platform after checking the form.
+pub async fn register(pool: &SqlitePool, form: &NewPlatform) -> Result<Platform, LtiError> {
+    let text = |value: &str, what: &str| {
+        let value = value.trim();
+        if value.is_empty() {
+            Err(LtiError::Invalid(format!("{what} is required")))
+        } else {
+            Ok(value.to_owned())
+        }
+    };
+    let url = |value: &str, what: &str| {
+        let value = text(value, what)?;
+        let parsed = openidconnect::url::Url::parse(&value)
+            .map_err(|e| LtiError::Invalid(format!("{what} `{value}` is not a URL: {e}")))?;
+        let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && local) {
+            return Err(LtiError::Invalid(format!(
+                "{what} must be an https:// URL (http:// only on this machine)"
+            )));
+        }
+        Ok(value)
+    };
+    let deployment_ids: Vec<String> = form
+        .deployment_ids
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if deployment_ids.is_empty() {
+        return Err(LtiError::Invalid(
+            "at least one deployment id is required (the LMS shows it when Lectern is added)"
+                .to_owned(),
+        ));
+    }
+    let platform = Platform {
+        id: 0,
+        name: text(&form.name, "a name")?,
+        issuer: url(&form.issuer, "the issuer")?,
+        client_id: text(&form.client_id, "the client id")?,
+        auth_url: url(&form.auth_url, "the authorization URL")?,
+        token_url: url(&form.token_url, "the token URL")?,
+        jwks_url: url(&form.jwks_url, "the JWKS URL")?,
+        deployment_ids,
+    };
+    if !store::insert(pool, &platform).await? {
+        return Err(LtiError::Duplicate(platform.issuer));
+    }
+    Ok(platform)
+}
+
+/// Every registered platform.
+pub async fn platforms(pool: &SqlitePool) -> Result<Vec<Platform>, sqlx::Error> {
+    store::all(pool).await
+}
+
+/// A platform's login initiation (`iss`, `login_hint`, `target_link_uri`, …).
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginInitiation {
+    /// The platform's issuer.
+    pub iss: Option<String>,
+    /// Opaque to Lectern; sent back.
+    pub login_hint: Option<String>,
+    /// Where the launch should land.
+    pub target_link_uri: Option<String>,
+    /// Opaque to Lectern; sent back.
+    pub lti_message_hint: Option<String>,
+    /// Which of Lectern's registrations at the platform (when it has several).
+    pub client_id: Option<String>,
+    /// The deployment (checked again at launch).
+    pub lti_deployment_id: Option<String>,
+}
+
+/// Answers a login initiation with the authentication request to send the browser to.
+pub async fn begin_login(
+    pool: &SqlitePool,
+    launch_url: &str,
+    initiation: &LoginInitiation,
+) -> Result<String, LtiError> {
+    let issuer = initiation.iss.as_deref().unwrap_or_default();
+    let candidates = store::by_issuer(pool, issuer).await?;
+    let platform = candidates
+        .into_iter()
+        .find(|p| {
+            initiation
+                .client_id
+                .as_deref()
+                .is_none_or(|c| c == p.client_id)
+        })
+        .ok_or_else(|| LtiError::UnknownPlatform(issuer.chars().take(200).collect()))?;
+    let Some(login_hint) = initiation.login_hint.as_deref() else {
+        return Err(LtiError::Invalid(
+            "the login initiation has no login_hint".to_owned(),
+        ));
+    };
+    let state = random_token();
+    let nonce = random_token();
+    store::insert_launch(pool, &hash(&state), &nonce, platform.id, now()).await?;
+    let mut url = openidconnect::url::Url::parse(&platform.auth_url)
+        .map_err(|e| LtiError::Invalid(e.to_string()))?;
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("scope", "openid")
+            .append_pair("response_type", "id_token")
+            .append_pair("response_mode", "form_post")
+            .append_pair("prompt", "none")
+            .append_pair("client_id", &platform.client_id)
+            .append_pair("redirect_uri", launch_url)
+            .append_pair("login_hint", login_hint)
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce);
+        if let Some(hint) = &initiation.lti_message_hint {
+            query.append_pair("lti_message_hint", hint);
+        }
+    }
+    Ok(url.to_string())
+}
+
+/// The platform's post to the launch URL.
+#[derive(Debug, Default, Deserialize)]
+pub struct LaunchForm {
+    /// The signed launch.
+    pub id_token: Option<String>,
+    /// The state `begin_login` made.
+    pub state: Option<String>,
+    /// An error instead (the platform could not authenticate the person).
+    pub error: Option<String>,
+}
+
+/// A finished launch: the session and where it lands.
+pub struct Launched {
+    /// Session cookie token.
+    pub token: String,
+    /// The session.
+    pub session: Session,
+    /// The path on this server the activity points to (a module page), else `/`.
+    pub target: String,
+}
+
+/// Verifies a launch and signs its person in. `public_url` is this server's, to keep the target
+/// on it.
+pub async fn launch(
+    pool: &SqlitePool,
+    hasher: &Hasher,
+    public_url: &str,
+    form: &LaunchForm,
+) -> Result<Launched, LtiError> {
+    if let Some(error) = &form.error {
+        return Err(LtiError::Rejected(format!(
+            "the platform answered {}",
+            error.chars().take(64).collect::<String>()
+        )));
+    }
+    let state = form.state.as_deref().unwrap_or_default();
+    let Some((nonce, platform_id, created_at)) = store::take_launch(pool, &hash(state)).await?
+    else {
+        tracing::warn!("LTI launch with an unknown or used state (a replay?)");
+        return Err(LtiError::BadState);
+    };
+    if now() - created_at > LAUNCH_LIFETIME_SECS {
+        return Err(LtiError::BadState);
+    }
+    let Some(platform) = store::by_id(pool, platform_id).await? else {
+        return Err(LtiError::BadState);
+    };
+    let token = LaunchToken::from_str(form.id_token.as_deref().unwrap_or_default())
+        .map_err(|e| rejected(format!("the id_token is not a JWT: {e}")))?;
+    let keys = platform_keys(&platform).await?;
+    let issuer = IssuerUrl::new(platform.issuer.clone()).map_err(|e| rejected(e.to_string()))?;
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new(platform.client_id.clone()),
+        issuer,
+        keys,
+    );
+    let claims = token
+        .claims(&verifier, &Nonce::new(nonce))
+        .map_err(|e| rejected(e.to_string()))?;
+    let lti = claims.additional_claims();
+    if lti.version.as_deref() != Some("1.3.0") {
+        return Err(rejected(format!(
+            "LTI version {:?}, not 1.3.0",
+            lti.version.as_deref().unwrap_or("missing")
+        )));
+    }
+    if lti.message_type.as_deref() != Some("LtiResourceLinkRequest") {
+        return Err(rejected(format!(
+            "message type {:?} is not a resource link launch",
+            lti.message_type.as_deref().unwrap_or("missing")
+        )));
+    }
+    let deployment = lti.deployment_id.as_deref().unwrap_or_default();
+    if !platform.deployment_ids.iter().any(|d| d == deployment) {
+        return Err(rejected(format!(
+            "deployment `{deployment}` is not registered for {}",
+            platform.name
+        )));
+    }
+    if lti.resource_link.is_none() {
+        return Err(rejected("the launch names no resource link".to_owned()));
+    }
+    let instructor = lti.roles.iter().any(|r| {
+        r.ends_with("membership#Instructor")
+            || r.ends_with("membership#Administrator")
+            || r.ends_with("institution/person#Instructor")
+            || r.ends_with("institution/person#Administrator")
+    });
+    let username_hint = claims
+        .preferred_username()
+        .map(|u| u.to_string())
+        .or_else(|| {
+            claims
+                .email()
+                .and_then(|e| e.as_str().split('@').next().map(str::to_owned))
+        })
+        .unwrap_or_else(|| format!("{}-user", platform.name.to_lowercase()));
+    let cohort = lti.context.as_ref().map(|c| {
+        c.label
+            .clone()
+            .or_else(|| c.title.clone())
+            .unwrap_or_else(|| c.id.clone())
+    });
+    let identity = ProviderIdentity {
+        issuer: platform.issuer.clone(),
+        subject: claims.subject().to_string(),
+        username_hint,
+        role: Some(if instructor {
+            Role::Instructor
+        } else {
+            Role::Learner
+        }),
+        cohort: Some(cohort),
+    };
+    let target = lti
+        .target_link_uri
+        .as_deref()
+        .and_then(|t| t.strip_prefix(public_url.trim_end_matches('/')))
+        .filter(|path| path.starts_with("/modules/"))
+        .unwrap_or("/")
+        .to_owned();
+    let (token, session) = sign_in_with_identity(pool, hasher, &identity, true).await?;
+    tracing::info!(user = %session.user.username, platform = %platform.name, "LTI launch");
+    Ok(Launched {
+        token,
+        session,
+        target,
+    })
+}
+
+async fn platform_keys(platform: &Platform) -> Result<CoreJsonWebKeySet, LtiError> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(PLATFORM_TIMEOUT)
+        .build()
+        .unwrap_or_default();
+    let url = JsonWebKeySetUrl::new(platform.jwks_url.clone())
+        .map_err(|_| LtiError::PlatformUnreachable)?;
+    CoreJsonWebKeySet::fetch_async(&url, &http)
+        .await
+        .map_err(|e| {
+            tracing::error!(platform = %platform.name, "LTI: cannot read the platform's JWKS: {e}");
+            LtiError::PlatformUnreachable
+        })
+}
+
+fn rejected(reason: String) -> LtiError {
+    tracing::warn!("LTI launch rejected: {reason}");
+    LtiError::Rejected(reason)
+}
+
+fn random_token() -> String {
+    crate::auth::random_bytes::<32>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn hash(state: &str) -> String {
+    Sha256::digest(state.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,263 @@
+//! LTI 1.3 launches against a platform double: registration by an admin, login initiation, the
+//! signed launch, roles and course to account and cohort, and each rejection.
+
+use reqwest::StatusCode;
+
+use crate::common::browser::{Browser, cookie_value, set_cookie};
+use crate::common::lti::{Launch, PlatformDouble};
+use crate::common::{PASSWORD, TestApp};
+use lectern::auth::Role;
+
+async fn registered() -> (TestApp, PlatformDouble) {
+    let platform = PlatformDouble::start().await;
+    let app = TestApp::spawn_portal().await;
+    app.add_account("root", Role::Admin, None).await;
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let page = root.get("/admin/lti").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!("<code>{}/lti/login</code>", app.url(""))),
+        "the values to paste into the platform: {page}"
+    );
+    let csrf = root.csrf().await;
+    let mut form: Vec<(&str, String)> = vec![("csrf", csrf)];
+    form.extend(platform.registration());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let done = root.post_form("/admin/lti", &form).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("Registered Moodle."));
+    let again = root.post_form("/admin/lti", &form).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "registered already"
+    );
+    (app, platform)
+}
+
+/// The platform's login initiation; answers the state and nonce of the authentication request.
+async fn initiate(app: &TestApp, platform: &PlatformDouble) -> (String, String) {
+    let browser = Browser::new(app);
+    let response = browser
+        .post_form(
+            "/lti/login",
+            &[
+                ("iss", &platform.issuer),
+                ("login_hint", "user-17"),
+                ("target_link_uri", &app.url("/modules/cluster-architecture")),
+                ("lti_message_hint", "hint-9"),
+                ("client_id", crate::common::lti::TOOL_CLIENT_ID),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(location.path(), "/auth");
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    assert_eq!(query["response_type"], "id_token");
+    assert_eq!(query["response_mode"], "form_post");
+    assert_eq!(query["prompt"], "none");
+    assert_eq!(query["login_hint"], "user-17");
+    assert_eq!(query["lti_message_hint"], "hint-9");
+    assert_eq!(query["redirect_uri"], app.url("/lti/launch"));
+    (query["state"].clone(), query["nonce"].clone())
+}
+
+async fn post_launch(app: &TestApp, id_token: &str, state: &str) -> reqwest::Response {
+    Browser::new(app)
+        .post_form("/lti/launch", &[("id_token", id_token), ("state", state)])
+        .await
+}
+
+#[tokio::test]
+async fn a_launch_signs_the_person_in_on_the_linked_module_with_role_and_cohort() {
+    let (app, platform) = registered().await;
+    let (state, nonce) = initiate(&app, &platform).await;
+    let launch = Launch::learner("sub-jo", "jo", &app.url("/modules/cluster-architecture"));
+    let response = post_launch(&app, &launch.id_token(&platform, &nonce), &state).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "/modules/cluster-architecture"
+    );
+    let session = set_cookie(&response, "lectern_session").expect("a session");
+    let mut jo = Browser::new(&app);
+    jo.session = Some(cookie_value(&session));
+    let page = jo
+        .get("/modules/cluster-architecture")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("jo <span class=\"account-role\">(learner)</span>"));
+    let (cohort,): (Option<String>,) =
+        sqlx::query_as("SELECT cohort FROM accounts WHERE username = 'jo'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        cohort.as_deref(),
+        Some("NET-101"),
+        "the course is the cohort"
+    );
+
+    // The same state again is a replay.
+    let replay = post_launch(&app, &launch.id_token(&platform, &nonce), &state).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        replay
+            .text()
+            .await
+            .unwrap()
+            .contains("This launch has expired or was already used")
+    );
+
+    // A teacher of the course arrives as an instructor.
+    let (state, nonce) = initiate(&app, &platform).await;
+    let mut teacher = Launch::learner("sub-ms-k", "ms-k", &app.url("/"));
+    teacher.roles = vec!["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor".to_owned()];
+    let response = post_launch(&app, &teacher.id_token(&platform, &nonce), &state).await;
+    assert_eq!(response.headers()["location"], "/");
+    let (role,): (String,) = sqlx::query_as("SELECT role FROM accounts WHERE username = 'ms-k'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(role, "instructor");
+}
+
+#[tokio::test]
+async fn untrustworthy_launches_sign_nobody_in() {
+    let (app, platform) = registered().await;
+    let target = app.url("/modules/cluster-architecture");
+    let base = Launch::learner("sub-eve", "eve", &target);
+    let cases: Vec<(&str, Launch)> = vec![
+        (
+            "forged signature",
+            Launch {
+                forged: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "another audience",
+            Launch {
+                audience: "someone-else".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "expired",
+            Launch {
+                expires_in: -60,
+                ..base.clone()
+            },
+        ),
+        (
+            "unknown deployment",
+            Launch {
+                deployment: "deployment-9".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "LTI 1.1",
+            Launch {
+                version: "1.1".into(),
+                ..base.clone()
+            },
+        ),
+        (
+            "not a resource link",
+            Launch {
+                message_type: "LtiDeepLinkingRequest".into(),
+                ..base.clone()
+            },
+        ),
+    ];
+    for (what, launch) in cases {
+        let (state, nonce) = initiate(&app, &platform).await;
+        let response = post_launch(&app, &launch.id_token(&platform, &nonce), &state).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(set_cookie(&response, "lectern_session").is_none(), "{what}");
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("The launch from your course could not be trusted"),
+            "{what}"
+        );
+    }
+    // Another launch's nonce.
+    let (state, _) = initiate(&app, &platform).await;
+    let response = post_launch(&app, &base.id_token(&platform, "another-nonce"), &state).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (accounts,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM accounts WHERE username = 'eve'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    assert_eq!(accounts, 0);
+}
+
+#[tokio::test]
+async fn unknown_platforms_and_bad_registrations_are_explained() {
+    let (app, _platform) = registered().await;
+    let unknown = Browser::new(&app)
+        .post_form(
+            "/lti/login",
+            &[
+                ("iss", "https://lms.elsewhere.example"),
+                ("login_hint", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(unknown.text().await.unwrap().contains(
+        "This learning platform (https://lms.elsewhere.example) is not registered with Lectern"
+    ));
+
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let csrf = root.csrf().await;
+    let plain = root
+        .post_form(
+            "/admin/lti",
+            &[
+                ("csrf", csrf.as_str()),
+                ("name", "Canvas"),
+                ("issuer", "http://canvas.example.org"),
+                ("client_id", "10000000000001"),
+                (
+                    "auth_url",
+                    "https://canvas.example.org/api/lti/authorize_redirect",
+                ),
+                ("token_url", "https://canvas.example.org/login/oauth2/token"),
+                (
+                    "jwks_url",
+                    "https://canvas.example.org/api/lti/security/jwks",
+                ),
+                ("deployment_ids", "1:abc"),
+            ],
+        )
+        .await;
+    assert_eq!(plain.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        plain
+            .text()
+            .await
+            .unwrap()
+            .contains("the issuer must be an https:// URL (http:// only on this machine)")
+    );
+    let learner = {
+        app.add_account("ada", Role::Learner, None).await;
+        let mut ada = Browser::new(&app);
+        ada.sign_in_as("ada", PASSWORD).await;
+        ada
+    };
+    assert_eq!(
+        learner.get("/admin/lti").await.status(),
+        StatusCode::FORBIDDEN
+    );
+}
