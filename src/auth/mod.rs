@@ -318,8 +318,8 @@ pub async fn sign_in(
 
 /// Starts a new session for someone whose identity was established; returns the cookie token.
 async fn open_session(pool: &SqlitePool, user: User) -> Result<(String, Session), AuthError> {
-    let token = hex(&random_bytes::<32>());
-    let csrf_token = hex(&random_bytes::<32>());
+    let token = random_hex::<32>();
+    let csrf_token = random_hex::<32>();
     store::insert_session(
         pool,
         &token_hash(&token),
@@ -402,8 +402,15 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-fn token_hash(token: &str) -> String {
+/// The SHA-256 of a secret, in hex: how session tokens and sign-in states are stored, so a copy
+/// of the database cannot be used to take them over.
+pub(crate) fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// `N` random bytes as hex: states, nonces, tokens.
+pub(crate) fn random_hex<const N: usize>() -> String {
+    hex(&random_bytes::<N>())
 }
 
 fn hex(bytes: &[u8]) -> String {

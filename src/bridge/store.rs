@@ -1,6 +1,6 @@
 //! Pairing codes and bridge tokens: the only SQL of the bridge domain.
 
-use sha2::{Digest, Sha256};
+use crate::auth::token_hash;
 use sqlx::SqlitePool;
 
 /// A pairing code is valid this long after the portal shows it.
@@ -45,13 +45,6 @@ pub(super) enum TokenState {
     Deactivated,
 }
 
-pub(super) fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 pub(super) async fn insert_code(
     pool: &SqlitePool,
     learner_id: i64,
@@ -63,7 +56,7 @@ pub(super) async fn insert_code(
         .execute(pool)
         .await?;
     sqlx::query("INSERT INTO bridge_codes (code_hash, learner_id, expires_at) VALUES (?, ?, ?)")
-        .bind(hash(code))
+        .bind(token_hash(code))
         .bind(learner_id)
         .bind(now + CODE_LIFETIME_SECS)
         .execute(pool)
@@ -85,7 +78,7 @@ pub(super) async fn exchange_code(
         "UPDATE bridge_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at >= ? RETURNING learner_id",
     )
     .bind(now)
-    .bind(hash(code))
+    .bind(token_hash(code))
     .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
@@ -95,7 +88,7 @@ pub(super) async fn exchange_code(
     let expires_at = now + TOKEN_LIFETIME_SECS;
     sqlx::query("INSERT INTO bridge_tokens (learner_id, token_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
         .bind(learner_id)
-        .bind(hash(token))
+        .bind(token_hash(token))
         .bind(label)
         .bind(now)
         .bind(expires_at)
@@ -121,7 +114,7 @@ pub(super) async fn token_state(
         "SELECT t.id, t.learner_id, t.expires_at, t.revoked_at, a.username, a.deactivated_at
          FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = ?",
     )
-    .bind(hash(token))
+    .bind(token_hash(token))
     .fetch_optional(pool)
     .await?;
     Ok(match row {

@@ -108,10 +108,7 @@ fn sign_in_form_with(
     username: &str,
     provider_logout: Option<&str>,
 ) -> Result<Response, Error> {
-    let csrf: String = auth::random_bytes::<16>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let csrf = auth::random_hex::<16>();
     let form = SignInForm {
         error,
         csrf: &csrf,

@@ -19,11 +19,10 @@ use openidconnect::core::{
 };
 use openidconnect::{AdditionalClaims, ClientId, IdToken, IssuerUrl, JsonWebKeySetUrl, Nonce};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
-use crate::auth::{AuthError, Hasher, Role, Session};
+use crate::auth::{AuthError, Hasher, Role, Session, random_hex, token_hash};
 
 /// How long a platform may take between login initiation and launch.
 const LAUNCH_LIFETIME_SECS: i64 = 600;
@@ -232,9 +231,9 @@ pub async fn begin_login(
             "the login initiation has no login_hint".to_owned(),
         ));
     };
-    let state = random_token();
-    let nonce = random_token();
-    store::insert_launch(pool, &hash(&state), &nonce, platform.id, now()).await?;
+    let state = random_hex::<32>();
+    let nonce = random_hex::<32>();
+    store::insert_launch(pool, &token_hash(&state), &nonce, platform.id, now()).await?;
     let mut url = openidconnect::url::Url::parse(&platform.auth_url)
         .map_err(|e| LtiError::Invalid(e.to_string()))?;
     {
@@ -292,7 +291,8 @@ pub async fn launch(
         )));
     }
     let state = form.state.as_deref().unwrap_or_default();
-    let Some((nonce, platform_id, created_at)) = store::take_launch(pool, &hash(state)).await?
+    let Some((nonce, platform_id, created_at)) =
+        store::take_launch(pool, &token_hash(state)).await?
     else {
         tracing::warn!("LTI launch with an unknown or used state (a replay?)");
         return Err(LtiError::BadState);
@@ -405,20 +405,6 @@ async fn platform_keys(platform: &Platform) -> Result<CoreJsonWebKeySet, LtiErro
 fn rejected(reason: String) -> LtiError {
     tracing::warn!("LTI launch rejected: {reason}");
     LtiError::Rejected(reason)
-}
-
-fn random_token() -> String {
-    crate::auth::random_bytes::<32>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn hash(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn now() -> i64 {

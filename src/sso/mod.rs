@@ -26,12 +26,11 @@ use openidconnect::{
     TokenResponse,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 use tokio::sync::RwLock;
 
 use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
-use crate::auth::{AuthError, Hasher, Role, Session};
+use crate::auth::{AuthError, Hasher, Role, Session, token_hash};
 
 /// How long a begun sign-in may take at the provider.
 const LOGIN_LIFETIME_SECS: i64 = 600;
@@ -280,7 +279,7 @@ impl Sso {
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         store::insert(
             pool,
-            &hash(state.secret()),
+            &token_hash(state.secret()),
             &store::PendingLogin {
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
@@ -308,7 +307,7 @@ impl Sso {
             tracing::warn!("single sign-on: the callback's state is missing or not this browser's");
             return Err(SsoError::BadState);
         }
-        let Some(login) = store::take(pool, &hash(state)).await? else {
+        let Some(login) = store::take(pool, &token_hash(state)).await? else {
             tracing::warn!("single sign-on: unknown or already used state (a replay?)");
             return Err(SsoError::BadState);
         };
@@ -513,13 +512,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn hash(state: &str) -> String {
-    Sha256::digest(state.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn now() -> i64 {
