@@ -76,6 +76,20 @@ pub(super) async fn launch(
     }
 }
 
+/// `GET /lti/jwks`: Lectern's public keys as an LTI tool (platforms read them to verify what
+/// Lectern signs).
+pub(super) async fn jwks(State(app): State<AppState>) -> Result<Response, Error> {
+    match lti::keys::tool_jwks(&app.db).await {
+        Ok(keys) => Ok((
+            [(header::CACHE_CONTROL, "public, max-age=3600")],
+            axum::Json(keys),
+        )
+            .into_response()),
+        Err(LtiError::Database(e)) => Err(e.into()),
+        Err(e) => Err(Error::internal("LTI keys", e)),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "lti_problem.html")]
 struct ProblemPage<'a> {

@@ -146,6 +146,7 @@ pub fn router(app: AppState) -> Router {
         .route("/admin/lti", get(lti::admin_page).post(lti::register))
         .route("/lti/login", get(lti::login_get).post(lti::login_post))
         .route("/lti/launch", post(lti::launch))
+        .route("/lti/jwks", get(lti::jwks))
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))

@@ -212,6 +212,7 @@ fn is_public(path: &str) -> bool {
             | "/sign-in/oidc/callback"
             | "/lti/login"
             | "/lti/launch"
+            | "/lti/jwks"
             | "/healthz"
             | "/readyz"
             | "/api/bridge"

@@ -8,6 +8,7 @@
 //! checks the deployment, the LTI version and the message type. LTI roles make learners or
 //! instructors, the course context a cohort; the account is linked to (platform issuer, subject).
 
+pub mod keys;
 mod store;
 
 use std::str::FromStr;

@@ -102,3 +102,31 @@ pub(super) async fn take_launch(
     .fetch_optional(pool)
     .await
 }
+
+/// Lectern's tool keys created after `since`, newest first: (kid, private key PEM, created at).
+pub(super) async fn tool_keys(
+    pool: &SqlitePool,
+    since: i64,
+) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kid, private_pem, created_at FROM lti_tool_keys WHERE created_at > ? ORDER BY created_at DESC",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await
+}
+
+pub(super) async fn insert_tool_key(
+    pool: &SqlitePool,
+    kid: &str,
+    private_pem: &str,
+    created_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO lti_tool_keys (kid, private_pem, created_at) VALUES (?, ?, ?)")
+        .bind(kid)
+        .bind(private_pem)
+        .bind(created_at)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}

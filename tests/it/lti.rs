@@ -261,3 +261,48 @@ async fn unknown_platforms_and_bad_registrations_are_explained() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn lecterns_keys_are_published_and_rotated() {
+    let app = TestApp::spawn_portal().await;
+    let first: serde_json::Value = app.get("/lti/jwks").await.json().await.unwrap();
+    let keys = first["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{first}");
+    assert_eq!(keys[0]["kty"], "RSA");
+    assert_eq!(keys[0]["use"], "sig");
+    assert!(keys[0]["n"].as_str().unwrap().len() > 300, "RSA 2048");
+    assert!(keys[0].get("d").is_none(), "only the public half");
+    let kid = keys[0]["kid"].as_str().unwrap().to_owned();
+    let again: serde_json::Value = app.get("/lti/jwks").await.json().await.unwrap();
+    assert_eq!(again, first, "the same key until it is due");
+
+    // Due for rotation: a new key signs, the old one stays published a while.
+    let day = 24 * 3600;
+    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - ?")
+        .bind(91 * day)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let rotated: serde_json::Value = app.get("/lti/jwks").await.json().await.unwrap();
+    let kids: Vec<&str> = rotated["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert_eq!(kids[1], kid, "the retired key is still published");
+    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - ? WHERE kid = ?")
+        .bind(40 * day)
+        .bind(&kid)
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let later: serde_json::Value = app.get("/lti/jwks").await.json().await.unwrap();
+    assert_eq!(
+        later["keys"].as_array().unwrap().len(),
+        1,
+        "and then withdrawn"
+    );
+    assert_ne!(later["keys"][0]["kid"], kid.as_str());
+}
