@@ -20,7 +20,27 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<AppState> {
     tokio::spawn(warn_if_cluster_identity_can_write(
         app.config.cluster.connect_options(),
     ));
+    if app.config.portal {
+        tokio::spawn(pass_grades_back(std::sync::Arc::downgrade(&app)));
+    }
     Ok(app)
+}
+
+/// How often queued LTI scores are looked at.
+const PASSBACK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Posts queued LTI scores to learning platforms for as long as the app lives.
+async fn pass_grades_back(app: std::sync::Weak<App>) {
+    let mut every = tokio::time::interval(PASSBACK_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(app) = app.upgrade() else { return };
+        let site = app.site.current();
+        if let Err(e) = crate::lti::passback::send_due(&app.db, site.course()).await {
+            tracing::warn!("LTI grade passback: {e}");
+        }
+    }
 }
 
 /// Runs the server until it is asked to stop.

@@ -2,6 +2,7 @@
 //! and the admin's registration page (`/admin/lti`), which also gives the values to paste into the
 //! learning platform.
 
+use super::filters;
 use askama::Template;
 use axum::extract::{Form, Query, State};
 use axum::http::{StatusCode, header};
@@ -126,6 +127,7 @@ fn problem(app: &AppState, error: &LtiError) -> Response {
 struct PlatformsPage<'a> {
     public: &'a str,
     platforms: &'a [Platform],
+    failing: &'a [lti::passback::FailingScore],
     error: Option<&'a str>,
     done: Option<&'a str>,
     csrf: &'a str,
@@ -139,7 +141,9 @@ async fn platforms_page(
     done: Option<&str>,
 ) -> Result<Response, Error> {
     let platforms = lti::platforms(&app.db).await?;
+    let failing = lti::passback::failing(&app.db).await?;
     let page = PlatformsPage {
+        failing: &failing,
         public: app
             .config
             .public_url
@@ -161,6 +165,17 @@ pub(super) async fn admin_page(
     admin: Admin,
 ) -> Result<Response, Error> {
     platforms_page(&app, &admin, StatusCode::OK, None, None).await
+}
+
+/// `POST /admin/lti/retry`: every failed score is tried again at once.
+pub(super) async fn retry(
+    State(app): State<AppState>,
+    admin: Admin,
+    CsrfForm(_): CsrfForm<super::session::CsrfOnly>,
+) -> Result<Response, Error> {
+    let n = lti::passback::retry_now(&app.db).await?;
+    let done = format!("Trying {n} learner's scores again now.");
+    platforms_page(&app, &admin, StatusCode::OK, None, Some(&done)).await
 }
 
 /// Form of `POST /admin/lti`.

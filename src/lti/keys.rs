@@ -46,3 +46,30 @@ pub async fn tool_jwks(pool: &SqlitePool) -> Result<CoreJsonWebKeySet, LtiError>
         .collect();
     Ok(CoreJsonWebKeySet::new(published))
 }
+
+/// A JWT with `claims`, signed RS256 by the current tool key (whose `kid` it names).
+pub async fn sign(pool: &SqlitePool, claims: &serde_json::Value) -> Result<String, LtiError> {
+    use base64::Engine;
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::signature::{SignatureEncoding, Signer};
+    tool_jwks(pool).await?;
+    let Some((kid, pem, _)) = store::tool_keys(pool, now() - ROTATE_AFTER_SECS)
+        .await?
+        .into_iter()
+        .next()
+    else {
+        return Err(LtiError::Invalid("no current tool key".to_owned()));
+    };
+    let key = rsa::RsaPrivateKey::from_pkcs1_pem(&pem)
+        .map_err(|e| LtiError::Invalid(format!("the tool key cannot be read: {e}")))?;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
+    let message = format!(
+        "{}.{}",
+        encode(header.to_string().as_bytes()),
+        encode(claims.to_string().as_bytes())
+    );
+    let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key);
+    let signature = signer.sign(message.as_bytes()).to_vec();
+    Ok(format!("{message}.{}", encode(&signature)))
+}

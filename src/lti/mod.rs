@@ -9,6 +9,7 @@
 //! instructors, the course context a cohort; the account is linked to (platform issuer, subject).
 
 pub mod keys;
+pub mod passback;
 mod store;
 
 use std::str::FromStr;
@@ -123,6 +124,16 @@ struct LtiClaims {
     context: Option<Context>,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti/claim/resource_link")]
     resource_link: Option<serde_json::Value>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint")]
+    grades: Option<GradeService>,
+}
+
+/// The launch's Assignment and Grade Services claim: where its scores go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GradeService {
+    #[serde(default)]
+    scope: Vec<String>,
+    lineitem: Option<String>,
 }
 
 impl AdditionalClaims for LtiClaims {}
@@ -380,6 +391,23 @@ pub async fn launch(
         .to_owned();
     let (token, session) = sign_in_with_identity(pool, hasher, &identity, true).await?;
     tracing::info!(user = %session.user.username, platform = %platform.name, "LTI launch");
+    let module = target.strip_prefix("/modules/");
+    let lineitem = lti.grades.as_ref().filter(|g| {
+        g.scope
+            .iter()
+            .any(|s| s == "https://purl.imsglobal.org/spec/lti-ags/scope/score")
+    });
+    if let (Some(module), Some(lineitem)) = (module, lineitem.and_then(|g| g.lineitem.as_deref())) {
+        store::link_grades(
+            pool,
+            session.user.learner_id,
+            platform.id,
+            module,
+            lineitem,
+            &identity.subject,
+        )
+        .await?;
+    }
     Ok(Launched {
         token,
         session,

@@ -130,3 +130,125 @@ pub(super) async fn insert_tool_key(
         .await
         .map(|_| ())
 }
+
+/// Links a learner's module to a platform's line item (from a launch), and queues its score.
+pub(super) async fn link_grades(
+    pool: &SqlitePool,
+    learner_id: i64,
+    platform_id: i64,
+    module_id: &str,
+    lineitem: &str,
+    user_id: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO lti_grade_links (learner_id, platform_id, module_id, lineitem, user_id) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (learner_id, platform_id, module_id) DO UPDATE SET lineitem = excluded.lineitem, user_id = excluded.user_id",
+    )
+    .bind(learner_id)
+    .bind(platform_id)
+    .bind(module_id)
+    .bind(lineitem)
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO lti_score_outbox (learner_id, due_at) VALUES (?, 0)
+         ON CONFLICT (learner_id) DO UPDATE SET due_at = 0, attempts = 0",
+    )
+    .bind(learner_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Learners whose scores are due: (learner, attempts so far).
+pub(super) async fn due_scores(
+    pool: &SqlitePool,
+    now: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT learner_id, attempts FROM lti_score_outbox WHERE due_at <= ? ORDER BY due_at LIMIT 50")
+        .bind(now)
+        .fetch_all(pool)
+        .await
+}
+
+/// A learner's line items: (platform id, module, line item URL, user id).
+pub(super) async fn grade_links(
+    pool: &SqlitePool,
+    learner_id: i64,
+) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT platform_id, module_id, lineitem, user_id FROM lti_grade_links WHERE learner_id = ?",
+    )
+    .bind(learner_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Sent: out of the outbox, unless something changed again since `taken_at` (then it stays due).
+pub(super) async fn score_sent(
+    pool: &SqlitePool,
+    learner_id: i64,
+    attempts: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM lti_score_outbox WHERE learner_id = ? AND attempts = ? AND due_at > 0")
+        .bind(learner_id)
+        .bind(attempts)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+/// Marks the learner's scores as being sent now (so a change meanwhile is seen: it sets due_at 0).
+pub(super) async fn score_taken(
+    pool: &SqlitePool,
+    learner_id: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE lti_score_outbox SET due_at = ? WHERE learner_id = ?")
+        .bind(now)
+        .bind(learner_id)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+/// Failed: try again at `due_at`, saying why.
+pub(super) async fn score_failed(
+    pool: &SqlitePool,
+    learner_id: i64,
+    due_at: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE lti_score_outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE learner_id = ?",
+    )
+    .bind(due_at)
+    .bind(error)
+    .bind(learner_id)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Scores that failed at least once and wait for another try: (user name, attempts, next try,
+/// error), for admins.
+pub(super) async fn failing_scores(
+    pool: &SqlitePool,
+) -> Result<Vec<(String, i64, i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.username, o.attempts, o.due_at, coalesce(o.last_error, '') FROM lti_score_outbox o
+         JOIN accounts a ON a.learner_id = o.learner_id WHERE o.attempts > 0 ORDER BY o.due_at",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Every queued score is due now (an admin's "try again now").
+pub(super) async fn retry_now(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+    sqlx::query("UPDATE lti_score_outbox SET due_at = 1 WHERE attempts > 0")
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+}

@@ -19,11 +19,25 @@ const KEYS: [&str; 2] = [
     include_str!("oidc_key_2.pem"),
 ];
 
-/// A platform: its issuer URL and JWKS, on loopback.
+/// A platform: its issuer URL and JWKS, a token endpoint that checks Lectern's signed client
+/// assertion against Lectern's JWKS, and a line item that records every score it receives.
 pub struct PlatformDouble {
     /// `iss` of its launches, and the base of its URLs.
     pub issuer: String,
+    state: std::sync::Arc<Recorded>,
     _server: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Recorded {
+    /// Where Lectern's keys are (set once Lectern runs).
+    tool_jwks: std::sync::Mutex<String>,
+    /// Answer 503 to everything grade-related.
+    down: std::sync::atomic::AtomicBool,
+    /// Access tokens issued.
+    tokens: std::sync::Mutex<Vec<String>>,
+    /// Every score posted, in order.
+    scores: std::sync::Mutex<Vec<serde_json::Value>>,
 }
 
 fn key(index: usize) -> CoreRsaPrivateSigningKey {
@@ -44,20 +58,48 @@ impl PlatformDouble {
             key(0).as_verification_key(),
         ]))
         .unwrap();
-        let router = axum::Router::new().route(
-            "/jwks",
-            axum::routing::get(move || {
-                let jwks = jwks.clone();
-                async move { axum::Json(jwks) }
-            }),
-        );
+        let state = std::sync::Arc::new(Recorded::default());
+        let router = axum::Router::new()
+            .route(
+                "/jwks",
+                axum::routing::get(move || {
+                    let jwks = jwks.clone();
+                    async move { axum::Json(jwks) }
+                }),
+            )
+            .route("/token", axum::routing::post(token))
+            .route("/lineitems/1/scores", axum::routing::post(score))
+            .with_state((state.clone(), format!("{issuer}/token")));
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.ok();
         });
         Self {
             issuer,
+            state,
             _server: server,
         }
+    }
+
+    /// Trusts the tool keys published at `jwks_url` (Lectern's `/lti/jwks`).
+    pub fn trust_tool(&self, jwks_url: &str) {
+        *self.state.tool_jwks.lock().unwrap() = jwks_url.to_owned();
+    }
+
+    /// Makes the grade services answer 503 (or work again).
+    pub fn set_down(&self, down: bool) {
+        self.state
+            .down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The scores received so far.
+    pub fn scores(&self) -> Vec<serde_json::Value> {
+        self.state.scores.lock().unwrap().clone()
+    }
+
+    /// The line item launches name.
+    pub fn lineitem(&self) -> String {
+        format!("{}/lineitems/1", self.issuer)
     }
 
     /// The registration form an admin fills in for it.
@@ -99,6 +141,8 @@ pub struct Launch {
     pub expires_in: i64,
     /// Signed with the key the platform does not publish.
     pub forged: bool,
+    /// The line item its scores go to (Assignment and Grade Services), if any.
+    pub lineitem: Option<String>,
 }
 
 impl Launch {
@@ -116,6 +160,7 @@ impl Launch {
             message_type: "LtiResourceLinkRequest".to_owned(),
             expires_in: 300,
             forged: false,
+            lineitem: None,
         }
     }
 
@@ -149,6 +194,10 @@ impl Launch {
                 "https://purl.imsglobal.org/spec/lti/claim/context": {
                     "id": self.context.0, "label": self.context.1, "title": "Networking 101",
                 },
+                "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": self.lineitem.as_ref().map(|l| serde_json::json!({
+                    "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
+                    "lineitem": l,
+                })),
             })),
         )
         .set_nonce(Some(openidconnect::Nonce::new(nonce.to_owned())));
@@ -174,3 +223,109 @@ impl Launch {
 struct LaunchClaims(serde_json::Value);
 
 impl openidconnect::AdditionalClaims for LaunchClaims {}
+
+type DoubleState = axum::extract::State<(std::sync::Arc<Recorded>, String)>;
+
+/// The token endpoint: a client-credentials grant whose client assertion must be signed by one of
+/// Lectern's published keys, for this platform's token URL, not expired.
+async fn token(
+    axum::extract::State((state, token_url)): DoubleState,
+    axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use base64::Engine;
+    use openidconnect::JsonWebKey;
+    let refuse = |status: u16, why: &str| {
+        (
+            axum::http::StatusCode::from_u16(status).unwrap(),
+            axum::Json(serde_json::json!({ "error": why })),
+        )
+            .into_response()
+    };
+    if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return refuse(503, "down");
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || form.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        || form.get("scope").map(String::as_str)
+            != Some("https://purl.imsglobal.org/spec/lti-ags/scope/score")
+    {
+        return refuse(400, "invalid_request");
+    }
+    let assertion = form.get("client_assertion").cloned().unwrap_or_default();
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap_or_default()
+    };
+    let (Ok(header), Ok(claims)) = (
+        serde_json::from_slice::<serde_json::Value>(&decode(
+            parts.first().copied().unwrap_or_default(),
+        )),
+        serde_json::from_slice::<serde_json::Value>(&decode(
+            parts.get(1).copied().unwrap_or_default(),
+        )),
+    ) else {
+        return refuse(400, "invalid_client");
+    };
+    let jwks_url = state.tool_jwks.lock().unwrap().clone();
+    let keys: openidconnect::core::CoreJsonWebKeySet =
+        reqwest::get(&jwks_url).await.unwrap().json().await.unwrap();
+    let signed = keys.keys().iter().any(|key| {
+        key.key_id().map(|k| k.as_str()) == header["kid"].as_str()
+            && key
+                .verify_signature(
+                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    format!("{}.{}", parts[0], parts[1]).as_bytes(),
+                    &decode(parts.get(2).copied().unwrap_or_default()),
+                )
+                .is_ok()
+    });
+    let now = chrono::Utc::now().timestamp();
+    let valid = signed
+        && claims["iss"] == TOOL_CLIENT_ID
+        && claims["sub"] == TOOL_CLIENT_ID
+        && claims["aud"] == token_url.as_str()
+        && claims["exp"].as_i64().is_some_and(|exp| exp > now)
+        && claims["jti"].as_str().is_some_and(|j| !j.is_empty());
+    if !valid {
+        return refuse(401, "invalid_client");
+    }
+    let issued = format!("token-{}", state.tokens.lock().unwrap().len() + 1);
+    state.tokens.lock().unwrap().push(issued.clone());
+    axum::Json(serde_json::json!({
+        "access_token": issued, "token_type": "Bearer", "expires_in": 3600,
+        "scope": "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+    }))
+    .into_response()
+}
+
+/// The line item's scores endpoint: records what an issued token posts.
+async fn score(
+    axum::extract::State((state, _)): DoubleState,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::http::StatusCode {
+    if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    if !state.tokens.lock().unwrap().contains(&bearer)
+        || content_type != Some("application/vnd.ims.lis.v1.score+json")
+    {
+        return axum::http::StatusCode::UNAUTHORIZED;
+    }
+    let Ok(score) = serde_json::from_str(&body) else {
+        return axum::http::StatusCode::BAD_REQUEST;
+    };
+    state.scores.lock().unwrap().push(score);
+    axum::http::StatusCode::OK
+}

@@ -306,3 +306,142 @@ async fn lecterns_keys_are_published_and_rotated() {
     );
     assert_ne!(later["keys"][0]["kid"], kid.as_str());
 }
+
+/// Waits until the platform has received `n` scores; answers the latest.
+async fn nth_score(platform: &PlatformDouble, n: usize) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let scores = platform.scores();
+        if scores.len() >= n {
+            return scores[n - 1].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "score {n} never arrived; got {scores:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scores_reach_the_line_item_as_they_change_and_grades_only_once_released() {
+    use crate::common::browser::{hidden, html};
+    use crate::common::grading::{post_grade, queue_ids, release, submit};
+    let (app, platform) = registered().await;
+    platform.trust_tool(&app.url("/lti/jwks"));
+    app.add_account("ines", Role::Instructor, None).await;
+
+    // jo launches module 01 from a graded activity.
+    let (state, nonce) = initiate(&app, &platform).await;
+    let mut launch = Launch::learner("sub-jo", "jo", &app.url("/modules/cluster-architecture"));
+    launch.lineitem = Some(platform.lineitem());
+    let response = post_launch(&app, &launch.id_token(&platform, &nonce), &state).await;
+    let mut jo = Browser::new(&app);
+    jo.session = Some(cookie_value(
+        &set_cookie(&response, "lectern_session").unwrap(),
+    ));
+
+    let first = nth_score(&platform, 1).await;
+    assert_eq!(first["userId"], "sub-jo");
+    assert_eq!(first["scoreGiven"], 0);
+    let maximum = first["scoreMaximum"].as_u64().unwrap();
+    assert!(
+        maximum > 11,
+        "11 checked steps and the questions' points: {first}"
+    );
+    assert_eq!(first["activityProgress"], "InProgress");
+    assert_eq!(first["gradingProgress"], "Pending");
+    assert!(
+        first["comment"]
+            .as_str()
+            .unwrap()
+            .starts_with("Lab: 0 of 11 steps passed.")
+    );
+
+    // A choice question graded at once: a new score.
+    let (status, answer) = submit(
+        &jo,
+        "who-talks-to-etcd",
+        serde_json::json!({ "choices": [0], "submit": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let points = answer["score"].as_u64().unwrap();
+    assert!(points > 0);
+    let second = nth_score(&platform, 2).await;
+    assert_eq!(second["scoreGiven"].as_u64(), Some(points));
+
+    // A written answer graded but not released: nothing reaches the platform.
+    submit(
+        &jo,
+        "api-server-role",
+        serde_json::json!({ "text": "It authenticates, authorizes, admits.", "submit": true }),
+    )
+    .await;
+    let ines = crate::common::browser::signed_in(&app, "ines").await;
+    let id = queue_ids(&html(&ines, "/instructor/grading").await)[0].clone();
+    let page = html(&ines, &format!("/instructor/grading/answers/{id}")).await;
+    assert!(hidden(&page, "csrf").len() > 10);
+    let graded = post_grade(&ines, &id, &page, &["3", "2", "1", "1"], "Good.").await;
+    assert_eq!(graded.status(), StatusCode::SEE_OTHER);
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(platform.scores().len(), 2, "not before release");
+
+    // Released: the score with the grade.
+    assert_eq!(
+        release(&ines, Some("api-server-role")).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let third = nth_score(&platform, 3).await;
+    assert_eq!(third["scoreGiven"].as_u64(), Some(points + 7));
+
+    // The platform is down: the score waits, admins see it, and it arrives once it is back.
+    platform.set_down(true);
+    submit(
+        &jo,
+        "watchers",
+        serde_json::json!({ "choices": [0, 1], "submit": true }),
+    )
+    .await;
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let page = html(&root, "/admin/lti").await;
+        if page.contains("class=\"passback-failing\"") {
+            assert!(page.contains(">jo</th><td>1</td>"), "{page}");
+            assert!(
+                page.contains("Moodle refused an access token: 503"),
+                "{page}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failure is never listed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    platform.set_down(false);
+    let csrf = root.csrf().await;
+    let retried = root.post_form("/admin/lti/retry", &[("csrf", &csrf)]).await;
+    assert_eq!(retried.status(), StatusCode::OK);
+    let fourth = nth_score(&platform, 4).await;
+    assert_eq!(fourth["userId"], "sub-jo");
+    assert!(
+        html(&root, "/admin/lti")
+            .await
+            .contains("Every score has reached its platform.")
+    );
+
+    // A regrade after release sends the new score.
+    let page = html(&ines, &format!("/instructor/grading/answers/{id}")).await;
+    let regraded = post_grade(&ines, &id, &page, &["3", "4", "2", "1"], "Better.").await;
+    assert_eq!(regraded.status(), StatusCode::SEE_OTHER);
+    let fifth = nth_score(&platform, 5).await;
+    assert_eq!(
+        fifth["scoreGiven"].as_u64().unwrap() - fourth["scoreGiven"].as_u64().unwrap(),
+        3,
+        "7 → 10 points"
+    );
+}
