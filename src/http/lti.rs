@@ -4,11 +4,11 @@
 
 use super::filters;
 use askama::Template;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::session::{Admin, CsrfForm, HasCsrf, SESSION_COOKIE, set_cookie};
+use super::session::{Admin, CsrfForm, HasCsrf, Instructor, SESSION_COOKIE, set_cookie};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::lti::{self, LaunchForm, LoginInitiation, LtiError, NewPlatform, Platform};
@@ -208,5 +208,123 @@ pub(super) async fn register(
             let message = e.to_string();
             platforms_page(&app, &admin, StatusCode::BAD_REQUEST, Some(&message), None).await
         }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "lti_deep_link.html")]
+struct ChooserPage<'a> {
+    id: i64,
+    modules: Vec<(String, String, String)>,
+    csrf: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "lti_deep_link_answer.html")]
+struct AnswerPage<'a> {
+    answer: &'a lti::deep_link::Answer,
+}
+
+/// `GET /lti/deep-link/{id}`: the instructor adding Lectern to a course picks a module.
+pub(super) async fn deep_link_page(
+    State(app): State<AppState>,
+    staff: Instructor,
+    Path(id): Path<i64>,
+) -> Result<Response, Error> {
+    if !lti::deep_link::waiting(&app.db, id, staff.session.user.learner_id)
+        .await
+        .map_err(lti_error)?
+    {
+        return Err(Error::NotFound(
+            "This choice has expired or was made already: add the activity again from your course."
+                .to_owned(),
+        ));
+    }
+    let site = app.site.current();
+    let modules = site
+        .course()
+        .modules
+        .iter()
+        .map(|m| (m.id.to_string(), m.title.clone(), m.summary.clone()))
+        .collect();
+    let page = ChooserPage {
+        id,
+        modules,
+        csrf: &staff.session.csrf_token,
+    };
+    Ok(Page::new(
+        &app,
+        "Add Lectern to your course",
+        &page,
+        Some(&staff.visitor),
+    )
+    .into_response())
+}
+
+/// Form of `POST /lti/deep-link/{id}`.
+#[derive(serde::Deserialize)]
+pub(super) struct ChooseForm {
+    csrf: String,
+    module: String,
+}
+
+impl HasCsrf for ChooseForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// `POST /lti/deep-link/{id}`: the signed answer, for the instructor's browser to post back to the
+/// platform (this page alone may send a form there).
+pub(super) async fn deep_link_choose(
+    State(app): State<AppState>,
+    staff: Instructor,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<ChooseForm>,
+) -> Result<Response, Error> {
+    let public = public_url(&app)?;
+    let site = app.site.current();
+    let answer = lti::deep_link::choose(
+        &app.db,
+        site.course(),
+        public,
+        id,
+        staff.session.user.learner_id,
+        &form.module,
+    )
+    .await
+    .map_err(lti_error)?;
+    let origin = openidconnect::url::Url::parse(&answer.return_url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|_| Error::BadRequest("the platform's return URL is not a URL".to_owned()))?;
+    let csp = super::CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {origin}"),
+    );
+    let mut response = Page::new(
+        &app,
+        "Add to your course",
+        &AnswerPage { answer: &answer },
+        Some(&staff.visitor),
+    )
+    .into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    Ok(response)
+}
+
+/// LTI errors on staff pages, by their meaning.
+fn lti_error(error: LtiError) -> Error {
+    match error {
+        LtiError::Database(e) => e.into(),
+        LtiError::BadState => Error::NotFound(
+            "This choice has expired or was made already: add the activity again from your course."
+                .to_owned(),
+        ),
+        LtiError::Invalid(m) => Error::BadRequest(m),
+        other => Error::BadRequest(other.to_string()),
     }
 }

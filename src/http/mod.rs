@@ -148,6 +148,7 @@ pub fn router(app: AppState) -> Router {
         .route("/lti/login", get(lti::login_get).post(lti::login_post))
         .route("/lti/launch", post(lti::launch))
         .route("/lti/jwks", get(lti::jwks))
+        .route("/lti/deep-link/{id}", get(lti::deep_link_page).post(lti::deep_link_choose))
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))

@@ -8,6 +8,7 @@
 //! checks the deployment, the LTI version and the message type. LTI roles make learners or
 //! instructors, the course context a cohort; the account is linked to (platform issuer, subject).
 
+pub mod deep_link;
 pub mod keys;
 pub mod passback;
 mod store;
@@ -126,6 +127,8 @@ struct LtiClaims {
     resource_link: Option<serde_json::Value>,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint")]
     grades: Option<GradeService>,
+    #[serde(rename = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings")]
+    deep_linking: Option<deep_link::Settings>,
 }
 
 /// The launch's Assignment and Grade Services claim: where its scores go.
@@ -284,7 +287,8 @@ pub struct Launched {
     pub token: String,
     /// The session.
     pub session: Session,
-    /// The path on this server the activity points to (a module page), else `/`.
+    /// Where to go: the module page the activity points to (else `/`), or, for an instructor
+    /// adding the activity (deep linking), the page where they choose the module.
     pub target: String,
 }
 
@@ -334,12 +338,19 @@ pub async fn launch(
             lti.version.as_deref().unwrap_or("missing")
         )));
     }
-    if lti.message_type.as_deref() != Some("LtiResourceLinkRequest") {
-        return Err(rejected(format!(
-            "message type {:?} is not a resource link launch",
-            lti.message_type.as_deref().unwrap_or("missing")
-        )));
-    }
+    let deep_linking =
+        match lti.message_type.as_deref() {
+            Some("LtiResourceLinkRequest") => None,
+            Some("LtiDeepLinkingRequest") => Some(lti.deep_linking.clone().ok_or_else(|| {
+                rejected("a deep-linking request without its settings".to_owned())
+            })?),
+            other => {
+                return Err(rejected(format!(
+                    "message type {:?} is neither a launch nor deep linking",
+                    other.unwrap_or("missing")
+                )));
+            }
+        };
     let deployment = lti.deployment_id.as_deref().unwrap_or_default();
     if !platform.deployment_ids.iter().any(|d| d == deployment) {
         return Err(rejected(format!(
@@ -347,7 +358,7 @@ pub async fn launch(
             platform.name
         )));
     }
-    if lti.resource_link.is_none() {
+    if deep_linking.is_none() && lti.resource_link.is_none() {
         return Err(rejected("the launch names no resource link".to_owned()));
     }
     let instructor = lti.roles.iter().any(|r| {
@@ -389,7 +400,27 @@ pub async fn launch(
         .filter(|path| path.starts_with("/modules/"))
         .unwrap_or("/")
         .to_owned();
+    if deep_linking.is_some() && !instructor {
+        return Err(rejected(
+            "only instructors add activities (deep linking)".to_owned(),
+        ));
+    }
     let (token, session) = sign_in_with_identity(pool, hasher, &identity, true).await?;
+    if let Some(settings) = &deep_linking {
+        let id = deep_link::keep(
+            pool,
+            session.user.learner_id,
+            platform.id,
+            deployment,
+            settings,
+        )
+        .await?;
+        return Ok(Launched {
+            token,
+            session,
+            target: format!("/lti/deep-link/{id}"),
+        });
+    }
     tracing::info!(user = %session.user.username, platform = %platform.name, "LTI launch");
     let module = target.strip_prefix("/modules/");
     let lineitem = lti.grades.as_ref().filter(|g| {

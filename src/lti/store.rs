@@ -252,3 +252,62 @@ pub(super) async fn retry_now(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
         .await
         .map(|done| done.rows_affected())
 }
+
+/// A deep-linking request waiting for its instructor's choice.
+pub(super) struct PendingDeepLink {
+    pub(super) platform_id: i64,
+    pub(super) deployment_id: String,
+    pub(super) return_url: String,
+    pub(super) data: Option<String>,
+    pub(super) created_at: i64,
+}
+
+pub(super) async fn insert_deep_link(
+    pool: &SqlitePool,
+    learner_id: i64,
+    link: &PendingDeepLink,
+) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO lti_deep_links (learner_id, platform_id, deployment_id, return_url, data, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(learner_id)
+    .bind(link.platform_id)
+    .bind(&link.deployment_id)
+    .bind(&link.return_url)
+    .bind(&link.data)
+    .bind(link.created_at)
+    .fetch_one(pool)
+    .await?;
+    Ok(id)
+}
+
+/// The instructor's pending deep link `id`; `take` also removes it (it is answered once).
+pub(super) async fn deep_link(
+    pool: &SqlitePool,
+    id: i64,
+    learner_id: i64,
+    take: bool,
+) -> Result<Option<PendingDeepLink>, sqlx::Error> {
+    let query = if take {
+        "DELETE FROM lti_deep_links WHERE id = ? AND learner_id = ?
+         RETURNING platform_id, deployment_id, return_url, data, created_at"
+    } else {
+        "SELECT platform_id, deployment_id, return_url, data, created_at FROM lti_deep_links
+         WHERE id = ? AND learner_id = ?"
+    };
+    let row: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(query)
+        .bind(id)
+        .bind(learner_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(
+        |(platform_id, deployment_id, return_url, data, created_at)| PendingDeepLink {
+            platform_id,
+            deployment_id,
+            return_url,
+            data,
+            created_at,
+        },
+    ))
+}

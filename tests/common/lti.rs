@@ -143,6 +143,8 @@ pub struct Launch {
     pub forged: bool,
     /// The line item its scores go to (Assignment and Grade Services), if any.
     pub lineitem: Option<String>,
+    /// A deep-linking request instead of a launch: where the answer goes.
+    pub deep_link_return: Option<String>,
 }
 
 impl Launch {
@@ -161,6 +163,7 @@ impl Launch {
             expires_in: 300,
             forged: false,
             lineitem: None,
+            deep_link_return: None,
         }
     }
 
@@ -194,6 +197,12 @@ impl Launch {
                 "https://purl.imsglobal.org/spec/lti/claim/context": {
                     "id": self.context.0, "label": self.context.1, "title": "Networking 101",
                 },
+                "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings": self.deep_link_return.as_ref().map(|url| serde_json::json!({
+                    "deep_link_return_url": url,
+                    "accept_types": ["link", "ltiResourceLink"],
+                    "accept_presentation_document_targets": ["iframe", "window"],
+                    "data": "opaque-42",
+                })),
                 "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": self.lineitem.as_ref().map(|l| serde_json::json!({
                     "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
                     "lineitem": l,
@@ -233,8 +242,6 @@ async fn token(
     axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    use base64::Engine;
-    use openidconnect::JsonWebKey;
     let refuse = |status: u16, why: &str| {
         (
             axum::http::StatusCode::from_u16(status).unwrap(),
@@ -254,38 +261,12 @@ async fn token(
         return refuse(400, "invalid_request");
     }
     let assertion = form.get("client_assertion").cloned().unwrap_or_default();
-    let parts: Vec<&str> = assertion.split('.').collect();
-    let decode = |part: &str| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap_or_default()
-    };
-    let (Ok(header), Ok(claims)) = (
-        serde_json::from_slice::<serde_json::Value>(&decode(
-            parts.first().copied().unwrap_or_default(),
-        )),
-        serde_json::from_slice::<serde_json::Value>(&decode(
-            parts.get(1).copied().unwrap_or_default(),
-        )),
-    ) else {
-        return refuse(400, "invalid_client");
-    };
     let jwks_url = state.tool_jwks.lock().unwrap().clone();
-    let keys: openidconnect::core::CoreJsonWebKeySet =
-        reqwest::get(&jwks_url).await.unwrap().json().await.unwrap();
-    let signed = keys.keys().iter().any(|key| {
-        key.key_id().map(|k| k.as_str()) == header["kid"].as_str()
-            && key
-                .verify_signature(
-                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                    format!("{}.{}", parts[0], parts[1]).as_bytes(),
-                    &decode(parts.get(2).copied().unwrap_or_default()),
-                )
-                .is_ok()
-    });
+    let Some(claims) = verified_by_tool(&assertion, &jwks_url).await else {
+        return refuse(401, "invalid_client");
+    };
     let now = chrono::Utc::now().timestamp();
-    let valid = signed
-        && claims["iss"] == TOOL_CLIENT_ID
+    let valid = claims["iss"] == TOOL_CLIENT_ID
         && claims["sub"] == TOOL_CLIENT_ID
         && claims["aud"] == token_url.as_str()
         && claims["exp"].as_i64().is_some_and(|exp| exp > now)
@@ -328,4 +309,32 @@ async fn score(
     };
     state.scores.lock().unwrap().push(score);
     axum::http::StatusCode::OK
+}
+
+/// The claims of a JWT Lectern signed, after checking its signature against Lectern's published
+/// keys (`jwks_url`); `None` if it does not verify.
+pub async fn verified_by_tool(jwt: &str, jwks_url: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    use openidconnect::JsonWebKey;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap_or_default()
+    };
+    let header: serde_json::Value = serde_json::from_slice(&decode(parts.first()?)).ok()?;
+    let signature = decode(parts.get(2)?);
+    let keys: openidconnect::core::CoreJsonWebKeySet =
+        reqwest::get(jwks_url).await.ok()?.json().await.ok()?;
+    let signed = keys.keys().iter().any(|key| {
+        key.key_id().map(|k| k.as_str()) == header["kid"].as_str()
+            && key
+                .verify_signature(
+                    &CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+                    format!("{}.{}", parts[0], parts[1]).as_bytes(),
+                    &signature,
+                )
+                .is_ok()
+    });
+    signed.then(|| serde_json::from_slice(&decode(parts[1])).ok())?
 }

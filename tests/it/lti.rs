@@ -445,3 +445,90 @@ async fn scores_reach_the_line_item_as_they_change_and_grades_only_once_released
         "7 → 10 points"
     );
 }
+
+#[tokio::test]
+async fn instructors_pick_a_module_when_adding_the_activity() {
+    use crate::common::browser::{hidden, html};
+    use crate::common::lti::{TOOL_CLIENT_ID, verified_by_tool};
+    let (app, platform) = registered().await;
+    let return_url = format!("{}/deep-link-return", platform.issuer);
+    let mut request = Launch::learner("sub-ms-k", "ms-k", &app.url("/"));
+    request.message_type = "LtiDeepLinkingRequest".to_owned();
+    request.deep_link_return = Some(return_url.clone());
+
+    // Learners cannot add activities.
+    let (state, nonce) = initiate(&app, &platform).await;
+    let refused = post_launch(&app, &request.id_token(&platform, &nonce), &state).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    request.roles = vec!["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor".to_owned()];
+    let (state, nonce) = initiate(&app, &platform).await;
+    let response = post_launch(&app, &request.id_token(&platform, &nonce), &state).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let chooser = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(chooser.starts_with("/lti/deep-link/"), "{chooser}");
+    let mut teacher = Browser::new(&app);
+    teacher.session = Some(cookie_value(
+        &set_cookie(&response, "lectern_session").unwrap(),
+    ));
+    let page = html(&teacher, &chooser).await;
+    assert!(page.contains("value=\"cluster-architecture\""), "{page}");
+
+    let answer = teacher
+        .post_form(
+            &chooser,
+            &[
+                ("csrf", &hidden(&page, "csrf")),
+                ("module", "cluster-architecture"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let csp = answer.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains(&format!("form-action 'self' {}", platform.issuer)),
+        "this page alone may post to the platform: {csp}"
+    );
+    let page = answer.text().await.unwrap();
+    assert!(page.contains(&format!("action=\"{return_url}\"")), "{page}");
+    let jwt = hidden(&page, "JWT");
+    let claims = verified_by_tool(&jwt, &app.url("/lti/jwks"))
+        .await
+        .expect("signed by a key Lectern publishes");
+    assert_eq!(claims["iss"], TOOL_CLIENT_ID);
+    assert_eq!(claims["aud"], platform.issuer.as_str());
+    assert_eq!(
+        claims["https://purl.imsglobal.org/spec/lti/claim/message_type"],
+        "LtiDeepLinkingResponse"
+    );
+    assert_eq!(
+        claims["https://purl.imsglobal.org/spec/lti/claim/deployment_id"],
+        crate::common::lti::DEPLOYMENT
+    );
+    assert_eq!(
+        claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"],
+        "opaque-42"
+    );
+    let item = &claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"][0];
+    assert_eq!(item["type"], "ltiResourceLink");
+    assert_eq!(
+        item["url"],
+        app.url("/modules/cluster-architecture").as_str()
+    );
+    assert!(item["lineItem"]["scoreMaximum"].as_u64().unwrap() > 11);
+
+    // Answered once.
+    let again = teacher
+        .post_form(
+            &chooser,
+            &[
+                ("csrf", &hidden(&page, "csrf")),
+                ("module", "cluster-architecture"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,123 @@
+//! LTI deep linking: an instructor adding Lectern to a course is shown the modules, picks one, and
+//! Lectern answers the platform with a signed `LtiDeepLinkingResponse` naming that module (and a
+//! line item for its score), which the instructor's browser posts back to the platform.
+
+use sqlx::SqlitePool;
+
+use super::{LtiError, keys, now, store};
+use crate::auth::random_hex;
+use crate::content::Course;
+
+/// How long an instructor may take to choose.
+const CHOICE_LIFETIME_SECS: i64 = 3600;
+
+/// The `deep_linking_settings` claim of a deep-linking request.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Settings {
+    pub(super) deep_link_return_url: String,
+    #[serde(default)]
+    pub(super) accept_types: Vec<String>,
+    pub(super) data: Option<String>,
+}
+
+/// Keeps a deep-linking request for its instructor; answers its id (for `/lti/deep-link/{id}`).
+pub(super) async fn keep(
+    pool: &SqlitePool,
+    learner_id: i64,
+    platform_id: i64,
+    deployment_id: &str,
+    settings: &Settings,
+) -> Result<i64, LtiError> {
+    if !settings.accept_types.iter().any(|t| t == "ltiResourceLink") {
+        return Err(LtiError::Rejected(
+            "the platform accepts no resource links here".to_owned(),
+        ));
+    }
+    Ok(store::insert_deep_link(
+        pool,
+        learner_id,
+        &store::PendingDeepLink {
+            platform_id,
+            deployment_id: deployment_id.to_owned(),
+            return_url: settings.deep_link_return_url.clone(),
+            data: settings.data.clone(),
+            created_at: now(),
+        },
+    )
+    .await?)
+}
+
+/// Whether the instructor has a deep-linking request `id` waiting (the chooser page).
+pub async fn waiting(pool: &SqlitePool, id: i64, learner_id: i64) -> Result<bool, LtiError> {
+    Ok(store::deep_link(pool, id, learner_id, false)
+        .await?
+        .is_some_and(|link| now() - link.created_at <= CHOICE_LIFETIME_SECS))
+}
+
+/// What goes back to the platform: where, and the signed response.
+pub struct Answer {
+    /// The platform's deep-link return URL (the form's action).
+    pub return_url: String,
+    /// The signed `LtiDeepLinkingResponse` (the form's `JWT` field).
+    pub jwt: String,
+    /// The chosen module's title.
+    pub title: String,
+}
+
+/// Answers request `id` with module `module_id`: a resource link to its page on this server
+/// (`public_url`), with a line item worth its checked steps and points.
+pub async fn choose(
+    pool: &SqlitePool,
+    course: &Course,
+    public_url: &str,
+    id: i64,
+    learner_id: i64,
+    module_id: &str,
+) -> Result<Answer, LtiError> {
+    let module = course
+        .module(module_id)
+        .ok_or_else(|| LtiError::Invalid(format!("there is no module `{module_id}`")))?;
+    let Some(link) = store::deep_link(pool, id, learner_id, true).await? else {
+        return Err(LtiError::BadState);
+    };
+    if now() - link.created_at > CHOICE_LIFETIME_SECS {
+        return Err(LtiError::BadState);
+    }
+    let Some(platform) = store::by_id(pool, link.platform_id).await? else {
+        return Err(LtiError::BadState);
+    };
+    let steps = module.lab.as_ref().map_or(0, |lab| {
+        lab.steps.iter().filter(|s| !s.checks.is_empty()).count()
+    }) as u32;
+    let points: u32 = module.questions.iter().map(|q| q.points).sum();
+    let issued = now();
+    let mut claims = serde_json::json!({
+        "iss": platform.client_id,
+        "aud": platform.issuer,
+        "iat": issued,
+        "exp": issued + 600,
+        "nonce": random_hex::<16>(),
+        "https://purl.imsglobal.org/spec/lti/claim/message_type": "LtiDeepLinkingResponse",
+        "https://purl.imsglobal.org/spec/lti/claim/version": "1.3.0",
+        "https://purl.imsglobal.org/spec/lti/claim/deployment_id": link.deployment_id,
+        "https://purl.imsglobal.org/spec/lti-dl/claim/content_items": [{
+            "type": "ltiResourceLink",
+            "title": module.title,
+            "text": module.summary,
+            "url": format!("{}/modules/{}", public_url.trim_end_matches('/'), module.id),
+            "lineItem": {
+                "scoreMaximum": steps + points,
+                "label": module.title,
+                "resourceId": module.id.to_string(),
+            },
+        }],
+    });
+    if let Some(data) = link.data {
+        claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = data.into();
+    }
+    Ok(Answer {
+        return_url: link.return_url,
+        jwt: keys::sign(pool, &claims).await?,
+        title: module.title.clone(),
+    })
+}
