@@ -32,6 +32,8 @@ pub struct TestApp {
     pub app: AppState,
     pub db_path: PathBuf,
     _dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -110,18 +112,42 @@ impl TestApp {
         let app = lectern::cli::serve::start(config)
             .await
             .expect("the app starts as `lectern serve` starts it");
-        tokio::spawn(lectern::serve(
-            listener,
-            app.clone(),
-            std::future::pending(),
-        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(lectern::serve(listener, app.clone(), async move {
+            stopped.await.ok();
+        }));
         Self {
             addr,
             client: reqwest::Client::new(),
             app,
             db_path,
             _dir: dir,
+            stop: Some(stop),
+            server: Some(server),
         }
+    }
+
+    /// Stops the server as SIGTERM does and lets the app go (its database lock with it); answers
+    /// the folder holding its database, to start another server on it ([`Self::restart`]).
+    pub async fn stop(mut self) -> (TempDir, PathBuf) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+        if let Some(server) = self.server.take() {
+            server.await.ok();
+        }
+        (self._dir, self.db_path)
+    }
+
+    /// A new server on this one's database, after stopping this one: a restart.
+    pub async fn restart(self, edit: impl FnOnce(&mut ServeArgs)) -> (Self, TempDir) {
+        let (dir, db_path) = self.stop().await;
+        let app = Self::spawn_with_config(|config| {
+            config.db.path = Some(db_path);
+            edit(config);
+        })
+        .await;
+        (app, dir)
     }
 
     /// Creates an account with [`PASSWORD`], as `lectern user add` does.

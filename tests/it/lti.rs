@@ -532,3 +532,62 @@ async fn instructors_pick_a_module_when_adding_the_activity() {
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_scores_survive_a_restart() {
+    use crate::common::grading::submit;
+    let (app, platform) = registered().await;
+    platform.trust_tool(&app.url("/lti/jwks"));
+    let (state, nonce) = initiate(&app, &platform).await;
+    let mut launch = Launch::learner("sub-jo", "jo", &app.url("/modules/cluster-architecture"));
+    launch.lineitem = Some(platform.lineitem());
+    let response = post_launch(&app, &launch.id_token(&platform, &nonce), &state).await;
+    let session = cookie_value(&set_cookie(&response, "lectern_session").unwrap());
+    nth_score(&platform, 1).await;
+
+    // The platform is down when jo's score changes: it waits in the queue.
+    platform.set_down(true);
+    let points = {
+        let mut jo = Browser::new(&app);
+        jo.session = Some(session);
+        let (_, answer) = submit(
+            &jo,
+            "who-talks-to-etcd",
+            serde_json::json!({ "choices": [0], "submit": true }),
+        )
+        .await;
+        answer["score"].as_u64().unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let failed: Option<(i64,)> =
+            sqlx::query_as("SELECT attempts FROM lti_score_outbox WHERE attempts > 0")
+                .fetch_optional(&app.app.db)
+                .await
+                .unwrap();
+        if failed.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the post never failed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Lectern restarts on the same database; the platform is back.
+    let (app, _dir) = app.restart(|c| c.portal = true).await;
+    platform.trust_tool(&app.url("/lti/jwks"));
+    platform.set_down(false);
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let csrf = root.csrf().await;
+    root.post_form("/admin/lti/retry", &[("csrf", &csrf)]).await;
+    let after = nth_score(&platform, 2).await;
+    assert_eq!(after["userId"], "sub-jo");
+    assert_eq!(
+        after["scoreGiven"].as_u64(),
+        Some(points),
+        "the queued score, sent by the new process"
+    );
+}
