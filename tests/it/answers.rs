@@ -7,16 +7,21 @@ use crate::common::TestApp;
 
 const MODULE: &str = "/api/modules/cluster-architecture/questions";
 
-async fn answer(app: &TestApp, question: &str, body: Value) -> (StatusCode, Value) {
+/// POSTs `body` as JSON to `{MODULE}/{question}/{what}`; the status and the JSON answer.
+async fn post(app: &TestApp, question: &str, what: &str, body: Value) -> (StatusCode, Value) {
     let response = app
         .client
-        .post(app.url(&format!("{MODULE}/{question}/answer")))
+        .post(app.url(&format!("{MODULE}/{question}/{what}")))
         .json(&body)
         .send()
         .await
         .unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn answer(app: &TestApp, question: &str, body: Value) -> (StatusCode, Value) {
+    post(app, question, "answer", body).await
 }
 
 #[tokio::test]
@@ -339,15 +344,7 @@ async fn sheet(app: &TestApp, question: &str) -> (StatusCode, Value) {
 }
 
 async fn self_assess(app: &TestApp, question: &str, body: Value) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .post(app.url(&format!("{MODULE}/{question}/self-assessment")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    post(app, question, "self-assessment", body).await
 }
 
 #[tokio::test]
