@@ -91,12 +91,6 @@ pub(super) async fn jwks(State(app): State<AppState>) -> Result<Response, Error>
     }
 }
 
-#[derive(Template)]
-#[template(path = "lti_problem.html")]
-struct ProblemPage<'a> {
-    message: &'a str,
-}
-
 /// A refused launch as a page, saying what to do.
 fn problem(app: &AppState, error: &LtiError) -> Response {
     let status = match error {
@@ -107,19 +101,7 @@ fn problem(app: &AppState, error: &LtiError) -> Response {
         LtiError::Rejected(_) | LtiError::Account(_) => StatusCode::UNAUTHORIZED,
         LtiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    let message = error.to_string();
-    let mut sentence = message.clone();
-    if let Some(first) = sentence.get(..1) {
-        sentence.replace_range(..1, &first.to_uppercase());
-    }
-    Page::new(
-        app,
-        "Launch refused",
-        &ProblemPage { message: &sentence },
-        None,
-    )
-    .with_status(status)
-    .into_response()
+    super::refusal(app, status, "Launch refused", error, None)
 }
 
 #[derive(Template)]

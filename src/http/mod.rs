@@ -101,6 +101,37 @@ impl<T: askama::Template> axum::response::IntoResponse for Page<'_, T> {
     }
 }
 
+#[derive(askama::Template)]
+#[template(path = "refusal.html")]
+struct RefusalPage<'a> {
+    heading: &'a str,
+    message: &'a str,
+    back: Option<(&'a str, &'a str)>,
+}
+
+/// A sign-in or launch that was refused, as a page: `heading`, the error's message as a sentence,
+/// and optionally a way back (`href`, label). Single sign-on and LTI answer with it.
+pub(crate) fn refusal(
+    app: &AppState,
+    status: StatusCode,
+    heading: &str,
+    error: &dyn std::fmt::Display,
+    back: Option<(&str, &str)>,
+) -> axum::response::Response {
+    let mut sentence = error.to_string();
+    if let Some(first) = sentence.get(..1) {
+        sentence.replace_range(..1, &first.to_uppercase());
+    }
+    let page = RefusalPage {
+        heading,
+        message: &sentence,
+        back,
+    };
+    axum::response::IntoResponse::into_response(
+        Page::new(app, heading, &page, None).with_status(status),
+    )
+}
+
 /// The whole application as one axum `Router`, middleware included.
 pub fn router(app: AppState) -> Router {
     let timeout = app.config.request_timeout();

@@ -7,9 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::Error;
 use super::session::{SESSION_COOKIE, cookie, set_cookie};
 use super::sign_in::safe_next;
-use super::{Error, Page};
 use crate::app::AppState;
 use crate::sso::{Callback, SsoError};
 
@@ -106,12 +106,6 @@ pub(super) async fn callback(
     Ok(response)
 }
 
-#[derive(askama::Template)]
-#[template(path = "sso_problem.html")]
-struct ProblemPage<'a> {
-    message: &'a str,
-}
-
 /// A refused sign-in as a page: what happened and what to do, with a way back.
 fn problem(app: &AppState, error: &SsoError) -> Response {
     let status = match error {
@@ -121,13 +115,11 @@ fn problem(app: &AppState, error: &SsoError) -> Response {
         SsoError::TokenRejected(_) | SsoError::Account(_) => StatusCode::UNAUTHORIZED,
         SsoError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
-    let message = error.to_string();
-    let mut sentence = message.clone();
-    if let Some(first) = sentence.get(..1) {
-        sentence.replace_range(..1, &first.to_uppercase());
-    }
-    let page = ProblemPage { message: &sentence };
-    Page::new(app, "Not signed in", &page, None)
-        .with_status(status)
-        .into_response()
+    super::refusal(
+        app,
+        status,
+        "Not signed in",
+        error,
+        Some(("/sign-in", "Back to the sign-in page")),
+    )
 }
