@@ -24,13 +24,15 @@ pub struct ProviderIdentity {
     pub cohort: Option<Option<String>>,
 }
 
-/// Signs in the account linked to `identity`, creating it first when `create` allows; returns the
-/// session cookie's token and the session.
+/// Signs in the account linked to `identity`, creating it first when `create` allows, with a
+/// session `frame_ancestors` may frame (an LMS's launch; otherwise empty); returns the session
+/// cookie's token and the session.
 pub async fn sign_in_with_identity(
     pool: &SqlitePool,
     hasher: &Hasher,
     identity: &ProviderIdentity,
     create: bool,
+    frame_ancestors: Vec<String>,
 ) -> Result<(String, Session), AuthError> {
     let user = match store::find_identity(pool, &identity.issuer, &identity.subject).await? {
         Some((_, false)) => return Err(AuthError::Deactivated),
@@ -54,7 +56,7 @@ pub async fn sign_in_with_identity(
         None if create => create_linked(pool, hasher, identity).await?,
         None => return Err(AuthError::NotProvisioned),
     };
-    open_session(pool, user).await
+    open_session(pool, user, frame_ancestors).await
 }
 
 /// Links a new account to `issuer`/`subject` (for `lectern user add --oidc-subject`): that person

@@ -83,6 +83,9 @@ pub struct Session {
     pub user: User,
     /// Must accompany every state-changing request of this session.
     pub csrf_token: String,
+    /// Origins whose pages may frame this session's pages: the learning platform of an LTI
+    /// launch. Empty for every other session (nobody may frame them).
+    pub frame_ancestors: Vec<String>,
 }
 
 impl Session {
@@ -313,11 +316,16 @@ pub async fn sign_in(
         return Err(AuthError::PasswordSignInOff);
     }
     limiter.succeeded(username, address);
-    open_session(pool, user).await
+    open_session(pool, user, Vec::new()).await
 }
 
-/// Starts a new session for someone whose identity was established; returns the cookie token.
-async fn open_session(pool: &SqlitePool, user: User) -> Result<(String, Session), AuthError> {
+/// Starts a new session for someone whose identity was established, framable by
+/// `frame_ancestors`; returns the cookie token.
+async fn open_session(
+    pool: &SqlitePool,
+    user: User,
+    frame_ancestors: Vec<String>,
+) -> Result<(String, Session), AuthError> {
     let token = random_hex::<32>();
     let csrf_token = random_hex::<32>();
     store::insert_session(
@@ -325,10 +333,18 @@ async fn open_session(pool: &SqlitePool, user: User) -> Result<(String, Session)
         &token_hash(&token),
         user.learner_id,
         &csrf_token,
+        &frame_ancestors,
         now(),
     )
     .await?;
-    Ok((token, Session { user, csrf_token }))
+    Ok((
+        token,
+        Session {
+            user,
+            csrf_token,
+            frame_ancestors,
+        },
+    ))
 }
 
 /// How stale a session's recorded last use may get: idle expiry is exact to within this, and an

@@ -267,13 +267,15 @@ pub(super) async fn insert_session(
     token_hash: &str,
     learner_id: i64,
     csrf_token: &str,
+    frame_ancestors: &[String],
     now: u64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO sessions (token_hash, learner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO sessions (token_hash, learner_id, csrf_token, frame_ancestors, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(token_hash)
         .bind(learner_id)
         .bind(csrf_token)
+        .bind((!frame_ancestors.is_empty()).then(|| frame_ancestors.join(" ")))
         .bind(now as i64)
         .bind(now as i64)
         .execute(&mut *tx)
@@ -289,20 +291,29 @@ pub(super) async fn find_session(
     pool: &SqlitePool,
     token_hash: &str,
 ) -> Result<Option<(Session, u64, u64)>, sqlx::Error> {
-    let row: Option<(i64, String, String, String, i64, i64)> = sqlx::query_as(
-        "SELECT a.learner_id, a.username, a.role, s.csrf_token, s.created_at, s.last_seen_at
+    type Row = (i64, String, String, String, Option<String>, i64, i64);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT a.learner_id, a.username, a.role, s.csrf_token, s.frame_ancestors, s.created_at, s.last_seen_at
          FROM sessions s JOIN accounts a ON a.learner_id = s.learner_id
          WHERE s.token_hash = ? AND a.deactivated_at IS NULL",
     )
     .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    Ok(
-        row.map(|(learner_id, username, role, csrf_token, created, seen)| {
-            let user = user_of(&(learner_id, username, role, String::new()));
-            (Session { user, csrf_token }, created as u64, seen as u64)
-        }),
-    )
+    Ok(row.map(
+        |(learner_id, username, role, csrf_token, frames, created, seen)| {
+            let session = Session {
+                user: user_of(&(learner_id, username, role, String::new())),
+                csrf_token,
+                frame_ancestors: frames
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
+            };
+            (session, created as u64, seen as u64)
+        },
+    ))
 }
 
 pub(super) async fn touch_session(

@@ -8,7 +8,9 @@ use axum::extract::{Form, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::session::{Admin, CsrfForm, HasCsrf, Instructor, SESSION_COOKIE, set_cookie};
+use super::session::{
+    Admin, CookieSite, CsrfForm, HasCsrf, Instructor, SESSION_COOKIE, set_cookie,
+};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::lti::{self, LaunchForm, LoginInitiation, LtiError, NewPlatform, Platform};
@@ -51,12 +53,19 @@ async fn login(app: &AppState, initiation: &LoginInitiation) -> Result<Response,
 }
 
 /// `POST /lti/launch`: the platform's signed launch; a session and the activity's page.
+///
+/// The platform usually shows the tool in an iframe, where the session cookie is a third-party
+/// cookie: it is `SameSite=None; Secure` (else the browser would not send it inside the frame) and
+/// `Partitioned` (CHIPS: kept per top-level site, so it still works where third-party cookies are
+/// blocked, and no other site's frame of Lectern carries it). Only launches set such a cookie.
 pub(super) async fn launch(
     State(app): State<AppState>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<LaunchForm>,
 ) -> Result<Response, Error> {
     let public = public_url(&app)?;
-    match lti::launch(&app.db, &app.passwords.hasher, public, &form).await {
+    let sent_from = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    match lti::launch(&app.db, &app.passwords.hasher, public, &form, sent_from).await {
         Ok(launched) => {
             let mut response = Redirect::to(&launched.target).into_response();
             response.headers_mut().append(
@@ -65,9 +74,9 @@ pub(super) async fn launch(
                     SESSION_COOKIE,
                     &launched.token,
                     "/",
-                    "Lax",
+                    CookieSite::CrossSite,
                     app.config.session_policy().absolute.as_secs(),
-                    app.config.secure_cookies,
+                    true,
                 ),
             );
             Ok(response)

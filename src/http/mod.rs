@@ -44,6 +44,12 @@ pub(crate) use error::Error;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
 img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// Marks a response that a learning platform may frame (see `session::gate`): it goes without
+/// `X-Frame-Options`, which cannot name an origin, and its CSP's `frame-ancestors` names the
+/// platform instead.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FramedByPlatform;
+
 /// A page of the site: a template rendered into the site's chrome with the visitor's account area,
 /// private to this visitor (never stored by caches). The one way handlers answer with a page; a
 /// template that fails to render is a logged 500, never an empty page.
@@ -136,10 +142,9 @@ pub(crate) fn refusal(
 pub fn router(app: AppState) -> Router {
     let timeout = app.config.request_timeout();
     let max_body = app.config.max_body;
-    let [csp, nosniff, frame, referrer, coop, permissions] = [
+    let [csp, nosniff, referrer, coop, permissions] = [
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),
         (
             HeaderName::from_static("cross-origin-opener-policy"),
@@ -153,6 +158,13 @@ pub fn router(app: AppState) -> Router {
     .map(|(name, value)| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     });
+    let frame = SetResponseHeaderLayer::if_not_present(
+        header::X_FRAME_OPTIONS,
+        |response: &axum::http::Response<_>| {
+            let framed = response.extensions().get::<FramedByPlatform>().is_some();
+            (!framed).then_some(HeaderValue::from_static("DENY"))
+        },
+    );
     Router::new()
         .route("/", get(pages::home))
         .route("/modules/{id}", get(pages::module))

@@ -3,6 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_SECURITY_POLICY;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -257,6 +258,7 @@ pub(super) async fn gate(
             } else {
                 0
             };
+            let frame_ancestors = session.frame_ancestors.clone();
             let visitor = Visitor::SignedIn {
                 token,
                 session,
@@ -264,6 +266,9 @@ pub(super) async fn gate(
             };
             request.extensions_mut().insert(visitor.clone());
             let mut response = next.run(request).await;
+            if !frame_ancestors.is_empty() {
+                allow_framing(&mut response, &frame_ancestors);
+            }
             if response.status().is_client_error() || response.status().is_server_error() {
                 // For the error page's account area (see `error::render`).
                 response.extensions_mut().insert(visitor);
@@ -282,6 +287,26 @@ pub(super) async fn gate(
     }
 }
 
+/// Lets the learning platform that launched a session frame its pages, and nobody else: the CSP's
+/// `frame-ancestors` names the platform's origins (in a policy the handler set, or the default).
+fn allow_framing(response: &mut Response, origins: &[String]) {
+    let policy = response
+        .headers()
+        .get(CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or(super::CONTENT_SECURITY_POLICY);
+    let framed = policy.replace(
+        "frame-ancestors 'none'",
+        &format!("frame-ancestors {}", origins.join(" ")),
+    );
+    if let Ok(value) = HeaderValue::from_str(&framed) {
+        response
+            .headers_mut()
+            .insert(CONTENT_SECURITY_POLICY, value);
+        response.extensions_mut().insert(super::FramedByPlatform);
+    }
+}
+
 /// The value of a cookie in the request.
 pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -294,18 +319,36 @@ pub(super) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, value)| value)
 }
 
-/// A `Set-Cookie` value: always HttpOnly, `Secure` when configured; `max_age` 0 deletes.
+/// When browsers send a cookie along.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum CookieSite {
+    /// Only from Lectern's own pages.
+    Strict,
+    /// Also on top-level navigations from other sites (a link, a provider's redirect back).
+    Lax,
+    /// Also inside another site's iframe (an LMS): `SameSite=None; Secure; Partitioned`.
+    CrossSite,
+}
+
+/// A `Set-Cookie` value: always HttpOnly, `Secure` when configured (cross-site cookies always are);
+/// `max_age` 0 deletes.
 pub(super) fn set_cookie(
     name: &str,
     value: &str,
     path: &str,
-    same_site: &str,
+    site: CookieSite,
     max_age: u64,
     secure: bool,
 ) -> HeaderValue {
-    let secure = if secure { "; Secure" } else { "" };
+    let site = match (site, secure) {
+        (CookieSite::Strict, false) => "SameSite=Strict",
+        (CookieSite::Strict, true) => "SameSite=Strict; Secure",
+        (CookieSite::Lax, false) => "SameSite=Lax",
+        (CookieSite::Lax, true) => "SameSite=Lax; Secure",
+        (CookieSite::CrossSite, _) => "SameSite=None; Secure; Partitioned",
+    };
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; {site}"
     ))
     .unwrap_or(HeaderValue::from_static(""))
 }

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
 use super::session::{
-    AnyAccount, CsrfForm, CsrfOnly, HasCsrf, SESSION_COOKIE, Visitor, cookie, set_cookie,
+    AnyAccount, CookieSite, CsrfForm, CsrfOnly, HasCsrf, SESSION_COOKIE, Visitor, cookie,
+    set_cookie,
 };
 use super::{Error, Page};
 use crate::app::AppState;
@@ -125,7 +126,7 @@ fn sign_in_form_with(
         SIGN_IN_COOKIE,
         &csrf,
         "/sign-in",
-        "Strict",
+        CookieSite::Strict,
         3600,
         app.config.secure_cookies,
     );
@@ -182,7 +183,7 @@ pub(super) async fn sign_in(
                     SESSION_COOKIE,
                     &token,
                     "/",
-                    "Lax",
+                    CookieSite::Lax,
                     max_age,
                     app.config.secure_cookies,
                 ),
@@ -193,7 +194,7 @@ pub(super) async fn sign_in(
                     SIGN_IN_COOKIE,
                     "",
                     "/sign-in",
-                    "Strict",
+                    CookieSite::Strict,
                     0,
                     app.config.secure_cookies,
                 ),
@@ -233,8 +234,13 @@ pub(super) async fn sign_out(
     Extension(visitor): Extension<Visitor>,
     CsrfForm(_): CsrfForm<CsrfOnly>,
 ) -> Result<Response, Error> {
-    if let Visitor::SignedIn { token, .. } = &visitor {
+    // A launch's cookie is deleted as it was set: a partitioned cookie only by a partitioned one.
+    let mut site = CookieSite::Lax;
+    if let Visitor::SignedIn { token, session, .. } = &visitor {
         auth::sign_out(&app.db, token).await?;
+        if !session.frame_ancestors.is_empty() {
+            site = CookieSite::CrossSite;
+        }
     }
     let to = if app.sso.is_some() {
         "/sign-in?signed_out=1"
@@ -244,7 +250,7 @@ pub(super) async fn sign_out(
     let mut response = Redirect::to(to).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", "/", "Lax", 0, app.config.secure_cookies),
+        set_cookie(SESSION_COOKIE, "", "/", site, 0, app.config.secure_cookies),
     );
     Ok(response)
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::Error;
-use super::session::{SESSION_COOKIE, cookie, set_cookie};
+use super::session::{CookieSite, SESSION_COOKIE, cookie, set_cookie};
 use super::sign_in::safe_next;
 use crate::app::AppState;
 use crate::sso::{Callback, SsoError};
@@ -46,7 +46,7 @@ pub(super) async fn begin(
             SSO_COOKIE,
             &begun.state,
             SSO_COOKIE_PATH,
-            "Lax",
+            CookieSite::Lax,
             600,
             app.config.secure_cookies,
         ),
@@ -82,7 +82,7 @@ pub(super) async fn callback(
                     SESSION_COOKIE,
                     &signed_in.token,
                     "/",
-                    "Lax",
+                    CookieSite::Lax,
                     app.config.session_policy().absolute.as_secs(),
                     app.config.secure_cookies,
                 ),
@@ -98,7 +98,7 @@ pub(super) async fn callback(
             SSO_COOKIE,
             "",
             SSO_COOKIE_PATH,
-            "Lax",
+            CookieSite::Lax,
             0,
             app.config.secure_cookies,
         ),

@@ -293,12 +293,13 @@ pub struct Launched {
 }
 
 /// Verifies a launch and signs its person in. `public_url` is this server's, to keep the target
-/// on it.
+/// on it; `sent_from` is the launch request's `Origin`, the page of the platform that posted it.
 pub async fn launch(
     pool: &SqlitePool,
     hasher: &Hasher,
     public_url: &str,
     form: &LaunchForm,
+    sent_from: Option<&str>,
 ) -> Result<Launched, LtiError> {
     if let Some(error) = &form.error {
         return Err(LtiError::Rejected(format!(
@@ -405,7 +406,8 @@ pub async fn launch(
             "only instructors add activities (deep linking)".to_owned(),
         ));
     }
-    let (token, session) = sign_in_with_identity(pool, hasher, &identity, true).await?;
+    let frames = frame_ancestors(&platform, sent_from);
+    let (token, session) = sign_in_with_identity(pool, hasher, &identity, true, frames).await?;
     if let Some(settings) = &deep_linking {
         let id = deep_link::keep(
             pool,
@@ -444,6 +446,37 @@ pub async fn launch(
         session,
         target,
     })
+}
+
+/// The origins that may frame the session a launch opens: the platform's issuer and authorization
+/// endpoint, and the origin the launch was posted from. That last one matters: Canvas's issuer
+/// (`canvas.instructure.com`) is not the school's domain whose pages frame the tool, but the school's
+/// domain serves the form that posts the launch. It is trusted only with a verified `id_token`, and a
+/// page cannot forge its `Origin`. Only https origins count (http on this machine, as for
+/// registration); `null` and the like do not.
+fn frame_ancestors(platform: &Platform, sent_from: Option<&str>) -> Vec<String> {
+    let mut origins: Vec<String> = Vec::new();
+    for address in [
+        Some(platform.issuer.as_str()),
+        Some(platform.auth_url.as_str()),
+        sent_from,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let Ok(url) = openidconnect::url::Url::parse(address) else {
+            continue;
+        };
+        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if !(url.scheme() == "https" && url.has_host() || url.scheme() == "http" && local) {
+            continue;
+        }
+        let origin = url.origin().ascii_serialization();
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    origins
 }
 
 async fn platform_keys(platform: &Platform) -> Result<CoreJsonWebKeySet, LtiError> {

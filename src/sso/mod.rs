@@ -372,12 +372,17 @@ impl Sso {
         let claims = payload(&id_token.to_string())
             .ok_or_else(|| rejected("the ID token's claims cannot be read".to_owned()))?;
         let identity = self.identity(subject, &claims)?;
-        let (token, session) =
-            sign_in_with_identity(pool, hasher, &identity, self.settings.create_accounts)
-                .await
-                .inspect_err(
-                    |e| tracing::warn!(subject = %identity.subject, "single sign-on refused: {e}"),
-                )?;
+        let (token, session) = sign_in_with_identity(
+            pool,
+            hasher,
+            &identity,
+            self.settings.create_accounts,
+            Vec::new(),
+        )
+        .await
+        .inspect_err(
+            |e| tracing::warn!(subject = %identity.subject, "single sign-on refused: {e}"),
+        )?;
         tracing::info!(user = %session.user.username, role = session.user.role.as_str(), "single sign-on");
         Ok(SignedIn {
             token,

@@ -6,6 +6,7 @@
 mod audit;
 #[path = "../common/mod.rs"]
 mod common;
+mod lti;
 mod sso;
 
 use std::process::{Child, Command, Stdio};

@@ -38,6 +38,9 @@ struct Recorded {
     tokens: std::sync::Mutex<Vec<String>>,
     /// Every score posted, in order.
     scores: std::sync::Mutex<Vec<serde_json::Value>>,
+    /// The course page's activity: the tool's base URL and the launch the platform signs for the
+    /// browser that opens it.
+    activity: std::sync::Mutex<Option<(String, Launch)>>,
 }
 
 fn key(index: usize) -> CoreRsaPrivateSigningKey {
@@ -69,7 +72,10 @@ impl PlatformDouble {
             )
             .route("/token", axum::routing::post(token))
             .route("/lineitems/1/scores", axum::routing::post(score))
-            .with_state((state.clone(), format!("{issuer}/token")));
+            .route("/course", axum::routing::get(course_page))
+            .route("/auth", axum::routing::get(authorize_redirect))
+            .route("/authorize", axum::routing::get(authorize))
+            .with_state((state.clone(), issuer.clone()));
         let server = tokio::spawn(async move {
             axum::serve(listener, router).await.ok();
         });
@@ -83,6 +89,18 @@ impl PlatformDouble {
     /// Trusts the tool keys published at `jwks_url` (Lectern's `/lti/jwks`).
     pub fn trust_tool(&self, jwks_url: &str) {
         *self.state.tool_jwks.lock().unwrap() = jwks_url.to_owned();
+    }
+
+    /// Puts the tool on the course page (`/course`): an iframe that starts a launch at
+    /// `tool_url`, which the platform signs as `launch` for whoever opens the page.
+    pub fn add_activity(&self, tool_url: &str, launch: Launch) {
+        *self.state.activity.lock().unwrap() = Some((tool_url.to_owned(), launch));
+    }
+
+    /// The course page as the school's own domain serves it: `localhost`, another site than the
+    /// issuer's `127.0.0.1` (as Canvas's school domains are not `canvas.instructure.com`).
+    pub fn course_page(&self) -> String {
+        format!("{}/course", school(&self.issuer))
     }
 
     /// Makes the grade services answer 503 (or work again).
@@ -114,6 +132,26 @@ impl PlatformDouble {
             ("deployment_ids", DEPLOYMENT.to_owned()),
         ]
     }
+}
+
+/// An admin (`root`, created here) registers `platform` on the LTI page; answers the response.
+pub async fn register(app: &super::TestApp, platform: &PlatformDouble) -> reqwest::Response {
+    app.add_account("root", lectern::auth::Role::Admin, None)
+        .await;
+    let mut root = super::browser::Browser::new(app);
+    root.sign_in_as("root", super::PASSWORD).await;
+    register_as(&root, platform).await
+}
+
+/// `admin` fills in the registration form for `platform`; answers the response.
+pub async fn register_as(
+    admin: &super::browser::Browser<'_>,
+    platform: &PlatformDouble,
+) -> reqwest::Response {
+    let mut form: Vec<(&str, String)> = vec![("csrf", admin.csrf().await)];
+    form.extend(platform.registration());
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    admin.post_form("/admin/lti", &form).await
 }
 
 /// One launch, as the platform signs it; change a field to make it wrong.
@@ -169,6 +207,10 @@ impl Launch {
 
     /// The signed `id_token` for a launch whose login had this `nonce`.
     pub fn id_token(&self, platform: &PlatformDouble, nonce: &str) -> String {
+        self.signed(&platform.issuer, nonce)
+    }
+
+    fn signed(&self, issuer: &str, nonce: &str) -> String {
         let now = chrono::Utc::now();
         let expires = now + chrono::Duration::seconds(self.expires_in);
         let issued = if self.expires_in < 0 {
@@ -177,7 +219,7 @@ impl Launch {
             now
         };
         let claims = openidconnect::IdTokenClaims::new(
-            openidconnect::IssuerUrl::new(platform.issuer.clone()).unwrap(),
+            openidconnect::IssuerUrl::new(issuer.to_owned()).unwrap(),
             vec![openidconnect::Audience::new(self.audience.clone())],
             expires,
             issued,
@@ -235,10 +277,98 @@ impl openidconnect::AdditionalClaims for LaunchClaims {}
 
 type DoubleState = axum::extract::State<(std::sync::Arc<Recorded>, String)>;
 
+/// The school's domain for an issuer on `127.0.0.1`: the same double, reached as `localhost`.
+fn school(issuer: &str) -> String {
+    issuer.replace("127.0.0.1", "localhost")
+}
+
+/// `/course`: a course page with the activity in an iframe, which starts the launch with a
+/// third-party-initiated login (a GET to the tool's login URL).
+async fn course_page(
+    axum::extract::State((state, issuer)): DoubleState,
+) -> axum::response::Html<String> {
+    let activity = state.activity.lock().unwrap().clone();
+    let Some((tool, launch)) = activity else {
+        return axum::response::Html("<p>No activity in this course.</p>".to_owned());
+    };
+    let mut login = url::Url::parse(&format!("{tool}/lti/login")).unwrap();
+    login
+        .query_pairs_mut()
+        .append_pair("iss", &issuer)
+        .append_pair("login_hint", &launch.subject)
+        .append_pair("target_link_uri", &launch.target)
+        .append_pair("client_id", TOOL_CLIENT_ID)
+        .append_pair("lti_deployment_id", DEPLOYMENT);
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><title>NET-101</title><h1>Networking 101</h1>\
+         <iframe id=\"activity\" title=\"Lectern\" src=\"{}\" width=\"1200\" height=\"800\" \
+         allow=\"clipboard-write\"></iframe></html>",
+        html_escape(login.as_str())
+    ))
+}
+
+/// `/auth`, the registered authorization URL: sends the browser on to the school's domain, as
+/// Canvas's `authorize_redirect` does.
+async fn authorize_redirect(
+    axum::extract::State((_, issuer)): DoubleState,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Redirect {
+    axum::response::Redirect::to(&format!(
+        "{}/authorize?{}",
+        school(&issuer),
+        query.unwrap_or_default()
+    ))
+}
+
+/// `/authorize`: the authentication response, a form that posts the signed launch to the tool's
+/// `redirect_uri` as soon as it loads (`response_mode=form_post`).
+async fn authorize(
+    axum::extract::State((state, issuer)): DoubleState,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let activity = state.activity.lock().unwrap().clone();
+    let (Some((tool, launch)), Some(nonce), Some(state), Some(redirect)) = (
+        activity,
+        query.get("nonce"),
+        query.get("state"),
+        query.get("redirect_uri"),
+    ) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "invalid_request").into_response();
+    };
+    if *redirect != format!("{tool}/lti/launch") || query.get("login_hint") != Some(&launch.subject)
+    {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid redirect_uri or login_hint",
+        )
+            .into_response();
+    }
+    let id_token = launch.signed(&issuer, nonce);
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><title>Launching</title>\
+         <form method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"id_token\" value=\"{}\">\
+         <input type=\"hidden\" name=\"state\" value=\"{}\"></form>\
+         <script>document.forms[0].submit()</script></html>",
+        html_escape(redirect),
+        html_escape(&id_token),
+        html_escape(state)
+    ))
+    .into_response()
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// The token endpoint: a client-credentials grant whose client assertion must be signed by one of
 /// Lectern's published keys, for this platform's token URL, not expired.
 async fn token(
-    axum::extract::State((state, token_url)): DoubleState,
+    axum::extract::State((state, issuer)): DoubleState,
     axum::Form(form): axum::Form<std::collections::HashMap<String, String>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -268,7 +398,7 @@ async fn token(
     let now = chrono::Utc::now().timestamp();
     let valid = claims["iss"] == TOOL_CLIENT_ID
         && claims["sub"] == TOOL_CLIENT_ID
-        && claims["aud"] == token_url.as_str()
+        && claims["aud"] == format!("{issuer}/token").as_str()
         && claims["exp"].as_i64().is_some_and(|exp| exp > now)
         && claims["jti"].as_str().is_some_and(|j| !j.is_empty());
     if !valid {

@@ -4,33 +4,28 @@
 use reqwest::StatusCode;
 
 use crate::common::browser::{Browser, cookie_value, set_cookie};
-use crate::common::lti::{Launch, PlatformDouble};
+use crate::common::lti::{Launch, PlatformDouble, register, register_as};
 use crate::common::{PASSWORD, TestApp};
 use lectern::auth::Role;
 
 async fn registered() -> (TestApp, PlatformDouble) {
     let platform = PlatformDouble::start().await;
     let app = TestApp::spawn_portal().await;
-    app.add_account("root", Role::Admin, None).await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
-    let page = root.get("/admin/lti").await.text().await.unwrap();
-    assert!(
-        page.contains(&format!("<code>{}/lti/login</code>", app.url(""))),
-        "the values to paste into the platform: {page}"
-    );
-    let csrf = root.csrf().await;
-    let mut form: Vec<(&str, String)> = vec![("csrf", csrf)];
-    form.extend(platform.registration());
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let done = root.post_form("/admin/lti", &form).await;
+    let done = register(&app, &platform).await;
     assert_eq!(done.status(), StatusCode::OK);
     assert!(done.text().await.unwrap().contains("Registered Moodle."));
-    let again = root.post_form("/admin/lti", &form).await;
+    let mut root = Browser::new(&app);
+    root.sign_in_as("root", PASSWORD).await;
+    let again = register_as(&root, &platform).await;
     assert_eq!(
         again.status(),
         StatusCode::BAD_REQUEST,
         "registered already"
+    );
+    let page = root.get("/admin/lti").await.text().await.unwrap();
+    assert!(
+        page.contains(&format!("<code>{}/lti/login</code>", app.url(""))),
+        "the values to paste into the platform: {page}"
     );
     (app, platform)
 }
@@ -124,6 +119,127 @@ async fn a_launch_signs_the_person_in_on_the_linked_module_with_role_and_cohort(
         .await
         .unwrap();
     assert_eq!(role, "instructor");
+}
+
+/// Launches `launch` with its form posted from a page at `origin` (the `Origin` header browsers
+/// send); answers the response and the session token it set.
+async fn launch_from(
+    app: &TestApp,
+    platform: &PlatformDouble,
+    launch: &Launch,
+    origin: Option<&str>,
+) -> (reqwest::Response, String) {
+    let (state, nonce) = initiate(app, platform).await;
+    let id_token = launch.id_token(platform, &nonce);
+    let mut request = Browser::new(app)
+        .client
+        .post(app.url("/lti/launch"))
+        .form(&[("id_token", id_token.as_str()), ("state", &state)]);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = set_cookie(&response, "lectern_session").expect("a session");
+    let token = cookie_value(&cookie);
+    (response, token)
+}
+
+/// The `frame-ancestors` directive and `X-Frame-Options` of a page, as `session` sees it.
+async fn framing(app: &TestApp, session: Option<String>, path: &str) -> (String, Option<String>) {
+    let mut browser = Browser::new(app);
+    browser.session = session;
+    let response = browser.get(path).await;
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let ancestors = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("frame-ancestors"))
+        .expect("a frame-ancestors directive")
+        .to_owned();
+    let xfo = response
+        .headers()
+        .get("x-frame-options")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (ancestors, xfo)
+}
+
+#[tokio::test]
+async fn launched_sessions_may_be_framed_by_their_platform_and_nothing_else_may() {
+    let (app, platform) = registered().await;
+    let target = app.url("/modules/cluster-architecture");
+    // The school's domain posted the launch (as Canvas does: its issuer is another domain).
+    let school = platform.issuer.replace("127.0.0.1", "localhost");
+    let (response, token) = launch_from(
+        &app,
+        &platform,
+        &Launch::learner("sub-jo", "jo", &target),
+        Some(&school),
+    )
+    .await;
+    let cookie = set_cookie(&response, "lectern_session").unwrap();
+    assert!(
+        cookie.contains("; HttpOnly; SameSite=None; Secure; Partitioned"),
+        "a cookie the browser sends inside the platform's iframe: {cookie}"
+    );
+    for path in ["/modules/cluster-architecture", "/my-work", "/no-such-page"] {
+        let (ancestors, xfo) = framing(&app, Some(token.clone()), path).await;
+        assert_eq!(
+            ancestors,
+            format!("frame-ancestors {} {school}", platform.issuer),
+            "{path}: the platform's origins (issuer and authorization URL are one here)"
+        );
+        assert_eq!(xfo, None, "{path}: X-Frame-Options cannot name an origin");
+    }
+
+    // An Origin that is not a web origin adds nothing; neither does plain http elsewhere.
+    for origin in ["null", "http://school.example", "file:///tmp/x"] {
+        let (_, token) = launch_from(
+            &app,
+            &platform,
+            &Launch::learner("sub-jo", "jo", &target),
+            Some(origin),
+        )
+        .await;
+        let (ancestors, _) = framing(&app, Some(token), "/my-work").await;
+        assert_eq!(
+            ancestors,
+            format!("frame-ancestors {}", platform.issuer),
+            "{origin}"
+        );
+    }
+
+    // Everything else keeps refusing frames: anonymous pages and password sessions.
+    assert_eq!(
+        framing(&app, None, "/sign-in").await,
+        ("frame-ancestors 'none'".to_owned(), Some("DENY".to_owned()))
+    );
+    app.add_account("ana", Role::Learner, None).await;
+    let mut ana = Browser::new(&app);
+    let signed_in = ana.sign_in_as("ana", PASSWORD).await;
+    let cookie = set_cookie(&signed_in, "lectern_session").unwrap();
+    assert!(
+        cookie.contains("SameSite=Lax") && !cookie.contains("Partitioned"),
+        "{cookie}"
+    );
+    assert_eq!(
+        framing(&app, ana.session.clone(), "/my-work").await,
+        ("frame-ancestors 'none'".to_owned(), Some("DENY".to_owned()))
+    );
+
+    // Signing out inside the frame deletes the partitioned cookie (only a partitioned deletion can).
+    let mut jo = Browser::new(&app);
+    jo.session = Some(token);
+    let csrf = jo.csrf().await;
+    let out = jo.post_form("/sign-out", &[("csrf", &csrf)]).await;
+    let deletion = set_cookie(&out, "lectern_session").unwrap();
+    assert!(
+        deletion.contains("Max-Age=0") && deletion.contains("Partitioned"),
+        "{deletion}"
+    );
 }
 
 #[tokio::test]
