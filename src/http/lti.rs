@@ -257,6 +257,8 @@ pub(super) async fn deep_link_page(
 pub(super) struct ChooseForm {
     csrf: String,
     module: String,
+    /// The checkbox: present when ticked.
+    per_question: Option<String>,
 }
 
 impl HasCsrf for ChooseForm {
@@ -281,7 +283,10 @@ pub(super) async fn deep_link_choose(
         public,
         id,
         staff.session.user.learner_id,
-        &form.module,
+        &lti::deep_link::Choice {
+            module_id: &form.module,
+            per_question: form.per_question.is_some(),
+        },
     )
     .await
     .map_err(lti_error)?;

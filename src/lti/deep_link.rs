@@ -64,7 +64,15 @@ pub struct Answer {
     pub title: String,
 }
 
-/// Answers request `id` with module `module_id`: a resource link to its page on this server
+/// The instructor's choice.
+pub struct Choice<'a> {
+    /// The module the activity opens.
+    pub module_id: &'a str,
+    /// Also a grade column per question (the link's custom parameter asks for them at launch).
+    pub per_question: bool,
+}
+
+/// Answers request `id` with the chosen module: a resource link to its page on this server
 /// (`public_url`), with a line item worth its checked steps and points.
 pub async fn choose(
     pool: &SqlitePool,
@@ -72,8 +80,9 @@ pub async fn choose(
     public_url: &str,
     id: i64,
     learner_id: i64,
-    module_id: &str,
+    choice: &Choice<'_>,
 ) -> Result<Answer, LtiError> {
+    let module_id = choice.module_id;
     let module = course
         .module(module_id)
         .ok_or_else(|| LtiError::Invalid(format!("there is no module `{module_id}`")))?;
@@ -112,6 +121,11 @@ pub async fn choose(
             },
         }],
     });
+    if choice.per_question {
+        let (key, value) = super::PER_QUESTION;
+        claims["https://purl.imsglobal.org/spec/lti-dl/claim/content_items"][0]["custom"] =
+            serde_json::json!({ key: value });
+    }
     if let Some(data) = link.data {
         claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = data.into();
     }

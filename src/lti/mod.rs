@@ -129,6 +129,8 @@ struct LtiClaims {
     grades: Option<GradeService>,
     #[serde(rename = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings")]
     deep_linking: Option<deep_link::Settings>,
+    #[serde(default, rename = "https://purl.imsglobal.org/spec/lti/claim/custom")]
+    custom: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The launch's Assignment and Grade Services claim: where its scores go.
@@ -136,7 +138,42 @@ struct LtiClaims {
 struct GradeService {
     #[serde(default)]
     scope: Vec<String>,
+    /// The activity's own line item (the module's score).
     lineitem: Option<String>,
+    /// The course's line-item container (where Lectern makes a line item per question).
+    lineitems: Option<String>,
+}
+
+/// The AGS scope for posting scores.
+const SCORE_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
+
+/// The AGS scope for making and reading line items.
+const LINEITEM_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem";
+
+/// The custom parameter (and its value) asking for a grade column per question as well as the
+/// module's; deep linking sets it, and an admin may add it to a link by hand.
+const PER_QUESTION: (&str, &str) = ("lectern_grades", "per-question");
+
+/// Where a learner's module score goes, from their launch.
+#[derive(Debug, Clone)]
+struct GradeLink {
+    learner_id: i64,
+    platform_id: i64,
+    module_id: String,
+    /// The module's line item.
+    lineitem: String,
+    /// The person's `sub` at the platform.
+    user_id: String,
+    /// Also a line item per question, when the link asks for them and the platform allows it.
+    per_question: Option<QuestionColumns>,
+}
+
+/// Where Lectern makes (and finds again) a line item per question: the course's container,
+/// filtered by the resource link the learner launched.
+#[derive(Debug, Clone)]
+struct QuestionColumns {
+    lineitems: String,
+    resource_link_id: String,
 }
 
 impl AdditionalClaims for LtiClaims {}
@@ -425,21 +462,47 @@ pub async fn launch(
     }
     tracing::info!(user = %session.user.username, platform = %platform.name, "LTI launch");
     let module = target.strip_prefix("/modules/");
-    let lineitem = lti.grades.as_ref().filter(|g| {
-        g.scope
-            .iter()
-            .any(|s| s == "https://purl.imsglobal.org/spec/lti-ags/scope/score")
-    });
-    if let (Some(module), Some(lineitem)) = (module, lineitem.and_then(|g| g.lineitem.as_deref())) {
-        store::link_grades(
-            pool,
-            session.user.learner_id,
-            platform.id,
-            module,
-            lineitem,
-            &identity.subject,
-        )
-        .await?;
+    if let (Some(module), Some(grades)) = (module, lti.grades.as_ref()) {
+        let granted = |scope: &str| grades.scope.iter().any(|s| s == scope);
+        if let (Some(lineitem), true) = (grades.lineitem.as_deref(), granted(SCORE_SCOPE)) {
+            let asks_per_question =
+                lti.custom.get(PER_QUESTION.0).and_then(|v| v.as_str()) == Some(PER_QUESTION.1);
+            let resource_link_id = lti
+                .resource_link
+                .as_ref()
+                .and_then(|r| r["id"].as_str())
+                .map(str::to_owned);
+            let per_question = match (grades.lineitems.clone(), resource_link_id) {
+                (Some(lineitems), Some(resource_link_id))
+                    if asks_per_question && granted(LINEITEM_SCOPE) =>
+                {
+                    Some(QuestionColumns {
+                        lineitems,
+                        resource_link_id,
+                    })
+                }
+                _ if asks_per_question => {
+                    tracing::warn!(
+                        platform = %platform.name,
+                        "LTI: the link asks for a grade column per question, but the platform did not grant the line-item scope (or sent no container); only the module's score is sent"
+                    );
+                    None
+                }
+                _ => None,
+            };
+            store::link_grades(
+                pool,
+                &GradeLink {
+                    learner_id: session.user.learner_id,
+                    platform_id: platform.id,
+                    module_id: module.to_owned(),
+                    lineitem: lineitem.to_owned(),
+                    user_id: identity.subject.clone(),
+                    per_question,
+                },
+            )
+            .await?;
+        }
     }
     Ok(Launched {
         token,

@@ -6,17 +6,17 @@
 //!
 //! The score is the module's lab steps passed plus the points the learner can see (choice
 //! questions, and instructor grades once released), out of its checked steps plus all its points.
+//! A link that asks for it (`lectern_grades=per-question`) also gets a line item per question,
+//! which Lectern makes in the course's container; each submitted answer's score goes there, with
+//! the instructor's comment once the grade is released.
 
 use std::time::Duration;
 
 use sqlx::SqlitePool;
 
-use super::{LtiError, keys, now, store};
+use super::{LINEITEM_SCOPE, LtiError, SCORE_SCOPE, keys, now, store};
 use crate::auth::random_hex;
 use crate::content::Course;
-
-/// The AGS scope for posting scores.
-const SCORE_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
 
 /// Seconds before the next try after `attempts` failures: 30 s, doubling, at most an hour.
 fn backoff(attempts: i64) -> i64 {
@@ -61,58 +61,279 @@ async fn send_learner(
     let progress = crate::progress::for_learner(pool, course, learner_id)
         .await
         .map_err(|e| e.to_string())?;
-    for (platform_id, module_id, lineitem, user_id) in store::grade_links(pool, learner_id)
+    for link in store::grade_links(pool, learner_id)
         .await
         .map_err(|e| e.to_string())?
     {
-        let Some(module) = progress.modules.iter().find(|m| m.module_id == module_id) else {
+        let (Some(progress), Some(module)) = (
+            progress
+                .modules
+                .iter()
+                .find(|m| m.module_id == link.module_id),
+            course.module(&link.module_id),
+        ) else {
             continue; // the module left the course
         };
-        let points: u32 = course
-            .module(&module_id)
-            .map_or(0, |m| m.questions.iter().map(|q| q.points).sum());
-        let Some(platform) = store::by_id(pool, platform_id)
+        let Some(platform) = store::by_id(pool, link.platform_id)
             .await
             .map_err(|e| e.to_string())?
         else {
             continue;
         };
-        let token = access_token(pool, http, &platform).await?;
-        let pending = points - module.points_graded;
-        let score = serde_json::json!({
-            "userId": user_id,
-            "scoreGiven": module.steps_passed as u32 + module.points_scored,
-            "scoreMaximum": module.steps_total as u32 + points,
-            "comment": format!(
-                "Lab: {} of {} steps passed. Questions: {} of {} points in graded questions{}.",
-                module.steps_passed,
-                module.steps_total,
-                module.points_scored,
-                module.points_graded,
-                if pending > 0 { format!("; {pending} points not graded yet") } else { String::new() }
-            ),
-            "timestamp": crate::bridge::rfc3339(now()),
-            "activityProgress": if module.complete { "Completed" } else { "InProgress" },
-            "gradingProgress": if pending == 0 { "FullyGraded" } else { "Pending" },
-        });
-        let url = scores_url(&lineitem)?;
-        let response = http
-            .post(url)
-            .bearer_auth(&token)
+        let service =
+            GradeService::connect(pool, http, &platform, link.per_question.is_some()).await?;
+        service
+            .post_score(&link.lineitem, &module_score(&link, module, progress))
+            .await?;
+        if let Some(columns) = &link.per_question {
+            for (index, question) in module.questions.iter().enumerate() {
+                let answer = crate::assess::latest(
+                    pool,
+                    course,
+                    learner_id,
+                    module.id.as_ref(),
+                    question.id.as_ref(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+                let Some(answer) = answer.filter(|a| a.state != "draft") else {
+                    continue; // nothing to grade yet: the column stays empty
+                };
+                if question.points == 0 {
+                    continue;
+                }
+                let lineitem = service
+                    .question_lineitem(pool, columns, module, index + 1, question)
+                    .await?;
+                service
+                    .post_score(&lineitem, &question_score(&link.user_id, &answer))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The module's score: lab steps passed plus the points the learner can see, with a comment that
+/// states both parts.
+fn module_score(
+    link: &super::GradeLink,
+    module: &crate::content::Module,
+    progress: &crate::progress::ModuleProgress,
+) -> serde_json::Value {
+    let points: u32 = module.questions.iter().map(|q| q.points).sum();
+    let pending = points - progress.points_graded;
+    serde_json::json!({
+        "userId": link.user_id,
+        "scoreGiven": progress.steps_passed as u32 + progress.points_scored,
+        "scoreMaximum": progress.steps_total as u32 + points,
+        "comment": format!(
+            "Lab: {} of {} steps passed. Questions: {} of {} points in graded questions{}.",
+            progress.steps_passed,
+            progress.steps_total,
+            progress.points_scored,
+            progress.points_graded,
+            if pending > 0 { format!("; {pending} points not graded yet") } else { String::new() }
+        ),
+        "timestamp": crate::bridge::rfc3339(now()),
+        "activityProgress": if progress.complete { "Completed" } else { "InProgress" },
+        "gradingProgress": if pending == 0 { "FullyGraded" } else { "Pending" },
+    })
+}
+
+/// A submitted answer's score: the points once the learner can see them (a choice question at
+/// once, a written answer once its grade is released, with the instructor's comment); until then
+/// no score, waiting for the instructor.
+fn question_score(user_id: &str, answer: &crate::assess::AnswerView) -> serde_json::Value {
+    let mut score = serde_json::json!({
+        "userId": user_id,
+        "scoreMaximum": answer.points,
+        "timestamp": crate::bridge::rfc3339(now()),
+        "activityProgress": "Submitted",
+        "gradingProgress": "PendingManual",
+    });
+    if let Some(given) = answer.score {
+        score["scoreGiven"] = given.into();
+        score["activityProgress"] = "Completed".into();
+        score["gradingProgress"] = "FullyGraded".into();
+    }
+    if let Some(grade) = answer
+        .grade
+        .as_ref()
+        .filter(|g| !g.feedback.trim().is_empty())
+    {
+        score["comment"] = grade.feedback.trim().into();
+    }
+    score
+}
+
+/// A platform's grade services, with an access token.
+struct GradeService<'a> {
+    http: &'a reqwest::Client,
+    platform: &'a super::Platform,
+    token: String,
+}
+
+impl<'a> GradeService<'a> {
+    /// Asks for an access token: to post scores, and to make line items when `line_items`.
+    async fn connect(
+        pool: &SqlitePool,
+        http: &'a reqwest::Client,
+        platform: &'a super::Platform,
+        line_items: bool,
+    ) -> Result<Self, String> {
+        let scope = if line_items {
+            format!("{SCORE_SCOPE} {LINEITEM_SCOPE}")
+        } else {
+            SCORE_SCOPE.to_owned()
+        };
+        let token = access_token(pool, http, platform, &scope).await?;
+        Ok(Self {
+            http,
+            platform,
+            token,
+        })
+    }
+
+    /// Posts `score` to `lineitem`.
+    async fn post_score(&self, lineitem: &str, score: &serde_json::Value) -> Result<(), String> {
+        let response = self
+            .http
+            .post(scores_url(lineitem)?)
+            .bearer_auth(&self.token)
             .header("content-type", "application/vnd.ims.lis.v1.score+json")
             .body(score.to_string())
             .send()
             .await
-            .map_err(|e| format!("{}: {e}", platform.name))?;
+            .map_err(|e| format!("{}: {e}", self.platform.name))?;
         if !response.status().is_success() {
             return Err(format!(
                 "{} answered {} to the score",
-                platform.name,
+                self.platform.name,
                 response.status()
             ));
         }
+        Ok(())
     }
-    Ok(())
+
+    /// The line item of question `number` of `module` under the learner's resource link: the one
+    /// Lectern remembers, else the one the platform already has (made by another server, or
+    /// before a restore), else a new one.
+    async fn question_lineitem(
+        &self,
+        pool: &SqlitePool,
+        columns: &super::QuestionColumns,
+        module: &crate::content::Module,
+        number: usize,
+        question: &crate::content::Question,
+    ) -> Result<String, String> {
+        let key = (module.id.as_ref(), question.id.as_ref());
+        let known = store::question_lineitem(pool, self.platform.id, columns, key.0, key.1)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(lineitem) = known {
+            return Ok(lineitem);
+        }
+        let resource_id = format!("{}/{}", key.0, key.1);
+        let lineitem = match self.find_lineitem(columns, &resource_id).await? {
+            Some(found) => found,
+            None => {
+                let label: String = format!("{} · Q{number}: {}", module.title, question.summary())
+                    .chars()
+                    .take(120)
+                    .collect();
+                self.make_lineitem(columns, &resource_id, &label, question.points)
+                    .await?
+            }
+        };
+        store::keep_question_lineitem(pool, self.platform.id, columns, key, &lineitem)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(lineitem)
+    }
+
+    /// The container's line item for `resource_id` under the resource link, if there is one.
+    async fn find_lineitem(
+        &self,
+        columns: &super::QuestionColumns,
+        resource_id: &str,
+    ) -> Result<Option<String>, String> {
+        let mut url =
+            openidconnect::url::Url::parse(&columns.lineitems).map_err(|e| e.to_string())?;
+        url.query_pairs_mut()
+            .append_pair("resource_link_id", &columns.resource_link_id)
+            .append_pair("resource_id", resource_id);
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .header(
+                "accept",
+                "application/vnd.ims.lis.v2.lineitemcontainer+json",
+            )
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.platform.name))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "{} answered {} to the list of line items",
+                self.platform.name,
+                response.status()
+            ));
+        }
+        let items: Vec<serde_json::Value> = response.json().await.map_err(|e| {
+            format!(
+                "{} sent line items that are not JSON: {e}",
+                self.platform.name
+            )
+        })?;
+        // Platforms may ignore the filters: check them here too.
+        Ok(items
+            .iter()
+            .filter(|item| {
+                item["resourceId"] == resource_id
+                    && item["resourceLinkId"] == columns.resource_link_id.as_str()
+            })
+            .find_map(|item| item["id"].as_str().map(str::to_owned)))
+    }
+
+    /// Makes a line item for `resource_id` in the container, tied to the resource link.
+    async fn make_lineitem(
+        &self,
+        columns: &super::QuestionColumns,
+        resource_id: &str,
+        label: &str,
+        points: u32,
+    ) -> Result<String, String> {
+        let item = serde_json::json!({
+            "scoreMaximum": points,
+            "label": label,
+            "resourceId": resource_id,
+            "resourceLinkId": columns.resource_link_id,
+            "tag": "lectern-question",
+        });
+        let response = self
+            .http
+            .post(&columns.lineitems)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/vnd.ims.lis.v2.lineitem+json")
+            .body(item.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("{}: {e}", self.platform.name))?;
+        if !response.status().is_success() {
+            return Err(format!(
+                "{} answered {} to a new line item",
+                self.platform.name,
+                response.status()
+            ));
+        }
+        let made: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+        made["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{} made a line item without an id", self.platform.name))
+    }
 }
 
 /// `<line item>/scores`, keeping the line item's query.
@@ -123,11 +344,12 @@ fn scores_url(lineitem: &str) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-/// An access token for scores, asked with a client assertion signed by Lectern's key.
+/// An access token for `scope`, asked with a client assertion signed by Lectern's key.
 async fn access_token(
     pool: &SqlitePool,
     http: &reqwest::Client,
     platform: &super::Platform,
+    scope: &str,
 ) -> Result<String, String> {
     let issued = now();
     let assertion = keys::sign(
@@ -152,7 +374,7 @@ async fn access_token(
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
             ("client_assertion", assertion.as_str()),
-            ("scope", SCORE_SCOPE),
+            ("scope", scope),
         ])
         .send()
         .await

@@ -2,7 +2,7 @@
 
 use sqlx::SqlitePool;
 
-use super::Platform;
+use super::{GradeLink, Platform, QuestionColumns};
 
 type PlatformRow = (i64, String, String, String, String, String, String, String);
 
@@ -132,31 +132,33 @@ pub(super) async fn insert_tool_key(
 }
 
 /// Links a learner's module to a platform's line item (from a launch), and queues its score.
-pub(super) async fn link_grades(
-    pool: &SqlitePool,
-    learner_id: i64,
-    platform_id: i64,
-    module_id: &str,
-    lineitem: &str,
-    user_id: &str,
-) -> Result<(), sqlx::Error> {
+pub(super) async fn link_grades(pool: &SqlitePool, link: &GradeLink) -> Result<(), sqlx::Error> {
+    let (lineitems, resource_link_id) = link
+        .per_question
+        .as_ref()
+        .map(|q| (q.lineitems.as_str(), q.resource_link_id.as_str()))
+        .unzip();
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO lti_grade_links (learner_id, platform_id, module_id, lineitem, user_id) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (learner_id, platform_id, module_id) DO UPDATE SET lineitem = excluded.lineitem, user_id = excluded.user_id",
+        "INSERT INTO lti_grade_links (learner_id, platform_id, module_id, lineitem, user_id, lineitems, resource_link_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (learner_id, platform_id, module_id) DO UPDATE SET lineitem = excluded.lineitem,
+             user_id = excluded.user_id, lineitems = excluded.lineitems, resource_link_id = excluded.resource_link_id",
     )
-    .bind(learner_id)
-    .bind(platform_id)
-    .bind(module_id)
-    .bind(lineitem)
-    .bind(user_id)
+    .bind(link.learner_id)
+    .bind(link.platform_id)
+    .bind(&link.module_id)
+    .bind(&link.lineitem)
+    .bind(&link.user_id)
+    .bind(lineitems)
+    .bind(resource_link_id)
     .execute(&mut *tx)
     .await?;
     sqlx::query(
         "INSERT INTO lti_score_outbox (learner_id, due_at) VALUES (?, 0)
          ON CONFLICT (learner_id) DO UPDATE SET due_at = 0, attempts = 0",
     )
-    .bind(learner_id)
+    .bind(link.learner_id)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -173,17 +175,81 @@ pub(super) async fn due_scores(
         .await
 }
 
-/// A learner's line items: (platform id, module, line item URL, user id).
+/// A learner's line items.
 pub(super) async fn grade_links(
     pool: &SqlitePool,
     learner_id: i64,
-) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT platform_id, module_id, lineitem, user_id FROM lti_grade_links WHERE learner_id = ?",
+) -> Result<Vec<GradeLink>, sqlx::Error> {
+    type Row = (i64, String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT platform_id, module_id, lineitem, user_id, lineitems, resource_link_id
+         FROM lti_grade_links WHERE learner_id = ?",
     )
     .bind(learner_id)
     .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(platform_id, module_id, lineitem, user_id, lineitems, link)| GradeLink {
+                learner_id,
+                platform_id,
+                module_id,
+                lineitem,
+                user_id,
+                per_question: lineitems.zip(link).map(|(lineitems, resource_link_id)| {
+                    QuestionColumns {
+                        lineitems,
+                        resource_link_id,
+                    }
+                }),
+            },
+        )
+        .collect())
+}
+
+/// The line item made for a question under a resource link, if Lectern made one.
+pub(super) async fn question_lineitem(
+    pool: &SqlitePool,
+    platform_id: i64,
+    columns: &QuestionColumns,
+    module_id: &str,
+    question_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT lineitem FROM lti_question_lineitems
+         WHERE platform_id = ? AND lineitems = ? AND resource_link_id = ? AND module_id = ? AND question_id = ?",
+    )
+    .bind(platform_id)
+    .bind(&columns.lineitems)
+    .bind(&columns.resource_link_id)
+    .bind(module_id)
+    .bind(question_id)
+    .fetch_optional(pool)
     .await
+}
+
+/// Remembers the line item of a question under a resource link.
+pub(super) async fn keep_question_lineitem(
+    pool: &SqlitePool,
+    platform_id: i64,
+    columns: &QuestionColumns,
+    (module_id, question_id): (&str, &str),
+    lineitem: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO lti_question_lineitems (platform_id, lineitems, resource_link_id, module_id, question_id, lineitem)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET lineitem = excluded.lineitem",
+    )
+    .bind(platform_id)
+    .bind(&columns.lineitems)
+    .bind(&columns.resource_link_id)
+    .bind(module_id)
+    .bind(question_id)
+    .bind(lineitem)
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 /// Sent: out of the outbox, unless something changed again since `taken_at` (then it stays due).

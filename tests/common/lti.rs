@@ -9,6 +9,9 @@ use openidconnect::core::{
     CoreRsaPrivateSigningKey,
 };
 
+const SCORE_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/score";
+const LINEITEM_SCOPE: &str = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem";
+
 /// Lectern's client id at the platform.
 pub const TOOL_CLIENT_ID: &str = "lectern-tool";
 /// The deployment registered with Lectern.
@@ -34,10 +37,12 @@ struct Recorded {
     tool_jwks: std::sync::Mutex<String>,
     /// Answer 503 to everything grade-related.
     down: std::sync::atomic::AtomicBool,
-    /// Access tokens issued.
-    tokens: std::sync::Mutex<Vec<String>>,
-    /// Every score posted, in order.
-    scores: std::sync::Mutex<Vec<serde_json::Value>>,
+    /// Access tokens issued, with their scopes.
+    tokens: std::sync::Mutex<Vec<(String, String)>>,
+    /// Every score posted, in order, with the number of its line item.
+    scores: std::sync::Mutex<Vec<(usize, serde_json::Value)>>,
+    /// Line items the tool made (item `n` is at index `n - 2`: item 1 is the activity's own).
+    lineitems: std::sync::Mutex<Vec<serde_json::Value>>,
     /// The course page's activity: the tool's base URL and the launch the platform signs for the
     /// browser that opens it.
     activity: std::sync::Mutex<Option<(String, Launch)>>,
@@ -71,7 +76,11 @@ impl PlatformDouble {
                 }),
             )
             .route("/token", axum::routing::post(token))
-            .route("/lineitems/1/scores", axum::routing::post(score))
+            .route(
+                "/lineitems",
+                axum::routing::get(list_lineitems).post(make_lineitem),
+            )
+            .route("/lineitems/{n}/scores", axum::routing::post(score))
             .route("/course", axum::routing::get(course_page))
             .route("/auth", axum::routing::get(authorize_redirect))
             .route("/authorize", axum::routing::get(authorize))
@@ -110,14 +119,34 @@ impl PlatformDouble {
             .store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// The scores received so far.
+    /// The scores the activity's own line item received so far.
     pub fn scores(&self) -> Vec<serde_json::Value> {
-        self.state.scores.lock().unwrap().clone()
+        self.scores_on(1)
+    }
+
+    /// The scores line item `n` received so far.
+    pub fn scores_on(&self, n: usize) -> Vec<serde_json::Value> {
+        let scores = self.state.scores.lock().unwrap();
+        scores
+            .iter()
+            .filter(|(item, _)| *item == n)
+            .map(|(_, score)| score.clone())
+            .collect()
+    }
+
+    /// The line items the tool made, in order (the first is line item 2).
+    pub fn made_lineitems(&self) -> Vec<serde_json::Value> {
+        self.state.lineitems.lock().unwrap().clone()
     }
 
     /// The line item launches name.
     pub fn lineitem(&self) -> String {
         format!("{}/lineitems/1", self.issuer)
+    }
+
+    /// The course's line-item container (with a query, as Moodle's has).
+    pub fn lineitems(&self) -> String {
+        format!("{}/lineitems?type_id=2", self.issuer)
     }
 
     /// The registration form an admin fills in for it.
@@ -181,6 +210,10 @@ pub struct Launch {
     pub forged: bool,
     /// The line item its scores go to (Assignment and Grade Services), if any.
     pub lineitem: Option<String>,
+    /// The course's line-item container and the line-item scope, if granted.
+    pub lineitems: Option<String>,
+    /// The link's custom parameters.
+    pub custom: serde_json::Value,
     /// A deep-linking request instead of a launch: where the answer goes.
     pub deep_link_return: Option<String>,
 }
@@ -201,6 +234,8 @@ impl Launch {
             expires_in: 300,
             forged: false,
             lineitem: None,
+            lineitems: None,
+            custom: serde_json::json!({}),
             deep_link_return: None,
         }
     }
@@ -245,10 +280,14 @@ impl Launch {
                     "accept_presentation_document_targets": ["iframe", "window"],
                     "data": "opaque-42",
                 })),
-                "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": self.lineitem.as_ref().map(|l| serde_json::json!({
-                    "scope": ["https://purl.imsglobal.org/spec/lti-ags/scope/score"],
-                    "lineitem": l,
-                })),
+                "https://purl.imsglobal.org/spec/lti/claim/custom": self.custom,
+                "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint": self.lineitem.as_ref().map(|l| {
+                    let mut scope = vec![SCORE_SCOPE];
+                    if self.lineitems.is_some() {
+                        scope.push(LINEITEM_SCOPE);
+                    }
+                    serde_json::json!({ "scope": scope, "lineitem": l, "lineitems": self.lineitems })
+                }),
             })),
         )
         .set_nonce(Some(openidconnect::Nonce::new(nonce.to_owned())));
@@ -382,11 +421,15 @@ async fn token(
     if state.down.load(std::sync::atomic::Ordering::SeqCst) {
         return refuse(503, "down");
     }
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    let scopes: Vec<&str> = scope.split(' ').collect();
     if form.get("grant_type").map(String::as_str) != Some("client_credentials")
         || form.get("client_assertion_type").map(String::as_str)
             != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
-        || form.get("scope").map(String::as_str)
-            != Some("https://purl.imsglobal.org/spec/lti-ags/scope/score")
+        || !scopes.contains(&SCORE_SCOPE)
+        || scopes
+            .iter()
+            .any(|s| *s != SCORE_SCOPE && *s != LINEITEM_SCOPE)
     {
         return refuse(400, "invalid_request");
     }
@@ -405,40 +448,135 @@ async fn token(
         return refuse(401, "invalid_client");
     }
     let issued = format!("token-{}", state.tokens.lock().unwrap().len() + 1);
-    state.tokens.lock().unwrap().push(issued.clone());
+    state
+        .tokens
+        .lock()
+        .unwrap()
+        .push((issued.clone(), scope.clone()));
     axum::Json(serde_json::json!({
-        "access_token": issued, "token_type": "Bearer", "expires_in": 3600,
-        "scope": "https://purl.imsglobal.org/spec/lti-ags/scope/score",
+        "access_token": issued, "token_type": "Bearer", "expires_in": 3600, "scope": scope,
     }))
     .into_response()
 }
 
-/// The line item's scores endpoint: records what an issued token posts.
+/// Whether the request carries an issued token granted `scope`.
+fn authorized(state: &Recorded, headers: &axum::http::HeaderMap, scope: &str) -> bool {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    state
+        .tokens
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(token, scopes)| token == bearer && scopes.split(' ').any(|s| s == scope))
+}
+
+/// A line item's scores endpoint: records what an issued token posts.
 async fn score(
     axum::extract::State((state, _)): DoubleState,
+    axum::extract::Path(n): axum::extract::Path<usize>,
     headers: axum::http::HeaderMap,
     body: String,
 ) -> axum::http::StatusCode {
     if state.down.load(std::sync::atomic::Ordering::SeqCst) {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
     }
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .to_owned();
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
-    if !state.tokens.lock().unwrap().contains(&bearer)
+    if !authorized(&state, &headers, SCORE_SCOPE)
         || content_type != Some("application/vnd.ims.lis.v1.score+json")
     {
         return axum::http::StatusCode::UNAUTHORIZED;
     }
+    if n != 1 && n - 2 >= state.lineitems.lock().unwrap().len() {
+        return axum::http::StatusCode::NOT_FOUND;
+    }
     let Ok(score) = serde_json::from_str(&body) else {
         return axum::http::StatusCode::BAD_REQUEST;
     };
-    state.scores.lock().unwrap().push(score);
+    state.scores.lock().unwrap().push((n, score));
     axum::http::StatusCode::OK
+}
+
+/// `GET /lineitems`: the container, filtered by `resource_link_id`, `resource_id` and `tag` as
+/// AGS defines them; `type_id` is this platform's own parameter and must stay.
+async fn list_lineitems(
+    axum::extract::State((state, _)): DoubleState,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !authorized(&state, &headers, LINEITEM_SCOPE) {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    if query.get("type_id").map(String::as_str) != Some("2") {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    let items: Vec<serde_json::Value> = state
+        .lineitems
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|item| {
+            [
+                ("resource_link_id", "resourceLinkId"),
+                ("resource_id", "resourceId"),
+                ("tag", "tag"),
+            ]
+            .iter()
+            .all(|(param, field)| {
+                query
+                    .get(*param)
+                    .is_none_or(|wanted| item[*field] == wanted.as_str())
+            })
+        })
+        .cloned()
+        .collect();
+    (
+        [(
+            "content-type",
+            "application/vnd.ims.lis.v2.lineitemcontainer+json",
+        )],
+        serde_json::to_string(&items).unwrap(),
+    )
+        .into_response()
+}
+
+/// `POST /lineitems`: makes a line item, as AGS defines it (`scoreMaximum` above 0, a label).
+async fn make_lineitem(
+    axum::extract::State((state, issuer)): DoubleState,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if state.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    if !authorized(&state, &headers, LINEITEM_SCOPE)
+        || content_type != Some("application/vnd.ims.lis.v2.lineitem+json")
+    {
+        return axum::http::StatusCode::UNAUTHORIZED.into_response();
+    }
+    let Ok(mut item) = serde_json::from_str::<serde_json::Value>(&body) else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    if !item["scoreMaximum"].as_f64().is_some_and(|m| m > 0.0)
+        || item["label"].as_str().is_none_or(str::is_empty)
+    {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    }
+    let mut items = state.lineitems.lock().unwrap();
+    item["id"] = format!("{issuer}/lineitems/{}", items.len() + 2).into();
+    items.push(item.clone());
+    (
+        axum::http::StatusCode::CREATED,
+        [("content-type", "application/vnd.ims.lis.v2.lineitem+json")],
+        item.to_string(),
+    )
+        .into_response()
 }
 
 /// The claims of a JWT Lectern signed, after checking its signature against Lectern's published

@@ -425,15 +425,36 @@ async fn lecterns_keys_are_published_and_rotated() {
 
 /// Waits until the platform has received `n` scores; answers the latest.
 async fn nth_score(platform: &PlatformDouble, n: usize) -> serde_json::Value {
+    nth_score_on(platform, 1, n).await
+}
+
+/// The first score line item `item` receives for `user`, once it arrives.
+async fn score_from(platform: &PlatformDouble, item: usize, user: &str) -> serde_json::Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let scores = platform.scores();
+        let scores = platform.scores_on(item);
+        if let Some(score) = scores.iter().find(|s| s["userId"] == user) {
+            return score.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no score for {user} reached line item {item}; got {scores:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The `n`th score line item `item` receives, once it arrives.
+async fn nth_score_on(platform: &PlatformDouble, item: usize, n: usize) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let scores = platform.scores_on(item);
         if scores.len() >= n {
             return scores[n - 1].clone();
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "score {n} never arrived; got {scores:#?}"
+            "score {n} never reached line item {item}; got {scores:#?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -562,6 +583,156 @@ async fn scores_reach_the_line_item_as_they_change_and_grades_only_once_released
     );
 }
 
+/// Launches module 01 for `who` with the course's line-item container and a column per question
+/// asked (or, with `grant` false, asked but without the line-item scope); answers their browser.
+async fn launch_per_question<'a>(
+    app: &'a TestApp,
+    platform: &PlatformDouble,
+    who: &str,
+    grant: bool,
+) -> Browser<'a> {
+    let (state, nonce) = initiate(app, platform).await;
+    let mut launch = Launch::learner(
+        &format!("sub-{who}"),
+        who,
+        &app.url("/modules/cluster-architecture"),
+    );
+    launch.lineitem = Some(platform.lineitem());
+    launch.lineitems = grant.then(|| platform.lineitems());
+    launch.custom = serde_json::json!({ "lectern_grades": "per-question" });
+    let response = post_launch(app, &launch.id_token(platform, &nonce), &state).await;
+    let mut browser = Browser::new(app);
+    browser.session = Some(cookie_value(
+        &set_cookie(&response, "lectern_session").unwrap(),
+    ));
+    browser
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_asks_gets_a_grade_column_per_question_with_the_instructors_comment() {
+    use crate::common::browser::{hidden, html};
+    use crate::common::grading::{post_grade, queue_ids, release, submit};
+    let (app, platform) = registered().await;
+    platform.trust_tool(&app.url("/lti/jwks"));
+    app.add_account("ines", Role::Instructor, None).await;
+    let jo = launch_per_question(&app, &platform, "jo", true).await;
+    nth_score(&platform, 1).await;
+    assert!(
+        platform.made_lineitems().is_empty(),
+        "no column before an answer"
+    );
+
+    // A choice question: its column is made under the resource link, and gets the score.
+    let (_, answer) = submit(
+        &jo,
+        "who-talks-to-etcd",
+        serde_json::json!({ "choices": [0], "submit": true }),
+    )
+    .await;
+    let points = answer["score"].as_u64().unwrap();
+    let choice = nth_score_on(&platform, 2, 1).await;
+    let made = platform.made_lineitems();
+    assert_eq!(made.len(), 1, "{made:#?}");
+    assert_eq!(
+        made[0]["resourceId"],
+        "cluster-architecture/who-talks-to-etcd"
+    );
+    assert_eq!(made[0]["resourceLinkId"], "link-7");
+    assert_eq!(made[0]["scoreMaximum"].as_u64(), Some(points));
+    let label = made[0]["label"].as_str().unwrap();
+    assert!(label.starts_with("Cluster architecture"), "{label}");
+    assert!(label.contains(" · Q"), "{label}");
+    assert_eq!(choice["userId"], "sub-jo");
+    assert_eq!(choice["scoreGiven"].as_u64(), Some(points));
+    assert_eq!(choice["gradingProgress"], "FullyGraded");
+
+    // A written answer: its column waits for the instructor, with no score.
+    submit(
+        &jo,
+        "api-server-role",
+        serde_json::json!({ "text": "It authenticates, authorizes, admits.", "submit": true }),
+    )
+    .await;
+    let waiting = nth_score_on(&platform, 3, 1).await;
+    assert_eq!(
+        platform.made_lineitems()[1]["resourceId"],
+        "cluster-architecture/api-server-role"
+    );
+    assert_eq!(waiting["gradingProgress"], "PendingManual");
+    assert!(waiting.get("scoreGiven").is_none(), "{waiting}");
+
+    // Graded: nothing before release; then the score and the instructor's comment.
+    let ines = crate::common::browser::signed_in(&app, "ines").await;
+    let id = queue_ids(&html(&ines, "/instructor/grading").await)[0].clone();
+    let page = html(&ines, &format!("/instructor/grading/answers/{id}")).await;
+    assert!(hidden(&page, "csrf").len() > 10);
+    post_grade(
+        &ines,
+        &id,
+        &page,
+        &["3", "2", "1", "1"],
+        "Name the admission phases.",
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(platform.scores_on(3).len(), 1, "not before release");
+    release(&ines, Some("api-server-role")).await;
+    let graded = nth_score_on(&platform, 3, 2).await;
+    assert_eq!(graded["scoreGiven"], 7);
+    assert_eq!(graded["comment"], "Name the admission phases.");
+    assert_eq!(graded["gradingProgress"], "FullyGraded");
+
+    // Another learner of the same link: the same columns. A server that lost what it made (a
+    // restored backup, another replica) finds them at the platform instead of making more.
+    let al = launch_per_question(&app, &platform, "al", true).await;
+    sqlx::query("DELETE FROM lti_question_lineitems")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    submit(
+        &al,
+        "who-talks-to-etcd",
+        serde_json::json!({ "choices": [1], "submit": true }),
+    )
+    .await;
+    let al_choice = score_from(&platform, 2, "sub-al").await;
+    assert!(al_choice["scoreGiven"].is_number(), "{al_choice}");
+    assert_eq!(platform.made_lineitems().len(), 2, "no column twice");
+
+    // A platform that does not grant the line-item scope gets the module's score only.
+    let bo = launch_per_question(&app, &platform, "bo", false).await;
+    submit(
+        &bo,
+        "who-talks-to-etcd",
+        serde_json::json!({ "choices": [0], "submit": true }),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !platform
+        .scores()
+        .iter()
+        .any(|s| s["userId"] == "sub-bo" && s["scoreGiven"].as_u64() == Some(points))
+    {
+        assert!(std::time::Instant::now() < deadline, "bo's module score");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (columns,): (Option<String>,) = sqlx::query_as(
+        "SELECT lineitems FROM lti_grade_links JOIN accounts USING (learner_id) WHERE username = 'bo'",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(columns, None, "bo's link has no columns per question");
+    assert_eq!(platform.made_lineitems().len(), 2);
+    assert!(
+        platform
+            .scores_on(2)
+            .iter()
+            .all(|s| s["userId"] != "sub-bo"),
+        "no column for bo"
+    );
+}
+
 #[tokio::test]
 async fn instructors_pick_a_module_when_adding_the_activity() {
     use crate::common::browser::{hidden, html};
@@ -589,6 +760,7 @@ async fn instructors_pick_a_module_when_adding_the_activity() {
     ));
     let page = html(&teacher, &chooser).await;
     assert!(page.contains("value=\"cluster-architecture\""), "{page}");
+    assert!(page.contains("name=\"per_question\""), "{page}");
 
     let answer = teacher
         .post_form(
@@ -596,6 +768,7 @@ async fn instructors_pick_a_module_when_adding_the_activity() {
             &[
                 ("csrf", &hidden(&page, "csrf")),
                 ("module", "cluster-architecture"),
+                ("per_question", "on"),
             ],
         )
         .await;
@@ -635,6 +808,11 @@ async fn instructors_pick_a_module_when_adding_the_activity() {
         app.url("/modules/cluster-architecture").as_str()
     );
     assert!(item["lineItem"]["scoreMaximum"].as_u64().unwrap() > 11);
+    assert_eq!(
+        item["custom"],
+        serde_json::json!({ "lectern_grades": "per-question" }),
+        "launches of the link will ask for a column per question"
+    );
 
     // Answered once.
     let again = teacher
