@@ -10,17 +10,33 @@ use bytes::Bytes;
 #[exclude = "screenshots/*"]
 struct StaticFiles;
 
+mod precompressed {
+    include!(concat!(env!("OUT_DIR"), "/precompressed.rs"));
+}
+
 /// One servable file.
 #[derive(Debug, Clone)]
 pub struct Asset {
     /// The file's bytes, borrowed from the binary.
     pub body: Bytes,
+    /// The same bytes compressed at build time (brotli quality 11, then gzip level 9), for
+    /// clients that accept them; `None` for files that do not shrink (see `build.rs`).
+    pub compressed: Option<Compressed>,
     /// Its MIME type.
     pub content_type: String,
     /// A strong validator derived from the content hash.
     pub etag: String,
     /// Whether the URL carries the content hash, so the response can be cached as immutable.
     pub immutable: bool,
+}
+
+/// A file's brotli and gzip encodings, made by `build.rs`.
+#[derive(Debug, Clone)]
+pub struct Compressed {
+    /// `Content-Encoding: br`.
+    pub brotli: Bytes,
+    /// `Content-Encoding: gzip`.
+    pub gzip: Bytes,
 }
 
 /// The URLs templates link to, fingerprinted.
@@ -49,6 +65,16 @@ impl Assets {
     pub fn load() -> Self {
         let mut by_url = HashMap::new();
         let mut hashed_urls = HashMap::new();
+        let compressed: HashMap<&str, Compressed> = precompressed::PRECOMPRESSED
+            .iter()
+            .map(|(path, brotli, gzip)| {
+                let variants = Compressed {
+                    brotli: Bytes::from_static(brotli),
+                    gzip: Bytes::from_static(gzip),
+                };
+                (*path, variants)
+            })
+            .collect();
         for path in StaticFiles::iter() {
             let Some(file) = StaticFiles::get(&path) else {
                 continue;
@@ -73,6 +99,7 @@ impl Assets {
             let etag = format!("\"{hash}\"");
             let hashed = hashed_name(&path, &hash);
             let asset = Asset {
+                compressed: compressed.get(path.as_ref()).cloned(),
                 body,
                 content_type,
                 etag,

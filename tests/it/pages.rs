@@ -257,6 +257,69 @@ async fn responses_are_compressed_when_the_client_accepts_it() {
 }
 
 #[tokio::test]
+async fn static_files_are_sent_as_compressed_at_build_time() {
+    use std::io::Read;
+    let app = TestApp::spawn().await;
+    let html = app.get_ok_text(MODULE).await;
+    let mermaid = html
+        .split("<script src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_owned();
+    let get = |accept: &'static str, etag: Option<String>| {
+        let mut request = app
+            .client
+            .get(app.url(&mermaid))
+            .header("accept-encoding", accept);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send()
+    };
+    let plain = get("identity", None).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_etag = plain.headers()["etag"].to_str().unwrap().to_owned();
+    let original = plain.bytes().await.unwrap();
+
+    // Chromium's header: brotli, made by build.rs at quality 11 (tagged as its own representation).
+    let response = get("gzip, deflate, br, zstd", None).await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "br");
+    assert_eq!(response.headers()["vary"], "accept-encoding");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(etag, format!("{}-br\"", plain_etag.trim_end_matches('"')));
+    let brotli = response.bytes().await.unwrap();
+    assert!(
+        brotli.len() * 4 < original.len(),
+        "quality 11: {} of {} bytes",
+        brotli.len(),
+        original.len()
+    );
+    let mut decoded = Vec::new();
+    brotli::BrotliDecompress(&mut &brotli[..], &mut decoded).unwrap();
+    assert!(decoded == original, "brotli decodes to the file");
+
+    // gzip for clients without brotli, and refusals honoured.
+    let response = get("gzip;q=1, br;q=0", None).await.unwrap();
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&response.bytes().await.unwrap()[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert!(decoded == original, "gzip decodes to the file");
+
+    // Revalidation is per representation.
+    let fresh = get("br", Some(etag.clone())).await.unwrap();
+    assert_eq!(fresh.status(), 304);
+    let stale = get("gzip", Some(etag)).await.unwrap();
+    assert_eq!(
+        stale.status(),
+        200,
+        "the gzip copy is another representation"
+    );
+}
+
+#[tokio::test]
 async fn course_assets_are_served_but_course_sources_are_not() {
     let course = course_copy();
     let module = module_dir(course.path());
