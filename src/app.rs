@@ -41,6 +41,8 @@ pub struct App {
     pub quotas: Quotas,
     /// Single sign-on, when an OpenID Connect provider is configured.
     pub sso: Option<crate::sso::Sso>,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
     /// Held while serving, so that a second server on the same database refuses to start.
     _server_lock: db::ServerLock,
 }
@@ -114,6 +116,7 @@ impl App {
                 Some(settings) => Some(crate::sso::Sso::start(settings).await),
                 None => None,
             },
+            metrics: crate::metrics::Metrics::new(),
             _server_lock: server_lock,
         }))
     }

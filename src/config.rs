@@ -252,6 +252,10 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LECTERN_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
+    /// Serve Prometheus metrics on this address instead of at `/metrics` on --addr (keeps them off
+    /// the public port).
+    #[arg(long, env = "LECTERN_METRICS_ADDRESS", value_name = "ADDR")]
+    pub metrics_address: Option<SocketAddr>,
     /// Serve the course in this folder instead of the embedded default course.
     #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
     pub content: Option<PathBuf>,

@@ -25,6 +25,7 @@ pub mod db;
 pub mod http;
 pub mod labs;
 pub mod lti;
+pub mod metrics;
 pub mod progress;
 pub mod quota;
 pub mod render;

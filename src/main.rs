@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use lectern::cli;
 use lectern::config::{Cli, Command, GradesCommand, LabCommand};
@@ -17,10 +19,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // The log, filtered by --log; and the database statement timer of the metrics, which reads
+    // sqlx's per-statement events whatever the log shows.
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter);
+    let statements = lectern::metrics::QueryTimer.with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("sqlx::query", tracing::Level::DEBUG),
+    );
+    tracing_subscriber::registry()
+        .with(log)
+        .with(statements)
         .init();
     match cli.command {
         Command::Validate(args) => cli::validate::execute(&args.dir),

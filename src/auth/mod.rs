@@ -374,6 +374,11 @@ pub async fn session(
     Ok(Some(session))
 }
 
+/// How many sessions were used within `idle` (the active-sessions gauge).
+pub async fn active_sessions(pool: &SqlitePool, idle: Duration) -> Result<u64, sqlx::Error> {
+    store::sessions_seen_since(pool, now().saturating_sub(idle.as_secs())).await
+}
+
 /// Ends a session for good.
 pub async fn sign_out(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
     store::delete_session(pool, &token_hash(token)).await

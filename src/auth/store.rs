@@ -316,6 +316,14 @@ pub(super) async fn find_session(
     ))
 }
 
+pub(super) async fn sessions_seen_since(pool: &SqlitePool, since: u64) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE last_seen_at >= ?")
+        .bind(since as i64)
+        .fetch_one(pool)
+        .await?;
+    Ok(count as u64)
+}
+
 pub(super) async fn touch_session(
     pool: &SqlitePool,
     token_hash: &str,

@@ -7,8 +7,8 @@ use crate::app::{App, AppState};
 use crate::config::ServeArgs;
 
 /// Builds the app as `lectern serve` runs it: course loaded, database migrated and locked, the
-/// course folder watched with `--watch`, and the cluster identity checked in the background. The
-/// tests start their servers through this too.
+/// course folder watched with `--watch`, the cluster identity checked in the background, and the
+/// metrics served on `--metrics-address` if given. The tests start their servers through this too.
 pub async fn start(args: ServeArgs) -> anyhow::Result<AppState> {
     let watch_dir = args.watch.then(|| args.content.clone()).flatten();
     let app = App::build(args).await?;
@@ -22,6 +22,18 @@ pub async fn start(args: ServeArgs) -> anyhow::Result<AppState> {
     ));
     if app.config.portal {
         tokio::spawn(pass_grades_back(std::sync::Arc::downgrade(&app)));
+    }
+    if let Some(metrics_addr) = app.config.metrics_address {
+        let metrics = TcpListener::bind(metrics_addr)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_addr} for metrics"))?;
+        let router = crate::http::metrics::router(&app);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(metrics, router).await {
+                tracing::error!("the metrics endpoint stopped: {e}");
+            }
+        });
+        tracing::info!("metrics on http://{metrics_addr}/metrics");
     }
     Ok(app)
 }

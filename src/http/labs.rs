@@ -30,7 +30,8 @@ pub(super) async fn check(
         .map_err(|wait| Error::too_many("checking your work", wait))?;
     let site = app.site.current();
     let server_default = app.config.cluster.connect_options();
-    let run = labs::check_for_learner(
+    let started = std::time::Instant::now();
+    let outcome = labs::check_for_learner(
         &reach(&app, &server_default),
         &app.db,
         site.course(),
@@ -38,8 +39,21 @@ pub(super) async fn check(
         &lab,
         &step,
     )
-    .await?;
-    Ok(Json(run))
+    .await;
+    match &outcome {
+        Ok(run) => {
+            app.metrics
+                .observe_check(run.run.status.as_str(), run.via.as_str(), started.elapsed());
+            run.run
+                .results
+                .iter()
+                .filter_map(|r| r.cluster_error)
+                .for_each(|kind| app.metrics.count_cluster_error(kind));
+        }
+        Err(labs::RunError::Cluster(e)) => app.metrics.count_cluster_error(e.kind()),
+        Err(_) => {}
+    }
+    Ok(Json(outcome?))
 }
 
 /// `POST /api/cluster/preflight`: "Is my cluster ready?" in a lab's first step: which cluster the
@@ -57,9 +71,12 @@ pub(super) async fn preflight(
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your cluster", wait))?;
     let server_default = app.config.cluster.connect_options();
-    Ok(Json(
-        labs::your_cluster(&reach(&app, &server_default), &app.db, visitor.learner_id()).await?,
-    ))
+    let facts =
+        labs::your_cluster(&reach(&app, &server_default), &app.db, visitor.learner_id()).await;
+    if let Err(labs::RunError::Cluster(e)) = &facts {
+        app.metrics.count_cluster_error(e.kind());
+    }
+    Ok(Json(facts?))
 }
 
 /// The ways this server reaches a learner's cluster.

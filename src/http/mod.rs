@@ -14,6 +14,7 @@ mod instructor;
 mod labs;
 mod live_reload;
 mod lti;
+pub mod metrics;
 mod ops;
 mod pages;
 mod paths;
@@ -215,10 +216,12 @@ pub fn router(app: AppState) -> Router {
         .route("/api/bridge/status", get(bridge::status))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(metrics::on_main_address))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), session::gate))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(app.clone(), error::render))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .with_state(app)
         .layer(
             ServiceBuilder::new()

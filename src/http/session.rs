@@ -215,6 +215,7 @@ fn is_public(path: &str) -> bool {
             | "/lti/launch"
             | "/lti/jwks"
             | "/healthz"
+            | "/metrics"
             | "/readyz"
             | "/api/bridge"
             | "/api/bridge/pair"

@@ -138,6 +138,26 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
+    /// A short name for the kind of error (`unreachable`, `timeout`, …): a metric's label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClusterError::Config(_) => "config",
+            ClusterError::NoContext { .. } => "no_context",
+            ClusterError::Unreachable { .. } => "unreachable",
+            ClusterError::Timeout { .. } => "timeout",
+            ClusterError::Tls { .. } => "tls",
+            ClusterError::Unauthorized { .. } => "unauthorized",
+            ClusterError::Forbidden { .. } => "forbidden",
+            ClusterError::NotServed { .. } => "not_served",
+            ClusterError::KindNotServed { .. } => "kind_not_served",
+            ClusterError::CredentialPlugin => "credential_plugin",
+            ClusterError::Malformed(_) => "malformed",
+            ClusterError::ContextNotRelayed { .. } => "context_not_relayed",
+            ClusterError::BridgeClosed(_) => "bridge_closed",
+            ClusterError::Api { .. } => "api",
+        }
+    }
+
     /// What a learner reads first: a plain sentence saying what went wrong and what to try. The
     /// error's own text (its `Display`) is the technical detail, shown on request.
     pub fn advice(&self) -> String {

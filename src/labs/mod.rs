@@ -78,6 +78,10 @@ pub struct CheckResult {
     pub hint: String,
     /// How long the check took.
     pub duration_ms: u64,
+    /// The kind of cluster error that made it an error ([`ClusterError::kind`]), for the
+    /// metrics; neither sent nor stored.
+    #[serde(skip)]
+    pub cluster_error: Option<&'static str>,
 }
 
 impl CheckResult {
@@ -487,10 +491,10 @@ async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
         }
         Err(e) => Err(e),
     };
-    let (status, message, observed) = match outcome {
-        Ok(v) if v.passed => (Status::Passed, v.message, v.observed),
-        Ok(v) => (Status::Failed, v.message, v.observed),
-        Err(e) => (Status::Error, e.to_string(), Value::Null),
+    let (status, message, observed, cluster_error) = match outcome {
+        Ok(v) if v.passed => (Status::Passed, v.message, v.observed, None),
+        Ok(v) => (Status::Failed, v.message, v.observed, None),
+        Err(e) => (Status::Error, e.to_string(), Value::Null, Some(e.kind())),
     };
     CheckResult {
         id: check.id.clone(),
@@ -500,5 +504,6 @@ async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
         observed,
         hint,
         duration_ms: started.elapsed().as_millis() as u64,
+        cluster_error,
     }
 }

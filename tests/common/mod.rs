@@ -85,6 +85,7 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let mut config = ServeArgs {
             addr: "127.0.0.1:0".parse().unwrap(),
+            metrics_address: None,
             content: None,
             watch: false,
             request_timeout: 30,

@@ -15,6 +15,7 @@ mod gradebook;
 mod grading;
 mod labs;
 mod lti;
+mod metrics;
 mod module01;
 mod ops;
 mod pages;
