@@ -9,6 +9,7 @@ mod auth;
 mod bridge;
 mod cli;
 mod clusters;
+mod deploy;
 mod durability;
 mod errors;
 mod gradebook;
