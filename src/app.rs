@@ -29,7 +29,7 @@ pub struct App {
     pub highlighter: Highlighter,
     /// CSS, JavaScript, mermaid.js.
     pub assets: Assets,
-    /// Sign-in throttles and the Argon2 pool (portal mode).
+    /// The Argon2 pool (portal mode).
     pub passwords: Passwords,
     /// Module visits, written at most once a minute per learner and module.
     pub visits: VisitRecorder,

@@ -32,8 +32,8 @@ pub enum DbError {
         /// SQLite's error.
         source: sqlx::Error,
     },
-    /// Another `lectern serve` holds the database: two would keep separate sign-in throttles and
-    /// caches over the same data.
+    /// Another `lectern serve` holds the database: two would keep separate caches and
+    /// `lectern connect` bridges over the same data.
     #[error(
         "the database {path} is in use by another Lectern server ({holder}); stop it, or give this one another --db"
     )]

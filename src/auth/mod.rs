@@ -19,13 +19,11 @@ use sha2::{Digest, Sha256};
 use sqlx::SqlitePool;
 
 pub use password::Hasher;
-pub use rate_limit::RateLimiter;
 
-/// What guards passwords in a running server: the guessing throttle and the bounded Argon2 pool.
+/// What guards passwords in a running server: the bounded Argon2 pool (the guessing throttle,
+/// [`rate_limit`], is in the database).
 #[derive(Debug, Default)]
 pub struct Passwords {
-    /// Failed attempts, per (account, address) and per address.
-    pub limiter: RateLimiter,
     /// Argon2 off the async runtime.
     pub hasher: Hasher,
 }
@@ -285,7 +283,7 @@ pub async fn import_accounts(
 }
 
 /// Checks credentials and starts a new session; returns the cookie token and the session.
-/// `address` is the client's, as [`RateLimiter`] counts failures by it.
+/// `address` is the client's, as [`rate_limit`] counts failures by it.
 pub async fn sign_in(
     pool: &SqlitePool,
     passwords: &Passwords,
@@ -294,8 +292,7 @@ pub async fn sign_in(
     address: IpAddr,
     break_glass_only: bool,
 ) -> Result<(String, Session), AuthError> {
-    let limiter = &passwords.limiter;
-    if let Some(wait) = limiter.retry_after(username, address) {
+    if let Some(wait) = rate_limit::retry_after(pool, username, address).await? {
         return Err(AuthError::Throttled(wait));
     }
     let account = store::find_account(pool, username).await?;
@@ -304,7 +301,7 @@ pub async fn sign_in(
         .verify(password, account.as_ref().map(|(_, hash)| hash.as_str()))
         .await?;
     let Some((user, _)) = account.filter(|_| verified) else {
-        limiter.failed(username, address);
+        rate_limit::failed(pool, username, address).await?;
         return Err(AuthError::InvalidCredentials);
     };
     if !store::is_active(pool, user.learner_id).await? {
@@ -315,7 +312,7 @@ pub async fn sign_in(
     {
         return Err(AuthError::PasswordSignInOff);
     }
-    limiter.succeeded(username, address);
+    rate_limit::succeeded(pool, username, address).await?;
     open_session(pool, user, Vec::new()).await
 }
 
@@ -395,15 +392,14 @@ pub async fn change_password(
     keep_token: &str,
     address: IpAddr,
 ) -> Result<(), AuthError> {
-    let limiter = &passwords.limiter;
-    if let Some(wait) = limiter.retry_after(&user.username, address) {
+    if let Some(wait) = rate_limit::retry_after(pool, &user.username, address).await? {
         return Err(AuthError::Throttled(wait));
     }
     let stored = store::find_account(pool, &user.username)
         .await?
         .map(|(_, hash)| hash);
     if !passwords.hasher.verify(current, stored.as_deref()).await? {
-        limiter.failed(&user.username, address);
+        rate_limit::failed(pool, &user.username, address).await?;
         return Err(AuthError::InvalidCredentials);
     }
     password::check_strength(new).map_err(AuthError::WeakPassword)?;

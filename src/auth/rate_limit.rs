@@ -1,15 +1,18 @@
 //! Password-guessing throttles: failed attempts (sign-in, and the current-password check) are counted
-//! in a sliding window, in memory (one server process owns the database, so one counter is the truth).
+//! in a sliding window, in the database, so every server of a portal counts the same failures and
+//! a restart forgets none.
 //!
 //! The limits are built so that an attacker cannot turn them against users: failures count per
 //! (account, address) and per address, so guessing at a known user name from one place locks out
 //! that place, not the account's owner. A wider per-account limit stops a guesser who spreads over
 //! many addresses, and it exempts the addresses the account recently signed in from.
 
-use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::SqlitePool;
+
+use super::store;
 
 /// Failures allowed for one account from one address in the window.
 pub const PER_ACCOUNT_AND_ADDRESS: usize = 5;
@@ -22,118 +25,83 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long a successful sign-in makes an address known for its account.
 const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 
-/// Counts recent failures by key, and remembers where each account signed in from.
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    state: Mutex<State>,
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
-#[derive(Debug, Default)]
-struct State {
-    failures: HashMap<Key, VecDeque<Instant>>,
-    known: HashMap<String, HashMap<IpAddr, Instant>>,
-    recorded: u64,
+fn pair(account: &str, address: IpAddr) -> String {
+    format!("pair:{account} {address}")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Pair(String, IpAddr),
-    Address(IpAddr),
-    Account(String),
+/// The keys a failure of `account` from `address` counts against, with their limits: the
+/// per-account one only from an address the account has not signed in from lately.
+async fn keys(
+    pool: &SqlitePool,
+    account: &str,
+    address: IpAddr,
+    now: i64,
+) -> Result<Vec<(String, usize)>, sqlx::Error> {
+    let known_since = now - KNOWN_FOR.as_millis() as i64;
+    let known = store::address_known(pool, account, &address.to_string(), known_since).await?;
+    let mut keys = vec![
+        (pair(account, address), PER_ACCOUNT_AND_ADDRESS),
+        (format!("address:{address}"), PER_ADDRESS),
+    ];
+    if !known {
+        keys.push((format!("account:{account}"), PER_ACCOUNT_FROM_NEW_ADDRESSES));
+    }
+    Ok(keys)
 }
 
-impl RateLimiter {
-    /// How long until `account` from `address` may try again; `None` when it may now.
-    pub fn retry_after(&self, account: &str, address: IpAddr) -> Option<Duration> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let account = account.to_lowercase();
-        let now = Instant::now();
-        let known = state.is_known(&account, address, now);
-        let mut limits = vec![
-            (Key::Pair(account.clone(), address), PER_ACCOUNT_AND_ADDRESS),
-            (Key::Address(address), PER_ADDRESS),
-        ];
-        if !known {
-            limits.push((Key::Account(account), PER_ACCOUNT_FROM_NEW_ADDRESSES));
+/// How long until `account` from `address` may try again; `None` when it may now.
+pub async fn retry_after(
+    pool: &SqlitePool,
+    account: &str,
+    address: IpAddr,
+) -> Result<Option<Duration>, sqlx::Error> {
+    let account = account.to_lowercase();
+    let now = now_ms();
+    let window_start = now - WINDOW.as_millis() as i64;
+    let mut wait = None;
+    for (key, limit) in keys(pool, &account, address, now).await? {
+        let (count, oldest) = store::failures_since(pool, &key, window_start).await?;
+        if count as usize >= limit {
+            let waited = Duration::from_millis((now - oldest).max(0) as u64);
+            wait = wait.max(Some(WINDOW.saturating_sub(waited)));
         }
-        limits
-            .into_iter()
-            .filter_map(|(key, limit)| {
-                let times = state.failures.get_mut(&key)?;
-                while times
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > WINDOW)
-                {
-                    times.pop_front();
-                }
-                let oldest = *times.front()?;
-                (times.len() >= limit).then(|| WINDOW.saturating_sub(now.duration_since(oldest)))
-            })
-            .max()
     }
-
-    /// Records a failed attempt.
-    pub fn failed(&self, account: &str, address: IpAddr) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let account = account.to_lowercase();
-        let now = Instant::now();
-        let known = state.is_known(&account, address, now);
-        let mut keys = vec![Key::Pair(account.clone(), address), Key::Address(address)];
-        if !known {
-            keys.push(Key::Account(account));
-        }
-        for key in keys {
-            state.failures.entry(key).or_default().push_back(now);
-        }
-        state.forget_old(now);
-    }
-
-    /// A successful sign-in clears the count for this account from this address, and makes the
-    /// address known for the account.
-    pub fn succeeded(&self, account: &str, address: IpAddr) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let account = account.to_lowercase();
-        state.failures.remove(&Key::Pair(account.clone(), address));
-        state
-            .known
-            .entry(account)
-            .or_default()
-            .insert(address, Instant::now());
-    }
+    Ok(wait)
 }
 
-impl State {
-    fn is_known(&self, account: &str, address: IpAddr, now: Instant) -> bool {
-        self.known
-            .get(account)
-            .and_then(|addresses| addresses.get(&address))
-            .is_some_and(|at| now.duration_since(*at) < KNOWN_FOR)
-    }
+/// Records a failed attempt (and forgets failures that left the window).
+pub async fn failed(pool: &SqlitePool, account: &str, address: IpAddr) -> Result<(), sqlx::Error> {
+    let account = account.to_lowercase();
+    let now = now_ms();
+    let keys: Vec<String> = keys(pool, &account, address, now)
+        .await?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    store::record_failure(pool, &keys, now, now - WINDOW.as_millis() as i64).await
+}
 
-    /// Every 1,024 failures, drops counters whose failures all left the window, so memory stays
-    /// bounded by recent activity.
-    fn forget_old(&mut self, now: Instant) {
-        self.recorded += 1;
-        if !self.recorded.is_multiple_of(1024) {
-            return;
-        }
-        self.failures.retain(|_, times| {
-            times
-                .back()
-                .is_some_and(|t| now.duration_since(*t) <= WINDOW)
-        });
-        let stale: HashSet<String> = self
-            .known
-            .iter()
-            .filter(|(_, addresses)| {
-                addresses
-                    .values()
-                    .all(|at| now.duration_since(*at) >= KNOWN_FOR)
-            })
-            .map(|(account, _)| account.clone())
-            .collect();
-        self.known.retain(|account, _| !stale.contains(account));
-    }
+/// A successful sign-in clears the count for this account from this address, and makes the
+/// address known for the account.
+pub async fn succeeded(
+    pool: &SqlitePool,
+    account: &str,
+    address: IpAddr,
+) -> Result<(), sqlx::Error> {
+    let account = account.to_lowercase();
+    store::record_success(
+        pool,
+        &pair(&account, address),
+        (&account, &address.to_string()),
+        now_ms(),
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -144,56 +112,60 @@ mod tests {
         text.parse().unwrap()
     }
 
-    #[test]
-    fn guessing_from_one_address_locks_that_address_out_of_the_account_not_its_owner() {
-        let limiter = RateLimiter::default();
+    async fn database() -> (tempfile::TempDir, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&dir.path().join("l.db")).await.unwrap();
+        (dir, pool)
+    }
+
+    #[tokio::test]
+    async fn guessing_from_one_address_locks_that_address_out_of_the_account_not_its_owner() {
+        let (_dir, pool) = database().await;
         for _ in 0..PER_ACCOUNT_AND_ADDRESS {
-            assert!(limiter.retry_after("ada", ip("192.0.2.66")).is_none());
-            limiter.failed("ada", ip("192.0.2.66"));
+            let wait = retry_after(&pool, "ada", ip("192.0.2.66")).await.unwrap();
+            assert!(wait.is_none());
+            failed(&pool, "ada", ip("192.0.2.66")).await.unwrap();
         }
+        let wait = retry_after(&pool, "ADA", ip("192.0.2.66")).await.unwrap();
         assert!(
-            limiter.retry_after("ADA", ip("192.0.2.66")).is_some(),
-            "case-insensitive"
+            wait.is_some_and(|w| w > WINDOW - Duration::from_secs(60)),
+            "case-insensitive, for the window: {wait:?}"
         );
-        assert!(
-            limiter.retry_after("ada", ip("198.51.100.7")).is_none(),
-            "the owner elsewhere"
-        );
-        assert!(limiter.retry_after("grace", ip("192.0.2.66")).is_none());
+        let owner = retry_after(&pool, "ada", ip("198.51.100.7")).await.unwrap();
+        assert!(owner.is_none(), "the owner elsewhere");
+        let other = retry_after(&pool, "grace", ip("192.0.2.66")).await.unwrap();
+        assert!(other.is_none());
+        // Signing in from there clears that pair.
+        succeeded(&pool, "ada", ip("192.0.2.66")).await.unwrap();
+        let cleared = retry_after(&pool, "ada", ip("192.0.2.66")).await.unwrap();
+        assert!(cleared.is_none());
     }
 
-    #[test]
-    fn an_address_is_throttled_across_accounts() {
-        let limiter = RateLimiter::default();
+    #[tokio::test]
+    async fn an_address_is_throttled_across_accounts() {
+        let (_dir, pool) = database().await;
         for i in 0..PER_ADDRESS {
-            limiter.failed(&format!("user{i}"), ip("192.0.2.1"));
+            failed(&pool, &format!("user{i}"), ip("192.0.2.1"))
+                .await
+                .unwrap();
         }
-        assert!(
-            limiter
-                .retry_after("someone-else", ip("192.0.2.1"))
-                .is_some()
-        );
-        assert!(
-            limiter
-                .retry_after("someone-else", ip("192.0.2.2"))
-                .is_none()
-        );
+        let same = retry_after(&pool, "someone-else", ip("192.0.2.1")).await;
+        assert!(same.unwrap().is_some());
+        let other = retry_after(&pool, "someone-else", ip("192.0.2.2")).await;
+        assert!(other.unwrap().is_none());
     }
 
-    #[test]
-    fn guessing_from_many_addresses_is_stopped_but_the_owners_known_address_is_not() {
-        let limiter = RateLimiter::default();
-        limiter.succeeded("ada", ip("198.51.100.7"));
+    #[tokio::test]
+    async fn guessing_from_many_addresses_is_stopped_but_the_owners_known_address_is_not() {
+        let (_dir, pool) = database().await;
+        succeeded(&pool, "ada", ip("198.51.100.7")).await.unwrap();
         for i in 0..PER_ACCOUNT_FROM_NEW_ADDRESSES {
-            limiter.failed("ada", ip(&format!("10.0.{}.{}", i / 200, i % 200)));
+            let address = ip(&format!("10.0.{}.{}", i / 200, i % 200));
+            failed(&pool, "ada", address).await.unwrap();
         }
-        assert!(
-            limiter.retry_after("ada", ip("10.9.9.9")).is_some(),
-            "a new address"
-        );
-        assert!(
-            limiter.retry_after("ada", ip("198.51.100.7")).is_none(),
-            "the owner's address"
-        );
+        let new = retry_after(&pool, "ada", ip("10.9.9.9")).await.unwrap();
+        assert!(new.is_some(), "a new address");
+        let known = retry_after(&pool, "ada", ip("198.51.100.7")).await.unwrap();
+        assert!(known.is_none(), "the owner's address");
     }
 }

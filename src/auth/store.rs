@@ -366,3 +366,84 @@ pub(super) async fn update_password(
         .await?;
     tx.commit().await
 }
+
+/// Whether `account` signed in from `address` since `since_ms`.
+pub(super) async fn address_known(
+    pool: &SqlitePool,
+    account: &str,
+    address: &str,
+    since_ms: i64,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM sign_in_addresses WHERE account = ? AND address = ? AND at_ms >= ?",
+    )
+    .bind(account)
+    .bind(address)
+    .bind(since_ms)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Failures counted against `key` since `since_ms`, and when the oldest of them was.
+pub(super) async fn failures_since(
+    pool: &SqlitePool,
+    key: &str,
+    since_ms: i64,
+) -> Result<(i64, i64), sqlx::Error> {
+    let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*), min(at_ms) FROM sign_in_failures WHERE key = ? AND at_ms > ?",
+    )
+    .bind(key)
+    .bind(since_ms)
+    .fetch_one(pool)
+    .await?;
+    Ok((count, oldest.unwrap_or(since_ms)))
+}
+
+/// One failure against each of `keys`, forgetting those older than `forget_before_ms`.
+pub(super) async fn record_failure(
+    pool: &SqlitePool,
+    keys: &[String],
+    now_ms: i64,
+    forget_before_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for key in keys {
+        sqlx::query("INSERT INTO sign_in_failures (key, at_ms) VALUES (?, ?)")
+            .bind(key)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("DELETE FROM sign_in_failures WHERE at_ms <= ?")
+        .bind(forget_before_ms)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// A sign-in of `account` from `address`: the failures of `pair_key` are forgotten, and the
+/// address is known for the account from `now_ms`.
+pub(super) async fn record_success(
+    pool: &SqlitePool,
+    pair_key: &str,
+    (account, address): (&str, &str),
+    now_ms: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM sign_in_failures WHERE key = ?")
+        .bind(pair_key)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO sign_in_addresses (account, address, at_ms) VALUES (?, ?, ?)
+         ON CONFLICT (account, address) DO UPDATE SET at_ms = excluded.at_ms",
+    )
+    .bind(account)
+    .bind(address)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}

@@ -233,6 +233,11 @@ async fn sign_in_is_throttled_per_account_even_with_the_right_password() {
         StatusCode::SEE_OTHER,
         "other accounts unaffected"
     );
+
+    // The count is in the database: a restarted server (or another replica) keeps it.
+    let (app, _dir) = app.restart(|c| c.portal = true).await;
+    let still = Browser::new(&app).sign_in_as("ada", PASSWORD).await;
+    assert_eq!(still.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
