@@ -43,6 +43,9 @@ pub struct App {
     pub sso: Option<crate::sso::Sso>,
     /// What `/metrics` reports.
     pub metrics: crate::metrics::Metrics,
+    /// Set on SIGTERM: `/readyz` answers 503 and responses close their connections, while the
+    /// server drains (`--drain-seconds`) before it stops accepting.
+    pub draining: std::sync::atomic::AtomicBool,
     /// Held while serving, so that a second server on the same database refuses to start.
     _server_lock: db::ServerLock,
 }
@@ -117,6 +120,7 @@ impl App {
                 None => None,
             },
             metrics: crate::metrics::Metrics::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             _server_lock: server_lock,
         }))
     }

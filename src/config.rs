@@ -256,6 +256,16 @@ pub struct ServeArgs {
     /// the public port).
     #[arg(long, env = "LECTERN_METRICS_ADDRESS", value_name = "ADDR")]
     pub metrics_address: Option<SocketAddr>,
+    /// After SIGTERM, keep serving this many seconds while `/readyz` answers 503, so the load
+    /// balancer stops sending requests before this server stops accepting them (a rolling
+    /// restart then fails none); set it a little above the readiness probe's period.
+    #[arg(
+        long,
+        env = "LECTERN_DRAIN_SECONDS",
+        default_value_t = 0,
+        value_name = "SECONDS"
+    )]
+    pub drain_seconds: u64,
     /// Serve the course in this folder instead of the embedded default course.
     #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
     pub content: Option<PathBuf>,

@@ -50,6 +50,16 @@ pub async fn serve(
     let live = app.clone();
     let shutdown = async move {
         shutdown.await;
+        live.draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let drain = std::time::Duration::from_secs(live.config.drain_seconds);
+        if !drain.is_zero() {
+            tracing::info!(
+                "draining for {} s: not ready, still serving",
+                drain.as_secs()
+            );
+            tokio::time::sleep(drain).await;
+        }
         live.site.close_subscriptions();
     };
     server::serve(listener, http::router(app), limits, shutdown).await

@@ -1,6 +1,7 @@
 //! What every request passes before it is routed: personal mode answers only to local names (a
 //! DNS-rebinding page cannot read a learner's answers or run checks), query strings have a length
-//! limit, and API answers, private to one person, are never stored by caches.
+//! limit, and API answers, private to one person, are never stored by caches. While the server
+//! drains before stopping, every response closes its connection.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -41,6 +42,12 @@ pub(super) async fn guard(State(app): State<AppState>, request: Request, next: N
             .headers_mut()
             .entry(header::CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("private, no-store"));
+    }
+    // Shutting down: clients reconnect, and the load balancer sends them to another server.
+    if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }

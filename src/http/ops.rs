@@ -16,8 +16,13 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `/readyz`: the database answers and has Lectern's schema.
+/// `/readyz`: the database answers and has Lectern's schema, and the server is not shutting down.
 pub(super) async fn readyz(State(app): State<AppState>) -> Result<&'static str, Error> {
+    if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::Unavailable(
+            "shutting down: finishing requests in flight".to_owned(),
+        ));
+    }
     match tokio::time::timeout(READY_TIMEOUT, db::is_ready(&app.db)).await {
         Ok(Ok(())) => Ok("ready"),
         Ok(Err(e)) => {

@@ -86,6 +86,7 @@ impl TestApp {
         let mut config = ServeArgs {
             addr: "127.0.0.1:0".parse().unwrap(),
             metrics_address: None,
+            drain_seconds: 0,
             content: None,
             watch: false,
             request_timeout: 30,

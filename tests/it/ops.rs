@@ -139,6 +139,72 @@ async fn the_server_stops_gracefully_on_sigterm() {
     assert!(log.contains("shutting down"), "{log}");
 }
 
+#[tokio::test]
+async fn after_sigterm_a_draining_server_is_not_ready_but_still_serves_then_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = lectern_cmd()
+        .args([
+            "serve",
+            "--drain-seconds",
+            "3",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("LECTERN_DB", dir.path().join("l.db"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.get(url("/readyz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ready = client.get(url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert!(ready.headers().get("connection").is_none());
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let not_ready = client.get(url("/readyz")).send().await.unwrap();
+    assert_eq!(not_ready.status(), 503, "the load balancer stops sending");
+    let page = client
+        .get(url("/modules/cluster-architecture"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "requests still in the pipe are served");
+    assert_eq!(
+        page.headers()["connection"],
+        "close",
+        "clients reconnect elsewhere"
+    );
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(15),
+            "server did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(
+        sent.elapsed() >= Duration::from_secs(3),
+        "it drained for 3 s"
+    );
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("draining for 3 s"), "{log}");
+}
+
 fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
