@@ -47,9 +47,16 @@ async fn pass_grades_back(app: std::sync::Weak<App>) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let Some(app) = app.upgrade() else { return };
-        let site = app.site.current();
-        if let Err(e) = crate::lti::passback::send_due(&app.db, site.course()).await {
+        // Only the pool and the course are kept while scores are posted (a platform may take
+        // seconds to answer): the app itself, and with it the database's server lock, is let go
+        // as soon as the server stops.
+        let Some((db, site)) = app
+            .upgrade()
+            .map(|app| (app.db.clone(), app.site.current()))
+        else {
+            return;
+        };
+        if let Err(e) = crate::lti::passback::send_due(&db, site.course()).await {
             tracing::warn!("LTI grade passback: {e}");
         }
     }
