@@ -12,10 +12,11 @@ mod kind_fixtures;
 #[path = "../tests/common/kube_api.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod kube_api;
+#[path = "common/portal.rs"]
+mod portal;
 #[path = "common/session.rs"]
 mod session;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,15 +24,10 @@ use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use portal::env_number;
+
 const PASSWORD: &str = "bridge bench password";
 const STEP: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -45,16 +41,7 @@ fn main() {
 async fn run() {
     let idle = env_number("BRIDGE_IDLE", 200);
     let runs = env_number("BRIDGE_RUNS", 15).min(20);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        Command::new("cargo")
-            .args(["build", "--release", "--quiet"])
-            .current_dir(root)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let binary = root.join("target/release/lectern");
+    let binary = portal::release_binary();
     let cluster = kube_api::FakeCluster::start(kind_fixtures::lab_complete()).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bridge.db");
@@ -62,24 +49,8 @@ async fn run() {
     // Accounts and paired tokens straight into the database, through the same domain functions the
     // portal uses (pairing over HTTP is throttled per address, which is not what is measured).
     let pool = lectern::db::open(&db).await.unwrap();
-    let hash = lectern::auth::Hasher::default()
-        .hash(PASSWORD)
-        .await
-        .unwrap();
     let mut tokens = Vec::new();
-    for i in 0..idle + 2 {
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")
-            .bind(format!("bridge{i}"))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO accounts (learner_id, username, role, password_hash) VALUES (?, ?, 'learner', ?)")
-            .bind(id)
-            .bind(format!("learner{i}"))
-            .bind(&hash)
-            .execute(&pool)
-            .await
-            .unwrap();
+    for id in portal::seed_learners(&pool, idle + 2, PASSWORD).await {
         let code = lectern::bridge::create_code(&pool, id).await.unwrap();
         tokens.push(
             lectern::bridge::pair(&pool, &code, "bench")
@@ -89,33 +60,11 @@ async fn run() {
         );
     }
     pool.close().await;
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(&binary)
-        .args([
-            "serve",
-            "--portal",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(&db)
-        .env("LECTERN_KUBECONFIG", &cluster.kubeconfig)
-        .env("LECTERN_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut server, base) = portal::start_portal(&binary, &db, &cluster.kubeconfig).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // learner0 checks through the server's own connection to the double; learner1 through its bridge.
     let direct = session::sign_in(&client, &base, "learner0", PASSWORD).await;
@@ -182,7 +131,7 @@ async fn run() {
     let before = rss_kib(server.id());
     let mut sockets = Vec::with_capacity(idle);
     for token in &tokens[2..] {
-        let mut request = format!("ws://127.0.0.1:{port}/api/bridge")
+        let mut request = format!("{}/api/bridge", base.replacen("http://", "ws://", 1))
             .into_client_request()
             .unwrap();
         request

@@ -20,39 +20,35 @@ mod kind_fixtures;
 #[path = "../tests/common/kube_api.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod kube_api;
+#[path = "common/portal.rs"]
+mod portal;
 #[path = "common/session.rs"]
 mod session;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
+use portal::{env_number, free_port, percentile};
+
 const PASSWORD: &str = "class start password";
 const MODULE: &str = "/modules/cluster-architecture";
 /// What Chromium sends.
 const ACCEPT_ENCODING: &str = "gzip, deflate, br, zstd";
+/// The files module 01's page loads, under `static/`, as the peer serves them.
+const PEER_FILES: [&str; 4] = [
+    "css/lectern.css",
+    "js/lectern.js",
+    "vendor/mermaid/mermaid.min.js",
+    "favicon.svg",
+];
 /// Cold visits measured for CPU, on each server.
 const CPU_VISITS: usize = 200;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    samples.sort();
-    samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1]
-}
 
 /// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -93,12 +89,7 @@ async fn peer(port: &str, page_file: &str) {
     let page = std::fs::read_to_string(page_file).unwrap();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("static");
     let mut files: HashMap<String, (Vec<u8>, String)> = HashMap::new();
-    for path in [
-        "css/lectern.css",
-        "js/lectern.js",
-        "vendor/mermaid/mermaid.min.js",
-        "favicon.svg",
-    ] {
+    for path in PEER_FILES {
         let body = std::fs::read(root.join(path)).unwrap();
         let kind = mime_guess::from_path(path)
             .first_or_octet_stream()
@@ -225,78 +216,12 @@ async fn wait_until_up(client: &reqwest::Client, url: &str) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn run() {
     let learners = env_number("CLASS_LEARNERS", 1000);
     let arrival = Duration::from_secs(env_number("CLASS_ARRIVAL_SECONDS", 60) as u64);
     let work = Duration::from_secs(env_number("CLASS_WORK_SECONDS", 180) as u64);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        Command::new("cargo")
-            .args(["build", "--release", "--quiet"])
-            .current_dir(root)
-            .status()
-            .unwrap()
-            .success()
-    );
-
-    let cluster = kube_api::FakeCluster::start(kind_fixtures::lab_done()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("class.db");
-    // Accounts straight into the database, one hash shared; each sign-in still verifies it.
-    let pool = lectern::db::open(&db).await.unwrap();
-    let hash = lectern::auth::Hasher::default()
-        .hash(PASSWORD)
-        .await
-        .unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    for i in 0..learners {
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")
-            .bind(format!("class{i}"))
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO accounts (learner_id, username, role, password_hash, cohort) VALUES (?, ?, 'learner', ?, 'class')")
-            .bind(id)
-            .bind(format!("learner{i}"))
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
-    pool.close().await;
-
-    let port = free_port();
-    let mut server: Child = Command::new(root.join("target/release/lectern"))
-        .args([
-            "serve",
-            "--portal",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(&db)
-        .env("LECTERN_KUBECONFIG", &cluster.kubeconfig)
-        .env("LECTERN_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    // No decompression in the client: bodies arrive as sent, as the network carries them.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(2000)
-        .build()
-        .unwrap();
-    wait_until_up(&client, &format!("{base}/healthz")).await;
+    let mut class = portal::Class::start(learners, PASSWORD).await;
+    let (base, client) = (class.base.clone(), class.client.clone());
     // What module 01's page loads (every learner's browser then asks for the same files).
     let (token, _) = session::sign_in(&client, &base, "learner0", PASSWORD).await;
     let page = session::get(&client, &base, &token, MODULE)
@@ -305,7 +230,7 @@ async fn run() {
         .await
         .unwrap();
     let page_assets = Arc::new(assets(&page));
-    let cpu_at_start = cpu_seconds(server.id());
+    let cpu_at_start = cpu_seconds(class.server.id());
 
     let stats = Arc::new(Mutex::new(Stats::default()));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -400,23 +325,23 @@ async fn run() {
         task.await.unwrap();
     }
     let elapsed = started.elapsed();
-    let class_cpu = cpu_seconds(server.id()) - cpu_at_start;
+    let class_cpu = cpu_seconds(class.server.id()) - cpu_at_start;
 
     // CPU per cold visit, Lectern then the on-the-fly peer, with the same page and files.
     let page_url = format!("{base}{MODULE}");
     let lectern_assets: Vec<String> = page_assets.iter().map(|a| format!("{base}{a}")).collect();
     let lectern_cpu = cpu_per_visit(
         &client,
-        server.id(),
+        class.server.id(),
         &page_url,
         &lectern_assets,
         Some(&token),
     )
     .await;
-    let _ = server.kill();
-    let _ = server.wait();
+    class.stop();
 
-    let page_file = dir.path().join("page.html");
+    let scratch = tempfile::tempdir().unwrap();
+    let page_file = scratch.path().join("page.html");
     std::fs::write(&page_file, &page).unwrap();
     let peer_port = free_port().to_string();
     let mut peer_process = Command::new(std::env::current_exe().unwrap())
@@ -426,15 +351,10 @@ async fn run() {
         .unwrap();
     let peer_base = format!("http://127.0.0.1:{peer_port}");
     wait_until_up(&client, &format!("{peer_base}/page")).await;
-    let peer_assets: Vec<String> = [
-        "css/lectern.css",
-        "js/lectern.js",
-        "vendor/mermaid/mermaid.min.js",
-        "favicon.svg",
-    ]
-    .iter()
-    .map(|p| format!("{peer_base}/static/{p}"))
-    .collect();
+    let peer_assets: Vec<String> = PEER_FILES
+        .iter()
+        .map(|p| format!("{peer_base}/static/{p}"))
+        .collect();
     let peer_cpu = cpu_per_visit(
         &client,
         peer_process.id(),
@@ -461,27 +381,13 @@ async fn run() {
         bytes_sent.load(Ordering::Relaxed) as f64 / 1e6,
         class_cpu
     );
-    println!(
-        "{:<24} {:>8} {:>10} {:>10} {:>10}",
-        "", "count", "p50", "p99", "max"
-    );
-    let mut kinds: Vec<_> = guard.by_kind.keys().copied().collect();
-    kinds.sort();
-    for kind in kinds {
-        let samples = guard.by_kind.get_mut(kind).unwrap();
-        let count = samples.len();
-        let (p50, p99, max) = (
-            percentile(samples, 0.50),
-            percentile(samples, 0.99),
-            percentile(samples, 1.0),
-        );
-        println!(
-            "{kind:<24} {count:>8} {:>8.1}ms {:>8.1}ms {:>8.1}ms",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3
-        );
-    }
+    let mut kinds: Vec<(&str, &mut Vec<Duration>)> = guard
+        .by_kind
+        .iter_mut()
+        .map(|(kind, samples)| (*kind, samples))
+        .collect();
+    kinds.sort_by_key(|(kind, _)| *kind);
+    portal::print_latencies(24, kinds);
     let mut pages: Vec<Duration> = ["module page (cold)", "module page"]
         .iter()
         .flat_map(|k| guard.by_kind.get(k).cloned().unwrap_or_default())

@@ -13,16 +13,18 @@ mod kind_fixtures;
 #[path = "../tests/common/kube_api.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod kube_api;
+#[path = "common/portal.rs"]
+mod portal;
 #[path = "common/session.rs"]
 mod session;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
+
+use portal::{env_number, percentile};
 
 const PASSWORD: &str = "load test password";
 
@@ -31,21 +33,6 @@ struct Stats {
     pages: Vec<Duration>,
     checks: Vec<Duration>,
     reads: Vec<Duration>,
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(samples: &mut [Duration], p: f64) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
-    samples.sort();
-    samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1]
 }
 
 fn main() {
@@ -60,72 +47,8 @@ fn main() {
 async fn run() {
     let learners = env_number("LOAD_LEARNERS", 1000);
     let seconds = env_number("LOAD_SECONDS", 60) as u64;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        Command::new("cargo")
-            .args(["build", "--release", "--quiet"])
-            .current_dir(root)
-            .status()
-            .unwrap()
-            .success()
-    );
-
-    let cluster = kube_api::FakeCluster::start(kind_fixtures::lab_done()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("load.db");
-
-    // Accounts straight into the database (one Argon2 hash shared: hashing is not what is measured).
-    let pool = lectern::db::open(&db).await.unwrap();
-    let hash = lectern::auth::Hasher::default()
-        .hash(PASSWORD)
-        .await
-        .unwrap();
-    let mut tx = pool.begin().await.unwrap();
-    for i in 0..learners {
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")
-            .bind(format!("load{i}"))
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO accounts (learner_id, username, role, password_hash, cohort) VALUES (?, ?, 'learner', ?, 'load')")
-            .bind(id)
-            .bind(format!("learner{i}"))
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
-    pool.close().await;
-
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(root.join("target/release/lectern"))
-        .args([
-            "serve",
-            "--portal",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-        ])
-        .arg(&db)
-        .env("LECTERN_KUBECONFIG", &cluster.kubeconfig)
-        .env("LECTERN_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(2000)
-        .build()
-        .unwrap();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut class = portal::Class::start(learners, PASSWORD).await;
+    let (base, client) = (class.base.clone(), class.client.clone());
 
     // Sign everyone in, a few at a time (each sign-in costs one Argon2 verification on the server).
     let started = Instant::now();
@@ -218,8 +141,7 @@ async fn run() {
     for task in tasks {
         task.await.unwrap();
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    class.stop();
 
     let mut guard = stats.lock().await;
     let stats = &mut *guard;
@@ -229,28 +151,14 @@ async fn run() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         total as f64 / seconds as f64
     );
-    println!(
-        "{:<34} {:>8} {:>10} {:>10} {:>10}",
-        "", "count", "p50", "p99", "max"
+    portal::print_latencies(
+        34,
+        vec![
+            ("page views (home, module)", &mut stats.pages),
+            ("check my work (21 API calls)", &mut stats.checks),
+            ("last run", &mut stats.reads),
+        ],
     );
-    for (name, samples) in [
-        ("page views (home, module)", &mut stats.pages),
-        ("check my work (21 API calls)", &mut stats.checks),
-        ("last run", &mut stats.reads),
-    ] {
-        let count = samples.len();
-        let (p50, p99, max) = (
-            percentile(samples, 0.50),
-            percentile(samples, 0.99),
-            percentile(samples, 1.0),
-        );
-        println!(
-            "{name:<34} {count:>8} {:>8.1}ms {:>8.1}ms {:>8.1}ms",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3,
-            max.as_secs_f64() * 1e3
-        );
-    }
     println!(
         "failed requests: {}   (target 0)",
         failures.load(Ordering::Relaxed)
