@@ -202,8 +202,7 @@ pub async fn register(pool: &SqlitePool, form: &NewPlatform) -> Result<Platform,
         let value = text(value, what)?;
         let parsed = openidconnect::url::Url::parse(&value)
             .map_err(|e| LtiError::Invalid(format!("{what} `{value}` is not a URL: {e}")))?;
-        let local = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && local) {
+        if !is_trusted_web_url(&parsed) {
             return Err(LtiError::Invalid(format!(
                 "{what} must be an https:// URL (http:// only on this machine)"
             )));
@@ -511,6 +510,13 @@ pub async fn launch(
     })
 }
 
+/// Whether a platform's address may be used: https, or http on this machine only (for trying
+/// Lectern out with a local LMS).
+fn is_trusted_web_url(url: &openidconnect::url::Url) -> bool {
+    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    url.scheme() == "https" && url.has_host() || url.scheme() == "http" && local
+}
+
 /// The origins that may frame the session a launch opens: the platform's issuer and authorization
 /// endpoint, and the origin the launch was posted from. That last one matters: Canvas's issuer
 /// (`canvas.instructure.com`) is not the school's domain whose pages frame the tool, but the school's
@@ -530,8 +536,7 @@ fn frame_ancestors(platform: &Platform, sent_from: Option<&str>) -> Vec<String> 
         let Ok(url) = openidconnect::url::Url::parse(address) else {
             continue;
         };
-        let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-        if !(url.scheme() == "https" && url.has_host() || url.scheme() == "http" && local) {
+        if !is_trusted_web_url(&url) {
             continue;
         }
         let origin = url.origin().ascii_serialization();
