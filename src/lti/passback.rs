@@ -87,6 +87,9 @@ async fn send_learner(
             .await?;
         if let Some(columns) = &link.per_question {
             for (index, question) in module.questions.iter().enumerate() {
+                if question.points == 0 {
+                    continue; // a line item needs a maximum above 0
+                }
                 let answer = crate::assess::latest(
                     pool,
                     course,
@@ -99,9 +102,6 @@ async fn send_learner(
                 let Some(answer) = answer.filter(|a| a.state != "draft") else {
                     continue; // nothing to grade yet: the column stays empty
                 };
-                if question.points == 0 {
-                    continue;
-                }
                 let lineitem = service
                     .question_lineitem(pool, columns, module, index + 1, question)
                     .await?;
