@@ -277,28 +277,30 @@ async fn run() {
                         break;
                     }
                     let cookie = format!("lectern_session={token}");
+                    // What the page's scripts send: JSON with the session's CSRF token.
+                    let json_post = |path: &str, body: String| {
+                        client
+                            .post(format!("{base}{path}"))
+                            .header("x-csrf-token", &csrf)
+                            .header("content-type", "application/json")
+                            .body(body)
+                    };
                     let (kind, request) = match (n >> 20) % 10 {
                         0..=2 => (
                             "check my work",
-                            client
-                                .post(format!(
-                                    "{base}/api/labs/ha-control-plane/steps/monitoring-rbac/check"
-                                ))
-                                .header("x-csrf-token", &csrf)
-                                .header("content-type", "application/json")
-                                .body("{}"),
+                            json_post(
+                                "/api/labs/ha-control-plane/steps/monitoring-rbac/check",
+                                "{}".to_owned(),
+                            ),
                         ),
                         3..=5 => (
                             "save an answer",
-                            client
-                                .post(format!(
-                                    "{base}/api/modules/cluster-architecture/questions/api-server-role/answer"
-                                ))
-                                .header("x-csrf-token", &csrf)
-                                .header("content-type", "application/json")
-                                .body(format!(
+                            json_post(
+                                "/api/modules/cluster-architecture/questions/api-server-role/answer",
+                                format!(
                                     "{{\"text\":\"draft {n}: the API server alone talks to etcd\",\"submit\":false}}"
-                                )),
+                                ),
+                            ),
                         ),
                         _ => (
                             "module page",
