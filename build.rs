@@ -12,6 +12,8 @@ const MIN_BYTES: u64 = 1024;
 
 fn main() {
     println!("cargo:rerun-if-changed=static");
+    // sqlx::migrate! embeds `migrations/`; cargo must rebuild when a migration is added.
+    println!("cargo:rerun-if-changed=migrations");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let mut files = Vec::new();
     collect(Path::new("static"), &mut files);

@@ -48,7 +48,9 @@ async fn run() {
 
     // Accounts and paired tokens straight into the database, through the same domain functions the
     // portal uses (pairing over HTTP is throttled per address, which is not what is measured).
-    let pool = lectern::db::open(&db).await.unwrap();
+    let pool = lectern::db::open(&lectern::db::Location::Sqlite(db.clone()))
+        .await
+        .unwrap();
     let mut tokens = Vec::new();
     for id in portal::seed_learners(&pool, idle + 2, PASSWORD).await {
         let code = lectern::bridge::create_code(&pool, id).await.unwrap();

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::assets::Assets;
 use crate::auth::Passwords;
@@ -22,7 +22,7 @@ pub struct App {
     /// How the server was started.
     pub config: ServeArgs,
     /// The SQLite pool, migrated.
-    pub db: SqlitePool,
+    pub db: AnyPool,
     /// The pages, swapped on reload.
     pub site: LiveSite,
     /// Grammars for code highlighting, kept for reloads.
@@ -77,13 +77,13 @@ impl App {
     pub async fn build(config: ServeArgs) -> Result<AppState, StartError> {
         let sso_settings = sso_settings(&config)?;
         let highlighter = tokio::task::spawn_blocking(Highlighter::default);
-        let db = db::open(&config.db.path()).await?;
+        let db = db::open(&config.db.location()).await?;
         let holder = format!(
             "process {}, started to listen on {}",
             std::process::id(),
             config.addr
         );
-        let server_lock = db::lock_for_serving(&config.db.path(), &holder)?;
+        let server_lock = db::lock_for_serving(&config.db.location(), &holder)?;
         let highlighter = highlighter.await.unwrap_or_default();
         let course = load_course(config.content.as_deref(), &highlighter).map_err(|errors| {
             StartError::InvalidContent {
@@ -94,7 +94,7 @@ impl App {
         crate::assess::rubrics::sync(&db, &course.course)
             .await
             .map_err(|source| DbError::Open {
-                path: config.db.path().display().to_string(),
+                database: config.db.location().to_string(),
                 source,
             })?;
         let assets = Assets::load();

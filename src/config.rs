@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::db::Location;
+
 /// Lectern: courseware for hands-on Kubernetes training.
 #[derive(Debug, Parser)]
 #[command(name = "lectern", version, about, long_about = None)]
@@ -497,16 +499,19 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
 /// `--db`, shared by every subcommand that touches the database.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// SQLite database file, created on first start [default: $XDG_DATA_HOME/lectern/lectern.db,
-    /// i.e. ~/.local/share/lectern/lectern.db].
-    #[arg(long = "db", env = "LECTERN_DB", value_name = "PATH")]
-    pub path: Option<PathBuf>,
+    /// The database: a SQLite file, created on first start [default:
+    /// $XDG_DATA_HOME/lectern/lectern.db, i.e. ~/.local/share/lectern/lectern.db], or a PostgreSQL
+    /// URL (`postgres://user:password@host:5432/lectern`), which several servers can share.
+    #[arg(long = "db", env = "LECTERN_DB", value_name = "PATH|URL")]
+    pub location: Option<Location>,
 }
 
 impl DbArgs {
-    /// The configured path, or the per-user default.
-    pub fn path(&self) -> PathBuf {
-        self.path.clone().unwrap_or_else(default_db_path)
+    /// The configured database, or the per-user default file.
+    pub fn location(&self) -> Location {
+        self.location
+            .clone()
+            .unwrap_or_else(|| Location::Sqlite(default_db_path()))
     }
 }
 

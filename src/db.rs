@@ -1,109 +1,260 @@
-//! The SQLite database: opened once, migrated at start with the migrations embedded in the binary.
+//! The database: a SQLite file (the default: one binary, nothing to install) or a PostgreSQL
+//! server (several replicas), opened once through sqlx's `Any` driver and migrated at start with
+//! the migrations embedded in the binary.
+//!
+//! The stores write one SQL text for both backends: `$1` placeholders, which SQLite reads too; the
+//! same column types (`BIGINT` is SQLite's `INTEGER`, timestamps are UTC text or unix seconds);
+//! the current time bound from Rust ([`timestamp_now`]); and booleans computed by SQL read as
+//! [`Flag`]. What differs is the schema, kept in `migrations/sqlite` and `migrations/postgres`.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyTypeInfo, AnyTypeInfoKind};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Any, AnyPool, Decode, Type};
 
 /// Until accounts exist (portal mode), all progress belongs to this learner, created by the first migration.
 pub const LOCAL_LEARNER_ID: i64 = 1;
 
-/// The schema history, from `migrations/`, compiled in.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+/// SQLite's schema history, from `migrations/sqlite`, compiled in.
+pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// PostgreSQL's schema history, from `migrations/postgres`, compiled in.
+pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How many connections one server keeps at most.
+const POOL_SIZE: u32 = 16;
+
+/// Where the data lives: `--db` / `LECTERN_DB`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file, created on first start.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, as a `postgres://` URL; several servers may share it.
+    Postgres(String),
+}
+
+impl FromStr for Location {
+    type Err = String;
+
+    /// A `postgres://` or `postgresql://` URL names PostgreSQL (checked here, so a typo fails at
+    /// start with the reason); anything else is a SQLite file's path.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            sqlx::postgres::PgConnectOptions::from_str(text)
+                .map_err(|e| format!("`{}` is not a PostgreSQL URL: {e}", redact(text)))?;
+            Ok(Location::Postgres(text.to_owned()))
+        } else if text.is_empty() {
+            Err("the database is empty: give a file path or a postgres:// URL".to_owned())
+        } else {
+            Ok(Location::Sqlite(PathBuf::from(text)))
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    /// The path, or the URL without its password: this goes to logs and error messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "password" { "***".into() } else { v };
+                    (k.into_owned(), v.into_owned())
+                })
+                .collect();
+            if !pairs.is_empty() {
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(a URL that does not parse)".to_owned(),
+    }
+}
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The folder for the database file could not be created.
-    #[error("cannot create the folder for the database {path}: {source}")]
+    #[error("cannot create the folder for the database {database}: {source}")]
     CreateDir {
-        /// The database path.
-        path: String,
+        /// The database, as [`Location`] shows it.
+        database: String,
         /// The I/O error.
         source: std::io::Error,
     },
-    /// SQLite refused to open the file.
-    #[error("cannot open the database {path}: {source}")]
+    /// The database refused to open, or its server did not answer.
+    #[error("cannot open the database {database}: {source}")]
     Open {
-        /// The database path.
-        path: String,
-        /// SQLite's error.
+        /// The database, as [`Location`] shows it.
+        database: String,
+        /// The driver's error.
         source: sqlx::Error,
     },
-    /// Another `lectern serve` holds the database: two would keep separate caches and
+    /// Another `lectern serve` holds the SQLite file: two would keep separate caches and
     /// `lectern connect` bridges over the same data.
     #[error(
-        "the database {path} is in use by another Lectern server ({holder}); stop it, or give this one another --db"
+        "the database {database} is in use by another Lectern server ({holder}); stop it, or give this one another --db (several servers share a PostgreSQL database, not a SQLite file)"
     )]
     InUse {
         /// The database path.
-        path: String,
+        database: String,
         /// Who holds it, as that server wrote in the lock file.
         holder: String,
     },
     /// The lock file beside the database could not be opened or locked.
-    #[error("cannot lock the database {path}: {source}")]
+    #[error("cannot lock the database {database}: {source}")]
     Lock {
         /// The database path.
-        path: String,
+        database: String,
         /// The I/O error.
         source: std::io::Error,
     },
     /// A migration failed; the database is left as it was before that migration.
-    #[error("cannot upgrade the database {path}: {source}")]
+    #[error("cannot upgrade the database {database}: {source}")]
     Migrate {
-        /// The database path.
-        path: String,
+        /// The database, as [`Location`] shows it.
+        database: String,
         /// The migration error.
         source: sqlx::migrate::MigrateError,
     },
 }
 
-/// Opens (creating if needed) the database at `path` in WAL mode with foreign keys and a busy
-/// timeout, and brings its schema up to date.
+/// Opens the database at `location` and brings its schema up to date.
 ///
-/// `synchronous=NORMAL` is SQLite's recommended setting for WAL: a committed transaction survives the
-/// process being killed (tested with kill -9); only an OS crash or power loss can lose the last few.
-///
-/// It holds password hashes, session hashes and kubeconfigs, so a folder or file it creates is
+/// SQLite: created if needed, in WAL mode with foreign keys and a busy timeout.
+/// `synchronous=NORMAL` is SQLite's recommended setting for WAL: a committed transaction survives
+/// the process being killed (tested with kill -9); only an OS crash or power loss can lose the last
+/// few. It holds password hashes, session hashes and kubeconfigs, so a folder or file it creates is
 /// readable by Lectern's user only (0700 and 0600; SQLite gives its `-wal` and `-shm` files the
 /// database file's mode).
-pub async fn open(path: &Path) -> Result<SqlitePool, DbError> {
-    let display = path.display().to_string();
-    create_private(path).map_err(|source| DbError::CreateDir {
-        path: display.clone(),
+///
+/// PostgreSQL: the database must exist. Servers starting together migrate once: sqlx holds an
+/// advisory lock while it migrates, and the others wait for it.
+pub async fn open(location: &Location) -> Result<AnyPool, DbError> {
+    sqlx::any::install_default_drivers();
+    let database = location.to_string();
+    let open_error = |source| DbError::Open {
+        database: database.clone(),
         source,
-    })?;
-    let options = SqliteConnectOptions::from_str("sqlite:")
-        .map_err(|source| DbError::Open {
-            path: display.clone(),
-            source,
-        })?
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(16)
+    };
+    let (url, migrator) = match location {
+        Location::Sqlite(path) => {
+            create_private(path).map_err(|source| DbError::CreateDir {
+                database: database.clone(),
+                source,
+            })?;
+            let path = std::path::absolute(path).map_err(|source| DbError::CreateDir {
+                database: database.clone(),
+                source,
+            })?;
+            (sqlite_url(&path), &SQLITE_MIGRATOR)
+        }
+        Location::Postgres(url) => (url.clone(), &POSTGRES_MIGRATOR),
+    };
+    let options = AnyConnectOptions::from_str(&url).map_err(open_error)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(POOL_SIZE)
         .acquire_timeout(Duration::from_secs(5))
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                let settings = match connection.backend_name() {
+                    "SQLite" => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+                    // Notices ("relation ... already exists, skipping") are not news to the log.
+                    _ => "SET client_min_messages TO warning",
+                };
+                connection.execute(settings).await?;
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await
-        .map_err(|source| DbError::Open {
-            path: display.clone(),
-            source,
-        })?;
-    MIGRATOR
+        .map_err(open_error)?;
+    migrator
         .run(&pool)
         .await
-        .map_err(|source| DbError::Migrate {
-            path: display,
-            source,
-        })?;
+        .map_err(|source| DbError::Migrate { database, source })?;
     Ok(pool)
+}
+
+/// The `sqlite://` URL of an absolute path: percent-encoded, so that `?`, `#` or `%` in a folder
+/// name stay part of the name; `mode=rwc` creates the file.
+fn sqlite_url(path: &Path) -> String {
+    use std::fmt::Write;
+    let mut url = String::from("sqlite://");
+    for byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-_.~".contains(byte) {
+            url.push(char::from(*byte));
+        } else {
+            let _ = write!(url, "%{byte:02X}");
+        }
+    }
+    url.push_str("?mode=rwc");
+    url
+}
+
+/// The current time as the database writes timestamps (UTC, milliseconds: what SQLite's
+/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')` gives), bound from Rust so one SQL text serves both
+/// backends.
+pub fn timestamp_now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// A truth value computed by SQL (`EXISTS (...) AS released`): PostgreSQL answers a boolean,
+/// SQLite an integer; this reads either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> bool {
+        flag.0
+    }
+}
+
+impl Type<Any> for Flag {
+    fn type_info() -> AnyTypeInfo {
+        <bool as Type<Any>>::type_info()
+    }
+
+    fn compatible(ty: &AnyTypeInfo) -> bool {
+        matches!(
+            ty.kind(),
+            AnyTypeInfoKind::Bool
+                | AnyTypeInfoKind::SmallInt
+                | AnyTypeInfoKind::Integer
+                | AnyTypeInfoKind::BigInt
+        )
+    }
+}
+
+impl<'r> Decode<'r, Any> for Flag {
+    fn decode(
+        value: <Any as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
+        match <bool as Decode<Any>>::decode(value.clone()) {
+            Ok(truth) => Ok(Flag(truth)),
+            Err(_) => Ok(Flag(<i64 as Decode<Any>>::decode(value)? != 0)),
+        }
+    }
 }
 
 /// Creates the database's missing folders (0700) and the empty database file (0600), so that SQLite
@@ -132,19 +283,29 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
-/// Proof that this process is the one server of a database, held for as long as it serves: a lock
-/// on `<database>.lock`, which also names the holder for the message a second server gives.
+/// Proof that this process is the one server of a SQLite database, held for as long as it
+/// serves: a lock on `<database>.lock`, which also names the holder for the message a second
+/// server gives. PostgreSQL needs none: several servers share it by design.
 #[derive(Debug)]
 pub struct ServerLock {
-    _file: std::fs::File,
+    _file: Option<std::fs::File>,
 }
 
 /// Takes the database's server lock, or says which server holds it. `holder` describes this server.
-pub fn lock_for_serving(db_path: &Path, holder: &str) -> Result<ServerLock, DbError> {
+pub fn lock_for_serving(location: &Location, holder: &str) -> Result<ServerLock, DbError> {
+    match location {
+        Location::Sqlite(path) => {
+            lock_file(path, holder).map(|file| ServerLock { _file: Some(file) })
+        }
+        Location::Postgres(_) => Ok(ServerLock { _file: None }),
+    }
+}
+
+fn lock_file(db_path: &Path, holder: &str) -> Result<std::fs::File, DbError> {
     use std::io::{Read, Seek, Write};
-    let path = db_path.display().to_string();
+    let database = db_path.display().to_string();
     let lock_error = |source| DbError::Lock {
-        path: path.clone(),
+        database: database.clone(),
         source,
     };
     let lock_path = db_path.with_file_name(format!(
@@ -162,7 +323,7 @@ pub fn lock_for_serving(db_path: &Path, holder: &str) -> Result<ServerLock, DbEr
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             return Err(DbError::InUse {
-                path,
+                database,
                 holder: Some(holder.trim().to_owned())
                     .filter(|h| !h.is_empty())
                     .unwrap_or_else(|| "it did not say who it is".to_owned()),
@@ -173,7 +334,7 @@ pub fn lock_for_serving(db_path: &Path, holder: &str) -> Result<ServerLock, DbEr
     file.set_len(0).map_err(lock_error)?;
     file.rewind().map_err(lock_error)?;
     file.write_all(holder.as_bytes()).map_err(lock_error)?;
-    Ok(ServerLock { _file: file })
+    Ok(file)
 }
 
 /// Why a backup could not be made.
@@ -182,6 +343,11 @@ pub enum BackupError {
     /// There is no database at the source path.
     #[error("there is no database at {0}")]
     NoDatabase(String),
+    /// The database is PostgreSQL, which its own tools back up.
+    #[error(
+        "{0} is a PostgreSQL database: back it up with pg_dump, or with your operator's backups (CloudNativePG, Patroni, a managed service)"
+    )]
+    NotSqlite(String),
     /// The target exists; backups never overwrite.
     #[error("{0} already exists; choose a new file name (backups never overwrite)")]
     TargetExists(String),
@@ -207,7 +373,11 @@ pub enum BackupError {
 
 /// Copies the live database at `source` to `target` with `VACUUM INTO`: a consistent snapshot taken in
 /// one read transaction, so the server can keep writing meanwhile. Does not migrate or create `source`.
-pub async fn backup(source: &Path, target: &Path) -> Result<(), BackupError> {
+pub async fn backup(source: &Location, target: &Path) -> Result<(), BackupError> {
+    let source = match source {
+        Location::Sqlite(path) => path.as_path(),
+        Location::Postgres(_) => return Err(BackupError::NotSqlite(source.to_string())),
+    };
     let (source_path, target_path) = (source.display().to_string(), target.display().to_string());
     if !source.exists() {
         return Err(BackupError::NoDatabase(source_path));
@@ -247,7 +417,7 @@ async fn vacuum_into(source: &Path, target: &str) -> Result<(), sqlx::Error> {
         .max_connections(1)
         .connect_with(options)
         .await?;
-    let result = sqlx::query("VACUUM INTO ?")
+    let result = sqlx::query("VACUUM INTO $1")
         .bind(target)
         .execute(&pool)
         .await;
@@ -256,7 +426,7 @@ async fn vacuum_into(source: &Path, target: &str) -> Result<(), sqlx::Error> {
 }
 
 /// Whether the database answers and holds Lectern's schema (for `/readyz`).
-pub async fn is_ready(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+pub async fn is_ready(pool: &AnyPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1 FROM learners LIMIT 1")
         .execute(pool)
         .await

@@ -17,7 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 /// Request latency buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -160,7 +160,7 @@ impl Metrics {
 
     /// The metrics as OpenMetrics text, with the gauges read now: the pool's connections, and
     /// the sessions used within `idle`.
-    pub async fn render(&self, pool: &SqlitePool, idle: Duration) -> Result<String, sqlx::Error> {
+    pub async fn render(&self, pool: &AnyPool, idle: Duration) -> Result<String, sqlx::Error> {
         let idle_connections = pool.num_idle() as i64;
         let open = i64::from(pool.size());
         for (state, value) in [

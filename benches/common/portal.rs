@@ -53,11 +53,7 @@ pub(crate) fn release_binary() -> PathBuf {
 
 /// Creates `count` learner accounts `learner0`, `learner1`, … with `password` (one Argon2 hash
 /// shared: hashing is not what is measured; each sign-in still verifies it); answers their ids.
-pub(crate) async fn seed_learners(
-    pool: &sqlx::SqlitePool,
-    count: usize,
-    password: &str,
-) -> Vec<i64> {
+pub(crate) async fn seed_learners(pool: &sqlx::AnyPool, count: usize, password: &str) -> Vec<i64> {
     let hash = lectern::auth::Hasher::default()
         .hash(password)
         .await
@@ -65,12 +61,12 @@ pub(crate) async fn seed_learners(
     let mut tx = pool.begin().await.unwrap();
     let mut ids = Vec::with_capacity(count);
     for i in 0..count {
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")
+        let (id,): (i64,) = sqlx::query_as("INSERT INTO learners (name) VALUES ($1) RETURNING id")
             .bind(format!("bench{i}"))
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-        sqlx::query("INSERT INTO accounts (learner_id, username, role, password_hash, cohort) VALUES (?, ?, 'learner', ?, 'bench')")
+        sqlx::query("INSERT INTO accounts (learner_id, username, role, password_hash, cohort) VALUES ($1, $2, 'learner', $3, 'bench')")
             .bind(id)
             .bind(format!("learner{i}"))
             .bind(&hash)
@@ -140,7 +136,9 @@ impl Class {
         let cluster = crate::kube_api::FakeCluster::start(crate::kind_fixtures::lab_done()).await;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("bench.db");
-        let pool = lectern::db::open(&db).await.unwrap();
+        let pool = lectern::db::open(&lectern::db::Location::Sqlite(db.clone()))
+            .await
+            .unwrap();
         seed_learners(&pool, learners, password).await;
         pool.close().await;
         let (server, base) = start_portal(&binary, &db, &cluster.kubeconfig).await;

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::rubrics::{self, Rubric};
 use super::{AssessError, question, store};
@@ -222,7 +222,7 @@ impl store::EntryRow {
 /// Submitted open answers matching `filter`: ungraded first, then those needing another look,
 /// then graded ones; oldest submission first within each.
 pub async fn queue(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     filter: &QueueFilter,
 ) -> Result<Vec<QueueEntry>, AssessError> {
@@ -246,7 +246,7 @@ pub async fn queue(
 
 /// One answer to grade, with the rubric and every earlier grade.
 pub async fn task(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     answer_id: i64,
 ) -> Result<GradingTask, AssessError> {
@@ -275,7 +275,7 @@ pub async fn task(
 }
 
 /// An answer's grades, newest first.
-async fn history(pool: &SqlitePool, answer_id: i64) -> Result<Vec<GradeRecord>, sqlx::Error> {
+async fn history(pool: &AnyPool, answer_id: i64) -> Result<Vec<GradeRecord>, sqlx::Error> {
     let rows = store::grade_history(pool, answer_id).await?;
     Ok(rows
         .into_iter()
@@ -295,7 +295,7 @@ async fn history(pool: &SqlitePool, answer_id: i64) -> Result<Vec<GradeRecord>, 
 /// Saves a grade for a submitted answer, unless someone else graded it (or the learner resubmitted,
 /// or the rubric changed) since the grader loaded it: then nothing is saved and the conflict says why.
 pub async fn grade(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     grader_id: i64,
     answer_id: i64,
@@ -427,7 +427,7 @@ impl ReleasePreview {
 
 /// What releasing one question, or every instructor-graded question of a module, would publish.
 pub async fn release_preview(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     module_id: &str,
     question_id: Option<&str>,
@@ -450,7 +450,7 @@ pub async fn release_preview(
 
 /// Lets learners see the grades of one question, or of every open question of a module.
 pub async fn release(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     released_by: i64,
     module_id: &str,
@@ -463,7 +463,7 @@ pub async fn release(
 
 /// Takes a release back: learners stop seeing those grades until they are released again.
 pub async fn withdraw(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     module_id: &str,
     question_id: Option<&str>,
@@ -495,7 +495,7 @@ pub struct QuestionRelease {
 /// Every instructor-graded question of the course, in course order, with its release state and
 /// graded counts: what the grading page lists and filters by.
 pub async fn question_releases(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
 ) -> Result<Vec<QuestionRelease>, AssessError> {
     let released = released(pool).await?;
@@ -525,7 +525,7 @@ pub async fn question_releases(
 }
 
 /// The (module, question) pairs whose grades learners see.
-pub async fn released(pool: &SqlitePool) -> Result<HashSet<(String, String)>, sqlx::Error> {
+pub async fn released(pool: &AnyPool) -> Result<HashSet<(String, String)>, sqlx::Error> {
     let rows = store::releases(pool).await?;
     Ok(rows.into_iter().collect())
 }

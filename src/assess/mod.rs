@@ -11,7 +11,7 @@ mod store;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::content::{Course, Question, QuestionKind};
 
@@ -129,7 +129,7 @@ fn question<'a>(
 
 /// Saves a new version of a learner's answer (a draft, or a submission, graded at once for choices).
 pub async fn save(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
     module_id: &str,
@@ -230,7 +230,7 @@ pub async fn save(
 /// The learner's current answer to a question, if any: the graded submission once there is one,
 /// otherwise the latest version.
 pub async fn latest(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
     module_id: &str,
@@ -339,7 +339,7 @@ fn view(
 /// Every question the learner has submitted an answer to, with the score they can see: a choice
 /// question's at once, an open one's once its grade is released.
 pub async fn submitted(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<HashMap<(String, String), Option<u32>>, sqlx::Error> {
     Ok(store::submitted_scores(pool, learner_id)
@@ -364,7 +364,7 @@ pub struct Answered {
 /// Each learner's latest submitted answer per question, with its current grade, keyed by
 /// (learner, module, question).
 pub async fn current_submissions(
-    pool: &SqlitePool,
+    pool: &AnyPool,
 ) -> Result<HashMap<(i64, String, String), Answered>, sqlx::Error> {
     let rows = store::current_submissions(pool).await?;
     Ok(rows
@@ -418,14 +418,14 @@ pub struct WorkItem {
 }
 
 /// How many instructor grades reached the learner since they last opened My work (the badge).
-pub async fn unseen_grades(pool: &SqlitePool, learner_id: i64) -> Result<usize, AssessError> {
+pub async fn unseen_grades(pool: &AnyPool, learner_id: i64) -> Result<usize, AssessError> {
     Ok(store::unseen_grades(pool, learner_id).await?.len())
 }
 
 /// Every question of the course with the learner's answer, state, score and feedback, marking the
 /// grades that are new to them; from now on those count as seen.
 pub async fn my_work(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
 ) -> Result<Vec<WorkItem>, AssessError> {

@@ -4,7 +4,7 @@
 //! flagged for an instructor to look at again.
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::store;
 use crate::content::{Course, Question};
@@ -45,7 +45,7 @@ fn from_content(question: &Question) -> Vec<RubricCriterion> {
 /// Records the current rubric of every open question, recomputing and flagging grades when one
 /// changed; run whenever a course is loaded (start and `--watch` reloads). Cheap when nothing
 /// changed (one read per open question).
-pub async fn sync(pool: &SqlitePool, course: &Course) -> Result<(), sqlx::Error> {
+pub async fn sync(pool: &AnyPool, course: &Course) -> Result<(), sqlx::Error> {
     for module in &course.modules {
         for question in module
             .questions
@@ -59,7 +59,7 @@ pub async fn sync(pool: &SqlitePool, course: &Course) -> Result<(), sqlx::Error>
 }
 
 async fn sync_question(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module_id: &str,
     question: &Question,
 ) -> Result<(), sqlx::Error> {
@@ -110,7 +110,7 @@ async fn sync_question(
 
 /// The criteria of one recorded rubric version.
 pub(super) async fn version_criteria(
-    executor: impl sqlx::SqliteExecutor<'_>,
+    executor: impl sqlx::AnyExecutor<'_>,
     module_id: &str,
     question_id: &str,
     version: i64,
@@ -123,7 +123,7 @@ pub(super) async fn version_criteria(
 
 /// The latest recorded rubric of a question, if one was recorded.
 pub async fn latest(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module_id: &str,
     question_id: &str,
 ) -> Result<Option<Rubric>, sqlx::Error> {
@@ -136,7 +136,7 @@ pub async fn latest(
 
 /// Every recorded rubric version, keyed by (module, question, version).
 pub async fn all(
-    pool: &SqlitePool,
+    pool: &AnyPool,
 ) -> Result<std::collections::HashMap<(String, String, i64), Vec<RubricCriterion>>, sqlx::Error> {
     let rows = store::rubric_versions(pool).await?;
     Ok(rows

@@ -3,7 +3,7 @@
 //! table, and never counts as, or mixes with, an instructor's grade.
 
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{AssessError, CriterionScore, question, store};
 use crate::content::Course;
@@ -47,7 +47,7 @@ pub struct Scores {
 /// The rubric to score a submitted written answer against. Refused for choice questions (Lectern
 /// grades those) and before the answer is submitted (the model answer must not help write it).
 pub async fn sheet(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
     module_id: &str,
@@ -84,7 +84,7 @@ pub async fn sheet(
 
 /// Records the learner's scores for their latest submitted version.
 pub async fn record(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
     module_id: &str,
@@ -128,7 +128,7 @@ pub async fn record(
 
 /// The learner's latest self-assessment of a question, if any.
 pub(super) async fn latest(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,

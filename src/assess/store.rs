@@ -1,6 +1,6 @@
 //! Answers in SQLite.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 /// One stored version.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -44,13 +44,13 @@ pub(super) struct NewAnswer<'a> {
 /// every submission and at most one draft after each: a learner saving drafts in a loop cannot grow
 /// the database.
 pub(super) async fn insert(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     new: NewAnswer<'_>,
 ) -> Result<Option<AnswerRow>, sqlx::Error> {
     if new.state == "draft" {
         let replaced: Option<AnswerRow> = sqlx::query_as(
-            "UPDATE answers SET text = ?4, version = version + 1, created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE id = (SELECT id FROM answers WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3
+            "UPDATE answers SET text = $4, version = version + 1, created_at = $5
+             WHERE id = (SELECT id FROM answers WHERE learner_id = $1 AND module_id = $2 AND question_id = $3
                          ORDER BY version DESC LIMIT 1)
                AND state = 'draft'
              RETURNING version, state, text, choices, auto_score, created_at",
@@ -59,6 +59,7 @@ pub(super) async fn insert(
         .bind(new.module_id)
         .bind(new.question_id)
         .bind(new.text)
+        .bind(crate::db::timestamp_now())
         .fetch_optional(pool)
         .await?;
         if replaced.is_some() {
@@ -68,13 +69,33 @@ pub(super) async fn insert(
     let choices = new
         .choices
         .map(|c| serde_json::to_string(c).unwrap_or_default());
+    // On PostgreSQL two saves at once can both read the same last version; the unique key refuses
+    // the second, which then takes the next number.
+    let mut attempts = 0;
+    loop {
+        let inserted = insert_next_version(pool, &new, choices.as_deref()).await;
+        match inserted {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempts < 3 => {
+                attempts += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// One attempt of [`insert`] for a version after the first draft check.
+async fn insert_next_version(
+    pool: &AnyPool,
+    new: &NewAnswer<'_>,
+    choices: Option<&str>,
+) -> Result<Option<AnswerRow>, sqlx::Error> {
     sqlx::query_as(
         "INSERT INTO answers (learner_id, module_id, question_id, version, state, text, choices, auto_score)
-         SELECT ?1, ?2, ?3,
-                (SELECT coalesce(max(version), 0) + 1 FROM answers WHERE learner_id = ?1 AND module_id = ?2 AND question_id = ?3),
-                ?4, ?5, ?6, ?7
-         WHERE NOT EXISTS (SELECT 1 FROM answers x WHERE x.learner_id = ?1 AND x.module_id = ?2 AND x.question_id = ?3
-                           AND x.state = 'submitted' AND (?8 OR EXISTS (SELECT 1 FROM grades g WHERE g.answer_id = x.id)))
+         SELECT $1, $2, $3,
+                (SELECT coalesce(max(version), 0) + 1 FROM answers WHERE learner_id = $1 AND module_id = $2 AND question_id = $3),
+                $4, $5, $6, $7
+         WHERE NOT EXISTS (SELECT 1 FROM answers x WHERE x.learner_id = $1 AND x.module_id = $2 AND x.question_id = $3
+                           AND x.state = 'submitted' AND ($8 OR EXISTS (SELECT 1 FROM grades g WHERE g.answer_id = x.id)))
          RETURNING version, state, text, choices, auto_score, created_at",
     )
     .bind(new.learner_id)
@@ -97,12 +118,13 @@ pub(super) struct GradedRow {
     #[sqlx(flatten)]
     pub(super) grade: GradeRow,
     /// Whether the question's grades are released to learners.
+    #[sqlx(try_from = "crate::db::Flag")]
     pub(super) released: bool,
 }
 
 /// The latest submitted version and its current grade, if an instructor has graded it.
 pub(super) async fn graded_submission(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,
@@ -112,7 +134,7 @@ pub(super) async fn graded_submission(
                 g.rubric_version, g.scores, g.score, g.feedback, g.created_at AS graded_at,
                 EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
          FROM answers a JOIN grades g ON g.answer_id = a.id
-         WHERE a.learner_id = ? AND a.module_id = ? AND a.question_id = ? AND a.state = 'submitted'
+         WHERE a.learner_id = $1 AND a.module_id = $2 AND a.question_id = $3 AND a.state = 'submitted'
          ORDER BY a.version DESC, g.revision DESC LIMIT 1",
     )
     .bind(learner_id)
@@ -123,14 +145,14 @@ pub(super) async fn graded_submission(
 }
 
 pub(super) async fn latest(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,
 ) -> Result<Option<AnswerRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT version, state, text, choices, auto_score, created_at FROM answers
-         WHERE learner_id = ? AND module_id = ? AND question_id = ? ORDER BY version DESC LIMIT 1",
+         WHERE learner_id = $1 AND module_id = $2 AND question_id = $3 ORDER BY version DESC LIMIT 1",
     )
     .bind(learner_id)
     .bind(module_id)
@@ -146,12 +168,13 @@ pub(super) struct SubmittedRow {
     pub(super) question_id: String,
     pub(super) auto_score: Option<i64>,
     pub(super) grade: Option<i64>,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub(super) released: bool,
 }
 
 /// The latest submitted version of each question the learner answered, with its current grade.
 pub(super) async fn submitted_scores(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Vec<SubmittedRow>, sqlx::Error> {
     sqlx::query_as(
@@ -159,7 +182,7 @@ pub(super) async fn submitted_scores(
                 EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
          FROM latest_submissions a
          LEFT JOIN current_grades g ON g.answer_id = a.id
-         WHERE a.learner_id = ?1",
+         WHERE a.learner_id = $1",
     )
     .bind(learner_id)
     .fetch_all(pool)
@@ -178,7 +201,7 @@ pub(super) struct CurrentRow {
 }
 
 /// Each learner's latest submitted answer per question, with its current grade.
-pub(super) async fn current_submissions(pool: &SqlitePool) -> Result<Vec<CurrentRow>, sqlx::Error> {
+pub(super) async fn current_submissions(pool: &AnyPool) -> Result<Vec<CurrentRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.learner_id, a.module_id, a.question_id, a.auto_score, g.score, g.rubric_version, g.scores
          FROM latest_submissions a
@@ -200,8 +223,10 @@ pub(super) struct EntryRow {
     pub(super) submitted_at: String,
     pub(super) score: Option<i64>,
     pub(super) needs_review: Option<String>,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub(super) graded: bool,
     pub(super) graded_by: Option<String>,
+    #[sqlx(try_from = "crate::db::Flag")]
     pub(super) released: bool,
 }
 
@@ -220,7 +245,7 @@ WHERE a.state = 'submitted' AND a.choices IS NULL";
 /// Submitted open answers, each learner's latest per question, matching the queue's filters (each
 /// `None` matches all; `learner` matches part of the user name).
 pub(super) async fn grading_queue(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module: Option<&str>,
     question: Option<&str>,
     learner: Option<&str>,
@@ -229,8 +254,8 @@ pub(super) async fn grading_queue(
     let sql = format!(
         "{ENTRIES}
   AND a.id IN (SELECT id FROM latest_submissions)
-  AND (?1 IS NULL OR a.module_id = ?1) AND (?2 IS NULL OR a.question_id = ?2)
-  AND (?3 IS NULL OR acc.username LIKE '%' || ?3 || '%') AND (?4 IS NULL OR acc.cohort = ?4)"
+  AND ($1 IS NULL OR a.module_id = $1) AND ($2 IS NULL OR a.question_id = $2)
+  AND ($3 IS NULL OR lower(acc.username) LIKE '%' || lower($3) || '%') AND ($4 IS NULL OR acc.cohort = $4)"
     );
     sqlx::query_as(&sql)
         .bind(module)
@@ -243,10 +268,10 @@ pub(super) async fn grading_queue(
 
 /// One submitted open answer, even if a newer version superseded it (a grader may hold an old link).
 pub(super) async fn grading_entry(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     answer_id: i64,
 ) -> Result<Option<EntryRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{ENTRIES} AND a.id = ?1"))
+    sqlx::query_as(&format!("{ENTRIES} AND a.id = $1"))
         .bind(answer_id)
         .fetch_optional(pool)
         .await
@@ -254,10 +279,10 @@ pub(super) async fn grading_entry(
 
 /// The module and question an answer belongs to.
 pub(super) async fn answer_question(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     answer_id: i64,
 ) -> Result<Option<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT module_id, question_id FROM answers WHERE id = ?")
+    sqlx::query_as("SELECT module_id, question_id FROM answers WHERE id = $1")
         .bind(answer_id)
         .fetch_optional(pool)
         .await
@@ -265,14 +290,14 @@ pub(super) async fn answer_question(
 
 /// An answer's text, and the id of a newer submission of the same question if there is one.
 pub(super) async fn answer_text_and_newer(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     answer_id: i64,
 ) -> Result<(Option<String>, Option<i64>), sqlx::Error> {
     sqlx::query_as(
         "SELECT a.text, (SELECT b.id FROM answers b WHERE b.learner_id = a.learner_id AND b.module_id = a.module_id
                           AND b.question_id = a.question_id AND b.state = 'submitted' AND b.version > a.version
                           ORDER BY b.version DESC LIMIT 1)
-         FROM answers a WHERE a.id = ?",
+         FROM answers a WHERE a.id = $1",
     )
     .bind(answer_id)
     .fetch_one(pool)
@@ -293,14 +318,14 @@ pub(super) struct GradeRecordRow {
 
 /// An answer's grades, newest first, with who gave them.
 pub(super) async fn grade_history(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     answer_id: i64,
 ) -> Result<Vec<GradeRecordRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT g.revision, acc.username AS grader, g.rubric_version, g.scores, g.score, g.feedback,
                 g.needs_review, g.created_at AS graded_at
          FROM grades g LEFT JOIN accounts acc ON acc.learner_id = g.grader_id
-         WHERE g.answer_id = ? ORDER BY g.revision DESC",
+         WHERE g.answer_id = $1 ORDER BY g.revision DESC",
     )
     .bind(answer_id)
     .fetch_all(pool)
@@ -321,19 +346,16 @@ pub(super) struct NewGrade<'a> {
 /// Saves revision `seen_revision + 1` in one statement, only if the grader saw the latest revision
 /// and no newer submission exists; the unique (answer, revision) key settles two graders saving at
 /// the same instant. `false` when someone else was first.
-pub(super) async fn insert_grade(
-    pool: &SqlitePool,
-    new: NewGrade<'_>,
-) -> Result<bool, sqlx::Error> {
+pub(super) async fn insert_grade(pool: &AnyPool, new: NewGrade<'_>) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback)
-         SELECT ?1, ?2 + 1, ?3, ?4, ?5, ?6, ?7
-         WHERE coalesce((SELECT max(revision) FROM grades WHERE answer_id = ?1), 0) = ?2
+         SELECT $1, $2 + 1, $3, $4, $5, $6, $7
+         WHERE coalesce((SELECT max(revision) FROM grades WHERE answer_id = $1), 0) = $2
            AND NOT EXISTS (SELECT 1 FROM answers this JOIN answers newer
                            ON newer.learner_id = this.learner_id AND newer.module_id = this.module_id
                           AND newer.question_id = this.question_id AND newer.state = 'submitted'
                           AND newer.version > this.version
-                           WHERE this.id = ?1)",
+                           WHERE this.id = $1)",
     )
     .bind(new.answer_id)
     .bind(new.seen_revision)
@@ -353,7 +375,7 @@ pub(super) async fn insert_grade(
 
 /// Releases the grades of `questions` of a module to learners (again is a no-op).
 pub(super) async fn release(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module_id: &str,
     questions: &[&str],
     released_by: i64,
@@ -361,7 +383,7 @@ pub(super) async fn release(
     let mut tx = pool.begin().await?;
     for question_id in questions {
         sqlx::query(
-            "INSERT INTO grade_releases (module_id, question_id, released_by) VALUES (?, ?, ?)
+            "INSERT INTO grade_releases (module_id, question_id, released_by) VALUES ($1, $2, $3)
              ON CONFLICT (module_id, question_id) DO NOTHING",
         )
         .bind(module_id)
@@ -375,7 +397,7 @@ pub(super) async fn release(
 
 /// Takes back the release of `questions` of a module: learners stop seeing their grades.
 pub(super) async fn withdraw(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module_id: &str,
     questions: &[&str],
 ) -> Result<u64, sqlx::Error> {
@@ -383,7 +405,7 @@ pub(super) async fn withdraw(
     let mut withdrawn = 0;
     for question_id in questions {
         withdrawn +=
-            sqlx::query("DELETE FROM grade_releases WHERE module_id = ? AND question_id = ?")
+            sqlx::query("DELETE FROM grade_releases WHERE module_id = $1 AND question_id = $2")
                 .bind(module_id)
                 .bind(question_id)
                 .execute(&mut *tx)
@@ -396,13 +418,13 @@ pub(super) async fn withdraw(
 
 /// Per question of a module: learners' latest submissions, and how many of them are graded.
 pub(super) async fn graded_counts(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module_id: &str,
 ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.question_id, count(*), count(g.answer_id) FROM latest_submissions s
          LEFT JOIN current_grades g ON g.answer_id = s.id
-         WHERE s.module_id = ? GROUP BY s.question_id",
+         WHERE s.module_id = $1 GROUP BY s.question_id",
     )
     .bind(module_id)
     .fetch_all(pool)
@@ -410,7 +432,7 @@ pub(super) async fn graded_counts(
 }
 
 /// Every released (module, question).
-pub(super) async fn releases(pool: &SqlitePool) -> Result<Vec<(String, String)>, sqlx::Error> {
+pub(super) async fn releases(pool: &AnyPool) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as("SELECT module_id, question_id FROM grade_releases")
         .fetch_all(pool)
         .await
@@ -419,30 +441,35 @@ pub(super) async fn releases(pool: &SqlitePool) -> Result<Vec<(String, String)>,
 /// Records `criteria` (JSON) as a question's next rubric version unless it is the latest already;
 /// the new version's number, or `None` when someone recorded it first.
 pub(super) async fn insert_rubric_version(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     module_id: &str,
     question_id: &str,
     criteria: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_as::<_, (i64,)>(
+    let inserted = sqlx::query_as::<_, (i64,)>(
         "INSERT INTO rubric_versions (module_id, question_id, version, criteria)
-         SELECT ?1, ?2, (SELECT coalesce(max(version), 0) + 1 FROM rubric_versions WHERE module_id = ?1 AND question_id = ?2), ?3
-         WHERE coalesce((SELECT criteria FROM rubric_versions WHERE module_id = ?1 AND question_id = ?2
-                         ORDER BY version DESC LIMIT 1), '') <> ?3
+         SELECT $1, $2, (SELECT coalesce(max(version), 0) + 1 FROM rubric_versions WHERE module_id = $1 AND question_id = $2), $3
+         WHERE coalesce((SELECT criteria FROM rubric_versions WHERE module_id = $1 AND question_id = $2
+                         ORDER BY version DESC LIMIT 1), '') <> $3
          RETURNING version",
     )
     .bind(module_id)
     .bind(question_id)
     .bind(criteria)
     .fetch_optional(tx)
-    .await
-    .map(|row| row.map(|(version,)| version))
+    .await;
+    match inserted {
+        Ok(row) => Ok(row.map(|(version,)| version)),
+        // Another server (PostgreSQL) recorded a version at the same instant.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Current grades of a question given under a rubric older than `version`: answer, revision,
 /// rubric version, scores (JSON), feedback.
 pub(super) async fn grades_under_older_rubrics(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     module_id: &str,
     question_id: &str,
     version: i64,
@@ -450,7 +477,7 @@ pub(super) async fn grades_under_older_rubrics(
     sqlx::query_as(
         "SELECT g.answer_id, g.revision, g.rubric_version, g.scores, g.feedback
          FROM current_grades g JOIN answers a ON a.id = g.answer_id
-         WHERE a.module_id = ? AND a.question_id = ? AND g.rubric_version < ?",
+         WHERE a.module_id = $1 AND a.question_id = $2 AND g.rubric_version < $3",
     )
     .bind(module_id)
     .bind(question_id)
@@ -472,12 +499,12 @@ pub(super) struct RecomputedGrade<'a> {
 
 /// Saves a recomputed grade as the answer's next revision.
 pub(super) async fn insert_recomputed_grade(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     grade: RecomputedGrade<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO grades (answer_id, revision, grader_id, rubric_version, scores, score, feedback, needs_review)
-         VALUES (?, ?, NULL, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, NULL, $3, $4, $5, $6, $7)",
     )
     .bind(grade.answer_id)
     .bind(grade.revision)
@@ -493,12 +520,12 @@ pub(super) async fn insert_recomputed_grade(
 
 /// A question's latest recorded rubric: its version and criteria (JSON).
 pub(super) async fn latest_rubric(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     module_id: &str,
     question_id: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT version, criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? ORDER BY version DESC LIMIT 1",
+        "SELECT version, criteria FROM rubric_versions WHERE module_id = $1 AND question_id = $2 ORDER BY version DESC LIMIT 1",
     )
     .bind(module_id)
     .bind(question_id)
@@ -508,13 +535,13 @@ pub(super) async fn latest_rubric(
 
 /// The criteria (JSON) of one recorded rubric version.
 pub(super) async fn rubric_version(
-    executor: impl sqlx::SqliteExecutor<'_>,
+    executor: impl sqlx::AnyExecutor<'_>,
     module_id: &str,
     question_id: &str,
     version: i64,
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_as::<_, (String,)>(
-        "SELECT criteria FROM rubric_versions WHERE module_id = ? AND question_id = ? AND version = ?",
+        "SELECT criteria FROM rubric_versions WHERE module_id = $1 AND question_id = $2 AND version = $3",
     )
     .bind(module_id)
     .bind(question_id)
@@ -526,7 +553,7 @@ pub(super) async fn rubric_version(
 
 /// Every recorded rubric version: module, question, version, criteria (JSON).
 pub(super) async fn rubric_versions(
-    pool: &SqlitePool,
+    pool: &AnyPool,
 ) -> Result<Vec<(String, String, i64, String)>, sqlx::Error> {
     sqlx::query_as("SELECT module_id, question_id, version, criteria FROM rubric_versions")
         .fetch_all(pool)
@@ -536,16 +563,16 @@ pub(super) async fn rubric_versions(
 /// The (module, question) of each instructor grade the learner may see and has not seen on My
 /// work yet: graded or released (whichever came later) since they last opened it.
 pub(super) async fn unseen_grades(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.module_id, s.question_id FROM latest_submissions s
          JOIN current_grades g ON g.answer_id = s.id
          JOIN grade_releases r ON r.module_id = s.module_id AND r.question_id = s.question_id
-         WHERE s.learner_id = ?1
-           AND max(g.created_at, r.released_at) >
-               coalesce((SELECT seen_at FROM work_seen WHERE learner_id = ?1), '')",
+         LEFT JOIN work_seen w ON w.learner_id = s.learner_id
+         WHERE s.learner_id = $1
+           AND (w.seen_at IS NULL OR g.created_at > w.seen_at OR r.released_at > w.seen_at)",
     )
     .bind(learner_id)
     .fetch_all(pool)
@@ -553,12 +580,13 @@ pub(super) async fn unseen_grades(
 }
 
 /// Notes that the learner has seen My work as of now.
-pub(super) async fn mark_work_seen(pool: &SqlitePool, learner_id: i64) -> Result<(), sqlx::Error> {
+pub(super) async fn mark_work_seen(pool: &AnyPool, learner_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO work_seen (learner_id, seen_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+        "INSERT INTO work_seen (learner_id, seen_at) VALUES ($1, $2)
          ON CONFLICT (learner_id) DO UPDATE SET seen_at = excluded.seen_at",
     )
     .bind(learner_id)
+    .bind(crate::db::timestamp_now())
     .execute(pool)
     .await
     .map(|_| ())
@@ -566,14 +594,14 @@ pub(super) async fn mark_work_seen(pool: &SqlitePool, learner_id: i64) -> Result
 
 /// The learner's latest submitted version of a question, if any.
 pub(super) async fn latest_submitted(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
     let row: Option<(i64,)> = sqlx::query_as(
         "SELECT max(version) FROM answers
-         WHERE learner_id = ? AND module_id = ? AND question_id = ? AND state = 'submitted'
+         WHERE learner_id = $1 AND module_id = $2 AND question_id = $3 AND state = 'submitted'
          HAVING count(*) > 0",
     )
     .bind(learner_id)
@@ -585,7 +613,7 @@ pub(super) async fn latest_submitted(
 }
 
 pub(super) async fn insert_self_assessment(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,
@@ -595,14 +623,14 @@ pub(super) async fn insert_self_assessment(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO self_assessments (learner_id, module_id, question_id, answer_version, criteria, score)
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(learner_id)
     .bind(module_id)
     .bind(question_id)
     .bind(answer_version)
     .bind(criteria)
-    .bind(score)
+    .bind(i64::from(score))
     .execute(pool)
     .await
     .map(|_| ())
@@ -610,14 +638,14 @@ pub(super) async fn insert_self_assessment(
 
 /// (answer version, criteria JSON, score, when) of the latest self-assessment.
 pub(super) async fn latest_self_assessment(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
     question_id: &str,
 ) -> Result<Option<(i64, String, i64, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT answer_version, criteria, score, created_at FROM self_assessments
-         WHERE learner_id = ? AND module_id = ? AND question_id = ? ORDER BY id DESC LIMIT 1",
+         WHERE learner_id = $1 AND module_id = $2 AND question_id = $3 ORDER BY id DESC LIMIT 1",
     )
     .bind(learner_id)
     .bind(module_id)

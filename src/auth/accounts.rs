@@ -5,7 +5,7 @@
 //! Changes that would leave the portal without an active admin are refused, so nobody locks
 //! everyone out by mistake.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{AuthError, Hasher, Role, password, store};
 
@@ -34,12 +34,12 @@ impl Account {
 }
 
 /// Every account, by user name.
-pub async fn list(pool: &SqlitePool) -> Result<Vec<Account>, sqlx::Error> {
+pub async fn list(pool: &AnyPool) -> Result<Vec<Account>, sqlx::Error> {
     store::accounts(pool, None).await
 }
 
 /// One account, by its learner id.
-pub async fn find(pool: &SqlitePool, learner_id: i64) -> Result<Account, AuthError> {
+pub async fn find(pool: &AnyPool, learner_id: i64) -> Result<Account, AuthError> {
     store::accounts(pool, Some(learner_id))
         .await?
         .pop()
@@ -47,7 +47,7 @@ pub async fn find(pool: &SqlitePool, learner_id: i64) -> Result<Account, AuthErr
 }
 
 /// One account, by user name (for the command line).
-pub async fn find_by_name(pool: &SqlitePool, username: &str) -> Result<Account, AuthError> {
+pub async fn find_by_name(pool: &AnyPool, username: &str) -> Result<Account, AuthError> {
     let found = store::find_account(pool, username).await?;
     match found {
         Some((user, _)) => find(pool, user.learner_id).await,
@@ -58,7 +58,7 @@ pub async fn find_by_name(pool: &SqlitePool, username: &str) -> Result<Account, 
 /// Gives the account a new generated password and ends all its sessions; answers the password,
 /// which is shown once and stored only as its hash.
 pub async fn reset_password(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     learner_id: i64,
 ) -> Result<String, AuthError> {
@@ -71,7 +71,7 @@ pub async fn reset_password(
 /// Sets the role and cohort (an empty cohort removes it). A new role applies to the person's very
 /// next request; an admin cannot be made something else if no other active admin would remain.
 pub async fn update(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     role: Role,
     cohort: Option<&str>,
@@ -85,7 +85,7 @@ pub async fn update(
 }
 
 /// Stops the account from signing in and ends its sessions at once; its work stays.
-pub async fn deactivate(pool: &SqlitePool, learner_id: i64) -> Result<Account, AuthError> {
+pub async fn deactivate(pool: &AnyPool, learner_id: i64) -> Result<Account, AuthError> {
     find(pool, learner_id).await?;
     if !store::deactivate(pool, learner_id).await? {
         return Err(AuthError::LastAdmin);
@@ -94,7 +94,7 @@ pub async fn deactivate(pool: &SqlitePool, learner_id: i64) -> Result<Account, A
 }
 
 /// Lets a deactivated account sign in again (with its old password).
-pub async fn reactivate(pool: &SqlitePool, learner_id: i64) -> Result<Account, AuthError> {
+pub async fn reactivate(pool: &AnyPool, learner_id: i64) -> Result<Account, AuthError> {
     find(pool, learner_id).await?;
     store::reactivate(pool, learner_id).await?;
     find(pool, learner_id).await

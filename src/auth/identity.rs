@@ -3,7 +3,7 @@
 //! role and cohort (the organisation's directory is the source of truth); an unknown identity gets
 //! an account only when the portal creates accounts just in time.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{AuthError, Hasher, Origin, Role, Session, open_session, password, store};
 
@@ -28,7 +28,7 @@ pub struct ProviderIdentity {
 /// session `frame_ancestors` may frame (an LMS's launch; otherwise empty); returns the session
 /// cookie's token and the session.
 pub async fn sign_in_with_identity(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     identity: &ProviderIdentity,
     create: bool,
@@ -62,7 +62,7 @@ pub async fn sign_in_with_identity(
 /// Links a new account to `issuer`/`subject` (for `lectern user add --oidc-subject`): that person
 /// signs in through the provider; the account has no usable password.
 pub async fn create_linked_account(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     username: &str,
     role: Role,
@@ -87,7 +87,7 @@ pub async fn create_linked_account(
 
 /// A first sign-in with accounts made just in time: a free user name from the hint.
 async fn create_linked(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     identity: &ProviderIdentity,
 ) -> Result<super::User, AuthError> {

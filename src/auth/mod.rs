@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use password::Hasher;
 
@@ -190,7 +190,7 @@ fn valid_username(username: &str) -> Result<(), AuthError> {
 
 /// Creates a learner with an account, optionally in a cohort.
 pub async fn create_account(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     username: &str,
     role: Role,
@@ -229,7 +229,7 @@ pub struct Imported {
 /// Creates one account per CSV line `username,role,cohort` (role and cohort may be left out; a
 /// first line starting with `username` is a header), each with a generated password.
 pub async fn import_accounts(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     csv: &str,
 ) -> Result<Imported, sqlx::Error> {
@@ -285,7 +285,7 @@ pub async fn import_accounts(
 /// Checks credentials and starts a new session; returns the cookie token and the session.
 /// `address` is the client's, as [`rate_limit`] counts failures by it.
 pub async fn sign_in(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     passwords: &Passwords,
     username: &str,
     password: &str,
@@ -319,7 +319,7 @@ pub async fn sign_in(
 /// Starts a new session for someone whose identity was established, framable by
 /// `frame_ancestors`; returns the cookie token.
 async fn open_session(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     user: User,
     frame_ancestors: Vec<String>,
 ) -> Result<(String, Session), AuthError> {
@@ -350,7 +350,7 @@ const TOUCH_EVERY_SECS: u64 = 5;
 
 /// The live session for a cookie token, refreshing its idle timer; expired sessions are deleted.
 pub async fn session(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     token: &str,
     policy: SessionPolicy,
 ) -> Result<Option<Session>, sqlx::Error> {
@@ -372,19 +372,19 @@ pub async fn session(
 }
 
 /// How many sessions were used within `idle` (the active-sessions gauge).
-pub async fn active_sessions(pool: &SqlitePool, idle: Duration) -> Result<u64, sqlx::Error> {
+pub async fn active_sessions(pool: &AnyPool, idle: Duration) -> Result<u64, sqlx::Error> {
     store::sessions_seen_since(pool, now().saturating_sub(idle.as_secs())).await
 }
 
 /// Ends a session for good.
-pub async fn sign_out(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
+pub async fn sign_out(pool: &AnyPool, token: &str) -> Result<(), sqlx::Error> {
     store::delete_session(pool, &token_hash(token)).await
 }
 
 /// Changes a password after checking the current one (throttled like sign-in: a stolen session must
 /// not become a fast password oracle), and ends every other session of the user.
 pub async fn change_password(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     passwords: &Passwords,
     user: &User,
     current: &str,

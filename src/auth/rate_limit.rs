@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::store;
 
@@ -38,7 +38,7 @@ fn pair(account: &str, address: IpAddr) -> String {
 /// The keys a failure of `account` from `address` counts against, with their limits: the
 /// per-account one only from an address the account has not signed in from lately.
 async fn keys(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     account: &str,
     address: IpAddr,
     now: i64,
@@ -57,7 +57,7 @@ async fn keys(
 
 /// How long until `account` from `address` may try again; `None` when it may now.
 pub async fn retry_after(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     account: &str,
     address: IpAddr,
 ) -> Result<Option<Duration>, sqlx::Error> {
@@ -76,7 +76,7 @@ pub async fn retry_after(
 }
 
 /// Records a failed attempt (and forgets failures that left the window).
-pub async fn failed(pool: &SqlitePool, account: &str, address: IpAddr) -> Result<(), sqlx::Error> {
+pub async fn failed(pool: &AnyPool, account: &str, address: IpAddr) -> Result<(), sqlx::Error> {
     let account = account.to_lowercase();
     let now = now_ms();
     let keys: Vec<String> = keys(pool, &account, address, now)
@@ -89,11 +89,7 @@ pub async fn failed(pool: &SqlitePool, account: &str, address: IpAddr) -> Result
 
 /// A successful sign-in clears the count for this account from this address, and makes the
 /// address known for the account.
-pub async fn succeeded(
-    pool: &SqlitePool,
-    account: &str,
-    address: IpAddr,
-) -> Result<(), sqlx::Error> {
+pub async fn succeeded(pool: &AnyPool, account: &str, address: IpAddr) -> Result<(), sqlx::Error> {
     let account = account.to_lowercase();
     store::record_success(
         pool,
@@ -112,9 +108,11 @@ mod tests {
         text.parse().unwrap()
     }
 
-    async fn database() -> (tempfile::TempDir, SqlitePool) {
+    async fn database() -> (tempfile::TempDir, AnyPool) {
         let dir = tempfile::tempdir().unwrap();
-        let pool = crate::db::open(&dir.path().join("l.db")).await.unwrap();
+        let pool = crate::db::open(&crate::db::Location::Sqlite(dir.path().join("l.db")))
+            .await
+            .unwrap();
         (dir, pool)
     }
 

@@ -1,6 +1,6 @@
 //! Accounts and sessions in SQLite.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::accounts::Account;
 use super::{AuthError, Origin, Role, Session, User};
@@ -27,7 +27,7 @@ pub(super) struct NewAccount<'a> {
 }
 
 pub(super) async fn insert_account(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     account: NewAccount<'_>,
 ) -> Result<User, AuthError> {
     let NewAccount {
@@ -40,20 +40,28 @@ pub(super) async fn insert_account(
     } = account;
     let mut tx = pool.begin().await?;
     let taken: Option<(i64,)> =
-        sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+        sqlx::query_as("SELECT learner_id FROM accounts WHERE lower(username) = lower($1)")
             .bind(username)
             .fetch_optional(&mut *tx)
             .await?;
     if taken.is_some() {
         return Err(AuthError::UsernameTaken(username.to_owned()));
     }
+    // A unique key refusing either insert means another request (or server) took the name first.
+    let taken = |e: sqlx::Error| match e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            AuthError::UsernameTaken(username.to_owned())
+        }
+        e => AuthError::from(e),
+    };
     let (learner_id,): (i64,) =
-        sqlx::query_as("INSERT INTO learners (name) VALUES (?) RETURNING id")
+        sqlx::query_as("INSERT INTO learners (name) VALUES ($1) RETURNING id")
             .bind(format!("account:{username}"))
             .fetch_one(&mut *tx)
-            .await?;
+            .await
+            .map_err(taken)?;
     sqlx::query(
-        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort, origin) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort, origin) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(learner_id)
     .bind(username)
@@ -62,10 +70,11 @@ pub(super) async fn insert_account(
     .bind(cohort)
     .bind(origin.as_str())
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(taken)?;
     if let Some((issuer, subject)) = identity {
         let linked = sqlx::query(
-            "INSERT INTO account_identities (issuer, subject, learner_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO account_identities (issuer, subject, learner_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(issuer)
         .bind(subject)
@@ -86,13 +95,13 @@ pub(super) async fn insert_account(
 
 /// The account linked to a provider identity: (user, active).
 pub(super) async fn find_identity(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     issuer: &str,
     subject: &str,
 ) -> Result<Option<(User, bool)>, sqlx::Error> {
     let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
         "SELECT a.learner_id, a.username, a.role, a.deactivated_at FROM account_identities i
-         JOIN accounts a ON a.learner_id = i.learner_id WHERE i.issuer = ? AND i.subject = ?",
+         JOIN accounts a ON a.learner_id = i.learner_id WHERE i.issuer = $1 AND i.subject = $2",
     )
     .bind(issuer)
     .bind(subject)
@@ -107,32 +116,31 @@ pub(super) async fn find_identity(
 }
 
 /// How the account came to be (see [`Origin`]).
-pub(super) async fn origin(
-    pool: &SqlitePool,
-    learner_id: i64,
-) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT origin FROM accounts WHERE learner_id = ?")
-        .bind(learner_id)
-        .fetch_optional(pool)
-        .await?;
+pub(super) async fn origin(pool: &AnyPool, learner_id: i64) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT origin FROM accounts WHERE learner_id = $1")
+            .bind(learner_id)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|(o,)| o))
 }
 
 /// Whether a user name is in use.
-pub(super) async fn username_taken(pool: &SqlitePool, username: &str) -> Result<bool, sqlx::Error> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
-        .bind(username)
-        .fetch_optional(pool)
-        .await?;
+pub(super) async fn username_taken(pool: &AnyPool, username: &str) -> Result<bool, sqlx::Error> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT learner_id FROM accounts WHERE lower(username) = lower($1)")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.is_some())
 }
 
 pub(super) async fn find_account(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     username: &str,
 ) -> Result<Option<(User, String)>, sqlx::Error> {
     let row: Option<AccountRow> = sqlx::query_as(
-        "SELECT learner_id, username, role, password_hash FROM accounts WHERE username = ?",
+        "SELECT learner_id, username, role, password_hash FROM accounts WHERE lower(username) = lower($1)",
     )
     .bind(username)
     .fetch_optional(pool)
@@ -141,9 +149,9 @@ pub(super) async fn find_account(
 }
 
 /// Whether the account may sign in (not deactivated).
-pub(super) async fn is_active(pool: &SqlitePool, learner_id: i64) -> Result<bool, sqlx::Error> {
+pub(super) async fn is_active(pool: &AnyPool, learner_id: i64) -> Result<bool, sqlx::Error> {
     let row: Option<(i64,)> = sqlx::query_as(
-        "SELECT learner_id FROM accounts WHERE learner_id = ? AND deactivated_at IS NULL",
+        "SELECT learner_id FROM accounts WHERE learner_id = $1 AND deactivated_at IS NULL",
     )
     .bind(learner_id)
     .fetch_optional(pool)
@@ -153,7 +161,7 @@ pub(super) async fn is_active(pool: &SqlitePool, learner_id: i64) -> Result<bool
 
 /// Every account by user name, or the one with `learner_id`.
 pub(super) async fn accounts(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: Option<i64>,
 ) -> Result<Vec<Account>, sqlx::Error> {
     type Row = (
@@ -166,7 +174,7 @@ pub(super) async fn accounts(
     );
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT learner_id, username, role, cohort, last_sign_in_at, deactivated_at FROM accounts
-         WHERE ?1 IS NULL OR learner_id = ?1 ORDER BY username",
+         WHERE $1 IS NULL OR learner_id = $1 ORDER BY username",
     )
     .bind(learner_id)
     .fetch_all(pool)
@@ -194,13 +202,13 @@ const ANOTHER_ADMIN_REMAINS: &str = "(role <> 'admin' OR deactivated_at IS NOT N
 
 /// Sets role and cohort; `false` when refused because no active admin would remain.
 pub(super) async fn update_account(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     role: Role,
     cohort: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(&format!(
-        "UPDATE accounts SET role = ?, cohort = ? WHERE learner_id = ? AND (? = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
+        "UPDATE accounts SET role = $1, cohort = $2 WHERE learner_id = $3 AND ($4 = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
     ))
     .bind(role.as_str())
     .bind(cohort)
@@ -214,14 +222,14 @@ pub(super) async fn update_account(
 /// What the provider's claims say at a sign-in: the role (`None`: keep) and the cohort (`None`:
 /// keep); `false` when refused because no active admin would remain.
 pub(super) async fn apply_provider_mapping(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     role: Option<Role>,
     cohort: Option<Option<&str>>,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(&format!(
-        "UPDATE accounts SET role = coalesce(?1, role), cohort = CASE WHEN ?2 THEN ?3 ELSE cohort END
-         WHERE learner_id = ?4 AND (coalesce(?1, role) = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
+        "UPDATE accounts SET role = coalesce($1, role), cohort = CASE WHEN $2 THEN $3 ELSE cohort END
+         WHERE learner_id = $4 AND (coalesce($1, role) = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
     ))
     .bind(role.map(Role::as_str))
     .bind(cohort.is_some())
@@ -234,19 +242,20 @@ pub(super) async fn apply_provider_mapping(
 
 /// Deactivates and ends every session and bridge token use; `false` when refused because no
 /// active admin would remain.
-pub(super) async fn deactivate(pool: &SqlitePool, learner_id: i64) -> Result<bool, sqlx::Error> {
+pub(super) async fn deactivate(pool: &AnyPool, learner_id: i64) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let done = sqlx::query(&format!(
-        "UPDATE accounts SET deactivated_at = coalesce(deactivated_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-         WHERE learner_id = ? AND {ANOTHER_ADMIN_REMAINS}"
+        "UPDATE accounts SET deactivated_at = coalesce(deactivated_at, $2)
+         WHERE learner_id = $1 AND {ANOTHER_ADMIN_REMAINS}"
     ))
     .bind(learner_id)
+    .bind(crate::db::timestamp_now())
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM sessions WHERE learner_id = ?")
+    sqlx::query("DELETE FROM sessions WHERE learner_id = $1")
         .bind(learner_id)
         .execute(&mut *tx)
         .await?;
@@ -254,8 +263,8 @@ pub(super) async fn deactivate(pool: &SqlitePool, learner_id: i64) -> Result<boo
     Ok(true)
 }
 
-pub(super) async fn reactivate(pool: &SqlitePool, learner_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET deactivated_at = NULL WHERE learner_id = ?")
+pub(super) async fn reactivate(pool: &AnyPool, learner_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET deactivated_at = NULL WHERE learner_id = $1")
         .bind(learner_id)
         .execute(pool)
         .await
@@ -263,7 +272,7 @@ pub(super) async fn reactivate(pool: &SqlitePool, learner_id: i64) -> Result<(),
 }
 
 pub(super) async fn insert_session(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     token_hash: &str,
     learner_id: i64,
     csrf_token: &str,
@@ -271,7 +280,7 @@ pub(super) async fn insert_session(
     now: u64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO sessions (token_hash, learner_id, csrf_token, frame_ancestors, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO sessions (token_hash, learner_id, csrf_token, frame_ancestors, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(token_hash)
         .bind(learner_id)
         .bind(csrf_token)
@@ -280,22 +289,23 @@ pub(super) async fn insert_session(
         .bind(now as i64)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE accounts SET last_sign_in_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE learner_id = ?")
+    sqlx::query("UPDATE accounts SET last_sign_in_at = $2 WHERE learner_id = $1")
         .bind(learner_id)
+        .bind(crate::db::timestamp_now())
         .execute(&mut *tx)
         .await?;
     tx.commit().await
 }
 
 pub(super) async fn find_session(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     token_hash: &str,
 ) -> Result<Option<(Session, u64, u64)>, sqlx::Error> {
     type Row = (i64, String, String, String, Option<String>, i64, i64);
     let row: Option<Row> = sqlx::query_as(
         "SELECT a.learner_id, a.username, a.role, s.csrf_token, s.frame_ancestors, s.created_at, s.last_seen_at
          FROM sessions s JOIN accounts a ON a.learner_id = s.learner_id
-         WHERE s.token_hash = ? AND a.deactivated_at IS NULL",
+         WHERE s.token_hash = $1 AND a.deactivated_at IS NULL",
     )
     .bind(token_hash)
     .fetch_optional(pool)
@@ -316,8 +326,8 @@ pub(super) async fn find_session(
     ))
 }
 
-pub(super) async fn sessions_seen_since(pool: &SqlitePool, since: u64) -> Result<u64, sqlx::Error> {
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE last_seen_at >= ?")
+pub(super) async fn sessions_seen_since(pool: &AnyPool, since: u64) -> Result<u64, sqlx::Error> {
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE last_seen_at >= $1")
         .bind(since as i64)
         .fetch_one(pool)
         .await?;
@@ -325,11 +335,11 @@ pub(super) async fn sessions_seen_since(pool: &SqlitePool, since: u64) -> Result
 }
 
 pub(super) async fn touch_session(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     token_hash: &str,
     now: u64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?")
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
         .bind(now as i64)
         .bind(token_hash)
         .execute(pool)
@@ -337,8 +347,8 @@ pub(super) async fn touch_session(
         .map(|_| ())
 }
 
-pub(super) async fn delete_session(pool: &SqlitePool, token_hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+pub(super) async fn delete_session(pool: &AnyPool, token_hash: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash)
         .execute(pool)
         .await
@@ -348,18 +358,18 @@ pub(super) async fn delete_session(pool: &SqlitePool, token_hash: &str) -> Resul
 /// A new password hash; every session of the account ends except `keep_session` (the one that
 /// changed its own password), or all of them (an admin's reset).
 pub(super) async fn update_password(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     password_hash: &str,
     keep_session: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE accounts SET password_hash = ? WHERE learner_id = ?")
+    sqlx::query("UPDATE accounts SET password_hash = $1 WHERE learner_id = $2")
         .bind(password_hash)
         .bind(learner_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE learner_id = ?1 AND (?2 IS NULL OR token_hash <> ?2)")
+    sqlx::query("DELETE FROM sessions WHERE learner_id = $1 AND ($2 IS NULL OR token_hash <> $2)")
         .bind(learner_id)
         .bind(keep_session)
         .execute(&mut *tx)
@@ -369,13 +379,13 @@ pub(super) async fn update_password(
 
 /// Whether `account` signed in from `address` since `since_ms`.
 pub(super) async fn address_known(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     account: &str,
     address: &str,
     since_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM sign_in_addresses WHERE account = ? AND address = ? AND at_ms >= ?",
+        "SELECT 1 FROM sign_in_addresses WHERE account = $1 AND address = $2 AND at_ms >= $3",
     )
     .bind(account)
     .bind(address)
@@ -387,12 +397,12 @@ pub(super) async fn address_known(
 
 /// Failures counted against `key` since `since_ms`, and when the oldest of them was.
 pub(super) async fn failures_since(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     key: &str,
     since_ms: i64,
 ) -> Result<(i64, i64), sqlx::Error> {
     let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT count(*), min(at_ms) FROM sign_in_failures WHERE key = ? AND at_ms > ?",
+        "SELECT count(*), min(at_ms) FROM sign_in_failures WHERE key = $1 AND at_ms > $2",
     )
     .bind(key)
     .bind(since_ms)
@@ -403,20 +413,20 @@ pub(super) async fn failures_since(
 
 /// One failure against each of `keys`, forgetting those older than `forget_before_ms`.
 pub(super) async fn record_failure(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     keys: &[String],
     now_ms: i64,
     forget_before_ms: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for key in keys {
-        sqlx::query("INSERT INTO sign_in_failures (key, at_ms) VALUES (?, ?)")
+        sqlx::query("INSERT INTO sign_in_failures (key, at_ms) VALUES ($1, $2)")
             .bind(key)
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("DELETE FROM sign_in_failures WHERE at_ms <= ?")
+    sqlx::query("DELETE FROM sign_in_failures WHERE at_ms <= $1")
         .bind(forget_before_ms)
         .execute(&mut *tx)
         .await?;
@@ -426,18 +436,18 @@ pub(super) async fn record_failure(
 /// A sign-in of `account` from `address`: the failures of `pair_key` are forgotten, and the
 /// address is known for the account from `now_ms`.
 pub(super) async fn record_success(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     pair_key: &str,
     (account, address): (&str, &str),
     now_ms: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM sign_in_failures WHERE key = ?")
+    sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
         .bind(pair_key)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO sign_in_addresses (account, address, at_ms) VALUES (?, ?, ?)
+        "INSERT INTO sign_in_addresses (account, address, at_ms) VALUES ($1, $2, $3)
          ON CONFLICT (account, address) DO UPDATE SET at_ms = excluded.at_ms",
     )
     .bind(account)

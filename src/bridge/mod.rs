@@ -14,7 +14,7 @@ mod store;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use link::{Bridges, Incoming, Learner, Link, LinkError, LinkInfo, LinkService, Outgoing};
 pub use store::{Pairing, rfc3339};
@@ -53,7 +53,7 @@ pub struct Paired {
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 /// Creates a one-time pairing code for the learner, valid for ten minutes: `ABCD-EFGH`.
-pub async fn create_code(pool: &SqlitePool, learner_id: i64) -> Result<String, BridgeError> {
+pub async fn create_code(pool: &AnyPool, learner_id: i64) -> Result<String, BridgeError> {
     let bytes: [u8; 8] = crate::auth::random_bytes();
     let letters: String = bytes
         .iter()
@@ -65,7 +65,7 @@ pub async fn create_code(pool: &SqlitePool, learner_id: i64) -> Result<String, B
 }
 
 /// Exchanges a pairing code (once) for a bridge token; `label` names the machine.
-pub async fn pair(pool: &SqlitePool, code: &str, label: &str) -> Result<Paired, BridgeError> {
+pub async fn pair(pool: &AnyPool, code: &str, label: &str) -> Result<Paired, BridgeError> {
     let code = code.trim().to_ascii_uppercase();
     let token = format!(
         "lbt_{}",
@@ -83,7 +83,7 @@ pub async fn pair(pool: &SqlitePool, code: &str, label: &str) -> Result<Paired, 
 }
 
 /// The learner a bridge token belongs to, with the token's id.
-pub async fn authenticate(pool: &SqlitePool, token: &str) -> Result<(Learner, i64), BridgeError> {
+pub async fn authenticate(pool: &AnyPool, token: &str) -> Result<(Learner, i64), BridgeError> {
     match store::token_state(pool, token, now()).await? {
         store::TokenState::Valid {
             token_id,
@@ -112,13 +112,13 @@ pub async fn authenticate(pool: &SqlitePool, token: &str) -> Result<(Learner, i6
 }
 
 /// The learner's paired machines.
-pub async fn pairings(pool: &SqlitePool, learner_id: i64) -> Result<Vec<Pairing>, BridgeError> {
+pub async fn pairings(pool: &AnyPool, learner_id: i64) -> Result<Vec<Pairing>, BridgeError> {
     Ok(store::pairings(pool, learner_id, now()).await?)
 }
 
 /// Revokes one of the learner's paired machines and closes its bridge if it is connected.
 pub async fn revoke(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     bridges: &Bridges,
     learner_id: i64,
     pairing_id: i64,

@@ -1,7 +1,7 @@
 //! Pairing codes and bridge tokens: the only SQL of the bridge domain.
 
 use crate::auth::token_hash;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 /// A pairing code is valid this long after the portal shows it.
 pub(super) const CODE_LIFETIME_SECS: i64 = 10 * 60;
@@ -46,16 +46,16 @@ pub(super) enum TokenState {
 }
 
 pub(super) async fn insert_code(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     code: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM bridge_codes WHERE expires_at < ?")
+    sqlx::query("DELETE FROM bridge_codes WHERE expires_at < $1")
         .bind(now)
         .execute(pool)
         .await?;
-    sqlx::query("INSERT INTO bridge_codes (code_hash, learner_id, expires_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO bridge_codes (code_hash, learner_id, expires_at) VALUES ($1, $2, $3)")
         .bind(token_hash(code))
         .bind(learner_id)
         .bind(now + CODE_LIFETIME_SECS)
@@ -67,7 +67,7 @@ pub(super) async fn insert_code(
 /// Uses a pairing code (once) and issues a token for its learner; `None` if the code is unknown,
 /// used or expired.
 pub(super) async fn exchange_code(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     code: &str,
     token: &str,
     label: &str,
@@ -75,7 +75,7 @@ pub(super) async fn exchange_code(
 ) -> Result<Option<(i64, String, i64)>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let learner: Option<(i64,)> = sqlx::query_as(
-        "UPDATE bridge_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL AND expires_at >= ? RETURNING learner_id",
+        "UPDATE bridge_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at >= $3 RETURNING learner_id",
     )
     .bind(now)
     .bind(token_hash(code))
@@ -86,7 +86,7 @@ pub(super) async fn exchange_code(
         return Ok(None);
     };
     let expires_at = now + TOKEN_LIFETIME_SECS;
-    sqlx::query("INSERT INTO bridge_tokens (learner_id, token_hash, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO bridge_tokens (learner_id, token_hash, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(learner_id)
         .bind(token_hash(token))
         .bind(label)
@@ -95,7 +95,7 @@ pub(super) async fn exchange_code(
         .execute(&mut *tx)
         .await?;
     let (username,): (String,) =
-        sqlx::query_as("SELECT username FROM accounts WHERE learner_id = ?")
+        sqlx::query_as("SELECT username FROM accounts WHERE learner_id = $1")
             .bind(learner_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -105,14 +105,14 @@ pub(super) async fn exchange_code(
 
 /// Looks a token up, and notes its use when valid.
 pub(super) async fn token_state(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     token: &str,
     now: i64,
 ) -> Result<TokenState, sqlx::Error> {
     type Row = (i64, i64, i64, Option<i64>, String, Option<String>);
     let row: Option<Row> = sqlx::query_as(
         "SELECT t.id, t.learner_id, t.expires_at, t.revoked_at, a.username, a.deactivated_at
-         FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = ?",
+         FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = $1",
     )
     .bind(token_hash(token))
     .fetch_optional(pool)
@@ -123,7 +123,7 @@ pub(super) async fn token_state(
         Some((_, _, _, None, _, Some(_))) => TokenState::Deactivated,
         Some((_, _, expires_at, None, _, None)) if expires_at < now => TokenState::Expired,
         Some((token_id, learner_id, _, None, username, None)) => {
-            sqlx::query("UPDATE bridge_tokens SET last_used_at = ? WHERE id = ?")
+            sqlx::query("UPDATE bridge_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(token_id)
                 .execute(pool)
@@ -139,12 +139,12 @@ pub(super) async fn token_state(
 
 /// The learner's paired machines that are neither revoked nor expired.
 pub(super) async fn pairings(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     now: i64,
 ) -> Result<Vec<Pairing>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, label, created_at, expires_at, last_used_at FROM bridge_tokens WHERE learner_id = ? AND revoked_at IS NULL AND expires_at >= ? ORDER BY id DESC",
+        "SELECT id, label, created_at, expires_at, last_used_at FROM bridge_tokens WHERE learner_id = $1 AND revoked_at IS NULL AND expires_at >= $2 ORDER BY id DESC",
     )
     .bind(learner_id)
     .bind(now)
@@ -154,13 +154,13 @@ pub(super) async fn pairings(
 
 /// Revokes one of the learner's tokens; `false` if it is not theirs (or already revoked).
 pub(super) async fn revoke(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     id: i64,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
-        "UPDATE bridge_tokens SET revoked_at = ? WHERE id = ? AND learner_id = ? AND revoked_at IS NULL",
+        "UPDATE bridge_tokens SET revoked_at = $1 WHERE id = $2 AND learner_id = $3 AND revoked_at IS NULL",
     )
     .bind(now)
     .bind(id)

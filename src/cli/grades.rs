@@ -40,14 +40,16 @@ async fn run(args: GradesExportArgs) -> Result<String, String> {
             known.join(", ")
         ));
     }
-    let path = args.db.path();
-    if !path.exists() {
+    let location = args.db.location();
+    if let db::Location::Sqlite(path) = &location
+        && !path.exists()
+    {
         return Err(format!(
             "there is no database at {} (pass --db or set LECTERN_DB)",
             path.display()
         ));
     }
-    let pool = db::open(&path).await.map_err(|e| e.to_string())?;
+    let pool = db::open(&location).await.map_err(|e| e.to_string())?;
     if let Some(cohort) = &args.cohort {
         let cohorts = progress::cohorts(&pool).await.map_err(|e| e.to_string())?;
         if !cohorts.contains(cohort) {

@@ -177,8 +177,7 @@ fn print_run(lab: &content::Lab, run: &StepRun) {
 
 /// Records the runs for the local learner; a database problem is reported but does not hide the results.
 async fn record(args: &LabCheckArgs, runs: &[StepRun]) {
-    let path = args.db.path();
-    let pool = match db::open(&path).await {
+    let pool = match db::open(&args.db.location()).await {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("warning: results not recorded: {e}");
@@ -189,7 +188,10 @@ async fn record(args: &LabCheckArgs, runs: &[StepRun]) {
         if let Err(e) =
             labs::record(&pool, db::LOCAL_LEARNER_ID, run.clone(), labs::Via::Server).await
         {
-            eprintln!("warning: results not recorded in {}: {e}", path.display());
+            eprintln!(
+                "warning: results not recorded in {}: {e}",
+                args.db.location()
+            );
         }
     }
     pool.close().await;

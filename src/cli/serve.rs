@@ -65,13 +65,13 @@ async fn pass_grades_back(app: std::sync::Weak<App>) {
 /// Runs the server until it is asked to stop.
 pub async fn execute(args: ServeArgs) -> anyhow::Result<()> {
     let addr = args.addr;
-    let db_path = args.db.path();
+    let database = args.db.location();
     let app = start(args).await?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    tracing::info!(db = %db_path.display(), "serving “{}” on http://{local}", app.site.current().rendered.title);
+    tracing::info!(db = %database, "serving “{}” on http://{local}", app.site.current().rendered.title);
     crate::serve(listener, app, shutdown_signal())
         .await
         .context("server failed")?;

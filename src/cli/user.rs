@@ -23,7 +23,7 @@ async fn add(args: UserAddArgs) -> ExitCode {
             }
         },
     };
-    let pool = match db::open(&args.db.path()).await {
+    let pool = match db::open(&args.db.location()).await {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("error: {e}");
@@ -102,7 +102,7 @@ pub async fn execute(command: UserCommand) -> ExitCode {
         | UserCommand::Reactivate(args) => &args.db,
         UserCommand::Set(args) => &args.db,
     };
-    let pool = match db::open(&db.path()).await {
+    let pool = match db::open(&db.location()).await {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("error: {e}");
@@ -120,7 +120,7 @@ pub async fn execute(command: UserCommand) -> ExitCode {
     }
 }
 
-async fn run(pool: &sqlx::SqlitePool, command: UserCommand) -> Result<(), AuthError> {
+async fn run(pool: &sqlx::AnyPool, command: UserCommand) -> Result<(), AuthError> {
     match command {
         UserCommand::Add(_) => unreachable!("`execute` runs `add` before opening the database"),
         UserCommand::List { .. } => {

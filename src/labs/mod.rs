@@ -145,7 +145,7 @@ pub struct Reach<'a> {
 /// asked: what "Check my work" does.
 pub async fn check_for_learner(
     reach: &Reach<'_>,
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     course: &Course,
     learner_id: i64,
     lab_id: &str,
@@ -219,7 +219,7 @@ pub struct ClusterFacts {
 /// step (reachable, which context, which Kubernetes), and the same errors "Check my work" gives.
 pub async fn your_cluster(
     reach: &Reach<'_>,
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     learner_id: i64,
 ) -> Result<ClusterFacts, RunError> {
     let (cluster, via, options) = match reach.bridges.get(learner_id) {
@@ -257,7 +257,7 @@ pub async fn your_cluster(
 
 /// The learner's last run of a step, if any.
 pub async fn last_run(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     course: &Course,
     learner_id: i64,
     lab_id: &str,
@@ -288,7 +288,7 @@ fn find_step<'a>(
 
 /// The connection a learner's checks use: their assigned cluster, or the server's own.
 async fn options_for(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     server_default: &ConnectOptions,
     learner_id: i64,
 ) -> Result<(ConnectOptions, Via), sqlx::Error> {
@@ -320,7 +320,7 @@ pub enum AssignError {
 /// Assigns a kubeconfig (and context) to one learner or to every learner of a cohort, after checking
 /// it (see [`validate_kubeconfig`]); returns the sentence that says what was done.
 pub async fn assign_cluster(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     username: Option<&str>,
     cohort: Option<&str>,
     kubeconfig: &str,

@@ -1,6 +1,6 @@
 //! Check runs in SQLite: every run is kept, the latest one per step is shown again.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{CheckResult, Status, StepRun};
 
@@ -51,7 +51,7 @@ impl Via {
 
 /// Stores a run for a learner; the stored run comes back with its id and time.
 pub async fn record(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     run: StepRun,
     via: Via,
@@ -59,7 +59,7 @@ pub async fn record(
     let results =
         serde_json::to_string(&run.results).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let (id, recorded_at): (i64, String) = sqlx::query_as(
-        "INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms, via) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id, created_at",
+        "INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms, via) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, created_at",
     )
     .bind(learner_id)
     .bind(&run.lab)
@@ -80,7 +80,7 @@ pub async fn record(
 
 /// The learner's most recent run of a step, if any.
 pub(super) async fn latest(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     lab: &str,
     step: &str,
@@ -88,7 +88,7 @@ pub(super) async fn latest(
 ) -> Result<Option<RecordedRun>, sqlx::Error> {
     let row: Option<(i64, String, String, i64, String, String)> = sqlx::query_as(
         "SELECT id, status, results, duration_ms, created_at, via FROM check_runs
-         WHERE learner_id = ? AND lab_id = ? AND step_id = ? ORDER BY id DESC LIMIT 1",
+         WHERE learner_id = $1 AND lab_id = $2 AND step_id = $3 ORDER BY id DESC LIMIT 1",
     )
     .bind(learner_id)
     .bind(lab)
@@ -135,23 +135,25 @@ pub struct Assignment {
 
 /// Assigns one kubeconfig to every learner in `learner_ids`, replacing earlier assignments.
 pub(super) async fn assign(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_ids: &[i64],
     kubeconfig: &str,
     context: Option<&str>,
     server: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let now = crate::db::timestamp_now();
     for learner_id in learner_ids {
         sqlx::query(
-            "INSERT INTO cluster_assignments (learner_id, kubeconfig, context, server) VALUES (?, ?, ?, ?)
+            "INSERT INTO cluster_assignments (learner_id, kubeconfig, context, server, assigned_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (learner_id) DO UPDATE SET kubeconfig = excluded.kubeconfig, context = excluded.context,
-                 server = excluded.server, assigned_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                 server = excluded.server, assigned_at = excluded.assigned_at",
         )
         .bind(learner_id)
         .bind(kubeconfig)
         .bind(context)
         .bind(server)
+        .bind(&now)
         .execute(&mut *tx)
         .await?;
     }
@@ -160,17 +162,17 @@ pub(super) async fn assign(
 
 /// The kubeconfig and context assigned to a learner, if any.
 pub(super) async fn assigned_kubeconfig(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
-    sqlx::query_as("SELECT kubeconfig, context FROM cluster_assignments WHERE learner_id = ?")
+    sqlx::query_as("SELECT kubeconfig, context FROM cluster_assignments WHERE learner_id = $1")
         .bind(learner_id)
         .fetch_optional(pool)
         .await
 }
 
 /// Every assignment, by user name.
-pub async fn assignments(pool: &SqlitePool) -> Result<Vec<Assignment>, sqlx::Error> {
+pub async fn assignments(pool: &AnyPool) -> Result<Vec<Assignment>, sqlx::Error> {
     let rows: Vec<(String, Option<String>, String, String)> = sqlx::query_as(
         "SELECT a.username, c.context, c.server, c.assigned_at FROM cluster_assignments c
          JOIN accounts a ON a.learner_id = c.learner_id ORDER BY a.username",
@@ -190,12 +192,12 @@ pub async fn assignments(pool: &SqlitePool) -> Result<Vec<Assignment>, sqlx::Err
 
 /// Learner ids by user name, or of every learner in a cohort.
 pub(super) async fn learners_named(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     username: Option<&str>,
     cohort: Option<&str>,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT learner_id FROM accounts WHERE role = 'learner' AND ((?1 IS NOT NULL AND username = ?1) OR (?2 IS NOT NULL AND cohort = ?2))",
+        "SELECT learner_id FROM accounts WHERE role = 'learner' AND (($1 IS NOT NULL AND lower(username) = lower($1)) OR ($2 IS NOT NULL AND cohort = $2))",
     )
     .bind(username)
     .bind(cohort)

@@ -2,7 +2,7 @@
 //! Lectern answers the platform with a signed `LtiDeepLinkingResponse` naming that module (and a
 //! line item for its score), which the instructor's browser posts back to the platform.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{LtiError, keys, now, store};
 use crate::auth::random_hex;
@@ -22,7 +22,7 @@ pub(super) struct Settings {
 
 /// Keeps a deep-linking request for its instructor; answers its id (for `/lti/deep-link/{id}`).
 pub(super) async fn keep(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     platform_id: i64,
     deployment_id: &str,
@@ -48,7 +48,7 @@ pub(super) async fn keep(
 }
 
 /// Whether the instructor has a deep-linking request `id` waiting (the chooser page).
-pub async fn waiting(pool: &SqlitePool, id: i64, learner_id: i64) -> Result<bool, LtiError> {
+pub async fn waiting(pool: &AnyPool, id: i64, learner_id: i64) -> Result<bool, LtiError> {
     Ok(store::deep_link(pool, id, learner_id, false)
         .await?
         .is_some_and(|link| now() - link.created_at <= CHOICE_LIFETIME_SECS))
@@ -75,7 +75,7 @@ pub struct Choice<'a> {
 /// Answers request `id` with the chosen module: a resource link to its page on this server
 /// (`public_url`), with a line item worth its checked steps and points.
 pub async fn choose(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     public_url: &str,
     id: i64,

@@ -6,7 +6,7 @@
 use openidconnect::core::{CoreJsonWebKeySet, CoreRsaPrivateSigningKey};
 use openidconnect::{JsonWebKeyId, PrivateSigningKey};
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{LtiError, now, store};
 use crate::auth::random_hex;
@@ -18,7 +18,7 @@ pub const KEEP_PUBLISHED_SECS: i64 = 30 * 24 * 3600;
 
 /// The keys platforms should trust now: the signing key and any recently retired one. Makes the
 /// first key, or the next one when the current is due for rotation.
-pub async fn tool_jwks(pool: &SqlitePool) -> Result<CoreJsonWebKeySet, LtiError> {
+pub async fn tool_jwks(pool: &AnyPool) -> Result<CoreJsonWebKeySet, LtiError> {
     let now = now();
     let mut keys = store::tool_keys(pool, now - ROTATE_AFTER_SECS - KEEP_PUBLISHED_SECS).await?;
     let current = keys
@@ -48,7 +48,7 @@ pub async fn tool_jwks(pool: &SqlitePool) -> Result<CoreJsonWebKeySet, LtiError>
 }
 
 /// A JWT with `claims`, signed RS256 by the current tool key (whose `kid` it names).
-pub async fn sign(pool: &SqlitePool, claims: &serde_json::Value) -> Result<String, LtiError> {
+pub async fn sign(pool: &AnyPool, claims: &serde_json::Value) -> Result<String, LtiError> {
     use base64::Engine;
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::signature::{SignatureEncoding, Signer};

@@ -22,7 +22,7 @@ use openidconnect::core::{
 };
 use openidconnect::{AdditionalClaims, ClientId, IdToken, IssuerUrl, JsonWebKeySetUrl, Nonce};
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
 use crate::auth::{AuthError, Hasher, Role, Session, random_hex, token_hash};
@@ -189,7 +189,7 @@ type LaunchToken =
     IdToken<LtiClaims, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
 /// Registers a platform after checking the form.
-pub async fn register(pool: &SqlitePool, form: &NewPlatform) -> Result<Platform, LtiError> {
+pub async fn register(pool: &AnyPool, form: &NewPlatform) -> Result<Platform, LtiError> {
     let text = |value: &str, what: &str| {
         let value = value.trim();
         if value.is_empty() {
@@ -239,7 +239,7 @@ pub async fn register(pool: &SqlitePool, form: &NewPlatform) -> Result<Platform,
 }
 
 /// Every registered platform.
-pub async fn platforms(pool: &SqlitePool) -> Result<Vec<Platform>, sqlx::Error> {
+pub async fn platforms(pool: &AnyPool) -> Result<Vec<Platform>, sqlx::Error> {
     store::all(pool).await
 }
 
@@ -262,7 +262,7 @@ pub struct LoginInitiation {
 
 /// Answers a login initiation with the authentication request to send the browser to.
 pub async fn begin_login(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     launch_url: &str,
     initiation: &LoginInitiation,
 ) -> Result<String, LtiError> {
@@ -331,7 +331,7 @@ pub struct Launched {
 /// Verifies a launch and signs its person in. `public_url` is this server's, to keep the target
 /// on it; `sent_from` is the launch request's `Origin`, the page of the platform that posted it.
 pub async fn launch(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     hasher: &Hasher,
     public_url: &str,
     form: &LaunchForm,

@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{LINEITEM_SCOPE, LtiError, SCORE_SCOPE, keys, now, store};
 use crate::auth::random_hex;
@@ -24,7 +24,7 @@ fn backoff(attempts: i64) -> i64 {
 }
 
 /// Posts every score that is due; answers how many learners' scores were sent.
-pub async fn send_due(pool: &SqlitePool, course: &Course) -> Result<usize, LtiError> {
+pub async fn send_due(pool: &AnyPool, course: &Course) -> Result<usize, LtiError> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -53,7 +53,7 @@ pub async fn send_due(pool: &SqlitePool, course: &Course) -> Result<usize, LtiEr
 
 /// One learner's scores, to every line item linked to them.
 async fn send_learner(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     http: &reqwest::Client,
     learner_id: i64,
@@ -177,7 +177,7 @@ struct GradeService<'a> {
 impl<'a> GradeService<'a> {
     /// Asks for an access token: to post scores, and to make line items when `line_items`.
     async fn connect(
-        pool: &SqlitePool,
+        pool: &AnyPool,
         http: &'a reqwest::Client,
         platform: &'a super::Platform,
         line_items: bool,
@@ -221,7 +221,7 @@ impl<'a> GradeService<'a> {
     /// before a restore), else a new one.
     async fn question_lineitem(
         &self,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         columns: &super::QuestionColumns,
         module: &crate::content::Module,
         number: usize,
@@ -346,7 +346,7 @@ fn scores_url(lineitem: &str) -> Result<String, String> {
 
 /// An access token for `scope`, asked with a client assertion signed by Lectern's key.
 async fn access_token(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     http: &reqwest::Client,
     platform: &super::Platform,
     scope: &str,
@@ -394,12 +394,12 @@ async fn access_token(
 }
 
 /// Makes every score that failed due at once; answers how many.
-pub async fn retry_now(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+pub async fn retry_now(pool: &AnyPool) -> Result<u64, sqlx::Error> {
     store::retry_now(pool).await
 }
 
 /// Scores waiting for another try, for the admin's LTI page.
-pub async fn failing(pool: &SqlitePool) -> Result<Vec<FailingScore>, sqlx::Error> {
+pub async fn failing(pool: &AnyPool) -> Result<Vec<FailingScore>, sqlx::Error> {
     Ok(store::failing_scores(pool)
         .await?
         .into_iter()

@@ -1,6 +1,6 @@
 //! Registered platforms and launches in progress.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{GradeLink, Platform, QuestionColumns};
 
@@ -23,10 +23,10 @@ fn platform_of(row: PlatformRow) -> Platform {
 const COLUMNS: &str =
     "id, name, issuer, client_id, auth_url, token_url, jwks_url, deployment_ids FROM lti_platforms";
 
-pub(super) async fn insert(pool: &SqlitePool, platform: &Platform) -> Result<bool, sqlx::Error> {
+pub(super) async fn insert(pool: &AnyPool, platform: &Platform) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "INSERT INTO lti_platforms (name, issuer, client_id, auth_url, token_url, jwks_url, deployment_ids)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (issuer, client_id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, client_id) DO NOTHING",
     )
     .bind(&platform.name)
     .bind(&platform.issuer)
@@ -40,7 +40,7 @@ pub(super) async fn insert(pool: &SqlitePool, platform: &Platform) -> Result<boo
     Ok(done.rows_affected() == 1)
 }
 
-pub(super) async fn all(pool: &SqlitePool) -> Result<Vec<Platform>, sqlx::Error> {
+pub(super) async fn all(pool: &AnyPool) -> Result<Vec<Platform>, sqlx::Error> {
     let rows: Vec<PlatformRow> = sqlx::query_as(&format!("SELECT {COLUMNS} ORDER BY name"))
         .fetch_all(pool)
         .await?;
@@ -48,19 +48,16 @@ pub(super) async fn all(pool: &SqlitePool) -> Result<Vec<Platform>, sqlx::Error>
 }
 
 /// The platforms with this issuer (one per client id Lectern has there).
-pub(super) async fn by_issuer(
-    pool: &SqlitePool,
-    issuer: &str,
-) -> Result<Vec<Platform>, sqlx::Error> {
-    let rows: Vec<PlatformRow> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE issuer = ?"))
+pub(super) async fn by_issuer(pool: &AnyPool, issuer: &str) -> Result<Vec<Platform>, sqlx::Error> {
+    let rows: Vec<PlatformRow> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE issuer = $1"))
         .bind(issuer)
         .fetch_all(pool)
         .await?;
     Ok(rows.into_iter().map(platform_of).collect())
 }
 
-pub(super) async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<Platform>, sqlx::Error> {
-    let row: Option<PlatformRow> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE id = ?"))
+pub(super) async fn by_id(pool: &AnyPool, id: i64) -> Result<Option<Platform>, sqlx::Error> {
+    let row: Option<PlatformRow> = sqlx::query_as(&format!("SELECT {COLUMNS} WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -68,18 +65,18 @@ pub(super) async fn by_id(pool: &SqlitePool, id: i64) -> Result<Option<Platform>
 }
 
 pub(super) async fn insert_launch(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     state_hash: &str,
     nonce: &str,
     platform_id: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM lti_launches WHERE created_at < ?")
+    sqlx::query("DELETE FROM lti_launches WHERE created_at < $1")
         .bind(now - super::LAUNCH_LIFETIME_SECS)
         .execute(pool)
         .await?;
     sqlx::query(
-        "INSERT INTO lti_launches (state_hash, nonce, platform_id, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO lti_launches (state_hash, nonce, platform_id, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(state_hash)
     .bind(nonce)
@@ -92,11 +89,11 @@ pub(super) async fn insert_launch(
 
 /// Takes a launch in progress: (nonce, platform id, created at); the second take finds nothing.
 pub(super) async fn take_launch(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     state_hash: &str,
 ) -> Result<Option<(String, i64, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "DELETE FROM lti_launches WHERE state_hash = ? RETURNING nonce, platform_id, created_at",
+        "DELETE FROM lti_launches WHERE state_hash = $1 RETURNING nonce, platform_id, created_at",
     )
     .bind(state_hash)
     .fetch_optional(pool)
@@ -105,11 +102,11 @@ pub(super) async fn take_launch(
 
 /// Lectern's tool keys created after `since`, newest first: (kid, private key PEM, created at).
 pub(super) async fn tool_keys(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     since: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT kid, private_pem, created_at FROM lti_tool_keys WHERE created_at > ? ORDER BY created_at DESC",
+        "SELECT kid, private_pem, created_at FROM lti_tool_keys WHERE created_at > $1 ORDER BY created_at DESC",
     )
     .bind(since)
     .fetch_all(pool)
@@ -117,12 +114,12 @@ pub(super) async fn tool_keys(
 }
 
 pub(super) async fn insert_tool_key(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     kid: &str,
     private_pem: &str,
     created_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO lti_tool_keys (kid, private_pem, created_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO lti_tool_keys (kid, private_pem, created_at) VALUES ($1, $2, $3)")
         .bind(kid)
         .bind(private_pem)
         .bind(created_at)
@@ -132,7 +129,7 @@ pub(super) async fn insert_tool_key(
 }
 
 /// Links a learner's module to a platform's line item (from a launch), and queues its score.
-pub(super) async fn link_grades(pool: &SqlitePool, link: &GradeLink) -> Result<(), sqlx::Error> {
+pub(super) async fn link_grades(pool: &AnyPool, link: &GradeLink) -> Result<(), sqlx::Error> {
     let (lineitems, resource_link_id) = link
         .per_question
         .as_ref()
@@ -141,7 +138,7 @@ pub(super) async fn link_grades(pool: &SqlitePool, link: &GradeLink) -> Result<(
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO lti_grade_links (learner_id, platform_id, module_id, lineitem, user_id, lineitems, resource_link_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (learner_id, platform_id, module_id) DO UPDATE SET lineitem = excluded.lineitem,
              user_id = excluded.user_id, lineitems = excluded.lineitems, resource_link_id = excluded.resource_link_id",
     )
@@ -155,7 +152,7 @@ pub(super) async fn link_grades(pool: &SqlitePool, link: &GradeLink) -> Result<(
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO lti_score_outbox (learner_id, due_at) VALUES (?, 0)
+        "INSERT INTO lti_score_outbox (learner_id, due_at) VALUES ($1, 0)
          ON CONFLICT (learner_id) DO UPDATE SET due_at = 0, attempts = 0",
     )
     .bind(link.learner_id)
@@ -165,11 +162,8 @@ pub(super) async fn link_grades(pool: &SqlitePool, link: &GradeLink) -> Result<(
 }
 
 /// Learners whose scores are due: (learner, attempts so far).
-pub(super) async fn due_scores(
-    pool: &SqlitePool,
-    now: i64,
-) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT learner_id, attempts FROM lti_score_outbox WHERE due_at <= ? ORDER BY due_at LIMIT 50")
+pub(super) async fn due_scores(pool: &AnyPool, now: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as("SELECT learner_id, attempts FROM lti_score_outbox WHERE due_at <= $1 ORDER BY due_at LIMIT 50")
         .bind(now)
         .fetch_all(pool)
         .await
@@ -177,13 +171,13 @@ pub(super) async fn due_scores(
 
 /// A learner's line items.
 pub(super) async fn grade_links(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Vec<GradeLink>, sqlx::Error> {
     type Row = (i64, String, String, String, Option<String>, Option<String>);
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT platform_id, module_id, lineitem, user_id, lineitems, resource_link_id
-         FROM lti_grade_links WHERE learner_id = ?",
+         FROM lti_grade_links WHERE learner_id = $1",
     )
     .bind(learner_id)
     .fetch_all(pool)
@@ -210,7 +204,7 @@ pub(super) async fn grade_links(
 
 /// The line item made for a question under a resource link, if Lectern made one.
 pub(super) async fn question_lineitem(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     platform_id: i64,
     columns: &QuestionColumns,
     module_id: &str,
@@ -218,7 +212,7 @@ pub(super) async fn question_lineitem(
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT lineitem FROM lti_question_lineitems
-         WHERE platform_id = ? AND lineitems = ? AND resource_link_id = ? AND module_id = ? AND question_id = ?",
+         WHERE platform_id = $1 AND lineitems = $2 AND resource_link_id = $3 AND module_id = $4 AND question_id = $5",
     )
     .bind(platform_id)
     .bind(&columns.lineitems)
@@ -231,7 +225,7 @@ pub(super) async fn question_lineitem(
 
 /// Remembers the line item of a question under a resource link.
 pub(super) async fn keep_question_lineitem(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     platform_id: i64,
     columns: &QuestionColumns,
     (module_id, question_id): (&str, &str),
@@ -239,7 +233,8 @@ pub(super) async fn keep_question_lineitem(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO lti_question_lineitems (platform_id, lineitems, resource_link_id, module_id, question_id, lineitem)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET lineitem = excluded.lineitem",
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (platform_id, lineitems, resource_link_id, module_id, question_id) DO UPDATE SET lineitem = excluded.lineitem",
     )
     .bind(platform_id)
     .bind(&columns.lineitems)
@@ -254,25 +249,27 @@ pub(super) async fn keep_question_lineitem(
 
 /// Sent: out of the outbox, unless something changed again since `taken_at` (then it stays due).
 pub(super) async fn score_sent(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     attempts: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM lti_score_outbox WHERE learner_id = ? AND attempts = ? AND due_at > 0")
-        .bind(learner_id)
-        .bind(attempts)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "DELETE FROM lti_score_outbox WHERE learner_id = $1 AND attempts = $2 AND due_at > 0",
+    )
+    .bind(learner_id)
+    .bind(attempts)
+    .execute(pool)
+    .await
+    .map(|_| ())
 }
 
 /// Marks the learner's scores as being sent now (so a change meanwhile is seen: it sets due_at 0).
 pub(super) async fn score_taken(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE lti_score_outbox SET due_at = ? WHERE learner_id = ?")
+    sqlx::query("UPDATE lti_score_outbox SET due_at = $1 WHERE learner_id = $2")
         .bind(now)
         .bind(learner_id)
         .execute(pool)
@@ -282,13 +279,13 @@ pub(super) async fn score_taken(
 
 /// Failed: try again at `due_at`, saying why.
 pub(super) async fn score_failed(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     due_at: i64,
     error: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE lti_score_outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE learner_id = ?",
+        "UPDATE lti_score_outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE learner_id = $3",
     )
     .bind(due_at)
     .bind(error)
@@ -301,7 +298,7 @@ pub(super) async fn score_failed(
 /// Scores that failed at least once and wait for another try: (user name, attempts, next try,
 /// error), for admins.
 pub(super) async fn failing_scores(
-    pool: &SqlitePool,
+    pool: &AnyPool,
 ) -> Result<Vec<(String, i64, i64, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT a.username, o.attempts, o.due_at, coalesce(o.last_error, '') FROM lti_score_outbox o
@@ -312,7 +309,7 @@ pub(super) async fn failing_scores(
 }
 
 /// Every queued score is due now (an admin's "try again now").
-pub(super) async fn retry_now(pool: &SqlitePool) -> Result<u64, sqlx::Error> {
+pub(super) async fn retry_now(pool: &AnyPool) -> Result<u64, sqlx::Error> {
     sqlx::query("UPDATE lti_score_outbox SET due_at = 1 WHERE attempts > 0")
         .execute(pool)
         .await
@@ -329,13 +326,13 @@ pub(super) struct PendingDeepLink {
 }
 
 pub(super) async fn insert_deep_link(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     link: &PendingDeepLink,
 ) -> Result<i64, sqlx::Error> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO lti_deep_links (learner_id, platform_id, deployment_id, return_url, data, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(learner_id)
     .bind(link.platform_id)
@@ -350,17 +347,17 @@ pub(super) async fn insert_deep_link(
 
 /// The instructor's pending deep link `id`; `take` also removes it (it is answered once).
 pub(super) async fn deep_link(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     id: i64,
     learner_id: i64,
     take: bool,
 ) -> Result<Option<PendingDeepLink>, sqlx::Error> {
     let query = if take {
-        "DELETE FROM lti_deep_links WHERE id = ? AND learner_id = ?
+        "DELETE FROM lti_deep_links WHERE id = $1 AND learner_id = $2
          RETURNING platform_id, deployment_id, return_url, data, created_at"
     } else {
         "SELECT platform_id, deployment_id, return_url, data, created_at FROM lti_deep_links
-         WHERE id = ? AND learner_id = ?"
+         WHERE id = $1 AND learner_id = $2"
     };
     let row: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(query)
         .bind(id)

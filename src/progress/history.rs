@@ -1,7 +1,7 @@
 //! One learner's check runs as instructors read them: newest first, each named by its step's
 //! number and title rather than by ids, with every check's verdict and evidence.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::store;
 use crate::content::Course;
@@ -24,7 +24,7 @@ pub struct HistoryEntry {
 
 /// `learner_id`'s runs, newest first (the latest 500).
 pub async fn learner_history(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {

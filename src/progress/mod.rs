@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::content::Course;
 
@@ -103,7 +103,7 @@ impl CourseProgress {
 
 /// Computes a learner's progress from their visits and check runs.
 pub async fn for_learner(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     learner_id: i64,
 ) -> Result<CourseProgress, sqlx::Error> {
@@ -186,7 +186,7 @@ impl VisitRecorder {
     /// Records that `learner_id` opened `module_id`, unless that was recorded within the last minute.
     pub async fn opened(
         &self,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         learner_id: i64,
         module_id: &str,
     ) -> Result<(), sqlx::Error> {
@@ -217,7 +217,7 @@ pub struct CohortRow {
 
 /// The cohort table: learners × modules.
 pub async fn cohort_table(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     cohort: Option<&str>,
     name: Option<&str>,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::store::{self, CohortMember};
 use crate::content::Course;
@@ -119,7 +119,7 @@ pub struct CohortPicture {
 
 /// Builds the picture of a cohort (or of every learner) from their latest run of each step.
 pub async fn cohort_picture(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     cohort: Option<&str>,
 ) -> Result<CohortPicture, sqlx::Error> {

@@ -2,20 +2,21 @@
 
 use std::collections::HashMap;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 /// Upserts a visit.
 pub(super) async fn record_visit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
     module_id: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO module_visits (learner_id, module_id) VALUES (?, ?)
-         ON CONFLICT (learner_id, module_id) DO UPDATE SET last_opened_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+        "INSERT INTO module_visits (learner_id, module_id, first_opened_at, last_opened_at) VALUES ($1, $2, $3, $3)
+         ON CONFLICT (learner_id, module_id) DO UPDATE SET last_opened_at = excluded.last_opened_at",
     )
     .bind(learner_id)
     .bind(module_id)
+    .bind(crate::db::timestamp_now())
     .execute(pool)
     .await
     .map(|_| ())
@@ -23,11 +24,11 @@ pub(super) async fn record_visit(
 
 /// Module id → when last opened.
 pub(super) async fn visits(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<HashMap<String, String>, sqlx::Error> {
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT module_id, last_opened_at FROM module_visits WHERE learner_id = ?")
+        sqlx::query_as("SELECT module_id, last_opened_at FROM module_visits WHERE learner_id = $1")
             .bind(learner_id)
             .fetch_all(pool)
             .await?;
@@ -36,10 +37,10 @@ pub(super) async fn visits(
 
 /// (lab, step) pairs with at least one passed run.
 pub(super) async fn passed_steps(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT DISTINCT lab_id, step_id FROM check_runs WHERE learner_id = ? AND status = 'passed'")
+    sqlx::query_as("SELECT DISTINCT lab_id, step_id FROM check_runs WHERE learner_id = $1 AND status = 'passed'")
         .bind(learner_id)
         .fetch_all(pool)
         .await
@@ -60,16 +61,17 @@ pub struct CohortMember {
 
 /// Learners (accounts with the learner role), optionally of one cohort and matching a name filter.
 pub(super) async fn members(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     cohort: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<CohortMember>, sqlx::Error> {
     let rows: Vec<(i64, String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT a.learner_id, a.username, a.cohort,
-                max(coalesce((SELECT max(last_opened_at) FROM module_visits v WHERE v.learner_id = a.learner_id), ''),
-                    coalesce((SELECT max(created_at) FROM check_runs r WHERE r.learner_id = a.learner_id), ''))
+                coalesce((SELECT max(at) FROM (SELECT last_opened_at AS at FROM module_visits v WHERE v.learner_id = a.learner_id
+                                               UNION ALL SELECT created_at FROM check_runs r WHERE r.learner_id = a.learner_id) seen), '')
          FROM accounts a
-         WHERE a.role = 'learner' AND (?1 IS NULL OR a.cohort = ?1) AND (?2 IS NULL OR a.username LIKE '%' || ?2 || '%')
+         WHERE a.role = 'learner' AND ($1 IS NULL OR a.cohort = $1)
+           AND ($2 IS NULL OR lower(a.username) LIKE '%' || lower($2) || '%')
          ORDER BY a.username",
     )
     .bind(cohort)
@@ -88,7 +90,7 @@ pub(super) async fn members(
 }
 
 /// Every cohort name in use.
-pub async fn cohorts(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+pub async fn cohorts(pool: &AnyPool) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT DISTINCT cohort FROM accounts WHERE cohort IS NOT NULL ORDER BY cohort",
     )
@@ -116,11 +118,11 @@ pub(super) struct HistoryRun {
 
 /// A learner's runs, newest first.
 pub(super) async fn history(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Vec<HistoryRun>, sqlx::Error> {
     let rows: Vec<(String, String, String, String, String, String)> =
-        sqlx::query_as("SELECT lab_id, step_id, status, created_at, via, results FROM check_runs WHERE learner_id = ? ORDER BY id DESC LIMIT 500")
+        sqlx::query_as("SELECT lab_id, step_id, status, created_at, via, results FROM check_runs WHERE learner_id = $1 ORDER BY id DESC LIMIT 500")
             .bind(learner_id)
             .fetch_all(pool)
             .await?;
@@ -141,13 +143,13 @@ pub(super) async fn history(
 
 /// For each (lab, step), each learner's latest run's results (JSON), among learners of `cohort`.
 pub(super) async fn latest_runs(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     cohort: Option<&str>,
 ) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.learner_id, r.lab_id, r.step_id, r.results FROM check_runs r
          JOIN accounts a ON a.learner_id = r.learner_id
-         WHERE a.role = 'learner' AND (?1 IS NULL OR a.cohort = ?1)
+         WHERE a.role = 'learner' AND ($1 IS NULL OR a.cohort = $1)
            AND r.id = (SELECT max(id) FROM check_runs x WHERE x.learner_id = r.learner_id AND x.lab_id = r.lab_id AND x.step_id = r.step_id)",
     )
     .bind(cohort)
@@ -157,11 +159,11 @@ pub(super) async fn latest_runs(
 
 /// The account of a learner id, if it is a learner's.
 pub async fn member(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     learner_id: i64,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT username, cohort FROM accounts WHERE learner_id = ? AND role = 'learner'",
+        "SELECT username, cohort FROM accounts WHERE learner_id = $1 AND role = 'learner'",
     )
     .bind(learner_id)
     .fetch_optional(pool)
@@ -170,7 +172,7 @@ pub async fn member(
 
 /// Learners who have passed each (lab, step), by learner id.
 pub(super) async fn passed_by_learner(
-    pool: &SqlitePool,
+    pool: &AnyPool,
 ) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT DISTINCT learner_id, lab_id, step_id FROM check_runs WHERE status = 'passed'",

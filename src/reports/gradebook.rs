@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use crate::assess::rubrics::{self, RubricCriterion};
 use crate::assess::{self, Answered};
@@ -114,7 +114,7 @@ const TOTALS: [&str; 10] = [
 /// Builds the gradebook from what is recorded, for the learners (accounts with the learner role) and
 /// modules the filter selects. Instructor scores include grades not yet released to learners.
 pub async fn build(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     course: &Course,
     filter: &GradebookFilter,
 ) -> Result<Gradebook, sqlx::Error> {

@@ -26,7 +26,7 @@ use openidconnect::{
     TokenResponse,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::RwLock;
 
 use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
@@ -261,7 +261,7 @@ impl Sso {
     }
 
     /// Starts a sign-in that returns to `next`.
-    pub async fn begin(&self, pool: &SqlitePool, next: &str) -> Result<Begun, SsoError> {
+    pub async fn begin(&self, pool: &AnyPool, next: &str) -> Result<Begun, SsoError> {
         self.ensure(false).await?;
         let guard = self.provider.read().await;
         let Some(provider) = guard.as_ref() else {
@@ -297,7 +297,7 @@ impl Sso {
     /// Finishes a sign-in at the callback; `browser_state` is the state in the browser's cookie.
     pub async fn finish(
         &self,
-        pool: &SqlitePool,
+        pool: &AnyPool,
         hasher: &Hasher,
         callback: &Callback,
         browser_state: Option<&str>,

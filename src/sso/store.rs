@@ -1,6 +1,6 @@
 //! Sign-ins in progress, server-side and single-use.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 /// A sign-in begun at `begin`: what `finish` needs to check the provider's answer.
 pub(super) struct PendingLogin {
@@ -11,17 +11,17 @@ pub(super) struct PendingLogin {
 }
 
 pub(super) async fn insert(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     state_hash: &str,
     login: &PendingLogin,
 ) -> Result<(), sqlx::Error> {
     // Abandoned sign-ins are swept as new ones begin.
-    sqlx::query("DELETE FROM sso_logins WHERE created_at < ?")
+    sqlx::query("DELETE FROM sso_logins WHERE created_at < $1")
         .bind(login.created_at - super::LOGIN_LIFETIME_SECS)
         .execute(pool)
         .await?;
     sqlx::query(
-        "INSERT INTO sso_logins (state_hash, nonce, pkce_verifier, next, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO sso_logins (state_hash, nonce, pkce_verifier, next, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(state_hash)
     .bind(&login.nonce)
@@ -35,11 +35,11 @@ pub(super) async fn insert(
 
 /// Takes the sign-in with this state: the second attempt with the same state finds nothing.
 pub(super) async fn take(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     state_hash: &str,
 ) -> Result<Option<PendingLogin>, sqlx::Error> {
     let row: Option<(String, String, String, i64)> = sqlx::query_as(
-        "DELETE FROM sso_logins WHERE state_hash = ? RETURNING nonce, pkce_verifier, next, created_at",
+        "DELETE FROM sso_logins WHERE state_hash = $1 RETURNING nonce, pkce_verifier, next, created_at",
     )
     .bind(state_hash)
     .fetch_optional(pool)

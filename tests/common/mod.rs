@@ -1,5 +1,8 @@
-//! The test harness: starts the real server on an ephemeral port with a fresh SQLite file, exactly
+//! The test harness: starts the real server on an ephemeral port with a fresh database, exactly
 //! as `lectern serve` does, and gives tests an HTTP client and helpers for course fixtures.
+//!
+//! The database is a new SQLite file, or, when `LECTERN_TEST_POSTGRES` names a PostgreSQL server
+//! (CI always does), a new database on that server: the whole suite runs against either backend.
 //!
 //! - [`TestApp::spawn`] serves the embedded default course.
 //! - [`TestApp::spawn_with_content`] serves a folder (usually a [`course_copy`] a test has edited).
@@ -20,6 +23,7 @@ use std::process::Command;
 
 use lectern::AppState;
 use lectern::config::{ClusterArgs, DbArgs, ServeArgs, SsoArgs};
+use sqlx::Connection;
 use tempfile::TempDir;
 
 /// The password every test account has.
@@ -30,7 +34,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub app: AppState,
-    pub db_path: PathBuf,
+    /// The server's `--db`: a SQLite file's path or a PostgreSQL URL.
+    pub db: String,
     _dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -79,7 +84,7 @@ impl TestApp {
     /// Serves with the default test configuration as changed by `edit`.
     pub async fn spawn_with_config(edit: impl FnOnce(&mut ServeArgs)) -> Self {
         let dir = TempDir::new().expect("temp dir");
-        let db_path = dir.path().join("data").join("lectern.db");
+        let db = fresh_database(dir.path()).await;
         // Bound first, so the configuration can know its own address (single sign-on's redirect).
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -94,7 +99,7 @@ impl TestApp {
             max_connections: 4096,
             max_body: 1 << 20,
             db: DbArgs {
-                path: Some(db_path.clone()),
+                location: Some(db.parse().expect("a database location")),
             },
             cluster: ClusterArgs {
                 kubeconfig: None,
@@ -122,7 +127,7 @@ impl TestApp {
             addr,
             client: reqwest::Client::new(),
             app,
-            db_path,
+            db,
             _dir: dir,
             stop: Some(stop),
             server: Some(server),
@@ -130,26 +135,31 @@ impl TestApp {
     }
 
     /// Stops the server as SIGTERM does and lets the app go (its database lock with it); answers
-    /// the folder holding its database, to start another server on it ([`Self::restart`]).
-    pub async fn stop(mut self) -> (TempDir, PathBuf) {
+    /// the folder holding its files and its `--db`, to start another server on it ([`Self::restart`]).
+    pub async fn stop(mut self) -> (TempDir, String) {
         if let Some(stop) = self.stop.take() {
             stop.send(()).ok();
         }
         if let Some(server) = self.server.take() {
             server.await.ok();
         }
-        (self._dir, self.db_path)
+        (self._dir, self.db)
     }
 
     /// A new server on this one's database, after stopping this one: a restart.
     pub async fn restart(self, edit: impl FnOnce(&mut ServeArgs)) -> (Self, TempDir) {
-        let (dir, db_path) = self.stop().await;
+        let (dir, db) = self.stop().await;
         let app = Self::spawn_with_config(|config| {
-            config.db.path = Some(db_path);
+            config.db.location = Some(db.parse().expect("a database location"));
             edit(config);
         })
         .await;
         (app, dir)
+    }
+
+    /// The SQLite file this server uses, unless it runs on PostgreSQL.
+    pub fn db_file(&self) -> Option<PathBuf> {
+        sqlite_file(&self.db)
     }
 
     /// Creates an account with [`PASSWORD`], as `lectern user add` does.
@@ -257,4 +267,65 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The PostgreSQL server the suite runs against (`LECTERN_TEST_POSTGRES`, a URL whose user may
+/// create databases), or `None` for SQLite.
+pub fn postgres_under_test() -> Option<String> {
+    std::env::var("LECTERN_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The path in a SQLite `--db`, or `None` for a PostgreSQL URL.
+pub fn sqlite_file(db: &str) -> Option<PathBuf> {
+    match db.parse::<lectern::db::Location>() {
+        Ok(lectern::db::Location::Sqlite(path)) => Some(path),
+        _ => None,
+    }
+}
+
+/// A `--db` nobody has used yet: a SQLite file in a new folder under `dir`, or, under
+/// [`postgres_under_test`], a new database on that server (named after this process, so that a
+/// later run can tell it is no longer in use and drop it).
+pub async fn fresh_database(dir: &Path) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static CREATED: AtomicUsize = AtomicUsize::new(0);
+    let Some(server) = postgres_under_test() else {
+        return dir.join("data").join("lectern.db").display().to_string();
+    };
+    let mut url = url::Url::parse(&server).expect("LECTERN_TEST_POSTGRES is a URL");
+    let n = CREATED.fetch_add(1, Ordering::SeqCst);
+    let name = format!("lectern_test_{}_{n}", std::process::id());
+    let mut admin = sqlx::postgres::PgConnection::connect(&server)
+        .await
+        .expect("LECTERN_TEST_POSTGRES answers");
+    if n == 0 {
+        drop_databases_of_finished_runs(&mut admin).await;
+    }
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("a test database is created");
+    admin.close().await.ok();
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// Drops the test databases whose process has ended.
+async fn drop_databases_of_finished_runs(admin: &mut sqlx::postgres::PgConnection) {
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'lectern\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !Path::new("/proc").join(pid).exists() {
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *admin)
+                .await
+                .ok();
+        }
+    }
 }

@@ -18,7 +18,7 @@ async fn portal() -> TestApp {
 }
 
 async fn id_of(app: &TestApp, name: &str) -> i64 {
-    let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+    let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = $1")
         .bind(name)
         .fetch_one(&app.app.db)
         .await
@@ -221,7 +221,7 @@ async fn role_and_cohort_changes_apply_on_the_next_request() {
     let cleared = act(&root, &path, &[("role", "learner"), ("cohort", "")]).await;
     assert_eq!(cleared.status(), StatusCode::SEE_OTHER);
     let (cohort,): (Option<String>,) =
-        sqlx::query_as("SELECT cohort FROM accounts WHERE learner_id = ?")
+        sqlx::query_as("SELECT cohort FROM accounts WHERE learner_id = $1")
             .bind(ada_id)
             .fetch_one(&app.app.db)
             .await
@@ -335,7 +335,7 @@ async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
     );
 }
 
-fn lectern_user(args: &[&str], db: &std::path::Path) -> (bool, String, String) {
+fn lectern_user(args: &[&str], db: &str) -> (bool, String, String) {
     let output = lectern_cmd()
         .arg("user")
         .args(args)
@@ -354,7 +354,7 @@ fn lectern_user(args: &[&str], db: &std::path::Path) -> (bool, String, String) {
 #[tokio::test]
 async fn the_command_line_runs_the_same_lifecycle() {
     let app = portal().await;
-    let db = app.db_path.clone();
+    let db = app.db.clone();
     let mut ada = Browser::new(&app);
     ada.sign_in_as("ada", PASSWORD).await;
 

@@ -235,7 +235,7 @@ async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
 }
 
 async fn stored_versions(app: &TestApp, question: &str) -> Vec<(i64, String)> {
-    sqlx::query_as("SELECT version, state FROM answers WHERE question_id = ? ORDER BY version")
+    sqlx::query_as("SELECT version, state FROM answers WHERE question_id = $1 ORDER BY version")
         .bind(question)
         .fetch_all(&app.app.db)
         .await

@@ -272,9 +272,16 @@ async fn last_seen_at(app: &TestApp) -> i64 {
         .0
 }
 
+fn unix_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    since_epoch.as_secs() as i64
+}
+
 async fn set_last_seen_seconds_ago(app: &TestApp, seconds: i64) {
-    sqlx::query("UPDATE sessions SET last_seen_at = unixepoch() - ?")
-        .bind(seconds)
+    sqlx::query("UPDATE sessions SET last_seen_at = $1")
+        .bind(unix_now() - seconds)
         .execute(&app.app.db)
         .await
         .unwrap();
@@ -293,13 +300,8 @@ async fn idle_expiry_is_exact_to_within_a_few_seconds() {
     // Used 30 s ago: a request now moves the idle timer to now, not 30 s back.
     set_last_seen_seconds_ago(&app, 30).await;
     assert_eq!(browser.get("/").await.status(), StatusCode::OK);
-    let now: i64 = sqlx::query_as::<_, (i64,)>("SELECT unixepoch()")
-        .fetch_one(&app.app.db)
-        .await
-        .unwrap()
-        .0;
     assert!(
-        now - last_seen_at(&app).await <= 5,
+        unix_now() - last_seen_at(&app).await <= 5,
         "the idle timer is at most 5 s stale"
     );
     // Idle for 9 min 57 s of 10 min: still signed in.
@@ -581,7 +583,8 @@ async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token()
 fn the_first_admin_is_created_from_the_cli_with_a_piped_password() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("l.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(crate::common::fresh_database(dir.path()));
     let add = |name: &str, password: &str| {
         let mut child = lectern_cmd()
             .args(["user", "add", name, "--role", "admin", "--db"])
@@ -614,9 +617,8 @@ fn the_first_admin_is_created_from_the_cli_with_a_piped_password() {
         String::from_utf8_lossy(&weak.stderr)
             .contains("the new password is too weak: use at least 10 characters")
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let stored: String = runtime.block_on(async {
-        let pool = lectern::db::open(&db).await.unwrap();
+        let pool = lectern::db::open(&db.parse().unwrap()).await.unwrap();
         let (hash,): (String,) =
             sqlx::query_as("SELECT password_hash FROM accounts WHERE username = 'root'")
                 .fetch_one(&pool)

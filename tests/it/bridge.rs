@@ -106,7 +106,7 @@ async fn connect(
 }
 
 async fn learner_id(app: &TestApp, name: &str) -> i64 {
-    let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+    let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = $1")
         .bind(name)
         .fetch_one(&app.app.db)
         .await

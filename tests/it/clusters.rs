@@ -260,7 +260,7 @@ async fn a_hostile_kubeconfig_stored_before_the_rule_is_refused_when_checks_run(
     // As a release before the rule stored it: straight into the table.
     sqlx::query(
         "INSERT INTO cluster_assignments (learner_id, kubeconfig, server)
-         SELECT learner_id, ?, 'https://10.0.0.1:6443' FROM accounts WHERE username = 'ada'",
+         SELECT learner_id, $1, 'https://10.0.0.1:6443' FROM accounts WHERE username = 'ada'",
     )
     .bind(&kubeconfig)
     .execute(&app.app.db)

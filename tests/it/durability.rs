@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
-use crate::common::{free_port, lectern_cmd};
+use crate::common::{free_port, fresh_database, lectern_cmd, postgres_under_test};
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
 
-async fn start_server(db: &Path, kubeconfig: &Path, port: u16) -> Child {
+async fn start_server(db: &str, kubeconfig: &Path, port: u16) -> Child {
     let child = lectern_cmd()
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db"])
         .arg(db)
@@ -31,8 +31,8 @@ async fn start_server(db: &Path, kubeconfig: &Path, port: u16) -> Child {
     child
 }
 
-async fn count_runs(db: &Path) -> i64 {
-    let pool = lectern::db::open(db).await.unwrap();
+async fn count_runs(db: &str) -> i64 {
+    let pool = lectern::db::open(&db.parse().unwrap()).await.unwrap();
     let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM check_runs")
         .fetch_one(&pool)
         .await
@@ -45,7 +45,7 @@ async fn count_runs(db: &Path) -> i64 {
 async fn acknowledged_runs_survive_kill_9() {
     let cluster = FakeCluster::start(kind::lab_done()).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lectern.db");
+    let db = fresh_database(dir.path()).await;
     let port = free_port();
     let mut server = start_server(&db, &cluster.kubeconfig, port).await;
     let client = reqwest::Client::new();
@@ -86,9 +86,12 @@ async fn acknowledged_runs_survive_kill_9() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_copies_a_live_database_and_never_overwrites() {
+    if postgres_under_test().is_some() {
+        return; // `lectern backup` copies SQLite files; ops.rs tests its answer for PostgreSQL
+    }
     let cluster = FakeCluster::start(kind::lab_done()).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("lectern.db");
+    let db = dir.path().join("lectern.db").display().to_string();
     let port = free_port();
     let mut server = start_server(&db, &cluster.kubeconfig, port).await;
     let client = reqwest::Client::new();
@@ -117,11 +120,15 @@ async fn backup_copies_a_live_database_and_never_overwrites() {
     );
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
-        format!("backed up {} to {}\n", db.display(), target.display())
+        format!("backed up {db} to {}\n", target.display())
     );
     server.kill().unwrap();
     server.wait().unwrap();
-    assert_eq!(count_runs(&target).await, 3, "the copy holds every run");
+    assert_eq!(
+        count_runs(&target.display().to_string()).await,
+        3,
+        "the copy holds every run"
+    );
 
     let again = lectern_cmd()
         .arg("backup")
@@ -146,11 +153,11 @@ async fn backup_copies_a_live_database_and_never_overwrites() {
 }
 
 #[tokio::test]
-async fn a_database_from_the_previous_release_is_upgraded_in_place() {
+async fn a_sqlite_database_from_the_first_release_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let previous = dir.path().join("migrations");
     std::fs::create_dir(&previous).unwrap();
-    let first = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"))
+    let first = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .min()
@@ -174,7 +181,9 @@ async fn a_database_from_the_previous_release_is_upgraded_in_place() {
             .unwrap();
         pool.close().await;
     }
-    let pool = lectern::db::open(&db).await.expect("upgrade");
+    let pool = lectern::db::open(&lectern::db::Location::Sqlite(db))
+        .await
+        .expect("upgrade");
     let (learners,): (i64,) = sqlx::query_as("SELECT count(*) FROM learners")
         .fetch_one(&pool)
         .await
@@ -189,5 +198,8 @@ async fn a_database_from_the_previous_release_is_upgraded_in_place() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(applied as usize, lectern::db::MIGRATOR.iter().count());
+    assert_eq!(
+        applied as usize,
+        lectern::db::SQLITE_MIGRATOR.iter().count()
+    );
 }

@@ -86,7 +86,7 @@ async fn graded_cohort() -> TestApp {
             .fetch_one(&app.app.db)
             .await
             .unwrap();
-    sqlx::query("INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms) VALUES (?, 'ha-control-plane', 'create-ha-cluster', 'passed', '[]', 5)")
+    sqlx::query("INSERT INTO check_runs (learner_id, lab_id, step_id, status, results, duration_ms) VALUES ($1, 'ha-control-plane', 'create-ha-cluster', 'passed', '[]', 5)")
         .bind(ada_id)
         .execute(&app.app.db)
         .await
@@ -245,7 +245,7 @@ async fn grades_export_prints_the_same_csv_as_the_browser_download() {
         let browser = html(&ines, &format!("/instructor/gradebook.csv{query}")).await;
         let output = lectern_cmd()
             .args(["grades", "export", "--db"])
-            .arg(&app.db_path)
+            .arg(&app.db)
             .args(&args)
             .output()
             .unwrap();
@@ -263,7 +263,7 @@ async fn grades_export_prints_the_same_csv_as_the_browser_download() {
 
     let unknown = lectern_cmd()
         .args(["grades", "export", "--module", "nope", "--db"])
-        .arg(&app.db_path)
+        .arg(&app.db)
         .output()
         .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
@@ -282,7 +282,7 @@ async fn grades_export_prints_the_same_csv_as_the_browser_download() {
     );
     let empty_cohort = lectern_cmd()
         .args(["grades", "export", "--cohort", "purple", "--db"])
-        .arg(&app.db_path)
+        .arg(&app.db)
         .output()
         .unwrap();
     assert!(empty_cohort.status.success());

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::common::kind_fixtures::{self as kind, replace};
 use crate::common::kube_api::{FakeCluster, Mode};
-use crate::common::lectern_cmd;
+use crate::common::{fresh_database, lectern_cmd};
 
 struct Outcome {
     code: i32,
@@ -34,7 +34,7 @@ impl Outcome {
     }
 }
 
-async fn lab_check(kubeconfig: &Path, db: &Path, extra: &[&str]) -> Outcome {
+async fn lab_check(kubeconfig: &Path, db: &str, extra: &[&str]) -> Outcome {
     let mut cmd = lectern_cmd();
     cmd.args(["lab", "check", "ha-control-plane", "--kubeconfig"])
         .arg(kubeconfig)
@@ -58,7 +58,12 @@ async fn check_json(cluster: &FakeCluster, step: Option<u32>) -> Outcome {
     if let Some(step) = &step {
         args.extend(["--step", step]);
     }
-    lab_check(&cluster.kubeconfig, &dir.path().join("l.db"), &args).await
+    lab_check(
+        &cluster.kubeconfig,
+        &fresh_database(dir.path()).await,
+        &args,
+    )
+    .await
 }
 
 #[test]
@@ -78,7 +83,7 @@ async fn a_finished_lab_passes_every_check_but_the_outages() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = lab_check(
         &cluster.kubeconfig_with(&solo, "kind-solo"),
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--output", "json"],
     )
     .await;
@@ -142,7 +147,7 @@ async fn a_fresh_cluster_fails_step_four_with_hints_and_a_readable_report() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = lab_check(
         &cluster.kubeconfig,
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--step", "4"],
     )
     .await;
@@ -377,7 +382,7 @@ async fn an_unreachable_cluster_is_explained_and_exits_2() {
         text.replace(&format!(":{port}"), &format!(":{closed}")),
     )
     .unwrap();
-    let outcome = lab_check(&kubeconfig, &dir.path().join("l.db"), &[]).await;
+    let outcome = lab_check(&kubeconfig, &fresh_database(dir.path()).await, &[]).await;
     assert_eq!(outcome.code, 2);
     assert!(
         outcome.stderr.contains(&format!(
@@ -432,7 +437,7 @@ async fn a_server_that_never_answers_times_out() {
     let started = Instant::now();
     let outcome = lab_check(
         &cluster.kubeconfig,
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--cluster-timeout", "1"],
     )
     .await;
@@ -481,7 +486,7 @@ async fn unknown_labs_and_steps_exit_2() {
     );
     let outcome = lab_check(
         &cluster.kubeconfig,
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--step", "13"],
     )
     .await;
@@ -495,7 +500,7 @@ async fn unknown_labs_and_steps_exit_2() {
     );
     let outcome = lab_check(
         &cluster.kubeconfig,
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--step", "1"],
     )
     .await;
@@ -515,7 +520,7 @@ async fn several_steps_can_be_named_and_run_in_the_order_given() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = lab_check(
         &cluster.kubeconfig,
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--output", "json", "--step", "4", "--step", "2"],
     )
     .await;
@@ -533,10 +538,10 @@ async fn several_steps_can_be_named_and_run_in_the_order_given() {
 async fn every_run_is_recorded_with_its_evidence() {
     let cluster = FakeCluster::start(kind::ha_cluster()).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("l.db");
+    let db = fresh_database(dir.path()).await;
     let outcome = lab_check(&cluster.kubeconfig, &db, &[]).await;
     assert_eq!(outcome.code, 1);
-    let pool = lectern::db::open(&db).await.unwrap();
+    let pool = lectern::db::open(&db.parse().unwrap()).await.unwrap();
     let rows: Vec<(String, String, String)> =
         sqlx::query_as("SELECT step_id, status, results FROM check_runs ORDER BY id")
             .fetch_all(&pool)
@@ -588,7 +593,7 @@ async fn against_a_real_cluster_when_one_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let outcome = lab_check(
         Path::new(&kubeconfig),
-        &dir.path().join("l.db"),
+        &fresh_database(dir.path()).await,
         &["--output", "json"],
     )
     .await;
@@ -847,7 +852,7 @@ mod least_privilege {
         let dir = tempfile::tempdir().unwrap();
         let outcome = lab_check(
             &cluster.kubeconfig_with(&solo, "kind-solo"),
-            &dir.path().join("l.db"),
+            &fresh_database(dir.path()).await,
             &["--output", "json"],
         )
         .await;
@@ -893,7 +898,7 @@ mod least_privilege {
         let dir = tempfile::tempdir().unwrap();
         let text = lab_check(
             &cluster.kubeconfig,
-            &dir.path().join("l.db"),
+            &fresh_database(dir.path()).await,
             &["--step", "2"],
         )
         .await;

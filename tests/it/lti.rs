@@ -394,7 +394,7 @@ async fn lecterns_keys_are_published_and_rotated() {
 
     // Due for rotation: a new key signs, the old one stays published a while.
     let day = 24 * 3600;
-    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - ?")
+    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - $1")
         .bind(91 * day)
         .execute(&app.app.db)
         .await
@@ -408,7 +408,7 @@ async fn lecterns_keys_are_published_and_rotated() {
         .collect();
     assert_eq!(kids.len(), 2);
     assert_eq!(kids[1], kid, "the retired key is still published");
-    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - ? WHERE kid = ?")
+    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - $1 WHERE kid = $2")
         .bind(40 * day)
         .bind(&kid)
         .execute(&app.app.db)

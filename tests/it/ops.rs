@@ -30,15 +30,17 @@ async fn readiness_fails_when_the_database_is_gone_but_liveness_does_not() {
 #[tokio::test]
 async fn the_database_is_created_and_migrated_on_first_start() {
     let app = TestApp::spawn().await;
-    assert!(
-        app.db_path.exists(),
-        "database file created in a new folder"
-    );
+    if let Some(file) = app.db_file() {
+        assert!(file.exists(), "database file created in a new folder");
+    }
     let (name,): (String,) = sqlx::query_as("SELECT name FROM learners WHERE id = 1")
         .fetch_one(&app.app.db)
         .await
         .unwrap();
     assert_eq!(name, "local");
+    if app.db_file().is_none() {
+        return;
+    }
     let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
         .fetch_one(&app.app.db)
         .await
@@ -213,21 +215,39 @@ fn mode(path: &std::path::Path) -> u32 {
 #[tokio::test]
 async fn the_database_its_folder_and_backups_are_readable_by_lecterns_user_only() {
     let app = TestApp::spawn().await;
-    let folder = app.db_path.parent().unwrap();
-    assert_eq!(mode(folder), 0o700, "the folder Lectern created");
-    assert_eq!(mode(&app.db_path), 0o600, "the database");
-    let wal = app.db_path.with_file_name("lectern.db-wal");
-    assert!(wal.exists());
-    assert_eq!(mode(&wal), 0o600, "SQLite's write-ahead log");
     let backups = tempfile::tempdir().unwrap();
     let target = backups.path().join("copy.db");
-    let output = lectern_cmd()
-        .arg("backup")
-        .arg(&target)
-        .arg("--db")
-        .arg(&app.db_path)
-        .output()
-        .unwrap();
+    let backup = || {
+        lectern_cmd()
+            .arg("backup")
+            .arg(&target)
+            .arg("--db")
+            .arg(&app.db)
+            .output()
+            .unwrap()
+    };
+    let Some(file) = app.db_file() else {
+        let output = backup();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("back it up with pg_dump"), "{stderr}");
+        let password = url::Url::parse(&app.db)
+            .unwrap()
+            .password()
+            .map(str::to_owned);
+        if let Some(password) = password {
+            assert!(!stderr.contains(&format!(":{password}@")), "{stderr}");
+        }
+        assert!(!target.exists());
+        return;
+    };
+    let folder = file.parent().unwrap();
+    assert_eq!(mode(folder), 0o700, "the folder Lectern created");
+    assert_eq!(mode(&file), 0o600, "the database");
+    let wal = file.with_file_name("lectern.db-wal");
+    assert!(wal.exists());
+    assert_eq!(mode(&wal), 0o600, "SQLite's write-ahead log");
+    let output = backup();
     assert!(
         output.status.success(),
         "{}",
@@ -235,18 +255,25 @@ async fn the_database_its_folder_and_backups_are_readable_by_lecterns_user_only(
     );
     assert_eq!(mode(&target), 0o600, "the backup");
     let (learners,): (i64,) = sqlx::query_as("SELECT count(*) FROM learners")
-        .fetch_one(&lectern::db::open(&target).await.unwrap())
+        .fetch_one(
+            &lectern::db::open(&lectern::db::Location::Sqlite(target.clone()))
+                .await
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert!(learners >= 1, "the backup is a whole database");
 }
 
 #[tokio::test]
-async fn a_second_server_on_the_same_database_refuses_to_start_and_names_the_first() {
+async fn a_second_server_on_the_same_sqlite_file_refuses_to_start_and_names_the_first() {
     let app = TestApp::spawn().await;
+    if app.db_file().is_none() {
+        return; // PostgreSQL: several servers share it (tests/it/replicas.rs)
+    }
     let output = lectern_cmd()
         .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(&app.db_path)
+        .arg(&app.db)
         .output()
         .unwrap();
     assert!(!output.status.success());

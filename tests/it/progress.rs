@@ -209,7 +209,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         let name = name.to_owned();
         async move {
             let (id,): (i64,) =
-                sqlx::query_as("SELECT learner_id FROM accounts WHERE username = ?")
+                sqlx::query_as("SELECT learner_id FROM accounts WHERE username = $1")
                     .bind(name)
                     .fetch_one(db)
                     .await

@@ -258,7 +258,7 @@ async fn without_just_in_time_accounts_only_linked_people_enter() {
         ])
         .arg(&portal.double.issuer)
         .arg("--db")
-        .arg(&portal.app.db_path)
+        .arg(&portal.app.db)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -478,7 +478,7 @@ async fn without_group_mapping_an_admins_choice_of_role_and_cohort_stands() {
             &portal.double.issuer,
         ])
         .arg("--db")
-        .arg(&portal.app.db_path)
+        .arg(&portal.app.db)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
