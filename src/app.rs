@@ -97,6 +97,21 @@ impl App {
                 database: config.db.location().to_string(),
                 source,
             })?;
+        let peers = match &config.replica_url {
+            Some(own_url) => Some(
+                crate::bridge::Peers::join(
+                    db.clone(),
+                    own_url,
+                    std::time::Duration::from_secs(config.cluster.cluster_timeout),
+                )
+                .await
+                .map_err(|source| DbError::Open {
+                    database: config.db.location().to_string(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
         let assets = Assets::load();
         let site = LiveSite::new(Site::new(
             Arc::new(course),
@@ -113,7 +128,7 @@ impl App {
             passwords: Passwords::default(),
             visits: VisitRecorder::default(),
             clusters: ClusterCache::default(),
-            bridges: crate::bridge::Bridges::default(),
+            bridges: crate::bridge::Bridges::new(peers),
             quotas: Quotas::default(),
             sso: match sso_settings {
                 Some(settings) => Some(crate::sso::Sso::start(settings).await),

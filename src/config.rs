@@ -268,6 +268,11 @@ pub struct ServeArgs {
         value_name = "SECONDS"
     )]
     pub drain_seconds: u64,
+    /// How the portal's other servers reach this one, e.g. `http://10.1.2.3:8080` (on Kubernetes,
+    /// the pod's address): with PostgreSQL and several replicas, a check that reaches a server
+    /// without the learner's `lectern connect` bridge is relayed through the server holding it.
+    #[arg(long, env = "LECTERN_REPLICA_URL", value_name = "URL", value_parser = parse_replica_url)]
+    pub replica_url: Option<String>,
     /// Serve the course in this folder instead of the embedded default course.
     #[arg(long, env = "LECTERN_CONTENT", value_name = "DIR")]
     pub content: Option<PathBuf>,
@@ -494,6 +499,22 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| {
             format!("`{text}` is neither an IP address nor a CIDR range such as 10.0.0.0/8")
         })
+}
+
+/// An `http` or `https` URL without a path, as `--replica-url` takes it.
+fn parse_replica_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "`{text}` is not an http(s) URL with a host, such as http://10.1.2.3:8080"
+        ));
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(format!(
+            "`{text}` has a path or query: give only scheme, host and port"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 /// `--db`, shared by every subcommand that touches the database.

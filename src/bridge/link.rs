@@ -10,6 +10,9 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use super::peers::{
+    CloseRequest, HeldStatus, NoteRequest, Peers, RelayAnswer, RelayRequest, RemoteLink,
+};
 use super::protocol::{self, Down, Up};
 
 /// How long a new connection may take to say hello.
@@ -53,7 +56,7 @@ pub struct Learner {
 }
 
 /// What the portal knows of a live bridge, for the learner's "Your cluster" panel.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LinkInfo {
     /// When it connected (RFC 3339, UTC).
     pub connected_since: String,
@@ -152,11 +155,6 @@ impl Link {
         Ok(relayed)
     }
 
-    /// Unique among the links this process has had: a key for what is cached per connection.
-    pub fn serial(&self) -> u64 {
-        self.serial
-    }
-
     /// How many requests this bridge has answered.
     pub fn relayed(&self) -> u64 {
         self.relayed.load(Ordering::Relaxed)
@@ -184,23 +182,168 @@ impl Link {
     }
 }
 
-/// The live bridges, one per learner: a new connection replaces the learner's previous one.
+/// A learner's bridge as this server can use it: held here, or by another server of the portal.
+#[derive(Debug, Clone)]
+pub enum BridgeLink {
+    /// Held by this server.
+    Here(Arc<Link>),
+    /// Held by another server, which relays for this one.
+    Elsewhere(Arc<RemoteLink>),
+}
+
+impl BridgeLink {
+    /// What the bridge reported when it connected.
+    pub fn info(&self) -> &LinkInfo {
+        match self {
+            BridgeLink::Here(link) => &link.info,
+            BridgeLink::Elsewhere(remote) => remote.info(),
+        }
+    }
+
+    /// Sends one request to the learner's cluster and waits for its answer.
+    pub async fn relay(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> Result<Relayed, LinkError> {
+        match self {
+            BridgeLink::Here(link) => link.relay(method, path, headers, body).await,
+            BridgeLink::Elsewhere(remote) => remote.relay(method, path, headers, body).await,
+        }
+    }
+
+    /// Names this connection among every server's: a key for what is cached per connection.
+    pub fn key(&self) -> String {
+        match self {
+            BridgeLink::Here(link) => link.serial.to_string(),
+            BridgeLink::Elsewhere(remote) => remote.key(),
+        }
+    }
+
+    /// How many requests went through this handle.
+    pub fn relayed(&self) -> u64 {
+        match self {
+            BridgeLink::Here(link) => link.relayed(),
+            BridgeLink::Elsewhere(remote) => remote.relayed(),
+        }
+    }
+
+    /// Tells the learner's terminal what the portal did.
+    pub async fn note(&self, text: String) {
+        match self {
+            BridgeLink::Here(link) => link.note(text).await,
+            BridgeLink::Elsewhere(remote) => remote.note(text).await,
+        }
+    }
+
+    /// Whether the learner's cluster answered the last request.
+    pub fn cluster_answers(&self) -> bool {
+        match self {
+            BridgeLink::Here(link) => link.cluster_answers(),
+            BridgeLink::Elsewhere(remote) => remote.cluster_answers(),
+        }
+    }
+}
+
+/// The live bridges, one per learner: a new connection replaces the learner's previous one. With
+/// [`Peers`], bridges held by the portal's other servers are found and used through them.
 #[derive(Debug, Default)]
 pub struct Bridges {
     links: Mutex<HashMap<i64, Arc<Link>>>,
+    peers: Option<Peers>,
 }
 
 impl Bridges {
-    /// The learner's open bridge, if any.
+    /// The bridges of a server, which reaches its peers' bridges when it has [`Peers`].
+    pub fn new(peers: Option<Peers>) -> Self {
+        Self {
+            links: Mutex::default(),
+            peers,
+        }
+    }
+
+    /// This server's place among the portal's servers, if it has one.
+    pub fn peers(&self) -> Option<&Peers> {
+        self.peers.as_ref()
+    }
+
+    /// The learner's open bridge held by this server, if any.
     pub fn get(&self, learner_id: i64) -> Option<Arc<Link>> {
         let links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         links.get(&learner_id).filter(|l| l.is_open()).cloned()
     }
 
-    /// Closes the learner's bridge if it was opened with this token.
-    pub fn close_token(&self, learner_id: i64, token_id: i64, reason: &str) {
-        if let Some(link) = self.get(learner_id).filter(|l| l.token_id == token_id) {
+    /// The learner's open bridge: held here, else by another server of the portal that answers.
+    pub async fn find(&self, learner_id: i64) -> Option<BridgeLink> {
+        if let Some(link) = self.get(learner_id) {
+            return Some(BridgeLink::Here(link));
+        }
+        let remote = self.peers.as_ref()?.find(learner_id).await?;
+        Some(BridgeLink::Elsewhere(Arc::new(remote)))
+    }
+
+    /// Closes the learner's bridge (only the one opened with `token_id`, if given), here or on
+    /// the server that holds it.
+    pub async fn close(&self, learner_id: i64, token_id: Option<i64>, reason: &str) {
+        let mine = self
+            .get(learner_id)
+            .filter(|l| token_id.is_none_or(|t| l.token_id == t));
+        if let Some(link) = mine {
             link.close(reason);
+        } else if let Some(peers) = &self.peers {
+            let close = CloseRequest {
+                reason: reason.to_owned(),
+                token_id,
+            };
+            peers.close(learner_id, &close).await;
+        }
+    }
+
+    /// For another server: what this one holds of the learner's bridge.
+    pub fn held(&self, learner_id: i64) -> Option<HeldStatus> {
+        self.get(learner_id).map(|link| HeldStatus {
+            info: link.info.clone(),
+            cluster_answers: link.cluster_answers(),
+            serial: link.serial,
+        })
+    }
+
+    /// For another server: relays one request over the learner's bridge held here.
+    pub async fn relay_for_peer(
+        &self,
+        learner_id: i64,
+        request: RelayRequest,
+    ) -> Result<RelayAnswer, LinkError> {
+        let link = self.get(learner_id).ok_or_else(|| {
+            LinkError::Closed("the bridge is no longer connected to this server".to_owned())
+        })?;
+        let body = protocol::decode_body(&request.body).map_err(LinkError::Closed)?;
+        let relayed = link
+            .relay(&request.method, &request.path, request.headers, body)
+            .await?;
+        Ok(RelayAnswer {
+            status: relayed.status,
+            headers: relayed.headers,
+            body: protocol::encode_body(&relayed.body),
+        })
+    }
+
+    /// For another server: a line for the learner's terminal.
+    pub async fn note_for_peer(&self, learner_id: i64, note: NoteRequest) {
+        if let Some(link) = self.get(learner_id) {
+            link.note(note.text).await;
+        }
+    }
+
+    /// For another server: closes the learner's bridge held here.
+    pub fn close_for_peer(&self, learner_id: i64, close: &CloseRequest) {
+        let held = self
+            .get(learner_id)
+            .filter(|l| close.token_id.is_none_or(|t| l.token_id == t));
+        if let Some(link) = held {
+            link.close(&close.reason);
         }
     }
 
@@ -293,6 +436,9 @@ pub async fn serve(
         shutdown,
     });
     bridges.install(learner.id, link.clone());
+    if let Some(peers) = &bridges.peers {
+        peers.hold(learner.id, link.serial).await;
+    }
     tracing::info!(learner = %learner.name, from = %link.info.from, context = %link.info.context, "bridge connected");
 
     let mut pending: HashMap<u64, oneshot::Sender<Relayed>> = HashMap::new();
@@ -351,6 +497,9 @@ pub async fn serve(
     link.in_flight.close();
     drop(pending);
     bridges.remove(learner.id, &link);
+    if let Some(peers) = &bridges.peers {
+        peers.release(learner.id, link.serial).await;
+    }
     tracing::info!(learner = %learner.name, reason = %reason, "bridge closed");
     finish(&outgoing, reason).await
 }
@@ -438,12 +587,12 @@ fn clip(text: &str) -> String {
 /// [`kube::Client`] for a learner's own cluster.
 #[derive(Clone)]
 pub struct LinkService {
-    link: Arc<Link>,
+    link: BridgeLink,
 }
 
 impl LinkService {
     /// Requests go over this link.
-    pub fn new(link: Arc<Link>) -> Self {
+    pub fn new(link: BridgeLink) -> Self {
         Self { link }
     }
 }

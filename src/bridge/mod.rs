@@ -7,6 +7,7 @@
 //! requests through); [`store`] pairing codes and tokens.
 
 pub mod link;
+pub mod peers;
 pub mod policy;
 pub mod protocol;
 mod store;
@@ -16,7 +17,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use sqlx::AnyPool;
 
-pub use link::{Bridges, Incoming, Learner, Link, LinkError, LinkInfo, LinkService, Outgoing};
+pub use link::{
+    BridgeLink, Bridges, Incoming, Learner, Link, LinkError, LinkInfo, LinkService, Outgoing,
+};
+pub use peers::Peers;
 pub use store::{Pairing, rfc3339};
 
 /// Why a bridge request was refused.
@@ -126,19 +130,19 @@ pub async fn revoke(
     if !store::revoke(pool, learner_id, pairing_id, now()).await? {
         return Err(BridgeError::NotFound);
     }
-    bridges.close_token(
-        learner_id,
-        pairing_id,
-        "this machine's pairing was revoked on the portal",
-    );
+    bridges
+        .close(
+            learner_id,
+            Some(pairing_id),
+            "this machine's pairing was revoked on the portal",
+        )
+        .await;
     Ok(())
 }
 
-/// Closes the learner's live bridge, if any (their account was deactivated).
-pub fn disconnect(bridges: &Bridges, learner_id: i64, reason: &str) {
-    if let Some(link) = bridges.get(learner_id) {
-        link.close(reason);
-    }
+/// Closes the learner's live bridge, if any, wherever it is held (their account was deactivated).
+pub async fn disconnect(bridges: &Bridges, learner_id: i64, reason: &str) {
+    bridges.close(learner_id, None, reason).await;
 }
 
 fn now() -> i64 {

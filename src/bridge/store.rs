@@ -192,6 +192,77 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// The servers' shared secret: made by the first server that asks (a second at the same instant
+/// finds the first one's), the same for every server of the database afterwards.
+pub(super) async fn replica_secret(pool: &AnyPool, candidate: &str) -> Result<String, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO replica_secret (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(candidate)
+    .execute(pool)
+    .await?;
+    let (secret,): (String,) = sqlx::query_as("SELECT secret FROM replica_secret WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    Ok(secret)
+}
+
+/// Records that the server at `holder` now holds the learner's bridge (connection `serial`).
+pub(super) async fn hold(
+    pool: &AnyPool,
+    learner_id: i64,
+    holder: &str,
+    serial: u64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO bridge_holders (learner_id, holder, serial, since) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (learner_id) DO UPDATE SET holder = excluded.holder, serial = excluded.serial, since = excluded.since",
+    )
+    .bind(learner_id)
+    .bind(holder)
+    .bind(serial as i64)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map(|_| ())
+}
+
+/// Forgets the record, unless a newer connection (here or on another server) replaced it.
+pub(super) async fn release(
+    pool: &AnyPool,
+    learner_id: i64,
+    holder: &str,
+    serial: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM bridge_holders WHERE learner_id = $1 AND holder = $2 AND serial = $3")
+        .bind(learner_id)
+        .bind(holder)
+        .bind(serial as i64)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+/// The server that holds the learner's bridge, as it recorded itself.
+pub(super) async fn holder(pool: &AnyPool, learner_id: i64) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT holder FROM bridge_holders WHERE learner_id = $1")
+            .bind(learner_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(holder,)| holder))
+}
+
+/// Forgets every record naming `holder`: its connections ended with its previous run.
+pub(super) async fn release_all(pool: &AnyPool, holder: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM bridge_holders WHERE holder = $1")
+        .bind(holder)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

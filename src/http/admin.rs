@@ -304,7 +304,8 @@ pub(super) async fn deactivate(
         &app.bridges,
         id,
         "this account was deactivated on the portal",
-    );
+    )
+    .await;
     Ok(Redirect::to(&format!("/admin/users/{id}?done=deactivated")).into_response())
 }
 

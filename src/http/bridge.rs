@@ -70,7 +70,7 @@ async fn connect_page_with(
     let page = ConnectPage {
         csrf: &account.session.csrf_token,
         command,
-        live: app.bridges.get(learner_id).map(|l| l.info.clone()),
+        live: app.bridges.find(learner_id).await.map(|l| l.info().clone()),
         pairings,
         portal: &portal,
         done,
@@ -160,11 +160,11 @@ pub(super) async fn status(
     headers: HeaderMap,
 ) -> Response {
     let learner_id = account.session.user.learner_id;
-    let body = match app.bridges.get(learner_id) {
+    let body = match app.bridges.find(learner_id).await {
         Some(link) => serde_json::json!({
             "connected": true,
             "cluster_answers": link.cluster_answers(),
-            "link": link.info,
+            "link": link.info(),
         }),
         None => serde_json::json!({
             "connected": false,
@@ -255,4 +255,74 @@ async fn pump(
     bridge::link::serve(&app.bridges, learner, token_id, from, incoming, outgoing).await;
     reader.abort();
     let _ = writer.await;
+}
+
+/// Another server of this portal, proven by the servers' shared secret; only servers with a
+/// `--replica-url` answer these endpoints.
+fn peer(app: &AppState, headers: &HeaderMap) -> Result<(), Error> {
+    let peers = app.bridges.peers().ok_or_else(|| {
+        Error::NotFound("this server does not relay for others (no --replica-url)".to_owned())
+    })?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if peers.authorizes(authorization) {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized(
+            "only the portal's own servers may ask this".to_owned(),
+        ))
+    }
+}
+
+/// `GET /api/replicas/bridges/{learner}`: whether this server holds the learner's bridge.
+pub(super) async fn held(
+    State(app): State<AppState>,
+    Path(learner_id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Response, Error> {
+    peer(&app, &headers)?;
+    let held = app.bridges.held(learner_id).ok_or_else(|| {
+        Error::NotFound("this server does not hold that learner's bridge".to_owned())
+    })?;
+    Ok(Json(held).into_response())
+}
+
+/// `POST /api/replicas/bridges/{learner}/relay`: one request over the learner's bridge held here.
+pub(super) async fn relay_for_peer(
+    State(app): State<AppState>,
+    Path(learner_id): Path<i64>,
+    headers: HeaderMap,
+    Json(request): Json<bridge::peers::RelayRequest>,
+) -> Result<Response, Error> {
+    peer(&app, &headers)?;
+    match app.bridges.relay_for_peer(learner_id, request).await {
+        Ok(answer) => Ok(Json(answer).into_response()),
+        Err(e) => Ok((StatusCode::BAD_GATEWAY, e.to_string()).into_response()),
+    }
+}
+
+/// `POST /api/replicas/bridges/{learner}/note`: a line for the learner's terminal.
+pub(super) async fn note_for_peer(
+    State(app): State<AppState>,
+    Path(learner_id): Path<i64>,
+    headers: HeaderMap,
+    Json(note): Json<bridge::peers::NoteRequest>,
+) -> Result<StatusCode, Error> {
+    peer(&app, &headers)?;
+    app.bridges.note_for_peer(learner_id, note).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/replicas/bridges/{learner}/close`: closes the learner's bridge held here.
+pub(super) async fn close_for_peer(
+    State(app): State<AppState>,
+    Path(learner_id): Path<i64>,
+    headers: HeaderMap,
+    Json(close): Json<bridge::peers::CloseRequest>,
+) -> Result<StatusCode, Error> {
+    peer(&app, &headers)?;
+    app.bridges.close_for_peer(learner_id, &close);
+    Ok(StatusCode::NO_CONTENT)
 }

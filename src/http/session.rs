@@ -205,7 +205,8 @@ where
 
 /// Paths anonymous visitors may reach in portal mode.
 fn is_public(path: &str) -> bool {
-    // The bridge's endpoints authenticate with a pairing code or a bridge token, not a session.
+    // The bridge's endpoints authenticate with a pairing code or a bridge token, not a session;
+    // the replicas' with the servers' shared secret.
     matches!(
         path,
         "/sign-in"
@@ -220,6 +221,7 @@ fn is_public(path: &str) -> bool {
             | "/api/bridge"
             | "/api/bridge/pair"
     ) || path.starts_with("/static/")
+        || path.starts_with("/api/replicas/")
 }
 
 /// Resolves the visitor, and in portal mode turns anonymous requests away from everything non-public.

@@ -306,12 +306,12 @@ impl Cluster {
 
     /// A cluster reached through a learner's `lectern connect` bridge: kube-rs sends its requests
     /// over the bridge, so every check kind works unchanged.
-    pub fn over_bridge(link: std::sync::Arc<crate::bridge::Link>, timeout: Duration) -> Self {
+    pub fn over_bridge(link: crate::bridge::BridgeLink, timeout: Duration) -> Self {
         let url = format!(
             "your cluster (context {}, through lectern connect)",
-            link.info.context
+            link.info().context
         );
-        let context = link.info.context.clone();
+        let context = link.info().context.clone();
         let client = Client::new(crate::bridge::LinkService::new(link), "default");
         Self {
             client,
@@ -620,10 +620,10 @@ impl ClusterCache {
     /// that connection lasts, up to the cache's lifetime.
     pub fn bridged(
         &self,
-        link: std::sync::Arc<crate::bridge::Link>,
+        link: crate::bridge::BridgeLink,
         timeout: Duration,
     ) -> std::sync::Arc<Cluster> {
-        let key = format!("bridge:{}", link.serial());
+        let key = format!("bridge:{}", link.key());
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
         if let Some((_, cluster)) = entries.get(&key) {

@@ -158,7 +158,7 @@ pub async fn check_for_learner(
         portal,
     } = reach;
     let (lab, step) = find_step(course, lab_id, step_id)?;
-    if let Some(link) = bridges.get(learner_id) {
+    if let Some(link) = bridges.find(learner_id).await {
         let started = Instant::now();
         let asked_before = link.relayed();
         let cluster = clusters.bridged(link.clone(), server_default.timeout);
@@ -222,7 +222,7 @@ pub async fn your_cluster(
     pool: &sqlx::AnyPool,
     learner_id: i64,
 ) -> Result<ClusterFacts, RunError> {
-    let (cluster, via, options) = match reach.bridges.get(learner_id) {
+    let (cluster, via, options) = match reach.bridges.find(learner_id).await {
         Some(link) => (
             reach.clusters.bridged(link, reach.server_default.timeout),
             Via::Bridge,

@@ -92,6 +92,8 @@ impl TestApp {
             addr: "127.0.0.1:0".parse().unwrap(),
             metrics_address: None,
             drain_seconds: 0,
+            // Every test server may serve as one of several replicas (tests/it/replicas.rs).
+            replica_url: Some(format!("http://{addr}")),
             content: None,
             watch: false,
             request_timeout: 30,

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use crate::common::browser::{Browser, hidden, html, signed_in};
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, Mode};
-use crate::common::{TestApp, lectern_cmd};
+use crate::common::{TestApp, lectern_cmd, postgres_under_test};
 use lectern::auth::Role;
 
 /// A running `lectern connect`, killed when dropped.
@@ -263,7 +263,10 @@ async fn writes_shells_and_secret_data_never_pass_the_learners_side() {
     let _bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
     let link = app.app.bridges.get(learner_id(&app, "ada").await).unwrap();
     // What a compromised portal could try with the bridge.
-    let client = kube::Client::new(lectern::bridge::LinkService::new(link), "default");
+    let client = kube::Client::new(
+        lectern::bridge::LinkService::new(lectern::bridge::BridgeLink::Here(link)),
+        "default",
+    );
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let refused = |e: kube::Error| match e {
         kube::Error::Api(status) => (status.code, status.message),
@@ -838,4 +841,105 @@ async fn pairing_and_the_bridge_work_over_https_through_a_tls_proxy() {
     assert_eq!(run["via"], "bridge");
     assert_eq!(run["status"], "passed");
     bridge.start_kill().ok();
+}
+
+/// Two servers of one portal on PostgreSQL: the bridge is held by the one `lectern connect`
+/// reached, and a learner whose requests reach the other is checked through it all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_the_bridge() {
+    if postgres_under_test().is_none() {
+        return; // one SQLite file has one server
+    }
+    let cluster = FakeCluster::start(kind::lab_complete()).await;
+    let holder = portal_with(&["ada"]).await;
+    let other = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.cluster_timeout = 10;
+        c.db.location = Some(holder.db.parse().unwrap());
+    })
+    .await;
+    let ada_at_holder = signed_in(&holder, "ada").await;
+    let bridge = connect(&holder, &ada_at_holder, "ada", &cluster.kubeconfig).await;
+    let learner = learner_id(&holder, "ada").await;
+    assert!(
+        other.app.bridges.get(learner).is_none(),
+        "held by the first"
+    );
+
+    // The same session on the other server (sessions are in the shared database).
+    let mut ada = Browser::new(&other);
+    ada.session = ada_at_holder.session.clone();
+    let run = check(&ada, "recover").await;
+    assert_eq!(run["via"], "bridge", "{run}");
+    assert_eq!(
+        verdicts(&run),
+        verdicts(&direct(&cluster.kubeconfig, 6).await)
+    );
+    assert_eq!(run["status"], "passed");
+    let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["connected"], true, "{status}");
+    assert_eq!(status["link"]["server_version"], "v1.36.0");
+    let mut told = false;
+    for _ in 0..100 {
+        told = bridge
+            .stdout()
+            .contains("portal checked step 6 (recover): 6 passed");
+        if told {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        told,
+        "the learner's terminal hears of it\n{}",
+        bridge.stdout()
+    );
+
+    // Only the portal's own servers may use the relay.
+    let relay = other.url(&format!("/api/replicas/bridges/{learner}"));
+    let anonymous = reqwest::get(&relay).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let guessed = reqwest::Client::new()
+        .get(&relay)
+        .bearer_auth("not-the-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(guessed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        guessed.headers()["content-type"],
+        "application/json",
+        "an API error"
+    );
+
+    // Revoking the machine on the other server closes the bridge where it is held.
+    let page = html(&ada, "/connect").await;
+    assert!(page.contains("Connected since"), "{page}");
+    let pairing = page
+        .split("/connect/pairings/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let revoked = ada
+        .post_form(
+            &format!("/connect/pairings/{pairing}/revoke"),
+            &[("csrf", &hidden(&page, "csrf"))],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    for _ in 0..200 {
+        if holder.app.bridges.get(learner).is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        holder.app.bridges.get(learner).is_none(),
+        "closed where held"
+    );
+    let after = ada
+        .post_json("/api/labs/ha-control-plane/steps/recover/check", "{}")
+        .await;
+    assert_eq!(after.status(), StatusCode::CONFLICT, "no bridge any more");
 }

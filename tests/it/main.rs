@@ -21,6 +21,7 @@ mod module01;
 mod ops;
 mod pages;
 mod progress;
+mod replicas;
 mod sso;
 mod validation;
 mod watch;
