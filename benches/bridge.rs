@@ -44,13 +44,11 @@ async fn run() {
     let binary = portal::release_binary();
     let cluster = kube_api::FakeCluster::start(kind_fixtures::lab_complete()).await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bridge.db");
+    let db = dir.path().join("bridge.db").display().to_string();
 
     // Accounts and paired tokens straight into the database, through the same domain functions the
     // portal uses (pairing over HTTP is throttled per address, which is not what is measured).
-    let pool = lectern::db::open(&lectern::db::Location::Sqlite(db.clone()))
-        .await
-        .unwrap();
+    let pool = lectern::db::open(&db.parse().unwrap()).await.unwrap();
     let mut tokens = Vec::new();
     for id in portal::seed_learners(&pool, idle + 2, PASSWORD).await {
         let code = lectern::bridge::create_code(&pool, id).await.unwrap();

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use portal::{env_number, free_port, percentile};
+use portal::{Backend, env_number, free_port, percentile};
 
 const PASSWORD: &str = "class start password";
 const MODULE: &str = "/modules/cluster-architecture";
@@ -185,15 +185,16 @@ async fn cold_get(
     }
 }
 
-/// The server CPU one cold visit (`page` and `assets`, four visitors at a time) costs, in seconds.
+/// The server CPU (as `cpu` reads it) one cold visit (`page` and `assets`, four visitors at a
+/// time) costs, in seconds.
 async fn cpu_per_visit(
     client: &reqwest::Client,
-    pid: u32,
+    cpu: impl Fn() -> f64,
     page: &str,
     assets: &[String],
     session: Option<&str>,
 ) -> f64 {
-    let before = cpu_seconds(pid);
+    let before = cpu();
     for _ in 0..CPU_VISITS / 4 {
         let visits = (0..4).map(|_| async {
             let (ok, _) = cold_get(client, page, session).await;
@@ -205,7 +206,7 @@ async fn cpu_per_visit(
         });
         futures::future::join_all(visits).await;
     }
-    (cpu_seconds(pid) - before) / CPU_VISITS as f64
+    (cpu() - before) / CPU_VISITS as f64
 }
 
 async fn wait_until_up(client: &reqwest::Client, url: &str) {
@@ -216,12 +217,79 @@ async fn wait_until_up(client: &reqwest::Client, url: &str) {
     }
 }
 
+/// CPU seconds the PostgreSQL server's processes have used (0 without one).
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .map(cpu_seconds)
+        .sum()
+}
+
+/// CPU seconds the class's servers (and, on PostgreSQL, the database) have used.
+fn class_cpu_seconds(class: &portal::Class, backend: &Backend) -> f64 {
+    let servers: f64 = class.servers.iter().map(|s| cpu_seconds(s.id())).sum();
+    match backend {
+        Backend::Sqlite => servers,
+        Backend::Postgres { .. } => servers + postgres_cpu_seconds(),
+    }
+}
+
 async fn run() {
     let learners = env_number("CLASS_LEARNERS", 1000);
     let arrival = Duration::from_secs(env_number("CLASS_ARRIVAL_SECONDS", 60) as u64);
     let work = Duration::from_secs(env_number("CLASS_WORK_SECONDS", 180) as u64);
-    let mut class = portal::Class::start(learners, PASSWORD).await;
+    let shape = Shape {
+        learners,
+        arrival,
+        work,
+    };
+    let sqlite = class_starts(&Backend::Sqlite, &shape).await;
+    match Backend::postgres_from_env(2) {
+        Some(postgres) => {
+            println!();
+            class_starts(&postgres, &shape).await;
+        }
+        None => println!(
+            "(for two replicas on PostgreSQL too, run under .ci/with-postgres, which sets LECTERN_TEST_POSTGRES)"
+        ),
+    }
+    println!();
+    compare_with_peer(&sqlite).await;
+}
+
+/// How many learners arrive over how long, and how long they then work.
+struct Shape {
+    learners: usize,
+    arrival: Duration,
+    work: Duration,
+}
+
+/// What one class's run hands to the comparison with the peer: the page, and what a cold visit
+/// of it cost Lectern.
+struct ColdVisit {
+    page: String,
+    assets: usize,
+    cpu: f64,
+}
+
+/// One class on `backend`: the arrival, the work, the report; then the CPU of cold visits.
+async fn class_starts(backend: &Backend, shape: &Shape) -> ColdVisit {
+    let &Shape {
+        learners,
+        arrival,
+        work,
+    } = shape;
+    let mut class = portal::Class::start_on(backend, learners, PASSWORD).await;
     let (base, client) = (class.base.clone(), class.client.clone());
+    let bases = Arc::new(class.bases.clone());
+    let sent_count = Arc::new(AtomicUsize::new(0));
     // What module 01's page loads (every learner's browser then asks for the same files).
     let (token, _) = session::sign_in(&client, &base, "learner0", PASSWORD).await;
     let page = session::get(&client, &base, &token, MODULE)
@@ -230,7 +298,7 @@ async fn run() {
         .await
         .unwrap();
     let page_assets = Arc::new(assets(&page));
-    let cpu_at_start = cpu_seconds(class.server.id());
+    let cpu_at_start = class_cpu_seconds(&class, backend);
 
     let stats = Arc::new(Mutex::new(Stats::default()));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -239,30 +307,34 @@ async fn run() {
     let end = started + arrival + work;
     let tasks: Vec<_> = (0..learners)
         .map(|i| {
-            let (client, base, stats, failures, bytes_sent, page_assets) = (
+            let (client, bases, sent_count, stats, failures, bytes_sent, page_assets) = (
                 client.clone(),
-                base.clone(),
+                bases.clone(),
+                sent_count.clone(),
                 stats.clone(),
                 failures.clone(),
                 bytes_sent.clone(),
                 page_assets.clone(),
             );
             let arrives = started + arrival.mul_f64(i as f64 / learners as f64);
+            // Each request to the next server, as a load balancer sends them.
+            let next_base = move || bases[sent_count.fetch_add(1, Ordering::Relaxed) % bases.len()].clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until(arrives.into()).await;
                 let sent = Instant::now();
                 let (token, csrf) =
-                    session::sign_in(&client, &base, &format!("learner{i}"), PASSWORD).await;
+                    session::sign_in(&client, &next_base(), &format!("learner{i}"), PASSWORD).await;
                 record(&stats, &failures, "sign in", sent, true).await;
                 // The cold visit: the page, then everything it loads.
                 let sent = Instant::now();
-                let (ok, page) = cold_get(&client, &format!("{base}{MODULE}"), Some(&token)).await;
+                let (ok, page) =
+                    cold_get(&client, &format!("{}{MODULE}", next_base()), Some(&token)).await;
                 record(&stats, &failures, "module page (cold)", sent, ok).await;
                 bytes_sent.fetch_add(page.len(), Ordering::Relaxed);
                 for asset in page_assets.iter() {
                     let sent = Instant::now();
                     let (ok, body) =
-                        cold_get(&client, &format!("{base}{asset}"), Some(&token)).await;
+                        cold_get(&client, &format!("{}{asset}", next_base()), Some(&token)).await;
                     record(&stats, &failures, "asset (cold)", sent, ok).await;
                     bytes_sent.fetch_add(body.len(), Ordering::Relaxed);
                 }
@@ -277,6 +349,7 @@ async fn run() {
                         break;
                     }
                     let cookie = format!("lectern_session={token}");
+                    let base = next_base();
                     // What the page's scripts send: JSON with the session's CSRF token.
                     let json_post = |path: &str, body: String| {
                         client
@@ -327,24 +400,49 @@ async fn run() {
         task.await.unwrap();
     }
     let elapsed = started.elapsed();
-    let class_cpu = cpu_seconds(class.server.id()) - cpu_at_start;
+    let class_cpu = class_cpu_seconds(&class, backend) - cpu_at_start;
 
-    // CPU per cold visit, Lectern then the on-the-fly peer, with the same page and files.
+    // CPU per cold visit (on the first server; every server's and the database's CPU counts).
     let page_url = format!("{base}{MODULE}");
     let lectern_assets: Vec<String> = page_assets.iter().map(|a| format!("{base}{a}")).collect();
     let lectern_cpu = cpu_per_visit(
         &client,
-        class.server.id(),
+        || class_cpu_seconds(&class, backend),
         &page_url,
         &lectern_assets,
         Some(&token),
     )
     .await;
     class.stop();
+    report(
+        backend,
+        shape,
+        elapsed,
+        class_cpu,
+        &stats,
+        &failures,
+        &bytes_sent,
+    )
+    .await;
+    println!(
+        "server CPU per cold visit (page + {} assets, as Chromium asks): {:.1} ms",
+        lectern_assets.len(),
+        lectern_cpu * 1e3
+    );
+    ColdVisit {
+        page,
+        assets: lectern_assets.len(),
+        cpu: lectern_cpu,
+    }
+}
+
+/// The same cold visits against the peer that compresses on the fly.
+async fn compare_with_peer(lectern: &ColdVisit) {
+    let client = reqwest::Client::new();
 
     let scratch = tempfile::tempdir().unwrap();
     let page_file = scratch.path().join("page.html");
-    std::fs::write(&page_file, &page).unwrap();
+    std::fs::write(&page_file, &lectern.page).unwrap();
     let peer_port = free_port().to_string();
     let mut peer_process = Command::new(std::env::current_exe().unwrap())
         .args(["--peer", &peer_port])
@@ -357,9 +455,10 @@ async fn run() {
         .iter()
         .map(|p| format!("{peer_base}/static/{p}"))
         .collect();
+    let peer_pid = peer_process.id();
     let peer_cpu = cpu_per_visit(
         &client,
-        peer_process.id(),
+        || cpu_seconds(peer_pid),
         &format!("{peer_base}/page"),
         &peer_assets,
         None,
@@ -367,14 +466,38 @@ async fn run() {
     .await;
     let _ = peer_process.kill();
     let _ = peer_process.wait();
+    println!(
+        "server CPU per cold visit (page + {} assets, as Chromium asks): Lectern {:.1} ms (on SQLite), on-the-fly peer {:.1} ms: {:.0}x less   (target >= 10x)",
+        lectern.assets,
+        lectern.cpu * 1e3,
+        peer_cpu * 1e3,
+        peer_cpu / lectern.cpu.max(1e-6)
+    );
+}
 
+/// Prints one class's throughput, latencies per request kind, failures and page p99.
+async fn report(
+    backend: &Backend,
+    shape: &Shape,
+    elapsed: Duration,
+    class_cpu: f64,
+    stats: &Mutex<Stats>,
+    failures: &AtomicUsize,
+    bytes_sent: &AtomicUsize,
+) {
+    let Shape {
+        learners,
+        arrival,
+        work,
+    } = shape;
     let mut guard = stats.lock().await;
     let total: usize = guard.by_kind.values().map(Vec::len).sum();
     println!(
-        "A class starts: {learners} learners arriving over {} s, then working {} s, on {} cores, against one SQLite process",
+        "A class starts: {learners} learners arriving over {} s, then working {} s, on {} cores, against {}",
         arrival.as_secs(),
         work.as_secs(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
+        backend.describe(),
     );
     println!(
         "{total} requests in {:.0} s ({:.0}/s); {:.1} MB of cold-visit bodies sent; server CPU {:.1} s",
@@ -401,12 +524,5 @@ async fn run() {
     println!(
         "page p99: {:.1} ms   (target < 100 ms)",
         percentile(&mut pages, 0.99).as_secs_f64() * 1e3
-    );
-    println!(
-        "server CPU per cold visit (page + {} assets, as Chromium asks): Lectern {:.1} ms, on-the-fly peer {:.1} ms: {:.0}x less   (target >= 10x)",
-        lectern_assets.len(),
-        lectern_cpu * 1e3,
-        peer_cpu * 1e3,
-        peer_cpu / lectern_cpu.max(1e-6)
     );
 }

@@ -88,9 +88,9 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// `lectern serve --portal` on `db`, checking against `kubeconfig`, as its own process, once it
-/// answers; answers the process and its base URL.
-pub(crate) async fn start_portal(binary: &Path, db: &Path, kubeconfig: &Path) -> (Child, String) {
+/// `lectern serve --portal` on `db` (a SQLite path or a PostgreSQL URL), checking against
+/// `kubeconfig`, as its own process, once it answers; answers the process and its base URL.
+pub(crate) async fn start_portal(binary: &Path, db: &str, kubeconfig: &Path) -> (Child, String) {
     let port = free_port();
     let server = Command::new(binary)
         .args([
@@ -98,9 +98,11 @@ pub(crate) async fn start_portal(binary: &Path, db: &Path, kubeconfig: &Path) ->
             "--portal",
             "--addr",
             &format!("127.0.0.1:{port}"),
+            "--replica-url",
+            &format!("http://127.0.0.1:{port}"),
             "--db",
+            db,
         ])
-        .arg(db)
         .env("LECTERN_KUBECONFIG", kubeconfig)
         .env("LECTERN_LOG", "warn")
         .spawn()
@@ -113,14 +115,76 @@ pub(crate) async fn start_portal(binary: &Path, db: &Path, kubeconfig: &Path) ->
     (server, base)
 }
 
-/// A class on a portal: `learner0` to `learnerN` with one password, the release server on SQLite
-/// checking against the Kubernetes API double of a finished lab, and a client that never follows
-/// redirects (nor decompresses: bodies arrive as the network carries them).
+/// Where a class's portal keeps its data.
+#[allow(dead_code)] // not every benchmark runs on PostgreSQL
+pub(crate) enum Backend {
+    /// One server on a SQLite file.
+    Sqlite,
+    /// `replicas` servers sharing a new database `lectern_bench` on the PostgreSQL server at
+    /// `server` (a URL whose user may create databases).
+    Postgres {
+        /// The server.
+        server: String,
+        /// How many replicas.
+        replicas: usize,
+    },
+}
+
+#[allow(dead_code)]
+impl Backend {
+    /// PostgreSQL with `replicas` servers, if `LECTERN_TEST_POSTGRES` names a server (as
+    /// `.ci/with-postgres` sets it).
+    pub(crate) fn postgres_from_env(replicas: usize) -> Option<Self> {
+        let server = std::env::var("LECTERN_TEST_POSTGRES").ok()?;
+        Some(Backend::Postgres { server, replicas })
+    }
+
+    /// In words, for the report.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite => "one SQLite process".to_owned(),
+            Backend::Postgres { replicas, .. } => format!("{replicas} replicas on PostgreSQL"),
+        }
+    }
+
+    /// A new, empty database: its `--db`.
+    async fn create(&self, dir: &Path) -> String {
+        use sqlx::Connection;
+        match self {
+            Backend::Sqlite => dir.join("bench.db").display().to_string(),
+            Backend::Postgres { server, .. } => {
+                let mut admin = sqlx::postgres::PgConnection::connect(server).await.unwrap();
+                for statement in [
+                    "DROP DATABASE IF EXISTS lectern_bench WITH (FORCE)",
+                    "CREATE DATABASE lectern_bench",
+                ] {
+                    sqlx::query(statement).execute(&mut admin).await.unwrap();
+                }
+                let mut url = url::Url::parse(server).unwrap();
+                url.set_path("lectern_bench");
+                url.to_string()
+            }
+        }
+    }
+
+    fn replicas(&self) -> usize {
+        match self {
+            Backend::Sqlite => 1,
+            Backend::Postgres { replicas, .. } => *replicas,
+        }
+    }
+}
+
+/// A class on a portal: `learner0` to `learnerN` with one password, the release server (or
+/// several) checking against the Kubernetes API double of a finished lab, and a client that never
+/// follows redirects (nor decompresses: bodies arrive as the network carries them).
 #[allow(dead_code)] // the bridge benchmark pairs its learners before the server starts
 pub(crate) struct Class {
-    /// The server process.
-    pub(crate) server: Child,
-    /// Its base URL.
+    /// The server processes.
+    pub(crate) servers: Vec<Child>,
+    /// Their base URLs, in the same order.
+    pub(crate) bases: Vec<String>,
+    /// The first one's.
     pub(crate) base: String,
     /// For the learners' requests.
     pub(crate) client: reqwest::Client,
@@ -130,35 +194,51 @@ pub(crate) struct Class {
 
 #[allow(dead_code)]
 impl Class {
-    /// Builds and starts it with `learners` accounts.
+    /// Builds and starts it with `learners` accounts, on one SQLite server.
     pub(crate) async fn start(learners: usize, password: &str) -> Self {
+        Self::start_on(&Backend::Sqlite, learners, password).await
+    }
+
+    /// Builds and starts it with `learners` accounts, on `backend`.
+    pub(crate) async fn start_on(backend: &Backend, learners: usize, password: &str) -> Self {
         let binary = release_binary();
         let cluster = crate::kube_api::FakeCluster::start(crate::kind_fixtures::lab_done()).await;
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("bench.db");
-        let pool = lectern::db::open(&lectern::db::Location::Sqlite(db.clone()))
-            .await
-            .unwrap();
+        let db = backend.create(dir.path()).await;
+        let pool = lectern::db::open(&db.parse().unwrap()).await.unwrap();
         seed_learners(&pool, learners, password).await;
         pool.close().await;
-        let (server, base) = start_portal(&binary, &db, &cluster.kubeconfig).await;
+        let (mut servers, mut bases) = (Vec::new(), Vec::new());
+        for _ in 0..backend.replicas() {
+            let (server, base) = start_portal(&binary, &db, &cluster.kubeconfig).await;
+            servers.push(server);
+            bases.push(base);
+        }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(2000)
             .build()
             .unwrap();
         Self {
-            server,
-            base,
+            servers,
+            base: bases[0].clone(),
+            bases,
             client,
             _cluster: cluster,
             _dir: dir,
         }
     }
 
-    /// Stops the server.
+    /// The server for the `n`th request: round robin, as a load balancer sends them.
+    pub(crate) fn base_for(&self, n: usize) -> &str {
+        &self.bases[n % self.bases.len()]
+    }
+
+    /// Stops the servers.
     pub(crate) fn stop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        for server in &mut self.servers {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
     }
 }

@@ -69,13 +69,14 @@ pub(super) async fn insert(
     let choices = new
         .choices
         .map(|c| serde_json::to_string(c).unwrap_or_default());
-    // On PostgreSQL two saves at once can both read the same last version; the unique key refuses
-    // the second, which then takes the next number.
+    // On PostgreSQL saves at once can read the same last version; the unique key refuses all but
+    // one, and the others take the next number. Each round one of them wins, so this serves up
+    // to nine at once (a learner's burst on one question is one or two).
     let mut attempts = 0;
     loop {
         let inserted = insert_next_version(pool, &new, choices.as_deref()).await;
         match inserted {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempts < 3 => {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempts < 8 => {
                 attempts += 1;
             }
             result => return result,

@@ -200,6 +200,18 @@ const ANOTHER_ADMIN_REMAINS: &str = "(role <> 'admin' OR deactivated_at IS NOT N
     SELECT 1 FROM accounts other WHERE other.role = 'admin' AND other.deactivated_at IS NULL
     AND other.learner_id <> accounts.learner_id))";
 
+/// Holds the admins' rows until the transaction ends, so that two changes which each leave
+/// "another admin" cannot both pass on PostgreSQL, where writers run at once (SQLite runs one
+/// writer at a time, and has no `FOR UPDATE`).
+async fn lock_admins(tx: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT learner_id FROM accounts WHERE role = 'admin' FOR UPDATE")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Sets role and cohort; `false` when refused because no active admin would remain.
 pub(super) async fn update_account(
     pool: &AnyPool,
@@ -207,6 +219,8 @@ pub(super) async fn update_account(
     role: Role,
     cohort: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    lock_admins(&mut tx).await?;
     let done = sqlx::query(&format!(
         "UPDATE accounts SET role = $1, cohort = $2 WHERE learner_id = $3 AND ($4 = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
     ))
@@ -214,8 +228,9 @@ pub(super) async fn update_account(
     .bind(cohort)
     .bind(learner_id)
     .bind(role.as_str())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -227,6 +242,8 @@ pub(super) async fn apply_provider_mapping(
     role: Option<Role>,
     cohort: Option<Option<&str>>,
 ) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    lock_admins(&mut tx).await?;
     let done = sqlx::query(&format!(
         "UPDATE accounts SET role = coalesce($1, role), cohort = CASE WHEN $2 THEN $3 ELSE cohort END
          WHERE learner_id = $4 AND (coalesce($1, role) = 'admin' OR {ANOTHER_ADMIN_REMAINS})"
@@ -235,8 +252,9 @@ pub(super) async fn apply_provider_mapping(
     .bind(cohort.is_some())
     .bind(cohort.flatten())
     .bind(learner_id)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -244,6 +262,7 @@ pub(super) async fn apply_provider_mapping(
 /// active admin would remain.
 pub(super) async fn deactivate(pool: &AnyPool, learner_id: i64) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    lock_admins(&mut tx).await?;
     let done = sqlx::query(&format!(
         "UPDATE accounts SET deactivated_at = coalesce(deactivated_at, $2)
          WHERE learner_id = $1 AND {ANOTHER_ADMIN_REMAINS}"

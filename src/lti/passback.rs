@@ -18,6 +18,10 @@ use super::{LINEITEM_SCOPE, LtiError, SCORE_SCOPE, keys, now, store};
 use crate::auth::random_hex;
 use crate::content::Course;
 
+/// How long a server may take to send one learner's scores before another may try (each request
+/// to the platform times out after 10 s).
+const CLAIM_SECONDS: i64 = 120;
+
 /// Seconds before the next try after `attempts` failures: 30 s, doubling, at most an hour.
 fn backoff(attempts: i64) -> i64 {
     (30_i64 << attempts.clamp(0, 7)).min(3600)
@@ -32,7 +36,9 @@ pub async fn send_due(pool: &AnyPool, course: &Course) -> Result<usize, LtiError
         .unwrap_or_default();
     let mut sent = 0;
     for (learner_id, attempts) in store::due_scores(pool, now()).await? {
-        store::score_taken(pool, learner_id, now()).await?;
+        if !store::score_taken(pool, learner_id, now(), now() + CLAIM_SECONDS).await? {
+            continue; // another server is sending them
+        }
         match send_learner(pool, course, &http, learner_id).await {
             Ok(()) => {
                 store::score_sent(pool, learner_id, attempts).await?;

@@ -263,18 +263,24 @@ pub(super) async fn score_sent(
     .map(|_| ())
 }
 
-/// Marks the learner's scores as being sent now (so a change meanwhile is seen: it sets due_at 0).
+/// Claims the learner's due scores for sending until `until`, unless another server claimed them
+/// first; `false` then. A change meanwhile is still seen (a trigger sets due_at 0), and a claim
+/// whose server died runs out, so another sends them.
 pub(super) async fn score_taken(
     pool: &AnyPool,
     learner_id: i64,
     now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE lti_score_outbox SET due_at = $1 WHERE learner_id = $2")
-        .bind(now)
-        .bind(learner_id)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    until: i64,
+) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "UPDATE lti_score_outbox SET due_at = $1 WHERE learner_id = $2 AND due_at <= $3",
+    )
+    .bind(until)
+    .bind(learner_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(claimed.rows_affected() == 1)
 }
 
 /// Failed: try again at `due_at`, saying why.
@@ -373,4 +379,34 @@ pub(super) async fn deep_link(
             created_at,
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_server_at_a_time_sends_a_learners_scores_and_a_lapsed_claim_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open(&crate::db::Location::Sqlite(dir.path().join("l.db")))
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO lti_score_outbox (learner_id, due_at) VALUES (1, 0)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert!(
+            score_taken(&pool, 1, 100, 220).await.unwrap(),
+            "the first claims"
+        );
+        assert!(
+            !score_taken(&pool, 1, 101, 221).await.unwrap(),
+            "the second finds it claimed"
+        );
+        assert!(due_scores(&pool, 200).await.unwrap().is_empty());
+        assert!(
+            score_taken(&pool, 1, 220, 340).await.unwrap(),
+            "a claim whose server died runs out"
+        );
+    }
 }

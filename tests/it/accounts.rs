@@ -415,3 +415,41 @@ async fn the_command_line_runs_the_same_lifecycle() {
     assert!(!ok);
     assert_eq!(err, "error: there is no account `nobody`\n");
 }
+
+/// Two admins deactivating each other at the same instant (on PostgreSQL, perhaps on two
+/// replicas): one of them stays, whichever was second is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_deactivating_each_other_at_once_leave_one() {
+    let app = TestApp::spawn_portal().await;
+    app.add_account("root", Role::Admin, None).await;
+    app.add_account("ines", Role::Admin, None).await;
+    let ids: Vec<(i64,)> = sqlx::query_as(
+        "SELECT learner_id FROM accounts WHERE username IN ('root', 'ines') ORDER BY username DESC",
+    )
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap();
+    let (root, ines) = (ids[0].0, ids[1].0);
+    for _ in 0..5 {
+        let (first, second) = tokio::join!(
+            lectern::auth::accounts::deactivate(&app.app.db, root),
+            lectern::auth::accounts::deactivate(&app.app.db, ines),
+        );
+        assert!(
+            first.is_ok() != second.is_ok(),
+            "exactly one of them goes: {first:?} {second:?}"
+        );
+        let (active,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM accounts WHERE role = 'admin' AND deactivated_at IS NULL",
+        )
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+        assert_eq!(active, 1);
+        for admin in [root, ines] {
+            lectern::auth::accounts::reactivate(&app.app.db, admin)
+                .await
+                .unwrap();
+        }
+    }
+}

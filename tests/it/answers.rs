@@ -480,3 +480,27 @@ async fn in_a_portal_instructors_grade_and_self_assessment_is_refused() {
         .await;
     assert_eq!(posted.status(), StatusCode::FORBIDDEN);
 }
+
+/// Saves at the same instant (a double click, two tabs; on PostgreSQL, two replicas) each get
+/// their own version: none is refused or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_at_the_same_instant_get_consecutive_versions() {
+    let app = TestApp::spawn().await;
+    let saves = (0..6).map(|i| {
+        answer(
+            &app,
+            "api-server-role",
+            json!({ "text": format!("submission {i}: only the API server talks to etcd"), "submit": true }),
+        )
+    });
+    let mut versions: Vec<i64> = futures::future::join_all(saves)
+        .await
+        .into_iter()
+        .map(|(status, saved)| {
+            assert_eq!(status, StatusCode::OK, "{saved}");
+            saved["version"].as_i64().unwrap()
+        })
+        .collect();
+    versions.sort();
+    assert_eq!(versions, [1, 2, 3, 4, 5, 6]);
+}

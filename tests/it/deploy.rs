@@ -11,6 +11,9 @@ use serde_yaml::Value;
 /// The oldest Kubernetes the course supports, and the newest the validator knows.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.34.0", "1.37.0"];
 
+/// The two kustomizations: one replica on SQLite, several on PostgreSQL.
+const DEPLOYMENTS: [&str; 2] = ["deploy/kubernetes/sqlite", "deploy/kubernetes/postgres"];
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -68,44 +71,43 @@ fn the_manifests_validate_against_the_kubernetes_schemas() {
     let Some(validate) = tool("kubernetes-validate") else {
         return;
     };
-    let files = resources(&root().join("deploy/kubernetes/sqlite"));
-    for version in KUBERNETES_VERSIONS {
-        let output = Command::new(&validate)
-            .args(["--strict", "-k", version])
-            .args(&files)
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&output.stdout).into_owned()
-            + &String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "Kubernetes {version}:\n{report}");
-        assert!(
-            !report.contains("Couldn't find schema"),
-            "every kind is checked against {version}:\n{report}"
-        );
-        let passed = report.matches(" passed for resource ").count();
-        assert_eq!(
-            passed,
-            documents(&root().join("deploy/kubernetes/sqlite")).len(),
-            "{report}"
-        );
+    for deployment in DEPLOYMENTS {
+        let files = resources(&root().join(deployment));
+        for version in KUBERNETES_VERSIONS {
+            let output = Command::new(&validate)
+                .args(["--strict", "-k", version])
+                .args(&files)
+                .output()
+                .unwrap();
+            let report = String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr);
+            assert!(
+                output.status.success(),
+                "{deployment}, Kubernetes {version}:\n{report}"
+            );
+            assert!(
+                !report.contains("Couldn't find schema"),
+                "every kind is checked against {version}:\n{report}"
+            );
+            let passed = report.matches(" passed for resource ").count();
+            assert_eq!(
+                passed,
+                documents(&root().join(deployment)).len(),
+                "{report}"
+            );
+        }
     }
 }
 
-#[test]
-fn the_manifests_hold_together() {
-    let docs = documents(&root().join("deploy/kubernetes/sqlite"));
-    let deployment = find(&docs, "Deployment", "lectern");
+/// What both deployments must have: selectors, ports, probes, the security context, the RBAC.
+fn holds_together(docs: &[Value]) {
+    let deployment = find(docs, "Deployment", "lectern");
     let pod = &deployment["spec"]["template"];
     let labels = &pod["metadata"]["labels"];
     assert_eq!(deployment["spec"]["selector"]["matchLabels"], *labels);
-    assert_eq!(
-        deployment["spec"]["replicas"], 1,
-        "one process owns a SQLite file"
-    );
-    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
     let service_account = pod["spec"]["serviceAccountName"].as_str().unwrap();
-    find(&docs, "ServiceAccount", service_account);
-    let binding = find(&docs, "ClusterRoleBinding", "lectern-lab-checks");
+    find(docs, "ServiceAccount", service_account);
+    let binding = find(docs, "ClusterRoleBinding", "lectern-lab-checks");
     assert_eq!(binding["subjects"][0]["name"], service_account);
 
     let container = &pod["spec"]["containers"][0];
@@ -116,7 +118,7 @@ fn the_manifests_hold_together() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     for service in ["lectern", "lectern-metrics"] {
-        let service = find(&docs, "Service", service);
+        let service = find(docs, "Service", service);
         for (key, value) in service["spec"]["selector"].as_mapping().unwrap() {
             assert_eq!(&labels[key], value, "the Service selects the pods");
         }
@@ -132,16 +134,35 @@ fn the_manifests_hold_together() {
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["capabilities"]["drop"][0], "ALL");
     assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+}
 
-    // The database is on the volume, the only writable place besides /tmp.
-    let db = container["env"]
+fn container(deployment: &Value) -> &Value {
+    &deployment["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn env<'a>(container: &'a Value, name: &str) -> &'a Value {
+    container["env"]
         .as_sequence()
         .unwrap()
         .iter()
-        .find(|e| e["name"] == "LECTERN_DB")
-        .unwrap()["value"]
-        .as_str()
-        .unwrap();
+        .find(|e| e["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[test]
+fn the_sqlite_manifests_hold_together() {
+    let docs = documents(&root().join("deploy/kubernetes/sqlite"));
+    holds_together(&docs);
+    let deployment = find(&docs, "Deployment", "lectern");
+    assert_eq!(
+        deployment["spec"]["replicas"], 1,
+        "one process owns a SQLite file"
+    );
+    assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+    let container = container(deployment);
+
+    // The database is on the volume, the only writable place besides /tmp.
+    let db = env(container, "LECTERN_DB")["value"].as_str().unwrap();
     let mounts: Vec<&str> = container["volumeMounts"]
         .as_sequence()
         .unwrap()
@@ -175,6 +196,77 @@ fn the_manifests_hold_together() {
         monitor["spec"]["endpoints"][0]["port"],
         metrics["spec"]["ports"][0]["name"]
     );
+}
+
+#[test]
+fn the_postgresql_manifests_hold_together() {
+    let docs = documents(&root().join("deploy/kubernetes/postgres"));
+    holds_together(&docs);
+    let deployment = find(&docs, "Deployment", "lectern");
+    let spec = &deployment["spec"];
+    assert!(spec["replicas"].as_u64().unwrap() >= 2);
+    assert_eq!(spec["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        spec["strategy"]["rollingUpdate"]["maxUnavailable"], 0,
+        "a new replica is ready before an old one goes"
+    );
+    let pod = &spec["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .all(|v| v["persistentVolumeClaim"].is_null()),
+        "no replica owns a volume"
+    );
+
+    // The disruption budget keeps one replica through a node drain.
+    let budget = find(&docs, "PodDisruptionBudget", "lectern");
+    assert_eq!(
+        budget["spec"]["selector"]["matchLabels"],
+        spec["template"]["metadata"]["labels"]
+    );
+    assert_eq!(budget["spec"]["minAvailable"], 1);
+
+    // The database URL is the Secret CloudNativePG makes for the example cluster.
+    let container = container(deployment);
+    let secret = &env(container, "LECTERN_DB")["valueFrom"]["secretKeyRef"];
+    let text =
+        std::fs::read_to_string(root().join("deploy/kubernetes/examples/cloudnativepg.yaml"))
+            .unwrap();
+    let cluster: Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(
+        secret["name"].as_str().unwrap(),
+        format!("{}-app", cluster["metadata"]["name"].as_str().unwrap())
+    );
+    assert_eq!(secret["key"], "uri");
+
+    // Replicas reach each other on the pod's address and the web port.
+    assert_eq!(
+        env(container, "POD_IP")["valueFrom"]["fieldRef"]["fieldPath"],
+        "status.podIP"
+    );
+    let port = container["ports"][0]["containerPort"].as_u64().unwrap();
+    assert_eq!(container["ports"][0]["name"], "http");
+    assert_eq!(
+        env(container, "LECTERN_REPLICA_URL")["value"],
+        format!("http://$(POD_IP):{port}").as_str()
+    );
+
+    // The drain outlasts the readiness probe's notice, and the grace period outlasts the drain.
+    let drain: u64 = env(container, "LECTERN_DRAIN_SECONDS")["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let readiness = &container["readinessProbe"];
+    let noticed = readiness["periodSeconds"].as_u64().unwrap()
+        * readiness["failureThreshold"].as_u64().unwrap();
+    assert!(
+        noticed + 5 <= drain,
+        "{noticed} s to notice, {drain} s drain"
+    );
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() >= drain + 30);
 }
 
 #[test]

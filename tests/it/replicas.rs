@@ -362,6 +362,17 @@ async fn replicas_starting_together_migrate_once() {
         .await
         .unwrap();
     assert_eq!(secrets, 1, "one secret for every server");
+    let (versions, questions): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT (module_id, question_id)) FROM rubric_versions",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(questions > 0);
+    assert_eq!(
+        versions, questions,
+        "each rubric recorded once, by one of them"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
