@@ -40,12 +40,11 @@ pub enum Location {
 impl FromStr for Location {
     type Err = String;
 
-    /// A `postgres://` or `postgresql://` URL names PostgreSQL (checked here, so a typo fails at
-    /// start with the reason); anything else is a SQLite file's path.
+    /// A `postgres://` or `postgresql://` URL names PostgreSQL; anything else is a SQLite file's
+    /// path. A malformed URL is refused by [`open`], whose error hides the password (clap would
+    /// repeat the value as given).
     fn from_str(text: &str) -> Result<Self, String> {
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            sqlx::postgres::PgConnectOptions::from_str(text)
-                .map_err(|e| format!("`{}` is not a PostgreSQL URL: {e}", redact(text)))?;
             Ok(Location::Postgres(text.to_owned()))
         } else if text.is_empty() {
             Err("the database is empty: give a file path or a postgres:// URL".to_owned())
@@ -65,7 +64,7 @@ impl fmt::Display for Location {
     }
 }
 
-/// `url` with any password replaced by `***`.
+/// `url` with any password replaced by `***` (in the user part, or a `password` parameter).
 fn redact(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
@@ -84,7 +83,21 @@ fn redact(url: &str) -> String {
             }
             parsed.to_string()
         }
-        Err(_) => "(a URL that does not parse)".to_owned(),
+        // Not a URL (a bad port, say): cut the password out by hand, with all after `password=`.
+        Err(_) => {
+            let url = url.split("password=").next().unwrap_or_default();
+            let Some((scheme, rest)) = url.split_once("://") else {
+                return url.to_owned();
+            };
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) if user_info.contains(':') => {
+                    let user = user_info.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:***@{host}{path}")
+                }
+                _ => url.to_owned(),
+            }
+        }
     }
 }
 
@@ -431,4 +444,42 @@ pub async fn is_ready(pool: &AnyPool) -> Result<(), sqlx::Error> {
         .execute(pool)
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        for (given, shown) in [
+            (
+                "postgres://lectern:s3cret@db:5432/lectern",
+                "postgres://lectern:***@db:5432/lectern",
+            ),
+            (
+                "postgres://db/lectern?user=lectern&password=s3cret&sslmode=verify-full",
+                "postgres://db/lectern?user=lectern&password=***&sslmode=verify-full",
+            ),
+            (
+                "postgresql://lectern:s3cret@db:99999/lectern",
+                "postgresql://lectern:***@db:99999/lectern",
+            ),
+            (
+                "postgres://db:99999/x?password=s3cret",
+                "postgres://db:99999/x?",
+            ),
+            (
+                "postgres://lectern@db/lectern",
+                "postgres://lectern@db/lectern",
+            ),
+        ] {
+            let location: Location = given.parse().unwrap();
+            assert_eq!(location.to_string(), shown);
+        }
+        assert_eq!(
+            "data/lectern.db".parse::<Location>(),
+            Ok(Location::Sqlite(PathBuf::from("data/lectern.db")))
+        );
+    }
 }

@@ -4,7 +4,8 @@
 //!
 //! [`protocol`] is the wire format; [`policy`] what the learner's side relays (read-only, no Secret
 //! data); [`link`] the portal's end (one live link per learner, and the tower service kube-rs sends
-//! requests through); [`store`] pairing codes and tokens.
+//! requests through); [`peers`] the portal's other replicas, through which a bridge held by one of
+//! them is used; [`store`] pairing codes, tokens and which replica holds each bridge.
 
 pub mod link;
 pub mod peers;

@@ -265,6 +265,46 @@ async fn the_database_its_folder_and_backups_are_readable_by_lecterns_user_only(
     assert!(learners >= 1, "the backup is a whole database");
 }
 
+#[test]
+fn a_postgresql_server_that_does_not_answer_is_named_without_its_password() {
+    let port = free_port(); // nothing listens there
+    let started = Instant::now();
+    let output = lectern_cmd()
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(format!(
+            "postgres://lectern:hunter2secret@127.0.0.1:{port}/lectern"
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot open the database postgres://lectern:***@127.0.0.1:{port}/lectern"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(20), "no hang");
+
+    let malformed = lectern_cmd()
+        .args([
+            "serve",
+            "--db",
+            "postgres://lectern:hunter2secret@127.0.0.1:99999/x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(malformed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&malformed.stderr);
+    assert!(
+        stderr.contains("cannot open the database postgres://lectern:***@127.0.0.1:99999/x"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("invalid port"), "{stderr}");
+    assert!(!stderr.contains("hunter2secret"), "{stderr}");
+}
+
 #[tokio::test]
 async fn a_second_server_on_the_same_sqlite_file_refuses_to_start_and_names_the_first() {
     let app = TestApp::spawn().await;
