@@ -262,6 +262,18 @@ pub fn lectern_cmd() -> Command {
     cmd
 }
 
+/// `lectern serve` as its own process on `127.0.0.1:port` and `db`, checking against
+/// `kubeconfig`, its output discarded; add flags to taste.
+pub fn serve_cmd(db: &str, kubeconfig: &Path, port: u16) -> Command {
+    let mut cmd = lectern_cmd();
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db", db])
+        .env("LECTERN_KUBECONFIG", kubeconfig)
+        .env("LECTERN_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
 /// A port that was free a moment ago, for starting the binary on a known address.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

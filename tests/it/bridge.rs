@@ -105,6 +105,25 @@ async fn connect(
     );
 }
 
+/// Revokes the connected machine from the Connect page, as the learner does.
+async fn revoke_the_connected_machine(browser: &Browser<'_>) {
+    let page = html(browser, "/connect").await;
+    assert!(page.contains("Connected since"), "{page}");
+    let pairing = page
+        .split("/connect/pairings/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+    let revoked = browser
+        .post_form(
+            &format!("/connect/pairings/{pairing}/revoke"),
+            &[("csrf", &hidden(&page, "csrf"))],
+        )
+        .await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+}
+
 async fn learner_id(app: &TestApp, name: &str) -> i64 {
     let (id,): (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = $1")
         .bind(name)
@@ -395,21 +414,7 @@ async fn a_bridge_that_closes_mid_run_is_explained_and_a_revoked_one_stays_out()
         app.app.bridges.get(learner).is_some(),
         "reconnected with the stored token"
     );
-    let page = html(&ada, "/connect").await;
-    assert!(page.contains("Connected since"), "{page}");
-    let pairing = page
-        .split("/connect/pairings/")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap()
-        .to_owned();
-    let revoked = ada
-        .post_form(
-            &format!("/connect/pairings/{pairing}/revoke"),
-            &[("csrf", &hidden(&page, "csrf"))],
-        )
-        .await;
-    assert_eq!(revoked.status(), StatusCode::OK);
+    revoke_the_connected_machine(&ada).await;
     let status = tokio::time::timeout(Duration::from_secs(20), again.wait())
         .await
         .expect("lectern connect exits once revoked")
@@ -913,21 +918,7 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
     );
 
     // Revoking the machine on the other server closes the bridge where it is held.
-    let page = html(&ada, "/connect").await;
-    assert!(page.contains("Connected since"), "{page}");
-    let pairing = page
-        .split("/connect/pairings/")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap()
-        .to_owned();
-    let revoked = ada
-        .post_form(
-            &format!("/connect/pairings/{pairing}/revoke"),
-            &[("csrf", &hidden(&page, "csrf"))],
-        )
-        .await;
-    assert_eq!(revoked.status(), StatusCode::OK);
+    revoke_the_connected_machine(&ada).await;
     for _ in 0..200 {
         if holder.app.bridges.get(learner).is_none() {
             break;

@@ -1,25 +1,17 @@
 //! Nothing acknowledged is lost: kill -9, online backups, and upgrades of older databases.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
-use crate::common::{free_port, fresh_database, lectern_cmd, postgres_under_test};
+use crate::common::{free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd};
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
 
 async fn start_server(db: &str, kubeconfig: &Path, port: u16) -> Child {
-    let child = lectern_cmd()
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(db)
-        .env("LECTERN_KUBECONFIG", kubeconfig)
-        .env("LECTERN_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = serve_cmd(db, kubeconfig, port).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
         .await

@@ -4,7 +4,7 @@
 //! these tests have nothing to run.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,7 +14,7 @@ use lectern::auth::{Origin, Role};
 
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
-use crate::common::{PASSWORD, free_port, fresh_database, lectern_cmd, postgres_under_test};
+use crate::common::{PASSWORD, free_port, fresh_database, postgres_under_test, serve_cmd};
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
 
@@ -29,15 +29,10 @@ struct Replica {
 
 impl Replica {
     fn start(db: &str, kubeconfig: &Path, port: u16, drain_seconds: u64) -> Self {
-        let child = lectern_cmd()
-            .args(["serve", "--portal", "--addr", &format!("127.0.0.1:{port}")])
-            .args(["--db", db])
+        let child = serve_cmd(db, kubeconfig, port)
+            .arg("--portal")
             .args(["--drain-seconds", &drain_seconds.to_string()])
             .args(["--replica-url", &format!("http://127.0.0.1:{port}")])
-            .env("LECTERN_KUBECONFIG", kubeconfig)
-            .env("LECTERN_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         Self { port, child }
