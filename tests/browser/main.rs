@@ -454,15 +454,23 @@ async fn sign_out(browser: &Client) -> Result<(), fantoccini::error::CmdError> {
     Ok(())
 }
 
-/// Clicks an element after bringing it into view (the pages scroll smoothly).
+/// Clicks an element after bringing it into view and waiting until it stays where it is: the pages
+/// scroll smoothly, and mermaid's diagrams change the layout above it as they render (later on a
+/// busy machine), which would move it away between the scroll and the click.
 async fn click(browser: &Client, css: &str) -> Result<(), fantoccini::error::CmdError> {
     let element = browser.wait().for_element(Locator::Css(css)).await?;
-    browser
-        .execute(
-            "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
-            vec![serde_json::to_value(&element)?],
-        )
-        .await?;
+    let arguments = vec![serde_json::to_value(&element)?];
+    let scroll_then_top = "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });
+        return arguments[0].getBoundingClientRect().top;";
+    let top = "return arguments[0].getBoundingClientRect().top;";
+    let mut placed = browser.execute(scroll_then_top, arguments.clone()).await?;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if browser.execute(top, arguments.clone()).await? == placed {
+            break;
+        }
+        placed = browser.execute(scroll_then_top, arguments.clone()).await?;
+    }
     element.click().await
 }
 
