@@ -275,6 +275,12 @@ impl Bridges {
         links.get(&learner_id).filter(|l| l.is_open()).cloned()
     }
 
+    /// The learner's open bridge held here, if it was opened with `token_id` (any, if `None`).
+    fn get_opened_with(&self, learner_id: i64, token_id: Option<i64>) -> Option<Arc<Link>> {
+        self.get(learner_id)
+            .filter(|l| token_id.is_none_or(|t| l.token_id == t))
+    }
+
     /// The learner's open bridge: held here, else by another server of the portal that answers.
     pub async fn find(&self, learner_id: i64) -> Option<BridgeLink> {
         if let Some(link) = self.get(learner_id) {
@@ -287,10 +293,7 @@ impl Bridges {
     /// Closes the learner's bridge (only the one opened with `token_id`, if given), here or on
     /// the server that holds it.
     pub async fn close(&self, learner_id: i64, token_id: Option<i64>, reason: &str) {
-        let mine = self
-            .get(learner_id)
-            .filter(|l| token_id.is_none_or(|t| l.token_id == t));
-        if let Some(link) = mine {
+        if let Some(link) = self.get_opened_with(learner_id, token_id) {
             link.close(reason);
         } else if let Some(peers) = &self.peers {
             let close = CloseRequest {
@@ -339,10 +342,7 @@ impl Bridges {
 
     /// For another server: closes the learner's bridge held here.
     pub fn close_for_peer(&self, learner_id: i64, close: &CloseRequest) {
-        let held = self
-            .get(learner_id)
-            .filter(|l| close.token_id.is_none_or(|t| l.token_id == t));
-        if let Some(link) = held {
+        if let Some(link) = self.get_opened_with(learner_id, close.token_id) {
             link.close(&close.reason);
         }
     }
