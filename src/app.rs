@@ -46,6 +46,8 @@ pub struct App {
     /// Set on SIGTERM: `/readyz` answers 503 and responses close their connections, while the
     /// server drains (`--drain-seconds`) before it stops accepting.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Writes the storage refused lately, for `/readyz`.
+    pub write_health: db::WriteHealth,
     /// Held while serving, so that a second server on the same database refuses to start.
     _server_lock: db::ServerLock,
 }
@@ -77,13 +79,14 @@ impl App {
     pub async fn build(config: ServeArgs) -> Result<AppState, StartError> {
         let sso_settings = sso_settings(&config)?;
         let highlighter = tokio::task::spawn_blocking(Highlighter::default);
-        let db = db::open(&config.db.location()).await?;
         let holder = format!(
             "process {}, started to listen on {}",
             std::process::id(),
             config.addr
         );
+        // Locked before it is opened: a second server must not touch the file at all.
         let server_lock = db::lock_for_serving(&config.db.location(), &holder)?;
+        let db = db::open(&config.db.location()).await?;
         let highlighter = highlighter.await.unwrap_or_default();
         let course = load_course(config.content.as_deref(), &highlighter).map_err(|errors| {
             StartError::InvalidContent {
@@ -136,6 +139,7 @@ impl App {
             },
             metrics: crate::metrics::Metrics::new(),
             draining: std::sync::atomic::AtomicBool::new(false),
+            write_health: db::WriteHealth::default(),
             _server_lock: server_lock,
         }))
     }

@@ -260,7 +260,8 @@ pub struct ServeArgs {
     pub metrics_address: Option<SocketAddr>,
     /// After SIGTERM, keep serving this many seconds while `/readyz` answers 503, so the load
     /// balancer stops sending requests before this server stops accepting them (a rolling
-    /// restart then fails none); set it a little above the readiness probe's period.
+    /// restart then fails none); set it above the time the readiness probe takes to notice
+    /// (its period times its failure threshold) plus the time endpoints take to update.
     #[arg(
         long,
         env = "LECTERN_DRAIN_SECONDS",
@@ -502,7 +503,29 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
 }
 
 /// An `http` or `https` URL without a path, as `--replica-url` takes it.
+/// `http://fd00::1:8080` as `http://[fd00::1]:8080`: what `http://$(POD_IP):8080` gives on an
+/// IPv6 cluster, where the pod's address comes without the brackets a URL needs. The last `:` is
+/// the port's when what stands before it is an IPv6 address; anything else is left as it is.
+fn bracket_ipv6_host(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let path = &rest[authority.len()..];
+    let bracketed = match authority.rsplit_once(':') {
+        Some((host, port))
+            if host.parse::<std::net::Ipv6Addr>().is_ok() && port.parse::<u16>().is_ok() =>
+        {
+            format!("[{host}]:{port}")
+        }
+        _ if authority.parse::<std::net::Ipv6Addr>().is_ok() => format!("[{authority}]"),
+        _ => return text.to_owned(),
+    };
+    format!("{scheme}://{bracketed}{path}")
+}
+
 fn parse_replica_url(text: &str) -> Result<String, String> {
+    let text = &bracket_ipv6_host(text);
     let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!(
@@ -514,7 +537,7 @@ fn parse_replica_url(text: &str) -> Result<String, String> {
             "`{text}` has a path or query: give only scheme, host and port"
         ));
     }
-    Ok(text.trim_end_matches('/').to_owned())
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 /// `--db`, shared by every subcommand that touches the database.
@@ -559,6 +582,21 @@ fn default_db_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replica_urls_take_the_pods_ipv6_address_as_kubernetes_writes_it() {
+        for (given, read) in [
+            ("http://10.1.2.3:8080", "http://10.1.2.3:8080"),
+            ("http://fd00::1:8080", "http://[fd00::1]:8080"),
+            ("http://[fd00::1]:8080/", "http://[fd00::1]:8080"),
+            ("http://2001:db8::17", "http://[2001:db8::17]"),
+        ] {
+            assert_eq!(parse_replica_url(given).as_deref(), Ok(read), "{given}");
+        }
+        for bad in ["ftp://x", "http://x/path", "10.1.2.3:8080"] {
+            assert!(parse_replica_url(bad).is_err(), "{bad}");
+        }
+    }
     use clap::CommandFactory;
 
     #[test]

@@ -25,6 +25,9 @@ pub static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 /// PostgreSQL's schema history, from `migrations/postgres`, compiled in.
 pub static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// How long opening the database may take before start-up gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How many connections one server keeps at most.
 const POOL_SIZE: u32 = 16;
 
@@ -44,8 +47,16 @@ impl FromStr for Location {
     /// path. A malformed URL is refused by [`open`], whose error hides the password (clap would
     /// repeat the value as given).
     fn from_str(text: &str) -> Result<Self, String> {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Ok(Location::Postgres(text.to_owned()))
+        // Schemes are case-insensitive (RFC 3986): `POSTGRES://` is PostgreSQL too.
+        let scheme = text.split_once("://").map(|(scheme, _)| scheme);
+        if let Some(scheme) = scheme
+            .filter(|s| s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql"))
+        {
+            let rest = &text[scheme.len()..];
+            Ok(Location::Postgres(format!(
+                "{}{rest}",
+                scheme.to_ascii_lowercase()
+            )))
         } else if text.is_empty() {
             Err("the database is empty: give a file path or a postgres:// URL".to_owned())
         } else {
@@ -83,17 +94,18 @@ fn redact(url: &str) -> String {
             }
             parsed.to_string()
         }
-        // Not a URL (a bad port, say): cut the password out by hand, with all after `password=`.
+        // Not a URL (a bad port, or a `/` or `#` left unencoded in the password): cut the
+        // password out by hand, with all after `password=`. Everything up to the last `@` may be
+        // the user part, since a password may hold any character.
         Err(_) => {
             let url = url.split("password=").next().unwrap_or_default();
             let Some((scheme, rest)) = url.split_once("://") else {
                 return url.to_owned();
             };
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
+            match rest.rsplit_once('@') {
                 Some((user_info, host)) if user_info.contains(':') => {
                     let user = user_info.split(':').next().unwrap_or_default();
-                    format!("{scheme}://{user}:***@{host}{path}")
+                    format!("{scheme}://{user}:***@{host}")
                 }
                 _ => url.to_owned(),
             }
@@ -182,6 +194,27 @@ pub async fn open(location: &Location) -> Result<AnyPool, DbError> {
         Location::Postgres(url) => (url.clone(), &POSTGRES_MIGRATOR),
     };
     let options = AnyConnectOptions::from_str(&url).map_err(open_error)?;
+    if let Location::Postgres(_) = location {
+        // One connection on its own first, so that a refused, unreachable or silent server is
+        // reported with its own error, not as the pool's "timed out" five seconds later.
+        use sqlx::Connection;
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect_with(&options))
+            .await
+        {
+            Ok(connection) => {
+                let _ = connection.map_err(open_error)?.close().await;
+            }
+            Err(_) => {
+                return Err(open_error(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the server accepted no session within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                ))));
+            }
+        }
+    }
     let pool = AnyPoolOptions::new()
         .max_connections(POOL_SIZE)
         .acquire_timeout(Duration::from_secs(5))
@@ -297,8 +330,9 @@ fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Proof that this process is the one server of a SQLite database, held for as long as it
-/// serves: a lock on `<database>.lock`, which also names the holder for the message a second
-/// server gives. PostgreSQL needs none: several servers share it by design.
+/// serves: a lock on the database file itself, so the same file reached by another name (a
+/// symbolic or hard link) is refused too. `<database>.lock` beside it names the holder, for the
+/// message a second server gives. PostgreSQL needs none: several servers share it by design.
 #[derive(Debug)]
 pub struct ServerLock {
     _file: Option<std::fs::File>,
@@ -314,39 +348,44 @@ pub fn lock_for_serving(location: &Location, holder: &str) -> Result<ServerLock,
     }
 }
 
+/// Locks the database file with `flock`, which SQLite's own locks (`fcntl` byte ranges) never
+/// meet, so the lock neither blocks nor is released by SQLite; it follows the file, not its name.
 fn lock_file(db_path: &Path, holder: &str) -> Result<std::fs::File, DbError> {
-    use std::io::{Read, Seek, Write};
     let database = db_path.display().to_string();
     let lock_error = |source| DbError::Lock {
         database: database.clone(),
         source,
     };
-    let lock_path = db_path.with_file_name(format!(
+    let holder_path = db_path.with_file_name(format!(
         "{}.lock",
         db_path.file_name().unwrap_or_default().to_string_lossy()
     ));
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&lock_path).map_err(lock_error)?;
+    create_private(db_path).map_err(|source| DbError::CreateDir {
+        database: database.clone(),
+        source,
+    })?;
+    let file = std::fs::File::open(db_path).map_err(lock_error)?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
+            let holder = std::fs::read_to_string(&holder_path).unwrap_or_default();
             return Err(DbError::InUse {
                 database,
                 holder: Some(holder.trim().to_owned())
                     .filter(|h| !h.is_empty())
-                    .unwrap_or_else(|| "it did not say who it is".to_owned()),
+                    .unwrap_or_else(|| {
+                        "it did not say who it is here: it may use the file under another name, through a link".to_owned()
+                    }),
             });
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
     }
-    file.set_len(0).map_err(lock_error)?;
-    file.rewind().map_err(lock_error)?;
-    file.write_all(holder.as_bytes()).map_err(lock_error)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut note = options.open(&holder_path).map_err(lock_error)?;
+    std::io::Write::write_all(&mut note, holder.as_bytes()).map_err(lock_error)?;
     Ok(file)
 }
 
@@ -438,6 +477,55 @@ async fn vacuum_into(source: &Path, target: &str) -> Result<(), sqlx::Error> {
     result.map(|_| ())
 }
 
+/// How long `/readyz` reports a write that failed for lack of storage: long enough for a load
+/// balancer to notice, short enough that a server whose disk was freed comes back by itself.
+const WRITE_FAILURE_REPORTED_FOR: Duration = Duration::from_secs(30);
+
+/// What a database error says of the storage under it, when the storage itself refuses writes:
+/// a full disk, a failing one, or a file that turned read-only. Other errors (a constraint, a busy
+/// database, a lost connection) are `None`.
+pub fn storage_failure(error: &sqlx::Error) -> Option<&'static str> {
+    let sqlx::Error::Database(error) = error else {
+        return None;
+    };
+    let code = error.code()?;
+    // PostgreSQL's SQLSTATE: class 53 is "insufficient resources" (53100 disk_full), 58030 io_error.
+    match code.as_ref() {
+        "53100" => return Some("the database server's disk is full"),
+        "58030" => return Some("the database server cannot write to its disk"),
+        _ => {}
+    }
+    // SQLite's extended result code; the primary code is its low byte.
+    match code.parse::<i32>().ok()? & 0xff {
+        13 => Some("the disk holding the database is full"),
+        10 => Some("the disk holding the database failed to write"),
+        8 => Some("the database file has become read-only"),
+        _ => None,
+    }
+}
+
+/// The last write the storage refused ([`storage_failure`]), so that `/readyz` says the database
+/// cannot write rather than "ready" while every save fails.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    last_failure: std::sync::Mutex<Option<(std::time::Instant, &'static str)>>,
+}
+
+impl WriteHealth {
+    /// Notes a refused write.
+    pub fn record(&self, cause: &'static str) {
+        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        *last = Some((std::time::Instant::now(), cause));
+    }
+
+    /// Why writes fail, if one failed for lack of storage within the last 30 seconds.
+    pub fn recent_failure(&self) -> Option<&'static str> {
+        let last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        last.filter(|(at, _)| at.elapsed() < WRITE_FAILURE_REPORTED_FOR)
+            .map(|(_, cause)| cause)
+    }
+}
+
 /// Whether the database answers and holds Lectern's schema (for `/readyz`).
 pub async fn is_ready(pool: &AnyPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1 FROM learners LIMIT 1")
@@ -475,6 +563,20 @@ mod tests {
             ),
         ] {
             let location: Location = given.parse().unwrap();
+            assert_eq!(location.to_string(), shown);
+        }
+        for (given, shown) in [
+            (
+                "POSTGRES://lectern:s3cret@db/lectern",
+                "postgres://lectern:***@db/lectern",
+            ),
+            (
+                "PostgreSQL://lectern:s3/cr#et@db/lectern",
+                "postgresql://lectern:***@db/lectern",
+            ),
+        ] {
+            let location: Location = given.parse().unwrap();
+            assert!(matches!(location, Location::Postgres(_)), "{given}");
             assert_eq!(location.to_string(), shown);
         }
         assert_eq!(

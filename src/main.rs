@@ -45,12 +45,29 @@ fn main() -> ExitCode {
             match cli::serve::execute(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", each_cause_once(&e));
                     ExitCode::FAILURE
                 }
             }
         }),
     }
+}
+
+/// An error and its causes on one line, each said once: a message that already ends with its
+/// cause's text (an error written as "cannot open …: {source}") is not followed by it again.
+fn each_cause_once(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run_async(work: impl std::future::Future<Output = ExitCode>) -> ExitCode {

@@ -128,8 +128,15 @@ impl Metrics {
         }
     }
 
-    /// One HTTP request answered.
+    /// One HTTP request answered. Every label comes from a fixed set, so no client can grow the
+    /// series: a method outside HTTP's standard ones counts as `other` (the route is a pattern of
+    /// the router, or `unmatched`).
     pub fn observe_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let method = match method {
+            "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "CONNECT"
+            | "TRACE" => method,
+            _ => "other",
+        };
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_owned(),
@@ -159,8 +166,10 @@ impl Metrics {
     }
 
     /// The metrics as OpenMetrics text, with the gauges read now: the pool's connections, and
-    /// the sessions used within `idle`.
-    pub async fn render(&self, pool: &AnyPool, idle: Duration) -> Result<String, sqlx::Error> {
+    /// the sessions used within `idle`. Answered from memory when the database does not answer
+    /// within a second (the sessions gauge keeps its last value), so an outage is measured rather
+    /// than hiding every metric for as long as it lasts.
+    pub async fn render(&self, pool: &AnyPool, idle: Duration) -> String {
         let idle_connections = pool.num_idle() as i64;
         let open = i64::from(pool.size());
         for (state, value) in [
@@ -174,14 +183,24 @@ impl Metrics {
                 })
                 .set(value);
         }
-        self.sessions
-            .set(crate::auth::active_sessions(pool, idle).await? as i64);
+        let sessions =
+            tokio::time::timeout(SESSIONS_TIMEOUT, crate::auth::active_sessions(pool, idle)).await;
+        match sessions {
+            Ok(Ok(count)) => {
+                self.sessions.set(count as i64);
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "metrics: active sessions not counted"),
+            Err(_) => tracing::warn!("metrics: the database did not count active sessions in time"),
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        Ok(text)
+        text
     }
 }
+
+/// How long a scrape waits for the database to count sessions.
+const SESSIONS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A `tracing` layer that records the duration of every database statement: sqlx reports each
 /// one as an event on the `sqlx::query` target with `elapsed_secs`. `main` installs it with its

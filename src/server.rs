@@ -1,11 +1,15 @@
 //! Accepting connections: Lectern's own accept loop (instead of `axum::serve`) so that a portal on
 //! the internet has the limits one needs there. Headers must arrive within a deadline (which also
-//! ends idle keep-alive connections), at most `--max-connections` are open at once (more wait in the
-//! kernel's backlog, and a slow-header flood is cleared by the deadline), and the open-file limit is
-//! raised at start where the system allows.
+//! ends idle keep-alive connections), a client that stops reading for as long is cut off (so
+//! clients that never read cannot hold connections), at most `--max-connections` are open at once
+//! (more wait in the kernel's backlog, and a slow-header flood is cleared by the deadline), and the
+//! open-file limit is raised at start where the system allows.
 
 use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use axum::Router;
@@ -13,6 +17,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
@@ -25,7 +30,8 @@ const RESERVED_FILES: u64 = 128;
 pub struct ConnectionLimits {
     /// Open connections at most.
     pub max_connections: usize,
-    /// A request's headers must be complete this long after its first byte was awaited.
+    /// A request's headers must be complete this long after its first byte was awaited; a
+    /// response that the client reads none of for as long ends the connection.
     pub header_timeout: Duration,
 }
 
@@ -95,7 +101,10 @@ pub async fn serve(
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(
+                TokioIo::new(WriteDeadline::new(stream, limits.header_timeout)),
+                TowerToHyperService::new(service),
+            )
             .with_upgrades();
         let (mut stopping, closed) = (stopping.clone(), closed.clone());
         tokio::spawn(async move {
@@ -117,4 +126,98 @@ pub async fn serve(
     let _ = stopping_tx.send(());
     closed_tx.closed().await;
     Ok(())
+}
+
+/// A connection whose writes fail once the client has read nothing for `stall`: the kernel's send
+/// buffer stays full, so a write waits, and the wait is bounded. Writes that make progress, however
+/// slowly, never time out.
+struct WriteDeadline<S> {
+    inner: S,
+    stall: Duration,
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteDeadline<S> {
+    fn new(inner: S, stall: Duration) -> Self {
+        Self {
+            inner,
+            stall,
+            waiting: None,
+        }
+    }
+
+    /// Called when a write could not proceed: starts the clock, or fails once it has run out.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let stall = self.stall;
+        let waiting = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        ready!(waiting.as_mut().poll(cx));
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client read nothing for too long",
+        ))
+    }
+
+    fn progressed<T>(&mut self, result: Poll<T>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        match result {
+            Poll::Ready(value) => {
+                self.waiting = None;
+                Poll::Ready(Ok(value))
+            }
+            Poll::Pending => self.stalled(cx).map(Err),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteDeadline<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(written)) => self.progressed(Poll::Ready(written), cx),
+            Poll::Pending => self.progressed(Poll::<usize>::Pending, cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(written)) => self.progressed(Poll::Ready(written), cx),
+            Poll::Pending => self.progressed(Poll::<usize>::Pending, cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => self.progressed(Poll::Ready(()), cx),
+            Poll::Pending => self.progressed(Poll::<()>::Pending, cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }

@@ -408,8 +408,9 @@ pub struct WorkItem {
     pub instructor_graded: bool,
     /// The learner's current answer, if any.
     pub answer: Option<AnswerView>,
-    /// The model answer (its Markdown source), once the question's grades are released and the
-    /// learner has submitted: to compare, never before.
+    /// The model answer (its Markdown source), when the question shows it to learners
+    /// (`show_model_answer`) and the learner's own answer was graded and released: to compare,
+    /// never before, and never to someone who submits only after seeing others' grades.
     pub model_answer: Option<String>,
     /// Its instructor grade reached the learner since they last opened My work.
     pub newly_graded: bool,
@@ -443,8 +444,8 @@ pub async fn my_work(
                 question.id.as_ref(),
             )
             .await?;
-            let submitted = answer.as_ref().is_some_and(|a| a.state != "draft");
             let is_released = released.contains(&(module.id.to_string(), question.id.to_string()));
+            let graded = answer.as_ref().is_some_and(|a| a.grade.is_some());
             items.push(WorkItem {
                 module_id: module.id.to_string(),
                 module_title: module.title.clone(),
@@ -455,7 +456,7 @@ pub async fn my_work(
                 model_answer: question
                     .model_answer
                     .as_ref()
-                    .filter(|_| submitted && is_released)
+                    .filter(|_| question.show_model_answer && graded && is_released)
                     .map(|m| m.text.trim().to_owned()),
                 answer,
                 newly_graded: unseen

@@ -60,8 +60,9 @@ pub(super) async fn insert(
         .bind(new.question_id)
         .bind(new.text)
         .bind(crate::db::timestamp_now())
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .pop();
         if replaced.is_some() {
             return Ok(replaced);
         }
@@ -107,8 +108,9 @@ async fn insert_next_version(
     .bind(choices)
     .bind(new.auto_score.map(i64::from))
     .bind(new.once)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await
+    .map(|rows| rows.into_iter().next())
 }
 
 /// A submitted version with its current grade.
@@ -457,10 +459,10 @@ pub(super) async fn insert_rubric_version(
     .bind(module_id)
     .bind(question_id)
     .bind(criteria)
-    .fetch_optional(tx)
+    .fetch_all(tx)
     .await;
     match inserted {
-        Ok(row) => Ok(row.map(|(version,)| version)),
+        Ok(rows) => Ok(rows.first().map(|(version,)| *version)),
         // Another server (PostgreSQL) recorded a version at the same instant.
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
         Err(e) => Err(e),

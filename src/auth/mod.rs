@@ -227,55 +227,82 @@ pub struct Imported {
 }
 
 /// Creates one account per CSV line `username,role,cohort` (role and cohort may be left out; a
-/// first line starting with `username` is a header), each with a generated password.
+/// first line starting with `username` is a header), each with a generated password. The accounts
+/// are created in one transaction, after every password is hashed: all of the good lines, or, if
+/// the database fails, none, so no account is left whose password nobody was shown.
 pub async fn import_accounts(
     pool: &AnyPool,
     hasher: &Hasher,
     csv: &str,
 ) -> Result<Imported, sqlx::Error> {
     let mut imported = Imported::default();
+    let mut wanted = Vec::new();
     for (number, line) in csv.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
         if line.is_empty() || (number == 1 && line.to_lowercase().starts_with("username")) {
             continue;
         }
+        let mut refuse = |why: String| {
+            imported.errors.push(format!("line {number}: {why}"));
+            imported.failed_lines.push(line.to_owned());
+        };
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let (username, role, cohort) = match fields.as_slice() {
             [u] => (*u, "", ""),
             [u, r] => (*u, *r, ""),
             [u, r, c] => (*u, *r, *c),
             _ => {
-                imported
-                    .errors
-                    .push(format!("line {number}: expected username,role,cohort"));
-                imported.failed_lines.push(line.to_owned());
+                refuse("expected username,role,cohort".to_owned());
                 continue;
             }
         };
         let role = match Role::parse(if role.is_empty() { "learner" } else { role }) {
             Ok(role) => role,
             Err(e) => {
-                imported.errors.push(format!("line {number}: {e}"));
-                imported.failed_lines.push(line.to_owned());
+                refuse(e.to_string());
                 continue;
             }
         };
-        let password = password::generate();
-        match create_account(
-            pool,
-            hasher,
-            username,
-            role,
-            &password,
-            Some(cohort),
-            Origin::Admin,
-        )
-        .await
-        {
-            Ok(user) => imported.created.push((user.username, password)),
-            Err(AuthError::Database(e)) => return Err(e),
+        if let Err(e) = valid_username(username) {
+            refuse(e.to_string());
+            continue;
+        }
+        wanted.push((number, line, username, role, cohort, password::generate()));
+    }
+    let hashes = futures::future::join_all(
+        wanted
+            .iter()
+            .map(|(_, _, _, _, _, password)| hasher.hash(password)),
+    )
+    .await;
+    let mut accounts = Vec::new();
+    let mut lines = Vec::new();
+    for (wanted, hash) in wanted.iter().zip(&hashes) {
+        let (number, line, username, role, cohort, _) = wanted;
+        match hash {
+            Ok(hash) => {
+                accounts.push(store::NewAccount {
+                    username,
+                    role: *role,
+                    password_hash: hash,
+                    cohort: Some(*cohort).filter(|c| !c.is_empty()),
+                    origin: Origin::Admin,
+                    identity: None,
+                });
+                lines.push(wanted);
+            }
             Err(e) => {
                 imported.errors.push(format!("line {number}: {e}"));
-                imported.failed_lines.push(line.to_owned());
+                imported.failed_lines.push((*line).to_owned());
+            }
+        }
+    }
+    let results = store::insert_accounts(pool, &accounts).await?;
+    for ((number, line, _, _, _, password), result) in lines.into_iter().zip(results) {
+        match result {
+            Ok(user) => imported.created.push((user.username, password.clone())),
+            Err(e) => {
+                imported.errors.push(format!("line {number}: {e}"));
+                imported.failed_lines.push((*line).to_owned());
             }
         }
     }

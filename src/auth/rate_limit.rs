@@ -5,7 +5,10 @@
 //! The limits are built so that an attacker cannot turn them against users: failures count per
 //! (account, address) and per address, so guessing at a known user name from one place locks out
 //! that place, not the account's owner. A wider per-account limit stops a guesser who spreads over
-//! many addresses, and it exempts the addresses the account recently signed in from.
+//! many addresses: once reached, an address that already failed for the account waits, so each
+//! further address gets one guess. It never stops an address that has not failed for the account
+//! (the owner on a new network, or a new account that never signed in), nor the addresses the
+//! account recently signed in from.
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -65,7 +68,12 @@ pub async fn retry_after(
     let now = now_ms();
     let window_start = now - WINDOW.as_millis() as i64;
     let mut wait = None;
+    let pair_key = pair(&account, address);
+    let (failed_here, _) = store::failures_since(pool, &pair_key, window_start).await?;
     for (key, limit) in keys(pool, &account, address, now).await? {
+        if key.starts_with("account:") && failed_here == 0 {
+            continue;
+        }
         let (count, oldest) = store::failures_since(pool, &key, window_start).await?;
         if count as usize >= limit {
             let waited = Duration::from_millis((now - oldest).max(0) as u64);
@@ -161,9 +169,27 @@ mod tests {
             let address = ip(&format!("10.0.{}.{}", i / 200, i % 200));
             failed(&pool, "ada", address).await.unwrap();
         }
+        let guesser = retry_after(&pool, "ada", ip("10.0.0.1")).await.unwrap();
+        assert!(guesser.is_some(), "an address that failed for ada waits");
         let new = retry_after(&pool, "ada", ip("10.9.9.9")).await.unwrap();
-        assert!(new.is_some(), "a new address");
+        assert!(new.is_none(), "a new address gets its one try");
+        failed(&pool, "ada", ip("10.9.9.9")).await.unwrap();
+        let new = retry_after(&pool, "ada", ip("10.9.9.9")).await.unwrap();
+        assert!(new.is_some(), "and no second");
         let known = retry_after(&pool, "ada", ip("198.51.100.7")).await.unwrap();
         assert!(known.is_none(), "the owner's address");
+    }
+
+    #[tokio::test]
+    async fn a_new_account_is_never_locked_out_where_it_has_not_failed() {
+        let (_dir, pool) = database().await;
+        for i in 0..PER_ACCOUNT_FROM_NEW_ADDRESSES * 2 {
+            let address = ip(&format!("10.1.{}.{}", i / 200, i % 200));
+            failed(&pool, "new-learner", address).await.unwrap();
+        }
+        let owner = retry_after(&pool, "new-learner", ip("203.0.113.5"))
+            .await
+            .unwrap();
+        assert!(owner.is_none(), "the owner's first sign-in, from home");
     }
 }

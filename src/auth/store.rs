@@ -16,6 +16,7 @@ fn user_of((learner_id, username, role, _): &AccountRow) -> User {
 }
 
 /// What a new account is made of.
+#[derive(Clone, Copy)]
 pub(super) struct NewAccount<'a> {
     pub(super) username: &'a str,
     pub(super) role: Role,
@@ -26,10 +27,68 @@ pub(super) struct NewAccount<'a> {
     pub(super) identity: Option<(&'a str, &'a str)>,
 }
 
+/// Creates one account; see [`insert_accounts`].
 pub(super) async fn insert_account(
     pool: &AnyPool,
     account: NewAccount<'_>,
 ) -> Result<User, AuthError> {
+    insert_accounts(pool, std::slice::from_ref(&account))
+        .await?
+        .pop()
+        .unwrap_or(Err(AuthError::Database(sqlx::Error::RowNotFound)))
+}
+
+/// How many times a batch is tried again when SQLite reports the database busy.
+const BUSY_RETRIES: u32 = 5;
+
+/// Creates accounts in one transaction: all of them or, if the database fails, none (so no
+/// account exists whose generated password nobody was shown). Each account's own refusal (a name
+/// taken, an identity linked already) is its result and does not stop the others.
+///
+/// Each account's first statement is a write, so that SQLite takes the write lock at once and
+/// waits for it with its busy timeout; a transaction that read first could not upgrade while
+/// others write (`SQLITE_BUSY_SNAPSHOT`). A busy database is tried again a few times.
+pub(super) async fn insert_accounts(
+    pool: &AnyPool,
+    accounts: &[NewAccount<'_>],
+) -> Result<Vec<Result<User, AuthError>>, sqlx::Error> {
+    let mut attempt = 0;
+    loop {
+        match try_insert_accounts(pool, accounts).await {
+            Err(e) if is_busy(&e) && attempt < BUSY_RETRIES => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes, 517 among them).
+fn is_busy(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e)
+        if e.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5))
+}
+
+async fn try_insert_accounts(
+    pool: &AnyPool,
+    accounts: &[NewAccount<'_>],
+) -> Result<Vec<Result<User, AuthError>>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        results.push(insert_one(&mut tx, account).await?);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// One account inside [`insert_accounts`]'s transaction: `Err` for the database, `Ok(Err)` for
+/// this account's own refusal, which leaves nothing of it behind.
+async fn insert_one(
+    tx: &mut sqlx::AnyConnection,
+    account: &NewAccount<'_>,
+) -> Result<Result<User, AuthError>, sqlx::Error> {
     let NewAccount {
         username,
         role,
@@ -37,31 +96,31 @@ pub(super) async fn insert_account(
         cohort,
         origin,
         identity,
-    } = account;
-    let mut tx = pool.begin().await?;
-    let taken: Option<(i64,)> =
-        sqlx::query_as("SELECT learner_id FROM accounts WHERE lower(username) = lower($1)")
-            .bind(username)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if taken.is_some() {
-        return Err(AuthError::UsernameTaken(username.to_owned()));
-    }
-    // A unique key refusing either insert means another request (or server) took the name first.
-    let taken = |e: sqlx::Error| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
-            AuthError::UsernameTaken(username.to_owned())
-        }
-        e => AuthError::from(e),
+    } = *account;
+    let learner: Option<(i64,)> = sqlx::query_as(
+        "INSERT INTO learners (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind(format!("account:{username}"))
+    .fetch_all(&mut *tx)
+    .await?
+    .pop();
+    let Some((learner_id,)) = learner else {
+        return Ok(Err(AuthError::UsernameTaken(username.to_owned())));
     };
-    let (learner_id,): (i64,) =
-        sqlx::query_as("INSERT INTO learners (name) VALUES ($1) RETURNING id")
-            .bind(format!("account:{username}"))
-            .fetch_one(&mut *tx)
+    let refused = async |tx: &mut sqlx::AnyConnection, error: AuthError| {
+        sqlx::query("DELETE FROM learners WHERE id = $1")
+            .bind(learner_id)
+            .execute(tx)
             .await
-            .map_err(taken)?;
-    sqlx::query(
-        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort, origin) VALUES ($1, $2, $3, $4, $5, $6)",
+            .map(|_| Err(error))
+    };
+    // `ON CONFLICT DO NOTHING`: a name another request (or server) took first is refused without
+    // aborting the transaction, which PostgreSQL would do on a unique-key error.
+    let created = sqlx::query(
+        "INSERT INTO accounts (learner_id, username, role, password_hash, cohort, origin)
+         SELECT $1, $2, $3, $4, $5, $6
+         WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE lower(username) = lower($2))
+         ON CONFLICT DO NOTHING",
     )
     .bind(learner_id)
     .bind(username)
@@ -70,8 +129,10 @@ pub(super) async fn insert_account(
     .bind(cohort)
     .bind(origin.as_str())
     .execute(&mut *tx)
-    .await
-    .map_err(taken)?;
+    .await?;
+    if created.rows_affected() == 0 {
+        return refused(tx, AuthError::UsernameTaken(username.to_owned())).await;
+    }
     if let Some((issuer, subject)) = identity {
         let linked = sqlx::query(
             "INSERT INTO account_identities (issuer, subject, learner_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -82,15 +143,18 @@ pub(super) async fn insert_account(
         .execute(&mut *tx)
         .await?;
         if linked.rows_affected() == 0 {
-            return Err(AuthError::IdentityTaken(subject.to_owned()));
+            sqlx::query("DELETE FROM accounts WHERE learner_id = $1")
+                .bind(learner_id)
+                .execute(&mut *tx)
+                .await?;
+            return refused(tx, AuthError::IdentityTaken(subject.to_owned())).await;
         }
     }
-    tx.commit().await?;
-    Ok(User {
+    Ok(Ok(User {
         learner_id,
         username: username.to_owned(),
         role,
-    })
+    }))
 }
 
 /// The account linked to a provider identity: (user, active).

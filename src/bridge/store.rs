@@ -80,11 +80,23 @@ pub(super) async fn exchange_code(
     .bind(now)
     .bind(token_hash(code))
     .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx)
+    .await?
+    .pop();
     let Some((learner_id,)) = learner else {
         return Ok(None);
     };
+    // A code dies with its account's deactivation: used up, and never exchanged, so that
+    // reactivating the account does not revive it.
+    let (username, deactivated_at): (String, Option<String>) =
+        sqlx::query_as("SELECT username, deactivated_at FROM accounts WHERE learner_id = $1")
+            .bind(learner_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if deactivated_at.is_some() {
+        tx.commit().await?;
+        return Ok(None);
+    }
     let expires_at = now + TOKEN_LIFETIME_SECS;
     sqlx::query("INSERT INTO bridge_tokens (learner_id, token_hash, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(learner_id)
@@ -94,11 +106,6 @@ pub(super) async fn exchange_code(
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
-    let (username,): (String,) =
-        sqlx::query_as("SELECT username FROM accounts WHERE learner_id = $1")
-            .bind(learner_id)
-            .fetch_one(&mut *tx)
-            .await?;
     tx.commit().await?;
     Ok(Some((learner_id, username, expires_at)))
 }

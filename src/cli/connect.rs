@@ -52,7 +52,7 @@ async fn run(args: ConnectArgs) -> Result<(), String> {
         Some(code) => {
             let (token, learner) = pair(&portal, code).await?;
             store.save(&portal, &token)?;
-            println!("Paired with {portal} as {learner}; the token is kept in {}.", store.path.display());
+            println!("Paired with {portal} as {}; the token is kept in {}.", policy::printable(&learner), store.path.display());
             token
         }
         None => store.load(&portal)?.ok_or_else(|| {
@@ -130,7 +130,7 @@ async fn session(
                     .body()
                     .as_deref()
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-                    .and_then(|v| v["error"].as_str().map(str::to_owned))
+                    .and_then(|v| v["error"].as_str().map(policy::printable))
                     .unwrap_or_else(|| status.to_string());
                 return if status.is_client_error() {
                     Ended::Refused(format!(
@@ -174,9 +174,10 @@ async fn session(
                                 return Ended::Refused(format!("the portal speaks protocol version {version}, this lectern speaks {}: install a matching version", protocol::VERSION));
                             }
                             let kubernetes = if local_version.is_empty() { String::new() } else { format!(" (Kubernetes {local_version})") };
+                            let learner = policy::printable(&learner);
                             println!("Connected to {portal} as {learner}: relaying read-only requests to {context}{kubernetes}. Ctrl-C stops.");
                         }
-                        Ok(protocol::Down::Note { text }) => println!("portal {text}"),
+                        Ok(protocol::Down::Note { text }) => println!("portal {}", policy::printable(&text)),
                         Ok(protocol::Down::Request { id, method, path, headers, body }) => {
                             let cluster = cluster.clone();
                             let answers = answers.clone();
@@ -192,7 +193,7 @@ async fn session(
                         Err(e) => return Ended::Retry(format!("the portal sent a frame this lectern cannot read ({e}); is it a newer version?")),
                     },
                     Message::Close(frame) => {
-                        let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                        let reason = frame.map(|f| policy::printable(&f.reason)).unwrap_or_default();
                         return if reason.contains("revoked") || reason.contains("replaced") || reason.contains("protocol version") {
                             Ended::Refused(format!("the portal closed the connection: {reason}"))
                         } else {
@@ -230,15 +231,24 @@ async fn relay(
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("accept"))
         .map(|(_, value)| value.as_str());
-    if let Err(reason) = policy::check_request(method, path, accept) {
-        println!("refused {method} {path}: {reason}");
-        return refused(403, reason);
-    }
+    let allowed = match policy::check_request(method, path, accept) {
+        Ok(allowed) => allowed,
+        Err(reason) => {
+            println!(
+                "refused {} {}: {reason}",
+                policy::printable(method),
+                policy::printable(path)
+            );
+            return refused(403, reason.to_string());
+        }
+    };
     let body = match protocol::decode_body(body) {
         Ok(body) => body,
         Err(e) => return refused(400, e),
     };
-    let mut request = http::Request::builder().method(method).uri(path);
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(allowed.path_and_query());
     for (name, value) in headers.iter().filter(|(n, _)| protocol::relayed_header(n)) {
         request = request.header(name.as_str(), value.as_str());
     }
@@ -283,10 +293,16 @@ async fn relay(
             format!("the answer is too large to relay ({} bytes)", body.len()),
         );
     }
-    if let Err(reason) = policy::check_response(path, &body) {
-        println!("refused the answer to {method} {path}: {reason}");
-        return refused(403, reason);
-    }
+    let body = match policy::check_response(&allowed, &body) {
+        Ok(body) => body,
+        Err(reason) => {
+            println!(
+                "refused the answer to {method} {}: {reason}",
+                allowed.path_and_query()
+            );
+            return refused(403, reason.to_string());
+        }
+    };
     protocol::Up::Response {
         id,
         status,
@@ -313,7 +329,7 @@ async fn pair(portal: &str, code: &str) -> Result<(String, String), String> {
     if !status.is_success() {
         return Err(format!(
             "the portal refused the code ({status}): {}",
-            body["error"].as_str().unwrap_or("no reason given")
+            policy::printable(body["error"].as_str().unwrap_or("no reason given"))
         ));
     }
     match (body["token"].as_str(), body["learner"].as_str()) {

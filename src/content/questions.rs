@@ -43,6 +43,9 @@ pub struct Question {
     pub prompt: MarkdownSource,
     /// For instructors: what a full-marks answer says (open questions).
     pub model_answer: Option<MarkdownSource>,
+    /// Whether a learner whose answer was graded sees the model answer once grades are released
+    /// (`show_model_answer = true`); by default it stays with staff, so it can be reused.
+    pub show_model_answer: bool,
     /// For instructors: how the points are earned (open questions); sums to `points`.
     pub rubric: Vec<Criterion>,
     /// The options (choice questions).
@@ -199,6 +202,9 @@ impl Loader<'_> {
                 if !q.rubric.is_empty() {
                     self.error(path, text, at, format!("choice question `{name}` is graded automatically and cannot have a rubric"));
                 }
+                if let Some(shown) = q.show_model_answer.as_ref().filter(|s| *s.get_ref()) {
+                    self.error(path, text, shown.span().start, format!("choice question `{name}` has no model answer to show: its choices' explanations are shown once it is answered"));
+                }
             }
         }
         let prompt = self.toml_markdown(path, text, q.prompt);
@@ -209,6 +215,7 @@ impl Loader<'_> {
             points,
             prompt,
             model_answer,
+            show_model_answer: q.show_model_answer.is_some_and(|s| s.into_inner()),
             rubric: q
                 .rubric
                 .into_iter()

@@ -58,6 +58,8 @@ pub(super) struct QuestionToml {
     pub(super) points: Spanned<u32>,
     pub(super) prompt: Spanned<String>,
     pub(super) model_answer: Option<Spanned<String>>,
+    /// Whether learners whose answer was graded see the model answer once grades are released.
+    pub(super) show_model_answer: Option<Spanned<bool>>,
     #[serde(default)]
     pub(super) rubric: Vec<CriterionToml>,
     #[serde(default)]

@@ -1,6 +1,10 @@
 //! The client's address, for throttling: the connection's peer, unless the peer is a trusted
-//! reverse proxy (`--trusted-proxies`), whose `Forwarded` or `X-Forwarded-For` header is then read
-//! from the right, skipping the trusted proxies, to the first address that is not one.
+//! reverse proxy (`--trusted-proxies`), whose `X-Forwarded-For` header is then read from the right,
+//! skipping the trusted proxies, to the first address that is not one.
+//!
+//! Only `X-Forwarded-For` is read: it is what ingress controllers and load balancers append to
+//! (nginx, Traefik, HAProxy, cloud load balancers), so its rightmost hops are theirs. `Forwarded`
+//! is passed through untouched by most of them, so a client could write any address there.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,34 +56,15 @@ fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAdd
     client
 }
 
-/// The addresses a request passed through, client first, from `Forwarded` (RFC 7239) if present,
-/// else `X-Forwarded-For`; an element that is no address (`unknown`, `_hidden`) is `None`.
+/// The addresses a request passed through, client first, from every `X-Forwarded-For` line; an
+/// element that is no address (`unknown`) is `None`.
 fn forwarded_chain(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let values = |name: &str| -> Vec<String> {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|element| element.trim().to_owned())
-            .collect()
-    };
-    let forwarded = values("forwarded");
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .map(|element| {
-                element
-                    .split(';')
-                    .filter_map(|pair| pair.trim().split_once('='))
-                    .find(|(key, _)| key.eq_ignore_ascii_case("for"))
-                    .and_then(|(_, value)| parse_node(value.trim_matches('"')))
-            })
-            .collect();
-    }
-    values("x-forwarded-for")
+    headers
+        .get_all("x-forwarded-for")
         .iter()
-        .map(|element| parse_node(element))
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|element| parse_node(element.trim()))
         .collect()
 }
 
@@ -131,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_wins_and_understands_ports_quotes_and_ipv6() {
+    fn a_client_written_forwarded_header_is_ignored() {
         let trusted = ["127.0.0.1/32".parse().unwrap()];
         let h = headers(&[
             ("forwarded", "for=\"[2001:db8:cafe::17]:4711\";proto=https"),
@@ -139,14 +124,33 @@ mod tests {
         ]);
         assert_eq!(
             client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("203.0.113.9")
+        );
+        let h = headers(&[("forwarded", "for=192.0.2.60")]);
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
+            ip("127.0.0.1"),
+            "no X-Forwarded-For: the proxy itself"
+        );
+    }
+
+    #[test]
+    fn repeated_lines_ports_and_ipv6_are_understood() {
+        let trusted = ["127.0.0.1/32".parse().unwrap()];
+        let h = headers(&[
+            ("x-forwarded-for", "198.51.100.7"),
+            ("x-forwarded-for", "[2001:db8:cafe::17]:4711"),
+        ]);
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &h, &trusted),
             ip("2001:db8:cafe::17")
         );
-        let h = headers(&[("forwarded", "for=192.0.2.60:8080;by=203.0.113.43")]);
+        let h = headers(&[("x-forwarded-for", "192.0.2.60:8080")]);
         assert_eq!(
             client_address(ip("127.0.0.1"), &h, &trusted),
             ip("192.0.2.60")
         );
-        let h = headers(&[("forwarded", "for=unknown")]);
+        let h = headers(&[("x-forwarded-for", "unknown")]);
         assert_eq!(
             client_address(ip("127.0.0.1"), &h, &trusted),
             ip("127.0.0.1")

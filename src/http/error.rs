@@ -62,6 +62,12 @@ pub(crate) enum Error {
     /// 503: a dependency (the database) is not answering.
     #[error("{0}")]
     Unavailable(String),
+    /// 503: the database's storage refused a write (a full disk): nothing was stored, and
+    /// `/readyz` says so for a while.
+    #[error(
+        "this was not saved: {0}. Nothing was stored; try again later, and tell the portal's administrator"
+    )]
+    StorageFailure(&'static str),
 }
 
 impl Error {
@@ -91,7 +97,7 @@ impl Error {
             Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Error::BadGateway { .. } => StatusCode::BAD_GATEWAY,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::StorageFailure(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -113,6 +119,9 @@ impl IntoResponse for Error {
             Error::BadGateway { detail, .. } => Some(detail.clone()),
             _ => None,
         };
+        if let Error::StorageFailure(cause) = &self {
+            response.extensions_mut().insert(StorageRefusedWrite(cause));
+        }
         response
             .extensions_mut()
             .insert(Problem(self.to_string(), detail));
@@ -120,12 +129,19 @@ impl IntoResponse for Error {
     }
 }
 
+/// Marks a response whose write the storage refused, for [`render`] to tell `App::write_health`.
+#[derive(Debug, Clone, Copy)]
+struct StorageRefusedWrite(&'static str);
+
 impl From<sqlx::Error> for Error {
     /// The database failed: logged with its cause, answered 503 without SQLite's text (it can
-    /// describe the schema and the query).
+    /// describe the schema and the query); a full or failing disk is said in plain words.
     fn from(error: sqlx::Error) -> Self {
         tracing::error!(error = %error, "database error");
-        Error::Unavailable("the database is not available; try again".to_owned())
+        match crate::db::storage_failure(&error) {
+            Some(cause) => Error::StorageFailure(cause),
+            None => Error::Unavailable("the database is not available; try again".to_owned()),
+        }
     }
 }
 
@@ -227,6 +243,9 @@ pub(super) async fn render(State(app): State<AppState>, request: Request, next: 
         return response;
     }
     let (mut parts, body) = response.into_parts();
+    if let Some(StorageRefusedWrite(cause)) = parts.extensions.remove() {
+        app.write_health.record(cause);
+    }
     let (message, detail) = match parts.extensions.remove::<Problem>() {
         Some(Problem(message, detail)) => (message, detail),
         None if is_plain_text(&parts.headers) => {

@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -235,7 +236,11 @@ pub fn router(app: AppState) -> Router {
                         .make_span_with(|req: &Request| {
                             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
                         })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        // Every response is logged above with its status; causes are logged
+                        // where they happen (a database error, a bug). A 503 while draining or a
+                        // cluster's 502 is not a server failure to log again at ERROR.
+                        .on_failure(()),
                 )
                 .layer(csp)
                 .layer(nosniff)
@@ -243,7 +248,9 @@ pub fn router(app: AppState) -> Router {
                 .layer(referrer)
                 .layer(coop)
                 .layer(permissions)
-                .layer(CompressionLayer::new())
+                .layer(CompressionLayer::new().compress_when(
+                    DefaultPredicate::new().and(statics::not_precompressed),
+                ))
                 .layer(RequestBodyLimitLayer::new(max_body))
                 .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout)),
         )

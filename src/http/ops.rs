@@ -16,12 +16,18 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `/readyz`: the database answers and has Lectern's schema, and the server is not shutting down.
+/// `/readyz`: the database answers, has Lectern's schema and took the last writes, and the server
+/// is not shutting down.
 pub(super) async fn readyz(State(app): State<AppState>) -> Result<&'static str, Error> {
     if app.draining.load(std::sync::atomic::Ordering::SeqCst) {
         return Err(Error::Unavailable(
             "shutting down: finishing requests in flight".to_owned(),
         ));
+    }
+    if let Some(cause) = app.write_health.recent_failure() {
+        return Err(Error::Unavailable(format!(
+            "the database cannot write: {cause}"
+        )));
     }
     match tokio::time::timeout(READY_TIMEOUT, db::is_ready(&app.db)).await {
         Ok(Ok(())) => Ok("ready"),

@@ -53,17 +53,22 @@ pub(super) async fn module(
 }
 
 /// `/files/{path}`: images and downloads that course pages link to; nothing else of the course folder.
+/// A file that only model answers link to is for staff: learners in a portal get the same 404 as
+/// for a file that does not exist, so its name gives nothing away.
 pub(super) async fn course_file(
     State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let site = app.site.current();
+    let missing = || Error::NotFound(format!("There is no file “{path}” in this course."));
     let Some(body) = site.rendered.assets.get(&path) else {
-        return Err(Error::NotFound(format!(
-            "There is no file “{path}” in this course."
-        )));
+        return Err(missing());
     };
+    if site.rendered.staff_assets.contains(&path) && !visitor.sees_grading_material() {
+        return Err(missing());
+    }
     let mut hasher = DefaultHasher::new();
     body.hash(&mut hasher);
     let etag = format!("\"{:016x}\"", hasher.finish());

@@ -69,6 +69,15 @@ impl Visitor {
         }
     }
 
+    /// Whether model answers are for this visitor: staff in a portal, and in personal mode the
+    /// learner who scores their own answers against them.
+    pub(crate) fn sees_grading_material(&self) -> bool {
+        match self {
+            Visitor::Local => true,
+            Visitor::SignedIn { session, .. } => session.user.role >= Role::Instructor,
+        }
+    }
+
     /// The signed-in session with at least `role`; learners get 403, personal mode 404.
     fn require(&self, role: Role) -> Result<&Session, Error> {
         match self {

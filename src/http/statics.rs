@@ -30,10 +30,13 @@ pub(super) async fn serve(
     } else {
         REVALIDATE
     };
+    // A header repeated is one list (RFC 9110 §5.3): every `Accept-Encoding` line counts.
     let accepted = headers
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
     let Some(compressed) = &asset.compressed else {
         return Ok(cached(
             &headers,
@@ -45,18 +48,34 @@ pub(super) async fn serve(
     };
     // Each encoding is its own representation, with its own strong validator.
     let tag = asset.etag.trim_end_matches('"');
-    let (body, encoding, etag) = match preferred_encoding(accepted) {
+    let (body, encoding, etag) = match preferred_encoding(&accepted) {
         Some("br") => (compressed.brotli.clone(), Some("br"), format!("{tag}-br\"")),
         Some("gzip") => (compressed.gzip.clone(), Some("gzip"), format!("{tag}-gz\"")),
         _ => (asset.body.clone(), None, asset.etag.clone()),
     };
     let mut response = cached(&headers, &etag, cache, &asset.content_type, body);
+    response.extensions_mut().insert(Precompressed);
     let response_headers = response.headers_mut();
     response_headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Some(encoding) = encoding {
         response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
     }
     Ok(response)
+}
+
+/// Marks a static file that was compressed at build time: sent as chosen here, never compressed
+/// again per request (which would cost CPU and carry the uncompressed file's `ETag`).
+#[derive(Debug, Clone, Copy)]
+struct Precompressed;
+
+/// The compression layer's predicate: leave precompressed static files alone.
+pub(super) fn not_precompressed(
+    _: axum::http::StatusCode,
+    _: axum::http::Version,
+    _: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> bool {
+    extensions.get::<Precompressed>().is_none()
 }
 
 /// The encoding to send for an `Accept-Encoding` value: brotli or gzip, whichever the client

@@ -334,9 +334,24 @@ impl Cluster {
         action: &str,
         request: impl std::future::Future<Output = Result<T, kube::Error>>,
     ) -> Result<T, ClusterError> {
+        let started = std::time::Instant::now();
         match tokio::time::timeout(self.timeout, request).await {
             Err(_) => Err(self.timed_out()),
-            Ok(result) => result.map_err(|e| self.classify(action, e)),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => {
+                let detail = error_chain(&error);
+                match self.classify(action, error) {
+                    // A "timeout" long before ours is not a slow cluster but a connection that
+                    // broke (a pooled one the server had closed): say so, not "did not answer".
+                    ClusterError::Timeout { .. } if started.elapsed() < self.timeout / 2 => {
+                        Err(ClusterError::Unreachable {
+                            url: self.url.clone(),
+                            detail,
+                        })
+                    }
+                    other => Err(other),
+                }
+            }
         }
     }
 

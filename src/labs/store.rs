@@ -68,8 +68,10 @@ pub async fn record(
     .bind(results)
     .bind(run.duration_ms as i64)
     .bind(via.as_str())
-    .fetch_one(pool)
-    .await?;
+    .fetch_all(pool)
+    .await?
+    .pop()
+    .ok_or(sqlx::Error::RowNotFound)?;
     Ok(RecordedRun {
         id,
         recorded_at,

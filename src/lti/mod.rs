@@ -368,6 +368,12 @@ pub async fn launch(
     let claims = token
         .claims(&verifier, &Nonce::new(nonce))
         .map_err(|e| rejected(e.to_string()))?;
+    crate::sso::check_authorized_party(
+        claims.audiences().len(),
+        claims.authorized_party().map(|a| a.as_str()),
+        &platform.client_id,
+    )
+    .map_err(rejected)?;
     let lti = claims.additional_claims();
     if lti.version.as_deref() != Some("1.3.0") {
         return Err(rejected(format!(
@@ -430,6 +436,16 @@ pub async fn launch(
         }),
         cohort: Some(cohort),
     };
+    if lti
+        .target_link_uri
+        .as_deref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        return Err(LtiError::Invalid(
+            "the launch's target_link_uri is not a valid address (it has control characters)"
+                .to_owned(),
+        ));
+    }
     let target = lti
         .target_link_uri
         .as_deref()
@@ -463,7 +479,16 @@ pub async fn launch(
     let module = target.strip_prefix("/modules/");
     if let (Some(module), Some(grades)) = (module, lti.grades.as_ref()) {
         let granted = |scope: &str| grades.scope.iter().any(|s| s == scope);
-        if let (Some(lineitem), true) = (grades.lineitem.as_deref(), granted(SCORE_SCOPE)) {
+        let foreign = [grades.lineitem.as_deref(), grades.lineitems.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|url| !on_platform_site(&platform, url));
+        if let Some(url) = foreign {
+            tracing::warn!(
+                platform = %platform.name,
+                "LTI: the launch names a grade service at {url}, which is not on the platform's site; no score is sent there"
+            );
+        } else if let (Some(lineitem), true) = (grades.lineitem.as_deref(), granted(SCORE_SCOPE)) {
             let asks_per_question =
                 lti.custom.get(PER_QUESTION.0).and_then(|v| v.as_str()) == Some(PER_QUESTION.1);
             let resource_link_id = lti
@@ -523,6 +548,38 @@ fn is_trusted_web_url(url: &openidconnect::url::Url) -> bool {
 /// domain serves the form that posts the launch. It is trusted only with a verified `id_token`, and a
 /// page cannot forge its `Origin`. Only https origins count (http on this machine, as for
 /// registration); `null` and the like do not.
+/// Whether a grade service URL a launch names is on the platform's own site, so that scores and
+/// the platform's bearer token go nowhere else: https (or http on this machine), on the host of
+/// one of the platform's registered addresses or a sibling of it under the same parent domain
+/// (Canvas cloud's issuer is `canvas.instructure.com`, its courses `school.instructure.com`).
+fn on_platform_site(platform: &Platform, address: &str) -> bool {
+    let Ok(url) = openidconnect::url::Url::parse(address) else {
+        return false;
+    };
+    let Some(host) = url.host_str().filter(|_| is_trusted_web_url(&url)) else {
+        return false;
+    };
+    let parent = |host: &str| -> Option<String> {
+        let (_, parent) = host.split_once('.')?;
+        // A parent must itself be a site (`instructure.com`), never a public suffix (`com`).
+        (parent.contains('.') && parent.parse::<std::net::IpAddr>().is_err())
+            .then(|| parent.to_ascii_lowercase())
+    };
+    [
+        &platform.issuer,
+        &platform.auth_url,
+        &platform.token_url,
+        &platform.jwks_url,
+    ]
+    .into_iter()
+    .filter_map(|known| openidconnect::url::Url::parse(known).ok())
+    .filter_map(|known| known.host_str().map(str::to_ascii_lowercase))
+    .any(|known| {
+        known.eq_ignore_ascii_case(host)
+            || (parent(&known).is_some() && parent(&known) == parent(host))
+    })
+}
+
 fn frame_ancestors(platform: &Platform, sent_from: Option<&str>) -> Vec<String> {
     let mut origins: Vec<String> = Vec::new();
     for address in [
@@ -572,4 +629,48 @@ fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform(issuer: &str) -> Platform {
+        Platform {
+            id: 1,
+            name: "Canvas".to_owned(),
+            issuer: issuer.to_owned(),
+            client_id: "10000000000001".to_owned(),
+            auth_url: format!("{issuer}/api/lti/authorize_redirect"),
+            token_url: "https://sso.canvaslms.com/login/oauth2/token".to_owned(),
+            jwks_url: "https://sso.canvaslms.com/api/lti/security/jwks".to_owned(),
+            deployment_ids: vec!["1".to_owned()],
+        }
+    }
+
+    #[test]
+    fn grade_services_must_be_on_the_platforms_own_site() {
+        let canvas = platform("https://canvas.instructure.com");
+        for ok in [
+            "https://school.instructure.com/api/lti/courses/1/line_items/2",
+            "https://canvas.instructure.com/api/lti/courses/1/line_items",
+            "https://sso.canvaslms.com/x",
+        ] {
+            assert!(on_platform_site(&canvas, ok), "{ok}");
+        }
+        for refused in [
+            "https://evil.example/api/lti/courses/1/line_items/2",
+            "http://school.instructure.com/api/lti/courses/1/line_items/2",
+            "https://instructure.com.evil.example/x",
+            "https://com/x",
+            "not a url",
+        ] {
+            assert!(!on_platform_site(&canvas, refused), "{refused}");
+        }
+        let moodle = platform("https://moodle.example.org");
+        assert!(!on_platform_site(
+            &moodle,
+            "https://moodle.example.net/mod/lti/services.php"
+        ));
+    }
 }

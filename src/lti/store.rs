@@ -96,8 +96,9 @@ pub(super) async fn take_launch(
         "DELETE FROM lti_launches WHERE state_hash = $1 RETURNING nonce, platform_id, created_at",
     )
     .bind(state_hash)
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await
+    .map(|rows| rows.into_iter().next())
 }
 
 /// Lectern's tool keys created after `since`, newest first: (kid, private key PEM, created at).
@@ -346,8 +347,10 @@ pub(super) async fn insert_deep_link(
     .bind(&link.return_url)
     .bind(&link.data)
     .bind(link.created_at)
-    .fetch_one(pool)
-    .await?;
+    .fetch_all(pool)
+    .await?
+    .pop()
+    .ok_or(sqlx::Error::RowNotFound)?;
     Ok(id)
 }
 
@@ -368,8 +371,9 @@ pub(super) async fn deep_link(
     let row: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(query)
         .bind(id)
         .bind(learner_id)
-        .fetch_optional(pool)
-        .await?;
+        .fetch_all(pool)
+        .await?
+        .pop();
     Ok(row.map(
         |(platform_id, deployment_id, return_url, data, created_at)| PendingDeepLink {
             platform_id,

@@ -37,6 +37,9 @@ pub struct RenderedCourse {
     /// The files the course's pages link to or show (images, downloads, linked YAML), by path: the
     /// only files `/files/` serves, so sources, backups and unlinked files never are.
     pub assets: BTreeMap<String, Bytes>,
+    /// Those of `assets` that only model answers link to (of questions that keep their model
+    /// answer with staff): `/files/` serves them to instructors and admins alone.
+    pub staff_assets: BTreeSet<String>,
     /// The loaded course, for the parts later stages need beyond HTML (labs, questions).
     pub course: Course,
 }
@@ -94,7 +97,7 @@ pub fn build(
     highlighter: &Highlighter,
 ) -> Result<RenderedCourse, InvalidCourse> {
     let (course, mut diagnostics) = content::load_collecting(files);
-    let (modules, assets, render_diagnostics) = render_modules(&course, highlighter);
+    let (modules, assets, staff_assets, render_diagnostics) = render_modules(&course, highlighter);
     diagnostics.extend(render_diagnostics);
     if !diagnostics.is_empty() {
         diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -111,18 +114,27 @@ pub fn build(
                 Some((path, bytes))
             })
             .collect(),
+        staff_assets,
         modules,
         course,
     })
 }
 
-fn render_modules(
-    course: &Course,
-    highlighter: &Highlighter,
-) -> (Vec<RenderedModule>, BTreeSet<String>, Vec<Diagnostic>) {
+/// What [`render_modules`] gives: the pages, every linked file, those only staff may fetch, and
+/// the mistakes found.
+type RenderedModules = (
+    Vec<RenderedModule>,
+    BTreeSet<String>,
+    BTreeSet<String>,
+    Vec<Diagnostic>,
+);
+
+fn render_modules(course: &Course, highlighter: &Highlighter) -> RenderedModules {
     let links = LinkResolver::new(course);
     let mut diagnostics = Vec::new();
     let mut assets = BTreeSet::new();
+    let mut learner_assets = BTreeSet::new();
+    let mut staff_assets = BTreeSet::new();
     let mut anchors: HashMap<ModuleId, HashSet<String>> = HashMap::new();
     let mut pending = Vec::new();
     let mut modules = Vec::new();
@@ -131,6 +143,7 @@ fn render_modules(
         let mut rendered = render_module(module, &mut page);
         diagnostics.append(&mut page.diagnostics);
         let mut instructor_page = PageBuilder::new(highlighter, &links);
+        let mut model_answers = PageBuilder::new(highlighter, &links);
         rendered.grading = module
             .questions
             .iter()
@@ -140,13 +153,26 @@ fn render_modules(
                 model_answer: q
                     .model_answer
                     .as_ref()
-                    .map(|m| instructor_page.render(m, IN_QUESTION))
+                    .map(|m| {
+                        // A model answer shown to learners brings its files along.
+                        let builder = if q.show_model_answer {
+                            &mut instructor_page
+                        } else {
+                            &mut model_answers
+                        };
+                        builder.render(m, IN_QUESTION)
+                    })
                     .unwrap_or_default(),
             })
             .collect();
         diagnostics.append(&mut instructor_page.diagnostics);
+        diagnostics.append(&mut model_answers.diagnostics);
+        learner_assets.extend(page.assets.iter().cloned());
+        learner_assets.extend(instructor_page.assets.iter().cloned());
+        staff_assets.extend(model_answers.assets.iter().cloned());
         assets.append(&mut page.assets);
         assets.append(&mut instructor_page.assets);
+        assets.append(&mut model_answers.assets);
         pending.extend(page.pending.into_iter().map(|p| (module.id.clone(), p)));
         anchors.insert(module.id.clone(), page.anchors);
         modules.push(rendered);
@@ -166,7 +192,8 @@ fn render_modules(
             });
         }
     }
-    (modules, assets, diagnostics)
+    let staff_assets = staff_assets.difference(&learner_assets).cloned().collect();
+    (modules, assets, staff_assets, diagnostics)
 }
 
 const MODULE_TEXT: Placement = Placement {

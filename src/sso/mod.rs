@@ -346,12 +346,25 @@ impl Sso {
                 .ok_or_else(|| rejected("the token response has no ID token".to_owned()))?
         };
         let nonce = Nonce::new(login.nonce.clone());
+        // What sign-in needs of the verified token: its subject, how many audiences it names, and
+        // its authorized party.
+        let verify = |provider: &Provider| {
+            id_token
+                .claims(
+                    &asymmetric_only(provider.client.id_token_verifier()),
+                    &nonce,
+                )
+                .map(|c| {
+                    (
+                        c.subject().to_string(),
+                        c.audiences().len(),
+                        c.authorized_party().map(|a| a.to_string()),
+                    )
+                })
+        };
         let verified = {
             let guard = self.provider.read().await;
-            let provider = guard.as_ref().expect("ensured above");
-            id_token
-                .claims(&provider.client.id_token_verifier(), &nonce)
-                .map(|c| c.subject().to_string())
+            verify(guard.as_ref().expect("ensured above"))
         };
         let subject = match verified {
             Ok(subject) => subject,
@@ -361,14 +374,18 @@ impl Sso {
                 // The provider may have rotated its keys: read its JWKS again, once.
                 self.ensure(true).await?;
                 let guard = self.provider.read().await;
-                let provider = guard.as_ref().expect("ensured above");
-                id_token
-                    .claims(&provider.client.id_token_verifier(), &nonce)
-                    .map(|c| c.subject().to_string())
+                verify(guard.as_ref().expect("ensured above"))
                     .map_err(|e| rejected(e.to_string()))?
             }
             Err(e) => return Err(rejected(e.to_string())),
         };
+        let (subject, audiences, authorized_party) = subject;
+        check_authorized_party(
+            audiences,
+            authorized_party.as_deref(),
+            &self.settings.client_id,
+        )
+        .map_err(rejected)?;
         let claims = payload(&id_token.to_string())
             .ok_or_else(|| rejected("the ID token's claims cannot be read".to_owned()))?;
         let identity = self.identity(subject, &claims)?;
@@ -401,13 +418,16 @@ impl Sso {
         let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         let email = text("email");
         if !settings.allowed_domains.is_empty() {
+            // Only an address the provider says it verified counts, and only a plain one: one `@`,
+            // so that `mallory@evil.example@example.org` names no domain at all.
             let verified = claims
                 .get("email_verified")
                 .and_then(serde_json::Value::as_bool)
-                .unwrap_or(true);
+                .unwrap_or(false);
             let domain = email
                 .as_deref()
-                .and_then(|e| e.rsplit_once('@'))
+                .and_then(|e| e.split_once('@'))
+                .filter(|(local, domain)| !local.is_empty() && !domain.contains('@'))
                 .map(|(_, d)| d.to_ascii_lowercase());
             let allowed = verified
                 && domain.as_ref().is_some_and(|d| {
@@ -523,4 +543,44 @@ fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+/// The ID token verifier, limited to signatures by the provider's published keys: the HMAC
+/// algorithms (keyed with the client secret, which others may hold too) and `none` are refused
+/// even where the provider's discovery lists them.
+pub(crate) fn asymmetric_only<'a>(
+    verifier: openidconnect::core::CoreIdTokenVerifier<'a>,
+) -> openidconnect::core::CoreIdTokenVerifier<'a> {
+    use openidconnect::core::CoreJwsSigningAlgorithm as Alg;
+    verifier.set_allowed_algs([
+        Alg::RsaSsaPkcs1V15Sha256,
+        Alg::RsaSsaPkcs1V15Sha384,
+        Alg::RsaSsaPkcs1V15Sha512,
+        Alg::RsaSsaPssSha256,
+        Alg::RsaSsaPssSha384,
+        Alg::RsaSsaPssSha512,
+        Alg::EcdsaP256Sha256,
+        Alg::EcdsaP384Sha384,
+        Alg::EcdsaP521Sha512,
+        Alg::EdDsa,
+    ])
+}
+
+/// OpenID Connect Core §3.1.3.7 steps 4 and 5, which the `openidconnect` crate leaves to its
+/// users: a token for several audiences must name its authorized party, and a named authorized
+/// party must be this client.
+pub(crate) fn check_authorized_party(
+    audiences: usize,
+    authorized_party: Option<&str>,
+    client_id: &str,
+) -> Result<(), String> {
+    match authorized_party {
+        Some(azp) if azp != client_id => Err(format!(
+            "the token was issued to another client (azp `{}`)",
+            azp.chars().take(64).collect::<String>()
+        )),
+        None if audiences > 1 => {
+            Err("the token names several audiences but no authorized party (azp)".to_owned())
+        }
+        _ => Ok(()),
+    }
 }

@@ -42,8 +42,9 @@ pub(super) async fn take(
         "DELETE FROM sso_logins WHERE state_hash = $1 RETURNING nonce, pkce_verifier, next, created_at",
     )
     .bind(state_hash)
-    .fetch_optional(pool)
-    .await?;
+    .fetch_all(pool)
+    .await?
+    .pop();
     Ok(
         row.map(|(nonce, pkce_verifier, next, created_at)| PendingLogin {
             nonce,

@@ -49,6 +49,10 @@ pub struct ClusterState {
     pub identity: Option<String>,
     /// Every request's method, path and query, for assertions (e.g. that no Secret was read whole).
     pub requests: Vec<String>,
+    /// What the double served, in the API server's terms after decoding the path (`get secrets`,
+    /// `list secrets (metadata)`, `watch pods`, `get pods/log`, `get nodes/proxy`): what a
+    /// request really reached, however it was spelt.
+    pub served: Vec<String>,
 }
 
 /// A running double.
@@ -71,6 +75,7 @@ impl FakeCluster {
             mode: Mode::Normal,
             identity: None,
             requests: Vec::new(),
+            served: Vec::new(),
         }));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -162,6 +167,11 @@ impl FakeCluster {
 
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
+    }
+
+    /// What the double served, in the API server's terms (see [`ClusterState::served`]).
+    pub fn served(&self) -> Vec<String> {
+        self.state.lock().unwrap().served.clone()
     }
 }
 
@@ -338,8 +348,10 @@ async fn handle(
             mode: state.mode.clone(),
             identity: state.identity.clone(),
             requests: Vec::new(),
+            served: Vec::new(),
         }
     };
+    let record = |what: String| state.lock().unwrap().served.push(what);
     match &snapshot.mode {
         Mode::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
@@ -360,15 +372,25 @@ async fn handle(
     if !authorized || snapshot.mode == Mode::RejectCredentials {
         return status(401, "Unauthorized", "Unauthorized".into(), json!({}));
     }
-    let path = uri.path();
-    let query: HashMap<String, String> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    // Go's net/http hands the API server `URL.Path`: the path percent-decoded once (`%2F` becomes a
+    // separator); an invalid escape is a 400 before any handler runs.
+    let Ok(decoded) = percent_encoding::percent_decode_str(uri.path()).decode_utf8() else {
+        return (StatusCode::BAD_REQUEST, "400 Bad Request").into_response();
+    };
+    if uri
+        .path()
+        .split('%')
+        .skip(1)
+        .any(|rest| rest.len() < 2 || !rest.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit))
+    {
+        return (StatusCode::BAD_REQUEST, "400 Bad Request").into_response();
+    }
+    let path = decoded.as_ref();
+    // `url.ParseQuery`: the first value of each key counts; a bare key is an empty value.
+    let mut query: HashMap<String, String> = HashMap::new();
+    for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
+        query.entry(key.into_owned()).or_insert(value.into_owned());
+    }
     match path {
         "/version" => {
             let (major, minor) = snapshot.version;
@@ -401,7 +423,13 @@ async fn handle(
         }
         _ => {}
     }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == "..")
+    {
+        return not_found_path();
+    }
     let (group, version, rest) = match segments.as_slice() {
         ["api", version, rest @ ..] => ("", *version, rest),
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
@@ -424,14 +452,30 @@ async fn handle(
             json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }),
         );
     }
-    let (namespace, plural, name) = match rest {
-        ["namespaces", ns, plural] => (Some(*ns), *plural, None),
-        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name)),
-        ["namespaces", name] => (None, "namespaces", Some(*name)),
-        [plural] => (None, *plural, None),
-        [plural, name] => (None, *plural, Some(*name)),
+    // `RequestInfoFactory`: the legacy `watch` verb in front of the resource, then the namespace,
+    // then resource, name and subresource (and, for `proxy`, the path it proxies to).
+    let (legacy_watch, rest) = match rest {
+        ["watch", rest @ ..] if !rest.is_empty() => (true, rest),
+        _ => (false, rest),
+    };
+    let (namespace, plural, name, subresource) = match rest {
+        ["namespaces", name, sub @ ("status" | "finalize")] => {
+            (None, "namespaces", Some(*name), Some(*sub))
+        }
+        ["namespaces", ns, plural] => (Some(*ns), *plural, None, None),
+        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), None),
+        ["namespaces", ns, plural, name, sub, ..] => (Some(*ns), *plural, Some(*name), Some(*sub)),
+        ["namespaces", name] => (None, "namespaces", Some(*name), None),
+        [plural] => (None, *plural, None, None),
+        [plural, name] => (None, *plural, Some(*name), None),
+        [plural, name, sub, ..] => (None, *plural, Some(*name), Some(*sub)),
         _ => return not_found_path(),
     };
+    // `ListOptions.watch` is a bool decoded from text: anything but `0` or `false` is true.
+    let watch = legacy_watch
+        || query
+            .get("watch")
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
     let Some(&&(_, _, _, kind, namespaced)) = served.iter().find(|r| r.2 == plural) else {
         return not_found_path();
     };
@@ -513,6 +557,32 @@ async fn handle(
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
+    let read = if metadata_only { " (metadata)" } else { "" };
+    if let (Some(sub), Some(name)) = (subresource, name) {
+        record(format!("get {plural}/{sub}"));
+        return match (plural, sub) {
+            // Streaming subresources need a connection upgrade (SPDY or WebSocket).
+            (_, "exec" | "attach" | "portforward") => status(
+                400,
+                "BadRequest",
+                "Upgrade request required".into(),
+                json!({}),
+            ),
+            ("pods", "log") => (
+                StatusCode::OK,
+                [("content-type", "text/plain")],
+                format!("2026-12-04T09:00:00Z I1204 {name} started\n"),
+            )
+                .into_response(),
+            ("nodes" | "services" | "pods", "proxy") => (
+                StatusCode::OK,
+                [("content-type", "text/plain")],
+                format!("proxied to {name}\n"),
+            )
+                .into_response(),
+            _ => not_found_path(),
+        };
+    }
     let matches = |o: &&Value| {
         o["apiVersion"] == gv.as_str()
             && o["kind"] == kind
@@ -520,6 +590,33 @@ async fn handle(
                 || namespace.is_none()
                 || o["metadata"]["namespace"] == namespace.unwrap_or_default())
     };
+    if watch {
+        record(format!("watch {plural}{read}"));
+        let events: Vec<Value> = snapshot
+            .objects
+            .iter()
+            .filter(matches)
+            .filter(|o| name.is_none_or(|n| o["metadata"]["name"] == n))
+            .map(|o| {
+                let object = if metadata_only {
+                    json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"] })
+                } else {
+                    o.clone()
+                };
+                json!({ "type": "ADDED", "object": object })
+            })
+            .collect();
+        let timeout = query
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(30u64)
+            .min(30);
+        return watch_stream(events, std::time::Duration::from_secs(timeout));
+    }
+    record(format!(
+        "{} {plural}{read}",
+        if name.is_some() { "get" } else { "list" }
+    ));
     match name {
         Some(name) => match snapshot
             .objects
@@ -569,6 +666,26 @@ async fn handle(
             }
         }
     }
+}
+
+/// A watch as the API server streams it: one JSON event per line (the current objects as `ADDED`),
+/// then nothing until `timeoutSeconds` ends it.
+fn watch_stream(events: Vec<Value>, timeout: std::time::Duration) -> Response {
+    let lines = futures::stream::iter(
+        events
+            .into_iter()
+            .map(|e| Ok::<_, std::convert::Infallible>(Bytes::from(format!("{e}\n")))),
+    );
+    let end = futures::stream::once(async move {
+        tokio::time::sleep(timeout).await;
+        Ok(Bytes::new())
+    });
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        axum::body::Body::from_stream(futures::StreamExt::chain(lines, end)),
+    )
+        .into_response()
 }
 
 fn not_found_path() -> Response {

@@ -517,6 +517,19 @@ async fn pairing_is_refused_with_reasons() {
     };
     assert_eq!(pair(code.clone()).await.status(), StatusCode::OK);
     assert_eq!(pair(code).await.status(), StatusCode::BAD_REQUEST);
+    // A code dies with its account's deactivation, and stays dead when the account comes back.
+    let code = pairing_code(&ada).await;
+    let set_deactivated = |at: Option<&'static str>| {
+        sqlx::query("UPDATE accounts SET deactivated_at = $1 WHERE username = 'ada'")
+            .bind(at)
+            .execute(&app.app.db)
+    };
+    set_deactivated(Some("2026-12-04T10:00:00.000Z"))
+        .await
+        .unwrap();
+    assert_eq!(pair(code.clone()).await.status(), StatusCode::BAD_REQUEST);
+    set_deactivated(None).await.unwrap();
+    assert_eq!(pair(code).await.status(), StatusCode::BAD_REQUEST);
     // Guessing is throttled per address.
     let mut throttled = false;
     for _ in 0..12 {
@@ -933,4 +946,257 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
         .post_json("/api/labs/ha-control-plane/steps/recover/check", "{}")
         .await;
     assert_eq!(after.status(), StatusCode::CONFLICT, "no bridge any more");
+}
+
+/// The requests a hostile portal sends, each in many spellings: what the API server decodes
+/// (percent-encoded letters, upper-case hex, double encoding), mixed case, dot segments and empty
+/// segments, the legacy `/watch/` routes, and every way `?watch` is read as true.
+fn hostile_requests() -> Vec<(&'static str, String)> {
+    let bases = [
+        ("GET", "/api/v1/secrets"),
+        ("GET", "/api/v1/namespaces/kube-system/secrets"),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/pods/coredns-7db6d8ff4d-4x2lk/log",
+        ),
+        ("GET", "/api/v1/nodes/k8s-ha-control-plane/proxy/configz"),
+        (
+            "GET",
+            "/api/v1/namespaces/default/services/kubernetes/proxy/",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/pods/coredns-7db6d8ff4d-4x2lk/exec?command=sh",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/pods/coredns-7db6d8ff4d-4x2lk/attach",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/kube-system/pods/coredns-7db6d8ff4d-4x2lk/portforward",
+        ),
+        ("GET", "/api/v1/watch/secrets?timeoutSeconds=1"),
+        ("GET", "/api/v1/watch/namespaces/kube-system/pods"),
+        (
+            "DELETE",
+            "/api/v1/namespaces/kube-system/pods/coredns-7db6d8ff4d-4x2lk",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/kube-system/serviceaccounts/default/token",
+        ),
+    ];
+    let words = [
+        "secrets",
+        "log",
+        "proxy",
+        "exec",
+        "attach",
+        "portforward",
+        "watch",
+    ];
+    let mut requests = Vec::new();
+    for (method, path) in bases {
+        requests.push((method, path.to_owned()));
+        for word in words.iter().filter(|w| path.contains(&format!("/{w}"))) {
+            let hex = |b: u8| format!("%{b:02x}");
+            let first = format!("{}{}", hex(word.as_bytes()[0]), &word[1..]);
+            let last = format!(
+                "{}{}",
+                &word[..word.len() - 1],
+                hex(*word.as_bytes().last().unwrap())
+            );
+            let every: String = word.bytes().map(|b| format!("%{b:02X}")).collect();
+            let double = format!("%25{:02x}{}", word.as_bytes()[0], &word[1..]);
+            let capital = format!("{}{}", word[..1].to_uppercase(), &word[1..]);
+            for spelling in [first, last, every, double, capital, word.to_uppercase()] {
+                requests.push((
+                    method,
+                    path.replace(&format!("/{word}"), &format!("/{spelling}")),
+                ));
+            }
+        }
+        for prefix in [
+            "/api/v1/./",
+            "/api/v1/nodes/../",
+            "/api/v1/nodes/%2e%2e/",
+            "/api/v1/nodes/%2E%2E/",
+            "/api//v1/",
+            "/api/v1%2F",
+            "/api/v1/%2F",
+        ] {
+            requests.push((method, path.replacen("/api/v1/", prefix, 1)));
+        }
+    }
+    for list in ["/api/v1/pods", "/api/v1/namespaces/kube-system/secrets"] {
+        for query in [
+            "watch=true",
+            "watch=yes",
+            "watch",
+            "watch=",
+            "watch=True",
+            "%77atch=true",
+            "w%61tch=1",
+            "limit=1&watch=1",
+            "limit=1;watch=1",
+            "watch=false&watch=true",
+            "allowWatchBookmarks=true&watch=1",
+        ] {
+            requests.push(("GET", format!("{list}?{query}")));
+        }
+    }
+    requests
+}
+
+/// A hostile portal: a WebSocket server of the test's own that speaks protocol version 1 to the real
+/// `lectern connect`, greets it with terminal escapes in the learner's name and a note, sends
+/// `requests` one by one and gives back each answer frame.
+async fn hostile_portal(
+    requests: Vec<(&'static str, String, Option<&'static str>)>,
+) -> (
+    String,
+    tokio::sync::oneshot::Receiver<Vec<lectern::bridge::protocol::Up>>,
+) {
+    use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
+    use lectern::bridge::protocol::{Down, Up};
+    let (done, answers) = tokio::sync::oneshot::channel();
+    let done = std::sync::Arc::new(std::sync::Mutex::new(Some(done)));
+    let router = axum::Router::new().route(
+        "/api/bridge",
+        axum::routing::get(move |upgrade: WebSocketUpgrade| {
+            let (done, requests) = (done.clone(), requests.clone());
+            async move {
+                upgrade.on_upgrade(move |mut socket| async move {
+                    let _hello = socket.recv().await;
+                    let send = |frame: Down| {
+                        WsMessage::Text(serde_json::to_string(&frame).unwrap().into())
+                    };
+                    let welcome = Down::Welcome {
+                        version: 1,
+                        learner: "mallory\u{1b}]52;c;cm0gLXJmIH4K\u{7}\u{1b}[2J\u{1b}[1A"
+                            .to_owned(),
+                    };
+                    socket.send(send(welcome)).await.unwrap();
+                    let note = Down::Note {
+                        text: "\u{1b}]0;pwned\u{7}\rConnected to https://bank.example as you"
+                            .to_owned(),
+                    };
+                    socket.send(send(note)).await.unwrap();
+                    let mut answers = Vec::new();
+                    for (id, (method, path, accept)) in requests.into_iter().enumerate() {
+                        let headers = accept
+                            .map(|a| vec![("accept".to_owned(), a.to_owned())])
+                            .unwrap_or_default();
+                        let request = Down::Request {
+                            id: id as u64,
+                            method: method.to_owned(),
+                            path,
+                            headers,
+                            body: String::new(),
+                        };
+                        socket.send(send(request)).await.unwrap();
+                        loop {
+                            match socket.recv().await {
+                                Some(Ok(WsMessage::Text(text))) => {
+                                    answers.push(serde_json::from_str::<Up>(&text).unwrap());
+                                    break;
+                                }
+                                Some(Ok(_)) => continue,
+                                other => panic!("the bridge went away: {other:?}"),
+                            }
+                        }
+                    }
+                    if let Some(done) = done.lock().unwrap().take() {
+                        let _ = done.send(answers);
+                    }
+                    let _ = socket.recv().await;
+                })
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, answers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_spells_them() {
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let forbidden = hostile_requests();
+    let mut requests: Vec<(&str, String, Option<&str>)> = forbidden
+        .iter()
+        .map(|(method, path)| (*method, path.clone(), Some("application/json")))
+        .collect();
+    // What the portal may do, to show the bridge relays at all (and decodes as the cluster does).
+    let reads = [
+        ("/api/v1/nodes", None),
+        ("/api/v1/%6eodes?%6cimit=10", None),
+        (
+            "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
+            Some(metadata),
+        ),
+    ];
+    for (path, accept) in reads {
+        requests.push(("GET", path.to_owned(), accept));
+    }
+    let (portal, answers) = hostile_portal(requests).await;
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("bridges.json"),
+        serde_json::json!({ &portal: "lbt_hostile" }).to_string(),
+    )
+    .unwrap();
+    let output = config.path().join("stdout");
+    let _connect = connect_cmd(
+        config.path(),
+        &[
+            &portal,
+            "--kubeconfig",
+            cluster.kubeconfig.to_str().unwrap(),
+        ],
+    )
+    .stdout(std::fs::File::create(&output).unwrap())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let answers = tokio::time::timeout(Duration::from_secs(60), answers)
+        .await
+        .expect("the bridge answered every request")
+        .unwrap();
+    use lectern::bridge::protocol::Up;
+    for ((method, path), answer) in forbidden.iter().zip(&answers) {
+        assert!(
+            matches!(answer, Up::Refused { status: 403, .. }),
+            "{method} {path} was relayed: {answer:?}"
+        );
+    }
+    for ((path, _), answer) in reads.iter().zip(&answers[forbidden.len()..]) {
+        assert!(
+            matches!(answer, Up::Response { status: 200, .. }),
+            "GET {path}: {answer:?}"
+        );
+    }
+    let served = cluster.served();
+    assert_eq!(
+        served,
+        ["list nodes", "list nodes", "get secrets (metadata)"],
+        "what the cluster served"
+    );
+    let stdout = std::fs::read_to_string(&output).unwrap();
+    assert!(
+        !stdout.contains(['\u{1b}', '\u{7}', '\r']),
+        "the portal's text reached the terminal raw: {stdout:?}"
+    );
+    assert!(
+        stdout.contains("as mallory\\u{1b}]52;c;cm0gLXJmIH4K\\u{7}\\u{1b}[2J"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("refused GET /api/v1/%73ecrets"), "{stdout}");
 }

@@ -127,6 +127,20 @@ fn holds_together(docs: &[Value]) {
     }
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // /readyz waits up to 2 s for the database; the probe reads its answer rather than time out.
+    assert!(
+        container["readinessProbe"]["timeoutSeconds"]
+            .as_u64()
+            .unwrap()
+            > 2
+    );
+    // Behind the Ingress, clients are told apart by the proxy's X-Forwarded-For.
+    assert!(
+        env(container, "LECTERN_TRUSTED_PROXIES")["value"]
+            .as_str()
+            .unwrap()
+            .contains("10.0.0.0/8")
+    );
     assert!(container["resources"]["requests"]["cpu"].is_string());
     assert!(container["resources"]["limits"]["memory"].is_string());
     let security = &container["securityContext"];
@@ -230,7 +244,7 @@ fn the_postgresql_manifests_hold_together() {
 
     // The database URL is the Secret CloudNativePG makes for the example cluster.
     let container = container(deployment);
-    let secret = &env(container, "LECTERN_DB")["valueFrom"]["secretKeyRef"];
+    let secret = &env(container, "DB_URI")["valueFrom"]["secretKeyRef"];
     let text =
         std::fs::read_to_string(root().join("deploy/kubernetes/examples/cloudnativepg.yaml"))
             .unwrap();
@@ -240,6 +254,15 @@ fn the_postgresql_manifests_hold_together() {
         format!("{}-app", cluster["metadata"]["name"].as_str().unwrap())
     );
     assert_eq!(secret["key"], "uri");
+    // …with TLS verified against CloudNativePG's CA, mounted from its Secret.
+    let db = env(container, "LECTERN_DB")["value"].as_str().unwrap();
+    assert!(
+        db.starts_with("$(DB_URI)?sslmode=verify-full&sslrootcert=/etc/lectern/db-ca/"),
+        "{db}"
+    );
+    let volumes = pod["volumes"].as_sequence().unwrap();
+    assert!(volumes.iter().any(|v| v["secret"]["secretName"]
+        == format!("{}-ca", cluster["metadata"]["name"].as_str().unwrap()).as_str()));
 
     // Replicas reach each other on the pod's address and the web port.
     assert_eq!(
@@ -266,7 +289,9 @@ fn the_postgresql_manifests_hold_together() {
         noticed + 5 <= drain,
         "{noticed} s to notice, {drain} s drain"
     );
-    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() >= drain + 30);
+    // Requests still in flight at the drain's end may take the request timeout (30 s), and SIGKILL
+    // must not meet them: a margin over drain plus request timeout.
+    assert!(pod["terminationGracePeriodSeconds"].as_u64().unwrap() >= drain + 30 + 5);
 }
 
 #[test]

@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
-use crate::common::{free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{
+    TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd,
+};
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
 
@@ -193,5 +198,179 @@ async fn a_sqlite_database_from_the_first_release_is_upgraded_in_place() {
     assert_eq!(
         applied as usize,
         lectern::db::SQLITE_MIGRATOR.iter().count()
+    );
+}
+
+/// A tmpfs of `size` mounted on a new folder and unmounted when dropped: a disk that fills up.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None`, with a message, where this process may not mount a filesystem (not root, or a
+    /// container without the capability).
+    fn mount(size: &str) -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        match mounted {
+            Ok(output) if output.status.success() => Some(Self { dir }),
+            Ok(output) => {
+                eprintln!(
+                    "skipped: cannot mount a small tmpfs here ({})",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount ({e})");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file until the disk has no room left.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path().join("filler")).unwrap();
+        for chunk in [64 * 1024, 512, 1] {
+            let block = vec![0u8; chunk];
+            while filler.write_all(&block).is_ok() {}
+        }
+        let _ = filler.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// No write is acknowledged before it commits: a statement with `RETURNING` that is read with
+/// `fetch_one` or `fetch_optional` stops SQLite after the first row, before an autocommitted write
+/// commits, so a failed commit (a full disk) would go unseen. Every such statement in `src/` reads
+/// with `fetch_all`.
+#[test]
+fn every_returning_statement_runs_to_its_end() {
+    let mut offenders = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for (at, _) in text.match_indices("RETURNING") {
+                let statement = &text[at..];
+                let end = statement.find(".await").unwrap_or(statement.len());
+                if !statement[..end].contains(".fetch_all(") {
+                    let line = text[..at].lines().count();
+                    offenders.push(format!("{}:{line}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "read with fetch_all: {offenders:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_saves_with_a_503_and_loses_no_acknowledged_one() {
+    if postgres_under_test().is_some() {
+        eprintln!(
+            "skipped on PostgreSQL: its disk is the database server's (its disk-full SQLSTATE is read the same way)"
+        );
+        return;
+    }
+    let Some(disk) = SmallDisk::mount("8m") else {
+        return;
+    };
+    let db = disk.path().join("lectern.db");
+    let app = TestApp::spawn_with_config(|config| {
+        config.db.location = Some(db.to_str().unwrap().parse().unwrap());
+    })
+    .await;
+    let url = app.url("/api/modules/cluster-architecture/questions/api-server-role/answer");
+    let save = |text: String| {
+        let request = app
+            .client
+            .post(&url)
+            .json(&json!({ "text": text, "submit": true }));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = save("before the disk filled".to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let mut acknowledged = vec![(first["version"].as_i64().unwrap(), first["text"].clone())];
+    disk.fill();
+    let mut refusals = Vec::new();
+    for i in 0..12 {
+        let (status, body) = save(format!("answer {i} {}", "x".repeat(16_000))).await;
+        match status {
+            StatusCode::OK => {
+                acknowledged.push((body["version"].as_i64().unwrap(), body["text"].clone()))
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refusals.push(body["error"].as_str().unwrap().to_owned())
+            }
+            other => panic!("a save on a full disk answered {other}: {body}"),
+        }
+    }
+    assert!(!refusals.is_empty(), "no save was refused on a full disk");
+    assert!(
+        refusals[0].starts_with("this was not saved: the disk holding the database is full."),
+        "{refusals:?}"
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.text().await.unwrap(),
+        "the database cannot write: the disk holding the database is full"
+    );
+    disk.free();
+    let (status, after) = save("after room was made".to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    acknowledged.push((after["version"].as_i64().unwrap(), after["text"].clone()));
+
+    app.stop().await;
+    let pool = lectern::db::open(&lectern::db::Location::Sqlite(db))
+        .await
+        .unwrap();
+    let stored: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT version, text FROM answers WHERE question_id = 'api-server-role' ORDER BY version",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    for (version, text) in &acknowledged {
+        assert!(
+            stored.iter().any(|(v, t)| v == version && text == t),
+            "acknowledged version {version} is not stored: {stored:?}"
+        );
+    }
+    assert_eq!(
+        stored.len(),
+        acknowledged.len(),
+        "only acknowledged saves are stored"
     );
 }

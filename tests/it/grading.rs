@@ -574,8 +574,17 @@ async fn release_shows_what_it_publishes_asks_first_and_can_be_withdrawn() {
     }
 }
 
+/// One question's section of the My work page.
+fn work_item(work: &str, question: &str) -> String {
+    let start = work
+        .find(&format!("id=\"work-cluster-architecture-{question}\""))
+        .unwrap_or_else(|| panic!("no {question} in {work}"));
+    let end = work[start..].find("</section>").unwrap() + start;
+    work[start..end].to_owned()
+}
+
 #[tokio::test]
-async fn my_work_lists_every_answer_and_shows_the_model_answer_only_after_release() {
+async fn my_work_lists_every_answer_and_keeps_the_model_answer_with_staff() {
     let app = portal(TestApp::spawn_portal().await).await;
     let ada = signed_in(&app, "ada").await;
     let ines = signed_in(&app, "ines").await;
@@ -602,24 +611,19 @@ async fn my_work_lists_every_answer_and_shows_the_model_answer_only_after_releas
         work.contains("<a href=\"/my-work\">My work</a>"),
         "linked from the account area"
     );
-    let item = |work: &str, question: &str| {
-        let start = work
-            .find(&format!("id=\"work-cluster-architecture-{question}\""))
-            .unwrap_or_else(|| panic!("no {question} in {work}"));
-        let end = work[start..].find("</section>").unwrap() + start;
-        work[start..end].to_owned()
-    };
-    assert!(item(&work, "who-talks-to-etcd").contains("Graded: <strong>2 of 2 points</strong>"));
-    let open = item(&work, "api-server-role");
+    assert!(
+        work_item(&work, "who-talks-to-etcd").contains("Graded: <strong>2 of 2 points</strong>")
+    );
+    let open = work_item(&work, "api-server-role");
     assert!(
         open.contains("Submitted, waiting for an instructor's grade (10 points)"),
         "{open}"
     );
     assert!(!open.contains("Model answer"), "not before release");
-    assert!(item(&work, "etcd-consistency").contains("Not answered yet (10 points)"));
+    assert!(work_item(&work, "etcd-consistency").contains("Not answered yet (10 points)"));
 
     release(&ines, Some("api-server-role")).await;
-    let open = item(&html(&ada, "/my-work").await, "api-server-role");
+    let open = work_item(&html(&ada, "/my-work").await, "api-server-role");
     assert!(
         open.contains("Graded: <strong>7 of 10 points</strong>"),
         "{open}"
@@ -629,9 +633,50 @@ async fn my_work_lists_every_answer_and_shows_the_model_answer_only_after_releas
         "{open}"
     );
     assert!(
+        !open.contains("Model answer"),
+        "the question does not show its model answer to learners: {open}"
+    );
+}
+
+#[tokio::test]
+async fn a_question_that_shows_its_model_answer_shows_it_only_to_those_whose_answer_was_graded() {
+    let course = course_copy();
+    edit(
+        &module_dir(course.path()).join("questions.toml"),
+        "id = \"api-server-role\"\nkind = \"open\"\n",
+        "id = \"api-server-role\"\nkind = \"open\"\nshow_model_answer = true\n",
+    );
+    let app = portal(
+        TestApp::spawn_with_config(|c| {
+            c.portal = true;
+            c.content = Some(course.path().to_owned());
+        })
+        .await,
+    )
+    .await;
+    let ines = signed_in(&app, "ines").await;
+    let (id, path) = submitted_by_ada(&app, &ines).await;
+    let page = html(&ines, &path).await;
+    post_grade(&ines, &id, &page, &["3", "4", "0", "0"], "Good.").await;
+    release(&ines, Some("api-server-role")).await;
+
+    let ada = signed_in(&app, "ada").await;
+    let open = work_item(&html(&ada, "/my-work").await, "api-server-role");
+    assert!(
         open.contains("<summary>Model answer</summary><p>The API server is the control plane&#39;s only entry point"),
         "{open}"
     );
+    // grace submits only after the grades were released: she would copy it.
+    let grace = signed_in(&app, "grace").await;
+    let (status, _) = submit(
+        &grace,
+        "api-server-role",
+        json!({ "text": "anything", "submit": true }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let open = work_item(&html(&grace, "/my-work").await, "api-server-role");
+    assert!(!open.contains("Model answer"), "{open}");
 }
 
 #[tokio::test]

@@ -325,6 +325,28 @@ async fn a_second_server_on_the_same_sqlite_file_refuses_to_start_and_names_the_
         )),
         "{stderr}"
     );
+    // The same file by other names: SQLite would keep a second `-wal` for a hard link and corrupt
+    // the database.
+    let file = app.db_file().unwrap();
+    let links = tempfile::tempdir().unwrap();
+    let hard = links.path().join("hard.db");
+    let soft = links.path().join("soft.db");
+    std::fs::hard_link(&file, &hard).unwrap();
+    std::os::unix::fs::symlink(&file, &soft).unwrap();
+    for other in [&hard, &soft] {
+        let output = lectern_cmd()
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(other)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{}", other.display());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("is in use by another Lectern server"),
+            "{stderr}"
+        );
+    }
+    assert!(!links.path().join("hard.db-wal").exists());
     assert_eq!(
         app.get_ok_text("/readyz").await,
         "ready",
@@ -439,6 +461,13 @@ async fn private_json_answers_are_never_stored_by_caches() {
     }
 }
 
+/// `/healthz` answers 200 within `within`, while others hold connections; `why` says what that shows.
+async fn served_within(app: &TestApp, within: Duration, why: &str) {
+    let client = reqwest::Client::builder().timeout(within).build().unwrap();
+    let health = client.get(app.url("/healthz")).send().await.expect(why);
+    assert_eq!(health.status(), 200);
+}
+
 /// Opens a connection that starts a request and then sends a header line every 300 ms, never
 /// finishing (slowloris); returns how the server ended it, within `within`.
 async fn slow_header_client(addr: std::net::SocketAddr, within: Duration) -> Option<Vec<u8>> {
@@ -475,20 +504,157 @@ async fn a_slow_header_flood_is_cut_off_and_others_are_still_served() {
         .map(|_| tokio::spawn(slow_header_client(app.addr, Duration::from_secs(20))))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap();
-    let health = client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("served while 40 slow clients hold or wait for the 20 connections");
-    assert_eq!(health.status(), 200);
+    served_within(
+        &app,
+        Duration::from_secs(15),
+        "served while 40 slow clients hold or wait for the 20 connections",
+    )
+    .await;
     for slow in flood {
         assert!(
             slow.await.unwrap().is_some(),
             "the server closed every slow-header connection well before 20 s"
         );
     }
+}
+
+/// Requests `path` with `Accept-Encoding: identity` on a socket with a tiny receive buffer, then
+/// reads nothing; answers how many bytes could be read afterwards before the server ended it.
+async fn never_reading_client(addr: std::net::SocketAddr, path: &str, hold: Duration) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: identity\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(hold).await;
+    let mut read = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return read,
+            Ok(Ok(n)) => read += n,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_cannot_hold_the_connections() {
+    let app = TestApp::spawn_with_config(|c| {
+        c.header_timeout = 1;
+        c.max_connections = 4;
+    })
+    .await;
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    let mermaid = page
+        .split('"')
+        .find(|s| s.starts_with("/static/vendor/mermaid/mermaid."))
+        .expect("mermaid.js on module 01")
+        .to_owned();
+    let size = app
+        .client
+        .get(app.url(&mermaid))
+        .header("accept-encoding", "identity")
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    assert!(size > 1_000_000, "{size}");
+    let stalled: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, path) = (app.addr, mermaid.clone());
+            tokio::spawn(
+                async move { never_reading_client(addr, &path, Duration::from_secs(4)).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    served_within(
+        &app,
+        Duration::from_secs(10),
+        "served once the stalled clients were cut off",
+    )
+    .await;
+    for stalled in stalled {
+        let read = stalled.await.unwrap();
+        assert!(
+            read < size,
+            "a stalled client was cut off, not served all {size} bytes ({read})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_labels_come_from_a_fixed_set() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    for i in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let method = format!("X{}", "Y".repeat(200 + i));
+        stream
+            .write_all(
+                format!(
+                    "{method} /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer).await;
+    }
+    let metrics = app.get_ok_text("/metrics").await;
+    assert!(!metrics.contains("XYYY"), "a made-up method became a label");
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn precompressed_files_are_never_compressed_again_per_request() {
+    let app = TestApp::spawn().await;
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    let mermaid = page
+        .split('"')
+        .find(|s| s.starts_with("/static/vendor/mermaid/mermaid."))
+        .unwrap()
+        .to_owned();
+    let brotli = app
+        .client
+        .get(app.url(&mermaid))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    let brotli_etag = brotli.headers()["etag"].clone();
+    // Two header lines are one list (RFC 9110): `identity`, then `br`.
+    let twice = app
+        .client
+        .get(app.url(&mermaid))
+        .header("accept-encoding", "identity")
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.headers()["content-encoding"], "br");
+    assert_eq!(
+        twice.headers()["etag"],
+        brotli_etag,
+        "the brotli file's own validator"
+    );
+    let plain = app
+        .client
+        .get(app.url(&mermaid))
+        .header("accept-encoding", "identity;q=1, br;q=0")
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_ne!(plain.headers()["etag"], brotli_etag);
 }

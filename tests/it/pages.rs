@@ -1,5 +1,6 @@
 //! The pages a learner sees, and the files they load.
 
+use crate::common::browser::signed_in;
 use crate::common::{TestApp, course_copy, edit, module_dir};
 
 const MODULE: &str = "/modules/cluster-architecture";
@@ -400,6 +401,67 @@ async fn only_files_the_course_links_to_are_served_never_backups_or_other_spelli
         assert_eq!(response.status(), 404, "{unlinked} must not be served");
         assert!(!response.text().await.unwrap().contains("model_answer"));
     }
+}
+
+#[tokio::test]
+async fn files_only_a_model_answer_links_to_are_for_staff() {
+    let course = course_copy();
+    let module = module_dir(course.path());
+    std::fs::write(
+        module.join("solution-key.sh"),
+        "kubectl apply -f answer.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        module.join("shared.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    edit(
+        &module.join("questions.toml"),
+        "model_answer = \"\"\"\nThe API server is the control plane's only entry point",
+        "model_answer = \"\"\"\n[The key](solution-key.sh) and ![a picture](shared.svg).\n\nThe API server is the control plane's only entry point",
+    );
+    edit(
+        &module.join("module.md"),
+        "## Why it matters\n",
+        "## Why it matters\n\n![A picture](shared.svg)\n",
+    );
+    let app = crate::common::grading::portal(
+        TestApp::spawn_with_config(|c| {
+            c.portal = true;
+            c.content = Some(course.path().to_owned());
+        })
+        .await,
+    )
+    .await;
+    let key = "/files/modules/01-cluster-architecture/solution-key.sh";
+    let shared = "/files/modules/01-cluster-architecture/shared.svg";
+    let ada = signed_in(&app, "ada").await;
+    let ines = signed_in(&app, "ines").await;
+    let refused = ada.get(key).await;
+    assert_eq!(
+        refused.status(),
+        404,
+        "a learner never gets a model answer's file"
+    );
+    assert!(refused.text().await.unwrap().contains("There is no file"));
+    assert_eq!(
+        ada.get(shared).await.status(),
+        200,
+        "the module links it too"
+    );
+    assert_eq!(
+        ines.get(key).await.status(),
+        200,
+        "instructors grade with it"
+    );
+    let personal = TestApp::spawn_with_content(course.path(), false).await;
+    assert_eq!(
+        personal.get(key).await.status(),
+        200,
+        "in personal mode the learner scores their own answer against the model answer"
+    );
 }
 
 #[test]
