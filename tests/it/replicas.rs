@@ -518,3 +518,50 @@ async fn a_rolling_restart_fails_no_request() {
         assert!(stored.contains(&id));
     }
 }
+
+/// The resident memory of a process, from `/proc` (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// A class signing in costs the Argon2 working memory once, not once per thread that hashed:
+/// the server stays within the memory the Kubernetes manifests request (128 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_after_a_class_signs_in_stays_within_the_manifests_request() {
+    const REQUEST: u64 = 128 * 1024 * 1024;
+    const LEARNERS: usize = 24;
+    const ROUNDS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let (db, pool) = portal_database(dir.path(), LEARNERS).await;
+    pool.close().await;
+    let mut replica = Replica::start(&db, &cluster.kubeconfig, free_port(), 0);
+    replica.ready().await;
+    let base = format!("http://127.0.0.1:{}", replica.port);
+    let before = resident_bytes(replica.child.id());
+    for _ in 0..ROUNDS {
+        let sign_ins: Vec<_> = (0..LEARNERS)
+            .map(|i| {
+                let base = base.clone();
+                tokio::spawn(async move { sign_in(&base, &format!("learner{i}")).await })
+            })
+            .collect();
+        for sign_in in sign_ins {
+            sign_in.await.unwrap();
+        }
+    }
+    let after = resident_bytes(replica.child.id());
+    assert!(
+        after < REQUEST,
+        "{} sign-ins took the server from {} MiB to {} MiB",
+        LEARNERS * ROUNDS,
+        before >> 20,
+        after >> 20
+    );
+}
