@@ -1,10 +1,14 @@
 //! Per-learner rate limits on what costs the server (check runs reach a cluster; answer saves
 //! grow the database): a token bucket per learner, in memory, refilled at a steady rate, so a
-//! learner can work in bursts but one learner (or one stolen session) cannot flood.
+//! learner can work in bursts but one learner (or one stolen session) cannot flood. The same
+//! buckets, keyed by client address, throttle what anonymous visitors may start.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// How many buckets one limit keeps before it forgets the full ones.
+const MAX_BUCKETS: usize = 10_000;
 
 /// One limit, kept per learner.
 #[derive(Debug)]
@@ -24,10 +28,26 @@ impl LearnerQuota {
         }
     }
 
+    /// Takes one action for the client at `address`, or says how long until one is allowed.
+    pub fn take_for_address(&self, address: std::net::IpAddr) -> Result<(), Duration> {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut hasher = DefaultHasher::new();
+        address.hash(&mut hasher);
+        self.take(hasher.finish() as i64)
+    }
+
     /// Takes one action for `learner_id`, or says how long until one is allowed.
     pub fn take(&self, learner_id: i64) -> Result<(), Duration> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
+        if buckets.len() >= MAX_BUCKETS {
+            // Buckets refilled to the full burst are the same as none: forget them, so that
+            // clients from ever new addresses cannot grow the map.
+            let (burst, per_second) = (self.burst, self.per_second);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * per_second < burst
+            });
+        }
         let (tokens, at) = buckets.entry(learner_id).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
@@ -52,6 +72,10 @@ pub struct Quotas {
     /// `lectern connect` pairing attempts, per client address (codes are short): 10 at once, then
     /// 6 a minute.
     pub pairings: LearnerQuota,
+    /// Anonymous sign-ins begun (single sign-on, LTI logins), per client address, each of which
+    /// writes a row until it completes or expires: 60 at once (a class behind one address), then
+    /// 60 a minute.
+    pub sign_in_starts: LearnerQuota,
 }
 
 impl Default for Quotas {
@@ -60,6 +84,7 @@ impl Default for Quotas {
             check_runs: LearnerQuota::new(20, 12),
             answer_saves: LearnerQuota::new(30, 20),
             pairings: LearnerQuota::new(10, 6),
+            sign_in_starts: LearnerQuota::new(60, 60),
         }
     }
 }
@@ -67,6 +92,24 @@ impl Default for Quotas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_buckets_are_forgotten_so_new_addresses_cannot_grow_the_map() {
+        // Refilled at once: every bucket is full again by the time the map is pruned.
+        let quota = LearnerQuota::new(1, u32::MAX);
+        for key in 0..MAX_BUCKETS as i64 {
+            quota.take(key).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        quota.take(-1).unwrap();
+        let kept = quota.buckets.lock().unwrap().len();
+        assert!(kept < 10, "{kept} buckets kept");
+        let quota = LearnerQuota::new(2, 60);
+        let address = "192.0.2.7".parse().unwrap();
+        quota.take_for_address(address).unwrap();
+        quota.take_for_address(address).unwrap();
+        assert!(quota.take_for_address(address).is_err());
+    }
 
     #[test]
     fn a_burst_is_allowed_then_the_rate_and_each_learner_has_their_own() {

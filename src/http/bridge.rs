@@ -139,18 +139,10 @@ pub(super) async fn pair(
     // Codes are short: guessing is throttled per address like passwords are.
     app.quotas
         .pairings
-        .take(address_key(client))
+        .take_for_address(client)
         .map_err(|wait| Error::too_many("pairing", wait))?;
     let paired = bridge::pair(&app.db, &request.code, &request.machine).await?;
     Ok((StatusCode::OK, Json(paired)).into_response())
-}
-
-/// One throttle bucket per client address.
-fn address_key(address: std::net::IpAddr) -> i64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    address.hash(&mut hasher);
-    hasher.finish() as i64
 }
 
 /// `GET /api/bridge/status`: the signed-in learner's bridge, for the "Your cluster" panel.

@@ -2,6 +2,7 @@
 //! and the admin's registration page (`/admin/lti`), which also gives the values to paste into the
 //! learning platform.
 
+use super::client_addr::ClientAddr;
 use super::filters;
 use askama::Template;
 use axum::extract::{Form, Path, Query, State};
@@ -31,20 +32,31 @@ fn public_url(app: &AppState) -> Result<&str, Error> {
 /// `GET|POST /lti/login`: third-party-initiated login; answers with the authentication request.
 pub(super) async fn login_get(
     State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Query(initiation): Query<LoginInitiation>,
 ) -> Result<Response, Error> {
-    login(&app, &initiation).await
+    login(&app, client, &initiation).await
 }
 
 /// `POST /lti/login`, the same as a form post.
 pub(super) async fn login_post(
     State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Form(initiation): Form<LoginInitiation>,
 ) -> Result<Response, Error> {
-    login(&app, &initiation).await
+    login(&app, client, &initiation).await
 }
 
-async fn login(app: &AppState, initiation: &LoginInitiation) -> Result<Response, Error> {
+async fn login(
+    app: &AppState,
+    client: std::net::IpAddr,
+    initiation: &LoginInitiation,
+) -> Result<Response, Error> {
+    // Each login begun keeps a row until its launch or expiry: throttled before that write.
+    app.quotas
+        .sign_in_starts
+        .take_for_address(client)
+        .map_err(|wait| Error::too_many("starting sign-ins", wait))?;
     let launch_url = format!("{}/lti/launch", public_url(app)?);
     match lti::begin_login(&app.db, &launch_url, initiation).await {
         Ok(url) => Ok(Redirect::to(&url).into_response()),

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::Error;
+use super::client_addr::ClientAddr;
 use super::session::{CookieSite, SESSION_COOKIE, cookie, set_cookie};
 use super::sign_in::safe_next;
 use crate::app::AppState;
@@ -26,6 +27,7 @@ pub(super) struct BeginQuery {
 /// `GET /sign-in/oidc`: off to the provider's sign-in page.
 pub(super) async fn begin(
     State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Query(query): Query<BeginQuery>,
 ) -> Result<Response, Error> {
     let Some(sso) = &app.sso else {
@@ -34,6 +36,11 @@ pub(super) async fn begin(
                 .to_owned(),
         ));
     };
+    // Each sign-in begun keeps a row until it completes or expires: throttled before that write.
+    app.quotas
+        .sign_in_starts
+        .take_for_address(client)
+        .map_err(|wait| Error::too_many("starting sign-ins", wait))?;
     let next = safe_next(query.next.as_deref());
     let begun = match sso.begin(&app.db, next).await {
         Ok(begun) => begun,

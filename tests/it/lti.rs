@@ -885,3 +885,32 @@ async fn queued_scores_survive_a_restart() {
         "the queued score, sent by the new process"
     );
 }
+
+#[tokio::test]
+async fn anonymous_logins_are_throttled_before_they_write_a_row() {
+    let (app, platform) = registered().await;
+    let browser = Browser::new(&app);
+    let mut throttled = 0;
+    for _ in 0..80 {
+        let response = browser
+            .post_form(
+                "/lti/login",
+                &[("iss", platform.issuer.as_str()), ("login_hint", "user-17")],
+            )
+            .await;
+        match response.status() {
+            StatusCode::SEE_OTHER => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(response.headers().contains_key("retry-after"));
+                throttled += 1;
+            }
+            other => panic!("a login answered {other}"),
+        }
+    }
+    assert!(throttled >= 15, "{throttled} of 80 throttled");
+    let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM lti_launches")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert!(rows <= 65, "{rows} logins kept");
+}
