@@ -4,7 +4,8 @@
 //! buckets, keyed by client address, throttle what anonymous visitors may start.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How many buckets one limit keeps before it forgets the full ones.
@@ -76,6 +77,8 @@ pub struct Quotas {
     /// writes a row until it completes or expires: 60 at once (a class behind one address), then
     /// 60 a minute.
     pub sign_in_starts: LearnerQuota,
+    /// `--watch`'s live-reload streams: one per page per learner, 16 per learner in all.
+    pub live_reload: StreamSlots,
 }
 
 impl Default for Quotas {
@@ -85,6 +88,81 @@ impl Default for Quotas {
             answer_saves: LearnerQuota::new(30, 20),
             pairings: LearnerQuota::new(10, 6),
             sign_in_starts: LearnerQuota::new(60, 60),
+            live_reload: StreamSlots::new(16),
+        }
+    }
+}
+
+/// Long-lived streams a learner holds open, each a connection: one per page (a newer one for the
+/// same page replaces it: the page was reloaded), and at most `max` in all (more are refused).
+#[derive(Debug)]
+pub struct StreamSlots {
+    max: usize,
+    next_id: AtomicU64,
+    open: Arc<Mutex<HashMap<i64, Vec<OpenStream>>>>,
+}
+
+#[derive(Debug)]
+struct OpenStream {
+    id: u64,
+    page: String,
+    /// Dropped to tell the stream it was replaced.
+    _replaced: tokio::sync::oneshot::Sender<()>,
+}
+
+/// One open stream's place; it frees itself when dropped.
+#[derive(Debug)]
+pub struct StreamSlot {
+    learner_id: i64,
+    id: u64,
+    open: Arc<Mutex<HashMap<i64, Vec<OpenStream>>>>,
+    /// Completes when a newer stream of the same page replaced this one.
+    pub replaced: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl StreamSlots {
+    /// At most `max` streams per learner.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            next_id: AtomicU64::new(0),
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for a new stream of `page`, replacing the learner's older one of that page; `None`
+    /// when the learner already holds the most.
+    pub fn open(&self, learner_id: i64, page: &str) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let streams = open.entry(learner_id).or_default();
+        streams.retain(|s| s.page != page);
+        if streams.len() >= self.max {
+            return None;
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (replaced_tx, replaced) = tokio::sync::oneshot::channel();
+        streams.push(OpenStream {
+            id,
+            page: page.to_owned(),
+            _replaced: replaced_tx,
+        });
+        Some(StreamSlot {
+            learner_id,
+            id,
+            open: self.open.clone(),
+            replaced,
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(streams) = open.get_mut(&self.learner_id) {
+            streams.retain(|s| s.id != self.id);
+            if streams.is_empty() {
+                open.remove(&self.learner_id);
+            }
         }
     }
 }
@@ -92,6 +170,23 @@ impl Default for Quotas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_learner_holds_one_stream_per_page_and_a_few_in_all() {
+        let slots = StreamSlots::new(2);
+        let mut first = slots.open(1, "/modules/a").unwrap();
+        assert!(first.replaced.try_recv().is_err(), "open");
+        let again = slots.open(1, "/modules/a").unwrap();
+        assert!(first.replaced.try_recv().is_ok(), "replaced by the reload");
+        let _other = slots.open(1, "/modules/b").unwrap();
+        assert!(slots.open(1, "/modules/c").is_none(), "two in all");
+        assert!(slots.open(2, "/modules/c").is_some(), "per learner");
+        drop(again);
+        assert!(
+            slots.open(1, "/modules/c").is_some(),
+            "a closed stream frees its place"
+        );
+    }
 
     #[test]
     fn full_buckets_are_forgotten_so_new_addresses_cannot_grow_the_map() {

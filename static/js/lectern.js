@@ -583,7 +583,9 @@
   function liveReload() {
     var meta = document.querySelector("meta[name='lectern-live-reload']");
     if (!meta || !window.EventSource) { return; }
-    var source = new EventSource(meta.content);
+    var source = new EventSource(meta.content + "?page=" + encodeURIComponent(window.location.pathname));
+    // A newer stream of this page (another tab of it, or the page reloaded) took over.
+    source.addEventListener("replaced", function () { source.close(); });
     source.addEventListener("version", function (event) {
       if (event.data !== meta.dataset.build) {
         source.close();

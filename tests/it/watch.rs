@@ -140,3 +140,43 @@ async fn without_watch_pages_do_not_listen() {
         "Pages reload themselves only under `lectern serve --watch`."
     );
 }
+
+#[tokio::test]
+async fn a_learner_holds_one_reload_stream_per_page_and_sixteen_in_all() {
+    let course = course_copy();
+    let app = TestApp::spawn_with_content(course.path(), true).await;
+    let mut first = app
+        .get("/api/live-reload?page=/modules/cluster-architecture")
+        .await;
+    let mut buffer = String::new();
+    next_version(&mut first, &mut buffer).await;
+    // The page reloaded: its new stream replaces the old one, which is told so and ends.
+    let _again = app
+        .get("/api/live-reload?page=/modules/cluster-architecture")
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !buffer.contains("event: replaced") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, first.chunk())
+            .await
+            .expect("told within 10 s")
+            .unwrap()
+            .expect("the replaced stream says so before it ends");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(10), first.chunk())
+        .await
+        .expect("it ends");
+    assert!(matches!(ended, Ok(None)), "{ended:?}");
+    let mut held = Vec::new();
+    for i in 1..16 {
+        let stream = app.get(&format!("/api/live-reload?page=/p{i}")).await;
+        assert_eq!(stream.status(), 200, "stream {i}");
+        held.push(stream);
+    }
+    let refused = app.get("/api/live-reload?page=/p99").await;
+    assert_eq!(refused.status(), 429);
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.get("/api/live-reload?page=/p99").await.status(), 200);
+}
