@@ -174,10 +174,15 @@ mod tests {
     #[test]
     fn a_learner_holds_one_stream_per_page_and_a_few_in_all() {
         let slots = StreamSlots::new(2);
+        use tokio::sync::oneshot::error::TryRecvError;
         let mut first = slots.open(1, "/modules/a").unwrap();
-        assert!(first.replaced.try_recv().is_err(), "open");
+        assert_eq!(first.replaced.try_recv(), Err(TryRecvError::Empty), "open");
         let again = slots.open(1, "/modules/a").unwrap();
-        assert!(first.replaced.try_recv().is_ok(), "replaced by the reload");
+        assert_eq!(
+            first.replaced.try_recv(),
+            Err(TryRecvError::Closed),
+            "replaced by the reload"
+        );
         let _other = slots.open(1, "/modules/b").unwrap();
         assert!(slots.open(1, "/modules/c").is_none(), "two in all");
         assert!(slots.open(2, "/modules/c").is_some(), "per learner");
