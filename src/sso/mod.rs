@@ -437,7 +437,11 @@ impl Sso {
                         .any(|a| a.eq_ignore_ascii_case(d))
                 });
             if !allowed {
-                let shown = domain.unwrap_or_else(|| "no verified e-mail".to_owned());
+                let shown = match domain {
+                    Some(domain) if verified => domain,
+                    Some(_) => "e-mail addresses the sign-in service has not verified".to_owned(),
+                    None => "no verified e-mail".to_owned(),
+                };
                 tracing::warn!(
                     subject,
                     "single sign-on: e-mail domain {shown} is not allowed"

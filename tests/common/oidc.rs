@@ -110,6 +110,12 @@ pub enum Mode {
     Unsigned,
     /// Without the groups claim.
     NoGroups,
+    /// Issued to another client (`azp`), with this one among its audiences.
+    ForeignAuthorizedParty,
+    /// Signed HS256 with the client secret (as a provider listing HS256 may), not a published key.
+    Hmac,
+    /// Without `email_verified`.
+    UnverifiedEmail,
 }
 
 /// Someone the double signs in.
@@ -249,7 +255,8 @@ async fn discovery(axum::extract::State(state): DoubleArc) -> axum::Json<serde_j
         "jwks_uri": format!("{issuer}/jwks"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        // Keycloak's discovery lists HMAC too: a client must not take that as leave to accept it.
+        "id_token_signing_alg_values_supported": ["RS256", "HS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic"],
         "code_challenge_methods_supported": ["S256"],
     }))
@@ -346,10 +353,14 @@ async fn token(
         person.username.clone(),
     )))
     .set_email(Some(openidconnect::EndUserEmail::new(person.email.clone())))
-    .set_email_verified(Some(true));
+    .set_email_verified((mode != Mode::UnverifiedEmail).then_some(true));
+    let mut audiences = vec![openidconnect::Audience::new(audience.to_owned())];
+    if mode == Mode::ForeignAuthorizedParty {
+        audiences.push(openidconnect::Audience::new("another-client".to_owned()));
+    }
     let claims = openidconnect::IdTokenClaims::new(
         openidconnect::IssuerUrl::new(state.issuer.clone()).unwrap(),
-        vec![openidconnect::Audience::new(audience.to_owned())],
+        audiences,
         expires,
         issued,
         standard,
@@ -360,7 +371,11 @@ async fn token(
     .set_nonce(Some(openidconnect::Nonce::new(match mode {
         Mode::WrongNonce => "another-nonce".to_owned(),
         _ => nonce,
-    })));
+    })))
+    .set_authorized_party(
+        (mode == Mode::ForeignAuthorizedParty)
+            .then(|| openidconnect::ClientId::new("another-client".to_owned())),
+    );
     let key_index = state.key.load(std::sync::atomic::Ordering::SeqCst);
     let id_token = match mode {
         Mode::Unsigned => {
@@ -373,6 +388,20 @@ async fn token(
                 part(serde_json::to_value(&claims).unwrap())
             )
         }
+        Mode::Hmac => openidconnect::IdToken::<
+            ExtraClaims,
+            CoreGenderClaim,
+            CoreJweContentEncryptionAlgorithm,
+            CoreJwsSigningAlgorithm,
+        >::new(
+            claims,
+            &openidconnect::core::CoreHmacKey::new(CLIENT_SECRET.as_bytes()),
+            CoreJwsSigningAlgorithm::HmacSha256,
+            None,
+            None,
+        )
+        .unwrap()
+        .to_string(),
         _ => {
             let signer = match mode {
                 // The other key, under the published key's id: a forged signature.

@@ -182,6 +182,8 @@ async fn untrustworthy_id_tokens_sign_nobody_in() {
         Mode::Expired,
         Mode::WrongNonce,
         Mode::Unsigned,
+        Mode::ForeignAuthorizedParty,
+        Mode::Hmac,
     ] {
         portal.double.set_mode(mode);
         let outcome = sign_in(&portal.app).await;
@@ -312,6 +314,27 @@ async fn deactivated_accounts_and_other_domains_stay_out() {
         sign_in(&portal.app).await,
         StatusCode::FORBIDDEN,
         "Accounts of elsewhere.example cannot sign in to this portal",
+    )
+    .await;
+
+    // An address the provider does not say it verified, or one with two `@`, names no domain.
+    let mut unverified = Person::new("s-eve", "eve", &[]);
+    unverified.email = "eve@example.org".to_owned();
+    portal.double.set_person(unverified.clone());
+    portal.double.set_mode(Mode::UnverifiedEmail);
+    refused(
+        sign_in(&portal.app).await,
+        StatusCode::FORBIDDEN,
+        "Accounts of e-mail addresses the sign-in service has not verified cannot sign in to this portal",
+    )
+    .await;
+    portal.double.set_mode(Mode::Good);
+    unverified.email = "eve@elsewhere.example@example.org".to_owned();
+    portal.double.set_person(unverified);
+    refused(
+        sign_in(&portal.app).await,
+        StatusCode::FORBIDDEN,
+        "Accounts of no verified e-mail cannot sign in to this portal",
     )
     .await;
 }
