@@ -502,7 +502,6 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
         })
 }
 
-/// An `http` or `https` URL without a path, as `--replica-url` takes it.
 /// `http://fd00::1:8080` as `http://[fd00::1]:8080`: what `http://$(POD_IP):8080` gives on an
 /// IPv6 cluster, where the pod's address comes without the brackets a URL needs. The last `:` is
 /// the port's when what stands before it is an IPv6 address; anything else is left as it is.
@@ -524,6 +523,7 @@ fn bracket_ipv6_host(text: &str) -> String {
     format!("{scheme}://{bracketed}{path}")
 }
 
+/// An `http` or `https` URL without a path, as `--replica-url` takes it.
 fn parse_replica_url(text: &str) -> Result<String, String> {
     let text = &bracket_ipv6_host(text);
     let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
@@ -582,6 +582,7 @@ fn default_db_path() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     #[test]
     fn replica_urls_take_the_pods_ipv6_address_as_kubernetes_writes_it() {
@@ -597,7 +598,6 @@ mod tests {
             assert!(parse_replica_url(bad).is_err(), "{bad}");
         }
     }
-    use clap::CommandFactory;
 
     #[test]
     fn the_cli_is_well_formed() {

@@ -485,23 +485,43 @@ const WRITE_FAILURE_REPORTED_FOR: Duration = Duration::from_secs(30);
 /// a full disk, a failing one, or a file that turned read-only. Other errors (a constraint, a busy
 /// database, a lost connection) are `None`.
 pub fn storage_failure(error: &sqlx::Error) -> Option<&'static str> {
-    let sqlx::Error::Database(error) = error else {
-        return None;
-    };
-    let code = error.code()?;
     // PostgreSQL's SQLSTATE: class 53 is "insufficient resources" (53100 disk_full), 58030 io_error.
-    match code.as_ref() {
-        "53100" => return Some("the database server's disk is full"),
-        "58030" => return Some("the database server cannot write to its disk"),
+    match postgres_code(error).as_deref() {
+        Some("53100") => return Some("the database server's disk is full"),
+        Some("58030") => return Some("the database server cannot write to its disk"),
         _ => {}
     }
-    // SQLite's extended result code; the primary code is its low byte.
-    match code.parse::<i32>().ok()? & 0xff {
+    match sqlite_code(error)? {
         13 => Some("the disk holding the database is full"),
         10 => Some("the disk holding the database failed to write"),
         8 => Some("the database file has become read-only"),
         _ => None,
     }
+}
+
+/// Whether SQLite said the database is locked (`SQLITE_BUSY` and its extended codes, such as 517,
+/// `SQLITE_BUSY_SNAPSHOT`): worth trying the transaction again.
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    sqlite_code(error) == Some(5)
+}
+
+/// SQLite's primary result code (the low byte of its extended code) of a SQLite error; `None` for
+/// any other error, so that PostgreSQL's numeric SQLSTATEs are never read as SQLite codes.
+fn sqlite_code(error: &sqlx::Error) -> Option<i32> {
+    let sqlx::Error::Database(error) = error else {
+        return None;
+    };
+    error.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    Some(error.code()?.parse::<i32>().ok()? & 0xff)
+}
+
+/// PostgreSQL's SQLSTATE of a PostgreSQL error.
+fn postgres_code(error: &sqlx::Error) -> Option<String> {
+    let sqlx::Error::Database(error) = error else {
+        return None;
+    };
+    error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    error.code().map(|code| code.into_owned())
 }
 
 /// The last write the storage refused ([`storage_failure`]), so that `/readyz` says the database

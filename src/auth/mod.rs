@@ -226,6 +226,14 @@ pub struct Imported {
     pub failed_lines: Vec<String>,
 }
 
+impl Imported {
+    /// Notes that line `number`, `line`, created nothing, and why.
+    fn refuse(&mut self, number: usize, line: &str, why: impl std::fmt::Display) {
+        self.errors.push(format!("line {number}: {why}"));
+        self.failed_lines.push(line.to_owned());
+    }
+}
+
 /// Creates one account per CSV line `username,role,cohort` (role and cohort may be left out; a
 /// first line starting with `username` is a header), each with a generated password. The accounts
 /// are created in one transaction, after every password is hashed: all of the good lines, or, if
@@ -241,29 +249,25 @@ pub async fn import_accounts(
         if line.is_empty() || (number == 1 && line.to_lowercase().starts_with("username")) {
             continue;
         }
-        let mut refuse = |why: String| {
-            imported.errors.push(format!("line {number}: {why}"));
-            imported.failed_lines.push(line.to_owned());
-        };
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let (username, role, cohort) = match fields.as_slice() {
             [u] => (*u, "", ""),
             [u, r] => (*u, *r, ""),
             [u, r, c] => (*u, *r, *c),
             _ => {
-                refuse("expected username,role,cohort".to_owned());
+                imported.refuse(number, line, "expected username,role,cohort");
                 continue;
             }
         };
         let role = match Role::parse(if role.is_empty() { "learner" } else { role }) {
             Ok(role) => role,
             Err(e) => {
-                refuse(e.to_string());
+                imported.refuse(number, line, e);
                 continue;
             }
         };
         if let Err(e) = valid_username(username) {
-            refuse(e.to_string());
+            imported.refuse(number, line, e);
             continue;
         }
         wanted.push((number, line, username, role, cohort, password::generate()));
@@ -290,20 +294,14 @@ pub async fn import_accounts(
                 });
                 lines.push(wanted);
             }
-            Err(e) => {
-                imported.errors.push(format!("line {number}: {e}"));
-                imported.failed_lines.push((*line).to_owned());
-            }
+            Err(e) => imported.refuse(*number, line, e),
         }
     }
     let results = store::insert_accounts(pool, &accounts).await?;
     for ((number, line, _, _, _, password), result) in lines.into_iter().zip(results) {
         match result {
             Ok(user) => imported.created.push((user.username, password.clone())),
-            Err(e) => {
-                imported.errors.push(format!("line {number}: {e}"));
-                imported.failed_lines.push((*line).to_owned());
-            }
+            Err(e) => imported.refuse(*number, line, e),
         }
     }
     Ok(imported)

@@ -38,22 +38,42 @@ fn pair(account: &str, address: IpAddr) -> String {
     format!("pair:{account} {address}")
 }
 
-/// The keys a failure of `account` from `address` counts against, with their limits: the
-/// per-account one only from an address the account has not signed in from lately.
+/// Which failures a counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counter {
+    /// This account from this address.
+    Pair,
+    /// This address, over all accounts.
+    Address,
+    /// This account from addresses it has not signed in from lately; it stops only an address
+    /// that already failed for the account.
+    Account,
+}
+
+/// The keys a failure of `account` from `address` counts against, with their limits, the pair's
+/// first: the per-account one only from an address the account has not signed in from lately.
 async fn keys(
     pool: &AnyPool,
     account: &str,
     address: IpAddr,
     now: i64,
-) -> Result<Vec<(String, usize)>, sqlx::Error> {
+) -> Result<Vec<(Counter, String, usize)>, sqlx::Error> {
     let known_since = now - KNOWN_FOR.as_millis() as i64;
     let known = store::address_known(pool, account, &address.to_string(), known_since).await?;
     let mut keys = vec![
-        (pair(account, address), PER_ACCOUNT_AND_ADDRESS),
-        (format!("address:{address}"), PER_ADDRESS),
+        (
+            Counter::Pair,
+            pair(account, address),
+            PER_ACCOUNT_AND_ADDRESS,
+        ),
+        (Counter::Address, format!("address:{address}"), PER_ADDRESS),
     ];
     if !known {
-        keys.push((format!("account:{account}"), PER_ACCOUNT_FROM_NEW_ADDRESSES));
+        keys.push((
+            Counter::Account,
+            format!("account:{account}"),
+            PER_ACCOUNT_FROM_NEW_ADDRESSES,
+        ));
     }
     Ok(keys)
 }
@@ -68,13 +88,15 @@ pub async fn retry_after(
     let now = now_ms();
     let window_start = now - WINDOW.as_millis() as i64;
     let mut wait = None;
-    let pair_key = pair(&account, address);
-    let (failed_here, _) = store::failures_since(pool, &pair_key, window_start).await?;
-    for (key, limit) in keys(pool, &account, address, now).await? {
-        if key.starts_with("account:") && failed_here == 0 {
+    let mut failed_here = false;
+    for (counter, key, limit) in keys(pool, &account, address, now).await? {
+        if counter == Counter::Account && !failed_here {
             continue;
         }
         let (count, oldest) = store::failures_since(pool, &key, window_start).await?;
+        if counter == Counter::Pair {
+            failed_here = count > 0;
+        }
         if count as usize >= limit {
             let waited = Duration::from_millis((now - oldest).max(0) as u64);
             wait = wait.max(Some(WINDOW.saturating_sub(waited)));
@@ -90,7 +112,7 @@ pub async fn failed(pool: &AnyPool, account: &str, address: IpAddr) -> Result<()
     let keys: Vec<String> = keys(pool, &account, address, now)
         .await?
         .into_iter()
-        .map(|(key, _)| key)
+        .map(|(_, key, _)| key)
         .collect();
     store::record_failure(pool, &keys, now, now - WINDOW.as_millis() as i64).await
 }

@@ -55,19 +55,13 @@ pub(super) async fn insert_accounts(
     let mut attempt = 0;
     loop {
         match try_insert_accounts(pool, accounts).await {
-            Err(e) if is_busy(&e) && attempt < BUSY_RETRIES => {
+            Err(e) if crate::db::is_busy(&e) && attempt < BUSY_RETRIES => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
             result => return result,
         }
     }
-}
-
-/// SQLite's "database is locked" (`SQLITE_BUSY` and its extended codes, 517 among them).
-fn is_busy(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e)
-        if e.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == 5))
 }
 
 async fn try_insert_accounts(

@@ -12,6 +12,7 @@
 //! parsed form ([`Allowed::path_and_query`]), so no reading of the original text other than ours
 //! can reach it, and the response is checked against the same parsed resource.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use percent_encoding::percent_decode_str;
@@ -222,9 +223,10 @@ pub fn check_request(
 /// Whether a response to a relayed request may go back to the portal, and the body to send: a
 /// Secret read must have come back as metadata only (a server that ignored the `Accept` header
 /// would send the data), and loses the annotation in which `kubectl apply` copies a Secret's data.
-pub fn check_response(allowed: &Allowed, body: &[u8]) -> Result<Vec<u8>, Refusal> {
+/// Any other answer goes back as it came, uncopied.
+pub fn check_response<'a>(allowed: &Allowed, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Refusal> {
     if !allowed.is_secret() {
-        return Ok(body.to_vec());
+        return Ok(Cow::Borrowed(body));
     }
     let mut value: Value = serde_json::from_slice(body).map_err(|_| Refusal::SecretAnswer)?;
     match value["kind"].as_str() {
@@ -237,7 +239,9 @@ pub fn check_response(allowed: &Allowed, body: &[u8]) -> Result<Vec<u8>, Refusal
         }
         _ => return Err(Refusal::SecretAnswer),
     }
-    serde_json::to_vec(&value).map_err(|_| Refusal::SecretAnswer)
+    serde_json::to_vec(&value)
+        .map(Cow::Owned)
+        .map_err(|_| Refusal::SecretAnswer)
 }
 
 fn forget_last_applied(object: &mut Value) {

@@ -38,23 +38,23 @@ pub(super) async fn on_main_address(State(app): State<AppState>) -> Result<Respo
             "Metrics are served on the metrics address (--metrics-address).".to_owned(),
         ));
     }
-    scrape(State(app)).await
+    Ok(scrape(State(app)).await)
 }
 
-/// The metrics as OpenMetrics text.
-async fn scrape(State(app): State<AppState>) -> Result<Response, Error> {
+/// The metrics as OpenMetrics text (from memory when the database does not answer).
+async fn scrape(State(app): State<AppState>) -> Response {
     let text = app
         .metrics
         .render(&app.db, app.config.session_policy().idle)
         .await;
-    Ok((
+    (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The router of `--metrics-address`: `/metrics` alone. It holds the app weakly, so a server
@@ -65,7 +65,7 @@ pub fn router(app: &AppState) -> axum::Router {
         "/metrics",
         axum::routing::get(move || async move {
             match app.upgrade() {
-                Some(app) => scrape(State(app)).await,
+                Some(app) => Ok(scrape(State(app)).await),
                 None => Err(Error::Unavailable("the server is stopping".to_owned())),
             }
         }),

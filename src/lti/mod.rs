@@ -542,12 +542,6 @@ fn is_trusted_web_url(url: &openidconnect::url::Url) -> bool {
     url.scheme() == "https" && url.has_host() || url.scheme() == "http" && local
 }
 
-/// The origins that may frame the session a launch opens: the platform's issuer and authorization
-/// endpoint, and the origin the launch was posted from. That last one matters: Canvas's issuer
-/// (`canvas.instructure.com`) is not the school's domain whose pages frame the tool, but the school's
-/// domain serves the form that posts the launch. It is trusted only with a verified `id_token`, and a
-/// page cannot forge its `Origin`. Only https origins count (http on this machine, as for
-/// registration); `null` and the like do not.
 /// Whether a grade service URL a launch names is on the platform's own site, so that scores and
 /// the platform's bearer token go nowhere else: https (or http on this machine), on the host of
 /// one of the platform's registered addresses or a sibling of it under the same parent domain
@@ -580,6 +574,12 @@ fn on_platform_site(platform: &Platform, address: &str) -> bool {
     })
 }
 
+/// The origins that may frame the session a launch opens: the platform's issuer and authorization
+/// endpoint, and the origin the launch was posted from. That last one matters: Canvas's issuer
+/// (`canvas.instructure.com`) is not the school's domain whose pages frame the tool, but the school's
+/// domain serves the form that posts the launch. It is trusted only with a verified `id_token`, and a
+/// page cannot forge its `Origin`. Only https origins count (http on this machine, as for
+/// registration); `null` and the like do not.
 fn frame_ancestors(platform: &Platform, sent_from: Option<&str>) -> Vec<String> {
     let mut origins: Vec<String> = Vec::new();
     for address in [

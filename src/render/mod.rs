@@ -132,9 +132,10 @@ type RenderedModules = (
 fn render_modules(course: &Course, highlighter: &Highlighter) -> RenderedModules {
     let links = LinkResolver::new(course);
     let mut diagnostics = Vec::new();
-    let mut assets = BTreeSet::new();
+    // Files learners' pages (or model answers shown to them) link to, and those that model answers
+    // kept with staff link to.
     let mut learner_assets = BTreeSet::new();
-    let mut staff_assets = BTreeSet::new();
+    let mut model_answer_assets = BTreeSet::new();
     let mut anchors: HashMap<ModuleId, HashSet<String>> = HashMap::new();
     let mut pending = Vec::new();
     let mut modules = Vec::new();
@@ -167,12 +168,9 @@ fn render_modules(course: &Course, highlighter: &Highlighter) -> RenderedModules
             .collect();
         diagnostics.append(&mut instructor_page.diagnostics);
         diagnostics.append(&mut model_answers.diagnostics);
-        learner_assets.extend(page.assets.iter().cloned());
-        learner_assets.extend(instructor_page.assets.iter().cloned());
-        staff_assets.extend(model_answers.assets.iter().cloned());
-        assets.append(&mut page.assets);
-        assets.append(&mut instructor_page.assets);
-        assets.append(&mut model_answers.assets);
+        learner_assets.append(&mut page.assets);
+        learner_assets.append(&mut instructor_page.assets);
+        model_answer_assets.append(&mut model_answers.assets);
         pending.extend(page.pending.into_iter().map(|p| (module.id.clone(), p)));
         anchors.insert(module.id.clone(), page.anchors);
         modules.push(rendered);
@@ -192,7 +190,12 @@ fn render_modules(course: &Course, highlighter: &Highlighter) -> RenderedModules
             });
         }
     }
-    let staff_assets = staff_assets.difference(&learner_assets).cloned().collect();
+    let staff_assets: BTreeSet<String> = model_answer_assets
+        .difference(&learner_assets)
+        .cloned()
+        .collect();
+    let mut assets = learner_assets;
+    assets.extend(staff_assets.iter().cloned());
     (modules, assets, staff_assets, diagnostics)
 }
 

@@ -366,8 +366,8 @@ impl Sso {
             let guard = self.provider.read().await;
             verify(guard.as_ref().expect("ensured above"))
         };
-        let subject = match verified {
-            Ok(subject) => subject,
+        let claims = match verified {
+            Ok(claims) => claims,
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
@@ -379,7 +379,7 @@ impl Sso {
             }
             Err(e) => return Err(rejected(e.to_string())),
         };
-        let (subject, audiences, authorized_party) = subject;
+        let (subject, audiences, authorized_party) = claims;
         check_authorized_party(
             audiences,
             authorized_party.as_deref(),
@@ -548,6 +548,7 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
+
 /// The ID token verifier, limited to signatures by the provider's published keys: the HMAC
 /// algorithms (keyed with the client secret, which others may hold too) and `none` are refused
 /// even where the provider's discovery lists them.

@@ -301,9 +301,7 @@ async fn token(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     use base64::Engine;
-    use openidconnect::core::{
-        CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
-    };
+    use openidconnect::core::CoreJwsSigningAlgorithm;
     use sha2::Digest;
     let refuse = |error: &str| {
         (
@@ -388,20 +386,11 @@ async fn token(
                 part(serde_json::to_value(&claims).unwrap())
             )
         }
-        Mode::Hmac => openidconnect::IdToken::<
-            ExtraClaims,
-            CoreGenderClaim,
-            CoreJweContentEncryptionAlgorithm,
-            CoreJwsSigningAlgorithm,
-        >::new(
+        Mode::Hmac => signed(
             claims,
             &openidconnect::core::CoreHmacKey::new(CLIENT_SECRET.as_bytes()),
             CoreJwsSigningAlgorithm::HmacSha256,
-            None,
-            None,
-        )
-        .unwrap()
-        .to_string(),
+        ),
         _ => {
             let signer = match mode {
                 // The other key, under the published key's id: a forged signature.
@@ -415,20 +404,11 @@ async fn token(
                 .unwrap(),
                 _ => signing_key(key_index),
             };
-            openidconnect::IdToken::<
-                ExtraClaims,
-                CoreGenderClaim,
-                CoreJweContentEncryptionAlgorithm,
-                CoreJwsSigningAlgorithm,
-            >::new(
+            signed(
                 claims,
                 &signer,
                 CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-                None,
-                None,
             )
-            .unwrap()
-            .to_string()
         }
     };
     axum::Json(serde_json::json!({
@@ -438,4 +418,25 @@ async fn token(
         "id_token": id_token,
     }))
     .into_response()
+}
+
+/// An ID token with `claims`, signed by `signer` with `algorithm`.
+fn signed(
+    claims: openidconnect::IdTokenClaims<ExtraClaims, openidconnect::core::CoreGenderClaim>,
+    signer: &impl openidconnect::PrivateSigningKey<
+        VerificationKey = openidconnect::core::CoreJsonWebKey,
+    >,
+    algorithm: openidconnect::core::CoreJwsSigningAlgorithm,
+) -> String {
+    use openidconnect::core::{
+        CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+    };
+    openidconnect::IdToken::<
+        ExtraClaims,
+        CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm,
+    >::new(claims, signer, algorithm, None, None)
+    .unwrap()
+    .to_string()
 }

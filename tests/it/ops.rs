@@ -518,6 +518,15 @@ async fn a_slow_header_flood_is_cut_off_and_others_are_still_served() {
     }
 }
 
+/// The fingerprinted URL of mermaid.js (5.5 MB), as module 01's page links it.
+async fn mermaid_url(app: &TestApp) -> String {
+    let page = app.get_ok_text("/modules/cluster-architecture").await;
+    page.split('"')
+        .find(|s| s.starts_with("/static/vendor/mermaid/mermaid."))
+        .expect("mermaid.js on module 01")
+        .to_owned()
+}
+
 /// Requests `path` with `Accept-Encoding: identity` on a socket with a tiny receive buffer, then
 /// reads nothing; answers how many bytes could be read afterwards before the server ended it.
 async fn never_reading_client(addr: std::net::SocketAddr, path: &str, hold: Duration) -> usize {
@@ -550,12 +559,7 @@ async fn clients_that_never_read_cannot_hold_the_connections() {
         c.max_connections = 4;
     })
     .await;
-    let page = app.get_ok_text("/modules/cluster-architecture").await;
-    let mermaid = page
-        .split('"')
-        .find(|s| s.starts_with("/static/vendor/mermaid/mermaid."))
-        .expect("mermaid.js on module 01")
-        .to_owned();
+    let mermaid = mermaid_url(&app).await;
     let size = app
         .client
         .get(app.url(&mermaid))
@@ -619,12 +623,7 @@ async fn metrics_labels_come_from_a_fixed_set() {
 #[tokio::test]
 async fn precompressed_files_are_never_compressed_again_per_request() {
     let app = TestApp::spawn().await;
-    let page = app.get_ok_text("/modules/cluster-architecture").await;
-    let mermaid = page
-        .split('"')
-        .find(|s| s.starts_with("/static/vendor/mermaid/mermaid."))
-        .unwrap()
-        .to_owned();
+    let mermaid = mermaid_url(&app).await;
     let brotli = app
         .client
         .get(app.url(&mermaid))

@@ -79,14 +79,29 @@ async fn next_version(events: &mut reqwest::Response, buffer: &mut String) -> St
             }
             continue; // a keep-alive comment
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let chunk = tokio::time::timeout(left, events.chunk())
-            .await
-            .expect("an event within 15 s")
-            .unwrap()
-            .expect("the stream stays open");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        assert!(
+            next_chunk(events, buffer, deadline).await,
+            "the stream stays open"
+        );
     }
+}
+
+/// Appends the stream's next chunk to `buffer`, which must come before `deadline`; `false` when
+/// the stream ended instead.
+async fn next_chunk(
+    events: &mut reqwest::Response,
+    buffer: &mut String,
+    deadline: Instant,
+) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let chunk = tokio::time::timeout(left, events.chunk())
+        .await
+        .expect("a chunk in time")
+        .unwrap();
+    if let Some(chunk) = &chunk {
+        buffer.push_str(&String::from_utf8_lossy(chunk));
+    }
+    chunk.is_some()
 }
 
 #[tokio::test]
@@ -156,18 +171,15 @@ async fn a_learner_holds_one_reload_stream_per_page_and_sixteen_in_all() {
         .await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !buffer.contains("event: replaced") {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let chunk = tokio::time::timeout(left, first.chunk())
-            .await
-            .expect("told within 10 s")
-            .unwrap()
-            .expect("the replaced stream says so before it ends");
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        assert!(
+            next_chunk(&mut first, &mut buffer, deadline).await,
+            "the replaced stream says so before it ends"
+        );
     }
-    let ended = tokio::time::timeout(Duration::from_secs(10), first.chunk())
-        .await
-        .expect("it ends");
-    assert!(matches!(ended, Ok(None)), "{ended:?}");
+    assert!(
+        !next_chunk(&mut first, &mut buffer, deadline).await,
+        "then it ends"
+    );
     let mut held = Vec::new();
     for i in 1..16 {
         let stream = app.get(&format!("/api/live-reload?page=/p{i}")).await;

@@ -224,9 +224,13 @@ fn a_secret_answered_in_full_is_not_relayed_and_metadata_loses_applied_data() {
     let list = check_request("GET", "/api/v1/secrets", Some(METADATA_LIST)).unwrap();
     let items = br#"{"kind":"PartialObjectMetadataList","items":[{"metadata":{"name":"a","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{}"}}}]}"#;
     let relayed = check_response(&list, items).unwrap();
-    assert!(!String::from_utf8(relayed).unwrap().contains("last-applied"));
+    assert!(
+        !String::from_utf8(relayed.into_owned())
+            .unwrap()
+            .contains("last-applied")
+    );
     let nodes = check_request("GET", "/api/v1/nodes", None).unwrap();
-    assert_eq!(check_response(&nodes, full).unwrap(), full.to_vec());
+    assert_eq!(check_response(&nodes, full).unwrap(), &full[..]);
 }
 
 #[test]
