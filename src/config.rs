@@ -289,7 +289,7 @@ pub struct ServeArgs {
     )]
     pub request_timeout: u64,
     /// Seconds a client has to send a request's headers (also how long an idle kept-alive
-    /// connection stays open).
+    /// connection stays open, and how long a client may read nothing of a response).
     #[arg(
         long,
         env = "LECTERN_HEADER_TIMEOUT",
