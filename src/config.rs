@@ -305,6 +305,24 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_connections: usize,
+    /// Open connections one client address may hold (an IPv6 client: its /64); more from it are
+    /// closed at once. The trusted proxies are not capped.
+    #[arg(
+        long,
+        env = "LECTERN_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256,
+        value_name = "N"
+    )]
+    pub max_connections_per_address: usize,
+    /// Seconds after which a kept-alive connection closes once its current response is sent, so
+    /// that clients spread again over replicas that came back.
+    #[arg(
+        long,
+        env = "LECTERN_MAX_CONNECTION_AGE",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    pub max_connection_age: u64,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "LECTERN_MAX_BODY", default_value_t = 1 << 20, value_name = "BYTES")]
     pub max_body: usize,
@@ -478,11 +496,14 @@ impl ServeArgs {
         }
     }
 
-    /// How many connections may be open, and how long headers may take.
+    /// How many connections may be open, from whom, for how long, and how long headers may take.
     pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
         crate::server::ConnectionLimits {
             max_connections: self.max_connections.max(1),
             header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            per_address: self.max_connections_per_address.max(1),
+            uncapped: self.trusted_proxies.clone(),
+            max_age: Duration::from_secs(self.max_connection_age.max(1)),
         }
     }
 

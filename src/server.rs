@@ -2,11 +2,16 @@
 //! the internet has the limits one needs there. Headers must arrive within a deadline (which also
 //! ends idle keep-alive connections), a client that stops reading for as long is cut off (so
 //! clients that never read cannot hold connections), at most `--max-connections` are open at once
-//! (more wait in the kernel's backlog, and a slow-header flood is cleared by the deadline), and the
-//! open-file limit is raised at start where the system allows.
+//! (more wait in the kernel's backlog, and a slow-header flood is cleared by the deadline), one
+//! client address holds at most `--max-connections-per-address` of them (trusted proxies aside), a
+//! kept-alive connection is closed after its response once it is `--max-connection-age` old (so
+//! clients spread again over replicas that came back), and the open-file limit is raised at start
+//! where the system allows.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -25,14 +30,22 @@ use tower::ServiceExt;
 /// File descriptors kept for everything but client connections: the database, clusters, logs.
 const RESERVED_FILES: u64 = 128;
 
-/// How many connections may be open and how long headers may take.
-#[derive(Debug, Clone, Copy)]
+/// How many connections may be open, from whom, for how long, and how long headers may take.
+#[derive(Debug, Clone)]
 pub struct ConnectionLimits {
     /// Open connections at most.
     pub max_connections: usize,
     /// A request's headers must be complete this long after its first byte was awaited; a
     /// response that the client reads none of for as long ends the connection.
     pub header_timeout: Duration,
+    /// Open connections one client address may hold (an IPv6 client: its /64), so that one client
+    /// cannot take every slot; more from it are closed at once.
+    pub per_address: usize,
+    /// Peers the per-address cap does not apply to: the trusted proxies, through which every
+    /// client comes.
+    pub uncapped: Vec<ipnet::IpNet>,
+    /// After this long, a connection closes once its current response is sent.
+    pub max_age: Duration,
 }
 
 impl ConnectionLimits {
@@ -68,6 +81,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = PerAddress::default();
     // `stopping` tells connections to finish their request and close; every connection holds a
     // `closed` receiver, so `closed_tx.closed()` completes when the last one has gone.
     let (stopping_tx, stopping) = watch::channel(());
@@ -90,6 +104,17 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let held = if limits.uncapped.iter().any(|net| net.contains(&peer.ip())) {
+            None
+        } else {
+            match per_address.take(peer.ip(), limits.per_address) {
+                Some(held) => Some(held),
+                None => {
+                    tracing::debug!(%peer, "closed: this address holds its maximum of connections");
+                    continue;
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
         let service =
             router
@@ -107,18 +132,28 @@ pub async fn serve(
             )
             .with_upgrades();
         let (mut stopping, closed) = (stopping.clone(), closed.clone());
+        let max_age = limits.max_age;
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
+            let mut aged = std::pin::pin!(tokio::time::sleep(max_age));
+            let mut closing = false;
             let ended = loop {
                 tokio::select! {
                     ended = connection.as_mut() => break ended,
-                    _ = stopping.changed() => connection.as_mut().graceful_shutdown(),
+                    _ = stopping.changed(), if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                    () = &mut aged, if !closing => {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
             };
             if let Err(e) = ended {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
-            drop((permit, closed));
+            drop((permit, held, closed));
         });
     }
     drop(listener);
@@ -126,6 +161,59 @@ pub async fn serve(
     let _ = stopping_tx.send(());
     closed_tx.closed().await;
     Ok(())
+}
+
+/// Open connections per client address (an IPv6 address counts as its /64, which one client
+/// usually has whole).
+#[derive(Default, Clone)]
+struct PerAddress(Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>);
+
+impl PerAddress {
+    /// One more connection from `ip`, unless it holds `cap` already.
+    fn take(&self, ip: IpAddr, cap: usize) -> Option<AddressSlot> {
+        let key = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+            },
+            v4 => v4,
+        };
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let held = open.entry(key).or_default();
+        if *held >= cap {
+            return None;
+        }
+        *held += 1;
+        Some(AddressSlot {
+            key,
+            counts: self.clone(),
+        })
+    }
+}
+
+/// A connection counted against its address; dropping it gives the slot back.
+struct AddressSlot {
+    key: IpAddr,
+    counts: PerAddress,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .counts
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = open.get_mut(&self.key) {
+            *held -= 1;
+            if *held == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// A connection whose writes fail once the client has read nothing for `stall`: the kernel's send

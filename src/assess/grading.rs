@@ -7,6 +7,7 @@ use sqlx::AnyPool;
 
 use super::rubrics::{self, Rubric};
 use super::{AssessError, question, store};
+use crate::auth::StaffScope;
 use crate::content::Course;
 
 /// Where an answer is in grading.
@@ -224,10 +225,12 @@ impl store::EntryRow {
 pub async fn queue(
     pool: &AnyPool,
     course: &Course,
+    scope: StaffScope,
     filter: &QueueFilter,
 ) -> Result<Vec<QueueEntry>, AssessError> {
     let rows = store::grading_queue(
         pool,
+        scope,
         filter.module.as_deref(),
         filter.question.as_deref(),
         filter.learner.as_deref(),
@@ -244,10 +247,12 @@ pub async fn queue(
     Ok(entries)
 }
 
-/// One answer to grade, with the rubric and every earlier grade.
+/// One answer to grade, with the rubric and every earlier grade; an answer of a learner outside the
+/// grader's scope is not found.
 pub async fn task(
     pool: &AnyPool,
     course: &Course,
+    scope: StaffScope,
     answer_id: i64,
 ) -> Result<GradingTask, AssessError> {
     let missing =
@@ -257,7 +262,7 @@ pub async fn task(
         .ok_or_else(missing)?;
     question(course, &module_id, &question_id)?;
     // The answer itself, even if a newer version superseded it (a grader may hold an old link).
-    let entry = store::grading_entry(pool, answer_id)
+    let entry = store::grading_entry(pool, scope, answer_id)
         .await?
         .and_then(|r| r.into_entry(course))
         .ok_or_else(missing)?;
@@ -298,10 +303,11 @@ pub async fn grade(
     pool: &AnyPool,
     course: &Course,
     grader_id: i64,
+    scope: StaffScope,
     answer_id: i64,
     input: GradeInput,
 ) -> Result<GradeRecord, AssessError> {
-    let task = task(pool, course, answer_id).await?;
+    let task = task(pool, course, scope, answer_id).await?;
     if let Some(newer) = task.superseded_by {
         return Err(AssessError::Conflict(format!(
             "{} submitted a newer version of this answer while you were grading; nothing was saved. Grade the new version (answer {newer}) instead.",

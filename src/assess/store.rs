@@ -2,6 +2,8 @@
 
 use sqlx::AnyPool;
 
+use crate::auth::StaffScope;
+
 /// One stored version.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct AnswerRow {
@@ -245,10 +247,12 @@ LEFT JOIN current_grades g ON g.answer_id = a.id
 LEFT JOIN accounts grader ON grader.learner_id = g.grader_id
 WHERE a.state = 'submitted' AND a.choices IS NULL";
 
-/// Submitted open answers, each learner's latest per question, matching the queue's filters (each
-/// `None` matches all; `learner` matches part of the user name).
+/// Submitted open answers, each learner's latest per question, of learners within the staff
+/// member's scope, matching the queue's filters (each `None` matches all; `learner` matches part
+/// of the user name).
 pub(super) async fn grading_queue(
     pool: &AnyPool,
+    scope: StaffScope,
     module: Option<&str>,
     question: Option<&str>,
     learner: Option<&str>,
@@ -258,26 +262,34 @@ pub(super) async fn grading_queue(
         "{ENTRIES}
   AND a.id IN (SELECT id FROM latest_submissions)
   AND ($1 IS NULL OR a.module_id = $1) AND ($2 IS NULL OR a.question_id = $2)
-  AND ($3 IS NULL OR lower(acc.username) LIKE '%' || lower($3) || '%') AND ($4 IS NULL OR acc.cohort = $4)"
+  AND ($3 IS NULL OR lower(acc.username) LIKE '%' || lower($3) || '%') AND ($4 IS NULL OR acc.cohort = $4)
+  AND ($5 IS NULL OR acc.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $5))"
     );
     sqlx::query_as(&sql)
         .bind(module)
         .bind(question)
         .bind(learner)
         .bind(cohort)
+        .bind(scope.bounded_by())
         .fetch_all(pool)
         .await
 }
 
-/// One submitted open answer, even if a newer version superseded it (a grader may hold an old link).
+/// One submitted open answer of a learner within the staff member's scope, even if a newer version
+/// superseded it (a grader may hold an old link).
 pub(super) async fn grading_entry(
     pool: &AnyPool,
+    scope: StaffScope,
     answer_id: i64,
 ) -> Result<Option<EntryRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{ENTRIES} AND a.id = $1"))
-        .bind(answer_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(&format!(
+        "{ENTRIES} AND a.id = $1
+  AND ($2 IS NULL OR acc.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $2))"
+    ))
+    .bind(answer_id)
+    .bind(scope.bounded_by())
+    .fetch_optional(pool)
+    .await
 }
 
 /// The module and question an answer belongs to.

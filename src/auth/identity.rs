@@ -1,5 +1,5 @@
-//! Accounts behind single sign-on: a provider's identity (issuer, subject) is linked to one
-//! account, never matched by e-mail or user name. At each sign-in the provider's groups set the
+//! Accounts behind single sign-on and LTI: a provider's identity ([`IdentityKey`]) is linked to
+//! one account, never matched by e-mail or user name. At each sign-in the provider's groups set the
 //! role and cohort (the organisation's directory is the source of truth); an unknown identity gets
 //! an account only when the portal creates accounts just in time.
 
@@ -7,13 +7,39 @@ use sqlx::AnyPool;
 
 use super::{AuthError, Hasher, Origin, Role, Session, open_session, password, store};
 
+/// Whose `sub` a subject is. An OpenID provider's subjects are unique under its issuer; an LTI
+/// platform's only under Lectern's registration there (client id) and the deployment, because
+/// several registrations may share an issuer (Canvas cloud's is every school's), and one platform
+/// must never sign in as another's people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityKey {
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// Lectern's client id at an LTI platform; empty for single sign-on.
+    pub client_id: String,
+    /// The LTI deployment; empty for single sign-on.
+    pub deployment_id: String,
+    /// The provider's stable identifier for the person.
+    pub subject: String,
+}
+
+impl IdentityKey {
+    /// A single sign-on identity: the issuer alone scopes its subjects.
+    pub fn single_sign_on(issuer: &str, subject: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            client_id: String::new(),
+            deployment_id: String::new(),
+            subject: subject.to_owned(),
+        }
+    }
+}
+
 /// Who the provider says signed in, with what the portal's mapping made of their claims.
 #[derive(Debug, Clone)]
 pub struct ProviderIdentity {
-    /// The provider's issuer URL.
-    pub issuer: String,
-    /// Its stable identifier for the person.
-    pub subject: String,
+    /// Whose subject, and which.
+    pub key: IdentityKey,
     /// A user name to propose for a new account (preferred_username, else the e-mail's local part).
     pub username_hint: String,
     /// The role their groups give; `None` when the portal maps no groups to roles (an admin's
@@ -22,6 +48,9 @@ pub struct ProviderIdentity {
     /// The cohort their claims give (`Some(None)`: none); `None` when the portal maps no cohort
     /// (an admin's choice stands).
     pub cohort: Option<Option<String>>,
+    /// Whether an instructor role holds only for that cohort (an LTI role is its course's),
+    /// rather than the whole portal (an organisation's directory group).
+    pub staff_of_cohort_only: bool,
 }
 
 /// Signs in the account linked to `identity`, creating it first when `create` allows, with a
@@ -34,7 +63,7 @@ pub async fn sign_in_with_identity(
     create: bool,
     frame_ancestors: Vec<String>,
 ) -> Result<(String, Session), AuthError> {
-    let user = match store::find_identity(pool, &identity.issuer, &identity.subject).await? {
+    let user = match store::find_identity(pool, &identity.key).await? {
         Some((_, false)) => return Err(AuthError::Deactivated),
         Some((user, true)) => {
             let cohort = identity.cohort.as_ref().map(Option::as_deref);
@@ -56,18 +85,39 @@ pub async fn sign_in_with_identity(
         None if create => create_linked(pool, hasher, identity).await?,
         None => return Err(AuthError::NotProvisioned),
     };
+    if identity.staff_of_cohort_only && user.role == Role::Instructor {
+        let cohort = identity.cohort.clone().flatten();
+        store::add_staff_cohort(pool, user.learner_id, cohort.as_deref()).await?;
+    }
     open_session(pool, user, frame_ancestors).await
 }
 
-/// Links a new account to `issuer`/`subject` (for `lectern user add --oidc-subject`): that person
-/// signs in through the provider; the account has no usable password.
+/// Lets an LTI identity keep the account it was linked to before identities carried the
+/// registration and deployment (keyed then by issuer and subject alone). Only for an issuer that a
+/// single registered platform has: with two, either could be claiming the other's people.
+pub async fn adopt_issuer_only_identity(
+    pool: &AnyPool,
+    key: &IdentityKey,
+) -> Result<(), AuthError> {
+    if store::adopt_issuer_only_identity(pool, key).await? {
+        tracing::info!(
+            issuer = %key.issuer,
+            deployment = %key.deployment_id,
+            "LTI: an identity linked by issuer alone now also names its registration and deployment"
+        );
+    }
+    Ok(())
+}
+
+/// Links a new account to an identity (for `lectern user add --oidc-subject`): that person signs
+/// in through the provider; the account has no usable password.
 pub async fn create_linked_account(
     pool: &AnyPool,
     hasher: &Hasher,
     username: &str,
     role: Role,
     cohort: Option<&str>,
-    (issuer, subject): (&str, &str),
+    identity: &IdentityKey,
 ) -> Result<super::User, AuthError> {
     super::valid_username(username)?;
     let unusable = hasher.hash(&password::generate()).await?;
@@ -79,7 +129,7 @@ pub async fn create_linked_account(
             password_hash: &unusable,
             cohort: cohort.filter(|c| !c.is_empty()),
             origin: Origin::Sso,
-            identity: Some((issuer, subject)),
+            identity: Some(identity),
         },
     )
     .await
@@ -114,7 +164,7 @@ async fn create_linked(
         &username,
         identity.role.unwrap_or(Role::Learner),
         identity.cohort.clone().flatten().as_deref(),
-        (&identity.issuer, &identity.subject),
+        &identity.key,
     )
     .await
 }

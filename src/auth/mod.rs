@@ -396,6 +396,42 @@ pub async fn session(
     Ok(Some(session))
 }
 
+/// Whose learners a staff member follows and grades: everyone's, or only those of the cohorts they
+/// teach (an LTI Instructor role is its course's, never the portal's). Staff queries bind
+/// [`StaffScope::bounded_by`] as `$n` in
+/// `($n IS NULL OR cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $n))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffScope {
+    /// Every learner: admins, and instructors an admin (or the organisation's directory) made.
+    Portal,
+    /// The learners of the cohorts listed for this account in `staff_cohorts`.
+    CohortsOf(i64),
+}
+
+impl StaffScope {
+    /// The account whose cohorts bound a staff query; `None`: nothing bounds it.
+    pub fn bounded_by(self) -> Option<i64> {
+        match self {
+            StaffScope::Portal => None,
+            StaffScope::CohortsOf(learner_id) => Some(learner_id),
+        }
+    }
+}
+
+/// The scope of `user`'s staff role. Admins are never scoped; a learner's scope is their own
+/// (empty) list, so that nothing widens by mistake.
+pub async fn staff_scope(pool: &AnyPool, user: &User) -> Result<StaffScope, sqlx::Error> {
+    Ok(match user.role {
+        Role::Admin => StaffScope::Portal,
+        Role::Instructor
+            if store::staff_scope(pool, user.learner_id).await?.as_deref() == Some("portal") =>
+        {
+            StaffScope::Portal
+        }
+        Role::Instructor | Role::Learner => StaffScope::CohortsOf(user.learner_id),
+    })
+}
+
 /// How many sessions were used within `idle` (the active-sessions gauge).
 pub async fn active_sessions(pool: &AnyPool, idle: Duration) -> Result<u64, sqlx::Error> {
     store::sessions_seen_since(pool, now().saturating_sub(idle.as_secs())).await

@@ -3,6 +3,7 @@
 use sqlx::AnyPool;
 
 use super::accounts::Account;
+use super::identity::IdentityKey;
 use super::{AuthError, Origin, Role, Session, User};
 
 type AccountRow = (i64, String, String, String);
@@ -23,8 +24,8 @@ pub(super) struct NewAccount<'a> {
     pub(super) password_hash: &'a str,
     pub(super) cohort: Option<&'a str>,
     pub(super) origin: Origin,
-    /// The provider identity (issuer, subject) it is linked to, if any.
-    pub(super) identity: Option<(&'a str, &'a str)>,
+    /// The provider identity it is linked to, if any.
+    pub(super) identity: Option<&'a IdentityKey>,
 }
 
 /// Creates one account; see [`insert_accounts`].
@@ -127,12 +128,15 @@ async fn insert_one(
     if created.rows_affected() == 0 {
         return refused(tx, AuthError::UsernameTaken(username.to_owned())).await;
     }
-    if let Some((issuer, subject)) = identity {
+    if let Some(key) = identity {
         let linked = sqlx::query(
-            "INSERT INTO account_identities (issuer, subject, learner_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO account_identities (issuer, client_id, deployment_id, subject, learner_id)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
-        .bind(issuer)
-        .bind(subject)
+        .bind(&key.issuer)
+        .bind(&key.client_id)
+        .bind(&key.deployment_id)
+        .bind(&key.subject)
         .bind(learner_id)
         .execute(&mut *tx)
         .await?;
@@ -141,7 +145,7 @@ async fn insert_one(
                 .bind(learner_id)
                 .execute(&mut *tx)
                 .await?;
-            return refused(tx, AuthError::IdentityTaken(subject.to_owned())).await;
+            return refused(tx, AuthError::IdentityTaken(key.subject.clone())).await;
         }
     }
     Ok(Ok(User {
@@ -154,15 +158,17 @@ async fn insert_one(
 /// The account linked to a provider identity: (user, active).
 pub(super) async fn find_identity(
     pool: &AnyPool,
-    issuer: &str,
-    subject: &str,
+    key: &IdentityKey,
 ) -> Result<Option<(User, bool)>, sqlx::Error> {
     let row: Option<(i64, String, String, Option<String>)> = sqlx::query_as(
         "SELECT a.learner_id, a.username, a.role, a.deactivated_at FROM account_identities i
-         JOIN accounts a ON a.learner_id = i.learner_id WHERE i.issuer = $1 AND i.subject = $2",
+         JOIN accounts a ON a.learner_id = i.learner_id
+         WHERE i.issuer = $1 AND i.client_id = $2 AND i.deployment_id = $3 AND i.subject = $4",
     )
-    .bind(issuer)
-    .bind(subject)
+    .bind(&key.issuer)
+    .bind(&key.client_id)
+    .bind(&key.deployment_id)
+    .bind(&key.subject)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|(learner_id, username, role, deactivated)| {
@@ -171,6 +177,62 @@ pub(super) async fn find_identity(
             deactivated.is_none(),
         )
     }))
+}
+
+/// Links `key` to the account an identity keyed by its issuer and subject alone belongs to (one
+/// linked before identities carried the LTI registration and deployment), unless `key` is linked
+/// already; `true` when it linked.
+pub(super) async fn adopt_issuer_only_identity(
+    pool: &AnyPool,
+    key: &IdentityKey,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO account_identities (issuer, client_id, deployment_id, subject, learner_id)
+         SELECT issuer, $2, $3, subject, learner_id FROM account_identities
+         WHERE issuer = $1 AND client_id = '' AND deployment_id = '' AND subject = $4
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&key.issuer)
+    .bind(&key.client_id)
+    .bind(&key.deployment_id)
+    .bind(&key.subject)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Makes an instructor's role hold only for the cohorts listed for them, and lists `cohort`.
+pub(super) async fn add_staff_cohort(
+    pool: &AnyPool,
+    learner_id: i64,
+    cohort: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE accounts SET staff_scope = 'cohorts' WHERE learner_id = $1")
+        .bind(learner_id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(cohort) = cohort {
+        sqlx::query(
+            "INSERT INTO staff_cohorts (learner_id, cohort) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(learner_id)
+        .bind(cohort)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Whether an account's staff role holds for the whole portal (`portal`) or its listed cohorts.
+pub(super) async fn staff_scope(
+    pool: &AnyPool,
+    learner_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT staff_scope FROM accounts WHERE learner_id = $1")
+        .bind(learner_id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// How the account came to be (see [`Origin`]).

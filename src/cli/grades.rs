@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use super::load_course;
+use crate::auth::StaffScope;
 use crate::config::GradesExportArgs;
 use crate::reports::gradebook::{self, GradebookFilter};
 use crate::{db, progress};
@@ -51,7 +52,9 @@ async fn run(args: GradesExportArgs) -> Result<String, String> {
     }
     let pool = db::open(&location).await.map_err(|e| e.to_string())?;
     if let Some(cohort) = &args.cohort {
-        let cohorts = progress::cohorts(&pool).await.map_err(|e| e.to_string())?;
+        let cohorts = progress::cohorts(&pool, StaffScope::Portal)
+            .await
+            .map_err(|e| e.to_string())?;
         if !cohorts.contains(cohort) {
             eprintln!(
                 "warning: no learner is in cohort `{cohort}` (cohorts: {})",
@@ -68,7 +71,7 @@ async fn run(args: GradesExportArgs) -> Result<String, String> {
         module: args.module,
         detail: args.detail,
     };
-    let book = gradebook::build(&pool, &course, &filter)
+    let book = gradebook::build(&pool, &course, StaffScope::Portal, &filter)
         .await
         .map_err(|e| format!("cannot read the database: {e}"))?;
     pool.close().await;

@@ -52,7 +52,7 @@ async fn add(args: UserAddArgs) -> ExitCode {
                 &args.name,
                 args.role,
                 cohort,
-                (issuer, subject),
+                &auth::identity::IdentityKey::single_sign_on(issuer, subject),
             )
             .await
         }

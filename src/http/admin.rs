@@ -110,7 +110,7 @@ pub(super) async fn add_user(
             username,
             role,
             cohort,
-            (sso.issuer(), subject),
+            &auth::identity::IdentityKey::single_sign_on(sso.issuer(), subject),
         )
         .await
         .map(|user| (user, false))

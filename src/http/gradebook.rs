@@ -61,12 +61,12 @@ pub(super) async fn gradebook(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let course = &site.course();
-    let book = gradebook::build(&app.db, course, &query.domain()?).await?;
+    let book = gradebook::build(&app.db, course, staff.scope, &query.domain()?).await?;
     let query_string = serde_urlencoded::to_string(&query).unwrap_or_default();
     let page = GradebookPage {
         query: &query,
         csv_link: format!("/instructor/gradebook.csv?{query_string}"),
-        cohorts: progress::cohorts(&app.db).await?,
+        cohorts: progress::cohorts(&app.db, staff.scope).await?,
         modules: module_choices(course),
         grades: &book.grades,
         averages: &book.averages,
@@ -77,11 +77,11 @@ pub(super) async fn gradebook(
 /// `GET /instructor/gradebook.csv`: the same rows as a download.
 pub(super) async fn gradebook_csv(
     State(app): State<AppState>,
-    _staff: Instructor,
+    staff: Instructor,
     Query(query): Query<GradebookQuery>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let book = gradebook::build(&app.db, site.course(), &query.domain()?).await?;
+    let book = gradebook::build(&app.db, site.course(), staff.scope, &query.domain()?).await?;
     Ok((
         [
             (

@@ -15,6 +15,7 @@ use crate::assess::grading::{
     self, GradeInput, GradeStatus, GradingTask, QuestionRelease, QueueEntry, QueueFilter,
 };
 use crate::assess::{self};
+use crate::auth::StaffScope;
 use crate::content::Course;
 use crate::progress;
 use crate::render::GradingMaterial;
@@ -84,6 +85,9 @@ struct QueuePage<'a> {
     entries: &'a [QueueEntry],
     ungraded: usize,
     csrf: &'a str,
+    /// Whether this grader may release grades (which reach every cohort): not an instructor whose
+    /// role is their course's only.
+    may_release: bool,
 }
 
 #[derive(Template)]
@@ -123,6 +127,7 @@ pub(super) async fn withdraw(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     staff.visitor.check_csrf(Some(&form.csrf))?;
+    releases_are_for_the_portal(&staff)?;
     let question = form.question();
     let withdrawn =
         grading::withdraw(&app.db, site.course(), &form.release_module, question).await?;
@@ -151,7 +156,8 @@ pub(super) async fn queue(
     let site = app.site.current();
     let session = &staff.session;
     let course = &site.course();
-    let entries = grading::queue(&app.db, course, &filter.domain()).await?;
+    let entries = grading::queue(&app.db, course, staff.scope, &filter.domain()).await?;
+    let may_release = staff.scope == StaffScope::Portal;
     let notice = match (filter.saved.is_empty(), filter.released.as_str()) {
         _ if !filter.withdrawn.is_empty() => Some(format!(
             "Withdrew the release of {} question{}: learners no longer see those grades.",
@@ -170,8 +176,13 @@ pub(super) async fn queue(
         query: filter.query(),
         notice,
         modules: module_choices(course),
-        questions: grading::question_releases(&app.db, course).await?,
-        cohorts: progress::cohorts(&app.db).await?,
+        questions: if may_release {
+            grading::question_releases(&app.db, course).await?
+        } else {
+            Vec::new()
+        },
+        may_release,
+        cohorts: progress::cohorts(&app.db, staff.scope).await?,
         ungraded: entries
             .iter()
             .filter(|e| e.status != GradeStatus::Graded)
@@ -233,7 +244,7 @@ pub(super) async fn answer(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let task = grading::task(&app.db, site.course(), answer_id).await?;
+    let task = grading::task(&app.db, site.course(), staff.scope, answer_id).await?;
     // Regrading starts from the current grade when its rubric is still the current one.
     let (scores, feedback) = match task.history.first() {
         Some(g) if g.rubric_version == task.rubric.version => (
@@ -296,13 +307,21 @@ pub(super) async fn save_grade(
         &feedback,
     ) {
         Ok(input) => {
-            grading::grade(&app.db, course, session.user.learner_id, answer_id, input).await
+            grading::grade(
+                &app.db,
+                course,
+                session.user.learner_id,
+                staff.scope,
+                answer_id,
+                input,
+            )
+            .await
         }
         Err(e) => Err(e),
     };
     let (status, message) = match outcome {
         Ok(_) => {
-            let next = grading::queue(&app.db, course, &filter.domain())
+            let next = grading::queue(&app.db, course, staff.scope, &filter.domain())
                 .await?
                 .into_iter()
                 .find(|e| e.status != GradeStatus::Graded && e.answer_id != answer_id);
@@ -321,7 +340,7 @@ pub(super) async fn save_grade(
         Err(assess::AssessError::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, m),
         Err(e) => return Err(e.into()),
     };
-    let task = grading::task(&app.db, course, answer_id).await?;
+    let task = grading::task(&app.db, course, staff.scope, answer_id).await?;
     answer_page(
         &app,
         &staff,
@@ -375,6 +394,7 @@ pub(super) async fn release(
     let site = app.site.current();
     let session = &staff.session;
     staff.visitor.check_csrf(Some(&form.csrf))?;
+    releases_are_for_the_portal(&staff)?;
     let question = form.question();
     if form.confirm != "yes" {
         // Say what would be published, and ask.
@@ -409,4 +429,16 @@ pub(super) async fn release(
         filter.query_with("released", &released.to_string())
     );
     Ok(Redirect::to(&to).into_response())
+}
+
+/// Releases and withdrawals reach every cohort, so an instructor whose role is their course's only
+/// (an LTI Instructor) may not make them.
+fn releases_are_for_the_portal(staff: &Instructor) -> Result<(), Error> {
+    if staff.scope == StaffScope::Portal {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "Releasing grades publishes them to every cohort, so it is for instructors of the whole portal; ask an admin to release this question.".to_owned(),
+        ))
+    }
 }

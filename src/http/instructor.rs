@@ -69,8 +69,9 @@ pub(super) async fn cohort(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let course = &site.course();
-    let rows = progress::cohort_table(&app.db, course, filter.cohort(), filter.name()).await?;
-    let cohorts = progress::cohorts(&app.db).await?;
+    let rows = progress::cohort_table(&app.db, course, staff.scope, filter.cohort(), filter.name())
+        .await?;
+    let cohorts = progress::cohorts(&app.db, staff.scope).await?;
     let page = CohortPage {
         cohorts: &cohorts,
         selected: filter.cohort().unwrap_or(""),
@@ -87,7 +88,7 @@ pub(super) async fn learner(
     staff: Instructor,
     Path(id): Path<i64>,
 ) -> Result<Response, Error> {
-    let Some((username, cohort)) = progress::member(&app.db, id).await? else {
+    let Some((username, cohort)) = progress::member(&app.db, staff.scope, id).await? else {
         return Err(Error::NotFound(format!(
             "There is no learner with id {id}."
         )));
@@ -109,7 +110,8 @@ pub(super) async fn stuck(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let picture = progress::cohort_picture(&app.db, site.course(), filter.cohort()).await?;
+    let picture =
+        progress::cohort_picture(&app.db, site.course(), staff.scope, filter.cohort()).await?;
     let page = StuckPage {
         selected: filter.cohort().unwrap_or(""),
         picture: &picture,

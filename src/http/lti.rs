@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{
-    Admin, CookieSite, CsrfForm, HasCsrf, Instructor, SESSION_COOKIE, set_cookie,
+    Admin, CookieSite, CsrfForm, HasCsrf, Instructor, SESSION_COOKIE, cookie, set_cookie,
 };
 use super::{Error, Page};
 use crate::app::AppState;
@@ -59,12 +59,30 @@ async fn login(
         .map_err(|wait| Error::too_many("starting sign-ins", wait))?;
     let launch_url = format!("{}/lti/launch", public_url(app)?);
     match lti::begin_login(&app.db, &launch_url, initiation).await {
-        Ok(url) => Ok(Redirect::to(&url).into_response()),
+        Ok(started) => {
+            let mut response = Redirect::to(&started.redirect_to).into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    &lti::state_cookie_name(&started.state),
+                    &started.state,
+                    "/lti/launch",
+                    CookieSite::CrossSite,
+                    LAUNCH_COOKIE_SECS,
+                    true,
+                ),
+            );
+            Ok(response)
+        }
         Err(e) => Ok(problem(app, &e)),
     }
 }
 
-/// `POST /lti/launch`: the platform's signed launch; a session and the activity's page.
+/// How long the browser keeps a login's state cookie: as long as the login may take.
+const LAUNCH_COOKIE_SECS: u64 = 600;
+
+/// `POST /lti/launch`: the platform's signed launch; a session and the activity's page. The
+/// browser must bring the state cookie `/lti/login` gave it (the launch is bound to it).
 ///
 /// The platform usually shows the tool in an iframe, where the session cookie is a third-party
 /// cookie: it is `SameSite=None; Secure` (else the browser would not send it inside the frame) and
@@ -77,9 +95,31 @@ pub(super) async fn launch(
 ) -> Result<Response, Error> {
     let public = public_url(&app)?;
     let sent_from = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
-    match lti::launch(&app.db, &app.passwords.hasher, public, &form, sent_from).await {
+    let state_cookie = lti::state_cookie_name(form.state.as_deref().unwrap_or_default());
+    let state_kept = cookie(&headers, &state_cookie);
+    let launched = lti::launch(
+        &app.db,
+        &app.passwords.hasher,
+        public,
+        &form,
+        sent_from,
+        state_kept,
+    )
+    .await;
+    match launched {
         Ok(launched) => {
             let mut response = Redirect::to(&launched.target).into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(
+                    &state_cookie,
+                    "",
+                    "/lti/launch",
+                    CookieSite::CrossSite,
+                    0,
+                    true,
+                ),
+            );
             response.headers_mut().append(
                 header::SET_COOKIE,
                 set_cookie(
@@ -115,7 +155,9 @@ pub(super) async fn jwks(State(app): State<AppState>) -> Result<Response, Error>
 /// A refused launch as a page, saying what to do.
 fn problem(app: &AppState, error: &LtiError) -> Response {
     let status = match error {
-        LtiError::Invalid(_) | LtiError::BadState => StatusCode::BAD_REQUEST,
+        LtiError::Invalid(_) | LtiError::BadState | LtiError::OtherBrowser => {
+            StatusCode::BAD_REQUEST
+        }
         LtiError::UnknownPlatform(_) => StatusCode::NOT_FOUND,
         LtiError::Duplicate(_) => StatusCode::CONFLICT,
         LtiError::PlatformUnreachable => StatusCode::BAD_GATEWAY,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::Error;
 use crate::app::AppState;
 use crate::assess;
-use crate::auth::{self, Role, Session};
+use crate::auth::{self, Role, Session, StaffScope};
 use crate::db::LOCAL_LEARNER_ID;
 
 /// The session cookie: a random token; the database keeps only its hash.
@@ -136,6 +136,9 @@ pub(crate) struct Account<const MIN_ROLE: u8> {
     pub(crate) visitor: Visitor,
     /// Who, and their CSRF token.
     pub(crate) session: Session,
+    /// Whose learners they follow and grade (read for staff extractors only; a learner's is their
+    /// own, empty, list).
+    pub(crate) scope: StaffScope,
 }
 
 /// Anyone signed in.
@@ -150,7 +153,7 @@ impl<const MIN_ROLE: u8> axum::extract::FromRequestParts<AppState> for Account<M
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &AppState,
+        app: &AppState,
     ) -> Result<Self, Error> {
         let role = match MIN_ROLE {
             0 => Role::Learner,
@@ -161,7 +164,16 @@ impl<const MIN_ROLE: u8> axum::extract::FromRequestParts<AppState> for Account<M
             Error::internal("extracting the account", "the session gate did not run")
         })?;
         let session = visitor.require(role)?.clone();
-        Ok(Self { visitor, session })
+        let scope = if role >= Role::Instructor {
+            auth::staff_scope(&app.db, &session.user).await?
+        } else {
+            StaffScope::CohortsOf(session.user.learner_id)
+        };
+        Ok(Self {
+            visitor,
+            session,
+            scope,
+        })
     }
 }
 

@@ -6,7 +6,8 @@
 //! and the platform posts back an `id_token` to [`launch`] (`/lti/launch`), which Lectern verifies
 //! against the platform's JWKS (signature, `iss`, `aud`, `azp`, `exp`, single-use `nonce`), then
 //! checks the deployment, the LTI version and the message type. LTI roles make learners or
-//! instructors, the course context a cohort; the account is linked to (platform issuer, subject).
+//! instructors of that course only, the course context a cohort; the account is linked to (issuer,
+//! client id, deployment, subject), since platforms may share an issuer.
 
 pub mod deep_link;
 pub mod keys;
@@ -24,7 +25,9 @@ use openidconnect::{AdditionalClaims, ClientId, IdToken, IssuerUrl, JsonWebKeySe
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
+use crate::auth::identity::{
+    IdentityKey, ProviderIdentity, adopt_issuer_only_identity, sign_in_with_identity,
+};
 use crate::auth::{AuthError, Hasher, Role, Session, random_hex, token_hash};
 
 /// How long a platform may take between login initiation and launch.
@@ -92,6 +95,11 @@ pub enum LtiError {
         "this launch has expired or was already used: open the activity again from your course"
     )]
     BadState,
+    /// The launch was begun in another browser, or this one did not keep Lectern's cookie.
+    #[error(
+        "this launch was not begun in this browser, or your browser did not keep Lectern's cookie inside the course page: open the activity again, and if this repeats, open it in a new window"
+    )]
+    OtherBrowser,
     /// The platform's keys could not be read.
     #[error("Lectern cannot read the learning platform's keys right now; try again in a minute")]
     PlatformUnreachable,
@@ -260,12 +268,33 @@ pub struct LoginInitiation {
     pub lti_deployment_id: Option<String>,
 }
 
+/// A login begun: where to send the browser, and the state the launch must bring back, which the
+/// browser also keeps (in a cookie named by [`state_cookie_name`]) so that only the browser that
+/// began the login can finish it.
+pub struct LoginStarted {
+    /// The authentication request at the platform.
+    pub redirect_to: String,
+    /// The launch's state.
+    pub state: String,
+}
+
+/// The name of the cookie that binds a launch's `state` to the browser that began its login: one
+/// per login, so that two activities opening at once in one browser do not overwrite each other.
+pub fn state_cookie_name(state: &str) -> String {
+    let key: String = state
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    format!("lectern_lti_{key}")
+}
+
 /// Answers a login initiation with the authentication request to send the browser to.
 pub async fn begin_login(
     pool: &AnyPool,
     launch_url: &str,
     initiation: &LoginInitiation,
-) -> Result<String, LtiError> {
+) -> Result<LoginStarted, LtiError> {
     let issuer = initiation.iss.as_deref().unwrap_or_default();
     let candidates = store::by_issuer(pool, issuer).await?;
     let platform = candidates
@@ -303,7 +332,10 @@ pub async fn begin_login(
             query.append_pair("lti_message_hint", hint);
         }
     }
-    Ok(url.to_string())
+    Ok(LoginStarted {
+        redirect_to: url.to_string(),
+        state,
+    })
 }
 
 /// The platform's post to the launch URL.
@@ -329,13 +361,17 @@ pub struct Launched {
 }
 
 /// Verifies a launch and signs its person in. `public_url` is this server's, to keep the target
-/// on it; `sent_from` is the launch request's `Origin`, the page of the platform that posted it.
+/// on it; `sent_from` is the launch request's `Origin`, the page of the platform that posted it;
+/// `state_kept` is the value of the browser's [`state_cookie_name`] cookie, which must be the
+/// launch's state: a launch that another browser began (an attacker's own, posted by a victim's
+/// browser to sign it into the attacker's account) is refused.
 pub async fn launch(
     pool: &AnyPool,
     hasher: &Hasher,
     public_url: &str,
     form: &LaunchForm,
     sent_from: Option<&str>,
+    state_kept: Option<&str>,
 ) -> Result<Launched, LtiError> {
     if let Some(error) = &form.error {
         return Err(LtiError::Rejected(format!(
@@ -344,6 +380,10 @@ pub async fn launch(
         )));
     }
     let state = form.state.as_deref().unwrap_or_default();
+    if state.is_empty() || state_kept != Some(state) {
+        tracing::warn!("LTI launch posted by a browser that did not begin its login");
+        return Err(LtiError::OtherBrowser);
+    }
     let Some((nonce, platform_id, created_at)) =
         store::take_launch(pool, &token_hash(state)).await?
     else {
@@ -426,8 +466,12 @@ pub async fn launch(
             .unwrap_or_else(|| c.id.clone())
     });
     let identity = ProviderIdentity {
-        issuer: platform.issuer.clone(),
-        subject: claims.subject().to_string(),
+        key: IdentityKey {
+            issuer: platform.issuer.clone(),
+            client_id: platform.client_id.clone(),
+            deployment_id: deployment.to_owned(),
+            subject: claims.subject().to_string(),
+        },
         username_hint,
         role: Some(if instructor {
             Role::Instructor
@@ -435,6 +479,7 @@ pub async fn launch(
             Role::Learner
         }),
         cohort: Some(cohort),
+        staff_of_cohort_only: true,
     };
     if lti
         .target_link_uri
@@ -457,6 +502,9 @@ pub async fn launch(
         return Err(rejected(
             "only instructors add activities (deep linking)".to_owned(),
         ));
+    }
+    if store::by_issuer(pool, &platform.issuer).await?.len() == 1 {
+        adopt_issuer_only_identity(pool, &identity.key).await?;
     }
     let frames = frame_ancestors(&platform, sent_from);
     let (token, session) = sign_in_with_identity(pool, hasher, &identity, true, frames).await?;
@@ -521,7 +569,7 @@ pub async fn launch(
                     platform_id: platform.id,
                     module_id: module.to_owned(),
                     lineitem: lineitem.to_owned(),
-                    user_id: identity.subject.clone(),
+                    user_id: identity.key.subject.clone(),
                     per_question,
                 },
             )

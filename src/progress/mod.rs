@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sqlx::AnyPool;
 
+use crate::auth::StaffScope;
 use crate::content::Course;
 
 /// One learner's progress in one module.
@@ -215,16 +216,17 @@ pub struct CohortRow {
     pub modules: Vec<(usize, usize)>,
 }
 
-/// The cohort table: learners × modules.
+/// The cohort table: learners × modules, of the learners within the staff member's scope.
 pub async fn cohort_table(
     pool: &AnyPool,
     course: &Course,
+    scope: StaffScope,
     cohort: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<CohortRow>, sqlx::Error> {
     let passed: HashSet<(i64, String, String)> =
         store::passed_by_learner(pool).await?.into_iter().collect();
-    let members = store::members(pool, cohort, name).await?;
+    let members = store::members(pool, scope, cohort, name).await?;
     Ok(members
         .into_iter()
         .map(|member| {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::AnyPool;
 
 use super::store::{self, CohortMember};
+use crate::auth::StaffScope;
 use crate::content::Course;
 use crate::labs::{CheckResult, Status};
 
@@ -121,11 +122,12 @@ pub struct CohortPicture {
 pub async fn cohort_picture(
     pool: &AnyPool,
     course: &Course,
+    scope: StaffScope,
     cohort: Option<&str>,
 ) -> Result<CohortPicture, sqlx::Error> {
-    let members = store::members(pool, cohort, None).await?;
+    let members = store::members(pool, scope, cohort, None).await?;
     let mut latest: HashMap<(i64, String, String), Vec<CheckResult>> = HashMap::new();
-    for (learner, lab, step, results) in store::latest_runs(pool, cohort).await? {
+    for (learner, lab, step, results) in store::latest_runs(pool, scope, cohort).await? {
         latest.insert(
             (learner, lab, step),
             serde_json::from_str(&results).unwrap_or_default(),

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 
 use sqlx::AnyPool;
 
+use crate::auth::StaffScope;
+
 /// Upserts a visit.
 pub(super) async fn record_visit(
     pool: &AnyPool,
@@ -59,9 +61,11 @@ pub struct CohortMember {
     pub last_activity: Option<String>,
 }
 
-/// Learners (accounts with the learner role), optionally of one cohort and matching a name filter.
+/// Learners (accounts with the learner role) within the staff member's scope, optionally of one
+/// cohort and matching a name filter.
 pub(super) async fn members(
     pool: &AnyPool,
+    scope: StaffScope,
     cohort: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<CohortMember>, sqlx::Error> {
@@ -72,10 +76,12 @@ pub(super) async fn members(
          FROM accounts a
          WHERE a.role = 'learner' AND ($1 IS NULL OR a.cohort = $1)
            AND ($2 IS NULL OR lower(a.username) LIKE '%' || lower($2) || '%')
+           AND ($3 IS NULL OR a.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $3))
          ORDER BY a.username",
     )
     .bind(cohort)
     .bind(name)
+    .bind(scope.bounded_by())
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -89,11 +95,14 @@ pub(super) async fn members(
         .collect())
 }
 
-/// Every cohort name in use.
-pub async fn cohorts(pool: &AnyPool) -> Result<Vec<String>, sqlx::Error> {
+/// Every cohort name in use, of those within the staff member's scope.
+pub async fn cohorts(pool: &AnyPool, scope: StaffScope) -> Result<Vec<String>, sqlx::Error> {
     let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT DISTINCT cohort FROM accounts WHERE cohort IS NOT NULL ORDER BY cohort",
+        "SELECT DISTINCT cohort FROM accounts WHERE cohort IS NOT NULL
+           AND ($1 IS NULL OR cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $1))
+         ORDER BY cohort",
     )
+    .bind(scope.bounded_by())
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(|(c,)| c).collect())
@@ -141,31 +150,38 @@ pub(super) async fn history(
         .collect())
 }
 
-/// For each (lab, step), each learner's latest run's results (JSON), among learners of `cohort`.
+/// For each (lab, step), each learner's latest run's results (JSON), among learners of `cohort`
+/// within the staff member's scope.
 pub(super) async fn latest_runs(
     pool: &AnyPool,
+    scope: StaffScope,
     cohort: Option<&str>,
 ) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.learner_id, r.lab_id, r.step_id, r.results FROM check_runs r
          JOIN accounts a ON a.learner_id = r.learner_id
          WHERE a.role = 'learner' AND ($1 IS NULL OR a.cohort = $1)
+           AND ($2 IS NULL OR a.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $2))
            AND r.id = (SELECT max(id) FROM check_runs x WHERE x.learner_id = r.learner_id AND x.lab_id = r.lab_id AND x.step_id = r.step_id)",
     )
     .bind(cohort)
+    .bind(scope.bounded_by())
     .fetch_all(pool)
     .await
 }
 
-/// The account of a learner id, if it is a learner's.
+/// The account of a learner id, if it is a learner's within the staff member's scope.
 pub async fn member(
     pool: &AnyPool,
+    scope: StaffScope,
     learner_id: i64,
 ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT username, cohort FROM accounts WHERE learner_id = $1 AND role = 'learner'",
+        "SELECT username, cohort FROM accounts WHERE learner_id = $1 AND role = 'learner'
+           AND ($2 IS NULL OR cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $2))",
     )
     .bind(learner_id)
+    .bind(scope.bounded_by())
     .fetch_optional(pool)
     .await
 }

@@ -8,6 +8,7 @@ use sqlx::AnyPool;
 
 use crate::assess::rubrics::{self, RubricCriterion};
 use crate::assess::{self, Answered};
+use crate::auth::StaffScope;
 use crate::content::{Course, Module};
 use crate::progress;
 
@@ -111,14 +112,16 @@ const TOTALS: [&str; 10] = [
     "Grades not released",
 ];
 
-/// Builds the gradebook from what is recorded, for the learners (accounts with the learner role) and
-/// modules the filter selects. Instructor scores include grades not yet released to learners.
+/// Builds the gradebook from what is recorded, for the learners (accounts with the learner role)
+/// within the staff member's scope and the modules the filter selects. Instructor scores include grades not yet released to learners.
 pub async fn build(
     pool: &AnyPool,
     course: &Course,
+    scope: StaffScope,
     filter: &GradebookFilter,
 ) -> Result<Gradebook, sqlx::Error> {
-    let progress = progress::cohort_table(pool, course, filter.cohort.as_deref(), None).await?;
+    let progress =
+        progress::cohort_table(pool, course, scope, filter.cohort.as_deref(), None).await?;
     let answers = assess::current_submissions(pool).await?;
     let released = assess::grading::released(pool).await?;
     let recorded = rubrics::all(pool).await?;

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use tokio::sync::RwLock;
 
-use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
+use crate::auth::identity::{IdentityKey, ProviderIdentity, sign_in_with_identity};
 use crate::auth::{AuthError, Hasher, Role, Session, token_hash};
 
 /// How long a begun sign-in may take at the provider.
@@ -398,7 +398,7 @@ impl Sso {
         )
         .await
         .inspect_err(
-            |e| tracing::warn!(subject = %identity.subject, "single sign-on refused: {e}"),
+            |e| tracing::warn!(subject = %identity.key.subject, "single sign-on refused: {e}"),
         )?;
         tracing::info!(user = %session.user.username, role = session.user.role.as_str(), "single sign-on");
         Ok(SignedIn {
@@ -498,11 +498,11 @@ impl Sso {
             })
             .unwrap_or_default();
         Ok(ProviderIdentity {
-            issuer: settings.issuer.clone(),
-            subject,
+            key: IdentityKey::single_sign_on(&settings.issuer, &subject),
             username_hint,
             role,
             cohort,
+            staff_of_cohort_only: false,
         })
     }
 

@@ -198,6 +198,10 @@ pub struct Launch {
     pub target: String,
     /// `aud`.
     pub audience: String,
+    /// Another client in `aud` besides `audience`, if any.
+    pub other_audience: Option<String>,
+    /// `azp`, if any.
+    pub authorized_party: Option<String>,
     /// Deployment id claim.
     pub deployment: String,
     /// LTI version claim.
@@ -228,6 +232,8 @@ impl Launch {
             context: ("course-42".to_owned(), "NET-101".to_owned()),
             target: target.to_owned(),
             audience: TOOL_CLIENT_ID.to_owned(),
+            other_audience: None,
+            authorized_party: None,
             deployment: DEPLOYMENT.to_owned(),
             version: "1.3.0".to_owned(),
             message_type: "LtiResourceLinkRequest".to_owned(),
@@ -255,7 +261,10 @@ impl Launch {
         };
         let claims = openidconnect::IdTokenClaims::new(
             openidconnect::IssuerUrl::new(issuer.to_owned()).unwrap(),
-            vec![openidconnect::Audience::new(self.audience.clone())],
+            std::iter::once(&self.audience)
+                .chain(&self.other_audience)
+                .map(|a| openidconnect::Audience::new(a.clone()))
+                .collect(),
             expires,
             issued,
             openidconnect::StandardClaims::new(openidconnect::SubjectIdentifier::new(
@@ -290,7 +299,12 @@ impl Launch {
                 }),
             })),
         )
-        .set_nonce(Some(openidconnect::Nonce::new(nonce.to_owned())));
+        .set_nonce(Some(openidconnect::Nonce::new(nonce.to_owned())))
+        .set_authorized_party(
+            self.authorized_party
+                .clone()
+                .map(openidconnect::ClientId::new),
+        );
         openidconnect::IdToken::<
             LaunchClaims,
             CoreGenderClaim,

@@ -99,6 +99,8 @@ impl TestApp {
             request_timeout: 30,
             header_timeout: 10,
             max_connections: 4096,
+            max_connections_per_address: 256,
+            max_connection_age: 60,
             max_body: 1 << 20,
             db: DbArgs {
                 location: Some(db.parse().expect("a database location")),

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{
-    TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd,
+    PASSWORD, TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd,
 };
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
@@ -373,4 +373,66 @@ async fn a_full_disk_refuses_saves_with_a_503_and_loses_no_acknowledged_one() {
         acknowledged.len(),
         "only acknowledged saves are stored"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cohort_import_under_write_load_creates_every_account() {
+    use crate::common::browser::{Browser, signed_in};
+    use lectern::auth::Role;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let app = TestApp::spawn_portal().await;
+    app.add_account("root", Role::Admin, None).await;
+    for name in ["w1", "w2", "w3"] {
+        app.add_account(name, Role::Learner, None).await;
+    }
+    let imported = AtomicBool::new(false);
+    let write = async |name: &str| {
+        let learner = signed_in(&app, name).await;
+        let mut statuses = Vec::new();
+        let mut n = 0;
+        while !imported.load(Ordering::SeqCst) {
+            n += 1;
+            let response = learner
+                .post_json(
+                    "/api/modules/cluster-architecture/questions/api-server-role/answer",
+                    &json!({ "text": format!("draft {n}"), "submit": false }).to_string(),
+                )
+                .await;
+            statuses.push(response.status());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        statuses
+    };
+    let import = async {
+        let mut root = Browser::new(&app);
+        root.sign_in_as("root", PASSWORD).await;
+        let csrf = root.csrf().await;
+        let csv: String = (0..60).map(|i| format!("load{i},learner,load\n")).collect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let response = root
+            .post_form("/admin/users/import", &[("csrf", &csrf), ("csv", &csv)])
+            .await;
+        imported.store(true, Ordering::SeqCst);
+        (response.status(), response.text().await.unwrap())
+    };
+    let (w1, w2, w3, (status, html)) = tokio::join!(write("w1"), write("w2"), write("w3"), import);
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("Created 60 accounts."), "{html}");
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts WHERE cohort = 'load'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 60);
+    for statuses in [w1, w2, w3] {
+        assert!(
+            statuses.contains(&StatusCode::OK),
+            "the writer wrote during the import: {statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| *s == StatusCode::OK || *s == StatusCode::TOO_MANY_REQUESTS),
+            "{statuses:?}"
+        );
+    }
 }

@@ -56,13 +56,38 @@ async fn initiate(app: &TestApp, platform: &PlatformDouble) -> (String, String) 
     assert_eq!(query["login_hint"], "user-17");
     assert_eq!(query["lti_message_hint"], "hint-9");
     assert_eq!(query["redirect_uri"], app.url("/lti/launch"));
-    (query["state"].clone(), query["nonce"].clone())
+    let state = query["state"].clone();
+    // The browser keeps the state, for the launch only, and also inside the platform's iframe.
+    let kept = set_cookie(&response, &lectern::lti::state_cookie_name(&state))
+        .expect("the login's state cookie");
+    assert_eq!(cookie_value(&kept), state);
+    for attribute in [
+        "Path=/lti/launch",
+        "HttpOnly",
+        "SameSite=None",
+        "Secure",
+        "Partitioned",
+    ] {
+        assert!(kept.contains(attribute), "{attribute}: {kept}");
+    }
+    (state, query["nonce"].clone())
 }
 
+/// The `Cookie` header of the browser that began the login with `state`.
+fn state_cookie(state: &str) -> String {
+    format!("{}={state}", lectern::lti::state_cookie_name(state))
+}
+
+/// Posts a launch from the browser that began its login (with its state cookie).
 async fn post_launch(app: &TestApp, id_token: &str, state: &str) -> reqwest::Response {
     Browser::new(app)
-        .post_form("/lti/launch", &[("id_token", id_token), ("state", state)])
+        .client
+        .post(app.url("/lti/launch"))
+        .header("cookie", state_cookie(state))
+        .form(&[("id_token", id_token), ("state", state)])
+        .send()
         .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -134,6 +159,7 @@ async fn launch_from(
     let mut request = Browser::new(app)
         .client
         .post(app.url("/lti/launch"))
+        .header("cookie", state_cookie(&state))
         .form(&[("id_token", id_token.as_str()), ("state", &state)]);
     if let Some(origin) = origin {
         request = request.header("origin", origin);
@@ -290,6 +316,20 @@ async fn untrustworthy_launches_sign_nobody_in() {
                 ..base.clone()
             },
         ),
+        (
+            "issued to another client (azp)",
+            Launch {
+                authorized_party: Some("someone-else".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "several audiences and no azp",
+            Launch {
+                other_audience: Some("someone-else".into()),
+                ..base.clone()
+            },
+        ),
     ];
     for (what, launch) in cases {
         let (state, nonce) = initiate(&app, &platform).await;
@@ -305,6 +345,52 @@ async fn untrustworthy_launches_sign_nobody_in() {
             "{what}"
         );
     }
+    // A launch posted by a browser that did not begin its login: an attacker's own launch, posted
+    // by the victim's browser, would sign the victim into the attacker's account.
+    let (state, nonce) = initiate(&app, &platform).await;
+    let (other_state, _) = initiate(&app, &platform).await;
+    let id_token = Launch::learner("sub-ann", "ann", &target).id_token(&platform, &nonce);
+    for cookie in [
+        None,
+        Some(state_cookie(&other_state)),
+        Some(format!("{}=x", lectern::lti::state_cookie_name(&state))),
+    ] {
+        let mut request = Browser::new(&app)
+            .client
+            .post(app.url("/lti/launch"))
+            .form(&[("id_token", id_token.as_str()), ("state", &state)]);
+        if let Some(cookie) = &cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{cookie:?}");
+        assert!(set_cookie(&response, "lectern_session").is_none());
+        assert!(
+            response
+                .text()
+                .await
+                .unwrap()
+                .contains("This launch was not begun in this browser")
+        );
+    }
+    // An `azp` naming Lectern is what it should be.
+    let (ok_state, ok_nonce) = initiate(&app, &platform).await;
+    let shared = Launch {
+        authorized_party: Some(crate::common::lti::TOOL_CLIENT_ID.into()),
+        ..Launch::learner("sub-sam", "sam", &target)
+    };
+    let response = post_launch(&app, &shared.id_token(&platform, &ok_nonce), &ok_state).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "azp names Lectern"
+    );
+    // The browser that began it still can; its state cookie is then removed.
+    let response = post_launch(&app, &id_token, &state).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let removed = set_cookie(&response, &lectern::lti::state_cookie_name(&state)).unwrap();
+    assert!(removed.contains("Max-Age=0"), "{removed}");
+
     // Another launch's nonce.
     let (state, _) = initiate(&app, &platform).await;
     let response = post_launch(&app, &base.id_token(&platform, "another-nonce"), &state).await;
@@ -913,4 +999,278 @@ async fn anonymous_logins_are_throttled_before_they_write_a_row() {
         .await
         .unwrap();
     assert!(rows <= 65, "{rows} logins kept");
+}
+
+/// The learner id of the account `username`.
+async fn learner_id(app: &TestApp, username: &str) -> i64 {
+    sqlx::query_scalar("SELECT learner_id FROM accounts WHERE username = $1")
+        .bind(username)
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_lti_instructor_follows_and_grades_the_learners_of_their_course_only() {
+    use crate::common::browser::{html, signed_in};
+    use crate::common::grading::{QUESTIONS, post_grade, queue_ids, release};
+    let (app, platform) = registered().await;
+    app.add_account("bo", Role::Learner, Some("blue")).await;
+    app.add_account("ines", Role::Instructor, None).await;
+    let (_, jo_token) = launch_from(
+        &app,
+        &platform,
+        &Launch::learner("sub-jo", "jo", &app.url("/modules/cluster-architecture")),
+        None,
+    )
+    .await;
+    let mut teacher = Launch::learner("sub-teach", "teach", &app.url("/"));
+    teacher.roles = vec!["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor".to_owned()];
+    let (_, teacher_token) = launch_from(&app, &platform, &teacher, None).await;
+    let mut jo = Browser::new(&app);
+    jo.session = Some(jo_token);
+    let mut teach = Browser::new(&app);
+    teach.session = Some(teacher_token);
+    let bo = signed_in(&app, "bo").await;
+    let ines = signed_in(&app, "ines").await;
+    for learner in [&jo, &bo] {
+        let answer = learner
+            .post_json(
+                &format!("{QUESTIONS}/api-server-role/answer"),
+                r#"{"text": "The API server is the only door to etcd.", "submit": true}"#,
+            )
+            .await;
+        assert_eq!(answer.status(), StatusCode::OK);
+    }
+    let (jo_id, bo_id) = (learner_id(&app, "jo").await, learner_id(&app, "bo").await);
+
+    // The cohort table, the picture and the gradebook hold NET-101's learners, whatever is asked.
+    for path in ["/instructor/cohort", "/instructor/cohort?cohort=blue"] {
+        let page = html(&teach, path).await;
+        assert!(
+            !page.contains(&format!("/instructor/learners/{bo_id}\"")),
+            "{path}: another course's learner: {page}"
+        );
+        assert!(!page.contains(">blue<"), "{path}: another course's cohort");
+    }
+    let page = html(&teach, "/instructor/cohort").await;
+    assert!(page.contains(&format!("/instructor/learners/{jo_id}\"")));
+    let csv = html(&teach, "/instructor/gradebook.csv").await;
+    assert!(csv.contains("jo,NET-101") && !csv.contains("bo,"), "{csv}");
+    let csv = html(&teach, "/instructor/gradebook.csv?cohort=blue").await;
+    assert!(!csv.contains("bo,"), "{csv}");
+    let stuck = html(&teach, "/instructor/stuck?cohort=blue").await;
+    assert!(stuck.contains("Cohort blue (0 learners)"), "{stuck}");
+    assert_eq!(
+        teach
+            .get(&format!("/instructor/learners/{bo_id}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        teach
+            .get(&format!("/instructor/learners/{jo_id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // Grading: jo's answer only; bo's is not found, to read or to grade; releases reach every
+    // cohort, so they are for instructors of the whole portal.
+    let queue = queue_ids(&html(&ines, "/instructor/grading").await);
+    assert_eq!(queue.len(), 2, "a portal instructor sees both answers");
+    let theirs = queue_ids(&html(&teach, "/instructor/grading").await);
+    assert_eq!(theirs.len(), 1);
+    let bo_answer = queue.iter().find(|id| **id != theirs[0]).unwrap();
+    let path = format!("/instructor/grading/answers/{bo_answer}");
+    assert_eq!(teach.get(&path).await.status(), StatusCode::NOT_FOUND);
+    let ines_page = html(&ines, &path).await;
+    let ines_csrf = crate::common::browser::hidden(&ines_page, "csrf");
+    let as_teacher = ines_page.replace(&ines_csrf, &teach.csrf().await);
+    let graded = post_grade(&teach, bo_answer, &as_teacher, &["2", "2", "1"], "").await;
+    assert_eq!(graded.status(), StatusCode::NOT_FOUND);
+    let queue_page = html(&teach, "/instructor/grading").await;
+    assert!(
+        queue_page.contains("Ask an admin to release"),
+        "{queue_page}"
+    );
+    let released = release(&teach, Some("api-server-role")).await;
+    assert_eq!(released.status(), StatusCode::FORBIDDEN);
+    let own = format!("/instructor/grading/answers/{}", theirs[0]);
+    assert_eq!(teach.get(&own).await.status(), StatusCode::OK);
+
+    // The same person launched from a second course teaches both.
+    teacher.context = ("course-7".to_owned(), "blue".to_owned());
+    let (_, token) = launch_from(&app, &platform, &teacher, None).await;
+    teach.session = Some(token);
+    assert_eq!(
+        queue_ids(&html(&teach, "/instructor/grading").await).len(),
+        2
+    );
+    assert_eq!(
+        teach
+            .get(&format!("/instructor/learners/{bo_id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// An admin registers a second platform with `platform`'s issuer and another client id (as
+/// Canvas cloud's schools share one issuer).
+async fn register_sharing_the_issuer(app: &TestApp, platform: &PlatformDouble) {
+    let mut root = Browser::new(app);
+    root.sign_in_as("root", PASSWORD).await;
+    let mut form: Vec<(&str, String)> = vec![("csrf", root.csrf().await)];
+    for (name, value) in platform.registration() {
+        let value = match name {
+            "name" => "Other school".to_owned(),
+            "client_id" => OTHER_CLIENT.to_owned(),
+            _ => value,
+        };
+        form.push((name, value));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let registered = root.post_form("/admin/lti", &form).await;
+    assert_eq!(registered.status(), StatusCode::OK);
+}
+
+/// The client id of the second registration.
+const OTHER_CLIENT: &str = "other-client";
+
+/// Launches `launch` through the registration with `client_id`; answers the session token.
+async fn launch_through(
+    app: &TestApp,
+    platform: &PlatformDouble,
+    client_id: &str,
+    launch: &Launch,
+) -> String {
+    let login = Browser::new(app)
+        .post_form(
+            "/lti/login",
+            &[
+                ("iss", platform.issuer.as_str()),
+                ("login_hint", "x"),
+                ("client_id", client_id),
+            ],
+        )
+        .await;
+    let location = url::Url::parse(login.headers()["location"].to_str().unwrap()).unwrap();
+    let query: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    let mut launch = launch.clone();
+    launch.audience = client_id.to_owned();
+    let id_token = launch.id_token(platform, &query["nonce"]);
+    let launched = post_launch(app, &id_token, &query["state"]).await;
+    assert_eq!(launched.status(), StatusCode::SEE_OTHER);
+    cookie_value(&set_cookie(&launched, "lectern_session").expect("a session"))
+}
+
+/// The learner ids linked to `subject`, whatever registration.
+async fn accounts_of(app: &TestApp, subject: &str) -> Vec<i64> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT learner_id FROM account_identities WHERE subject = $1 ORDER BY learner_id",
+    )
+    .bind(subject)
+    .fetch_all(&app.app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn platforms_sharing_an_issuer_never_sign_in_as_each_others_people() {
+    let (app, platform) = registered().await;
+    let tool = crate::common::lti::TOOL_CLIENT_ID;
+    launch_through(&app, &platform, tool, &Launch::learner("sub-1", "jo", "/")).await;
+    register_sharing_the_issuer(&app, &platform).await;
+    launch_through(
+        &app,
+        &platform,
+        OTHER_CLIENT,
+        &Launch::learner("sub-1", "mallory", "/"),
+    )
+    .await;
+    assert_eq!(
+        accounts_of(&app, "sub-1").await.len(),
+        2,
+        "the same subject at another registration is another person"
+    );
+    let jo = learner_id(&app, "jo").await;
+    assert_eq!(accounts_of(&app, "sub-1").await[0], jo);
+    // Each keeps their own account on their next launch.
+    launch_through(&app, &platform, tool, &Launch::learner("sub-1", "jo", "/")).await;
+    launch_through(
+        &app,
+        &platform,
+        OTHER_CLIENT,
+        &Launch::learner("sub-1", "x", "/"),
+    )
+    .await;
+    assert_eq!(accounts_of(&app, "sub-1").await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_identity_linked_by_issuer_alone_is_kept_only_while_one_platform_has_that_issuer() {
+    let (app, platform) = registered().await;
+    let tool = crate::common::lti::TOOL_CLIENT_ID;
+    // Accounts linked before identities named their registration and deployment.
+    for subject in ["sub-old", "sub-older"] {
+        launch_through(
+            &app,
+            &platform,
+            tool,
+            &Launch::learner(subject, subject, "/"),
+        )
+        .await;
+    }
+    sqlx::query("UPDATE account_identities SET client_id = '', deployment_id = ''")
+        .execute(&app.app.db)
+        .await
+        .unwrap();
+    let old = learner_id(&app, "sub-old").await;
+    launch_through(
+        &app,
+        &platform,
+        tool,
+        &Launch::learner("sub-old", "again", "/"),
+    )
+    .await;
+    assert_eq!(
+        accounts_of(&app, "sub-old").await,
+        vec![old],
+        "the same account"
+    );
+    let keyed: (String, String) = sqlx::query_as(
+        "SELECT client_id, deployment_id FROM account_identities WHERE subject = 'sub-old' AND client_id <> ''",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        keyed,
+        (tool.to_owned(), crate::common::lti::DEPLOYMENT.to_owned())
+    );
+
+    // With two platforms on the issuer, either could be claiming the other's people: an identity
+    // linked by issuer alone is adopted by neither.
+    register_sharing_the_issuer(&app, &platform).await;
+    let older = learner_id(&app, "sub-older").await;
+    launch_through(
+        &app,
+        &platform,
+        OTHER_CLIENT,
+        &Launch::learner("sub-older", "m", "/"),
+    )
+    .await;
+    launch_through(
+        &app,
+        &platform,
+        tool,
+        &Launch::learner("sub-older", "n", "/"),
+    )
+    .await;
+    let linked = accounts_of(&app, "sub-older").await;
+    assert_eq!(linked.len(), 3, "{linked:?}");
+    assert_eq!(linked[0], older, "the old row stays as it was");
 }

@@ -148,3 +148,35 @@ async fn a_portal_counts_its_active_sessions_and_may_keep_metrics_off_its_public
         "not on the public port"
     );
 }
+
+#[tokio::test]
+async fn metrics_answer_from_memory_while_the_database_is_down() {
+    let metrics_port = free_port();
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.metrics_address = Some(format!("127.0.0.1:{metrics_port}").parse().unwrap());
+    })
+    .await;
+    app.add_account("ada", Role::Learner, None).await;
+    Browser::new(&app).sign_in_as("ada", PASSWORD).await;
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    scrape(&url).await;
+    app.app.db.close().await;
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let text = tokio::time::timeout(std::time::Duration::from_secs(3), scrape(&url))
+        .await
+        .expect("a scrape during the outage answers at once");
+    assert!(
+        sample(&text, r#"lectern_http_request_duration_seconds_count{method="GET",route="/readyz",status="503"}"#)
+            .is_some_and(|n| n >= 1.0),
+        "the outage is visible in the counters: {text}"
+    );
+    assert_eq!(
+        sample(&text, "lectern_active_sessions"),
+        Some(1.0),
+        "the last count, kept in memory: {text}"
+    );
+}

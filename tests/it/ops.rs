@@ -657,3 +657,142 @@ async fn precompressed_files_are_never_compressed_again_per_request() {
     assert!(plain.headers().get("content-encoding").is_none());
     assert_ne!(plain.headers()["etag"], brotli_etag);
 }
+
+/// Opens `n` connections to `addr` from the loopback address `from` (any of 127.0.0.0/8), sending
+/// nothing.
+async fn idle_connections_from(
+    from: &str,
+    addr: std::net::SocketAddr,
+    n: usize,
+) -> Vec<tokio::net::TcpStream> {
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(std::net::SocketAddr::new(from.parse().unwrap(), 0))
+            .unwrap();
+        streams.push(socket.connect(addr).await.unwrap());
+    }
+    streams
+}
+
+/// How many of `streams` the server still holds open (a read neither ends nor fails).
+async fn still_open(streams: &mut [tokio::net::TcpStream]) -> usize {
+    use tokio::io::AsyncReadExt;
+    let mut open = 0;
+    for stream in streams {
+        let mut buf = [0u8; 64];
+        if tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf))
+            .await
+            .is_err()
+        {
+            open += 1;
+        }
+    }
+    open
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_every_connection_but_a_trusted_proxy_may() {
+    let app = TestApp::spawn_with_config(|c| {
+        c.max_connections = 16;
+        c.max_connections_per_address = 4;
+        c.trusted_proxies = vec!["127.0.0.3/32".parse().unwrap()];
+    })
+    .await;
+    let mut greedy = idle_connections_from("127.0.0.2", app.addr, 30).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        still_open(&mut greedy).await,
+        4,
+        "one address holds its 4 connections; the others were closed at once"
+    );
+    served_within(
+        &app,
+        Duration::from_secs(3),
+        "another address is served while one holds its maximum",
+    )
+    .await;
+    let mut proxied = idle_connections_from("127.0.0.3", app.addr, 10).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        still_open(&mut proxied).await,
+        10,
+        "a trusted proxy carries many clients' connections"
+    );
+    drop(greedy);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = idle_connections_from("127.0.0.2", app.addr, 4).await;
+    assert_eq!(
+        still_open(&mut again).await,
+        4,
+        "closed connections give their slots back"
+    );
+}
+
+/// Sends `GET /healthz` on `stream` and reads the response; `None` once the server has closed it.
+async fn health_on(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&answer).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Some(text);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_connections_end_at_their_maximum_age_so_clients_rebalance() {
+    let app = TestApp::spawn_with_config(|c| c.max_connection_age = 1).await;
+    // A client that keeps asking on one connection gets its answers, then the connection ends a
+    // little after its age (after a response, never during one).
+    let mut busy = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let started = Instant::now();
+    let mut answered = 0;
+    while started.elapsed() < Duration::from_secs(5) {
+        match health_on(&mut busy).await {
+            Some(answer) => {
+                assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+                answered += 1;
+            }
+            None => break,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let lived = started.elapsed();
+    assert!(answered >= 5, "{answered} answers before it ended");
+    assert!(
+        lived >= Duration::from_millis(900) && lived < Duration::from_secs(4),
+        "the connection ended after {lived:?}"
+    );
+    // An idle kept-alive connection ends at its age too.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    assert!(health_on(&mut idle).await.is_some());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(still_open(std::slice::from_mut(&mut idle)).await, 0);
+}
