@@ -27,8 +27,9 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 pub use checks::{
-    AccessTarget, Check, CheckSpec, FieldAssertion, FieldTest, HealthEndpoint, ObjectRef,
-    PathSegment, Subject,
+    AccessCheck, AccessTarget, Check, CheckKind, CheckSpec, CountCheck, EventCheck, FieldAssertion,
+    FieldTest, HealthCheck, HealthEndpoint, ObjectRef, PathSegment, ResourceCheck, Subject,
+    VersionCheck,
 };
 pub use diagnostics::{Diagnostic, InvalidCourse, line_column};
 pub use files::CourseFiles;

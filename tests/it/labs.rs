@@ -923,7 +923,7 @@ async fn the_rbac_manifest_is_served_for_download() {
 
 mod kinds {
     use super::*;
-    use lectern::content::{Check, CheckSpec, ObjectRef};
+    use lectern::content::{Check, CheckSpec, ObjectRef, ResourceCheck, VersionCheck};
     use lectern::labs::{self, Cluster, ConnectOptions, Status};
 
     async fn run(cluster: &FakeCluster, spec: CheckSpec) -> lectern::labs::CheckResult {
@@ -954,10 +954,18 @@ mod kinds {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn version_checks_pass_and_fail_on_the_servers_version() {
         let cluster = FakeCluster::start(kind::lab_done()).await;
-        let passed = run(&cluster, CheckSpec::Version { at_least: (1, 30) }).await;
+        let passed = run(
+            &cluster,
+            CheckSpec::Version(VersionCheck { at_least: (1, 30) }),
+        )
+        .await;
         assert_eq!(passed.status, Status::Passed);
         cluster.state.lock().unwrap().version = (1, 27);
-        let failed = run(&cluster, CheckSpec::Version { at_least: (1, 28) }).await;
+        let failed = run(
+            &cluster,
+            CheckSpec::Version(VersionCheck { at_least: (1, 28) }),
+        )
+        .await;
         assert_eq!(failed.status, Status::Failed);
         assert_eq!(
             failed.message,
@@ -976,11 +984,11 @@ mod kinds {
         };
         let missing_group = run(
             &cluster,
-            CheckSpec::Resource {
+            CheckSpec::Resource(ResourceCheck {
                 target: target("monitoring.coreos.com/v1", "ServiceMonitor"),
                 absent: false,
                 fields: vec![],
-            },
+            }),
         )
         .await;
         assert_eq!(missing_group.status, Status::Error);
@@ -990,11 +998,11 @@ mod kinds {
         );
         let missing_kind = run(
             &cluster,
-            CheckSpec::Resource {
+            CheckSpec::Resource(ResourceCheck {
                 target: target("apps/v1", "Deploymnet"),
                 absent: false,
                 fields: vec![],
-            },
+            }),
         )
         .await;
         assert_eq!(

@@ -673,7 +673,9 @@ at_least = "1.34"
 
 #[test]
 fn the_new_check_features_parse_into_what_the_runner_needs() {
-    use lectern::content::{AccessTarget, CheckSpec, FieldTest};
+    use lectern::content::{
+        AccessCheck, AccessTarget, CheckSpec, EventCheck, FieldTest, ResourceCheck,
+    };
     let course = step_with_checks(
         "\n[[checks]]\nid = \"metrics\"\ncheck = \"access\"\ntitle = \"t\"\nhint = \"h\"\ncontext = \"kind-solo\"\nsubject = { service_account = \"monitoring/m\" }\nverb = \"get\"\nnon_resource_url = \"/metrics\"\nallowed = true\n\
          \n[[checks]]\nid = \"ev\"\ncheck = \"event\"\ntitle = \"t\"\nhint = \"h\"\nafter = [\"metrics\"]\nkind = \"Node\"\nreason = \"NodeNotReady\"\n\
@@ -687,15 +689,15 @@ fn the_new_check_features_parse_into_what_the_runner_needs() {
     assert_eq!(step.checks[0].context.as_deref(), Some("kind-solo"));
     assert!(matches!(
         &step.checks[0].spec,
-        CheckSpec::Access { on: AccessTarget::NonResource { path }, .. } if path == "/metrics"
+        CheckSpec::Access(AccessCheck { on: AccessTarget::NonResource { path }, .. }) if path == "/metrics"
     ));
     assert_eq!(step.checks[1].after, ["metrics"]);
     assert!(matches!(
         &step.checks[1].spec,
-        CheckSpec::Event { kind, name: None, namespace: None, reason, absent: false, .. }
+        CheckSpec::Event(EventCheck { kind, name: None, namespace: None, reason, absent: false, .. })
             if kind == "Node" && reason == "NodeNotReady"
     ));
-    let CheckSpec::Resource { fields, .. } = &step.checks[2].spec else {
+    let CheckSpec::Resource(ResourceCheck { fields, .. }) = &step.checks[2].spec else {
         panic!("resource check")
     };
     assert!(matches!(

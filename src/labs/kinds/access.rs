@@ -6,16 +6,21 @@ use kube::api::PostParams;
 use serde_json::json;
 
 use super::Verdict;
-use crate::content::{AccessTarget, Subject};
+use crate::content::{AccessCheck, AccessTarget, Subject};
 use crate::labs::cluster::{Cluster, ClusterError};
 
+/// Asks the authorizer what `check` asks.
 pub(super) async fn access(
     cluster: &Cluster,
-    subject: &Subject,
-    verb: &str,
-    on: &AccessTarget,
-    expected: bool,
+    check: &AccessCheck,
 ) -> Result<Verdict, ClusterError> {
+    let AccessCheck {
+        subject,
+        verb,
+        on,
+        allowed: expected,
+    } = check;
+    let expected = *expected;
     use k8s_openapi::api::authorization::v1::{
         NonResourceAttributes, ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
     };

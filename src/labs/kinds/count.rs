@@ -4,73 +4,74 @@ use kube::api::ListParams;
 use serde_json::{Value, json};
 
 use super::Verdict;
+use crate::content::CountCheck;
 use crate::labs::cluster::{Cluster, ClusterError};
 
-pub(super) struct CountQuery<'a> {
-    pub(super) api_version: &'a str,
-    pub(super) kind: &'a str,
-    pub(super) namespace: Option<&'a str>,
-    pub(super) label_selector: Option<&'a str>,
-    pub(super) field_selector: Option<&'a str>,
-}
-
-pub(super) async fn count(
-    cluster: &Cluster,
-    query: &CountQuery<'_>,
-    min: Option<u32>,
-    max: Option<u32>,
-    ready: bool,
-) -> Result<Verdict, ClusterError> {
-    let (api, _) = cluster
-        .api_for(query.api_version, query.kind, query.namespace)
-        .await?;
+/// Counts the objects `check` selects.
+pub(super) async fn count(cluster: &Cluster, check: &CountCheck) -> Result<Verdict, ClusterError> {
+    let CountCheck {
+        api_version,
+        kind,
+        namespace,
+        label_selector,
+        field_selector,
+        min,
+        max,
+        ready,
+    } = check;
+    let (min, max, ready) = (*min, *max, *ready);
+    let (namespace, label_selector, field_selector) = (
+        namespace.as_deref(),
+        label_selector.as_deref(),
+        field_selector.as_deref(),
+    );
+    let (api, _) = cluster.api_for(api_version, kind, namespace).await?;
     let mut params = ListParams::default();
-    if let Some(labels) = query.label_selector {
+    if let Some(labels) = label_selector {
         params = params.labels(labels);
     }
-    if let Some(fields) = query.field_selector {
+    if let Some(fields) = field_selector {
         params = params.fields(fields);
     }
-    let action = format!("list {}", query.kind);
-    let (matching, not_ready): (Vec<String>, Vec<String>) =
-        if Cluster::is_secret(query.api_version, query.kind) {
-            let list = cluster.call(&action, api.list_metadata(&params)).await?;
-            (
-                list.items
-                    .into_iter()
-                    .map(|o| o.metadata.name.unwrap_or_default())
-                    .collect(),
-                Vec::new(),
-            )
-        } else {
-            let list = cluster.call(&action, api.list(&params)).await?;
-            let mut matching = Vec::new();
-            let mut not_ready = Vec::new();
-            for object in list.items {
-                let name = object.metadata.name.clone().unwrap_or_default();
-                if !ready || is_ready(&serde_json::to_value(&object).unwrap_or(Value::Null)) {
-                    matching.push(name);
-                } else {
-                    not_ready.push(name);
-                }
+    let action = format!("list {}", kind);
+    let (matching, not_ready): (Vec<String>, Vec<String>) = if Cluster::is_secret(api_version, kind)
+    {
+        let list = cluster.call(&action, api.list_metadata(&params)).await?;
+        (
+            list.items
+                .into_iter()
+                .map(|o| o.metadata.name.unwrap_or_default())
+                .collect(),
+            Vec::new(),
+        )
+    } else {
+        let list = cluster.call(&action, api.list(&params)).await?;
+        let mut matching = Vec::new();
+        let mut not_ready = Vec::new();
+        for object in list.items {
+            let name = object.metadata.name.clone().unwrap_or_default();
+            if !ready || is_ready(&serde_json::to_value(&object).unwrap_or(Value::Null)) {
+                matching.push(name);
+            } else {
+                not_ready.push(name);
             }
-            (matching, not_ready)
-        };
+        }
+        (matching, not_ready)
+    };
     let n = matching.len() as u32;
     let passed = min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m);
     let what = format!(
         "{}{}{}",
         if ready { "Ready " } else { "" },
-        query.kind,
+        kind,
         if n == 1 { "" } else { "s" }
     );
-    let scope = match (query.label_selector, query.field_selector) {
+    let scope = match (label_selector, field_selector) {
         (Some(l), Some(f)) => format!(" matching {l} and {f}"),
         (Some(s), None) | (None, Some(s)) => format!(" matching {s}"),
         (None, None) => String::new(),
     };
-    let place = query
-        .namespace
+    let place = namespace
         .map(|ns| format!(" in namespace {ns}"))
         .unwrap_or_default();
     let mut message = format!(

@@ -4,35 +4,37 @@
 use k8s_openapi::api::core::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
-use regex::Regex;
 use serde_json::{Value, json};
 
 use super::{Verdict, plural};
+use crate::content::EventCheck;
 use crate::labs::cluster::{Cluster, ClusterError};
-
-/// The object the events are about.
-pub(super) struct About<'a> {
-    pub(super) kind: &'a str,
-    pub(super) namespace: Option<&'a str>,
-    pub(super) name: Option<&'a str>,
-}
 
 /// At most this many matching events are shown as evidence.
 const SHOWN: usize = 5;
 
-pub(super) async fn event(
-    cluster: &Cluster,
-    about: &About<'_>,
-    reason: &str,
-    message: Option<&Regex>,
-    absent: bool,
-) -> Result<Verdict, ClusterError> {
-    let api: Api<Event> = match about.namespace {
+/// Looks for the events `check` describes.
+pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdict, ClusterError> {
+    let EventCheck {
+        kind,
+        namespace,
+        name,
+        reason,
+        message,
+        absent,
+    } = check;
+    let (namespace, name, message, absent) = (
+        namespace.as_deref(),
+        name.as_deref(),
+        message.as_ref(),
+        *absent,
+    );
+    let api: Api<Event> = match namespace {
         Some(ns) => Api::namespaced(cluster.client.clone(), ns),
         None => Api::all(cluster.client.clone()),
     };
-    let mut selector = format!("involvedObject.kind={},reason={reason}", about.kind);
-    if let Some(name) = about.name {
+    let mut selector = format!("involvedObject.kind={},reason={reason}", kind);
+    if let Some(name) = name {
         selector.push_str(&format!(",involvedObject.name={name}"));
     }
     let list = cluster
@@ -52,11 +54,11 @@ pub(super) async fn event(
         .iter()
         .filter(|e| message.is_none_or(|re| re.is_match(e["message"].as_str().unwrap_or(""))))
         .collect();
-    let what = match (about.name, about.namespace) {
-        (Some(name), Some(ns)) => format!("{} {ns}/{name}", about.kind),
-        (Some(name), None) => format!("{} {name}", about.kind),
-        (None, Some(ns)) => format!("any {} in namespace {ns}", about.kind),
-        (None, None) => format!("any {}", about.kind),
+    let what = match (name, namespace) {
+        (Some(name), Some(ns)) => format!("{} {ns}/{name}", kind),
+        (Some(name), None) => format!("{} {name}", kind),
+        (None, Some(ns)) => format!("any {} in namespace {ns}", kind),
+        (None, None) => format!("any {}", kind),
     };
     let shown: Vec<Value> = matching.iter().take(SHOWN).map(|e| summary(e)).collect();
     let observed =

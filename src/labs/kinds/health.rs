@@ -3,14 +3,18 @@
 use serde_json::{Value, json};
 
 use super::Verdict;
-use crate::content::HealthEndpoint;
+use crate::content::HealthCheck;
 use crate::labs::cluster::{Cluster, ClusterError};
 
+/// Reads the health endpoint `check` names.
 pub(super) async fn health(
     cluster: &Cluster,
-    endpoint: HealthEndpoint,
-    required: &[String],
+    check: &HealthCheck,
 ) -> Result<Verdict, ClusterError> {
+    let HealthCheck {
+        endpoint,
+        checks: required,
+    } = check;
     use http_body_util::BodyExt;
     let path = format!("{}?verbose", endpoint.path());
     let request = http::Request::get(&path)

@@ -1,11 +1,11 @@
 //! One file per check kind: each asks the cluster, compares, and says what it saw.
 //!
-//! To add a check kind:
-//! 1. add its `CheckSpec` variant and its validation (fields, `file:line` messages) in
-//!    `content/checks.rs`;
-//! 2. add a file here with one `pub(super) async fn` that returns a [`Verdict`]: what was observed
-//!    and, on failure, a message that names the likely slip; never read Secret data;
-//! 3. dispatch to it in [`evaluate`];
+//! These files mirror `content/checks/`, where each kind's payload is parsed. To add a check kind:
+//! 1. add its payload, keys and parse in `content/checks/` (see that module's steps);
+//! 2. add a file here with one `pub(super) async fn` taking that payload and returning a
+//!    [`Verdict`]: what was observed and, on failure, a message that names the likely slip; never
+//!    read Secret data;
+//! 3. dispatch to it in [`evaluate`] (the compiler asks for it);
 //! 4. give the Kubernetes API double in `tests/common/kube_api.rs` what a real cluster answers, and
 //!    test the kind passing, failing and erroring in `tests/it/labs.rs`;
 //! 5. document it in the README's "Writing checks".
@@ -54,53 +54,12 @@ impl Verdict {
 /// Evaluates one check against the cluster.
 pub(super) async fn evaluate(cluster: &Cluster, spec: &CheckSpec) -> Result<Verdict, ClusterError> {
     match spec {
-        CheckSpec::Resource {
-            target,
-            absent,
-            fields,
-        } => resource::resource(cluster, target, *absent, fields).await,
-        CheckSpec::Count {
-            api_version,
-            kind,
-            namespace,
-            label_selector,
-            field_selector,
-            min,
-            max,
-            ready,
-        } => {
-            let query = count::CountQuery {
-                api_version,
-                kind,
-                namespace: namespace.as_deref(),
-                label_selector: label_selector.as_deref(),
-                field_selector: field_selector.as_deref(),
-            };
-            count::count(cluster, &query, *min, *max, *ready).await
-        }
-        CheckSpec::Access {
-            subject,
-            verb,
-            on,
-            allowed,
-        } => access::access(cluster, subject, verb, on, *allowed).await,
-        CheckSpec::Event {
-            kind,
-            namespace,
-            name,
-            reason,
-            message,
-            absent,
-        } => {
-            let about = event::About {
-                kind,
-                namespace: namespace.as_deref(),
-                name: name.as_deref(),
-            };
-            event::event(cluster, &about, reason, message.as_ref(), *absent).await
-        }
-        CheckSpec::Health { endpoint, checks } => health::health(cluster, *endpoint, checks).await,
-        CheckSpec::Version { at_least } => version::version(cluster, *at_least).await,
+        CheckSpec::Resource(check) => resource::resource(cluster, check).await,
+        CheckSpec::Count(check) => count::count(cluster, check).await,
+        CheckSpec::Access(check) => access::access(cluster, check).await,
+        CheckSpec::Event(check) => event::event(cluster, check).await,
+        CheckSpec::Health(check) => health::health(cluster, check).await,
+        CheckSpec::Version(check) => version::version(cluster, check).await,
     }
 }
 

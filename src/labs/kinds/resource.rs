@@ -4,16 +4,21 @@
 use serde_json::{Value, json};
 
 use super::{Verdict, plural};
-use crate::content::{FieldAssertion, FieldTest, ObjectRef, PathSegment};
+use crate::content::{FieldAssertion, FieldTest, ObjectRef, PathSegment, ResourceCheck};
 use crate::labs::cluster::{Cluster, ClusterError};
 use crate::labs::near_miss;
 
+/// Reads the object `check` names and tests its fields.
 pub(super) async fn resource(
     cluster: &Cluster,
-    target: &ObjectRef,
-    absent: bool,
-    fields: &[FieldAssertion],
+    check: &ResourceCheck,
 ) -> Result<Verdict, ClusterError> {
+    let ResourceCheck {
+        target,
+        absent,
+        fields,
+    } = check;
+    let absent = *absent;
     let (api, namespaced) = cluster
         .api_for(
             &target.api_version,

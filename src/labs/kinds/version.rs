@@ -3,12 +3,15 @@
 use serde_json::json;
 
 use super::Verdict;
+use crate::content::VersionCheck;
 use crate::labs::cluster::{Cluster, ClusterError};
 
+/// Compares the server's version with `check`'s minimum.
 pub(super) async fn version(
     cluster: &Cluster,
-    at_least: (u32, u32),
+    check: &VersionCheck,
 ) -> Result<Verdict, ClusterError> {
+    let at_least = check.at_least;
     let info = cluster.ping().await?;
     let major: u32 = info.major.trim_end_matches('+').parse().unwrap_or(0);
     let minor: u32 = info.minor.trim_end_matches('+').parse().unwrap_or(0);
