@@ -7,31 +7,7 @@
 
 use sqlx::AnyPool;
 
-use super::{AuthError, Hasher, Role, password, store};
-
-/// One account as the admin list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    /// Their learner row.
-    pub learner_id: i64,
-    /// What they sign in with.
-    pub username: String,
-    /// What they may do.
-    pub role: Role,
-    /// Their cohort, if any.
-    pub cohort: Option<String>,
-    /// When they last signed in (RFC 3339); `None` if never.
-    pub last_sign_in: Option<String>,
-    /// When they were deactivated; `None` while they may sign in.
-    pub deactivated: Option<String>,
-}
-
-impl Account {
-    /// They may sign in.
-    pub fn is_active(&self) -> bool {
-        self.deactivated.is_none()
-    }
-}
+use super::{Account, AuthError, Hasher, Role, password, store};
 
 /// Every account, by user name.
 pub async fn list(pool: &AnyPool) -> Result<Vec<Account>, sqlx::Error> {

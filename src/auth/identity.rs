@@ -5,35 +5,7 @@
 
 use sqlx::AnyPool;
 
-use super::{AuthError, Hasher, Origin, Role, Session, open_session, password, store};
-
-/// Whose `sub` a subject is. An OpenID provider's subjects are unique under its issuer; an LTI
-/// platform's only under Lectern's registration there (client id) and the deployment, because
-/// several registrations may share an issuer (Canvas cloud's is every school's), and one platform
-/// must never sign in as another's people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityKey {
-    /// The provider's issuer URL.
-    pub issuer: String,
-    /// Lectern's client id at an LTI platform; empty for single sign-on.
-    pub client_id: String,
-    /// The LTI deployment; empty for single sign-on.
-    pub deployment_id: String,
-    /// The provider's stable identifier for the person.
-    pub subject: String,
-}
-
-impl IdentityKey {
-    /// A single sign-on identity: the issuer alone scopes its subjects.
-    pub fn single_sign_on(issuer: &str, subject: &str) -> Self {
-        Self {
-            issuer: issuer.to_owned(),
-            client_id: String::new(),
-            deployment_id: String::new(),
-            subject: subject.to_owned(),
-        }
-    }
-}
+use super::{AuthError, Hasher, IdentityKey, Origin, Role, Session, open_session, password, store};
 
 /// Who the provider says signed in, with what the portal's mapping made of their claims.
 #[derive(Debug, Clone)]

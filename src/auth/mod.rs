@@ -74,6 +74,58 @@ pub struct User {
     pub role: Role,
 }
 
+/// One account as the admin list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Their learner row.
+    pub learner_id: i64,
+    /// What they sign in with.
+    pub username: String,
+    /// What they may do.
+    pub role: Role,
+    /// Their cohort, if any.
+    pub cohort: Option<String>,
+    /// When they last signed in (RFC 3339); `None` if never.
+    pub last_sign_in: Option<String>,
+    /// When they were deactivated; `None` while they may sign in.
+    pub deactivated: Option<String>,
+}
+
+impl Account {
+    /// They may sign in.
+    pub fn is_active(&self) -> bool {
+        self.deactivated.is_none()
+    }
+}
+
+/// Whose `sub` a subject is. An OpenID provider's subjects are unique under its issuer; an LTI
+/// platform's only under Lectern's registration there (client id) and the deployment, because
+/// several registrations may share an issuer (Canvas cloud's is every school's), and one platform
+/// must never sign in as another's people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityKey {
+    /// The provider's issuer URL.
+    pub issuer: String,
+    /// Lectern's client id at an LTI platform; empty for single sign-on.
+    pub client_id: String,
+    /// The LTI deployment; empty for single sign-on.
+    pub deployment_id: String,
+    /// The provider's stable identifier for the person.
+    pub subject: String,
+}
+
+impl IdentityKey {
+    /// A single sign-on identity: the issuer alone scopes its subjects.
+    pub fn single_sign_on(issuer: &str, subject: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            client_id: String::new(),
+            deployment_id: String::new(),
+            subject: subject.to_owned(),
+        }
+    }
+}
+
 /// A signed-in session.
 #[derive(Debug, Clone)]
 pub struct Session {

@@ -2,9 +2,7 @@
 
 use sqlx::AnyPool;
 
-use super::accounts::Account;
-use super::identity::IdentityKey;
-use super::{AuthError, Origin, Role, Session, User};
+use super::{Account, AuthError, IdentityKey, Origin, Role, Session, User};
 
 type AccountRow = (i64, String, String, String);
 

@@ -18,11 +18,43 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use sqlx::AnyPool;
 
-pub use link::{
-    BridgeLink, Bridges, Incoming, Learner, Link, LinkError, LinkInfo, LinkService, Outgoing,
-};
+pub use link::{BridgeLink, Bridges, Incoming, Learner, Link, LinkService, Outgoing};
 pub use peers::Peers;
 pub use store::{Pairing, rfc3339};
+
+/// What the portal knows of a live bridge, for the learner's "Your cluster" panel.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LinkInfo {
+    /// When it connected (RFC 3339, UTC).
+    pub connected_since: String,
+    /// The address it connected from.
+    pub from: String,
+    /// The kubeconfig context it relays to.
+    pub context: String,
+    /// The local cluster's Kubernetes version, as the client reported it.
+    pub server_version: String,
+    /// The client program.
+    pub client: String,
+}
+
+/// An answer relayed from the learner's cluster.
+#[derive(Debug)]
+pub struct Relayed {
+    /// HTTP status.
+    pub status: u16,
+    /// Content negotiation headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Why a request could not be relayed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    /// The connection closed before the answer came.
+    #[error("your cluster connection closed: {0}")]
+    Closed(String),
+}
 
 /// Why a bridge request was refused.
 #[derive(Debug, thiserror::Error)]

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
-use super::link::{LinkError, LinkInfo, Relayed};
 use super::store;
+use super::{LinkError, LinkInfo, Relayed};
 
 /// How long a holder may take to say whether it holds a bridge.
 const STATUS_WITHIN: Duration = Duration::from_secs(2);

@@ -4,7 +4,8 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use crate::auth::accounts::{self, Account};
+use crate::auth::Account;
+use crate::auth::accounts;
 use crate::auth::{self, AuthError, password};
 use crate::config::{UserAddArgs, UserCommand};
 use crate::db;
@@ -52,7 +53,7 @@ async fn add(args: UserAddArgs) -> ExitCode {
                 &args.name,
                 args.role,
                 cohort,
-                &auth::identity::IdentityKey::single_sign_on(issuer, subject),
+                &auth::IdentityKey::single_sign_on(issuer, subject),
             )
             .await
         }

@@ -11,7 +11,8 @@ use serde::Deserialize;
 use super::session::{Admin, CsrfForm, CsrfOnly, HasCsrf};
 use super::{Error, Page};
 use crate::app::AppState;
-use crate::auth::accounts::{self, Account};
+use crate::auth::Account;
+use crate::auth::accounts;
 use crate::auth::{self, Role, password};
 use crate::labs::{self, AssignError};
 
@@ -110,7 +111,7 @@ pub(super) async fn add_user(
             username,
             role,
             cohort,
-            &auth::identity::IdentityKey::single_sign_on(sso.issuer(), subject),
+            &auth::IdentityKey::single_sign_on(sso.issuer(), subject),
         )
         .await
         .map(|user| (user, false))

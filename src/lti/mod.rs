@@ -25,9 +25,8 @@ use openidconnect::{AdditionalClaims, ClientId, IdToken, IssuerUrl, JsonWebKeySe
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-use crate::auth::identity::{
-    IdentityKey, ProviderIdentity, adopt_issuer_only_identity, sign_in_with_identity,
-};
+use crate::auth::IdentityKey;
+use crate::auth::identity::{ProviderIdentity, adopt_issuer_only_identity, sign_in_with_identity};
 use crate::auth::{AuthError, Hasher, Role, Session, random_hex, token_hash};
 
 /// How long a platform may take between login initiation and launch.

@@ -29,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use tokio::sync::RwLock;
 
-use crate::auth::identity::{IdentityKey, ProviderIdentity, sign_in_with_identity};
+use crate::auth::IdentityKey;
+use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
 use crate::auth::{AuthError, Hasher, Role, Session, token_hash};
 
 /// How long a begun sign-in may take at the provider.

@@ -5,6 +5,7 @@ mod common;
 
 mod accounts;
 mod answers;
+mod architecture;
 mod auth;
 mod bridge;
 mod cli;
