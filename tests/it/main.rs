@@ -23,6 +23,7 @@ mod ops;
 mod pages;
 mod progress;
 mod replicas;
+mod schema;
 mod sso;
 mod validation;
 mod watch;
