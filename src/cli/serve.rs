@@ -43,6 +43,15 @@ const PASSBACK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Posts queued LTI scores to learning platforms for as long as the app lives.
 async fn pass_grades_back(app: std::sync::Weak<App>) {
+    let passback = match crate::lti::passback::Passback::new() {
+        Ok(passback) => passback,
+        Err(e) => {
+            tracing::error!(
+                "LTI grade passback cannot start its HTTP client, so no score is sent: {e}"
+            );
+            return;
+        }
+    };
     let mut every = tokio::time::interval(PASSBACK_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -56,7 +65,7 @@ async fn pass_grades_back(app: std::sync::Weak<App>) {
         else {
             return;
         };
-        if let Err(e) = crate::lti::passback::send_due(&db, site.course()).await {
+        if let Err(e) = passback.send_due(&db, site.course()).await {
             tracing::warn!("LTI grade passback: {e}");
         }
     }

@@ -10,8 +10,11 @@
 //! which Lectern makes in the course's container; each submitted answer's score goes there, with
 //! the instructor's comment once the grade is released.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
+use reqwest::StatusCode;
 use sqlx::AnyPool;
 
 use super::{LINEITEM_SCOPE, LtiError, SCORE_SCOPE, keys, now, store};
@@ -27,97 +30,217 @@ fn backoff(attempts: i64) -> i64 {
     (30_i64 << attempts.clamp(0, 7)).min(3600)
 }
 
-/// Posts every score that is due; answers how many learners' scores were sent.
-pub async fn send_due(pool: &AnyPool, course: &Course) -> Result<usize, LtiError> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
-    let mut sent = 0;
-    for (learner_id, attempts) in store::due_scores(pool, now()).await? {
-        if !store::score_taken(pool, learner_id, now(), now() + CLAIM_SECONDS).await? {
-            continue; // another server is sending them
-        }
-        match send_learner(pool, course, &http, learner_id).await {
-            Ok(()) => {
-                store::score_sent(pool, learner_id, attempts).await?;
-                sent += 1;
-            }
-            Err(reason) => {
-                tracing::warn!(
-                    learner_id,
-                    attempts = attempts + 1,
-                    "LTI grade passback failed: {reason}"
-                );
-                store::score_failed(pool, learner_id, now() + backoff(attempts), &reason).await?;
-            }
-        }
-    }
-    Ok(sent)
+/// How long a platform may take to answer one request.
+const PLATFORM_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long before its expiry a cached access token is asked for again.
+const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long a token is kept when the platform does not say (`expires_in`).
+const TOKEN_DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+
+/// Why one learner's scores could not be sent; the text is what admins see on the LTI page.
+#[derive(Debug, thiserror::Error)]
+pub enum PassbackError {
+    /// The platform could not be reached (or did not answer in time).
+    #[error("{platform}: {source}")]
+    Unreachable {
+        /// The platform's name.
+        platform: String,
+        /// What the HTTP client said.
+        source: reqwest::Error,
+    },
+    /// The platform answered with an error status.
+    #[error("{platform} answered {status} to {what}")]
+    Refused {
+        /// The platform's name.
+        platform: String,
+        /// Its answer.
+        status: StatusCode,
+        /// The request ("the score", "an access token", …).
+        what: &'static str,
+    },
+    /// The platform's answer is not what the standard says.
+    #[error("{platform} {what}")]
+    Malformed {
+        /// The platform's name.
+        platform: String,
+        /// What was wrong ("sent no access token").
+        what: String,
+    },
+    /// A line item's address (from a launch or the platform) is not a URL.
+    #[error("a line item's address is not a URL: {0}")]
+    Address(#[from] openidconnect::url::ParseError),
+    /// Lectern could not sign its client assertion.
+    #[error("cannot sign the client assertion: {0}")]
+    Signing(Box<LtiError>),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Reading the learner's answers failed.
+    #[error("{0}")]
+    Answers(#[from] crate::assess::AssessError),
 }
 
-/// One learner's scores, to every line item linked to them.
-async fn send_learner(
-    pool: &AnyPool,
-    course: &Course,
-    http: &reqwest::Client,
-    learner_id: i64,
-) -> Result<(), String> {
-    let progress = crate::progress::for_learner(pool, course, learner_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    for link in store::grade_links(pool, learner_id)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        let (Some(progress), Some(module)) = (
-            progress
-                .modules
-                .iter()
-                .find(|m| m.module_id == link.module_id),
-            course.module(&link.module_id),
-        ) else {
-            continue; // the module left the course
-        };
-        let Some(platform) = store::by_id(pool, link.platform_id)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            continue;
-        };
-        let service =
-            GradeService::connect(pool, http, &platform, link.per_question.is_some()).await?;
-        service
-            .post_score(&link.lineitem, &module_score(&link, module, progress))
-            .await?;
-        if let Some(columns) = &link.per_question {
-            for (index, question) in module.questions.iter().enumerate() {
-                if question.points == 0 {
-                    continue; // a line item needs a maximum above 0
+/// Grade passback for the process: one HTTP client, and each platform's access tokens kept until
+/// they are about to expire, so that a busy course asks its platform for a token once an hour, not
+/// once per score.
+pub struct Passback {
+    http: reqwest::Client,
+    tokens: Mutex<HashMap<(i64, String), (String, Instant)>>,
+}
+
+impl Passback {
+    /// The client platforms are asked through: no redirects (a score and its bearer token go
+    /// where the launch said, nowhere else), and a timeout per request.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(PLATFORM_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            http,
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Posts every score that is due; answers how many learners' scores were sent.
+    pub async fn send_due(&self, pool: &AnyPool, course: &Course) -> Result<usize, LtiError> {
+        let mut sent = 0;
+        for (learner_id, attempts) in store::due_scores(pool, now()).await? {
+            if !store::score_taken(pool, learner_id, now(), now() + CLAIM_SECONDS).await? {
+                continue; // another server is sending them
+            }
+            match self.send_learner(pool, course, learner_id).await {
+                Ok(()) => {
+                    store::score_sent(pool, learner_id, attempts).await?;
+                    sent += 1;
                 }
-                let answer = crate::assess::latest(
-                    pool,
-                    course,
-                    learner_id,
-                    module.id.as_ref(),
-                    question.id.as_ref(),
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                let Some(answer) = answer.filter(|a| a.state != "draft") else {
-                    continue; // nothing to grade yet: the column stays empty
-                };
-                let lineitem = service
-                    .question_lineitem(pool, columns, module, index + 1, question)
-                    .await?;
-                service
-                    .post_score(&lineitem, &question_score(&link.user_id, &answer))
-                    .await?;
+                Err(reason) => {
+                    let reason = reason.to_string();
+                    tracing::warn!(
+                        learner_id,
+                        attempts = attempts + 1,
+                        "LTI grade passback failed: {reason}"
+                    );
+                    store::score_failed(pool, learner_id, now() + backoff(attempts), &reason)
+                        .await?;
+                }
             }
         }
+        Ok(sent)
     }
-    Ok(())
+
+    /// An access token for `scope` at `platform`: the cached one while it lasts, else a new one.
+    async fn token(
+        &self,
+        pool: &AnyPool,
+        platform: &super::Platform,
+        scope: &str,
+    ) -> Result<String, PassbackError> {
+        let key = (platform.id, scope.to_owned());
+        let cached = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(token, _)| token.clone());
+        if let Some(token) = cached {
+            return Ok(token);
+        }
+        let (token, lifetime) = access_token(pool, &self.http, platform, scope).await?;
+        let until = Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN);
+        self.tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (token.clone(), until));
+        Ok(token)
+    }
+
+    /// One learner's scores, to every line item linked to them.
+    async fn send_learner(
+        &self,
+        pool: &AnyPool,
+        course: &Course,
+        learner_id: i64,
+    ) -> Result<(), PassbackError> {
+        let sent = self.post_learner(pool, course, learner_id).await;
+        if let Err(PassbackError::Refused {
+            status: StatusCode::UNAUTHORIZED,
+            platform,
+            ..
+        }) = &sent
+        {
+            tracing::info!(%platform, "LTI: the platform refused a cached access token; a new one is asked next time");
+            self.tokens
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+        }
+        sent
+    }
+
+    async fn post_learner(
+        &self,
+        pool: &AnyPool,
+        course: &Course,
+        learner_id: i64,
+    ) -> Result<(), PassbackError> {
+        let progress = crate::progress::for_learner(pool, course, learner_id).await?;
+        for link in store::grade_links(pool, learner_id).await? {
+            let (Some(progress), Some(module)) = (
+                progress
+                    .modules
+                    .iter()
+                    .find(|m| m.module_id == link.module_id),
+                course.module(&link.module_id),
+            ) else {
+                continue; // the module left the course
+            };
+            let Some(platform) = store::by_id(pool, link.platform_id).await? else {
+                continue;
+            };
+            let scope = if link.per_question.is_some() {
+                format!("{SCORE_SCOPE} {LINEITEM_SCOPE}")
+            } else {
+                SCORE_SCOPE.to_owned()
+            };
+            let service = GradeService {
+                http: &self.http,
+                platform: &platform,
+                token: self.token(pool, &platform, &scope).await?,
+            };
+            service
+                .post_score(&link.lineitem, &module_score(&link, module, progress))
+                .await?;
+            if let Some(columns) = &link.per_question {
+                for (index, question) in module.questions.iter().enumerate() {
+                    if question.points == 0 {
+                        continue; // a line item needs a maximum above 0
+                    }
+                    let answer = crate::assess::latest(
+                        pool,
+                        course,
+                        learner_id,
+                        module.id.as_ref(),
+                        question.id.as_ref(),
+                    )
+                    .await?;
+                    let Some(answer) = answer.filter(|a| a.state != "draft") else {
+                        continue; // nothing to grade yet: the column stays empty
+                    };
+                    let lineitem = service
+                        .question_lineitem(pool, columns, module, index + 1, question)
+                        .await?;
+                    service
+                        .post_score(&lineitem, &question_score(&link.user_id, &answer))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The module's score: lab steps passed plus the points the learner can see, with a comment that
@@ -180,29 +303,46 @@ struct GradeService<'a> {
     token: String,
 }
 
-impl<'a> GradeService<'a> {
-    /// Asks for an access token: to post scores, and to make line items when `line_items`.
-    async fn connect(
-        pool: &AnyPool,
-        http: &'a reqwest::Client,
-        platform: &'a super::Platform,
-        line_items: bool,
-    ) -> Result<Self, String> {
-        let scope = if line_items {
-            format!("{SCORE_SCOPE} {LINEITEM_SCOPE}")
+impl GradeService<'_> {
+    /// The platform could not be reached.
+    fn unreachable(&self, source: reqwest::Error) -> PassbackError {
+        PassbackError::Unreachable {
+            platform: self.platform.name.clone(),
+            source,
+        }
+    }
+
+    /// The platform's answer, or the error its status says.
+    fn successful(
+        &self,
+        response: reqwest::Response,
+        what: &'static str,
+    ) -> Result<reqwest::Response, PassbackError> {
+        if response.status().is_success() {
+            Ok(response)
         } else {
-            SCORE_SCOPE.to_owned()
-        };
-        let token = access_token(pool, http, platform, &scope).await?;
-        Ok(Self {
-            http,
-            platform,
-            token,
-        })
+            Err(PassbackError::Refused {
+                platform: self.platform.name.clone(),
+                status: response.status(),
+                what,
+            })
+        }
+    }
+
+    /// The platform sent something the standard does not allow.
+    fn malformed(&self, what: impl Into<String>) -> PassbackError {
+        PassbackError::Malformed {
+            platform: self.platform.name.clone(),
+            what: what.into(),
+        }
     }
 
     /// Posts `score` to `lineitem`.
-    async fn post_score(&self, lineitem: &str, score: &serde_json::Value) -> Result<(), String> {
+    async fn post_score(
+        &self,
+        lineitem: &str,
+        score: &serde_json::Value,
+    ) -> Result<(), PassbackError> {
         let response = self
             .http
             .post(scores_url(lineitem)?)
@@ -211,14 +351,8 @@ impl<'a> GradeService<'a> {
             .body(score.to_string())
             .send()
             .await
-            .map_err(|e| format!("{}: {e}", self.platform.name))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "{} answered {} to the score",
-                self.platform.name,
-                response.status()
-            ));
-        }
+            .map_err(|e| self.unreachable(e))?;
+        self.successful(response, "the score")?;
         Ok(())
     }
 
@@ -232,11 +366,9 @@ impl<'a> GradeService<'a> {
         module: &crate::content::Module,
         number: usize,
         question: &crate::content::Question,
-    ) -> Result<String, String> {
+    ) -> Result<String, PassbackError> {
         let key = (module.id.as_ref(), question.id.as_ref());
-        let known = store::question_lineitem(pool, self.platform.id, columns, key.0, key.1)
-            .await
-            .map_err(|e| e.to_string())?;
+        let known = store::question_lineitem(pool, self.platform.id, columns, key.0, key.1).await?;
         if let Some(lineitem) = known {
             return Ok(lineitem);
         }
@@ -252,9 +384,7 @@ impl<'a> GradeService<'a> {
                     .await?
             }
         };
-        store::keep_question_lineitem(pool, self.platform.id, columns, key, &lineitem)
-            .await
-            .map_err(|e| e.to_string())?;
+        store::keep_question_lineitem(pool, self.platform.id, columns, key, &lineitem).await?;
         Ok(lineitem)
     }
 
@@ -263,9 +393,8 @@ impl<'a> GradeService<'a> {
         &self,
         columns: &super::QuestionColumns,
         resource_id: &str,
-    ) -> Result<Option<String>, String> {
-        let mut url =
-            openidconnect::url::Url::parse(&columns.lineitems).map_err(|e| e.to_string())?;
+    ) -> Result<Option<String>, PassbackError> {
+        let mut url = openidconnect::url::Url::parse(&columns.lineitems)?;
         url.query_pairs_mut()
             .append_pair("resource_link_id", &columns.resource_link_id)
             .append_pair("resource_id", resource_id);
@@ -279,20 +408,12 @@ impl<'a> GradeService<'a> {
             )
             .send()
             .await
-            .map_err(|e| format!("{}: {e}", self.platform.name))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "{} answered {} to the list of line items",
-                self.platform.name,
-                response.status()
-            ));
-        }
-        let items: Vec<serde_json::Value> = response.json().await.map_err(|e| {
-            format!(
-                "{} sent line items that are not JSON: {e}",
-                self.platform.name
-            )
-        })?;
+            .map_err(|e| self.unreachable(e))?;
+        let items: Vec<serde_json::Value> = self
+            .successful(response, "the list of line items")?
+            .json()
+            .await
+            .map_err(|e| self.malformed(format!("sent line items that are not JSON: {e}")))?;
         // Platforms may ignore the filters: check them here too.
         Ok(items
             .iter()
@@ -310,7 +431,7 @@ impl<'a> GradeService<'a> {
         resource_id: &str,
         label: &str,
         points: u32,
-    ) -> Result<String, String> {
+    ) -> Result<String, PassbackError> {
         let item = serde_json::json!({
             "scoreMaximum": points,
             "label": label,
@@ -326,37 +447,35 @@ impl<'a> GradeService<'a> {
             .body(item.to_string())
             .send()
             .await
-            .map_err(|e| format!("{}: {e}", self.platform.name))?;
-        if !response.status().is_success() {
-            return Err(format!(
-                "{} answered {} to a new line item",
-                self.platform.name,
-                response.status()
-            ));
-        }
-        let made: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
+            .map_err(|e| self.unreachable(e))?;
+        let made: serde_json::Value = self
+            .successful(response, "a new line item")?
+            .json()
+            .await
+            .map_err(|e| self.malformed(format!("sent a line item that is not JSON: {e}")))?;
         made["id"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| format!("{} made a line item without an id", self.platform.name))
+            .ok_or_else(|| self.malformed("made a line item without an id"))
     }
 }
 
 /// `<line item>/scores`, keeping the line item's query.
-fn scores_url(lineitem: &str) -> Result<String, String> {
-    let mut url = openidconnect::url::Url::parse(lineitem).map_err(|e| e.to_string())?;
+fn scores_url(lineitem: &str) -> Result<String, PassbackError> {
+    let mut url = openidconnect::url::Url::parse(lineitem)?;
     let path = format!("{}/scores", url.path().trim_end_matches('/'));
     url.set_path(&path);
     Ok(url.to_string())
 }
 
-/// An access token for `scope`, asked with a client assertion signed by Lectern's key.
+/// An access token for `scope` and how long it lasts, asked with a client assertion signed by
+/// Lectern's key.
 async fn access_token(
     pool: &AnyPool,
     http: &reqwest::Client,
     platform: &super::Platform,
     scope: &str,
-) -> Result<String, String> {
+) -> Result<(String, Duration), PassbackError> {
     let issued = now();
     let assertion = keys::sign(
         pool,
@@ -370,7 +489,12 @@ async fn access_token(
         }),
     )
     .await
-    .map_err(|e: LtiError| e.to_string())?;
+    .map_err(|e| PassbackError::Signing(Box::new(e)))?;
+    let service = GradeService {
+        http,
+        platform,
+        token: String::new(),
+    };
     let response = http
         .post(&platform.token_url)
         .form(&[
@@ -384,19 +508,20 @@ async fn access_token(
         ])
         .send()
         .await
-        .map_err(|e| format!("{}: {e}", platform.name))?;
-    if !response.status().is_success() {
-        return Err(format!(
-            "{} refused an access token: {}",
-            platform.name,
-            response.status()
-        ));
-    }
-    let body: serde_json::Value = response.json().await.map_err(|e| e.to_string())?;
-    body["access_token"]
+        .map_err(|e| service.unreachable(e))?;
+    let body: serde_json::Value = service
+        .successful(response, "a request for an access token")?
+        .json()
+        .await
+        .map_err(|e| service.malformed(format!("sent a token answer that is not JSON: {e}")))?;
+    let token = body["access_token"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| format!("{} sent no access token", platform.name))
+        .ok_or_else(|| service.malformed("sent no access token"))?;
+    let lifetime = body["expires_in"]
+        .as_u64()
+        .map_or(TOKEN_DEFAULT_LIFETIME, Duration::from_secs);
+    Ok((token, lifetime))
 }
 
 /// Makes every score that failed due at once; answers how many.

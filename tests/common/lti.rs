@@ -37,8 +37,10 @@ struct Recorded {
     tool_jwks: std::sync::Mutex<String>,
     /// Answer 503 to everything grade-related.
     down: std::sync::atomic::AtomicBool,
-    /// Access tokens issued, with their scopes.
+    /// Access tokens valid now, with their scopes.
     tokens: std::sync::Mutex<Vec<(String, String)>>,
+    /// How many access tokens were ever issued.
+    issued: std::sync::atomic::AtomicUsize,
     /// Every score posted, in order, with the number of its line item.
     scores: std::sync::Mutex<Vec<(usize, serde_json::Value)>>,
     /// Line items the tool made (item `n` is at index `n - 2`: item 1 is the activity's own).
@@ -117,6 +119,16 @@ impl PlatformDouble {
         self.state
             .down
             .store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many access tokens the token endpoint has issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.state.issued.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Revokes every access token issued so far (as a platform does when its admin rotates keys).
+    pub fn revoke_tokens(&self) {
+        self.state.tokens.lock().unwrap().clear();
     }
 
     /// The scores the activity's own line item received so far.
@@ -461,7 +473,10 @@ async fn token(
     if !valid {
         return refuse(401, "invalid_client");
     }
-    let issued = format!("token-{}", state.tokens.lock().unwrap().len() + 1);
+    let n = state
+        .issued
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let issued = format!("token-{}", n + 1);
     state
         .tokens
         .lock()

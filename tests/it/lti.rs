@@ -634,7 +634,7 @@ async fn scores_reach_the_line_item_as_they_change_and_grades_only_once_released
         if page.contains("class=\"passback-failing\"") {
             assert!(page.contains(">jo</th><td>1</td>"), "{page}");
             assert!(
-                page.contains("Moodle refused an access token: 503"),
+                page.contains("Moodle answered 503 Service Unavailable to the score"),
                 "{page}"
             );
             break;
@@ -667,6 +667,33 @@ async fn scores_reach_the_line_item_as_they_change_and_grades_only_once_released
         3,
         "7 → 10 points"
     );
+    assert_eq!(
+        platform.tokens_issued(),
+        1,
+        "one access token, kept until it expires, for every score"
+    );
+
+    // A token the platform revoked fails once, and the next try asks for a new one.
+    platform.revoke_tokens();
+    let page = html(&ines, &format!("/instructor/grading/answers/{id}")).await;
+    let regraded = post_grade(&ines, &id, &page, &["3", "4", "2", "0"], "Hm.").await;
+    assert_eq!(regraded.status(), StatusCode::SEE_OTHER);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !html(&root, "/admin/lti")
+        .await
+        .contains("Moodle answered 401 Unauthorized to the score")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refusal is never listed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let csrf = root.csrf().await;
+    root.post_form("/admin/lti/retry", &[("csrf", &csrf)]).await;
+    let sixth = nth_score(&platform, 6).await;
+    assert_eq!(sixth["userId"], "sub-jo");
+    assert_eq!(platform.tokens_issued(), 2);
 }
 
 /// Launches module 01 for `who` with the course's line-item container and a column per question
