@@ -3,13 +3,13 @@
 
 use super::filters;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::Error;
 use super::paths::QuestionPath;
-use super::session::Visitor;
+use super::session::{CsrfHeader, Visitor};
 use crate::app::AppState;
 use crate::assess::{self, AnswerInput};
 
@@ -39,12 +39,10 @@ pub(super) async fn current(
 /// `POST /api/modules/{module}/questions/{question}/answer`: saves a new version.
 pub(super) async fn save(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    CsrfHeader(visitor): CsrfHeader,
     QuestionPath { module, question }: QuestionPath,
-    headers: HeaderMap,
     Json(input): Json<AnswerInput>,
 ) -> Result<Json<assess::AnswerView>, Error> {
-    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     app.quotas
         .answer_saves
         .take(visitor.learner_id())
@@ -116,13 +114,11 @@ pub(super) async fn self_assessment_sheet(
 /// scores, `{"scores": [..]}`, one per rubric criterion (personal mode).
 pub(super) async fn self_assess(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    CsrfHeader(visitor): CsrfHeader,
     QuestionPath { module, question }: QuestionPath,
-    headers: HeaderMap,
     Json(scores): Json<assess::self_assessment::Scores>,
 ) -> Result<Json<assess::self_assessment::SelfAssessment>, Error> {
     personal_mode_only(&app)?;
-    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     app.quotas
         .answer_saves
         .take(visitor.learner_id())

@@ -86,7 +86,8 @@ impl Error {
         Error::Internal
     }
 
-    fn status(&self) -> StatusCode {
+    /// The status this error answers with.
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -192,6 +193,45 @@ impl From<crate::auth::AuthError> for Error {
             Auth::LastAdmin => Error::Conflict(error.to_string()),
             Auth::Busy(_) => Error::Unavailable(error.to_string()),
             Auth::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::lti::LtiError> for Error {
+    fn from(error: crate::lti::LtiError) -> Self {
+        use crate::lti::LtiError as Lti;
+        match error {
+            Lti::Invalid(_) | Lti::BadState | Lti::OtherBrowser => {
+                Error::BadRequest(error.to_string())
+            }
+            Lti::UnknownPlatform(_) => Error::NotFound(error.to_string()),
+            Lti::Duplicate(_) => Error::Conflict(error.to_string()),
+            Lti::PlatformUnreachable => Error::BadGateway {
+                message: error.to_string(),
+                detail: String::new(),
+            },
+            Lti::Rejected(_) => Error::Unauthorized(error.to_string()),
+            Lti::Account(e) => e.into(),
+            Lti::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::sso::SsoError> for Error {
+    fn from(error: crate::sso::SsoError) -> Self {
+        use crate::sso::SsoError as Sso;
+        match error {
+            Sso::ProviderUnreachable(_) => Error::BadGateway {
+                message: error.to_string(),
+                detail: String::new(),
+            },
+            Sso::BadState | Sso::Denied(_) => Error::BadRequest(error.to_string()),
+            Sso::DomainNotAllowed(_) | Sso::GroupClaimMissing(_) => {
+                Error::Forbidden(error.to_string())
+            }
+            Sso::TokenRejected(_) => Error::Unauthorized(error.to_string()),
+            Sso::Account(e) => e.into(),
+            Sso::Database(e) => e.into(),
         }
     }
 }

@@ -3,12 +3,12 @@
 
 use super::filters;
 use askama::Template;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use super::session::Instructor;
+use super::session::{CsrfForm, HasCsrf, Instructor};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::assess::grading::{
@@ -123,10 +123,9 @@ pub(super) async fn withdraw(
     State(app): State<AppState>,
     staff: Instructor,
     Query(filter): Query<Filter>,
-    Form(form): Form<ReleaseForm>,
+    CsrfForm(form): CsrfForm<ReleaseForm>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    staff.visitor.check_csrf(Some(&form.csrf))?;
     releases_are_for_the_portal(&staff)?;
     let question = form.question();
     let withdrawn =
@@ -281,7 +280,7 @@ pub(super) async fn save_grade(
     staff: Instructor,
     Path(answer_id): Path<i64>,
     Query(filter): Query<Filter>,
-    Form(fields): Form<Vec<(String, String)>>,
+    CsrfForm(GradeFields(fields)): CsrfForm<GradeFields>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let session = &staff.session;
@@ -292,7 +291,6 @@ pub(super) async fn save_grade(
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
-    staff.visitor.check_csrf(Some(field("csrf")))?;
     let raw_scores: Vec<String> = fields
         .iter()
         .filter(|(n, _)| n == "score")
@@ -336,8 +334,10 @@ pub(super) async fn save_grade(
             };
             return Ok(Redirect::to(&to).into_response());
         }
-        Err(assess::AssessError::Conflict(m)) => (StatusCode::CONFLICT, m),
-        Err(assess::AssessError::Invalid(m)) => (StatusCode::UNPROCESSABLE_ENTITY, m),
+        Err(e @ (assess::AssessError::Conflict(_) | assess::AssessError::Invalid(_))) => {
+            let error = Error::from(e);
+            (error.status(), error.to_string())
+        }
         Err(e) => return Err(e.into()),
     };
     let task = grading::task(&app.db, course, staff.scope, answer_id).await?;
@@ -354,6 +354,26 @@ pub(super) async fn save_grade(
             feedback,
         },
     )
+}
+
+/// The grading form's fields in order (a `score` per criterion), with its CSRF token among them.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub(super) struct GradeFields(Vec<(String, String)>);
+
+impl HasCsrf for GradeFields {
+    fn csrf(&self) -> &str {
+        self.0
+            .iter()
+            .find(|(name, _)| name == "csrf")
+            .map_or("", |(_, value)| value.as_str())
+    }
+}
+
+impl HasCsrf for ReleaseForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// Form of `POST /instructor/grading/release` and `/withdraw`.
@@ -389,11 +409,10 @@ pub(super) async fn release(
     State(app): State<AppState>,
     staff: Instructor,
     Query(filter): Query<Filter>,
-    Form(form): Form<ReleaseForm>,
+    CsrfForm(form): CsrfForm<ReleaseForm>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let session = &staff.session;
-    staff.visitor.check_csrf(Some(&form.csrf))?;
     releases_are_for_the_portal(&staff)?;
     let question = form.question();
     if form.confirm != "yes" {

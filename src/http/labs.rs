@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Error;
 use super::paths::LabStepPath;
-use super::session::Visitor;
+use super::session::{CsrfHeader, Visitor};
 use crate::app::AppState;
 use crate::labs::{self, RecordedRun};
 use axum::Extension;
@@ -18,12 +18,11 @@ use axum::Extension;
 /// browser run checks.
 pub(super) async fn check(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    CsrfHeader(visitor): CsrfHeader,
     LabStepPath { lab, step }: LabStepPath,
     headers: HeaderMap,
 ) -> Result<Json<RecordedRun>, Error> {
     require_json(&headers)?;
-    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     app.quotas
         .check_runs
         .take(visitor.learner_id())
@@ -61,11 +60,10 @@ pub(super) async fn check(
 /// Same request rules and limit as a check.
 pub(super) async fn preflight(
     State(app): State<AppState>,
-    Extension(visitor): Extension<Visitor>,
+    CsrfHeader(visitor): CsrfHeader,
     headers: HeaderMap,
 ) -> Result<Json<labs::ClusterFacts>, Error> {
     require_json(&headers)?;
-    visitor.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
     app.quotas
         .check_runs
         .take(visitor.learner_id())

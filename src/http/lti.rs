@@ -74,7 +74,7 @@ async fn login(
             );
             Ok(response)
         }
-        Err(e) => Ok(problem(app, &e)),
+        Err(e) => Ok(problem(app, e)),
     }
 }
 
@@ -134,7 +134,7 @@ pub(super) async fn launch(
             Ok(response)
         }
         Err(LtiError::Database(e)) => Err(e.into()),
-        Err(e) => Ok(problem(&app, &e)),
+        Err(e) => Ok(problem(&app, e)),
     }
 }
 
@@ -152,19 +152,10 @@ pub(super) async fn jwks(State(app): State<AppState>) -> Result<Response, Error>
     }
 }
 
-/// A refused launch as a page, saying what to do.
-fn problem(app: &AppState, error: &LtiError) -> Response {
-    let status = match error {
-        LtiError::Invalid(_) | LtiError::BadState | LtiError::OtherBrowser => {
-            StatusCode::BAD_REQUEST
-        }
-        LtiError::UnknownPlatform(_) => StatusCode::NOT_FOUND,
-        LtiError::Duplicate(_) => StatusCode::CONFLICT,
-        LtiError::PlatformUnreachable => StatusCode::BAD_GATEWAY,
-        LtiError::Rejected(_) | LtiError::Account(_) => StatusCode::UNAUTHORIZED,
-        LtiError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    super::refusal(app, status, "Launch refused", error, None)
+/// A refused launch as a page, saying what to do (its status from `http::error`).
+fn problem(app: &AppState, error: LtiError) -> Response {
+    let error = Error::from(error);
+    super::refusal(app, error.status(), "Launch refused", &error, None)
 }
 
 #[derive(Template)]

@@ -224,6 +224,29 @@ where
     }
 }
 
+/// The visitor of a JSON action (`/api/…`) whose `X-CSRF-Token` header matched their session, as
+/// pages' scripts send it; a missing or wrong token is a 403.
+pub(crate) struct CsrfHeader(pub(crate) Visitor);
+
+impl axum::extract::FromRequestParts<AppState> for CsrfHeader {
+    type Rejection = Error;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &AppState,
+    ) -> Result<Self, Error> {
+        let visitor = parts.extensions.get::<Visitor>().cloned().ok_or_else(|| {
+            Error::internal("checking a JSON action", "the session gate did not run")
+        })?;
+        let token = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        visitor.check_csrf(token)?;
+        Ok(Self(visitor))
+    }
+}
+
 /// Paths anonymous visitors may reach in portal mode.
 fn is_public(path: &str) -> bool {
     // The bridge's endpoints authenticate with a pairing code or a bridge token, not a session;

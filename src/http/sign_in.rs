@@ -203,14 +203,16 @@ pub(super) async fn sign_in(
         }
         Err(AuthError::Database(e)) => Err(e.into()),
         Err(e) => {
-            let status = match e {
-                AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-                AuthError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-                _ => StatusCode::UNAUTHORIZED,
-            };
-            let mut response =
-                sign_in_form(&app, status, Some(&e.to_string()), next, &form.username)?;
-            if let Some(wait) = retry_after(&e) {
+            let wait = retry_after(&e);
+            let error = Error::from(e);
+            let mut response = sign_in_form(
+                &app,
+                error.status(),
+                Some(&error.to_string()),
+                next,
+                &form.username,
+            )?;
+            if let Some(wait) = wait {
                 response.headers_mut().insert(header::RETRY_AFTER, wait);
             }
             Ok(response)
@@ -310,19 +312,17 @@ pub(super) async fn change_password(
     let wait = outcome.as_ref().err().and_then(retry_after);
     let (status, error, done) = match outcome {
         Ok(()) => (StatusCode::OK, None, true),
-        Err(AuthError::InvalidCredentials) => (
-            StatusCode::UNAUTHORIZED,
-            Some("The current password is not right.".to_owned()),
-            false,
-        ),
-        Err(e @ AuthError::Throttled(_)) => {
-            (StatusCode::TOO_MANY_REQUESTS, Some(e.to_string()), false)
-        }
-        Err(e @ AuthError::Busy(_)) => {
-            (StatusCode::SERVICE_UNAVAILABLE, Some(e.to_string()), false)
-        }
         Err(AuthError::Database(e)) => return Err(e.into()),
-        Err(e) => (StatusCode::BAD_REQUEST, Some(e.to_string()), false),
+        Err(e) => {
+            let wrong_password = matches!(e, AuthError::InvalidCredentials);
+            let error = Error::from(e);
+            let message = if wrong_password {
+                "The current password is not right.".to_owned()
+            } else {
+                error.to_string()
+            };
+            (error.status(), Some(message), false)
+        }
     };
     let form = PasswordForm {
         error: error.as_deref(),

@@ -3,7 +3,7 @@
 //! `SameSite=Lax` cookie scoped to these paths (a top-level return from the provider carries it).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -44,7 +44,7 @@ pub(super) async fn begin(
     let next = safe_next(query.next.as_deref());
     let begun = match sso.begin(&app.db, next).await {
         Ok(begun) => begun,
-        Err(e) => return Ok(problem(&app, &e)),
+        Err(e) => return Ok(problem(&app, e)),
     };
     let mut response = Redirect::to(&begun.authorize_url).into_response();
     response.headers_mut().append(
@@ -97,7 +97,7 @@ pub(super) async fn callback(
             response
         }
         Err(SsoError::Database(e)) => return Err(e.into()),
-        Err(e) => problem(&app, &e),
+        Err(e) => problem(&app, e),
     };
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -114,19 +114,14 @@ pub(super) async fn callback(
 }
 
 /// A refused sign-in as a page: what happened and what to do, with a way back.
-fn problem(app: &AppState, error: &SsoError) -> Response {
-    let status = match error {
-        SsoError::ProviderUnreachable(_) => StatusCode::BAD_GATEWAY,
-        SsoError::BadState | SsoError::Denied(_) => StatusCode::BAD_REQUEST,
-        SsoError::DomainNotAllowed(_) | SsoError::GroupClaimMissing(_) => StatusCode::FORBIDDEN,
-        SsoError::TokenRejected(_) | SsoError::Account(_) => StatusCode::UNAUTHORIZED,
-        SsoError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
-    };
+fn problem(app: &AppState, error: SsoError) -> Response {
+    let error = Error::from(error);
+    let status = error.status();
     super::refusal(
         app,
         status,
         "Not signed in",
-        error,
+        &error,
         Some(("/sign-in", "Back to the sign-in page")),
     )
 }
