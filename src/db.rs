@@ -256,15 +256,6 @@ fn sqlite_url(path: &Path) -> String {
     url
 }
 
-/// The current time as the database writes timestamps (UTC, milliseconds: what SQLite's
-/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')` gives), bound from Rust so one SQL text serves both
-/// backends.
-pub fn timestamp_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
 /// A truth value computed by SQL (`EXISTS (...) AS released`): PostgreSQL answers a boolean,
 /// SQLite an integer; this reads either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,7 +61,7 @@ pub(super) async fn insert(
         .bind(new.module_id)
         .bind(new.question_id)
         .bind(new.text)
-        .bind(crate::db::timestamp_now())
+        .bind(crate::clock::timestamp_now())
         .fetch_all(pool)
         .await?
         .pop();
@@ -601,7 +601,7 @@ pub(super) async fn mark_work_seen(pool: &AnyPool, learner_id: i64) -> Result<()
          ON CONFLICT (learner_id) DO UPDATE SET seen_at = excluded.seen_at",
     )
     .bind(learner_id)
-    .bind(crate::db::timestamp_now())
+    .bind(crate::clock::timestamp_now())
     .execute(pool)
     .await
     .map(|_| ())

@@ -13,10 +13,11 @@ pub mod rate_limit;
 mod store;
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
+
+use crate::secrets::{constant_time_eq, random_hex, token_hash};
 
 pub use password::Hasher;
 
@@ -408,7 +409,7 @@ async fn open_session(
         user.learner_id,
         &csrf_token,
         &frame_ancestors,
-        now(),
+        crate::clock::unix_seconds() as u64,
     )
     .await?;
     Ok((
@@ -435,7 +436,7 @@ pub async fn session(
     let Some((session, created_at, last_seen_at)) = store::find_session(pool, &hash).await? else {
         return Ok(None);
     };
-    let now = now();
+    let now = crate::clock::unix_seconds() as u64;
     let expired = now.saturating_sub(last_seen_at) > policy.idle.as_secs()
         || now.saturating_sub(created_at) > policy.absolute.as_secs();
     if expired {
@@ -486,7 +487,11 @@ pub async fn staff_scope(pool: &AnyPool, user: &User) -> Result<StaffScope, sqlx
 
 /// How many sessions were used within `idle` (the active-sessions gauge).
 pub async fn active_sessions(pool: &AnyPool, idle: Duration) -> Result<u64, sqlx::Error> {
-    store::sessions_seen_since(pool, now().saturating_sub(idle.as_secs())).await
+    store::sessions_seen_since(
+        pool,
+        (crate::clock::unix_seconds() as u64).saturating_sub(idle.as_secs()),
+    )
+    .await
 }
 
 /// Ends a session for good.
@@ -524,35 +529,4 @@ pub async fn change_password(
     )
     .await?;
     Ok(())
-}
-
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    getrandom::getrandom(&mut bytes).expect("the operating system's random number generator");
-    bytes
-}
-
-/// The SHA-256 of a secret, in hex: how session tokens and sign-in states are stored, so a copy
-/// of the database cannot be used to take them over.
-pub(crate) fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// `N` random bytes as hex: states, nonces, tokens.
-pub(crate) fn random_hex<const N: usize>() -> String {
-    hex(&random_bytes::<N>())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

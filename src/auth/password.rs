@@ -95,8 +95,8 @@ impl Hasher {
 /// Hashes with Argon2id (the crate's defaults follow OWASP's recommended parameters) and a random
 /// salt, on the calling thread, in `memory`; the PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash`.
 fn hash_now(password: &str, memory: &mut Vec<Block>) -> String {
-    let salt =
-        SaltString::encode_b64(&super::random_bytes::<16>()).expect("16 bytes is a valid salt");
+    let salt = SaltString::encode_b64(&crate::secrets::random_bytes::<16>())
+        .expect("16 bytes is a valid salt");
     let params = Params::default();
     let output = argon2_output(
         Algorithm::Argon2id,
@@ -180,7 +180,7 @@ fn decoy_hash() -> &'static str {
 /// A random 20-character password from an alphabet without look-alikes (no 0/O, 1/l/I).
 pub fn generate() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    super::random_bytes::<20>()
+    crate::secrets::random_bytes::<20>()
         .iter()
         .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
         .collect()

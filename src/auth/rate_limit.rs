@@ -11,7 +11,7 @@
 //! account recently signed in from.
 
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::AnyPool;
 
@@ -27,12 +27,6 @@ pub const PER_ACCOUNT_FROM_NEW_ADDRESSES: usize = 50;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// How long a successful sign-in makes an address known for its account.
 const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn pair(account: &str, address: IpAddr) -> String {
     format!("pair:{account} {address}")
@@ -85,7 +79,7 @@ pub async fn retry_after(
     address: IpAddr,
 ) -> Result<Option<Duration>, sqlx::Error> {
     let account = account.to_lowercase();
-    let now = now_ms();
+    let now = crate::clock::unix_millis();
     let window_start = now - WINDOW.as_millis() as i64;
     let mut wait = None;
     let mut failed_here = false;
@@ -108,7 +102,7 @@ pub async fn retry_after(
 /// Records a failed attempt (and forgets failures that left the window).
 pub async fn failed(pool: &AnyPool, account: &str, address: IpAddr) -> Result<(), sqlx::Error> {
     let account = account.to_lowercase();
-    let now = now_ms();
+    let now = crate::clock::unix_millis();
     let keys: Vec<String> = keys(pool, &account, address, now)
         .await?
         .into_iter()
@@ -125,7 +119,7 @@ pub async fn succeeded(pool: &AnyPool, account: &str, address: IpAddr) -> Result
         pool,
         &pair(&account, address),
         (&account, &address.to_string()),
-        now_ms(),
+        crate::clock::unix_millis(),
     )
     .await
 }

@@ -386,7 +386,7 @@ pub(super) async fn deactivate(pool: &AnyPool, learner_id: i64) -> Result<bool, 
          WHERE learner_id = $1 AND {ANOTHER_ADMIN_REMAINS}"
     ))
     .bind(learner_id)
-    .bind(crate::db::timestamp_now())
+    .bind(crate::clock::timestamp_now())
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
@@ -428,7 +428,7 @@ pub(super) async fn insert_session(
         .await?;
     sqlx::query("UPDATE accounts SET last_sign_in_at = $2 WHERE learner_id = $1")
         .bind(learner_id)
-        .bind(crate::db::timestamp_now())
+        .bind(crate::clock::timestamp_now())
         .execute(&mut *tx)
         .await?;
     tx.commit().await

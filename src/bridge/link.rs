@@ -356,7 +356,7 @@ pub async fn serve(
             server_version,
             client,
         }) if version == protocol::VERSION => LinkInfo {
-            connected_since: super::rfc3339(super::now()),
+            connected_since: crate::clock::rfc3339(crate::clock::unix_seconds()),
             from,
             context: clip(&context),
             server_version: clip(&server_version),

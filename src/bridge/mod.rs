@@ -13,14 +13,12 @@ pub mod policy;
 pub mod protocol;
 mod store;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine;
 use sqlx::AnyPool;
 
 pub use link::{BridgeLink, Bridges, Incoming, Learner, Link, LinkService, Outgoing};
 pub use peers::Peers;
-pub use store::{Pairing, rfc3339};
+pub use store::Pairing;
 
 /// What the portal knows of a live bridge, for the learner's "Your cluster" panel.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -91,13 +89,13 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 /// Creates a one-time pairing code for the learner, valid for ten minutes: `ABCD-EFGH`.
 pub async fn create_code(pool: &AnyPool, learner_id: i64) -> Result<String, BridgeError> {
-    let bytes: [u8; 8] = crate::auth::random_bytes();
+    let bytes: [u8; 8] = crate::secrets::random_bytes();
     let letters: String = bytes
         .iter()
         .map(|b| CODE_ALPHABET[usize::from(*b) % CODE_ALPHABET.len()] as char)
         .collect();
     let code = format!("{}-{}", &letters[..4], &letters[4..]);
-    store::insert_code(pool, learner_id, &code, now()).await?;
+    store::insert_code(pool, learner_id, &code, crate::clock::unix_seconds()).await?;
     Ok(code)
 }
 
@@ -106,14 +104,15 @@ pub async fn pair(pool: &AnyPool, code: &str, label: &str) -> Result<Paired, Bri
     let code = code.trim().to_ascii_uppercase();
     let token = format!(
         "lbt_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crate::auth::random_bytes::<32>())
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(crate::secrets::random_bytes::<32>())
     );
     let label: String = label.chars().filter(|c| !c.is_control()).take(80).collect();
-    match store::exchange_code(pool, &code, &token, &label, now()).await? {
+    match store::exchange_code(pool, &code, &token, &label, crate::clock::unix_seconds()).await? {
         Some((_, learner, expires_at)) => Ok(Paired {
             token,
             learner,
-            expires_at: rfc3339(expires_at),
+            expires_at: crate::clock::rfc3339(expires_at),
         }),
         None => Err(BridgeError::BadCode),
     }
@@ -121,7 +120,7 @@ pub async fn pair(pool: &AnyPool, code: &str, label: &str) -> Result<Paired, Bri
 
 /// The learner a bridge token belongs to, with the token's id.
 pub async fn authenticate(pool: &AnyPool, token: &str) -> Result<(Learner, i64), BridgeError> {
-    match store::token_state(pool, token, now()).await? {
+    match store::token_state(pool, token, crate::clock::unix_seconds()).await? {
         store::TokenState::Valid {
             token_id,
             learner_id,
@@ -150,7 +149,7 @@ pub async fn authenticate(pool: &AnyPool, token: &str) -> Result<(Learner, i64),
 
 /// The learner's paired machines.
 pub async fn pairings(pool: &AnyPool, learner_id: i64) -> Result<Vec<Pairing>, BridgeError> {
-    Ok(store::pairings(pool, learner_id, now()).await?)
+    Ok(store::pairings(pool, learner_id, crate::clock::unix_seconds()).await?)
 }
 
 /// Revokes one of the learner's paired machines and closes its bridge if it is connected.
@@ -160,7 +159,7 @@ pub async fn revoke(
     learner_id: i64,
     pairing_id: i64,
 ) -> Result<(), BridgeError> {
-    if !store::revoke(pool, learner_id, pairing_id, now()).await? {
+    if !store::revoke(pool, learner_id, pairing_id, crate::clock::unix_seconds()).await? {
         return Err(BridgeError::NotFound);
     }
     bridges
@@ -176,10 +175,4 @@ pub async fn revoke(
 /// Closes the learner's live bridge, if any, wherever it is held (their account was deactivated).
 pub async fn disconnect(bridges: &Bridges, learner_id: i64, reason: &str) {
     bridges.close(learner_id, None, reason).await;
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -51,7 +51,7 @@ impl Peers {
         relay_within: Duration,
     ) -> Result<Self, sqlx::Error> {
         let candidate = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(crate::auth::random_bytes::<32>());
+            .encode(crate::secrets::random_bytes::<32>());
         let secret = store::replica_secret(&pool, &candidate).await?;
         let own_url = own_url.trim_end_matches('/');
         store::release_all(&pool, own_url).await?;
@@ -77,8 +77,14 @@ impl Peers {
 
     /// Records that this server holds the learner's bridge `serial`.
     pub(super) async fn hold(&self, learner_id: i64, serial: u64) {
-        if let Err(e) =
-            store::hold(&self.pool, learner_id, &self.own_url, serial, super::now()).await
+        if let Err(e) = store::hold(
+            &self.pool,
+            learner_id,
+            &self.own_url,
+            serial,
+            crate::clock::unix_seconds(),
+        )
+        .await
         {
             tracing::warn!(learner_id, "cannot record the bridge's server: {e}");
         }

@@ -1,6 +1,6 @@
 //! Pairing codes and bridge tokens: the only SQL of the bridge domain.
 
-use crate::auth::token_hash;
+use crate::secrets::token_hash;
 use sqlx::AnyPool;
 
 /// A pairing code is valid this long after the portal shows it.
@@ -177,28 +177,6 @@ pub(super) async fn revoke(
     Ok(done.rows_affected() == 1)
 }
 
-/// Unix seconds as RFC 3339 UTC, e.g. `2026-11-25T16:40:00Z`.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 /// The servers' shared secret: made by the first server that asks (a second at the same instant
 /// finds the first one's), the same for every server of the database afterwards.
 pub(super) async fn replica_secret(pool: &AnyPool, candidate: &str) -> Result<String, sqlx::Error> {
@@ -268,16 +246,4 @@ pub(super) async fn release_all(pool: &AnyPool, holder: &str) -> Result<(), sqlx
         .execute(pool)
         .await
         .map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unix_seconds_format_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_624_800), "2026-11-25T16:40:00Z");
-    }
 }

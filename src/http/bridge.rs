@@ -62,8 +62,8 @@ async fn connect_page_with(
         .map(|p| {
             let used = p
                 .last_used_at
-                .map_or_else(|| "never".to_owned(), bridge::rfc3339);
-            (p.id, p.label, bridge::rfc3339(p.expires_at), used)
+                .map_or_else(|| "never".to_owned(), crate::clock::rfc3339);
+            (p.id, p.label, crate::clock::rfc3339(p.expires_at), used)
         })
         .collect();
     let portal = portal_url(headers);

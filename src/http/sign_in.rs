@@ -109,7 +109,7 @@ fn sign_in_form_with(
     username: &str,
     provider_logout: Option<&str>,
 ) -> Result<Response, Error> {
-    let csrf = auth::random_hex::<16>();
+    let csrf = crate::secrets::random_hex::<16>();
     let form = SignInForm {
         error,
         csrf: &csrf,

@@ -144,7 +144,7 @@ pub(super) async fn assign(
     server: &str,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let now = crate::db::timestamp_now();
+    let now = crate::clock::timestamp_now();
     for learner_id in learner_ids {
         sqlx::query(
             "INSERT INTO cluster_assignments (learner_id, kubeconfig, context, server, assigned_at) VALUES ($1, $2, $3, $4, $5)

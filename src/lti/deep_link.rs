@@ -4,9 +4,9 @@
 
 use sqlx::AnyPool;
 
-use super::{LtiError, keys, now, store};
-use crate::auth::random_hex;
+use super::{LtiError, keys, store};
 use crate::content::Course;
+use crate::secrets::random_hex;
 
 /// How long an instructor may take to choose.
 const CHOICE_LIFETIME_SECS: i64 = 3600;
@@ -41,7 +41,7 @@ pub(super) async fn keep(
             deployment_id: deployment_id.to_owned(),
             return_url: settings.deep_link_return_url.clone(),
             data: settings.data.clone(),
-            created_at: now(),
+            created_at: crate::clock::unix_seconds(),
         },
     )
     .await?)
@@ -51,7 +51,7 @@ pub(super) async fn keep(
 pub async fn waiting(pool: &AnyPool, id: i64, learner_id: i64) -> Result<bool, LtiError> {
     Ok(store::deep_link(pool, id, learner_id, false)
         .await?
-        .is_some_and(|link| now() - link.created_at <= CHOICE_LIFETIME_SECS))
+        .is_some_and(|link| crate::clock::unix_seconds() - link.created_at <= CHOICE_LIFETIME_SECS))
 }
 
 /// What goes back to the platform: where, and the signed response.
@@ -89,7 +89,7 @@ pub async fn choose(
     let Some(link) = store::deep_link(pool, id, learner_id, true).await? else {
         return Err(LtiError::BadState);
     };
-    if now() - link.created_at > CHOICE_LIFETIME_SECS {
+    if crate::clock::unix_seconds() - link.created_at > CHOICE_LIFETIME_SECS {
         return Err(LtiError::BadState);
     }
     let Some(platform) = store::by_id(pool, link.platform_id).await? else {
@@ -99,7 +99,7 @@ pub async fn choose(
         lab.steps.iter().filter(|s| !s.checks.is_empty()).count()
     }) as u32;
     let points: u32 = module.questions.iter().map(|q| q.points).sum();
-    let issued = now();
+    let issued = crate::clock::unix_seconds();
     let mut claims = serde_json::json!({
         "iss": platform.client_id,
         "aud": platform.issuer,

@@ -8,8 +8,8 @@ use openidconnect::{JsonWebKeyId, PrivateSigningKey};
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
 use sqlx::AnyPool;
 
-use super::{LtiError, now, store};
-use crate::auth::random_hex;
+use super::{LtiError, store};
+use crate::secrets::random_hex;
 
 /// How long a key signs.
 pub const ROTATE_AFTER_SECS: i64 = 90 * 24 * 3600;
@@ -19,7 +19,7 @@ pub const KEEP_PUBLISHED_SECS: i64 = 30 * 24 * 3600;
 /// The keys platforms should trust now: the signing key and any recently retired one. Makes the
 /// first key, or the next one when the current is due for rotation.
 pub async fn tool_jwks(pool: &AnyPool) -> Result<CoreJsonWebKeySet, LtiError> {
-    let now = now();
+    let now = crate::clock::unix_seconds();
     let mut keys = store::tool_keys(pool, now - ROTATE_AFTER_SECS - KEEP_PUBLISHED_SECS).await?;
     let current = keys
         .first()
@@ -53,10 +53,11 @@ pub async fn sign(pool: &AnyPool, claims: &serde_json::Value) -> Result<String, 
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::signature::{SignatureEncoding, Signer};
     tool_jwks(pool).await?;
-    let Some((kid, pem, _)) = store::tool_keys(pool, now() - ROTATE_AFTER_SECS)
-        .await?
-        .into_iter()
-        .next()
+    let Some((kid, pem, _)) =
+        store::tool_keys(pool, crate::clock::unix_seconds() - ROTATE_AFTER_SECS)
+            .await?
+            .into_iter()
+            .next()
     else {
         return Err(LtiError::Invalid("no current tool key".to_owned()));
     };

@@ -15,7 +15,7 @@ pub mod passback;
 mod store;
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use openidconnect::core::{
     CoreGenderClaim, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
@@ -27,7 +27,8 @@ use sqlx::AnyPool;
 
 use crate::auth::IdentityKey;
 use crate::auth::identity::{ProviderIdentity, adopt_issuer_only_identity, sign_in_with_identity};
-use crate::auth::{AuthError, Hasher, Role, Session, random_hex, token_hash};
+use crate::auth::{AuthError, Hasher, Role, Session};
+use crate::secrets::{random_hex, token_hash};
 
 /// How long a platform may take between login initiation and launch.
 const LAUNCH_LIFETIME_SECS: i64 = 600;
@@ -312,7 +313,14 @@ pub async fn begin_login(
     };
     let state = random_hex::<32>();
     let nonce = random_hex::<32>();
-    store::insert_launch(pool, &token_hash(&state), &nonce, platform.id, now()).await?;
+    store::insert_launch(
+        pool,
+        &token_hash(&state),
+        &nonce,
+        platform.id,
+        crate::clock::unix_seconds(),
+    )
+    .await?;
     let mut url = openidconnect::url::Url::parse(&platform.auth_url)
         .map_err(|e| LtiError::Invalid(e.to_string()))?;
     {
@@ -389,7 +397,7 @@ pub async fn launch(
         tracing::warn!("LTI launch with an unknown or used state (a replay?)");
         return Err(LtiError::BadState);
     };
-    if now() - created_at > LAUNCH_LIFETIME_SECS {
+    if crate::clock::unix_seconds() - created_at > LAUNCH_LIFETIME_SECS {
         return Err(LtiError::BadState);
     }
     let Some(platform) = store::by_id(pool, platform_id).await? else {
@@ -670,12 +678,6 @@ async fn platform_keys(platform: &Platform) -> Result<CoreJsonWebKeySet, LtiErro
 fn rejected(reason: String) -> LtiError {
     tracing::warn!("LTI launch rejected: {reason}");
     LtiError::Rejected(reason)
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

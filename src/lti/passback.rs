@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use sqlx::AnyPool;
 
-use super::{LINEITEM_SCOPE, LtiError, SCORE_SCOPE, keys, now, store};
-use crate::auth::random_hex;
+use super::{LINEITEM_SCOPE, LtiError, SCORE_SCOPE, keys, store};
 use crate::content::Course;
+use crate::secrets::random_hex;
 
 /// How long a server may take to send one learner's scores before another may try (each request
 /// to the platform times out after 10 s).
@@ -107,8 +107,15 @@ impl Passback {
     /// Posts every score that is due; answers how many learners' scores were sent.
     pub async fn send_due(&self, pool: &AnyPool, course: &Course) -> Result<usize, LtiError> {
         let mut sent = 0;
-        for (learner_id, attempts) in store::due_scores(pool, now()).await? {
-            if !store::score_taken(pool, learner_id, now(), now() + CLAIM_SECONDS).await? {
+        for (learner_id, attempts) in store::due_scores(pool, crate::clock::unix_seconds()).await? {
+            if !store::score_taken(
+                pool,
+                learner_id,
+                crate::clock::unix_seconds(),
+                crate::clock::unix_seconds() + CLAIM_SECONDS,
+            )
+            .await?
+            {
                 continue; // another server is sending them
             }
             match self.send_learner(pool, course, learner_id).await {
@@ -123,8 +130,13 @@ impl Passback {
                         attempts = attempts + 1,
                         "LTI grade passback failed: {reason}"
                     );
-                    store::score_failed(pool, learner_id, now() + backoff(attempts), &reason)
-                        .await?;
+                    store::score_failed(
+                        pool,
+                        learner_id,
+                        crate::clock::unix_seconds() + backoff(attempts),
+                        &reason,
+                    )
+                    .await?;
                 }
             }
         }
@@ -264,7 +276,7 @@ fn module_score(
             progress.points_graded,
             if pending > 0 { format!("; {pending} points not graded yet") } else { String::new() }
         ),
-        "timestamp": crate::bridge::rfc3339(now()),
+        "timestamp": crate::clock::rfc3339(crate::clock::unix_seconds()),
         "activityProgress": if progress.complete { "Completed" } else { "InProgress" },
         "gradingProgress": if pending == 0 { "FullyGraded" } else { "Pending" },
     })
@@ -277,7 +289,7 @@ fn question_score(user_id: &str, answer: &crate::assess::AnswerView) -> serde_js
     let mut score = serde_json::json!({
         "userId": user_id,
         "scoreMaximum": answer.points,
-        "timestamp": crate::bridge::rfc3339(now()),
+        "timestamp": crate::clock::rfc3339(crate::clock::unix_seconds()),
         "activityProgress": "Submitted",
         "gradingProgress": "PendingManual",
     });
@@ -476,7 +488,7 @@ async fn access_token(
     platform: &super::Platform,
     scope: &str,
 ) -> Result<(String, Duration), PassbackError> {
-    let issued = now();
+    let issued = crate::clock::unix_seconds();
     let assertion = keys::sign(
         pool,
         &serde_json::json!({
@@ -537,7 +549,7 @@ pub async fn failing(pool: &AnyPool) -> Result<Vec<FailingScore>, sqlx::Error> {
         .map(|(username, attempts, next_try, error)| FailingScore {
             username,
             attempts,
-            next_try: crate::bridge::rfc3339(next_try),
+            next_try: crate::clock::rfc3339(next_try),
             error,
         })
         .collect())

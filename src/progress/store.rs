@@ -18,7 +18,7 @@ pub(super) async fn record_visit(
     )
     .bind(learner_id)
     .bind(module_id)
-    .bind(crate::db::timestamp_now())
+    .bind(crate::clock::timestamp_now())
     .execute(pool)
     .await
     .map(|_| ())

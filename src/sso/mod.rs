@@ -11,7 +11,7 @@
 
 mod store;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use openidconnect::core::{
@@ -31,7 +31,8 @@ use tokio::sync::RwLock;
 
 use crate::auth::IdentityKey;
 use crate::auth::identity::{ProviderIdentity, sign_in_with_identity};
-use crate::auth::{AuthError, Hasher, Role, Session, token_hash};
+use crate::auth::{AuthError, Hasher, Role, Session};
+use crate::secrets::token_hash;
 
 /// How long a begun sign-in may take at the provider.
 const LOGIN_LIFETIME_SECS: i64 = 600;
@@ -285,7 +286,7 @@ impl Sso {
                 nonce: nonce.secret().clone(),
                 pkce_verifier: verifier.secret().clone(),
                 next: next.to_owned(),
-                created_at: now(),
+                created_at: crate::clock::unix_seconds(),
             },
         )
         .await?;
@@ -312,7 +313,7 @@ impl Sso {
             tracing::warn!("single sign-on: unknown or already used state (a replay?)");
             return Err(SsoError::BadState);
         };
-        if now() - login.created_at > LOGIN_LIFETIME_SECS {
+        if crate::clock::unix_seconds() - login.created_at > LOGIN_LIFETIME_SECS {
             return Err(SsoError::BadState);
         }
         if let Some(error) = &callback.error {
@@ -542,12 +543,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The ID token verifier, limited to signatures by the provider's published keys: the HMAC
