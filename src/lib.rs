@@ -3,13 +3,17 @@
 //! The crate map, in the direction the arrows go:
 //!
 //! - [`cli`] and [`http`] are the edges: they parse input and call one domain function.
-//! - The domains: [`labs`] (checks), [`progress`], [`assess`] (answers and grading), [`auth`];
-//!   [`reports`] read several of them (the gradebook); [`quota`] limits what one learner may cost.
+//! - The domains: [`labs`] (checks), [`bridge`] (`lectern connect`), [`progress`], [`assess`]
+//!   (answers and grading), [`auth`], [`sso`] (single sign-on), [`lti`] (LMS launches and grade
+//!   passback); [`reports`] read several of them (the gradebook); [`quota`] limits what one
+//!   learner may cost.
 //! - [`site`] holds the rendered pages; [`render`] turns a course into HTML once, at load;
 //!   [`content`] loads and validates the course files.
+//! - Leaves any layer may use: [`clock`] and [`secrets`].
 //! - [`app`] builds the shared [`App`] once; [`config`] and [`db`] are the process's settings and
-//!   storage; [`assets`] are Lectern's own embedded CSS and JavaScript; [`server`] accepts
-//!   connections within their limits.
+//!   storage (the stores of the domains use [`db`]'s helpers; it uses no domain); [`assets`] are
+//!   Lectern's own embedded CSS and JavaScript; [`metrics`] its Prometheus registry; [`server`]
+//!   accepts connections within their limits.
 //!
 //! Tests start the real server through [`cli::serve::start`] and [`serve`], exactly as `main` does.
 
