@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::common::browser::{Browser, hidden, html};
+use crate::common::browser::{Browser, hidden, html, signed_in};
 use crate::common::{PASSWORD, TestApp, lectern_cmd};
 use lectern::auth::Role;
 
@@ -43,8 +43,7 @@ async fn admins_see_everyone_with_cohort_and_last_sign_in() {
         ada.sign_in_as("ada", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let list = html(&root, "/admin/users").await;
     let ada_row = list
         .split(&format!(
@@ -116,8 +115,7 @@ async fn only_admins_manage_accounts() {
     );
 
     // The admin's own forms need the CSRF token too.
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let forged = root
         .post_form(
             &format!("/admin/users/{ada_id}/deactivate"),
@@ -135,12 +133,10 @@ async fn only_admins_manage_accounts() {
 async fn a_reset_password_is_shown_once_and_ends_every_session() {
     let app = portal().await;
     let ada_id = id_of(&app, "ada").await;
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     assert_eq!(ada.get("/my-work").await.status(), StatusCode::OK);
 
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let reset = act(&root, &format!("/admin/users/{ada_id}/password"), &[]).await;
     assert_eq!(reset.status(), StatusCode::OK);
     assert_eq!(
@@ -188,15 +184,13 @@ async fn a_reset_password_is_shown_once_and_ends_every_session() {
 async fn role_and_cohort_changes_apply_on_the_next_request() {
     let app = portal().await;
     let ada_id = id_of(&app, "ada").await;
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     assert_eq!(
         ada.get("/instructor/grading").await.status(),
         StatusCode::FORBIDDEN
     );
 
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let path = format!("/admin/users/{ada_id}");
     let saved = act(
         &root,
@@ -241,10 +235,8 @@ async fn role_and_cohort_changes_apply_on_the_next_request() {
 async fn deactivation_ends_sessions_at_once_and_reactivation_lets_them_back() {
     let app = portal().await;
     let ada_id = id_of(&app, "ada").await;
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
+    let root = signed_in(&app, "root").await;
 
     let done = act(&root, &format!("/admin/users/{ada_id}/deactivate"), &[]).await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
@@ -296,8 +288,7 @@ async fn deactivation_ends_sessions_at_once_and_reactivation_lets_them_back() {
 async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
     let app = portal().await;
     let root_id = id_of(&app, "root").await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     for (path, form) in [
         (format!("/admin/users/{root_id}"), vec![("role", "learner")]),
         (format!("/admin/users/{root_id}/deactivate"), vec![]),
@@ -355,8 +346,7 @@ fn lectern_user(args: &[&str], db: &str) -> (bool, String, String) {
 async fn the_command_line_runs_the_same_lifecycle() {
     let app = portal().await;
     let db = app.db.clone();
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
 
     let (ok, list, _) = lectern_user(&["list"], &db);
     assert!(ok);

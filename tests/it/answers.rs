@@ -191,15 +191,13 @@ async fn open_answers_keep_every_version_and_come_back_as_written() {
 
 #[tokio::test]
 async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
-    use crate::common::PASSWORD;
-    use crate::common::browser::Browser;
+    use crate::common::browser::signed_in;
     use lectern::auth::Role;
     let app = TestApp::spawn_portal().await;
     for name in ["ada", "grace"] {
         app.add_account(name, Role::Learner, None).await;
     }
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     let url = app.url(&format!("{MODULE}/api-server-role/answer"));
     let post = |token: Option<String>| {
         let mut request = ada
@@ -215,8 +213,7 @@ async fn in_portal_mode_answers_are_private_and_need_the_csrf_token() {
         post(Some(ada.csrf().await)).await.unwrap().status(),
         StatusCode::OK
     );
-    let mut grace = Browser::new(&app);
-    grace.sign_in_as("grace", PASSWORD).await;
+    let grace = signed_in(&app, "grace").await;
     assert_eq!(
         grace
             .get(&format!("{MODULE}/api-server-role/answer"))

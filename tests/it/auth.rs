@@ -9,7 +9,7 @@ use crate::common::{TestApp, lectern_cmd};
 use lectern::auth::{self, Role};
 
 use crate::common::PASSWORD;
-use crate::common::browser::{Browser, cookie_value, set_cookie};
+use crate::common::browser::{Browser, cookie_value, set_cookie, signed_in};
 const STEP4: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac";
 
 async fn portal_with_users() -> TestApp {
@@ -243,8 +243,7 @@ async fn sign_in_is_throttled_per_account_even_with_the_right_password() {
 #[tokio::test]
 async fn sign_out_ends_the_session_on_the_server() {
     let app = portal_with_users().await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in_as("ada", PASSWORD).await;
+    let browser = signed_in(&app, "ada").await;
     let csrf = browser.csrf().await;
     assert_eq!(
         browser
@@ -295,8 +294,7 @@ async fn idle_expiry_is_exact_to_within_a_few_seconds() {
     })
     .await;
     app.add_account("ada", Role::Learner, None).await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in_as("ada", PASSWORD).await;
+    let browser = signed_in(&app, "ada").await;
     // Used 30 s ago: a request now moves the idle timer to now, not 30 s back.
     set_last_seen_seconds_ago(&app, 30).await;
     assert_eq!(browser.get("/").await.status(), StatusCode::OK);
@@ -315,8 +313,7 @@ async fn idle_expiry_is_exact_to_within_a_few_seconds() {
 #[tokio::test]
 async fn idle_and_absolute_expiry_end_sessions() {
     let app = portal_with_users().await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in_as("ada", PASSWORD).await;
+    let mut browser = signed_in(&app, "ada").await;
     assert_eq!(browser.get("/").await.status(), StatusCode::OK);
     sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 13 * 3600")
         .execute(&app.app.db)
@@ -381,8 +378,7 @@ async fn learners_and_instructors_get_403_on_admin_pages() {
 #[tokio::test]
 async fn admins_add_users_who_can_then_sign_in() {
     let app = portal_with_users().await;
-    let mut admin = Browser::new(&app);
-    admin.sign_in_as("root", PASSWORD).await;
+    let admin = signed_in(&app, "root").await;
     let list = admin.get("/admin/users").await.text().await.unwrap();
     assert!(
         list.contains(">ines</a></th><td>instructor</td><td></td><td>never</td><td>active</td>"),
@@ -447,10 +443,8 @@ async fn admins_add_users_who_can_then_sign_in() {
 #[tokio::test]
 async fn learners_change_their_password_and_other_sessions_end() {
     let app = portal_with_users().await;
-    let mut laptop = Browser::new(&app);
-    laptop.sign_in_as("ada", PASSWORD).await;
-    let mut phone = Browser::new(&app);
-    phone.sign_in_as("ada", PASSWORD).await;
+    let laptop = signed_in(&app, "ada").await;
+    let phone = signed_in(&app, "ada").await;
     let csrf = laptop.csrf().await;
     let wrong = laptop
         .post_form(
@@ -535,8 +529,7 @@ async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token()
     for name in ["ada", "grace"] {
         app.add_account(name, Role::Learner, None).await;
     }
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     let check = |browser: &Browser, token: Option<String>| {
         let mut request = browser
             .with_cookie(browser.client.post(app.url(&format!("{STEP4}/check"))))
@@ -563,8 +556,7 @@ async fn learners_see_only_their_own_check_runs_and_checks_need_the_csrf_token()
         .unwrap();
     assert_eq!(run["status"], "failed");
 
-    let mut grace = Browser::new(&app);
-    grace.sign_in_as("grace", PASSWORD).await;
+    let grace = signed_in(&app, "grace").await;
     assert_eq!(
         grace.get(&format!("{STEP4}/runs/latest")).await.status(),
         StatusCode::NO_CONTENT,
@@ -729,8 +721,7 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
 #[tokio::test]
 async fn the_current_password_check_is_throttled_like_sign_in() {
     let app = portal_with_users().await;
-    let mut browser = Browser::new(&app);
-    browser.sign_in_as("ada", PASSWORD).await;
+    let browser = signed_in(&app, "ada").await;
     let csrf = browser.csrf().await;
     let change = |current: &'static str| {
         let (browser, csrf) = (&browser, csrf.clone());

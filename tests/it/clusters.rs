@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use crate::common::PASSWORD;
 use crate::common::TestApp;
 use crate::common::browser::Browser;
+use crate::common::browser::signed_in;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, TOKEN};
 use lectern::auth::Role;
@@ -37,8 +38,7 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
     ] {
         app.add_account(name, role, cohort).await;
     }
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let csrf = root.csrf().await;
     let done_kubeconfig = std::fs::read_to_string(&done.kubeconfig).unwrap();
 
@@ -63,15 +63,13 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
     );
     assert!(!page.contains(TOKEN), "credentials are never shown back");
 
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     assert_eq!(
         check_step4(&ada).await["status"],
         "passed",
         "ada's own cluster"
     );
-    let mut grace = Browser::new(&app);
-    grace.sign_in_as("grace", PASSWORD).await;
+    let grace = signed_in(&app, "grace").await;
     assert_eq!(
         check_step4(&grace).await["status"],
         "failed",
@@ -266,8 +264,7 @@ async fn a_hostile_kubeconfig_stored_before_the_rule_is_refused_when_checks_run(
     .execute(&app.app.db)
     .await
     .unwrap();
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     let response = ada
         .post_json(
             "/api/labs/ha-control-plane/steps/monitoring-rbac/check",

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{
-    PASSWORD, TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd,
+    TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd,
 };
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
@@ -377,7 +377,7 @@ async fn a_full_disk_refuses_saves_with_a_503_and_loses_no_acknowledged_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cohort_import_under_write_load_creates_every_account() {
-    use crate::common::browser::{Browser, signed_in};
+    use crate::common::browser::signed_in;
     use lectern::auth::Role;
     use std::sync::atomic::{AtomicBool, Ordering};
     let app = TestApp::spawn_portal().await;
@@ -404,8 +404,7 @@ async fn a_cohort_import_under_write_load_creates_every_account() {
         statuses
     };
     let import = async {
-        let mut root = Browser::new(&app);
-        root.sign_in_as("root", PASSWORD).await;
+        let root = signed_in(&app, "root").await;
         let csrf = root.csrf().await;
         let csv: String = (0..60).map(|i| format!("load{i},learner,load\n")).collect();
         tokio::time::sleep(Duration::from_millis(200)).await;

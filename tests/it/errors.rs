@@ -4,8 +4,9 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::common::TestApp;
 use crate::common::browser::Browser;
-use crate::common::{PASSWORD, TestApp};
+use crate::common::browser::signed_in;
 use lectern::auth::Role;
 
 fn content_type(response: &reqwest::Response) -> String {
@@ -25,8 +26,7 @@ async fn portal_with_staff() -> TestApp {
 #[tokio::test]
 async fn html_routes_answer_errors_as_pages_in_the_sites_chrome() {
     let app = portal_with_staff().await;
-    let mut ines = Browser::new(&app);
-    ines.sign_in_as("ines", PASSWORD).await;
+    let ines = signed_in(&app, "ines").await;
     let bad_detail = ines.get("/instructor/gradebook?detail=everything").await;
     assert_eq!(bad_detail.status(), StatusCode::BAD_REQUEST);
     assert!(content_type(&bad_detail).starts_with("text/html"));
@@ -62,8 +62,7 @@ async fn html_routes_answer_errors_as_pages_in_the_sites_chrome() {
         "axum's rejection, as a page"
     );
 
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     let forbidden = ada.get("/instructor/cohort").await;
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
     let page = forbidden.text().await.unwrap();
@@ -92,8 +91,7 @@ async fn html_routes_answer_errors_as_pages_in_the_sites_chrome() {
 #[tokio::test]
 async fn json_routes_answer_errors_as_json() {
     let app = portal_with_staff().await;
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     let malformed = ada
         .post_json(
             "/api/modules/cluster-architecture/questions/api-server-role/answer",

@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use crate::common::browser::{Browser, cookie_value, set_cookie};
+use crate::common::browser::{Browser, cookie_value, set_cookie, signed_in};
 use crate::common::lti::{Launch, PlatformDouble, register, register_as};
 use crate::common::{PASSWORD, TestApp};
 use lectern::auth::Role;
@@ -14,8 +14,7 @@ async fn registered() -> (TestApp, PlatformDouble) {
     let done = register(&app, &platform).await;
     assert_eq!(done.status(), StatusCode::OK);
     assert!(done.text().await.unwrap().contains("Registered Moodle."));
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let again = register_as(&root, &platform).await;
     assert_eq!(
         again.status(),
@@ -420,8 +419,7 @@ async fn unknown_platforms_and_bad_registrations_are_explained() {
         "This learning platform (https://lms.elsewhere.example) is not registered with Lectern"
     ));
 
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let csrf = root.csrf().await;
     let plain = root
         .post_form(
@@ -452,12 +450,8 @@ async fn unknown_platforms_and_bad_registrations_are_explained() {
             .unwrap()
             .contains("the issuer must be an https:// URL (http:// only on this machine)")
     );
-    let learner = {
-        app.add_account("ada", Role::Learner, None).await;
-        let mut ada = Browser::new(&app);
-        ada.sign_in_as("ada", PASSWORD).await;
-        ada
-    };
+    app.add_account("ada", Role::Learner, None).await;
+    let learner = signed_in(&app, "ada").await;
     assert_eq!(
         learner.get("/admin/lti").await.status(),
         StatusCode::FORBIDDEN
@@ -626,8 +620,7 @@ async fn scores_reach_the_line_item_as_they_change_and_grades_only_once_released
         serde_json::json!({ "choices": [0, 1], "submit": true }),
     )
     .await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
         let page = html(&root, "/admin/lti").await;
@@ -986,8 +979,7 @@ async fn queued_scores_survive_a_restart() {
     let (app, _dir) = app.restart(|c| c.portal = true).await;
     platform.trust_tool(&app.url("/lti/jwks"));
     platform.set_down(false);
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let csrf = root.csrf().await;
     root.post_form("/admin/lti/retry", &[("csrf", &csrf)]).await;
     let after = nth_score(&platform, 2).await;
@@ -1039,7 +1031,7 @@ async fn learner_id(app: &TestApp, username: &str) -> i64 {
 
 #[tokio::test]
 async fn an_lti_instructor_follows_and_grades_the_learners_of_their_course_only() {
-    use crate::common::browser::{html, signed_in};
+    use crate::common::browser::html;
     use crate::common::grading::{QUESTIONS, post_grade, queue_ids, release};
     let (app, platform) = registered().await;
     app.add_account("bo", Role::Learner, Some("blue")).await;

@@ -2,9 +2,9 @@
 
 use reqwest::StatusCode;
 
-use crate::common::PASSWORD;
 use crate::common::TestApp;
 use crate::common::browser::Browser;
+use crate::common::browser::signed_in;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
 use lectern::auth::Role;
@@ -140,8 +140,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
     }
     app.add_account("ines", Role::Instructor, None).await;
 
-    let mut ada = Browser::new(&app);
-    ada.sign_in_as("ada", PASSWORD).await;
+    let ada = signed_in(&app, "ada").await;
     assert_eq!(
         run_check(&app, Some(&ada), "monitoring-rbac").await["status"],
         "failed"
@@ -154,8 +153,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
     let mut wrong_namespace = started;
     wrong_namespace.push(kind::service_account("default", "control-plane-monitor"));
     cluster.set_objects(wrong_namespace);
-    let mut grace = Browser::new(&app);
-    grace.sign_in_as("grace", PASSWORD).await;
+    let grace = signed_in(&app, "grace").await;
     run_check(&app, Some(&grace), "monitoring-rbac").await;
 
     // Learners are kept out.
@@ -171,8 +169,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         );
     }
 
-    let mut ines = Browser::new(&app);
-    ines.sign_in_as("ines", PASSWORD).await;
+    let ines = signed_in(&app, "ines").await;
     let table = ines
         .get("/instructor/cohort?cohort=spring")
         .await
@@ -293,8 +290,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
 async fn admins_import_a_cohort_from_csv() {
     let app = TestApp::spawn_portal().await;
     app.add_account("root", Role::Admin, None).await;
-    let mut root = Browser::new(&app);
-    root.sign_in_as("root", PASSWORD).await;
+    let root = signed_in(&app, "root").await;
     let csrf = root.csrf().await;
     let csv = "username,role,cohort\nada,learner,spring\nines,instructor,\nbad,teacher,spring\nada,learner,spring\n";
     let response = root
