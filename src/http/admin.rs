@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::session::{Admin, CsrfForm, CsrfOnly, HasCsrf};
+use super::session::{Admin, CsrfForm, CsrfOnly, csrf_field};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::auth::Account;
@@ -87,11 +87,7 @@ pub(super) struct AddUser {
     oidc_subject: String,
 }
 
-impl HasCsrf for AddUser {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(AddUser);
 
 /// `POST /admin/users`: creates an account with a generated password, shown once; or, given a
 /// single sign-on subject, one linked to that identity at the provider.
@@ -168,11 +164,7 @@ pub(super) struct ImportUsers {
     csv: String,
 }
 
-impl HasCsrf for ImportUsers {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(ImportUsers);
 
 /// `POST /admin/users/import`: one account per CSV line `username,role,cohort`; every created
 /// account's generated password is shown once (and offered as one CSV download), every bad line
@@ -263,11 +255,7 @@ pub(super) struct UpdateAccount {
     cohort: String,
 }
 
-impl HasCsrf for UpdateAccount {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(UpdateAccount);
 
 /// `POST /admin/users/{id}`: changes role and cohort.
 pub(super) async fn update_account(
@@ -371,11 +359,7 @@ pub(super) struct AssignCluster {
     context: String,
 }
 
-impl HasCsrf for AssignCluster {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(AssignCluster);
 
 fn non_empty(text: &str) -> Option<&str> {
     Some(text.trim()).filter(|t| !t.is_empty())

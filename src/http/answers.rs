@@ -43,10 +43,7 @@ pub(super) async fn save(
     QuestionPath { module, question }: QuestionPath,
     Json(input): Json<AnswerInput>,
 ) -> Result<Json<assess::AnswerView>, Error> {
-    app.quotas
-        .answer_saves
-        .take(visitor.learner_id())
-        .map_err(|wait| Error::too_many("saving answers", wait))?;
+    take_answer_save(&app, &visitor)?;
     let site = app.site.current();
     Ok(Json(
         assess::save(
@@ -119,10 +116,7 @@ pub(super) async fn self_assess(
     Json(scores): Json<assess::self_assessment::Scores>,
 ) -> Result<Json<assess::self_assessment::SelfAssessment>, Error> {
     personal_mode_only(&app)?;
-    app.quotas
-        .answer_saves
-        .take(visitor.learner_id())
-        .map_err(|wait| Error::too_many("saving answers", wait))?;
+    take_answer_save(&app, &visitor)?;
     let site = app.site.current();
     Ok(Json(
         assess::self_assessment::record(
@@ -165,4 +159,12 @@ pub(super) async fn my_work(
     };
     let visitor = visitor.with_grades_seen();
     Ok(super::Page::new(&app, "My work", &page, Some(&visitor)).into_response())
+}
+
+/// One save from the learner's answer budget, or a 429 that says how long to wait.
+fn take_answer_save(app: &AppState, visitor: &Visitor) -> Result<(), Error> {
+    app.quotas
+        .answer_saves
+        .take(visitor.learner_id())
+        .map_err(|wait| Error::too_many("saving answers", wait))
 }

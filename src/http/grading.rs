@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use super::session::{CsrfForm, HasCsrf, Instructor};
+use super::session::{CsrfForm, HasCsrf, Instructor, csrf_field};
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::assess::grading::{
@@ -370,11 +370,7 @@ impl HasCsrf for GradeFields {
     }
 }
 
-impl HasCsrf for ReleaseForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(ReleaseForm);
 
 /// Form of `POST /instructor/grading/release` and `/withdraw`.
 #[derive(Debug, Deserialize)]

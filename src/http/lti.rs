@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::session::{
-    Admin, CookieSite, CsrfForm, HasCsrf, Instructor, SESSION_COOKIE, cookie, set_cookie,
+    Admin, CookieSite, CsrfForm, Instructor, SESSION_COOKIE, cookie, csrf_field, set_cookie,
 };
 use super::{Error, Page};
 use crate::app::AppState;
@@ -222,11 +222,7 @@ pub(super) struct RegisterForm {
     platform: NewPlatform,
 }
 
-impl HasCsrf for RegisterForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(RegisterForm);
 
 /// `POST /admin/lti`: registers a platform.
 pub(super) async fn register(
@@ -306,11 +302,7 @@ pub(super) struct ChooseForm {
     per_question: Option<String>,
 }
 
-impl HasCsrf for ChooseForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(ChooseForm);
 
 /// `POST /lti/deep-link/{id}`: the signed answer, for the instructor's browser to post back to the
 /// platform (this page alone may send a form there).

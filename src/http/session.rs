@@ -183,11 +183,19 @@ pub(crate) struct CsrfOnly {
     csrf: String,
 }
 
-impl HasCsrf for CsrfOnly {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
+csrf_field!(CsrfOnly);
+
+/// Implements [`HasCsrf`] for forms whose token is their `csrf` field: one shape for every form.
+macro_rules! csrf_field {
+    ($form:ty) => {
+        impl $crate::http::session::HasCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    };
 }
+pub(crate) use csrf_field;
 
 /// A form whose CSRF token (its `csrf` field) was checked against the visitor's session.
 pub(crate) struct CsrfForm<T>(pub(crate) T);

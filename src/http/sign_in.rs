@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::client_addr::ClientAddr;
 use super::session::{
-    AnyAccount, CookieSite, CsrfForm, CsrfOnly, HasCsrf, SESSION_COOKIE, Visitor, cookie,
+    AnyAccount, CookieSite, CsrfForm, CsrfOnly, SESSION_COOKIE, Visitor, cookie, csrf_field,
     set_cookie,
 };
 use super::{Error, Page};
@@ -279,11 +279,7 @@ pub(super) struct ChangePassword {
     new: String,
 }
 
-impl HasCsrf for ChangePassword {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_field!(ChangePassword);
 
 /// `POST /account/password`: needs the current password; ends the person's other sessions.
 pub(super) async fn change_password(

@@ -40,38 +40,30 @@ pub(super) fn refuse_programs_and_files(kubeconfig: &Kubeconfig) -> Result<(), S
         let Some(user) = &named.auth_info else {
             continue;
         };
-        let at = |field: &str| format!("users[{}].user.{field}", named.name);
-        let mut refuse = |present: bool, field: &str, why: &str| {
-            if present {
-                refused.push(format!("`{}` ({why})", at(field)));
-            }
-        };
-        refuse(user.exec.is_some(), "exec", "runs a program on the server");
-        refuse(
-            user.auth_provider.is_some(),
-            "auth-provider",
-            "runs a program or a token exchange on the server",
-        );
-        refuse(
-            user.token_file.is_some(),
-            "tokenFile",
-            "a file on the server",
-        );
-        refuse(
-            user.client_certificate.is_some(),
-            "client-certificate",
-            "a file on the server",
-        );
-        refuse(
-            user.client_key.is_some(),
-            "client-key",
-            "a file on the server",
-        );
-        refuse(
-            user.username.is_some() || user.password.is_some(),
-            "username/password",
-            "basic authentication, removed from Kubernetes in 1.19",
-        );
+        let on_server = "a file on the server";
+        let features = [
+            (user.exec.is_some(), "exec", "runs a program on the server"),
+            (
+                user.auth_provider.is_some(),
+                "auth-provider",
+                "runs a program or a token exchange on the server",
+            ),
+            (user.token_file.is_some(), "tokenFile", on_server),
+            (
+                user.client_certificate.is_some(),
+                "client-certificate",
+                on_server,
+            ),
+            (user.client_key.is_some(), "client-key", on_server),
+            (
+                user.username.is_some() || user.password.is_some(),
+                "username/password",
+                "basic authentication, removed from Kubernetes in 1.19",
+            ),
+        ];
+        for (_, field, why) in features.into_iter().filter(|(present, _, _)| *present) {
+            refused.push(format!("`users[{}].user.{field}` ({why})", named.name));
+        }
     }
     if refused.is_empty() {
         Ok(())

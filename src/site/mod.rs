@@ -155,16 +155,21 @@ impl Site {
         self.pages.get(path)
     }
 
-    /// A page of the site around `body` (already-escaped HTML), with `account` in the header.
-    pub fn wrap(&self, title: &str, body: &str, account: &str) -> String {
-        let chrome = Chrome {
+    /// The site's header and footer for a page rendered now, with `account` in the header.
+    fn chrome<'a>(&'a self, account: &'a str) -> Chrome<'a> {
+        Chrome {
             course_title: &self.rendered.title,
             assets: &self.assets,
             banner: &self.banner,
             version: env!("CARGO_PKG_VERSION"),
             account,
             live_reload: self.live_reload.then_some(self.build),
-        };
+        }
+    }
+
+    /// A page of the site around `body` (already-escaped HTML), with `account` in the header.
+    pub fn wrap(&self, title: &str, body: &str, account: &str) -> String {
+        let chrome = self.chrome(account);
         render(&StandalonePage {
             chrome: &chrome,
             title,
@@ -175,14 +180,7 @@ impl Site {
     /// A page in the site's chrome that says what went wrong with a request (`heading`) and why,
     /// with the visitor's account area.
     pub fn problem(&self, heading: &str, message: &str, account: &str) -> String {
-        let chrome = Chrome {
-            course_title: &self.rendered.title,
-            assets: &self.assets,
-            banner: &self.banner,
-            version: env!("CARGO_PKG_VERSION"),
-            account,
-            live_reload: self.live_reload.then_some(self.build),
-        };
+        let chrome = self.chrome(account);
         render(&ProblemPage {
             chrome: &chrome,
             heading,
