@@ -1,6 +1,7 @@
-//! The clock, in the forms Lectern's stores and messages write it: Unix seconds or milliseconds
-//! (token lifetimes, throttles, queues), RFC 3339 for people and protocols, and the database's
-//! own timestamp text. One leaf module, so that no domain borrows another's clock.
+//! The clock, in the forms Lectern computes and writes it: Unix seconds or milliseconds for
+//! arithmetic (token lifetimes, throttles, queues), RFC 3339 for people and protocols, and the
+//! database's timestamp text, the one way every table stores a time. One leaf module, so that no
+//! domain borrows another's clock.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,13 +19,40 @@ pub fn unix_millis() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The current time as the database writes timestamps (UTC, milliseconds: what SQLite's
-/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')` gives), bound from Rust so one SQL text serves both
-/// backends.
+/// How the database writes a time: UTC with milliseconds, what SQLite's
+/// `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')` and PostgreSQL's `lectern_now()` give. Fixed width, so
+/// comparing two as text compares the times, on both backends.
+const TIMESTAMP_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+
+/// The current time as the database writes timestamps, bound from Rust so one SQL text serves
+/// both backends.
 pub fn timestamp_now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    chrono::Utc::now().format(TIMESTAMP_FORMAT).to_string()
+}
+
+/// Unix milliseconds as the database's timestamp text (times before 1970 or after 9999 are
+/// clamped to those years, keeping the text's width).
+pub fn timestamp_of_millis(millis: i64) -> String {
+    let clamped = millis.clamp(0, 253_402_300_799_999);
+    chrono::DateTime::from_timestamp_millis(clamped)
+        .unwrap_or_default()
+        .format(TIMESTAMP_FORMAT)
         .to_string()
+}
+
+/// Unix seconds as the database's timestamp text.
+pub fn timestamp_of_seconds(secs: i64) -> String {
+    timestamp_of_millis(secs.saturating_mul(1000))
+}
+
+/// The database's timestamp text as Unix milliseconds (0 for text that is not a timestamp).
+pub fn millis_of_timestamp(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text).map_or(0, |t| t.timestamp_millis())
+}
+
+/// The database's timestamp text as Unix seconds (0 for text that is not a timestamp).
+pub fn seconds_of_timestamp(text: &str) -> i64 {
+    millis_of_timestamp(text).div_euclid(1000)
 }
 
 /// Unix seconds as RFC 3339 UTC, e.g. `2026-11-25T16:40:00Z`.
@@ -58,5 +86,23 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_624_800), "2026-11-25T16:40:00Z");
+    }
+
+    #[test]
+    fn database_timestamps_keep_their_width_and_read_back() {
+        assert_eq!(timestamp_of_seconds(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            timestamp_of_millis(1_795_624_800_123),
+            "2026-11-25T16:40:00.123Z"
+        );
+        assert_eq!(timestamp_of_seconds(-5), "1970-01-01T00:00:00.000Z");
+        assert_eq!(timestamp_of_seconds(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            millis_of_timestamp("2026-11-25T16:40:00.123Z"),
+            1_795_624_800_123
+        );
+        assert!((seconds_of_timestamp(&timestamp_now()) - unix_seconds()).abs() <= 1);
+        assert_eq!(millis_of_timestamp("soon"), 0);
+        assert!(timestamp_of_seconds(99) < timestamp_of_seconds(100));
     }
 }

@@ -336,18 +336,35 @@ fn view(
     }
 }
 
-/// Every question the learner has submitted an answer to, with the score they can see: a choice
-/// question's at once, an open one's once its grade is released.
+/// What a learner can see of a submitted answer's grade.
+#[derive(Debug, Clone, Default)]
+pub struct VisibleScore {
+    /// A choice question's score at once, an open one's once its grade is released; `None` while
+    /// it waits for an instructor.
+    pub score: Option<u32>,
+    /// The instructor's comment on a released grade, when they wrote one.
+    pub comment: Option<String>,
+}
+
+/// Every question the learner has submitted an answer to, with the score they can see, in one
+/// query (progress and grade passback ask it once per learner, not once per question).
 pub async fn submitted(
     pool: &AnyPool,
     learner_id: i64,
-) -> Result<HashMap<(String, String), Option<u32>>, sqlx::Error> {
+) -> Result<HashMap<(String, String), VisibleScore>, sqlx::Error> {
     Ok(store::submitted_scores(pool, learner_id)
         .await?
         .into_iter()
         .map(|r| {
-            let visible = r.auto_score.or(r.grade.filter(|_| r.released));
-            ((r.module_id, r.question_id), visible.map(|s| s as u32))
+            let released = r.grade.filter(|_| r.released);
+            let visible = VisibleScore {
+                score: r.auto_score.or(released).map(|s| s as u32),
+                comment: r
+                    .feedback
+                    .filter(|f| released.is_some() && !f.trim().is_empty())
+                    .map(|f| f.trim().to_owned()),
+            };
+            ((r.module_id, r.question_id), visible)
         })
         .collect())
 }

@@ -173,6 +173,7 @@ pub(super) struct SubmittedRow {
     pub(super) question_id: String,
     pub(super) auto_score: Option<i64>,
     pub(super) grade: Option<i64>,
+    pub(super) feedback: Option<String>,
     #[sqlx(try_from = "crate::db::Flag")]
     pub(super) released: bool,
 }
@@ -183,7 +184,7 @@ pub(super) async fn submitted_scores(
     learner_id: i64,
 ) -> Result<Vec<SubmittedRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT a.module_id, a.question_id, a.auto_score, g.score AS grade,
+        "SELECT a.module_id, a.question_id, a.auto_score, g.score AS grade, g.feedback,
                 EXISTS (SELECT 1 FROM grade_releases r WHERE r.module_id = a.module_id AND r.question_id = a.question_id) AS released
          FROM latest_submissions a
          LEFT JOIN current_grades g ON g.answer_id = a.id

@@ -422,8 +422,8 @@ pub(super) async fn insert_session(
         .bind(learner_id)
         .bind(csrf_token)
         .bind((!frame_ancestors.is_empty()).then(|| frame_ancestors.join(" ")))
-        .bind(now as i64)
-        .bind(now as i64)
+        .bind(crate::clock::timestamp_of_seconds(now as i64))
+        .bind(crate::clock::timestamp_of_seconds(now as i64))
         .execute(&mut *tx)
         .await?;
     sqlx::query("UPDATE accounts SET last_sign_in_at = $2 WHERE learner_id = $1")
@@ -438,7 +438,7 @@ pub(super) async fn find_session(
     pool: &AnyPool,
     token_hash: &str,
 ) -> Result<Option<(Session, u64, u64)>, sqlx::Error> {
-    type Row = (i64, String, String, String, Option<String>, i64, i64);
+    type Row = (i64, String, String, String, Option<String>, String, String);
     let row: Option<Row> = sqlx::query_as(
         "SELECT a.learner_id, a.username, a.role, s.csrf_token, s.frame_ancestors, s.created_at, s.last_seen_at
          FROM sessions s JOIN accounts a ON a.learner_id = s.learner_id
@@ -458,14 +458,18 @@ pub(super) async fn find_session(
                     .map(str::to_owned)
                     .collect(),
             };
-            (session, created as u64, seen as u64)
+            (
+                session,
+                crate::clock::seconds_of_timestamp(&created) as u64,
+                crate::clock::seconds_of_timestamp(&seen) as u64,
+            )
         },
     ))
 }
 
 pub(super) async fn sessions_seen_since(pool: &AnyPool, since: u64) -> Result<u64, sqlx::Error> {
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions WHERE last_seen_at >= $1")
-        .bind(since as i64)
+        .bind(crate::clock::timestamp_of_seconds(since as i64))
         .fetch_one(pool)
         .await?;
     Ok(count as u64)
@@ -477,7 +481,7 @@ pub(super) async fn touch_session(
     now: u64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
-        .bind(now as i64)
+        .bind(crate::clock::timestamp_of_seconds(now as i64))
         .bind(token_hash)
         .execute(pool)
         .await
@@ -522,11 +526,11 @@ pub(super) async fn address_known(
     since_ms: i64,
 ) -> Result<bool, sqlx::Error> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM sign_in_addresses WHERE account = $1 AND address = $2 AND at_ms >= $3",
+        "SELECT 1 FROM sign_in_addresses WHERE account = $1 AND address = $2 AND signed_in_at >= $3",
     )
     .bind(account)
     .bind(address)
-    .bind(since_ms)
+    .bind(crate::clock::timestamp_of_millis(since_ms))
     .fetch_optional(pool)
     .await?;
     Ok(found.is_some())
@@ -538,14 +542,17 @@ pub(super) async fn failures_since(
     key: &str,
     since_ms: i64,
 ) -> Result<(i64, i64), sqlx::Error> {
-    let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT count(*), min(at_ms) FROM sign_in_failures WHERE key = $1 AND at_ms > $2",
+    let (count, oldest): (i64, Option<String>) = sqlx::query_as(
+        "SELECT count(*), min(failed_at) FROM sign_in_failures WHERE key = $1 AND failed_at > $2",
     )
     .bind(key)
-    .bind(since_ms)
+    .bind(crate::clock::timestamp_of_millis(since_ms))
     .fetch_one(pool)
     .await?;
-    Ok((count, oldest.unwrap_or(since_ms)))
+    Ok((
+        count,
+        oldest.map_or(since_ms, |at| crate::clock::millis_of_timestamp(&at)),
+    ))
 }
 
 /// One failure against each of `keys`, forgetting those older than `forget_before_ms`.
@@ -557,14 +564,14 @@ pub(super) async fn record_failure(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     for key in keys {
-        sqlx::query("INSERT INTO sign_in_failures (key, at_ms) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO sign_in_failures (key, failed_at) VALUES ($1, $2)")
             .bind(key)
-            .bind(now_ms)
+            .bind(crate::clock::timestamp_of_millis(now_ms))
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query("DELETE FROM sign_in_failures WHERE at_ms <= $1")
-        .bind(forget_before_ms)
+    sqlx::query("DELETE FROM sign_in_failures WHERE failed_at <= $1")
+        .bind(crate::clock::timestamp_of_millis(forget_before_ms))
         .execute(&mut *tx)
         .await?;
     tx.commit().await
@@ -584,12 +591,12 @@ pub(super) async fn record_success(
         .execute(&mut *tx)
         .await?;
     sqlx::query(
-        "INSERT INTO sign_in_addresses (account, address, at_ms) VALUES ($1, $2, $3)
-         ON CONFLICT (account, address) DO UPDATE SET at_ms = excluded.at_ms",
+        "INSERT INTO sign_in_addresses (account, address, signed_in_at) VALUES ($1, $2, $3)
+         ON CONFLICT (account, address) DO UPDATE SET signed_in_at = excluded.signed_in_at",
     )
     .bind(account)
     .bind(address)
-    .bind(now_ms)
+    .bind(crate::clock::timestamp_of_millis(now_ms))
     .execute(&mut *tx)
     .await?;
     tx.commit().await

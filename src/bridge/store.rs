@@ -1,7 +1,9 @@
 //! Pairing codes and bridge tokens: the only SQL of the bridge domain.
 
-use crate::secrets::token_hash;
 use sqlx::AnyPool;
+
+use crate::clock::{seconds_of_timestamp, timestamp_of_seconds};
+use crate::secrets::token_hash;
 
 /// A pairing code is valid this long after the portal shows it.
 pub(super) const CODE_LIFETIME_SECS: i64 = 10 * 60;
@@ -9,7 +11,7 @@ pub(super) const CODE_LIFETIME_SECS: i64 = 10 * 60;
 pub(super) const TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
 
 /// A paired machine, as the Connect page lists it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Pairing {
     /// Its id, for revoking.
     pub id: i64,
@@ -52,13 +54,13 @@ pub(super) async fn insert_code(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM bridge_codes WHERE expires_at < $1")
-        .bind(now)
+        .bind(timestamp_of_seconds(now))
         .execute(pool)
         .await?;
     sqlx::query("INSERT INTO bridge_codes (code_hash, learner_id, expires_at) VALUES ($1, $2, $3)")
         .bind(token_hash(code))
         .bind(learner_id)
-        .bind(now + CODE_LIFETIME_SECS)
+        .bind(timestamp_of_seconds(now + CODE_LIFETIME_SECS))
         .execute(pool)
         .await?;
     Ok(())
@@ -77,9 +79,9 @@ pub(super) async fn exchange_code(
     let learner: Option<(i64,)> = sqlx::query_as(
         "UPDATE bridge_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL AND expires_at >= $3 RETURNING learner_id",
     )
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .bind(token_hash(code))
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .fetch_all(&mut *tx)
     .await?
     .pop();
@@ -102,8 +104,8 @@ pub(super) async fn exchange_code(
         .bind(learner_id)
         .bind(token_hash(token))
         .bind(label)
-        .bind(now)
-        .bind(expires_at)
+        .bind(timestamp_of_seconds(now))
+        .bind(timestamp_of_seconds(expires_at))
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -116,7 +118,7 @@ pub(super) async fn token_state(
     token: &str,
     now: i64,
 ) -> Result<TokenState, sqlx::Error> {
-    type Row = (i64, i64, i64, Option<i64>, String, Option<String>);
+    type Row = (i64, i64, String, Option<String>, String, Option<String>);
     let row: Option<Row> = sqlx::query_as(
         "SELECT t.id, t.learner_id, t.expires_at, t.revoked_at, a.username, a.deactivated_at
          FROM bridge_tokens t JOIN accounts a ON a.learner_id = t.learner_id WHERE t.token_hash = $1",
@@ -128,10 +130,12 @@ pub(super) async fn token_state(
         None => TokenState::Unknown,
         Some((_, _, _, Some(_), _, _)) => TokenState::Revoked,
         Some((_, _, _, None, _, Some(_))) => TokenState::Deactivated,
-        Some((_, _, expires_at, None, _, None)) if expires_at < now => TokenState::Expired,
+        Some((_, _, expires_at, None, _, None)) if seconds_of_timestamp(&expires_at) < now => {
+            TokenState::Expired
+        }
         Some((token_id, learner_id, _, None, username, None)) => {
             sqlx::query("UPDATE bridge_tokens SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
+                .bind(timestamp_of_seconds(now))
                 .bind(token_id)
                 .execute(pool)
                 .await?;
@@ -150,13 +154,25 @@ pub(super) async fn pairings(
     learner_id: i64,
     now: i64,
 ) -> Result<Vec<Pairing>, sqlx::Error> {
-    sqlx::query_as(
+    let rows: Vec<(i64, String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT id, label, created_at, expires_at, last_used_at FROM bridge_tokens WHERE learner_id = $1 AND revoked_at IS NULL AND expires_at >= $2 ORDER BY id DESC",
     )
     .bind(learner_id)
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, label, created_at, expires_at, last_used_at)| Pairing {
+                id,
+                label,
+                created_at: seconds_of_timestamp(&created_at),
+                expires_at: seconds_of_timestamp(&expires_at),
+                last_used_at: last_used_at.as_deref().map(seconds_of_timestamp),
+            },
+        )
+        .collect())
 }
 
 /// Revokes one of the learner's tokens; `false` if it is not theirs (or already revoked).
@@ -169,7 +185,7 @@ pub(super) async fn revoke(
     let done = sqlx::query(
         "UPDATE bridge_tokens SET revoked_at = $1 WHERE id = $2 AND learner_id = $3 AND revoked_at IS NULL",
     )
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .bind(id)
     .bind(learner_id)
     .execute(pool)
@@ -207,7 +223,7 @@ pub(super) async fn hold(
     .bind(learner_id)
     .bind(holder)
     .bind(serial as i64)
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .execute(pool)
     .await
     .map(|_| ())

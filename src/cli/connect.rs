@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
 use futures::{SinkExt, StreamExt};
 use http_body_util::BodyExt;
 use tokio::sync::{Semaphore, mpsc};
@@ -29,7 +30,7 @@ pub async fn execute(args: ConnectArgs) -> ExitCode {
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -45,7 +46,7 @@ enum Ended {
     Stopped,
 }
 
-async fn run(args: ConnectArgs) -> Result<(), String> {
+async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     let portal = portal_base(&args.url)?;
     let store = TokenStore::at(args.config_dir.clone().or_else(default_config_dir))?;
     let token = match &args.code {
@@ -56,17 +57,13 @@ async fn run(args: ConnectArgs) -> Result<(), String> {
             token
         }
         None => store.load(&portal)?.ok_or_else(|| {
-            format!(
+            anyhow!(
                 "this machine is not paired with {portal}: open {portal}/connect, press \"Show a connect command\" and run the command it shows"
             )
         })?,
     };
     let options = args.cluster.connect_options();
-    let cluster = Arc::new(
-        Cluster::connect(&options)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let cluster = Arc::new(Cluster::connect(&options).await?);
     let context = options
         .context
         .clone()
@@ -82,7 +79,7 @@ async fn run(args: ConnectArgs) -> Result<(), String> {
     loop {
         match session(&portal, &token, &cluster, &context, &version).await {
             Ended::Stopped => return Ok(()),
-            Ended::Refused(reason) => return Err(reason),
+            Ended::Refused(reason) => bail!(reason),
             Ended::Retry(reason) => {
                 eprintln!("{reason}; connecting again in {} s", backoff.as_secs());
                 tokio::select! {
@@ -312,7 +309,7 @@ async fn relay(
 }
 
 /// Exchanges a pairing code for a token: `(token, learner)`.
-async fn pair(portal: &str, code: &str) -> Result<(String, String), String> {
+async fn pair(portal: &str, code: &str) -> anyhow::Result<(String, String)> {
     let machine = machine_name();
     let response = reqwest::Client::new()
         .post(format!("{portal}/api/bridge/pair"))
@@ -320,21 +317,21 @@ async fn pair(portal: &str, code: &str) -> Result<(String, String), String> {
         .timeout(Duration::from_secs(30))
         .send()
         .await
-        .map_err(|e| format!("cannot reach {portal}: {e}"))?;
+        .with_context(|| format!("cannot reach {portal}"))?;
     let status = response.status();
     let body: serde_json::Value = response
         .json()
         .await
-        .map_err(|e| format!("{portal} did not answer like a Lectern portal ({status}): {e}"))?;
+        .with_context(|| format!("{portal} did not answer like a Lectern portal ({status})"))?;
     if !status.is_success() {
-        return Err(format!(
+        bail!(
             "the portal refused the code ({status}): {}",
             policy::printable(body["error"].as_str().unwrap_or("no reason given"))
-        ));
+        );
     }
     match (body["token"].as_str(), body["learner"].as_str()) {
         (Some(token), Some(learner)) => Ok((token.to_owned(), learner.to_owned())),
-        _ => Err(format!("{portal} answered the pairing without a token")),
+        _ => bail!("{portal} answered the pairing without a token"),
     }
 }
 
@@ -350,16 +347,16 @@ fn machine_name() -> String {
 }
 
 /// `https://portal.example.org/` → `https://portal.example.org`.
-fn portal_base(url: &str) -> Result<String, String> {
+fn portal_base(url: &str) -> anyhow::Result<String> {
     let url = url.trim().trim_end_matches('/');
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("`{url}` is not a portal address: write it as https://host"))?;
+        .ok_or_else(|| anyhow!("`{url}` is not a portal address: write it as https://host"))?;
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ']) {
-        return Err(format!(
+        bail!(
             "`{url}` is not a portal address: give the site's root, e.g. https://lectern.example.org"
-        ));
+        );
     }
     Ok(url.to_owned())
 }
@@ -381,35 +378,36 @@ struct TokenStore {
 }
 
 impl TokenStore {
-    fn at(dir: Option<PathBuf>) -> Result<Self, String> {
-        let dir = dir.ok_or("cannot find a folder for the bridge token: set LECTERN_CONFIG_DIR")?;
+    fn at(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let dir =
+            dir.context("cannot find a folder for the bridge token: set LECTERN_CONFIG_DIR")?;
         Ok(Self {
             path: dir.join("bridges.json"),
         })
     }
 
-    fn read(&self) -> Result<BTreeMap<String, String>, String> {
+    fn read(&self) -> anyhow::Result<BTreeMap<String, String>> {
         match std::fs::read_to_string(&self.path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                format!(
+                anyhow!(
                     "{} is not readable ({e}): delete it and pair again",
                     self.path.display()
                 )
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+            Err(e) => Err(anyhow!("cannot read {}: {e}", self.path.display())),
         }
     }
 
-    fn load(&self, portal: &str) -> Result<Option<String>, String> {
+    fn load(&self, portal: &str) -> anyhow::Result<Option<String>> {
         Ok(self.read()?.remove(portal))
     }
 
-    fn save(&self, portal: &str, token: &str) -> Result<(), String> {
+    fn save(&self, portal: &str, token: &str) -> anyhow::Result<()> {
         let mut tokens = self.read()?;
         tokens.insert(portal.to_owned(), token.to_owned());
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        let fail = |e: std::io::Error| format!("cannot write {}: {e}", self.path.display());
+        let fail = |e: std::io::Error| anyhow!("cannot write {}: {e}", self.path.display());
         std::fs::create_dir_all(dir).map_err(fail)?;
         let text = serde_json::to_string_pretty(&tokens).unwrap_or_default();
         let mut options = std::fs::OpenOptions::new();

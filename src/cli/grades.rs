@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use super::load_course;
 use crate::auth::StaffScope;
 use crate::config::GradesExportArgs;
@@ -24,37 +26,35 @@ pub async fn export(args: GradesExportArgs) -> ExitCode {
             }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: GradesExportArgs) -> Result<String, String> {
+async fn run(args: GradesExportArgs) -> anyhow::Result<String> {
     let course = load_course(args.content.as_deref())?;
     if let Some(module) = &args.module
         && !course.modules.iter().any(|m| m.id.as_ref() == module)
     {
         let known: Vec<&str> = course.modules.iter().map(|m| m.id.as_ref()).collect();
-        return Err(format!(
+        anyhow::bail!(
             "there is no module `{module}`; the course has: {}",
             known.join(", ")
-        ));
+        );
     }
     let location = args.db.location();
     if let db::Location::Sqlite(path) = &location
         && !path.exists()
     {
-        return Err(format!(
+        anyhow::bail!(
             "there is no database at {} (pass --db or set LECTERN_DB)",
             path.display()
-        ));
+        );
     }
-    let pool = db::open(&location).await.map_err(|e| e.to_string())?;
+    let pool = db::open(&location).await?;
     if let Some(cohort) = &args.cohort {
-        let cohorts = progress::cohorts(&pool, StaffScope::Portal)
-            .await
-            .map_err(|e| e.to_string())?;
+        let cohorts = progress::cohorts(&pool, StaffScope::Portal).await?;
         if !cohorts.contains(cohort) {
             eprintln!(
                 "warning: no learner is in cohort `{cohort}` (cohorts: {})",
@@ -73,7 +73,7 @@ async fn run(args: GradesExportArgs) -> Result<String, String> {
     };
     let book = gradebook::build(&pool, &course, StaffScope::Portal, &filter)
         .await
-        .map_err(|e| format!("cannot read the database: {e}"))?;
+        .context("cannot read the database")?;
     pool.close().await;
     Ok(gradebook::to_csv(&book.grades))
 }

@@ -44,7 +44,7 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
     };
     let course = match load_course(args.content.as_deref()) {
         Ok(course) => course,
-        Err(e) => return fail(e),
+        Err(e) => return fail(format!("{e:#}")),
     };
     let Some((_, lab)) = course.lab(&args.lab) else {
         let known: Vec<String> = course

@@ -12,10 +12,10 @@ pub mod watch;
 use crate::content::{self, Course, CourseFiles};
 
 /// The course in `dir`, or the embedded one; the error lists every authoring mistake.
-fn load_course(dir: Option<&std::path::Path>) -> Result<Course, String> {
+fn load_course(dir: Option<&std::path::Path>) -> anyhow::Result<Course> {
     let files = match dir {
-        Some(dir) => CourseFiles::from_dir(dir).map_err(|d| d.to_string())?,
+        Some(dir) => CourseFiles::from_dir(dir).map_err(|d| anyhow::anyhow!("{d}"))?,
         None => CourseFiles::embedded(),
     };
-    content::load(files).map_err(|e| e.to_string())
+    content::load(files).map_err(|e| anyhow::anyhow!("{e}"))
 }

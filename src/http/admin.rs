@@ -381,8 +381,9 @@ pub(super) async fn assign_cluster(
     .await;
     match outcome {
         Ok(done) => clusters_page_with(&app, &admin, StatusCode::OK, None, Some(&done)).await,
-        Err(AssignError::Invalid(e)) => {
-            clusters_page_with(&app, &admin, StatusCode::BAD_REQUEST, Some(&e), None).await
+        Err(e @ (AssignError::Invalid(_) | AssignError::Kubeconfig(_))) => {
+            let message = e.to_string();
+            clusters_page_with(&app, &admin, StatusCode::BAD_REQUEST, Some(&message), None).await
         }
         Err(AssignError::Database(e)) => Err(e.into()),
     }

@@ -14,9 +14,69 @@ use super::ClusterError;
 /// What an assigned kubeconfig may carry, for error messages.
 const DATA_ONLY: &str = "an assigned kubeconfig may carry only inline credentials (token, client-certificate-data and client-key-data, certificate-authority-data)";
 
+/// Why a kubeconfig cannot be assigned to learners; the text is shown to the admin who tried.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigError {
+    /// It is not a kubeconfig (the parser's reason).
+    #[error("the kubeconfig cannot be read: {0}")]
+    Unreadable(#[source] kube::config::KubeconfigError),
+    /// It makes the server run a program, read its own files or use a proxy: each field, as
+    /// written in YAML, with why.
+    #[error("the kubeconfig uses {}: {DATA_ONLY}", .0.join(", "))]
+    Refused(Vec<String>),
+    /// No context was named and it has no current one.
+    #[error("the kubeconfig has no current-context; name a context")]
+    NoContext,
+    /// The context named is not in it.
+    #[error("the kubeconfig has no context `{0}`")]
+    UnknownContext(String),
+    /// The context names a cluster it does not define (or one without a server).
+    #[error("context `{context}` names cluster `{cluster}`, which the kubeconfig does not define")]
+    UnknownCluster {
+        /// The context.
+        context: String,
+        /// The cluster it names.
+        cluster: String,
+    },
+}
+
+/// Why the operator's exec credential plugin gave no credential; logged, never shown to learners.
+#[derive(Debug, thiserror::Error)]
+enum ExecError {
+    #[error("it names no command")]
+    NoCommand,
+    #[error("cannot describe the cluster to it: {0}")]
+    Info(#[from] serde_json::Error),
+    #[error("cannot start `{program}`: {source}")]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{program}` did not finish within {} s and was stopped", .limit.as_secs())]
+    TimedOut { program: String, limit: Duration },
+    #[error("`{program}` failed: {source}")]
+    Wait {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{program}` exited with {status}: {stderr}")]
+    Exited {
+        program: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("`{program}` printed no ExecCredential: {source}")]
+    Output {
+        program: String,
+        source: serde_json::Error,
+    },
+    #[error("`{program}` printed an ExecCredential without a token or client certificate")]
+    NoCredential { program: String },
+}
+
 /// Refuses every field of an assigned kubeconfig that would make the server run a program, read one
 /// of its own files, or send its traffic elsewhere; the message names each field as written in YAML.
-pub(super) fn refuse_programs_and_files(kubeconfig: &Kubeconfig) -> Result<(), String> {
+pub(super) fn refuse_programs_and_files(kubeconfig: &Kubeconfig) -> Result<(), KubeconfigError> {
     let mut refused = Vec::new();
     for named in &kubeconfig.clusters {
         let Some(cluster) = &named.cluster else {
@@ -68,10 +128,7 @@ pub(super) fn refuse_programs_and_files(kubeconfig: &Kubeconfig) -> Result<(), S
     if refused.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "the kubeconfig uses {}: {DATA_ONLY}",
-            refused.join(", ")
-        ))
+        Err(KubeconfigError::Refused(refused))
     }
 }
 
@@ -185,8 +242,8 @@ async fn execute(
     exec: &ExecConfig,
     cluster: Option<ExecAuthCluster>,
     limit: Duration,
-) -> Result<ExecCredentialStatus, String> {
-    let program = exec.command.as_deref().ok_or("it names no command")?;
+) -> Result<ExecCredentialStatus, ExecError> {
+    let program = exec.command.clone().ok_or(ExecError::NoCommand)?;
     let info = ExecCredential {
         api_version: exec.api_version.clone(),
         kind: "ExecCredential".to_owned(),
@@ -196,14 +253,11 @@ async fn execute(
         }),
         status: None,
     };
-    let mut command = tokio::process::Command::new(program);
+    let mut command = tokio::process::Command::new(&program);
     command
         .args(exec.args.iter().flatten())
         .envs(plugin_env(exec))
-        .env(
-            "KUBERNETES_EXEC_INFO",
-            serde_json::to_string(&info).map_err(|e| e.to_string())?,
-        )
+        .env("KUBERNETES_EXEC_INFO", serde_json::to_string(&info)?)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -211,36 +265,39 @@ async fn execute(
     for name in exec.drop_env.iter().flatten() {
         command.env_remove(name);
     }
-    let child = command
-        .spawn()
-        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+    let child = command.spawn().map_err(|source| ExecError::Start {
+        program: program.clone(),
+        source,
+    })?;
     let output = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .map_err(|_| {
-            format!(
-                "`{program}` did not finish within {} s and was stopped",
-                limit.as_secs()
-            )
+        .map_err(|_| ExecError::TimedOut {
+            program: program.clone(),
+            limit,
         })?
-        .map_err(|e| format!("`{program}` failed: {e}"))?;
+        .map_err(|source| ExecError::Wait {
+            program: program.clone(),
+            source,
+        })?;
     if !output.status.success() {
-        return Err(format!(
-            "`{program}` exited with {}: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(ExecError::Exited {
+            program,
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
     }
-    let credential: ExecCredential = serde_json::from_slice(&output.stdout)
-        .map_err(|e| format!("`{program}` printed no ExecCredential: {e}"))?;
+    let credential: ExecCredential =
+        serde_json::from_slice(&output.stdout).map_err(|source| ExecError::Output {
+            program: program.clone(),
+            source,
+        })?;
     credential
         .status
         .filter(|s| {
             s.token.is_some()
                 || (s.client_certificate_data.is_some() && s.client_key_data.is_some())
         })
-        .ok_or_else(|| {
-            format!("`{program}` printed an ExecCredential without a token or client certificate")
-        })
+        .ok_or(ExecError::NoCredential { program })
 }
 
 fn plugin_env(exec: &ExecConfig) -> HashMap<String, String> {
@@ -282,7 +339,7 @@ mod tests {
             "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n    certificate-authority-data: Zm9v\n\
              users:\n- name: u\n  user:\n    token: abc\n    client-certificate-data: Zm9v\n    client-key-data: Zm9v\n",
         );
-        assert_eq!(refuse_programs_and_files(&kubeconfig), Ok(()));
+        assert!(refuse_programs_and_files(&kubeconfig).is_ok());
     }
 
     #[test]
@@ -292,7 +349,9 @@ mod tests {
              users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: sh\n\
              \x20   tokenFile: /etc/shadow\n    client-key: /k\n",
         );
-        let error = refuse_programs_and_files(&kubeconfig).unwrap_err();
+        let error = refuse_programs_and_files(&kubeconfig)
+            .unwrap_err()
+            .to_string();
         for field in [
             "clusters[c].cluster.certificate-authority",
             "clusters[c].cluster.proxy-url",

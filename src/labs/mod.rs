@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use cluster::{Cluster, ClusterCache, ClusterError, ConnectOptions};
+pub use kubeconfig::KubeconfigError;
 pub use store::{Assignment, RecordedRun, Via, assignments, record};
 
 use crate::content::{Check, Course, Lab, Step};
@@ -312,6 +313,9 @@ pub enum AssignError {
     /// The form or the kubeconfig is wrong.
     #[error("{0}")]
     Invalid(String),
+    /// The kubeconfig cannot be assigned.
+    #[error(transparent)]
+    Kubeconfig(#[from] KubeconfigError),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -331,7 +335,7 @@ pub async fn assign_cluster(
             "name either one learner or one cohort".to_owned(),
         ));
     }
-    let server = validate_kubeconfig(kubeconfig, context).map_err(AssignError::Invalid)?;
+    let server = validate_kubeconfig(kubeconfig, context)?;
     let learners = store::learners_named(pool, username, cohort).await?;
     if learners.is_empty() {
         return Err(AssignError::Invalid(match (username, cohort) {
@@ -349,30 +353,28 @@ pub async fn assign_cluster(
 
 /// Checks that a kubeconfig to assign parses, carries only inline credentials (no programs, server
 /// files or proxies) and has the context (or a current one); returns its server URL.
-pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, String> {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(yaml)
-        .map_err(|e| format!("the kubeconfig cannot be read: {e}"))?;
+pub fn validate_kubeconfig(yaml: &str, context: Option<&str>) -> Result<String, KubeconfigError> {
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(yaml).map_err(KubeconfigError::Unreadable)?;
     kubeconfig::refuse_programs_and_files(&kubeconfig)?;
     let name = context
         .map(str::to_owned)
         .or(kubeconfig.current_context.clone())
-        .ok_or("the kubeconfig has no current-context; name a context")?;
+        .ok_or(KubeconfigError::NoContext)?;
     let ctx = kubeconfig
         .contexts
         .iter()
         .find(|c| c.name == name)
         .and_then(|c| c.context.as_ref())
-        .ok_or_else(|| format!("the kubeconfig has no context `{name}`"))?;
+        .ok_or_else(|| KubeconfigError::UnknownContext(name.clone()))?;
     kubeconfig
         .clusters
         .iter()
         .find(|c| c.name == ctx.cluster)
         .and_then(|c| c.cluster.as_ref()?.server.clone())
-        .ok_or_else(|| {
-            format!(
-                "context `{name}` names cluster `{}`, which the kubeconfig does not define",
-                ctx.cluster
-            )
+        .ok_or_else(|| KubeconfigError::UnknownCluster {
+            context: name.clone(),
+            cluster: ctx.cluster.clone(),
         })
 }
 

@@ -77,9 +77,6 @@ pub enum PassbackError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// Reading the learner's answers failed.
-    #[error("{0}")]
-    Answers(#[from] crate::assess::AssessError),
 }
 
 /// Grade passback for the process: one HTTP client, and each platform's access tokens kept until
@@ -200,6 +197,7 @@ impl Passback {
         learner_id: i64,
     ) -> Result<(), PassbackError> {
         let progress = crate::progress::for_learner(pool, course, learner_id).await?;
+        let mut answered = None;
         for link in store::grade_links(pool, learner_id).await? {
             let (Some(progress), Some(module)) = (
                 progress
@@ -231,22 +229,23 @@ impl Passback {
                     if question.points == 0 {
                         continue; // a line item needs a maximum above 0
                     }
-                    let answer = crate::assess::latest(
-                        pool,
-                        course,
-                        learner_id,
-                        module.id.as_ref(),
-                        question.id.as_ref(),
-                    )
-                    .await?;
-                    let Some(answer) = answer.filter(|a| a.state != "draft") else {
-                        continue; // nothing to grade yet: the column stays empty
+                    let answered = match &mut answered {
+                        Some(answered) => answered,
+                        None => answered.insert(crate::assess::submitted(pool, learner_id).await?),
+                    };
+                    let Some(answer) =
+                        answered.get(&(module.id.to_string(), question.id.to_string()))
+                    else {
+                        continue; // nothing submitted yet: the column stays empty
                     };
                     let lineitem = service
                         .question_lineitem(pool, columns, module, index + 1, question)
                         .await?;
                     service
-                        .post_score(&lineitem, &question_score(&link.user_id, &answer))
+                        .post_score(
+                            &lineitem,
+                            &question_score(&link.user_id, question.points, answer),
+                        )
                         .await?;
                 }
             }
@@ -285,10 +284,14 @@ fn module_score(
 /// A submitted answer's score: the points once the learner can see them (a choice question at
 /// once, a written answer once its grade is released, with the instructor's comment); until then
 /// no score, waiting for the instructor.
-fn question_score(user_id: &str, answer: &crate::assess::AnswerView) -> serde_json::Value {
+fn question_score(
+    user_id: &str,
+    points: u32,
+    answer: &crate::assess::VisibleScore,
+) -> serde_json::Value {
     let mut score = serde_json::json!({
         "userId": user_id,
-        "scoreMaximum": answer.points,
+        "scoreMaximum": points,
         "timestamp": crate::clock::rfc3339(crate::clock::unix_seconds()),
         "activityProgress": "Submitted",
         "gradingProgress": "PendingManual",
@@ -298,12 +301,8 @@ fn question_score(user_id: &str, answer: &crate::assess::AnswerView) -> serde_js
         score["activityProgress"] = "Completed".into();
         score["gradingProgress"] = "FullyGraded".into();
     }
-    if let Some(grade) = answer
-        .grade
-        .as_ref()
-        .filter(|g| !g.feedback.trim().is_empty())
-    {
-        score["comment"] = grade.feedback.trim().into();
+    if let Some(comment) = &answer.comment {
+        score["comment"] = comment.as_str().into();
     }
     score
 }

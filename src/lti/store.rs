@@ -3,6 +3,12 @@
 use sqlx::AnyPool;
 
 use super::{GradeLink, Platform, QuestionColumns};
+use crate::clock::{seconds_of_timestamp, timestamp_of_seconds};
+
+/// An outbox row due now and changed since it was last taken (the Unix epoch): what the
+/// triggers of migration 0024 write when something changes a learner's score. A claim sets a
+/// later time, so a row still later than this when its scores are sent saw no change meanwhile.
+const CHANGED: &str = "1970-01-01T00:00:00.000Z";
 
 type PlatformRow = (i64, String, String, String, String, String, String, String);
 
@@ -72,7 +78,7 @@ pub(super) async fn insert_launch(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM lti_launches WHERE created_at < $1")
-        .bind(now - super::LAUNCH_LIFETIME_SECS)
+        .bind(timestamp_of_seconds(now - super::LAUNCH_LIFETIME_SECS))
         .execute(pool)
         .await?;
     sqlx::query(
@@ -81,7 +87,7 @@ pub(super) async fn insert_launch(
     .bind(state_hash)
     .bind(nonce)
     .bind(platform_id)
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .execute(pool)
     .await
     .map(|_| ())
@@ -92,13 +98,16 @@ pub(super) async fn take_launch(
     pool: &AnyPool,
     state_hash: &str,
 ) -> Result<Option<(String, i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    let row: Option<(String, i64, String)> = sqlx::query_as(
         "DELETE FROM lti_launches WHERE state_hash = $1 RETURNING nonce, platform_id, created_at",
     )
     .bind(state_hash)
     .fetch_all(pool)
-    .await
-    .map(|rows| rows.into_iter().next())
+    .await?
+    .pop();
+    Ok(row.map(|(nonce, platform_id, created_at)| {
+        (nonce, platform_id, seconds_of_timestamp(&created_at))
+    }))
 }
 
 /// Lectern's tool keys created after `since`, newest first: (kid, private key PEM, created at).
@@ -106,12 +115,16 @@ pub(super) async fn tool_keys(
     pool: &AnyPool,
     since: i64,
 ) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    sqlx::query_as(
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT kid, private_pem, created_at FROM lti_tool_keys WHERE created_at > $1 ORDER BY created_at DESC",
     )
-    .bind(since)
+    .bind(timestamp_of_seconds(since))
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(kid, pem, created_at)| (kid, pem, seconds_of_timestamp(&created_at)))
+        .collect())
 }
 
 pub(super) async fn insert_tool_key(
@@ -123,7 +136,7 @@ pub(super) async fn insert_tool_key(
     sqlx::query("INSERT INTO lti_tool_keys (kid, private_pem, created_at) VALUES ($1, $2, $3)")
         .bind(kid)
         .bind(private_pem)
-        .bind(created_at)
+        .bind(timestamp_of_seconds(created_at))
         .execute(pool)
         .await
         .map(|_| ())
@@ -153,10 +166,11 @@ pub(super) async fn link_grades(pool: &AnyPool, link: &GradeLink) -> Result<(), 
     .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "INSERT INTO lti_score_outbox (learner_id, due_at) VALUES ($1, 0)
-         ON CONFLICT (learner_id) DO UPDATE SET due_at = 0, attempts = 0",
+        "INSERT INTO lti_score_outbox (learner_id, due_at) VALUES ($1, $2)
+         ON CONFLICT (learner_id) DO UPDATE SET due_at = excluded.due_at, attempts = 0",
     )
     .bind(link.learner_id)
+    .bind(CHANGED)
     .execute(&mut *tx)
     .await?;
     tx.commit().await
@@ -165,7 +179,7 @@ pub(super) async fn link_grades(pool: &AnyPool, link: &GradeLink) -> Result<(), 
 /// Learners whose scores are due: (learner, attempts so far).
 pub(super) async fn due_scores(pool: &AnyPool, now: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT learner_id, attempts FROM lti_score_outbox WHERE due_at <= $1 ORDER BY due_at LIMIT 50")
-        .bind(now)
+        .bind(timestamp_of_seconds(now))
         .fetch_all(pool)
         .await
 }
@@ -255,17 +269,18 @@ pub(super) async fn score_sent(
     attempts: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "DELETE FROM lti_score_outbox WHERE learner_id = $1 AND attempts = $2 AND due_at > 0",
+        "DELETE FROM lti_score_outbox WHERE learner_id = $1 AND attempts = $2 AND due_at > $3",
     )
     .bind(learner_id)
     .bind(attempts)
+    .bind(CHANGED)
     .execute(pool)
     .await
     .map(|_| ())
 }
 
 /// Claims the learner's due scores for sending until `until`, unless another server claimed them
-/// first; `false` then. A change meanwhile is still seen (a trigger sets due_at 0), and a claim
+/// first; `false` then. A change meanwhile is still seen (a trigger sets due_at to [`CHANGED`]), and a claim
 /// whose server died runs out, so another sends them.
 pub(super) async fn score_taken(
     pool: &AnyPool,
@@ -276,9 +291,9 @@ pub(super) async fn score_taken(
     let claimed = sqlx::query(
         "UPDATE lti_score_outbox SET due_at = $1 WHERE learner_id = $2 AND due_at <= $3",
     )
-    .bind(until)
+    .bind(timestamp_of_seconds(until))
     .bind(learner_id)
-    .bind(now)
+    .bind(timestamp_of_seconds(now))
     .execute(pool)
     .await?;
     Ok(claimed.rows_affected() == 1)
@@ -294,7 +309,7 @@ pub(super) async fn score_failed(
     sqlx::query(
         "UPDATE lti_score_outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE learner_id = $3",
     )
-    .bind(due_at)
+    .bind(timestamp_of_seconds(due_at))
     .bind(error)
     .bind(learner_id)
     .execute(pool)
@@ -307,17 +322,24 @@ pub(super) async fn score_failed(
 pub(super) async fn failing_scores(
     pool: &AnyPool,
 ) -> Result<Vec<(String, i64, i64, String)>, sqlx::Error> {
-    sqlx::query_as(
+    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
         "SELECT a.username, o.attempts, o.due_at, coalesce(o.last_error, '') FROM lti_score_outbox o
          JOIN accounts a ON a.learner_id = o.learner_id WHERE o.attempts > 0 ORDER BY o.due_at",
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, attempts, due_at, error)| {
+            (user, attempts, seconds_of_timestamp(&due_at), error)
+        })
+        .collect())
 }
 
 /// Every queued score is due now (an admin's "try again now").
 pub(super) async fn retry_now(pool: &AnyPool) -> Result<u64, sqlx::Error> {
-    sqlx::query("UPDATE lti_score_outbox SET due_at = 1 WHERE attempts > 0")
+    sqlx::query("UPDATE lti_score_outbox SET due_at = $1 WHERE attempts > 0")
+        .bind(timestamp_of_seconds(1))
         .execute(pool)
         .await
         .map(|done| done.rows_affected())
@@ -346,7 +368,7 @@ pub(super) async fn insert_deep_link(
     .bind(&link.deployment_id)
     .bind(&link.return_url)
     .bind(&link.data)
-    .bind(link.created_at)
+    .bind(timestamp_of_seconds(link.created_at))
     .fetch_all(pool)
     .await?
     .pop()
@@ -368,7 +390,7 @@ pub(super) async fn deep_link(
         "SELECT platform_id, deployment_id, return_url, data, created_at FROM lti_deep_links
          WHERE id = $1 AND learner_id = $2"
     };
-    let row: Option<(i64, String, String, Option<String>, i64)> = sqlx::query_as(query)
+    let row: Option<(i64, String, String, Option<String>, String)> = sqlx::query_as(query)
         .bind(id)
         .bind(learner_id)
         .fetch_all(pool)
@@ -380,7 +402,7 @@ pub(super) async fn deep_link(
             deployment_id,
             return_url,
             data,
-            created_at,
+            created_at: seconds_of_timestamp(&created_at),
         },
     ))
 }
@@ -395,7 +417,8 @@ mod tests {
         let pool = crate::db::open(&crate::db::Location::Sqlite(dir.path().join("l.db")))
             .await
             .unwrap();
-        sqlx::query("INSERT INTO lti_score_outbox (learner_id, due_at) VALUES (1, 0)")
+        sqlx::query("INSERT INTO lti_score_outbox (learner_id, due_at) VALUES (1, $1)")
+            .bind(CHANGED)
             .execute(&pool)
             .await
             .unwrap();

@@ -127,12 +127,15 @@ fn module_progress(
     module: &crate::content::Module,
     visits: &HashMap<String, String>,
     passed: &HashSet<(String, String)>,
-    answered: &HashMap<(String, String), Option<u32>>,
+    answered: &HashMap<(String, String), crate::assess::VisibleScore>,
 ) -> ModuleProgress {
     let mut questions_answered = 0;
     let (mut points_scored, mut points_graded) = (0, 0);
     for q in &module.questions {
-        match answered.get(&(module.id.to_string(), q.id.to_string())) {
+        match answered
+            .get(&(module.id.to_string(), q.id.to_string()))
+            .map(|a| a.score)
+        {
             Some(Some(score)) => {
                 questions_answered += 1;
                 points_scored += score;

@@ -2,6 +2,8 @@
 
 use sqlx::AnyPool;
 
+use crate::clock::{seconds_of_timestamp, timestamp_of_seconds};
+
 /// A sign-in begun at `begin`: what `finish` needs to check the provider's answer.
 pub(super) struct PendingLogin {
     pub(super) nonce: String,
@@ -17,7 +19,9 @@ pub(super) async fn insert(
 ) -> Result<(), sqlx::Error> {
     // Abandoned sign-ins are swept as new ones begin.
     sqlx::query("DELETE FROM sso_logins WHERE created_at < $1")
-        .bind(login.created_at - super::LOGIN_LIFETIME_SECS)
+        .bind(timestamp_of_seconds(
+            login.created_at - super::LOGIN_LIFETIME_SECS,
+        ))
         .execute(pool)
         .await?;
     sqlx::query(
@@ -27,7 +31,7 @@ pub(super) async fn insert(
     .bind(&login.nonce)
     .bind(&login.pkce_verifier)
     .bind(&login.next)
-    .bind(login.created_at)
+    .bind(timestamp_of_seconds(login.created_at))
     .execute(pool)
     .await
     .map(|_| ())
@@ -38,7 +42,7 @@ pub(super) async fn take(
     pool: &AnyPool,
     state_hash: &str,
 ) -> Result<Option<PendingLogin>, sqlx::Error> {
-    let row: Option<(String, String, String, i64)> = sqlx::query_as(
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
         "DELETE FROM sso_logins WHERE state_hash = $1 RETURNING nonce, pkce_verifier, next, created_at",
     )
     .bind(state_hash)
@@ -50,7 +54,7 @@ pub(super) async fn take(
             nonce,
             pkce_verifier,
             next,
-            created_at,
+            created_at: seconds_of_timestamp(&created_at),
         }),
     )
 }

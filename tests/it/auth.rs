@@ -264,26 +264,28 @@ async fn sign_out_ends_the_session_on_the_server() {
 }
 
 async fn last_seen_at(app: &TestApp) -> i64 {
-    sqlx::query_as::<_, (i64,)>("SELECT last_seen_at FROM sessions")
+    let (stamp,) = sqlx::query_as::<_, (String,)>("SELECT last_seen_at FROM sessions")
         .fetch_one(&app.app.db)
         .await
-        .unwrap()
-        .0
+        .unwrap();
+    lectern::clock::seconds_of_timestamp(&stamp)
 }
 
 fn unix_now() -> i64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    since_epoch.as_secs() as i64
+    lectern::clock::unix_seconds()
 }
 
-async fn set_last_seen_seconds_ago(app: &TestApp, seconds: i64) {
-    sqlx::query("UPDATE sessions SET last_seen_at = $1")
-        .bind(unix_now() - seconds)
+/// Sets a time column of every session to `seconds` ago.
+async fn set_session_time(app: &TestApp, column: &str, seconds: i64) {
+    sqlx::query(&format!("UPDATE sessions SET {column} = $1"))
+        .bind(lectern::clock::timestamp_of_seconds(unix_now() - seconds))
         .execute(&app.app.db)
         .await
         .unwrap();
+}
+
+async fn set_last_seen_seconds_ago(app: &TestApp, seconds: i64) {
+    set_session_time(app, "last_seen_at", seconds).await;
 }
 
 #[tokio::test]
@@ -315,10 +317,7 @@ async fn idle_and_absolute_expiry_end_sessions() {
     let app = portal_with_users().await;
     let mut browser = signed_in(&app, "ada").await;
     assert_eq!(browser.get("/").await.status(), StatusCode::OK);
-    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 13 * 3600")
-        .execute(&app.app.db)
-        .await
-        .unwrap();
+    set_last_seen_seconds_ago(&app, 13 * 3600).await;
     assert_eq!(
         browser.get("/").await.status(),
         StatusCode::SEE_OTHER,
@@ -326,10 +325,7 @@ async fn idle_and_absolute_expiry_end_sessions() {
     );
 
     browser.sign_in_as("ada", PASSWORD).await;
-    sqlx::query("UPDATE sessions SET created_at = created_at - 8 * 24 * 3600")
-        .execute(&app.app.db)
-        .await
-        .unwrap();
+    set_session_time(&app, "created_at", 8 * 24 * 3600).await;
     assert_eq!(
         browser.get("/").await.status(),
         StatusCode::SEE_OTHER,

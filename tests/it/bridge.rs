@@ -645,7 +645,7 @@ async fn malformed_frames_close_only_that_connection() {
             .starts_with("the portal does not know this token")
     );
     // A token past its expiry (90 days after pairing).
-    sqlx::query("UPDATE bridge_tokens SET expires_at = 0")
+    sqlx::query("UPDATE bridge_tokens SET expires_at = '1970-01-01T00:00:00.000Z'")
         .execute(&app.app.db)
         .await
         .unwrap();

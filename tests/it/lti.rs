@@ -474,8 +474,11 @@ async fn lecterns_keys_are_published_and_rotated() {
 
     // Due for rotation: a new key signs, the old one stays published a while.
     let day = 24 * 3600;
-    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - $1")
-        .bind(91 * day)
+    let days_ago = |days: i64| {
+        lectern::clock::timestamp_of_seconds(lectern::clock::unix_seconds() - days * day)
+    };
+    sqlx::query("UPDATE lti_tool_keys SET created_at = $1")
+        .bind(days_ago(91))
         .execute(&app.app.db)
         .await
         .unwrap();
@@ -488,8 +491,8 @@ async fn lecterns_keys_are_published_and_rotated() {
         .collect();
     assert_eq!(kids.len(), 2);
     assert_eq!(kids[1], kid, "the retired key is still published");
-    sqlx::query("UPDATE lti_tool_keys SET created_at = created_at - $1 WHERE kid = $2")
-        .bind(40 * day)
+    sqlx::query("UPDATE lti_tool_keys SET created_at = $1 WHERE kid = $2")
+        .bind(days_ago(91 + 40))
         .bind(&kid)
         .execute(&app.app.db)
         .await
