@@ -83,6 +83,7 @@ impl TestApp {
 
     /// Serves with the default test configuration as changed by `edit`.
     pub async fn spawn_with_config(edit: impl FnOnce(&mut ServeArgs)) -> Self {
+        log_statements_when_asked();
         let dir = TempDir::new().expect("temp dir");
         let db = fresh_database(dir.path()).await;
         // Bound first, so the configuration can know its own address (single sign-on's redirect).
@@ -262,6 +263,40 @@ pub fn lectern_cmd() -> Command {
         }
     }
     cmd
+}
+
+/// With `LECTERN_TEST_SQL_LOG=FILE`, every SQL statement the test servers run is appended to
+/// FILE (sqlx's own statement log), so that `.ci/store-queries` can list the store queries the
+/// suite never runs on a backend.
+fn log_statements_when_asked() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Some(path) = std::env::var_os("LECTERN_TEST_SQL_LOG") else {
+            return;
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the SQL log opens");
+        tracing_subscriber::fmt()
+            .with_env_filter("sqlx::query=debug")
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init()
+            .ok();
+    });
+}
+
+/// The standard output of a command that must have succeeded (its standard error is the message
+/// when it did not).
+pub fn success_stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `lectern serve` as its own process on `127.0.0.1:port` and `db`, checking against

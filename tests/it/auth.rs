@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
-use crate::common::{TestApp, lectern_cmd};
+use crate::common::{TestApp, lectern_cmd, success_stdout};
 use lectern::auth::{self, Role};
 
 use crate::common::PASSWORD;
@@ -586,15 +586,7 @@ fn the_first_admin_is_created_from_the_cli_with_a_piped_password() {
         child.wait_with_output().unwrap()
     };
     let output = add("root", PASSWORD);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
-        "created admin `root`\n"
-    );
+    assert_eq!(success_stdout(&output), "created admin `root`\n");
     let again = add("root", PASSWORD);
     assert_eq!(again.status.code(), Some(1));
     assert!(

@@ -10,10 +10,22 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{
-    TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd,
+    TestApp, free_port, fresh_database, lectern_cmd, postgres_under_test, serve_cmd, success_stdout,
 };
 
 const CHECK: &str = "/api/labs/ha-control-plane/steps/monitoring-rbac/check";
+
+/// Runs the step's checks on the server at `port`; the answer's status.
+async fn check(client: &reqwest::Client, port: u16) -> reqwest::StatusCode {
+    client
+        .post(format!("http://127.0.0.1:{port}{CHECK}"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
 
 async fn start_server(db: &str, kubeconfig: &Path, port: u16) -> Child {
     let child = serve_cmd(db, kubeconfig, port).spawn().unwrap();
@@ -48,14 +60,7 @@ async fn acknowledged_runs_survive_kill_9() {
     let client = reqwest::Client::new();
     const N: usize = 10; // within a learner's burst of check runs
     for i in 0..N {
-        let response = client
-            .post(format!("http://127.0.0.1:{port}{CHECK}"))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "write {i} acknowledged");
+        assert_eq!(check(&client, port).await, 200, "write {i} acknowledged");
     }
     server.kill().unwrap(); // SIGKILL: no shutdown, no checkpoint
     server.wait().unwrap();
@@ -93,14 +98,7 @@ async fn backup_copies_a_live_database_and_never_overwrites() {
     let mut server = start_server(&db, &cluster.kubeconfig, port).await;
     let client = reqwest::Client::new();
     for _ in 0..3 {
-        let response = client
-            .post(format!("http://127.0.0.1:{port}{CHECK}"))
-            .header("content-type", "application/json")
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(check(&client, port).await, 200);
     }
     let target = dir.path().join("backup.db");
     let output = lectern_cmd()
@@ -110,13 +108,8 @@ async fn backup_copies_a_live_database_and_never_overwrites() {
         .arg(&db)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        success_stdout(&output),
         format!("backed up {db} to {}\n", target.display())
     );
     server.kill().unwrap();

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::common::browser::{html, signed_in};
 use crate::common::grading::{portal, post_grade, queue_ids, release, submit};
-use crate::common::{TestApp, lectern_cmd};
+use crate::common::{TestApp, lectern_cmd, success_stdout};
 
 /// A record per CSV row, keyed by column heading.
 fn records(csv_text: &str) -> Vec<HashMap<String, String>> {
@@ -249,16 +249,7 @@ async fn grades_export_prints_the_same_csv_as_the_browser_download() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert_eq!(
-            String::from_utf8(output.stdout).unwrap(),
-            browser,
-            "{query}"
-        );
+        assert_eq!(success_stdout(&output), browser, "{query}");
     }
 
     let unknown = lectern_cmd()

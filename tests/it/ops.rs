@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{TestApp, free_port, lectern_cmd};
+use crate::common::{TestApp, free_port, lectern_cmd, success_stdout};
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
@@ -248,11 +248,7 @@ async fn the_database_its_folder_and_backups_are_readable_by_lecterns_user_only(
     assert!(wal.exists());
     assert_eq!(mode(&wal), 0o600, "SQLite's write-ahead log");
     let output = backup();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    success_stdout(&output);
     assert_eq!(mode(&target), 0o600, "the backup");
     let (learners,): (i64,) = sqlx::query_as("SELECT count(*) FROM learners")
         .fetch_one(

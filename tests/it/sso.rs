@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::common::browser::{Browser, cookie_value, set_cookie};
 use crate::common::oidc::{Mode, Person, ProviderDouble, secret_file, sso_config};
-use crate::common::{PASSWORD, TestApp, lectern_cmd};
+use crate::common::{PASSWORD, TestApp, lectern_cmd, success_stdout};
 use lectern::auth::Role;
 
 struct Portal {
@@ -264,13 +264,8 @@ async fn without_just_in_time_accounts_only_linked_people_enter() {
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        success_stdout(&output),
         "created learner `ada.lovelace`\nsigns in through the identity provider as subject `s-ada`\n"
     );
     let outcome = sign_in(&portal.app).await;
