@@ -13,6 +13,9 @@ pub struct RecordedRun {
     pub recorded_at: String,
     /// Which cluster it asked.
     pub via: Via,
+    /// When the learner first passed the step (UTC, RFC 3339), whatever later runs found: a pass
+    /// is kept, so a later failing run reads "your pass from … is kept", never as not done.
+    pub passed_at: Option<String>,
     /// The run itself.
     #[serde(flatten)]
     pub run: StepRun,
@@ -74,10 +77,30 @@ pub async fn record(
     .ok_or(sqlx::Error::RowNotFound)?;
     Ok(RecordedRun {
         id,
+        passed_at: first_pass(pool, learner_id, &run.lab, &run.step).await?,
         recorded_at,
         via,
         run,
     })
+}
+
+/// When the learner first passed the step, if ever.
+async fn first_pass(
+    pool: &AnyPool,
+    learner_id: i64,
+    lab: &str,
+    step: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let (first,): (Option<String>,) = sqlx::query_as(
+        "SELECT min(created_at) FROM check_runs
+         WHERE learner_id = $1 AND lab_id = $2 AND step_id = $3 AND status = 'passed'",
+    )
+    .bind(learner_id)
+    .bind(lab)
+    .bind(step)
+    .fetch_one(pool)
+    .await?;
+    Ok(first)
 }
 
 /// The learner's most recent run of a step, if any.
@@ -109,6 +132,7 @@ pub(super) async fn latest(
     };
     Ok(Some(RecordedRun {
         id,
+        passed_at: first_pass(pool, learner_id, lab, step).await?,
         recorded_at,
         via: Via::parse(&via),
         run: StepRun {

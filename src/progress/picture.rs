@@ -126,11 +126,18 @@ pub async fn cohort_picture(
     cohort: Option<&str>,
 ) -> Result<CohortPicture, sqlx::Error> {
     let members = store::members(pool, scope, cohort, None).await?;
-    let mut latest: HashMap<(i64, String, String), Vec<CheckResult>> = HashMap::new();
-    for (learner, lab, step, results) in store::latest_runs(pool, scope, cohort).await? {
+    // Each learner's latest results per step, and whether the step ever passed: a pass is kept,
+    // so a later failing run does not put a learner back among those stuck.
+    let mut latest: HashMap<(i64, String, String), (Vec<CheckResult>, bool)> = HashMap::new();
+    for (learner, lab, step, results, ever_passed) in
+        store::latest_runs(pool, scope, cohort).await?
+    {
         latest.insert(
             (learner, lab, step),
-            serde_json::from_str(&results).unwrap_or_default(),
+            (
+                serde_json::from_str(&results).unwrap_or_default(),
+                ever_passed == 1,
+            ),
         );
     }
     let mut columns = Vec::new();
@@ -139,7 +146,7 @@ pub async fn cohort_picture(
     for lab in course.modules.iter().filter_map(|m| m.lab.as_ref()) {
         for step in lab.steps.iter().filter(|s| !s.checks.is_empty()) {
             let key = |learner: i64| (learner, lab.id.to_string(), step.id.to_string());
-            let runs: Vec<&Vec<CheckResult>> = members
+            let runs: Vec<&(Vec<CheckResult>, bool)> = members
                 .iter()
                 .filter_map(|m| latest.get(&key(m.learner_id)))
                 .collect();
@@ -147,10 +154,7 @@ pub async fn cohort_picture(
                 step_number: step.number,
                 step_title: step.title.clone(),
                 reached: runs.len(),
-                passed: runs
-                    .iter()
-                    .filter(|results| results.iter().all(|r| r.status == Status::Passed))
-                    .count(),
+                passed: runs.iter().filter(|(_, ever_passed)| *ever_passed).count(),
             });
             for check in &step.checks {
                 columns.push(Column {
@@ -165,22 +169,19 @@ pub async fn cohort_picture(
         }
     }
     let cell = |learner: i64, (lab, step, check): &(String, String, String)| {
-        let result = latest
-            .get(&(learner, lab.clone(), step.clone()))
-            .and_then(|results| results.iter().find(|r| &r.id == check));
-        match result {
-            None => Cell {
-                state: CellState::NotStarted,
-                observed: String::new(),
-            },
-            Some(r) => Cell {
-                state: if r.status == Status::Passed {
-                    CellState::Passed
-                } else {
-                    CellState::Failing
-                },
-                observed: r.message.clone(),
-            },
+        let (result, ever_passed) = match latest.get(&(learner, lab.clone(), step.clone())) {
+            Some((results, ever_passed)) => (results.iter().find(|r| &r.id == check), *ever_passed),
+            None => (None, false),
+        };
+        let state = match result {
+            _ if ever_passed => CellState::Passed,
+            None => CellState::NotStarted,
+            Some(r) if r.status == Status::Passed => CellState::Passed,
+            Some(_) => CellState::Failing,
+        };
+        Cell {
+            state,
+            observed: result.map(|r| r.message.clone()).unwrap_or_default(),
         }
     };
     let rows: Vec<Row> = members

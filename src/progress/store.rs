@@ -150,15 +150,19 @@ pub(super) async fn history(
         .collect())
 }
 
-/// For each (lab, step), each learner's latest run's results (JSON), among learners of `cohort`
-/// within the staff member's scope.
+/// For each (lab, step), each learner's latest run's results (JSON) and whether any of their runs
+/// of it passed (1 or 0: a pass is kept), among learners of `cohort` within the staff member's
+/// scope.
 pub(super) async fn latest_runs(
     pool: &AnyPool,
     scope: StaffScope,
     cohort: Option<&str>,
-) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, String, String, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT r.learner_id, r.lab_id, r.step_id, r.results FROM check_runs r
+        "SELECT r.learner_id, r.lab_id, r.step_id, r.results,
+                CASE WHEN EXISTS (SELECT 1 FROM check_runs p WHERE p.learner_id = r.learner_id AND p.lab_id = r.lab_id
+                                  AND p.step_id = r.step_id AND p.status = 'passed') THEN 1 ELSE 0 END
+         FROM check_runs r
          JOIN accounts a ON a.learner_id = r.learner_id
          WHERE a.role = 'learner' AND ($1 IS NULL OR a.cohort = $1)
            AND ($2 IS NULL OR a.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $2))

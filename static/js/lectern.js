@@ -158,16 +158,29 @@
     });
   }
 
+  function localTime(stamp) {
+    var when = new Date(stamp);
+    return isNaN(when) ? stamp : when.toLocaleString();
+  }
+
+  // A pass is kept: once a step passed, a later failing run says what fails now, and the step
+  // stays marked passed.
   function showRun(box, run) {
     var results = box.querySelector(".check-results");
-    markStep(box, run.status);
+    var kept = run.status !== "passed" && run.passed_at;
+    markStep(box, kept ? "passed" : run.status);
     results.textContent = "";
     var passed = run.results.filter(function (r) { return r.status === "passed"; }).length;
-    var when = new Date(run.recorded_at);
-    var summary = el("p", "check-summary check-" + run.status,
+    var failing = run.results.length - passed;
+    var summary = el("p", "check-summary check-" + (kept ? "kept" : run.status),
       passed + " of " + run.results.length + " checks passed \u00b7 checked " +
-      (isNaN(when) ? run.recorded_at : when.toLocaleString()) + " in " + run.duration_ms + " ms");
+      localTime(run.recorded_at) + " in " + run.duration_ms + " ms");
     results.appendChild(summary);
+    if (run.passed_at) {
+      results.appendChild(el("p", "check-pass-kept", kept
+        ? "Now: " + failing + (failing === 1 ? " check fails" : " checks fail") + "; your pass from " + localTime(run.passed_at) + " is kept."
+        : "Passed at " + localTime(run.passed_at) + "."));
+    }
     var list = el("ul", "check-list");
     run.results.forEach(function (r) {
       var item = el("li", "check-item check-" + r.status);

@@ -288,14 +288,19 @@ async fn check_my_work_shows_each_verdict_in_place_and_again_after_reload() {
     // Step 4 begun: the namespace is there, the service account is not.
     let mut started = kind::ha_cluster();
     started.push(kind::namespace("monitoring"));
-    let cluster = FakeCluster::start(started).await;
+    let cluster = FakeCluster::start(started.clone()).await;
     let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
     let browser = connect(&driver).await;
-    let result = check_button(&browser, &app).await;
+    let result = check_button(&browser, &app, &cluster, started).await;
     finish(browser, result, "check my work", &["SEVERE"]).await;
 }
 
-async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini::error::CmdError> {
+async fn check_button(
+    browser: &Client,
+    app: &TestApp,
+    cluster: &FakeCluster,
+    started: Vec<Value>,
+) -> Result<(), fantoccini::error::CmdError> {
     const STEP: &str = ".check[data-step='monitoring-rbac']";
     browser
         .goto(&app.url("/modules/cluster-architecture"))
@@ -401,6 +406,72 @@ async fn check_button(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         summary.text().await?.starts_with("4 of 12 checks passed"),
         "last run shown again after reload"
     );
+
+    // Done, then undone: the pass is kept, on the step, in the table of contents and in words.
+    let check_now = || async {
+        let button = browser
+            .find(Locator::Css(&format!("{STEP} .check-button")))
+            .await?;
+        browser
+            .execute(
+                "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
+                vec![serde_json::to_value(&button)?],
+            )
+            .await?;
+        button.click().await?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let done = browser
+                .execute(
+                    &format!("return document.querySelector(\"{STEP} .check-button\").getAttribute('aria-busy') === null;"),
+                    vec![],
+                )
+                .await?;
+            if done == json!(true) || Instant::now() > deadline {
+                return Ok::<(), fantoccini::error::CmdError>(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    cluster.set_objects(kind::lab_complete());
+    check_now().await?;
+    let text = |css: String| async move { browser.find(Locator::Css(&css)).await?.text().await };
+    assert!(
+        text(format!("{STEP} .check-summary"))
+            .await?
+            .starts_with("12 of 12 checks passed")
+    );
+    cluster.set_objects(started);
+    check_now().await?;
+    for _ in 0..2 {
+        assert!(
+            text(format!("{STEP} .check-summary"))
+                .await?
+                .starts_with("4 of 12 checks passed")
+        );
+        let kept = text(format!("{STEP} .check-pass-kept")).await?;
+        assert!(
+            kept.starts_with("Now: 8 checks fail; your pass from ") && kept.ends_with(" is kept."),
+            "{kept}"
+        );
+        let marks = browser
+            .execute(
+                "return Array.from(document.querySelectorAll('.step-state.step-passed')).map(function (m) { return m.closest('a').getAttribute('href'); });",
+                vec![],
+            )
+            .await?;
+        assert_eq!(
+            marks,
+            json!(["#step-4-monitoring-rbac", "#step-4-monitoring-rbac"]),
+            "still passed on the heading and in the TOC"
+        );
+        browser.refresh().await?;
+        browser
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(&format!("{STEP} .check-pass-kept")))
+            .await?;
+    }
     Ok(())
 }
 

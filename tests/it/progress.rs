@@ -348,3 +348,66 @@ async fn admins_import_a_cohort_from_csv() {
         .await;
     assert_eq!(missing_csrf.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_is_kept_when_a_later_check_fails() {
+    let cluster = FakeCluster::start(kind::lab_complete()).await;
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.kubeconfig = Some(cluster.kubeconfig.clone());
+    })
+    .await;
+    app.add_account("ada", Role::Learner, Some("spring")).await;
+    app.add_account("ines", Role::Instructor, None).await;
+    let ada = signed_in(&app, "ada").await;
+    let step = "monitoring-rbac";
+    let passed = run_check(&app, Some(&ada), step).await;
+    assert_eq!(passed["status"], "passed", "{passed:#}");
+    assert_eq!(passed["passed_at"], passed["recorded_at"], "the first pass");
+
+    // The service account goes away (a cleanup, another step's work): the step fails now, and
+    // the pass stays, with its time.
+    let mut undone = kind::ha_cluster();
+    undone.push(kind::namespace("monitoring"));
+    cluster.set_objects(undone);
+    let now = run_check(&app, Some(&ada), step).await;
+    assert_eq!(now["status"], "failed", "{now:#}");
+    assert_eq!(now["passed_at"], passed["recorded_at"]);
+    let latest: serde_json::Value = ada
+        .get(&format!(
+            "/api/labs/ha-control-plane/steps/{step}/runs/latest"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(latest["status"], "failed");
+    assert_eq!(latest["passed_at"], passed["recorded_at"]);
+
+    // Progress and the instructors' board count it passed, not stuck.
+    let ines = signed_in(&app, "ines").await;
+    let stuck = ines
+        .get("/instructor/stuck?cohort=spring")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !stuck.contains("who tried are failing"),
+        "a kept pass is not stuck: {stuck}"
+    );
+    assert!(
+        stuck.contains("<span class=\"funnel-figures\">1 checked, 1 passed, of 1</span>"),
+        "{stuck}"
+    );
+    let table = ines
+        .get("/instructor/cohort?cohort=spring")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps</td>"),
+        "{table}"
+    );
+}
