@@ -20,6 +20,11 @@ pub struct HistoryEntry {
     pub via: String,
     /// Every check's result, as recorded.
     pub results: Vec<CheckResult>,
+    /// For a run that did not pass after the step had passed: when it first passed (that pass is
+    /// kept, so this run is history, not the step's verdict).
+    pub pass_kept_from: Option<String>,
+    /// This run is the step's first pass, the one that counts.
+    pub first_pass: bool,
 }
 
 /// `learner_id`'s runs, newest first (the latest 500).
@@ -29,6 +34,15 @@ pub async fn learner_history(
     learner_id: i64,
 ) -> Result<Vec<HistoryEntry>, sqlx::Error> {
     let runs = store::history(pool, learner_id).await?;
+    // Newest first, so the last passed run seen for a step is its first pass.
+    let mut first_passes: std::collections::HashMap<(String, String), String> =
+        std::collections::HashMap::new();
+    for run in runs.iter().filter(|r| r.status == "passed") {
+        first_passes.insert(
+            (run.lab_id.clone(), run.step_id.clone()),
+            run.recorded_at.clone(),
+        );
+    }
     Ok(runs
         .into_iter()
         .map(|run| {
@@ -43,8 +57,13 @@ pub async fn learner_history(
                     || format!("{} · {} (no longer in the course)", run.lab_id, run.step_id),
                     |s| format!("Step {}: {}", s.number, s.title),
                 );
+            let first_pass = first_passes.get(&(run.lab_id.clone(), run.step_id.clone()));
             HistoryEntry {
                 step,
+                first_pass: first_pass == Some(&run.recorded_at) && run.status == "passed",
+                pass_kept_from: first_pass
+                    .filter(|first| run.status != "passed" && run.recorded_at > **first)
+                    .cloned(),
                 results: serde_json::from_str(&run.results).unwrap_or_default(),
                 status: run.status,
                 recorded_at: run.recorded_at,

@@ -410,4 +410,24 @@ async fn a_pass_is_kept_when_a_later_check_fails() {
         table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps</td>"),
         "{table}"
     );
+    // Her history names the pass that counts, and reads the later run as history.
+    let (ada_id,): (i64,) =
+        sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'ada'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    let history = ines
+        .get(&format!("/instructor/learners/{ada_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let newest = history
+        .find("that pass is kept.")
+        .expect("the failing run says the pass is kept");
+    let first = history
+        .find("first pass: counts")
+        .expect("the first pass is named");
+    assert!(newest < first, "newest first: {history}");
+    assert_eq!(history.matches("that pass is kept.").count(), 1);
 }
