@@ -196,8 +196,8 @@ impl Passback {
         course: &Course,
         learner_id: i64,
     ) -> Result<(), PassbackError> {
-        let progress = crate::progress::for_learner(pool, course, learner_id).await?;
-        let mut answered = None;
+        let answered = crate::assess::submitted(pool, learner_id).await?;
+        let progress = crate::progress::with_answers(pool, course, learner_id, &answered).await?;
         for link in store::grade_links(pool, learner_id).await? {
             let (Some(progress), Some(module)) = (
                 progress
@@ -229,10 +229,6 @@ impl Passback {
                     if question.points == 0 {
                         continue; // a line item needs a maximum above 0
                     }
-                    let answered = match &mut answered {
-                        Some(answered) => answered,
-                        None => answered.insert(crate::assess::submitted(pool, learner_id).await?),
-                    };
                     let Some(answer) =
                         answered.get(&(module.id.to_string(), question.id.to_string()))
                     else {

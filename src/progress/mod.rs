@@ -102,23 +102,34 @@ impl CourseProgress {
     }
 }
 
-/// Computes a learner's progress from their visits and check runs.
+/// Computes a learner's progress from their visits, check runs and submitted answers.
 pub async fn for_learner(
     pool: &AnyPool,
     course: &Course,
     learner_id: i64,
+) -> Result<CourseProgress, sqlx::Error> {
+    let answered = crate::assess::submitted(pool, learner_id).await?;
+    with_answers(pool, course, learner_id, &answered).await
+}
+
+/// [`for_learner`], given the learner's submitted answers ([`crate::assess::submitted`]) by a
+/// caller that needs them too (grade passback), so they are read once.
+pub async fn with_answers(
+    pool: &AnyPool,
+    course: &Course,
+    learner_id: i64,
+    answered: &HashMap<(String, String), crate::assess::VisibleScore>,
 ) -> Result<CourseProgress, sqlx::Error> {
     let visits = store::visits(pool, learner_id).await?;
     let passed: HashSet<(String, String)> = store::passed_steps(pool, learner_id)
         .await?
         .into_iter()
         .collect();
-    let answered = crate::assess::submitted(pool, learner_id).await?;
     Ok(CourseProgress {
         modules: course
             .modules
             .iter()
-            .map(|m| module_progress(m, &visits, &passed, &answered))
+            .map(|m| module_progress(m, &visits, &passed, answered))
             .collect(),
     })
 }

@@ -409,16 +409,7 @@ async fn check_button(
 
     // Done, then undone: the pass is kept, on the step, in the table of contents and in words.
     let check_now = || async {
-        let button = browser
-            .find(Locator::Css(&format!("{STEP} .check-button")))
-            .await?;
-        browser
-            .execute(
-                "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
-                vec![serde_json::to_value(&button)?],
-            )
-            .await?;
-        button.click().await?;
+        click(browser, &format!("{STEP} .check-button")).await?;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let done = browser

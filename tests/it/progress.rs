@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 
 use crate::common::TestApp;
 use crate::common::browser::Browser;
-use crate::common::browser::signed_in;
+use crate::common::browser::{html, signed_in};
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
 use lectern::auth::Role;
@@ -386,12 +386,7 @@ async fn a_pass_is_kept_when_a_later_check_fails() {
 
     // Progress and the instructors' board count it passed, not stuck.
     let ines = signed_in(&app, "ines").await;
-    let stuck = ines
-        .get("/instructor/stuck?cohort=spring")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let stuck = html(&ines, "/instructor/stuck?cohort=spring").await;
     assert!(
         !stuck.contains("who tried are failing"),
         "a kept pass is not stuck: {stuck}"
@@ -400,12 +395,7 @@ async fn a_pass_is_kept_when_a_later_check_fails() {
         stuck.contains("<span class=\"funnel-figures\">1 checked, 1 passed, of 1</span>"),
         "{stuck}"
     );
-    let table = ines
-        .get("/instructor/cohort?cohort=spring")
-        .await
-        .text()
-        .await
-        .unwrap();
+    let table = html(&ines, "/instructor/cohort?cohort=spring").await;
     assert!(
         table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps</td>"),
         "{table}"
@@ -416,12 +406,7 @@ async fn a_pass_is_kept_when_a_later_check_fails() {
             .fetch_one(&app.app.db)
             .await
             .unwrap();
-    let history = ines
-        .get(&format!("/instructor/learners/{ada_id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let history = html(&ines, &format!("/instructor/learners/{ada_id}")).await;
     let newest = history
         .find("that pass is kept.")
         .expect("the failing run says the pass is kept");
