@@ -24,7 +24,7 @@ pub struct App {
     /// The SQLite pool, migrated.
     pub db: AnyPool,
     /// The pages, swapped on reload.
-    pub site: LiveSite,
+    pub site: Arc<LiveSite>,
     /// Grammars for code highlighting, kept for reloads.
     pub highlighter: Highlighter,
     /// CSS, JavaScript, mermaid.js.
@@ -33,10 +33,11 @@ pub struct App {
     pub passwords: Passwords,
     /// Module visits, written at most once a minute per learner and module.
     pub visits: VisitRecorder,
-    /// Connected clusters for "Check my work", reused across runs.
-    pub clusters: ClusterCache,
-    /// Learners' live `lectern connect` bridges.
-    pub bridges: crate::bridge::Bridges,
+    /// How learners' clusters are reached: connections reused across runs, learners' live
+    /// `lectern connect` bridges, the server's own kubeconfig.
+    pub reach: crate::labs::Reach,
+    /// The live checks: learners' started steps, watched and checked as their clusters change.
+    pub live: crate::live::Live,
     /// Per-learner limits on check runs and answer saves.
     pub quotas: Quotas,
     /// Single sign-on, when an OpenID Connect provider is configured.
@@ -116,12 +117,24 @@ impl App {
             None => None,
         };
         let assets = Assets::load();
-        let site = LiveSite::new(Site::new(
+        let site = Arc::new(LiveSite::new(Site::new(
             Arc::new(course),
             assets.urls.clone(),
             &[],
             config.watch,
-        ));
+        )));
+        let reach = crate::labs::Reach {
+            clusters: Arc::new(ClusterCache::default()),
+            bridges: Arc::new(crate::bridge::Bridges::new(peers)),
+            server_default: config.cluster.connect_options(),
+            portal: config.portal,
+        };
+        let live = crate::live::Live::new(
+            reach.clone(),
+            db.clone(),
+            site.clone(),
+            crate::live::IDLE_BOUND,
+        );
         Ok(Arc::new(App {
             config,
             db,
@@ -130,8 +143,8 @@ impl App {
             assets,
             passwords: Passwords::default(),
             visits: VisitRecorder::default(),
-            clusters: ClusterCache::default(),
-            bridges: crate::bridge::Bridges::new(peers),
+            reach,
+            live,
             quotas: Quotas::default(),
             sso: match sso_settings {
                 Some(settings) => Some(crate::sso::Sso::start(settings).await),

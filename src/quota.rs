@@ -79,6 +79,8 @@ pub struct Quotas {
     pub sign_in_starts: LearnerQuota,
     /// `--watch`'s live-reload streams: one per page per learner, 16 per learner in all.
     pub live_reload: StreamSlots,
+    /// Pages following a lab's live checks (`/api/labs/{lab}/live`).
+    pub live_checks: StreamSlots,
 }
 
 impl Default for Quotas {
@@ -89,6 +91,7 @@ impl Default for Quotas {
             pairings: LearnerQuota::new(10, 6),
             sign_in_starts: LearnerQuota::new(60, 60),
             live_reload: StreamSlots::new(16),
+            live_checks: StreamSlots::new(16),
         }
     }
 }

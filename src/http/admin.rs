@@ -290,7 +290,7 @@ pub(super) async fn deactivate(
 ) -> Result<Response, Error> {
     accounts::deactivate(&app.db, id).await?;
     crate::bridge::disconnect(
-        &app.bridges,
+        &app.reach.bridges,
         id,
         "this account was deactivated on the portal",
     )

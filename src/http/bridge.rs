@@ -70,7 +70,12 @@ async fn connect_page_with(
     let page = ConnectPage {
         csrf: &account.session.csrf_token,
         command,
-        live: app.bridges.find(learner_id).await.map(|l| l.info().clone()),
+        live: app
+            .reach
+            .bridges
+            .find(learner_id)
+            .await
+            .map(|l| l.info().clone()),
         pairings,
         portal: &portal,
         done,
@@ -107,7 +112,13 @@ pub(super) async fn revoke(
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm<CsrfOnly>,
 ) -> Result<Response, Error> {
-    bridge::revoke(&app.db, &app.bridges, account.session.user.learner_id, id).await?;
+    bridge::revoke(
+        &app.db,
+        &app.reach.bridges,
+        account.session.user.learner_id,
+        id,
+    )
+    .await?;
     connect_page_with(
         &app,
         &account,
@@ -152,7 +163,7 @@ pub(super) async fn status(
     headers: HeaderMap,
 ) -> Response {
     let learner_id = account.session.user.learner_id;
-    let body = match app.bridges.find(learner_id).await {
+    let body = match app.reach.bridges.find(learner_id).await {
         Some(link) => serde_json::json!({
             "connected": true,
             "cluster_answers": link.cluster_answers(),
@@ -244,7 +255,15 @@ async fn pump(
             }
         }
     });
-    bridge::link::serve(&app.bridges, learner, token_id, from, incoming, outgoing).await;
+    bridge::link::serve(
+        &app.reach.bridges,
+        learner,
+        token_id,
+        from,
+        incoming,
+        outgoing,
+    )
+    .await;
     reader.abort();
     let _ = writer.await;
 }
@@ -252,7 +271,7 @@ async fn pump(
 /// Another server of this portal, proven by the servers' shared secret; only servers with a
 /// `--replica-url` answer these endpoints.
 fn peer(app: &AppState, headers: &HeaderMap) -> Result<(), Error> {
-    let peers = app.bridges.peers().ok_or_else(|| {
+    let peers = app.reach.bridges.peers().ok_or_else(|| {
         Error::NotFound("this server does not relay for others (no --replica-url)".to_owned())
     })?;
     let authorization = headers
@@ -275,7 +294,7 @@ pub(super) async fn held(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     peer(&app, &headers)?;
-    let held = app.bridges.held(learner_id).ok_or_else(|| {
+    let held = app.reach.bridges.held(learner_id).ok_or_else(|| {
         Error::NotFound("this server does not hold that learner's bridge".to_owned())
     })?;
     Ok(Json(held).into_response())
@@ -289,7 +308,7 @@ pub(super) async fn relay_for_peer(
     Json(request): Json<bridge::peers::RelayRequest>,
 ) -> Result<Response, Error> {
     peer(&app, &headers)?;
-    match app.bridges.relay_for_peer(learner_id, request).await {
+    match app.reach.bridges.relay_for_peer(learner_id, request).await {
         Ok(answer) => Ok(Json(answer).into_response()),
         Err(e) => Ok((StatusCode::BAD_GATEWAY, e.to_string()).into_response()),
     }
@@ -303,7 +322,7 @@ pub(super) async fn note_for_peer(
     Json(note): Json<bridge::peers::NoteRequest>,
 ) -> Result<StatusCode, Error> {
     peer(&app, &headers)?;
-    app.bridges.note_for_peer(learner_id, note).await;
+    app.reach.bridges.note_for_peer(learner_id, note).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -315,6 +334,6 @@ pub(super) async fn close_for_peer(
     Json(close): Json<bridge::peers::CloseRequest>,
 ) -> Result<StatusCode, Error> {
     peer(&app, &headers)?;
-    app.bridges.close_for_peer(learner_id, &close);
+    app.reach.bridges.close_for_peer(learner_id, &close);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,10 +28,9 @@ pub(super) async fn check(
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your work", wait))?;
     let site = app.site.current();
-    let server_default = app.config.cluster.connect_options();
     let started = std::time::Instant::now();
     let outcome = labs::check_for_learner(
-        &reach(&app, &server_default),
+        &app.reach,
         &app.db,
         site.course(),
         visitor.learner_id(),
@@ -41,6 +40,7 @@ pub(super) async fn check(
     .await;
     match &outcome {
         Ok(run) => {
+            app.live.checked(visitor.learner_id(), run).await?;
             app.metrics
                 .observe_check(run.run.status.as_str(), run.via.as_str(), started.elapsed());
             run.run
@@ -68,28 +68,16 @@ pub(super) async fn preflight(
         .check_runs
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your cluster", wait))?;
-    let server_default = app.config.cluster.connect_options();
-    let facts =
-        labs::your_cluster(&reach(&app, &server_default), &app.db, visitor.learner_id()).await;
+    let facts = labs::your_cluster(&app.reach, &app.db, visitor.learner_id()).await;
     if let Err(labs::RunError::Cluster(e)) = &facts {
         app.metrics.count_cluster_error(e.kind());
     }
     Ok(Json(facts?))
 }
 
-/// The ways this server reaches a learner's cluster.
-fn reach<'a>(app: &'a AppState, server_default: &'a labs::ConnectOptions) -> labs::Reach<'a> {
-    labs::Reach {
-        clusters: &app.clusters,
-        bridges: &app.bridges,
-        server_default,
-        portal: app.config.portal,
-    }
-}
-
 /// Refuses anything but a JSON body: a cross-site form cannot send one without a CORS preflight,
 /// which Lectern never grants.
-fn require_json(headers: &HeaderMap) -> Result<(), Error> {
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), Error> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -12,6 +12,7 @@ mod grading;
 mod guard;
 mod instructor;
 mod labs;
+mod live;
 mod live_reload;
 mod lti;
 pub mod metrics;
@@ -174,6 +175,8 @@ pub fn router(app: AppState) -> Router {
         .route("/static/{*path}", get(statics::serve))
         .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))
         .route("/api/live-reload", get(live_reload::events))
+        .route("/api/labs/{lab}/steps/{step}/start", post(live::start))
+        .route("/api/labs/{lab}/live", get(live::follow))
         .route("/api/cluster/preflight", post(labs::preflight))
         .route("/api/labs/{lab}/steps/{step}/runs/latest", get(labs::latest))
         .route("/sign-in", get(sign_in::sign_in_page).post(sign_in::sign_in))

@@ -34,6 +34,21 @@ impl FromRequestParts<AppState> for ModulePath {
     }
 }
 
+/// `/api/labs/{lab}/…`: a lab of the course.
+pub(super) struct LabPath(pub(super) String);
+
+impl FromRequestParts<AppState> for LabPath {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Error> {
+        let lab: String = segments(parts, app).await?;
+        if app.site.current().course().lab(&lab).is_none() {
+            return Err(Error::NotFound(format!("there is no lab `{lab}`")));
+        }
+        Ok(Self(lab))
+    }
+}
+
 /// `/api/labs/{lab}/steps/{step}/…`: a step of a lab.
 pub(super) struct LabStepPath {
     pub(super) lab: String,

@@ -178,6 +178,10 @@ impl ClusterError {
     }
 }
 
+/// How long a watch may go without a byte: above the 290 s kube-rs asks the API server to end a
+/// watch after, so the server's end comes first (bookmarks arrive about once a minute).
+const WATCH_READ_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Verbs that change the cluster (or let an identity gain more rights).
 const WRITE_VERBS: &[&str] = &[
     "create",
@@ -211,6 +215,12 @@ pub struct Cluster {
     pub context: String,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// Which connection this is (the kubeconfig and context, or the bridge), so that clusters
+    /// made apart for the same place share their watches.
+    pub key: String,
+    /// The client for watches: the same connection without the read timeout, since a watch
+    /// waits for changes (the API server ends it after `timeoutSeconds`).
+    watch_client: Client,
     discovered: Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>,
 }
 
@@ -294,12 +304,18 @@ impl Cluster {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
+        let mut watch_config = config.clone();
+        watch_config.read_timeout = Some(WATCH_READ_TIMEOUT);
         let client = Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+        let watch_client =
+            Client::try_from(watch_config).map_err(|e| ClusterError::Config(e.to_string()))?;
         Ok(Self {
             client,
             url,
             context,
             timeout: options.timeout,
+            key: cache_key(options),
+            watch_client,
             discovered: Mutex::new(HashMap::new()),
         })
     }
@@ -312,12 +328,15 @@ impl Cluster {
             link.info().context
         );
         let context = link.info().context.clone();
+        let key = format!("bridge:{}", link.key());
         let client = Client::new(crate::bridge::LinkService::new(link), "default");
         Self {
+            watch_client: client.clone(),
             client,
             url,
             context,
             timeout,
+            key,
             discovered: Mutex::new(HashMap::new()),
         }
     }
@@ -470,6 +489,24 @@ impl Cluster {
             _ => kube::Api::all_with(self.client.clone(), &resource),
         };
         Ok((api, namespaced))
+    }
+
+    /// The API for watching a kind (in a namespace where it is namespaced), on the connection
+    /// without a read timeout.
+    pub async fn watch_api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<kube::Api<kube::core::DynamicObject>, ClusterError> {
+        let (resource, capabilities) = self.resource(api_version, kind).await?;
+        let namespaced = capabilities.scope == kube::discovery::Scope::Namespaced;
+        Ok(match namespace {
+            Some(ns) if namespaced => {
+                kube::Api::namespaced_with(self.watch_client.clone(), ns, &resource)
+            }
+            _ => kube::Api::all_with(self.watch_client.clone(), &resource),
+        })
     }
 
     /// Secrets are never read: only their metadata, so no secret value reaches Lectern or its

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use cluster::{Cluster, ClusterCache, ClusterError, ConnectOptions};
+pub use kinds::Watched;
 pub use kubeconfig::KubeconfigError;
 pub use store::{Assignment, RecordedRun, Via, assignments, record};
 
@@ -128,79 +129,130 @@ pub enum RunError {
     Database(#[from] sqlx::Error),
 }
 
-/// The ways a learner's cluster may be reached, in order of precedence.
-pub struct Reach<'a> {
+/// The ways a learner's cluster may be reached, in order of precedence: built once, shared by
+/// "Check my work" and the live checks.
+#[derive(Debug, Clone)]
+pub struct Reach {
     /// Connections made from kubeconfigs, reused across runs.
-    pub clusters: &'a ClusterCache,
+    pub clusters: Arc<ClusterCache>,
     /// Learners' live `lectern connect` bridges.
-    pub bridges: &'a crate::bridge::Bridges,
+    pub bridges: Arc<crate::bridge::Bridges>,
     /// The server's own kubeconfig, for learners without a bridge or an assignment.
-    pub server_default: &'a ConnectOptions,
+    pub server_default: ConnectOptions,
     /// Portal mode: a learner without a bridge or an assignment whose server has no usable
     /// kubeconfig is told to connect their cluster.
     pub portal: bool,
 }
 
-/// Runs one step's checks for a learner on the cluster they use (their live `lectern connect`
-/// bridge, else their assigned cluster, else the server's), and records the run and which one it
-/// asked: what "Check my work" does.
+/// The cluster a learner's checks ask, and how it was reached.
+pub struct LearnerCluster {
+    /// The connection.
+    pub cluster: Arc<Cluster>,
+    /// Their bridge, an assigned cluster, or the server's.
+    pub via: Via,
+    /// How it was made (other contexts differ only in the context); `None` through a bridge.
+    options: Option<ConnectOptions>,
+    /// The bridge, when it is one.
+    link: Option<crate::bridge::BridgeLink>,
+}
+
+impl LearnerCluster {
+    /// The clusters one run may ask: this one, and other contexts of its kubeconfig.
+    pub fn targets<'a>(&'a self, reach: &'a Reach) -> Targets<'a> {
+        Targets {
+            cache: &reach.clusters,
+            options: self.options.as_ref(),
+            main: &self.cluster,
+        }
+    }
+
+    /// Asks the cluster for its version (the cheapest proof it answers); a kubeconfig's
+    /// connection that fails is forgotten, so the next run connects afresh.
+    pub async fn ping(
+        &self,
+        reach: &Reach,
+    ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, ClusterError> {
+        let answer = self.cluster.ping().await;
+        if answer.is_err()
+            && let Some(options) = &self.options
+        {
+            reach.clusters.evict(options);
+        }
+        answer
+    }
+}
+
+/// The cluster a learner's checks use: their live `lectern connect` bridge, else their assigned
+/// cluster, else the server's (which in portal mode must be configured).
+pub async fn learner_cluster(
+    reach: &Reach,
+    pool: &sqlx::AnyPool,
+    learner_id: i64,
+) -> Result<LearnerCluster, RunError> {
+    if let Some(link) = reach.bridges.find(learner_id).await {
+        return Ok(LearnerCluster {
+            cluster: reach
+                .clusters
+                .bridged(link.clone(), reach.server_default.timeout),
+            via: Via::Bridge,
+            options: None,
+            link: Some(link),
+        });
+    }
+    let (options, via) = options_for(pool, &reach.server_default, learner_id).await?;
+    let cluster = match reach.clusters.get(&options).await {
+        Err(ClusterError::Config(_)) if reach.portal && via == Via::Server => {
+            return Err(RunError::NotConnected);
+        }
+        other => other?,
+    };
+    Ok(LearnerCluster {
+        cluster,
+        via,
+        options: Some(options),
+        link: None,
+    })
+}
+
+/// Runs one step's checks for a learner on the cluster they use (see [`learner_cluster`]), and
+/// records the run and which one it asked: what "Check my work" does. A step checked this way
+/// has started, if it had not.
 pub async fn check_for_learner(
-    reach: &Reach<'_>,
+    reach: &Reach,
     pool: &sqlx::AnyPool,
     course: &Course,
     learner_id: i64,
     lab_id: &str,
     step_id: &str,
 ) -> Result<store::RecordedRun, RunError> {
-    let Reach {
-        clusters,
-        bridges,
-        server_default,
-        portal,
-    } = reach;
     let (lab, step) = find_step(course, lab_id, step_id)?;
-    if let Some(link) = bridges.find(learner_id).await {
-        let started = Instant::now();
-        let asked_before = link.relayed();
-        let cluster = clusters.bridged(link.clone(), server_default.timeout);
-        let targets = Targets {
-            cache: clusters,
-            options: None,
-            main: &cluster,
-        };
-        let run = run_step(&targets, lab, step).await;
-        let count = |s: Status| run.results.iter().filter(|r| r.status == s).count();
-        link.note(format!(
-            "checked step {} ({}): {} passed, {} failed, {} could not be checked; {} read-only requests, {} ms",
-            run.step_number,
-            run.step,
-            count(Status::Passed),
-            count(Status::Failed),
-            count(Status::Error),
-            link.relayed() - asked_before,
-            started.elapsed().as_millis()
-        ))
-        .await;
-        return Ok(store::record(pool, learner_id, run, Via::Bridge).await?);
-    }
-    let (options, via) = options_for(pool, server_default, learner_id).await?;
-    let cluster = match clusters.get(&options).await {
-        Err(ClusterError::Config(_)) if *portal && via == Via::Server => {
-            return Err(RunError::NotConnected);
+    let learner = learner_cluster(reach, pool, learner_id).await?;
+    store::start(pool, learner_id, lab_id, step_id, false).await?;
+    let started = Instant::now();
+    let run = match &learner.link {
+        Some(link) => {
+            let asked_before = link.relayed();
+            let run = run_step(&learner.targets(reach), lab, step).await;
+            let count = |s: Status| run.results.iter().filter(|r| r.status == s).count();
+            link.note(format!(
+                "checked step {} ({}): {} passed, {} failed, {} could not be checked; {} read-only requests, {} ms",
+                run.step_number,
+                run.step,
+                count(Status::Passed),
+                count(Status::Failed),
+                count(Status::Error),
+                link.relayed() - asked_before,
+                started.elapsed().as_millis()
+            ))
+            .await;
+            run
         }
-        other => other?,
+        None => {
+            learner.ping(reach).await?;
+            run_step(&learner.targets(reach), lab, step).await
+        }
     };
-    if let Err(e) = cluster.ping().await {
-        clusters.evict(&options);
-        return Err(e.into());
-    }
-    let targets = Targets {
-        cache: clusters,
-        options: Some(&options),
-        main: &cluster,
-    };
-    let run = run_step(&targets, lab, step).await;
-    Ok(store::record(pool, learner_id, run, via).await?)
+    Ok(store::record(pool, learner_id, run, learner.via).await?)
 }
 
 /// What "Is my cluster ready?" found: the cluster a learner's checks would ask, and that it answers.
@@ -219,56 +271,58 @@ pub struct ClusterFacts {
 /// Asks the cluster a learner's checks would use for its version: the preflight of a lab's first
 /// step (reachable, which context, which Kubernetes), and the same errors "Check my work" gives.
 pub async fn your_cluster(
-    reach: &Reach<'_>,
+    reach: &Reach,
     pool: &sqlx::AnyPool,
     learner_id: i64,
 ) -> Result<ClusterFacts, RunError> {
-    let (cluster, via, options) = match reach.bridges.find(learner_id).await {
-        Some(link) => (
-            reach.clusters.bridged(link, reach.server_default.timeout),
-            Via::Bridge,
-            None,
-        ),
-        None => {
-            let (options, via) = options_for(pool, reach.server_default, learner_id).await?;
-            let cluster = match reach.clusters.get(&options).await {
-                Err(ClusterError::Config(_)) if reach.portal && via == Via::Server => {
-                    return Err(RunError::NotConnected);
-                }
-                other => other?,
-            };
-            (cluster, via, Some(options))
-        }
-    };
-    match cluster.ping().await {
-        Ok(info) => Ok(ClusterFacts {
-            via,
-            context: cluster.context.clone(),
-            server: cluster.url.clone(),
-            version: info.git_version,
-        }),
-        Err(e) => {
-            if let Some(options) = &options {
-                reach.clusters.evict(options);
-            }
-            Err(e.into())
-        }
-    }
+    let learner = learner_cluster(reach, pool, learner_id).await?;
+    let info = learner.ping(reach).await?;
+    Ok(ClusterFacts {
+        via: learner.via,
+        context: learner.cluster.context.clone(),
+        server: learner.cluster.url.clone(),
+        version: info.git_version,
+    })
 }
 
-/// The learner's last run of a step, if any.
-pub async fn last_run(
+/// Starts a step for a learner (the "Start" button): from now on, what the step asks to have
+/// happened must happen, and the live checks follow it. Starting it again restarts it; a step
+/// already passed stays passed. Returns when it started.
+pub async fn start_step(
     pool: &sqlx::AnyPool,
     course: &Course,
     learner_id: i64,
     lab_id: &str,
     step_id: &str,
-) -> Result<Option<store::RecordedRun>, RunError> {
-    let (_, step) = find_step(course, lab_id, step_id)?;
-    Ok(store::latest(pool, learner_id, lab_id, step_id, step.number).await?)
+) -> Result<String, RunError> {
+    find_step(course, lab_id, step_id)?;
+    Ok(store::start(pool, learner_id, lab_id, step_id, true).await?)
 }
 
-fn find_step<'a>(
+/// The steps of a lab a learner started and has not passed yet, with when each started: what
+/// the live checks follow.
+pub async fn steps_in_progress(
+    pool: &sqlx::AnyPool,
+    course: &Course,
+    learner_id: i64,
+    lab_id: &str,
+) -> Result<Vec<(String, String)>, RunError> {
+    let (_, lab) = course
+        .lab(lab_id)
+        .ok_or_else(|| RunError::NotFound(format!("there is no lab `{lab_id}`")))?;
+    let started = store::in_progress(pool, learner_id, lab_id).await?;
+    Ok(started
+        .into_iter()
+        .filter(|(step, _)| {
+            lab.steps
+                .iter()
+                .any(|s| s.id.as_ref() == step && !s.checks.is_empty())
+        })
+        .collect())
+}
+
+/// Finds a step with checks, or says what is missing.
+pub fn find_step<'a>(
     course: &'a Course,
     lab_id: &str,
     step_id: &str,
@@ -285,6 +339,18 @@ fn find_step<'a>(
         )));
     }
     Ok((lab, step))
+}
+
+/// The learner's last run of a step, if any.
+pub async fn last_run(
+    pool: &sqlx::AnyPool,
+    course: &Course,
+    learner_id: i64,
+    lab_id: &str,
+    step_id: &str,
+) -> Result<Option<store::RecordedRun>, RunError> {
+    let (_, step) = find_step(course, lab_id, step_id)?;
+    Ok(store::latest(pool, learner_id, lab_id, step_id, step.number).await?)
 }
 
 /// The connection a learner's checks use: their assigned cluster, or the server's own.
@@ -391,7 +457,8 @@ pub struct Targets<'a> {
 }
 
 impl Targets<'_> {
-    async fn for_check(&self, check: &Check) -> Result<Option<Arc<Cluster>>, ClusterError> {
+    /// The cluster a check scoped to another context asks (`None`: the learner's own).
+    pub async fn for_check(&self, check: &Check) -> Result<Option<Arc<Cluster>>, ClusterError> {
         let Some(context) = &check.context else {
             return Ok(None);
         };
@@ -406,6 +473,12 @@ impl Targets<'_> {
         };
         self.cache.get(&options).await.map(Some)
     }
+}
+
+/// The objects a check reads (see [`Watched`]): what the live checks watch for it; empty for a
+/// check asked again at an interval instead.
+pub fn watched(check: &Check) -> Vec<Watched> {
+    kinds::watched(&check.spec)
 }
 
 /// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout.

@@ -1,4 +1,4 @@
-//! Check runs in SQLite: every run is kept, the latest one per step is shown again.
+//! Check runs: every run is kept, the latest one per step is shown again; when each step started.
 
 use sqlx::AnyPool;
 
@@ -144,6 +144,55 @@ pub(super) async fn latest(
             duration_ms: duration_ms as u64,
         },
     }))
+}
+
+/// Records that a learner started a step, now; with `again`, a step started before starts anew
+/// (the learner pressed "Start"), otherwise its first start stays. Returns when it started.
+pub(super) async fn start(
+    pool: &AnyPool,
+    learner_id: i64,
+    lab: &str,
+    step: &str,
+    again: bool,
+) -> Result<String, sqlx::Error> {
+    let sql = if again {
+        "INSERT INTO step_starts (learner_id, lab_id, step_id, started_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (learner_id, lab_id, step_id) DO UPDATE SET started_at = excluded.started_at
+         RETURNING started_at"
+    } else {
+        "INSERT INTO step_starts (learner_id, lab_id, step_id, started_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (learner_id, lab_id, step_id) DO UPDATE SET started_at = step_starts.started_at
+         RETURNING started_at"
+    };
+    let (started_at,): (String,) = sqlx::query_as(sql)
+        .bind(learner_id)
+        .bind(lab)
+        .bind(step)
+        .bind(crate::clock::timestamp_now())
+        .fetch_all(pool)
+        .await?
+        .pop()
+        .ok_or(sqlx::Error::RowNotFound)?;
+    Ok(started_at)
+}
+
+/// The steps of a lab a learner started and never passed, with when each started.
+pub(super) async fn in_progress(
+    pool: &AnyPool,
+    learner_id: i64,
+    lab: &str,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.step_id, s.started_at FROM step_starts s
+         WHERE s.learner_id = $1 AND s.lab_id = $2 AND NOT EXISTS (
+             SELECT 1 FROM check_runs r WHERE r.learner_id = s.learner_id AND r.lab_id = s.lab_id
+                 AND r.step_id = s.step_id AND r.status = 'passed')
+         ORDER BY s.step_id",
+    )
+    .bind(learner_id)
+    .bind(lab)
+    .fetch_all(pool)
+    .await
 }
 
 /// A learner's assigned cluster, as admins see it (never the credentials).

@@ -258,6 +258,67 @@
     });
   }
 
+  // Live checks: a started step is watched on the learner's cluster; its verdicts, and how it is
+  // followed, arrive on one event stream per lab (documented in the README).
+  function showLive(box, mode, text) {
+    var line = box.querySelector(".check-live");
+    if (!line) { return; }
+    line.hidden = !text;
+    line.className = "check-live" + (mode ? " live-" + mode : "");
+    line.textContent = text || "";
+  }
+
+  // Once started, pressing it again starts the step anew.
+  function startedAgain(button) {
+    button.textContent = "Start again";
+    button.setAttribute("aria-label", "Start again: step " + button.dataset.number);
+  }
+
+  function followLabs() {
+    if (!window.EventSource) { return; }
+    document.querySelectorAll("section.lab[data-lab]").forEach(function (lab) {
+      var boxes = {};
+      lab.querySelectorAll(".check[data-lab][data-step]").forEach(function (box) {
+        boxes[box.dataset.step] = box;
+        var start = box.querySelector(".start-button");
+        start.hidden = false;
+        start.addEventListener("click", function () {
+          start.disabled = true;
+          fetch(url(box, "/start"), { method: "POST", headers: checkHeaders(), body: "{}" })
+            .then(function (response) {
+              return response.json().then(function (body) {
+                if (!response.ok) { showLive(box, "problem", body.error || ("Could not start: HTTP " + response.status)); return; }
+                startedAgain(start);
+                showLive(box, "connecting", "Started at " + localTime(body.started_at) + ": connecting to your cluster\u2026");
+              });
+            })
+            .catch(function () { showLive(box, "problem", "Lectern did not answer. Is the server still running?"); })
+            .then(function () { start.disabled = false; });
+        });
+      });
+      var source = new EventSource("/api/labs/" + encodeURIComponent(lab.dataset.lab) + "/live?page=" + encodeURIComponent(location.pathname));
+      function on(name, show) {
+        source.addEventListener(name, function (event) {
+          var update = JSON.parse(event.data);
+          var box = boxes[update.step || (update.run && update.run.step)];
+          if (box) { show(box, update); }
+        });
+      }
+      on("verdict", function (box, update) { showRun(box, update.run); });
+      on("following", function (box, update) {
+        startedAgain(box.querySelector(".start-button"));
+        showLive(box, update.mode, update.message + " Started " + localTime(update.started_at) + ".");
+      });
+      on("problem", function (box, update) { showLive(box, "problem", update.error); });
+      on("stopped", function (box, update) {
+        showLive(box, null, update.reason === "idle"
+          ? "No longer watching: no page was open. Press Start again or Check my work."
+          : "");
+      });
+      source.addEventListener("replaced", function () { source.close(); });
+    });
+  }
+
   // "Is my cluster ready?" in the first step: the cluster checks would ask, or what to try.
   var VIA = {
     bridge: "your own cluster, through lectern connect",
@@ -613,6 +674,7 @@
   keyboardScrolling();
   renderDiagrams();
   setupChecks();
+  followLabs();
   setupPreflight();
   setupAnswers();
   setupBridgePanel();

@@ -467,6 +467,82 @@ async fn check_button(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_step_turns_green_as_the_cluster_changes_without_a_click() {
+    let Some(driver) = start_driver() else { return };
+    let cluster = FakeCluster::start(kind::single_node_cluster("kind")).await;
+    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+    let browser = connect(&driver).await;
+    let result = turns_green_live(&browser, &app, &cluster).await;
+    finish(browser, result, "live checks", &["SEVERE"]).await;
+}
+
+async fn turns_green_live(
+    browser: &Client,
+    app: &TestApp,
+    cluster: &FakeCluster,
+) -> Result<(), fantoccini::error::CmdError> {
+    const STEP: &str = ".check[data-step='create-ha-cluster']";
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    click(browser, &format!("{STEP} .start-button:not([hidden])")).await?;
+    let text = |css: String| async move { browser.find(Locator::Css(&css)).await?.text().await };
+    let wait_for_text = |css: String, wanted: &'static str| async move {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = browser
+                .find(Locator::Css(&css))
+                .await?
+                .text()
+                .await
+                .unwrap_or_default();
+            if now.contains(wanted) {
+                return Ok::<String, fantoccini::error::CmdError>(now);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css}: {now:?}, waiting for {wanted:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    wait_for_text(format!("{STEP} .check-live"), "Watching your cluster").await?;
+    // The verdict on the cluster as it is arrives by itself: not done yet.
+    wait_for_text(format!("{STEP} .check-summary"), "checks passed").await?;
+    assert!(
+        !text(format!("{STEP} .check-summary"))
+            .await?
+            .starts_with("5 of 5")
+    );
+    assert_eq!(text(format!("{STEP} .start-button")).await?, "Start again");
+
+    // The learner finishes the step in their terminal; nobody clicks.
+    cluster.set_objects(kind::lab_complete());
+    wait_for_text(format!("{STEP} .check-summary"), "5 of 5 checks passed").await?;
+    let marks = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('.step-state.step-passed')).map(function (m) { return m.closest('a').getAttribute('href'); });",
+            vec![],
+        )
+        .await?;
+    assert_eq!(
+        marks,
+        json!(["#step-2-create-ha-cluster", "#step-2-create-ha-cluster"]),
+        "passed on the heading and in the TOC"
+    );
+    // Following ends with the pass, and the pass is there after a reload.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let hidden = format!("return document.querySelector(\"{STEP} .check-live\").hidden;");
+    while browser.execute(&hidden, vec![]).await? != json!(true) {
+        assert!(Instant::now() < deadline, "no longer watching once passed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser.refresh().await?;
+    wait_for_text(format!("{STEP} .check-summary"), "5 of 5 checks passed").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_learner_answers_an_instructor_grades_and_the_learner_sees_the_grade() {
     use lectern::auth::Role;
     let Some(driver) = start_driver() else { return };

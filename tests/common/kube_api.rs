@@ -34,7 +34,24 @@ pub enum Mode {
     Hang,
     /// Answers 200 with a body that is not JSON.
     Malformed,
+    /// Lists and gets are allowed, watches get 403: an identity whose role lacks the `watch` verb,
+    /// as with a hand-written read-only role (`get`, `list`).
+    ForbidWatch,
 }
+
+/// One change to the stored objects, as the API server's watch cache keeps it: the revision it was
+/// made at, `ADDED`/`MODIFIED`/`DELETED`, the object after it and (for the last two) before it.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub revision: u64,
+    pub kind: &'static str,
+    pub object: Value,
+    pub previous: Option<Value>,
+}
+
+/// How many changes a watch may resume across; older resourceVersions get 410 Gone, as after
+/// etcd's compaction (the watch cache keeps a window of recent changes).
+const HISTORY: usize = 256;
 
 /// What the double serves; tests change it between runs.
 #[derive(Debug, Clone)]
@@ -53,6 +70,90 @@ pub struct ClusterState {
     /// `list secrets (metadata)`, `watch pods`, `get pods/log`, `get nodes/proxy`): what a
     /// request really reached, however it was spelt.
     pub served: Vec<String>,
+    /// The last revision handed out (etcd's); every object's `metadata.resourceVersion` is one.
+    pub revision: u64,
+    /// Recent changes, oldest first, for watches that resume from a resourceVersion.
+    pub history: std::collections::VecDeque<Change>,
+    /// Watches from a resourceVersion below this get 410 Gone ("too old resource version").
+    pub compacted: u64,
+    /// How often an open watch that asked for bookmarks gets one.
+    pub bookmark_every: std::time::Duration,
+    changes: tokio::sync::broadcast::Sender<Change>,
+    /// Bumped to drop every open watch's connection.
+    drops: tokio::sync::watch::Sender<u64>,
+}
+
+impl ClusterState {
+    /// Replaces the stored objects, as a series of writes: each new or changed object gets the
+    /// next revision and an `ADDED`/`MODIFIED` change, each one gone a `DELETED`; unchanged
+    /// objects keep their resourceVersion. Open watches see the changes.
+    fn replace(&mut self, objects: Vec<Value>) {
+        let identity = |o: &Value| {
+            (
+                o["apiVersion"].as_str().unwrap_or("").to_owned(),
+                o["kind"].as_str().unwrap_or("").to_owned(),
+                o["metadata"]["namespace"].as_str().unwrap_or("").to_owned(),
+                o["metadata"]["name"].as_str().unwrap_or("").to_owned(),
+            )
+        };
+        let without_version = |o: &Value| {
+            let mut o = o.clone();
+            if let Some(meta) = o["metadata"].as_object_mut() {
+                meta.remove("resourceVersion");
+            }
+            o
+        };
+        let old: Vec<Value> = self.objects.iter().cloned().collect();
+        let mut stored = Vec::with_capacity(objects.len());
+        let mut changes = Vec::new();
+        for object in objects {
+            let before = old.iter().find(|o| identity(o) == identity(&object));
+            match before {
+                Some(before) if without_version(before) == without_version(&object) => {
+                    stored.push(before.clone());
+                }
+                _ => {
+                    self.revision += 1;
+                    let mut object = object;
+                    object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+                    changes.push(Change {
+                        revision: self.revision,
+                        kind: if before.is_some() {
+                            "MODIFIED"
+                        } else {
+                            "ADDED"
+                        },
+                        object: object.clone(),
+                        previous: before.cloned(),
+                    });
+                    stored.push(object);
+                }
+            }
+        }
+        for gone in old
+            .iter()
+            .filter(|o| !stored.iter().any(|s| identity(s) == identity(o)))
+        {
+            self.revision += 1;
+            let mut object = gone.clone();
+            object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+            changes.push(Change {
+                revision: self.revision,
+                kind: "DELETED",
+                object,
+                previous: Some(gone.clone()),
+            });
+        }
+        self.objects = Arc::new(stored);
+        for change in changes {
+            if self.history.len() == HISTORY {
+                let forgotten = self.history.pop_front().map_or(0, |c| c.revision);
+                self.compacted = self.compacted.max(forgotten);
+            }
+            self.history.push_back(change.clone());
+            let _ = self.changes.send(change);
+        }
+    }
 }
 
 /// A running double.
@@ -68,15 +169,26 @@ impl FakeCluster {
     pub async fn start(objects: Vec<Value>) -> Self {
         let (acceptor, ca_pem) = tls_acceptor("kubernetes", &["localhost", "127.0.0.1"]);
 
-        let state = Arc::new(Mutex::new(ClusterState {
-            objects: Arc::new(objects),
+        let mut initial = ClusterState {
+            objects: Arc::new(Vec::new()),
             health: default_health(),
             version: (1, 36),
             mode: Mode::Normal,
             identity: None,
             requests: Vec::new(),
             served: Vec::new(),
-        }));
+            revision: 1000,
+            history: Default::default(),
+            compacted: 0,
+            bookmark_every: std::time::Duration::from_secs(1),
+            changes: tokio::sync::broadcast::channel(1024).0,
+            drops: tokio::sync::watch::channel(0).0,
+        };
+        initial.replace(objects);
+        // The cluster's creation is history no watch resumes from.
+        initial.compacted = initial.revision;
+        initial.history.clear();
+        let state = Arc::new(Mutex::new(initial));
         let router = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -147,8 +259,30 @@ impl FakeCluster {
         self.state.lock().unwrap().mode = mode;
     }
 
+    /// Makes the stored objects `objects`, as writes (see [`ClusterState::replace`]): open
+    /// watches see each change.
     pub fn set_objects(&self, objects: Vec<Value>) {
-        self.state.lock().unwrap().objects = Arc::new(objects);
+        self.state.lock().unwrap().replace(objects);
+    }
+
+    /// Forgets every change so far, as etcd's compaction does: a watch that resumes from an
+    /// earlier resourceVersion gets 410 Gone and must list again.
+    pub fn compact(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.compacted = state.revision;
+        state.history.clear();
+    }
+
+    /// Breaks every open watch's connection mid-stream, as a restarted API server or a dropped
+    /// network does.
+    pub fn drop_watches(&self) {
+        self.state.lock().unwrap().drops.send_modify(|n| *n += 1);
+    }
+
+    /// How many watch requests of `plural` the double answered so far.
+    pub fn watches_of(&self, plural: &str) -> usize {
+        let watch = format!("watch {plural}");
+        self.served().iter().filter(|s| **s == watch).count()
     }
 
     pub fn set_health(&self, check: &str, ok: bool) {
@@ -349,6 +483,12 @@ async fn handle(
             identity: state.identity.clone(),
             requests: Vec::new(),
             served: Vec::new(),
+            revision: state.revision,
+            history: Default::default(),
+            compacted: state.compacted,
+            bookmark_every: state.bookmark_every,
+            changes: state.changes.clone(),
+            drops: state.drops.clone(),
         }
     };
     let record = |what: String| state.lock().unwrap().served.push(what);
@@ -495,9 +635,23 @@ async fn handle(
             json!({ "kind": plural }),
         );
     }
+    if watch && snapshot.mode == Mode::ForbidWatch {
+        let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
+            format!("in the namespace \"{ns}\"")
+        });
+        return status(
+            403,
+            "Forbidden",
+            format!(
+                "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot watch resource \"{plural}\" in API group \"{group}\" {scope}"
+            ),
+            json!({ "kind": plural }),
+        );
+    }
     if let Some(user) = &snapshot.identity {
         let verb = match (&method, name) {
             (&Method::POST, _) => "create",
+            _ if watch => "watch",
             (_, Some(_)) => "get",
             (_, None) => "list",
         };
@@ -592,26 +746,47 @@ async fn handle(
     };
     if watch {
         record(format!("watch {plural}{read}"));
-        let events: Vec<Value> = snapshot
-            .objects
-            .iter()
-            .filter(matches)
-            .filter(|o| name.is_none_or(|n| o["metadata"]["name"] == n))
-            .map(|o| {
-                let object = if metadata_only {
-                    json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"] })
-                } else {
-                    o.clone()
-                };
-                json!({ "type": "ADDED", "object": object })
-            })
-            .collect();
+        let labels = query.get("labelSelector").cloned().unwrap_or_default();
+        let mut fields = query.get("fieldSelector").cloned().unwrap_or_default();
+        if let Some(name) = name {
+            // `GET …/pods/NAME?watch=1` watches that one object: the API server turns the name
+            // into a `metadata.name` field selector.
+            fields = [fields, format!("metadata.name={name}")]
+                .into_iter()
+                .filter(|f| !f.is_empty())
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+        let namespace = namespace.map(str::to_owned);
+        let selected = move |o: &Value| {
+            o["apiVersion"] == gv.as_str()
+                && o["kind"] == kind
+                && (!namespaced
+                    || namespace.is_none()
+                    || o["metadata"]["namespace"] == namespace.as_deref().unwrap_or_default())
+                && label_selector_matches(&labels, &o["metadata"]["labels"])
+                && field_selector_matches(&fields, o)
+        };
         let timeout = query
             .get("timeoutSeconds")
             .and_then(|t| t.parse().ok())
-            .unwrap_or(30u64)
-            .min(30);
-        return watch_stream(events, std::time::Duration::from_secs(timeout));
+            .unwrap_or(1800u64);
+        let bookmarks = query
+            .get("allowWatchBookmarks")
+            .is_some_and(|v| v == "true" || v == "1");
+        let from = query.get("resourceVersion").cloned().unwrap_or_default();
+        return serve_watch(
+            &state,
+            WatchRequest {
+                selected: Box::new(selected),
+                kind: kind.to_owned(),
+                api_version: group_version(group, version),
+                metadata_only,
+                from,
+                bookmarks,
+                timeout: std::time::Duration::from_secs(timeout),
+            },
+        );
     }
     record(format!(
         "{} {plural}{read}",
@@ -657,33 +832,188 @@ async fn handle(
                 .collect();
             if metadata_only {
                 ok_json(
-                    json!({ "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": "4242" }, "items": items }),
+                    json!({ "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": snapshot.revision.to_string() }, "items": items }),
                 )
             } else {
                 ok_json(
-                    json!({ "kind": format!("{kind}List"), "apiVersion": gv, "metadata": { "resourceVersion": "4242" }, "items": items }),
+                    json!({ "kind": format!("{kind}List"), "apiVersion": gv, "metadata": { "resourceVersion": snapshot.revision.to_string() }, "items": items }),
                 )
             }
         }
     }
 }
 
-/// A watch as the API server streams it: one JSON event per line (the current objects as `ADDED`),
-/// then nothing until `timeoutSeconds` ends it.
-fn watch_stream(events: Vec<Value>, timeout: std::time::Duration) -> Response {
-    let lines = futures::stream::iter(
-        events
-            .into_iter()
-            .map(|e| Ok::<_, std::convert::Infallible>(Bytes::from(format!("{e}\n")))),
-    );
-    let end = futures::stream::once(async move {
-        tokio::time::sleep(timeout).await;
-        Ok(Bytes::new())
+/// What one watch request asks for.
+struct WatchRequest {
+    /// Whether an object is in the watched set (resource, namespace, selectors, name).
+    selected: Box<dyn Fn(&Value) -> bool + Send>,
+    kind: String,
+    api_version: String,
+    metadata_only: bool,
+    /// `resourceVersion`: empty or `0` starts with the current objects as `ADDED`; a number
+    /// resumes after it.
+    from: String,
+    bookmarks: bool,
+    timeout: std::time::Duration,
+}
+
+/// A watch as the API server's watch cache serves it: one JSON event per line. From no
+/// resourceVersion (or `0`), the current objects as `ADDED`; from a resourceVersion, every change
+/// after it, or a 410 `Expired` error event if it was compacted away. Then changes as they happen,
+/// where an object that stops matching the selectors is `DELETED` and one that starts is
+/// `ADDED`; `BOOKMARK`s with the current revision if asked; the end at `timeoutSeconds`, or a
+/// broken connection on [`FakeCluster::drop_watches`].
+fn serve_watch(state: &Arc<Mutex<ClusterState>>, request: WatchRequest) -> Response {
+    let (mut live, mut drops, objects, history, revision, compacted, bookmark_every) = {
+        let state = state.lock().unwrap();
+        (
+            state.changes.subscribe(),
+            state.drops.subscribe(),
+            state.objects.clone(),
+            state.history.clone(),
+            state.revision,
+            state.compacted,
+            state.bookmark_every,
+        )
+    };
+    drops.borrow_and_update();
+    let line = |event: Value| Ok::<_, std::io::Error>(Bytes::from(format!("{event}\n")));
+    let shown = {
+        let metadata_only = request.metadata_only;
+        move |object: &Value| {
+            if metadata_only {
+                json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"] })
+            } else {
+                object.clone()
+            }
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    let start = match request.from.as_str() {
+        "" | "0" => None,
+        other => match other.parse::<u64>() {
+            Ok(rv) => Some(rv),
+            Err(_) => {
+                return status(
+                    400,
+                    "BadRequest",
+                    format!("invalid resource version: {other}"),
+                    json!({}),
+                );
+            }
+        },
+    };
+    let mut first: Vec<Value> = Vec::new();
+    match start {
+        None => first.extend(
+            objects
+                .iter()
+                .filter(|o| (request.selected)(o))
+                .map(|o| json!({ "type": "ADDED", "object": shown(o) })),
+        ),
+        Some(rv) if rv < compacted => {
+            let expired = json!({ "type": "ERROR", "object": {
+                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": format!("too old resource version: {rv} ({})", compacted + 1),
+                "reason": "Expired", "code": 410,
+            }});
+            let _ = tx.try_send(line(expired));
+            drop(tx);
+            return watch_response(rx);
+        }
+        Some(rv) => first.extend(
+            history
+                .iter()
+                .filter(|c| c.revision > rv)
+                .filter_map(|c| event_for(c, &request.selected, &shown)),
+        ),
+    }
+    tokio::spawn(async move {
+        for event in first {
+            if tx.send(line(event)).await.is_err() {
+                return;
+            }
+        }
+        let end = tokio::time::sleep(request.timeout);
+        tokio::pin!(end);
+        let mut tick = tokio::time::interval(bookmark_every);
+        tick.tick().await;
+        let mut last = revision;
+        loop {
+            tokio::select! {
+                _ = &mut end => {
+                    if request.bookmarks {
+                        let _ = tx.send(line(bookmark(&request, last))).await;
+                    }
+                    return;
+                }
+                _ = drops.changed() => {
+                    let _ = tx
+                        .send(Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "watch dropped")))
+                        .await;
+                    return;
+                }
+                _ = tick.tick(), if request.bookmarks => {
+                    if tx.send(line(bookmark(&request, last))).await.is_err() {
+                        return;
+                    }
+                }
+                change = live.recv() => match change {
+                    Ok(change) if change.revision > revision => {
+                        last = change.revision;
+                        if let Some(event) = event_for(&change, &request.selected, &shown)
+                            && tx.send(line(event)).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return,
+                },
+            }
+        }
+    });
+    watch_response(rx)
+}
+
+/// The event a watcher of a selected set sees for a change: the watch cache's
+/// `convertToWatchEvent` (an object leaving the set is `DELETED`, entering it `ADDED`).
+fn event_for(
+    change: &Change,
+    selected: &dyn Fn(&Value) -> bool,
+    shown: &dyn Fn(&Value) -> Value,
+) -> Option<Value> {
+    let now = change.kind != "DELETED" && selected(&change.object);
+    let before = change.previous.as_ref().is_some_and(selected);
+    let (kind, object) = match (before, now) {
+        (false, true) => ("ADDED", change.object.clone()),
+        (true, true) => ("MODIFIED", change.object.clone()),
+        (true, false) => {
+            let mut previous = change.previous.clone().unwrap_or_default();
+            previous["metadata"]["resourceVersion"] = json!(change.revision.to_string());
+            ("DELETED", previous)
+        }
+        (false, false) => return None,
+    };
+    Some(json!({ "type": kind, "object": shown(&object) }))
+}
+
+/// A `BOOKMARK`: an object of the watched kind with nothing but the revision the watch reached.
+fn bookmark(request: &WatchRequest, revision: u64) -> Value {
+    json!({ "type": "BOOKMARK", "object": {
+        "kind": request.kind, "apiVersion": request.api_version,
+        "metadata": { "resourceVersion": revision.to_string() },
+    }})
+}
+
+fn watch_response(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>) -> Response {
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
     });
     (
         StatusCode::OK,
         [("content-type", "application/json")],
-        axum::body::Body::from_stream(futures::StreamExt::chain(lines, end)),
+        axum::body::Body::from_stream(body),
     )
         .into_response()
 }

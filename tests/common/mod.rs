@@ -11,6 +11,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod events;
 pub mod grading;
 pub mod kind_fixtures;
 pub mod kube_api;

@@ -93,7 +93,7 @@ async fn connect(
     };
     let id = learner_id(app, learner).await;
     for _ in 0..200 {
-        if app.app.bridges.get(id).is_some() {
+        if app.app.reach.bridges.get(id).is_some() {
             return connect;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -280,7 +280,12 @@ async fn writes_shells_and_secret_data_never_pass_the_learners_side() {
     let app = portal_with(&["ada"]).await;
     let ada = signed_in(&app, "ada").await;
     let _bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
-    let link = app.app.bridges.get(learner_id(&app, "ada").await).unwrap();
+    let link = app
+        .app
+        .reach
+        .bridges
+        .get(learner_id(&app, "ada").await)
+        .unwrap();
     // What a compromised portal could try with the bridge.
     let client = kube::Client::new(
         lectern::bridge::LinkService::new(lectern::bridge::BridgeLink::Here(link)),
@@ -382,12 +387,12 @@ async fn a_bridge_that_closes_mid_run_is_explained_and_a_revoked_one_stays_out()
     // Without a bridge, the portal says so rather than check another cluster in its name.
     let learner = learner_id(&app, "ada").await;
     for _ in 0..100 {
-        if app.app.bridges.get(learner).is_none() {
+        if app.app.reach.bridges.get(learner).is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(app.app.bridges.get(learner).is_none());
+    assert!(app.app.reach.bridges.get(learner).is_none());
 
     // Reconnect with the kept token (no code), then revoke the machine: it is disconnected and
     // cannot come back.
@@ -405,13 +410,13 @@ async fn a_bridge_that_closes_mid_run_is_explained_and_a_revoked_one_stays_out()
     .spawn()
     .unwrap();
     for _ in 0..200 {
-        if app.app.bridges.get(learner).is_some() {
+        if app.app.reach.bridges.get(learner).is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        app.app.bridges.get(learner).is_some(),
+        app.app.reach.bridges.get(learner).is_some(),
         "reconnected with the stored token"
     );
     revoke_the_connected_machine(&ada).await;
@@ -703,12 +708,13 @@ async fn a_dropped_bridge_reconnects_and_a_newer_one_replaces_it() {
     let ada = signed_in(&app, "ada").await;
     let mut first = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
     let learner = learner_id(&app, "ada").await;
-    let link = app.app.bridges.get(learner).unwrap();
+    let link = app.app.reach.bridges.get(learner).unwrap();
     link.close("the portal is restarting");
     let mut back = None;
     for _ in 0..200 {
         back = app
             .app
+            .reach
             .bridges
             .get(learner)
             .filter(|l| !std::sync::Arc::ptr_eq(l, &link));
@@ -841,12 +847,12 @@ async fn pairing_and_the_bridge_work_over_https_through_a_tls_proxy() {
     .unwrap();
     let learner = learner_id(&app, "ada").await;
     for _ in 0..200 {
-        if app.app.bridges.get(learner).is_some() {
+        if app.app.reach.bridges.get(learner).is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if app.app.bridges.get(learner).is_none() {
+    if app.app.reach.bridges.get(learner).is_none() {
         bridge.start_kill().ok();
         let output = bridge.wait_with_output().await.unwrap();
         panic!(
@@ -880,7 +886,7 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
     let bridge = connect(&holder, &ada_at_holder, "ada", &cluster.kubeconfig).await;
     let learner = learner_id(&holder, "ada").await;
     assert!(
-        other.app.bridges.get(learner).is_none(),
+        other.app.reach.bridges.get(learner).is_none(),
         "held by the first"
     );
 
@@ -933,13 +939,13 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
     // Revoking the machine on the other server closes the bridge where it is held.
     revoke_the_connected_machine(&ada).await;
     for _ in 0..200 {
-        if holder.app.bridges.get(learner).is_none() {
+        if holder.app.reach.bridges.get(learner).is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(
-        holder.app.bridges.get(learner).is_none(),
+        holder.app.reach.bridges.get(learner).is_none(),
         "closed where held"
     );
     let after = ada

@@ -16,6 +16,7 @@ mod errors;
 mod gradebook;
 mod grading;
 mod labs;
+mod live;
 mod lti;
 mod metrics;
 mod module01;

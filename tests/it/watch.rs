@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::events::next_chunk;
 use crate::common::{TestApp, course_copy, edit, module_dir};
 
 async fn wait_for(
@@ -84,24 +85,6 @@ async fn next_version(events: &mut reqwest::Response, buffer: &mut String) -> St
             "the stream stays open"
         );
     }
-}
-
-/// Appends the stream's next chunk to `buffer`, which must come before `deadline`; `false` when
-/// the stream ended instead.
-async fn next_chunk(
-    events: &mut reqwest::Response,
-    buffer: &mut String,
-    deadline: Instant,
-) -> bool {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let chunk = tokio::time::timeout(left, events.chunk())
-        .await
-        .expect("a chunk in time")
-        .unwrap();
-    if let Some(chunk) = &chunk {
-        buffer.push_str(&String::from_utf8_lossy(chunk));
-    }
-    chunk.is_some()
 }
 
 #[tokio::test]

@@ -5,9 +5,19 @@ use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
 
-use super::Verdict;
+use super::{Verdict, Watched};
 use crate::content::{AccessCheck, AccessTarget, Subject};
 use crate::labs::cluster::{Cluster, ClusterError};
+
+/// What the RBAC authorizer decides from: roles and bindings, everywhere. (Another authorizer,
+/// a webhook say, changes its mind unseen; "Check my work" still asks it.)
+pub(super) fn watched(_check: &AccessCheck) -> Vec<Watched> {
+    const RBAC: &str = "rbac.authorization.k8s.io/v1";
+    ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]
+        .into_iter()
+        .map(|kind| Watched::new(RBAC, kind, None))
+        .collect()
+}
 
 /// Asks the authorizer what `check` asks.
 pub(super) async fn access(

@@ -3,9 +3,18 @@
 use kube::api::ListParams;
 use serde_json::{Value, json};
 
-use super::Verdict;
+use super::{Verdict, Watched};
 use crate::content::CountCheck;
 use crate::labs::cluster::{Cluster, ClusterError};
+
+/// The objects it counts.
+pub(super) fn watched(check: &CountCheck) -> Vec<Watched> {
+    vec![Watched {
+        label_selector: check.label_selector.clone(),
+        field_selector: check.field_selector.clone(),
+        ..Watched::new(&check.api_version, &check.kind, check.namespace.as_deref())
+    }]
+}
 
 /// Counts the objects `check` selects.
 pub(super) async fn count(cluster: &Cluster, check: &CountCheck) -> Result<Verdict, ClusterError> {

@@ -6,12 +6,29 @@ use kube::Api;
 use kube::api::ListParams;
 use serde_json::{Value, json};
 
-use super::{Verdict, plural};
+use super::{Verdict, Watched, plural};
 use crate::content::EventCheck;
 use crate::labs::cluster::{Cluster, ClusterError};
 
 /// At most this many matching events are shown as evidence.
 const SHOWN: usize = 5;
+
+/// The events it looks for, selected as the check lists them.
+pub(super) fn watched(check: &EventCheck) -> Vec<Watched> {
+    vec![Watched {
+        field_selector: Some(selector(check)),
+        ..Watched::new("v1", "Event", check.namespace.as_deref())
+    }]
+}
+
+/// The field selector of the events a check looks for.
+fn selector(check: &EventCheck) -> String {
+    let mut selector = format!("involvedObject.kind={},reason={}", check.kind, check.reason);
+    if let Some(name) = &check.name {
+        selector.push_str(&format!(",involvedObject.name={name}"));
+    }
+    selector
+}
 
 /// Looks for the events `check` describes.
 pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdict, ClusterError> {
@@ -33,10 +50,7 @@ pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdi
         Some(ns) => Api::namespaced(cluster.client.clone(), ns),
         None => Api::all(cluster.client.clone()),
     };
-    let mut selector = format!("involvedObject.kind={},reason={reason}", kind);
-    if let Some(name) = name {
-        selector.push_str(&format!(",involvedObject.name={name}"));
-    }
+    let selector = selector(check);
     let list = cluster
         .call(
             "list events",

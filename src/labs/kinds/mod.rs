@@ -5,7 +5,8 @@
 //! 2. add a file here with one `pub(super) async fn` taking that payload and returning a
 //!    [`Verdict`]: what was observed and, on failure, a message that names the likely slip; never
 //!    read Secret data;
-//! 3. dispatch to it in [`evaluate`] (the compiler asks for it);
+//! 3. dispatch to it in [`evaluate`] (the compiler asks for it), and say in [`watched`] which
+//!    objects it reads, so the live checks watch them (none: it is re-asked at an interval);
 //! 4. give the Kubernetes API double in `tests/common/kube_api.rs` what a real cluster answers, and
 //!    test the kind passing, failing and erroring in `tests/it/labs.rs`;
 //! 5. document it in the README's "Writing checks".
@@ -21,6 +22,51 @@ use serde_json::Value;
 
 use super::cluster::{Cluster, ClusterError};
 use crate::content::CheckSpec;
+
+/// A set of objects a check reads, which one watch can follow: a kind, where, and which ones.
+/// Two checks that read the same set share one watch on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Watched {
+    /// The kind's apiVersion, e.g. `v1`, `coordination.k8s.io/v1`.
+    pub api_version: String,
+    /// The kind, e.g. `Lease`.
+    pub kind: String,
+    /// One namespace, or every namespace (and cluster-scoped kinds).
+    pub namespace: Option<String>,
+    /// Which objects, by label.
+    pub label_selector: Option<String>,
+    /// Which objects, by field (`metadata.name=…`, `involvedObject.kind=…`).
+    pub field_selector: Option<String>,
+}
+
+impl Watched {
+    fn new(api_version: &str, kind: &str, namespace: Option<&str>) -> Self {
+        Self {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            label_selector: None,
+            field_selector: None,
+        }
+    }
+
+    /// Whether only the objects' metadata may be read: Secrets, whose data never reaches Lectern.
+    pub fn metadata_only(&self) -> bool {
+        Cluster::is_secret(&self.api_version, &self.kind)
+    }
+}
+
+/// The objects a check reads; empty for a kind that reads no objects (health, version), which
+/// is asked again at an interval instead.
+pub(super) fn watched(spec: &CheckSpec) -> Vec<Watched> {
+    match spec {
+        CheckSpec::Resource(check) => resource::watched(check),
+        CheckSpec::Count(check) => count::watched(check),
+        CheckSpec::Access(check) => access::watched(check),
+        CheckSpec::Event(check) => event::watched(check),
+        CheckSpec::Health(_) | CheckSpec::Version(_) => Vec::new(),
+    }
+}
 
 /// The answer to one check, before timing and hint are added.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,10 +3,20 @@
 
 use serde_json::{Value, json};
 
-use super::{Verdict, plural};
+use super::{Verdict, Watched, plural};
 use crate::content::{FieldAssertion, FieldTest, ObjectRef, PathSegment, ResourceCheck};
 use crate::labs::cluster::{Cluster, ClusterError};
 use crate::labs::near_miss;
+
+/// The object, by name in every namespace: one made in the wrong namespace changes what
+/// [`near_miss`] says.
+pub(super) fn watched(check: &ResourceCheck) -> Vec<Watched> {
+    let target = &check.target;
+    vec![Watched {
+        field_selector: Some(format!("metadata.name={}", target.name)),
+        ..Watched::new(&target.api_version, &target.kind, None)
+    }]
+}
 
 /// Reads the object `check` names and tests its fields.
 pub(super) async fn resource(
