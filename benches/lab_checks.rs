@@ -67,7 +67,7 @@ async fn run() {
             main: &cluster,
         };
         for step in &measured {
-            let run = labs::run_step(&targets, lab, step).await;
+            let run = labs::run_step(&targets, lab, step, &labs::Moment::default()).await;
             assert_eq!(run.status, labs::Status::Passed, "{run:#?}");
         }
         in_process.push(started.elapsed());

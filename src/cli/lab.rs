@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::load_course;
 use crate::config::{LabCheckArgs, OutputFormat};
-use crate::content;
+use crate::content::{self, Lab, Step};
 use crate::db;
 use crate::labs::{self, Cluster, Status, StepRun};
 
@@ -101,11 +101,20 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
         options: Some(&options),
         main: &cluster,
     };
+    let pool = match db::open(&args.db.location()).await {
+        Ok(pool) => Some(pool),
+        Err(e) => {
+            eprintln!("warning: results not recorded, and steps have no start: {e}");
+            None
+        }
+    };
     let mut runs = Vec::new();
     for step in steps {
-        runs.push(labs::run_step(&targets, lab, step).await);
+        runs.push(run_and_record(pool.as_ref(), &targets, lab, step, &args).await);
     }
-    record(&args, &runs).await;
+    if let Some(pool) = pool {
+        pool.close().await;
+    }
     let all: Vec<_> = runs
         .iter()
         .flat_map(|r| r.results.iter())
@@ -176,23 +185,44 @@ fn print_run(lab: &content::Lab, run: &StepRun) {
 }
 
 /// Records the runs for the local learner; a database problem is reported but does not hide the results.
-async fn record(args: &LabCheckArgs, runs: &[StepRun]) {
-    let pool = match db::open(&args.db.location()).await {
-        Ok(pool) => pool,
+/// Runs a step as the local learner (the one of personal mode): from its start, with what was
+/// seen of it since (see [`labs::moment`]), and records the run. Without a database, checks hold
+/// now and nothing is recorded.
+async fn run_and_record(
+    pool: Option<&sqlx::AnyPool>,
+    targets: &labs::Targets<'_>,
+    lab: &Lab,
+    step: &Step,
+    args: &LabCheckArgs,
+) -> StepRun {
+    let Some(pool) = pool else {
+        return labs::run_step(targets, lab, step, &labs::Moment::default()).await;
+    };
+    let warn = |e: &dyn std::fmt::Display| {
+        eprintln!(
+            "warning: results not recorded in {}: {e}",
+            args.db.location()
+        )
+    };
+    let mut moment = match labs::moment(pool, db::LOCAL_LEARNER_ID, lab, step).await {
+        Ok(moment) => moment,
         Err(e) => {
-            eprintln!("warning: results not recorded: {e}");
-            return;
+            warn(&e);
+            labs::Moment::default()
         }
     };
-    for run in runs {
-        if let Err(e) =
-            labs::record(&pool, db::LOCAL_LEARNER_ID, run.clone(), labs::Via::Server).await
-        {
-            eprintln!(
-                "warning: results not recorded in {}: {e}",
-                args.db.location()
-            );
-        }
+    let run = labs::run_step(targets, lab, step, &moment).await;
+    if let Err(e) = labs::record_with_sightings(
+        pool,
+        db::LOCAL_LEARNER_ID,
+        step,
+        run.clone(),
+        labs::Via::Server,
+        &mut moment,
+    )
+    .await
+    {
+        warn(&e);
     }
-    pool.close().await;
+    run
 }

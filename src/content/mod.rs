@@ -28,7 +28,7 @@ use toml::Spanned;
 
 pub use checks::{
     AccessCheck, AccessTarget, Check, CheckKind, CheckSpec, CountCheck, EventCheck, FieldAssertion,
-    FieldTest, HealthCheck, HealthEndpoint, ObjectRef, PathSegment, ResourceCheck, Subject,
+    FieldTest, HealthCheck, HealthEndpoint, Held, ObjectRef, PathSegment, ResourceCheck, Subject,
     VersionCheck,
 };
 pub use diagnostics::{Diagnostic, InvalidCourse, line_column};

@@ -24,7 +24,7 @@ pub use kinds::Watched;
 pub use kubeconfig::KubeconfigError;
 pub use store::{Assignment, RecordedRun, Via, assignments, record};
 
-use crate::content::{Check, Course, Lab, Step};
+use crate::content::{Check, Course, Held, Lab, Step};
 
 /// At most this many checks of a step are in flight at once.
 pub const CONCURRENCY: usize = 8;
@@ -108,6 +108,32 @@ pub struct StepRun {
     pub results: Vec<CheckResult>,
     /// Wall-clock time for the whole step.
     pub duration_ms: u64,
+}
+
+/// A step's time for one learner: when they started it, and what Lectern saw of its
+/// `held = "once-since-start"` checks since. Empty on the command line, where checks hold now.
+#[derive(Debug, Clone, Default)]
+pub struct Moment {
+    /// When the learner started the step (the database's timestamp text).
+    pub started_at: Option<String>,
+    /// Events count from this time: the start, when it is known to come before the learner's
+    /// work (they pressed Start), not a first "Check my work", which may come after it.
+    pub events_since: Option<String>,
+    /// The checks seen holding since then.
+    pub seen: Vec<Sighting>,
+}
+
+/// A check seen holding: when, what it said and what it observed then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sighting {
+    /// The check's id.
+    pub check: String,
+    /// When (the database's timestamp text).
+    pub seen_at: String,
+    /// What it said then.
+    pub message: String,
+    /// What it observed then.
+    pub observed: Value,
 }
 
 /// Why a step could not be checked from the web.
@@ -227,12 +253,12 @@ pub async fn check_for_learner(
 ) -> Result<store::RecordedRun, RunError> {
     let (lab, step) = find_step(course, lab_id, step_id)?;
     let learner = learner_cluster(reach, pool, learner_id).await?;
-    store::start(pool, learner_id, lab_id, step_id, false).await?;
+    let mut moment = moment(pool, learner_id, lab, step).await?;
     let started = Instant::now();
     let run = match &learner.link {
         Some(link) => {
             let asked_before = link.relayed();
-            let run = run_step(&learner.targets(reach), lab, step).await;
+            let run = run_step(&learner.targets(reach), lab, step, &moment).await;
             let count = |s: Status| run.results.iter().filter(|r| r.status == s).count();
             link.note(format!(
                 "checked step {} ({}): {} passed, {} failed, {} could not be checked; {} read-only requests, {} ms",
@@ -249,10 +275,60 @@ pub async fn check_for_learner(
         }
         None => {
             learner.ping(reach).await?;
-            run_step(&learner.targets(reach), lab, step).await
+            run_step(&learner.targets(reach), lab, step, &moment).await
         }
     };
-    Ok(store::record(pool, learner_id, run, learner.via).await?)
+    record_with_sightings(pool, learner_id, step, run, learner.via, &mut moment).await
+}
+
+/// Records a learner's run of a step and what it saw of the step's `once-since-start` checks
+/// (which `moment` then holds too).
+pub async fn record_with_sightings(
+    pool: &sqlx::AnyPool,
+    learner_id: i64,
+    step: &Step,
+    run: StepRun,
+    via: Via,
+    moment: &mut Moment,
+) -> Result<store::RecordedRun, RunError> {
+    if let Some(started_at) = &moment.started_at {
+        let seen = sightings(step, &run, moment);
+        store::remember(pool, learner_id, &run.lab, &run.step, started_at, &seen).await?;
+        moment.seen.extend(seen);
+    }
+    Ok(store::record(pool, learner_id, run, via).await?)
+}
+
+/// A learner's moment of a step: when they started it (if they never pressed Start, it starts
+/// now, at their first check) and what was seen since.
+pub async fn moment(
+    pool: &sqlx::AnyPool,
+    learner_id: i64,
+    lab: &Lab,
+    step: &Step,
+) -> Result<Moment, sqlx::Error> {
+    let (started_at, origin) = store::start(
+        pool,
+        learner_id,
+        lab.id.as_ref(),
+        step.id.as_ref(),
+        store::Origin::Check,
+        &crate::clock::timestamp_now(),
+    )
+    .await?;
+    let seen = store::sightings(
+        pool,
+        learner_id,
+        lab.id.as_ref(),
+        step.id.as_ref(),
+        &started_at,
+    )
+    .await?;
+    Ok(Moment {
+        events_since: (origin != store::Origin::Check).then(|| started_at.clone()),
+        started_at: Some(started_at),
+        seen,
+    })
 }
 
 /// What "Is my cluster ready?" found: the cluster a learner's checks would ask, and that it answers.
@@ -296,7 +372,17 @@ pub async fn start_step(
     step_id: &str,
 ) -> Result<String, RunError> {
     find_step(course, lab_id, step_id)?;
-    Ok(store::start(pool, learner_id, lab_id, step_id, true).await?)
+    let now = crate::clock::timestamp_now();
+    let (started_at, _) = store::start(
+        pool,
+        learner_id,
+        lab_id,
+        step_id,
+        store::Origin::Start,
+        &now,
+    )
+    .await?;
+    Ok(started_at)
 }
 
 /// The steps of a lab a learner started and has not passed yet, with when each started: what
@@ -481,10 +567,12 @@ pub fn watched(check: &Check) -> Vec<Watched> {
     kinds::watched(&check.spec)
 }
 
-/// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout.
-pub async fn run_step(targets: &Targets<'_>, lab: &Lab, step: &Step) -> StepRun {
+/// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout; events
+/// count from the step's start, and a `once-since-start` check seen since then holds.
+pub async fn run_step(targets: &Targets<'_>, lab: &Lab, step: &Step, moment: &Moment) -> StepRun {
     let started = Instant::now();
-    let mut results = run_checks(targets, &step.checks).await;
+    let mut results = run_checks(targets, &step.checks, moment.events_since.as_deref()).await;
+    recall(&step.checks, &mut results, moment);
     hold_until_after(&step.checks, &mut results);
     StepRun {
         lab: lab.id.to_string(),
@@ -496,19 +584,68 @@ pub async fn run_step(targets: &Targets<'_>, lab: &Lab, step: &Step) -> StepRun 
     }
 }
 
-/// Runs checks concurrently, at most [`CONCURRENCY`] at a time, keeping their order in the results.
-pub async fn run_checks(targets: &Targets<'_>, checks: &[Check]) -> Vec<CheckResult> {
+/// Runs checks concurrently, at most [`CONCURRENCY`] at a time, keeping their order in the
+/// results; `since` is when the step started (events before it do not count).
+pub async fn run_checks(
+    targets: &Targets<'_>,
+    checks: &[Check],
+    since: Option<&str>,
+) -> Vec<CheckResult> {
     // Boxed and built in a loop so the futures' type is named: otherwise rustc infers lifetimes too
     // specific for the `Send` bound axum puts on handlers ("implementation of FnOnce is not general enough").
     let mut runs: Vec<Pin<Box<dyn Future<Output = CheckResult> + Send + '_>>> =
         Vec::with_capacity(checks.len());
     for check in checks {
-        runs.push(Box::pin(run_check(targets, check)));
+        runs.push(Box::pin(run_check(targets, check, since)));
     }
     futures::stream::iter(runs)
         .buffered(CONCURRENCY)
         .collect()
         .await
+}
+
+/// A `once-since-start` check that does not hold now but was seen holding since the step started
+/// holds: it says when, and what it saw then and sees now.
+fn recall(checks: &[Check], results: &mut [CheckResult], moment: &Moment) {
+    for (check, result) in checks.iter().zip(results.iter_mut()) {
+        if check.held != Held::OnceSinceStart || result.status == Status::Passed {
+            continue;
+        }
+        let Some(seen) = moment.seen.iter().find(|s| s.check == check.id) else {
+            continue;
+        };
+        result.status = Status::Passed;
+        result.message = format!(
+            "seen at {}: {} (now: {})",
+            seen.seen_at, seen.message, result.message
+        );
+        result.observed = serde_json::json!({
+            "seen_at": seen.seen_at,
+            "seen": seen.observed,
+            "now": result.observed,
+        });
+        result.cluster_error = None;
+    }
+}
+
+/// The `once-since-start` checks of a run that hold now and were not seen before: to remember.
+pub fn sightings(step: &Step, run: &StepRun, moment: &Moment) -> Vec<Sighting> {
+    let now = crate::clock::timestamp_now();
+    step.checks
+        .iter()
+        .zip(&run.results)
+        .filter(|(check, result)| {
+            check.held == Held::OnceSinceStart
+                && result.status == Status::Passed
+                && !moment.seen.iter().any(|s| s.check == check.id)
+        })
+        .map(|(check, result)| Sighting {
+            check: check.id.clone(),
+            seen_at: now.clone(),
+            message: result.message.clone(),
+            observed: result.observed.clone(),
+        })
+        .collect()
 }
 
 /// A check with `after` counts only once the checks it names passed: otherwise it fails, saying
@@ -542,13 +679,17 @@ fn hold_until_after(checks: &[Check], results: &mut [CheckResult]) {
     }
 }
 
-async fn run_check(targets: &Targets<'_>, check: &Check) -> CheckResult {
+async fn run_check(targets: &Targets<'_>, check: &Check, since: Option<&str>) -> CheckResult {
     let started = Instant::now();
     let mut hint = check.hint.clone();
     let outcome = match targets.for_check(check).await {
         Ok(other) => {
             let cluster = other.as_deref().unwrap_or(targets.main);
-            match tokio::time::timeout(cluster.timeout, kinds::evaluate(cluster, &check.spec)).await
+            match tokio::time::timeout(
+                cluster.timeout,
+                kinds::evaluate(cluster, &check.spec, since),
+            )
+            .await
             {
                 Ok(outcome) => outcome,
                 Err(_) => Err(cluster.timed_out()),

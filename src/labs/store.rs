@@ -2,7 +2,7 @@
 
 use sqlx::AnyPool;
 
-use super::{CheckResult, Status, StepRun};
+use super::{CheckResult, Sighting, Status, StepRun};
 
 /// A run as stored, with when it happened.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -146,34 +146,121 @@ pub(super) async fn latest(
     }))
 }
 
-/// Records that a learner started a step, now; with `again`, a step started before starts anew
-/// (the learner pressed "Start"), otherwise its first start stays. Returns when it started.
+/// How a step started for a learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// They pressed "Start".
+    Start,
+    /// At their first "Check my work": their work may have come before it.
+    Check,
+}
+
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Origin::Start => "start",
+            Origin::Check => "check",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "start" => Origin::Start,
+            _ => Origin::Check,
+        }
+    }
+}
+
+/// Records that a learner started a step at `at`, as `origin` says: a `Start` starts it anew,
+/// any other keeps the start it had. Returns its start and how it started.
 pub(super) async fn start(
     pool: &AnyPool,
     learner_id: i64,
     lab: &str,
     step: &str,
-    again: bool,
-) -> Result<String, sqlx::Error> {
-    let sql = if again {
-        "INSERT INTO step_starts (learner_id, lab_id, step_id, started_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (learner_id, lab_id, step_id) DO UPDATE SET started_at = excluded.started_at
-         RETURNING started_at"
+    origin: Origin,
+    at: &str,
+) -> Result<(String, Origin), sqlx::Error> {
+    let sql = if origin == Origin::Start {
+        "INSERT INTO step_starts (learner_id, lab_id, step_id, started_at, origin) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (learner_id, lab_id, step_id) DO UPDATE SET started_at = excluded.started_at, origin = excluded.origin
+         RETURNING started_at, origin"
     } else {
-        "INSERT INTO step_starts (learner_id, lab_id, step_id, started_at) VALUES ($1, $2, $3, $4)
+        "INSERT INTO step_starts (learner_id, lab_id, step_id, started_at, origin) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (learner_id, lab_id, step_id) DO UPDATE SET started_at = step_starts.started_at
-         RETURNING started_at"
+         RETURNING started_at, origin"
     };
-    let (started_at,): (String,) = sqlx::query_as(sql)
+    let (started_at, origin): (String, String) = sqlx::query_as(sql)
         .bind(learner_id)
         .bind(lab)
         .bind(step)
-        .bind(crate::clock::timestamp_now())
+        .bind(at)
+        .bind(origin.as_str())
         .fetch_all(pool)
         .await?
         .pop()
         .ok_or(sqlx::Error::RowNotFound)?;
-    Ok(started_at)
+    Ok((started_at, Origin::parse(&origin)))
+}
+
+/// What was seen of a step's checks since the start at `started_at`.
+pub(super) async fn sightings(
+    pool: &AnyPool,
+    learner_id: i64,
+    lab: &str,
+    step: &str,
+    started_at: &str,
+) -> Result<Vec<Sighting>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT check_id, seen_at, message, observed FROM check_sightings
+         WHERE learner_id = $1 AND lab_id = $2 AND step_id = $3 AND started_at = $4",
+    )
+    .bind(learner_id)
+    .bind(lab)
+    .bind(step)
+    .bind(started_at)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(check, seen_at, message, observed)| {
+            Ok(Sighting {
+                check,
+                seen_at,
+                message,
+                observed: serde_json::from_str(&observed)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+            })
+        })
+        .collect()
+}
+
+/// Keeps the first sighting of each check since the start at `started_at`.
+pub(super) async fn remember(
+    pool: &AnyPool,
+    learner_id: i64,
+    lab: &str,
+    step: &str,
+    started_at: &str,
+    seen: &[Sighting],
+) -> Result<(), sqlx::Error> {
+    for sighting in seen {
+        sqlx::query(
+            "INSERT INTO check_sightings (learner_id, lab_id, step_id, check_id, started_at, seen_at, message, observed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (learner_id, lab_id, step_id, check_id, started_at) DO NOTHING",
+        )
+        .bind(learner_id)
+        .bind(lab)
+        .bind(step)
+        .bind(&sighting.check)
+        .bind(started_at)
+        .bind(&sighting.seen_at)
+        .bind(&sighting.message)
+        .bind(sighting.observed.to_string())
+        .execute(pool)
+        .await?;
+    }
+    Ok(())
 }
 
 /// The steps of a lab a learner started and never passed, with when each started.

@@ -437,6 +437,7 @@ impl Follower {
         for s in &mut signals {
             s.borrow_and_update();
         }
+        let mut moment = labs::moment(&inner.pool, self.learner_id, lab, step).await?;
         let mut reconnect_at = tokio::time::Instant::now() + RECONNECT_EVERY;
         let mut mode = None;
         loop {
@@ -445,11 +446,19 @@ impl Follower {
                 self.publish(now_mode.update(self));
                 mode = Some(now_mode);
             }
-            let run = labs::run_step(&targets, lab, step).await;
+            let run = labs::run_step(&targets, lab, step, &moment).await;
             if last.as_ref().is_none_or(|l| changed(l, &run)) {
                 let passed = run.status == Status::Passed;
                 *last = Some(run.clone());
-                let recorded = labs::record(&inner.pool, self.learner_id, run, learner.via).await?;
+                let recorded = labs::record_with_sightings(
+                    &inner.pool,
+                    self.learner_id,
+                    step,
+                    run,
+                    learner.via,
+                    &mut moment,
+                )
+                .await?;
                 self.publish(Update::Verdict {
                     run: Box::new(recorded),
                 });

@@ -72,14 +72,18 @@ pub fn ha_cluster() -> Vec<Value> {
             &format!("Node {name} event: Registered Node {name} in Controller"),
             "node-controller",
         ));
-        objects.push(event(
+        let mut ready = event(
             "default",
             "Node",
             name,
             "NodeReady",
             &format!("Node {name} status is now: NodeReady"),
             "kubelet",
-        ));
+        );
+        // Recorded as the cluster was created, long before any step that looks for a return.
+        ready["firstTimestamp"] = json!("2026-11-25T09:00:30Z");
+        ready["lastTimestamp"] = json!("2026-11-25T09:00:30Z");
+        objects.push(ready);
     }
     for suffix in ["7db6d8ff4d-4x2lk", "7db6d8ff4d-vq9mh"] {
         let name = format!("coredns-{suffix}");
@@ -161,14 +165,17 @@ pub fn lab_done() -> Vec<Value> {
 /// control-plane node.
 pub fn pause_node(objects: &mut Vec<Value>, name: &str) {
     set_node_ready(objects, name, false);
-    objects.push(event(
-        "default",
-        "Node",
-        name,
-        "NodeNotReady",
-        &format!("Node {name} status is now: NodeNotReady"),
-        "node-controller",
-    ));
+    record_event(
+        objects,
+        event(
+            "default",
+            "Node",
+            name,
+            "NodeNotReady",
+            &format!("Node {name} status is now: NodeNotReady"),
+            "node-controller",
+        ),
+    );
     let successor = HA_NODES
         .iter()
         .find(|(n, cp, _)| *cp && *n != name)
@@ -203,9 +210,38 @@ pub fn pause_node(objects: &mut Vec<Value>, name: &str) {
 }
 
 /// `docker unpause <node>` (or the kubelet started again), a minute later: Ready again, taints
-/// gone, pods Ready. Leases stay where they moved; events stay for an hour.
-pub fn unpause_node(objects: &mut [Value], name: &str) {
+/// gone, pods Ready, and the kubelet's NodeReady event (it found the node marked not Ready: its
+/// `ReadyCondition` setter records one on every change of status). Leases stay where they moved;
+/// events stay for an hour.
+pub fn unpause_node(objects: &mut Vec<Value>, name: &str) {
     set_node_ready(objects, name, true);
+    record_event(
+        objects,
+        event(
+            "default",
+            "Node",
+            name,
+            "NodeReady",
+            &format!("Node {name} status is now: NodeReady"),
+            "kubelet",
+        ),
+    );
+}
+
+/// Records an event as client-go's recorder does: the same event again (same object, reason and
+/// message) updates the one there, its `count` up by one and its `lastTimestamp` new (the API
+/// double stamps it).
+pub fn record_event(objects: &mut Vec<Value>, event: Value) {
+    let same = objects
+        .iter_mut()
+        .find(|o| o["kind"] == "Event" && o["metadata"]["name"] == event["metadata"]["name"]);
+    match same {
+        Some(earlier) => {
+            earlier["count"] = json!(earlier["count"].as_u64().unwrap_or(1) + 1);
+            earlier["lastTimestamp"] = Value::Null;
+        }
+        None => objects.push(event),
+    }
 }
 
 /// Marks a node and the pods on it as the node lifecycle controller and the kubelet do.
@@ -271,7 +307,8 @@ pub fn namespace(name: &str) -> Value {
 }
 
 /// An event as a core/v1 recorder writes it (the node controller, the kubelet, leader election):
-/// `source.component` and `lastTimestamp`. Events about cluster-scoped objects live in `default`.
+/// `source.component` and `lastTimestamp`, which the API double stamps with the time it is
+/// written (see `ClusterState::replace`). Events about cluster-scoped objects live in `default`.
 pub fn event(
     namespace: &str,
     kind: &str,
@@ -287,12 +324,13 @@ pub fn event(
         "involvedObject": { "kind": kind, "name": name, "namespace": if kind == "Node" { "" } else { namespace }, "apiVersion": if kind == "Lease" { "coordination.k8s.io/v1" } else { "v1" } },
         "reason": reason, "message": message, "type": "Normal", "count": 1,
         "source": { "component": component },
-        "firstTimestamp": "2026-11-25T10:01:10Z", "lastTimestamp": "2026-11-25T10:01:10Z",
+        "firstTimestamp": null, "lastTimestamp": null,
     })
 }
 
 /// An event as the scheduler writes it, through the events.k8s.io/v1 API: seen through core/v1 it
-/// has `eventTime` and `reportingComponent`, and no `lastTimestamp` or `source`.
+/// has `eventTime` (stamped when written, as `lastTimestamp` is) and `reportingComponent`, and no
+/// `lastTimestamp` or `source`.
 pub fn scheduler_event(namespace: &str, pod: &str, reason: &str, message: &str) -> Value {
     let id = hash(&format!("{pod}{reason}{message}"));
     json!({
@@ -300,7 +338,7 @@ pub fn scheduler_event(namespace: &str, pod: &str, reason: &str, message: &str) 
         "metadata": { "name": format!("{pod}.{}", &id[..16]), "namespace": namespace },
         "involvedObject": { "kind": "Pod", "name": pod, "namespace": namespace, "apiVersion": "v1" },
         "reason": reason, "message": message, "type": if reason == "Scheduled" { "Normal" } else { "Warning" },
-        "eventTime": "2026-11-25T10:02:00.512345Z", "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-k8s-ha-control-plane2",
+        "eventTime": null, "reportingComponent": "default-scheduler", "reportingInstance": "default-scheduler-k8s-ha-control-plane2",
         "action": if reason == "Scheduled" { "Binding" } else { "Scheduling" }, "source": {},
     })
 }

@@ -83,6 +83,30 @@ pub struct ClusterState {
     drops: tokio::sync::watch::Sender<u64>,
 }
 
+/// An event written without its time gets it as a recorder sets it: `lastTimestamp` (and, when
+/// new, `firstTimestamp`) in whole seconds, or `eventTime` in microseconds (events.k8s.io/v1).
+/// A time the test gave is kept.
+fn stamp_event(object: &mut Value, before: Option<&Value>) {
+    if object["kind"] != "Event" {
+        return;
+    }
+    let now = chrono::Utc::now();
+    let seconds = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    if object.get("lastTimestamp").is_some_and(Value::is_null) {
+        object["lastTimestamp"] = json!(seconds);
+        if object.get("firstTimestamp").is_some_and(Value::is_null) {
+            let first = before
+                .and_then(|b| b["firstTimestamp"].as_str())
+                .unwrap_or(&seconds)
+                .to_owned();
+            object["firstTimestamp"] = json!(first);
+        }
+    }
+    if object.get("eventTime").is_some_and(Value::is_null) {
+        object["eventTime"] = json!(now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string());
+    }
+}
+
 impl ClusterState {
     /// Replaces the stored objects, as a series of writes: each new or changed object gets the
     /// next revision and an `ADDED`/`MODIFIED` change, each one gone a `DELETED`; unchanged
@@ -101,6 +125,13 @@ impl ClusterState {
             if let Some(meta) = o["metadata"].as_object_mut() {
                 meta.remove("resourceVersion");
             }
+            if o["kind"] == "Event"
+                && let Some(event) = o.as_object_mut()
+            {
+                for stamp in ["firstTimestamp", "lastTimestamp", "eventTime"] {
+                    event.remove(stamp);
+                }
+            }
             o
         };
         let old: Vec<Value> = self.objects.iter().cloned().collect();
@@ -116,6 +147,7 @@ impl ClusterState {
                     self.revision += 1;
                     let mut object = object;
                     object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+                    stamp_event(&mut object, before);
                     changes.push(Change {
                         revision: self.revision,
                         kind: if before.is_some() {

@@ -245,3 +245,52 @@ async fn starting_a_step_needs_json_and_a_real_step() {
     let response = app.get("/api/labs/no-such-lab/live").await;
     assert_eq!(response.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_is_seen_happening_while_the_step_is_followed() {
+    let ha = FakeCluster::start(kind::lab_done()).await;
+    let solo = FakeCluster::start(kind::solo_restored()).await;
+    let app = TestApp::spawn_with_cluster(&ha.kubeconfig_with(&solo, "kind-solo")).await;
+    let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
+    assert_eq!(app.post_check(&format!("{step}/start")).await.status(), 200);
+    let mut events = Events::new(app.get(STREAM).await);
+    let result = |e: &ServerEvent, id: &str| {
+        e.json()["run"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    // The state a restore leaves, with nothing seen before it: not proved.
+    let unproved = events
+        .until(Duration::from_secs(10), is_verdict("failed"))
+        .await;
+    assert_eq!(
+        result(&unproved, "configmap-after-snapshot-seen")["status"],
+        "failed"
+    );
+
+    // The learner creates the objects the snapshot will not hold: Lectern sees them...
+    solo.set_objects(kind::solo_not_restored());
+    events
+        .until(Duration::from_secs(10), |e| {
+            e.name == "verdict" && result(e, "configmap-after-snapshot-seen")["status"] == "passed"
+        })
+        .await;
+    // ...and then sees them gone after the restore, with nobody pressing a button.
+    solo.set_objects(kind::solo_restored());
+    let restored = events
+        .until(Duration::from_secs(10), is_verdict("passed"))
+        .await;
+    let seen = result(&restored, "configmap-after-snapshot-seen");
+    assert!(
+        seen["message"].as_str().unwrap().starts_with("seen at 20"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["observed"]["seen"]["fields"]["data.taken"][0], "after",
+        "{seen}"
+    );
+}

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::common::kind_fixtures::{self as kind};
 use crate::common::kube_api::FakeCluster;
-use crate::common::lectern_cmd;
+use crate::common::{TestApp, lectern_cmd};
 
 /// One step's results by check id: (status, message).
 struct StepResults {
@@ -63,6 +63,12 @@ impl StepResults {
 
 async fn step_with(kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults {
     let dir = tempfile::tempdir().unwrap();
+    step_in(dir.path(), kubeconfig, step, extra).await
+}
+
+/// `lectern lab check` of one step with its database in `dir`: runs in the same `dir` share the
+/// step's start and what was seen since.
+async fn step_in(dir: &Path, kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults {
     let mut cmd = lectern_cmd();
     cmd.args([
         "lab",
@@ -74,7 +80,7 @@ async fn step_with(kubeconfig: &Path, step: u32, extra: &[&str]) -> StepResults 
     ])
     .arg(kubeconfig)
     .arg("--db")
-    .arg(dir.path().join("l.db"))
+    .arg(dir.join("l.db"))
     .args(["--step", &step.to_string()])
     .args(extra);
     let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
@@ -314,28 +320,35 @@ async fn step_six_needs_the_drill_done_and_the_node_back() {
     never_done.expect_passing(&[]);
     assert_eq!(
         never_done.message("all-nodes-ready"),
-        "not yet: this counts once “The cluster recorded a node going NotReady” passes (now: found 5 Ready Nodes, expected 5: k8s-ha-control-plane, k8s-ha-control-plane2, k8s-ha-control-plane3, k8s-ha-worker, k8s-ha-worker2)"
+        "not yet: this counts once “The paused node came back: its kubelet reported it Ready again” passes (now: found 5 Ready Nodes, expected 5: k8s-ha-control-plane, k8s-ha-control-plane2, k8s-ha-control-plane3, k8s-ha-worker, k8s-ha-worker2)"
     );
     assert_eq!(
         never_done.hint("all-nodes-ready"),
-        never_done.hint("node-went-not-ready"),
+        never_done.hint("node-came-back"),
         "what to do next is the missing evidence's hint"
     );
-    assert_eq!(
-        never_done.message("node-went-not-ready"),
-        "no NodeNotReady event about any Node; the API server keeps events for one hour (--event-ttl), so an older one is gone"
+    assert!(
+        never_done.message("node-came-back").starts_with(
+            "not yet: this counts once “The kube-controller-manager Lease changed hands during the drill” passes"
+        ),
+        "a return means something only after a drill: {}",
+        never_done.message("node-came-back")
     );
 
+    // The node is still paused: the drill's traces are there. Checked without Start, the step
+    // has no start to count events from (see `only_what_happens_after_a_step_starts_counts`), so
+    // the nodes' NodeReady events from the cluster's creation pass the return; the nodes
+    // themselves say it is still down.
     let mut mid = before_the_drill();
     kind::pause_node(&mut mid, "k8s-ha-control-plane");
     kind::create_probe(&mut mid);
     cluster.set_objects(mid);
     let still_down = step(&cluster, 6).await;
     still_down.expect_passing(&[
-        "api-server-ready-again",
-        "node-went-not-ready",
         "leadership-moved",
         "probe-survived",
+        "node-came-back",
+        "api-server-ready-again",
     ]);
     assert!(
         still_down
@@ -361,8 +374,8 @@ async fn step_six_needs_the_drill_done_and_the_node_back() {
     let recovered = step(&cluster, 6).await;
     recovered.expect_all_pass();
     assert_eq!(
-        recovered.message("node-went-not-ready"),
-        "found 1 NodeNotReady event about any Node; the latest, about k8s-ha-control-plane: \"Node k8s-ha-control-plane status is now: NodeNotReady\""
+        recovered.message("node-came-back"),
+        "found 5 NodeReady events about any Node; the latest, about k8s-ha-control-plane: \"Node k8s-ha-control-plane status is now: NodeReady\""
     );
 }
 
@@ -387,22 +400,28 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
         "the author's hint is about a restore that did not work, not a missing cluster"
     );
 
+    // One learner's database: the step's start and what was seen since are kept between checks.
+    let db = tempfile::tempdir().unwrap();
     let both = ha.kubeconfig_with(&solo, "kind-solo");
-    let fresh_solo = step_with(&both, 7, &[]).await;
-    fresh_solo.expect_passing(&[
-        "still-on-the-ha-cluster",
-        "solo-cluster-up",
-        "namespace-after-snapshot-gone",
-        "configmap-after-snapshot-gone",
-    ]);
+    let fresh_solo = step_in(db.path(), &both, 7, &[]).await;
+    // Nothing made after the snapshot was ever seen: their absence proves no restore.
+    fresh_solo.expect_passing(&["still-on-the-ha-cluster", "solo-cluster-up"]);
+    assert!(
+        fresh_solo
+            .message("namespace-after-snapshot-gone")
+            .starts_with("not yet: this counts once “On solo, Lectern saw the ConfigMap created after the snapshot, before the restore” passes"),
+        "{}",
+        fresh_solo.message("namespace-after-snapshot-gone")
+    );
 
     solo.set_objects(kind::solo_not_restored());
-    let not_restored = step_with(&both, 7, &[]).await;
+    let not_restored = step_in(db.path(), &both, 7, &[]).await;
     not_restored.expect_passing(&[
         "still-on-the-ha-cluster",
         "solo-cluster-up",
         "namespace-before-snapshot-restored",
         "configmap-before-snapshot-restored",
+        "configmap-after-snapshot-seen",
     ]);
     assert_eq!(
         not_restored.message("namespace-after-snapshot-gone"),
@@ -410,7 +429,24 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
     );
 
     solo.set_objects(kind::solo_restored());
-    step_with(&both, 7, &[]).await.expect_all_pass();
+    let restored = step_in(db.path(), &both, 7, &[]).await;
+    restored.expect_all_pass();
+    let seen = restored.message("configmap-after-snapshot-seen");
+    assert!(
+        seen.starts_with("seen at 20")
+            && seen.contains("ConfigMap after-snapshot/marker")
+            && seen.contains("(now: ConfigMap after-snapshot/marker not found"),
+        "{seen}"
+    );
+    // The same cluster checked once, by a learner Lectern never saw create the objects: not proved.
+    let one_instant = step_with(&both, 7, &[]).await;
+    assert_eq!(one_instant.code, 1);
+    one_instant.expect_passing(&[
+        "still-on-the-ha-cluster",
+        "solo-cluster-up",
+        "namespace-before-snapshot-restored",
+        "configmap-before-snapshot-restored",
+    ]);
     assert!(
         solo.requests()
             .iter()
@@ -424,8 +460,9 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
 
     // Left on kind-solo after `kind create cluster --name solo`: the step's unscoped check sees one
     // control plane and says so.
-    let left_on_solo = step_with(&both, 7, &["--context", "kind-solo"]).await;
+    let left_on_solo = step_in(db.path(), &both, 7, &["--context", "kind-solo"]).await;
     left_on_solo.expect_passing(&[
+        "configmap-after-snapshot-seen",
         "solo-cluster-up",
         "namespace-before-snapshot-restored",
         "configmap-before-snapshot-restored",
@@ -512,7 +549,7 @@ async fn step_nine_fails_while_an_api_server_crash_loops() {
     );
 
     kind::api_server_fixed(&mut local);
-    cluster.set_objects(local);
+    cluster.set_objects(local.clone());
     step(&cluster, 9).await.expect_all_pass();
 }
 
@@ -617,5 +654,81 @@ async fn step_twelve_sees_policies_flags_and_aggregated_apis() {
     assert_eq!(
         no_tls_flag.message("metrics-api-available"),
         "found APIService v1beta1.metrics.k8s.io, but no element of status.conditions has type = \"Available\" and status = \"True\" (1 element checked; the first: status is \"False\", expected \"True\")"
+    );
+}
+
+/// "Check my work" of a step through the web, as the page sends it.
+async fn check_step(app: &TestApp, step: &str) -> Value {
+    let response = app
+        .post_check(&format!("/api/labs/ha-control-plane/steps/{step}/check"))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+fn message_of<'a>(run: &'a Value, check: &str) -> &'a str {
+    run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == check)
+        .and_then(|r| r["message"].as_str())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_happens_after_a_step_starts_counts() {
+    let cluster = FakeCluster::start(kind::mid_failure()).await;
+    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+    // Step 5 passes during the outage; the learner starts step 6. The node's NodeReady from
+    // the cluster's creation is older and does not count.
+    assert_eq!(
+        check_step(&app, "lose-a-control-plane-node").await["status"],
+        "passed"
+    );
+    let started = app
+        .post_check("/api/labs/ha-control-plane/steps/recover/start")
+        .await;
+    assert_eq!(started.status(), 200);
+    let still_paused = check_step(&app, "recover").await;
+    assert_eq!(still_paused["status"], "failed");
+    let message = message_of(&still_paused, "node-came-back");
+    assert!(
+        message.starts_with("no NodeReady event about any Node since this step started at 20")
+            && message.contains("the 5 from before then (the latest at 2026-11-25T09:00:30Z")
+            && message.ends_with("belong to an earlier step and do not count: do it now"),
+        "{message}"
+    );
+    // The node is unpaused: its kubelet's NodeReady is new, and the step passes.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    cluster.set_objects(kind::lab_done());
+    let back = check_step(&app, "recover").await;
+    assert_eq!(back["status"], "passed", "{back:#}");
+
+    // Step 9 done once, and then started again: that outage belongs to the earlier try.
+    let mut objects = kind::lab_done();
+    kind::api_server_broken(&mut objects, false);
+    kind::api_server_fixed(&mut objects);
+    cluster.set_objects(objects.clone());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let started = app
+        .post_check("/api/labs/ha-control-plane/steps/fix-an-api-server/start")
+        .await;
+    assert_eq!(started.status(), 200);
+    let leftover = check_step(&app, "fix-an-api-server").await;
+    assert_eq!(leftover["status"], "failed");
+    let message = message_of(&leftover, "control-plane3-was-down");
+    assert!(
+        message.contains("the one from before then") && message.ends_with("do it now"),
+        "{message}"
+    );
+    // Broken and repaired again: the node controller records the same event again, its count
+    // and time moving on.
+    kind::api_server_broken(&mut objects, false);
+    kind::api_server_fixed(&mut objects);
+    cluster.set_objects(objects);
+    assert_eq!(
+        check_step(&app, "fix-an-api-server").await["status"],
+        "passed"
     );
 }

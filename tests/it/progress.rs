@@ -70,6 +70,12 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
         "practice-rbac-and-scheduling",
         "practice-extend-the-control-plane",
     ] {
+        // Step 7's restore counts once Lectern saw what the restore removes, before it.
+        if step == "backup-and-restore" {
+            solo.set_objects(kind::solo_not_restored());
+            run_check(&app, None, step).await;
+            solo.set_objects(kind::solo_restored());
+        }
         // Step 5 is checked during the outage; every other step on the finished cluster.
         let during_outage = step == "lose-a-control-plane-node";
         cluster.set_objects(if during_outage {
@@ -238,7 +244,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         stuck[start..end].to_owned()
     };
     let kim_row = row(kim_id);
-    assert_eq!(kim_row.matches("cell cell-not-started").count(), 61);
+    assert_eq!(kim_row.matches("cell cell-not-started").count(), 62);
     let ada_row = row(ada_id);
     assert_eq!(
         ada_row.matches("cell cell-passed").count(),

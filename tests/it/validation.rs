@@ -603,6 +603,7 @@ kind = "Node"
 message_matches = "(unclosed"
 context = ""
 after = ["later"]
+held = "sometimes"
 
 [[checks]]
 id = "later"
@@ -669,6 +670,10 @@ at_least = "1.34"
         "context = \"\"",
         "check `ev`: `context` must name a kubeconfig context, e.g. \"kind-solo\"",
     );
+    expect(
+        "held = \"sometimes\"",
+        "check `ev`: `held` is \"now\" (the default) or \"once-since-start\", not \"sometimes\"",
+    );
 }
 
 #[test]
@@ -678,7 +683,7 @@ fn the_new_check_features_parse_into_what_the_runner_needs() {
     };
     let course = step_with_checks(
         "\n[[checks]]\nid = \"metrics\"\ncheck = \"access\"\ntitle = \"t\"\nhint = \"h\"\ncontext = \"kind-solo\"\nsubject = { service_account = \"monitoring/m\" }\nverb = \"get\"\nnon_resource_url = \"/metrics\"\nallowed = true\n\
-         \n[[checks]]\nid = \"ev\"\ncheck = \"event\"\ntitle = \"t\"\nhint = \"h\"\nafter = [\"metrics\"]\nkind = \"Node\"\nreason = \"NodeNotReady\"\n\
+         \n[[checks]]\nid = \"ev\"\ncheck = \"event\"\ntitle = \"t\"\nhint = \"h\"\nafter = [\"metrics\"]\nheld = \"once-since-start\"\nkind = \"Node\"\nreason = \"NodeNotReady\"\n\
          \n[[checks]]\nid = \"lease\"\ncheck = \"resource\"\ntitle = \"t\"\nhint = \"h\"\napi_version = \"coordination.k8s.io/v1\"\nkind = \"Lease\"\nnamespace = \"kube-system\"\nname = \"kube-scheduler\"\n\
          \n[[checks.fields]]\npath = \"spec.leaseTransitions\"\nat_least = 1\n\
          \n[[checks.fields]]\npath = \"metadata.ownerReferences\"\nsome = [ { path = \"kind\", equals = \"Node\" } ]\n",
@@ -692,6 +697,12 @@ fn the_new_check_features_parse_into_what_the_runner_needs() {
         CheckSpec::Access(AccessCheck { on: AccessTarget::NonResource { path }, .. }) if path == "/metrics"
     ));
     assert_eq!(step.checks[1].after, ["metrics"]);
+    assert_eq!(step.checks[1].held, lectern::content::Held::OnceSinceStart);
+    assert_eq!(
+        step.checks[0].held,
+        lectern::content::Held::Now,
+        "the default"
+    );
     assert!(matches!(
         &step.checks[1].spec,
         CheckSpec::Event(EventCheck { kind, name: None, namespace: None, reason, absent: false, .. })

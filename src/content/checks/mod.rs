@@ -46,6 +46,30 @@ pub struct Check {
     /// Earlier checks of the same step that must pass for this one to count: a recovery check
     /// ("all nodes Ready") means something only after the failure it recovers from happened.
     pub after: Vec<String>,
+    /// Whether it must hold now, or once since the learner started the step (a transition that
+    /// is over by the time they check: the objects that existed before a restore).
+    pub held: Held,
+}
+
+/// When a check must hold: `held = "now"` (the default) or `held = "once-since-start"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Held {
+    /// At the moment it is checked.
+    #[default]
+    Now,
+    /// At some moment since the learner started the step, as Lectern saw it (the live checks
+    /// watch a started step, and every check of it counts): the state and the time are kept.
+    OnceSinceStart,
+}
+
+impl Held {
+    /// The value authors write.
+    pub fn name(self) -> &'static str {
+        match self {
+            Held::Now => "now",
+            Held::OnceSinceStart => "once-since-start",
+        }
+    }
 }
 
 /// The kinds of check, as `check = "…"` names them.
@@ -172,6 +196,7 @@ pub(super) struct CheckToml {
     message_matches: Option<Spanned<String>>,
     context: Option<Spanned<String>>,
     after: Option<Spanned<Vec<String>>>,
+    held: Option<Spanned<String>>,
 }
 
 /// A mistake in a check, at a byte span of the TOML it was written in.
@@ -245,6 +270,17 @@ impl CheckToml {
                 after
             }
         };
+        let held = match self.held.take() {
+            None => Held::Now,
+            Some(held) => match held.get_ref().as_str() {
+                "now" => Held::Now,
+                "once-since-start" => Held::OnceSinceStart,
+                other => {
+                    cx.errors.push((held.span().start, format!("check `{name}`: `held` is \"now\" (the default) or \"once-since-start\", not \"{other}\"")));
+                    Held::Now
+                }
+            },
+        };
         let (title, hint) = (
             std::mem::take(&mut self.title),
             std::mem::take(&mut self.hint),
@@ -278,6 +314,7 @@ impl CheckToml {
                 spec,
                 context,
                 after,
+                held,
             }),
             _ => Err(cx.errors),
         }

@@ -30,8 +30,13 @@ fn selector(check: &EventCheck) -> String {
     selector
 }
 
-/// Looks for the events `check` describes.
-pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdict, ClusterError> {
+/// Looks for the events `check` describes; with `since` (when the step started), only events the
+/// cluster recorded since then count: an earlier one is a leftover of another step.
+pub(super) async fn event(
+    cluster: &Cluster,
+    check: &EventCheck,
+    since: Option<&str>,
+) -> Result<Verdict, ClusterError> {
     let EventCheck {
         kind,
         namespace,
@@ -64,6 +69,16 @@ pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdi
         .collect();
     // Newest first; events carry `lastTimestamp` (core/v1 recorders) or `eventTime` (events/v1).
     with_reason.sort_by_key(|e| std::cmp::Reverse(seen_at(e)));
+    let started = since.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    // Events carry whole seconds: one in the second the step started counts.
+    let is_recent = |e: &Value| {
+        started.is_none_or(|start| {
+            chrono::DateTime::parse_from_rfc3339(&seen_at(e))
+                .is_ok_and(|at| at.timestamp() >= start.timestamp())
+        })
+    };
+    let (with_reason, before_start): (Vec<Value>, Vec<Value>) =
+        with_reason.into_iter().partition(is_recent);
     let matching: Vec<&Value> = with_reason
         .iter()
         .filter(|e| message.is_none_or(|re| re.is_match(e["message"].as_str().unwrap_or(""))))
@@ -75,8 +90,10 @@ pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdi
         (None, None) => format!("any {}", kind),
     };
     let shown: Vec<Value> = matching.iter().take(SHOWN).map(|e| summary(e)).collect();
-    let observed =
-        json!({ "count": matching.len(), "with_reason": with_reason.len(), "events": shown });
+    let observed = json!({
+        "count": matching.len(), "with_reason": with_reason.len(), "events": shown,
+        "since": since, "before_start": before_start.len(),
+    });
     let pattern = message
         .map(|re| format!(" whose message matches /{re}/"))
         .unwrap_or_default();
@@ -110,9 +127,19 @@ pub(super) async fn event(cluster: &Cluster, check: &EventCheck) -> Result<Verdi
                     latest["message"].as_str().unwrap_or("").trim()
                 ));
             }
-            text.push_str(
-                "; the API server keeps events for one hour (--event-ttl), so an older one is gone",
-            );
+            match (since, before_start.first()) {
+                (Some(since), Some(earlier)) => text.push_str(&format!(
+                    " since this step started at {since}; {} from before then (the latest at {}: \"{}\") belong{} to an earlier step and do not count: do it now",
+                    if before_start.len() == 1 { "the one".to_owned() } else { format!("the {}", before_start.len()) },
+                    seen_at(earlier),
+                    earlier["message"].as_str().unwrap_or("").trim(),
+                    if before_start.len() == 1 { "s" } else { "" },
+                )),
+                (Some(since), None) => text.push_str(&format!(" since this step started at {since}")),
+                (None, _) => text.push_str(
+                    "; the API server keeps events for one hour (--event-ttl), so an older one is gone",
+                ),
+            }
             Verdict::new(false, text, observed)
         }
     };

@@ -97,13 +97,18 @@ impl Verdict {
     }
 }
 
-/// Evaluates one check against the cluster.
-pub(super) async fn evaluate(cluster: &Cluster, spec: &CheckSpec) -> Result<Verdict, ClusterError> {
+/// Evaluates one check against the cluster; `since` is when the step started, for the kinds
+/// that see history (events).
+pub(super) async fn evaluate(
+    cluster: &Cluster,
+    spec: &CheckSpec,
+    since: Option<&str>,
+) -> Result<Verdict, ClusterError> {
     match spec {
         CheckSpec::Resource(check) => resource::resource(cluster, check).await,
         CheckSpec::Count(check) => count::count(cluster, check).await,
         CheckSpec::Access(check) => access::access(cluster, check).await,
-        CheckSpec::Event(check) => event::event(cluster, check).await,
+        CheckSpec::Event(check) => event::event(cluster, check, since).await,
         CheckSpec::Health(check) => health::health(cluster, check).await,
         CheckSpec::Version(check) => version::version(cluster, check).await,
     }
