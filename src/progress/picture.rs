@@ -103,6 +103,25 @@ pub struct Stuck {
     pub observations: Vec<(String, Vec<(String, i64)>)>,
 }
 
+/// A learner working on a step: started, not passed.
+#[derive(Debug, Clone, Serialize)]
+pub struct InProgress {
+    /// The step's number.
+    pub step_number: u32,
+    /// Its title.
+    pub step_title: String,
+    /// The learner's name.
+    pub username: String,
+    /// Their learner id.
+    pub learner_id: i64,
+    /// When they started it (the database's timestamp text).
+    pub started_at: String,
+    /// For how many minutes.
+    pub minutes: i64,
+    /// The first check their latest run failed, if they checked it.
+    pub failing: Option<String>,
+}
+
 /// The whole picture of a cohort.
 #[derive(Debug, Clone, Serialize)]
 pub struct CohortPicture {
@@ -116,6 +135,8 @@ pub struct CohortPicture {
     pub funnel: Vec<FunnelStep>,
     /// Tried-and-failing checks, most learners failing first.
     pub stuck: Vec<Stuck>,
+    /// Learners on a step they started and have not passed, by step, the longest first.
+    pub in_progress: Vec<InProgress>,
 }
 
 /// Builds the picture of a cohort (or of every learner) from their latest run of each step.
@@ -232,11 +253,40 @@ pub async fn cohort_picture(
             .cmp(&a.failing)
             .then(a.column.step_number.cmp(&b.column.step_number))
     });
+    let now = crate::clock::unix_seconds();
+    let mut in_progress: Vec<InProgress> = store::started_not_passed(pool, scope, cohort)
+        .await?
+        .into_iter()
+        .filter_map(|(learner_id, lab, step, started_at)| {
+            let member = rows.iter().find(|r| r.member.learner_id == learner_id)?;
+            let (_, step_def) = course.lab_step(&lab, &step)?;
+            let failing = latest
+                .get(&(learner_id, lab.clone(), step.clone()))
+                .and_then(|(results, _)| results.iter().find(|r| r.status != Status::Passed))
+                .map(|r| r.title.clone());
+            let minutes = (now - crate::clock::seconds_of_timestamp(&started_at)).max(0) / 60;
+            Some(InProgress {
+                step_number: step_def.number,
+                step_title: step_def.title.clone(),
+                username: member.member.username.clone(),
+                learner_id,
+                started_at,
+                minutes,
+                failing,
+            })
+        })
+        .collect();
+    in_progress.sort_by(|a, b| {
+        a.step_number
+            .cmp(&b.step_number)
+            .then(b.minutes.cmp(&a.minutes))
+    });
     Ok(CohortPicture {
         learners: rows.len(),
         columns,
         rows,
         funnel,
         stuck,
+        in_progress,
     })
 }

@@ -174,6 +174,27 @@ pub(super) async fn latest_runs(
     .await
 }
 
+/// The steps learners in scope started and never passed, with when each started.
+pub(super) async fn started_not_passed(
+    pool: &AnyPool,
+    scope: StaffScope,
+    cohort: Option<&str>,
+) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.learner_id, s.lab_id, s.step_id, s.started_at
+         FROM step_starts s
+         JOIN accounts a ON a.learner_id = s.learner_id
+         WHERE a.role = 'learner' AND ($1 IS NULL OR a.cohort = $1)
+           AND ($2 IS NULL OR a.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $2))
+           AND NOT EXISTS (SELECT 1 FROM check_runs p WHERE p.learner_id = s.learner_id AND p.lab_id = s.lab_id
+                           AND p.step_id = s.step_id AND p.status = 'passed')",
+    )
+    .bind(cohort)
+    .bind(scope.bounded_by())
+    .fetch_all(pool)
+    .await
+}
+
 /// The account of a learner id, if it is a learner's within the staff member's scope.
 pub async fn member(
     pool: &AnyPool,

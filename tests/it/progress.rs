@@ -224,6 +224,28 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
     assert!(stuck.contains(&format!("<li>ServiceAccount monitoring/control-plane-monitor not found; found ServiceAccount control-plane-monitor in namespace default, not in monitoring — <a href=\"/instructor/learners/{grace_id}\">grace</a></li>")), "{stuck}");
     assert!(stuck.contains(&format!("<li>ServiceAccount monitoring/control-plane-monitor not found — <a href=\"/instructor/learners/{ada_id}\">ada</a></li>")), "{stuck}");
     assert!(!stuck.contains("not checked yet</li>"));
+    // Working on it: started (by a first check) and not passed, for how long, and what fails; a
+    // passed step and a learner who never started are not there.
+    let working = stuck
+        .split("<h2 id=\"in-progress\">")
+        .nth(1)
+        .and_then(|s| s.split("<h2 id=\"stuck\">").next())
+        .unwrap();
+    for (name, id) in [("ada", ada_id), ("grace", grace_id)] {
+        assert!(
+            working.contains("<li>Step 4: ") && working.contains(&format!("— <a href=\"/instructor/learners/{id}\">{name}</a>, for less than a minute (since ")),
+            "{working}"
+        );
+    }
+    assert!(
+        working
+            .contains("; failing: “ServiceAccount monitoring/control-plane-monitor exists”</li>"),
+        "{working}"
+    );
+    assert!(
+        !working.contains("Step 2:") && !working.contains(">kim</a>"),
+        "{working}"
+    );
     // How far the cohort got, step by step.
     assert!(
         stuck.contains("<span class=\"funnel-figures\">1 checked, 1 passed, of 3</span>"),
