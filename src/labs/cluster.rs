@@ -341,6 +341,11 @@ impl Cluster {
         }
     }
 
+    /// Whether it is a learner's cluster reached through their `lectern connect` bridge.
+    pub fn is_bridged(&self) -> bool {
+        self.key.starts_with("bridge:")
+    }
+
     /// How long an exec credential plugin may take: four API request timeouts (cloud plugins such
     /// as `aws eks get-token` start a runtime and call a token service).
     pub fn exec_plugin_limit(request_timeout: Duration) -> Duration {

@@ -130,13 +130,15 @@ async fn run(cluster: Arc<Cluster>, watched: Watched, signals: watch::Sender<Sig
     } else {
         follow_events(watcher::watcher(api, config), &signals).await
     };
-    set_mode(
-        &signals,
-        WatchMode::Polling(format!(
+    let reason = if cluster.is_bridged() {
+        format!("your lectern connect relays no watches ({refusal})")
+    } else {
+        format!(
             "the cluster does not let Lectern watch {}s ({refusal})",
             watched.kind
-        )),
-    );
+        )
+    };
+    set_mode(&signals, WatchMode::Polling(reason));
     let mut tick = tokio::time::interval(POLL_EVERY);
     loop {
         tick.tick().await;

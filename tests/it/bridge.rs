@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common::browser::{Browser, hidden, html, signed_in};
+use crate::common::events::Events;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, Mode};
 use crate::common::{TestApp, lectern_cmd, postgres_under_test};
@@ -270,6 +271,46 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
             .starts_with("this check asks the kubeconfig context `kind-solo`, and lectern connect relays only the context it was started with"),
         "{solo}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_followed_through_a_version_1_bridge_is_polled_and_says_so() {
+    let cluster = FakeCluster::start(kind::single_node_cluster("kind")).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let _bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+    let started = ada
+        .post_json(
+            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
+            "{}",
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let mut events = Events::new(
+        ada.get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
+            .await,
+    );
+    let following = events
+        .until(Duration::from_secs(15), |e| e.name == "following")
+        .await
+        .json();
+    assert_eq!(following["mode"], "polling", "{following}");
+    let message = following["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Checking every 2 s: your lectern connect relays no watches"),
+        "{message}"
+    );
+    assert!(
+        cluster.watches_of("nodes") == 0,
+        "the learner's side refused the watch; the cluster never saw one"
+    );
+    cluster.set_objects(kind::lab_complete());
+    let passed = events
+        .until(Duration::from_secs(10), |e| {
+            e.name == "verdict" && e.json()["run"]["status"] == "passed"
+        })
+        .await;
+    assert_eq!(passed.json()["run"]["via"], "bridge");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
