@@ -445,12 +445,7 @@ async fn check_button(
             kept.starts_with("Now: 8 checks fail; your pass from ") && kept.ends_with(" is kept."),
             "{kept}"
         );
-        let marks = browser
-            .execute(
-                "return Array.from(document.querySelectorAll('.step-state.step-passed')).map(function (m) { return m.closest('a').getAttribute('href'); });",
-                vec![],
-            )
-            .await?;
+        let marks = passed_marks(browser).await?;
         assert_eq!(
             marks,
             json!(["#step-4-monitoring-rbac", "#step-4-monitoring-rbac"]),
@@ -519,12 +514,7 @@ async fn turns_green_live(
     // The learner finishes the step in their terminal; nobody clicks.
     cluster.set_objects(kind::lab_complete());
     wait_for_text(format!("{STEP} .check-summary"), "5 of 5 checks passed").await?;
-    let marks = browser
-        .execute(
-            "return Array.from(document.querySelectorAll('.step-state.step-passed')).map(function (m) { return m.closest('a').getAttribute('href'); });",
-            vec![],
-        )
-        .await?;
+    let marks = passed_marks(browser).await?;
     assert_eq!(
         marks,
         json!(["#step-2-create-ha-cluster", "#step-2-create-ha-cluster"]),
@@ -590,6 +580,16 @@ async fn sign_out(browser: &Client) -> Result<(), fantoccini::error::CmdError> {
     click(browser, "form.sign-out button").await?;
     browser.wait().for_element(Locator::Id("username")).await?;
     Ok(())
+}
+
+/// Where the page marks a step passed: the links (heading and table of contents) with a ✓.
+async fn passed_marks(browser: &Client) -> Result<Value, fantoccini::error::CmdError> {
+    browser
+        .execute(
+            "return Array.from(document.querySelectorAll('.step-state.step-passed')).map(function (m) { return m.closest('a').getAttribute('href'); });",
+            vec![],
+        )
+        .await
 }
 
 /// Clicks an element after bringing it into view and waiting until it stays where it is: the pages

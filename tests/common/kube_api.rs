@@ -651,10 +651,16 @@ async fn handle(
     let Some(&&(_, _, _, kind, namespaced)) = served.iter().find(|r| r.2 == plural) else {
         return not_found_path();
     };
-    if let Mode::Forbid(forbidden) = &snapshot.mode
-        && forbidden == plural
-    {
-        let verb = if name.is_some() { "get" } else { "list" };
+    let forbidden_verb = match &snapshot.mode {
+        Mode::Forbid(forbidden) if forbidden == plural => Some(match name {
+            _ if watch => "watch",
+            Some(_) => "get",
+            None => "list",
+        }),
+        Mode::ForbidWatch if watch => Some("watch"),
+        _ => None,
+    };
+    if let Some(verb) = forbidden_verb {
         let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
             format!("in the namespace \"{ns}\"")
         });
@@ -663,19 +669,6 @@ async fn handle(
             "Forbidden",
             format!(
                 "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
-            ),
-            json!({ "kind": plural }),
-        );
-    }
-    if watch && snapshot.mode == Mode::ForbidWatch {
-        let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
-            format!("in the namespace \"{ns}\"")
-        });
-        return status(
-            403,
-            "Forbidden",
-            format!(
-                "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot watch resource \"{plural}\" in API group \"{group}\" {scope}"
             ),
             json!({ "kind": plural }),
         );
