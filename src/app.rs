@@ -38,6 +38,8 @@ pub struct App {
     pub reach: crate::labs::Reach,
     /// The live checks: learners' started steps, watched and checked as their clusters change.
     pub live: crate::live::Live,
+    /// Recorded runs as they come (on any replica), for the instructors' live board.
+    pub runs: crate::progress::RunFeed,
     /// Per-learner limits on check runs and answer saves.
     pub quotas: Quotas,
     /// Single sign-on, when an OpenID Connect provider is configured.
@@ -135,6 +137,7 @@ impl App {
             site.clone(),
             crate::live::IDLE_BOUND,
         );
+        let runs = crate::progress::RunFeed::start(db.clone());
         Ok(Arc::new(App {
             config,
             db,
@@ -145,6 +148,7 @@ impl App {
             visits: VisitRecorder::default(),
             reach,
             live,
+            runs,
             quotas: Quotas::default(),
             sso: match sso_settings {
                 Some(settings) => Some(crate::sso::Sso::start(settings).await),

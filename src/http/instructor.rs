@@ -3,8 +3,13 @@
 
 use super::filters;
 use askama::Template;
+use std::convert::Infallible;
+use std::time::Duration;
+
 use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures::Stream;
 use serde::Deserialize;
 
 use super::session::Instructor;
@@ -104,6 +109,34 @@ pub(super) async fn learner(
 }
 
 /// `GET /instructor/stuck?cohort=`.
+/// `GET /api/instructor/live`: the live board's event stream: a `changed` event (its data the
+/// newest run's id) whenever a run is recorded, on this server or another sharing the database,
+/// so an open "Where the cohort is" page redraws itself.
+pub(super) async fn live_board(
+    State(app): State<AppState>,
+    staff: Instructor,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Error> {
+    let slot = app
+        .quotas
+        .live_checks
+        .open(staff.visitor.learner_id(), "instructor board")
+        .ok_or_else(|| Error::too_many("following the live board", Duration::from_secs(60)))?;
+    let mut runs = app.runs.subscribe();
+    runs.borrow_and_update();
+    let stream = futures::stream::unfold(Some((runs, slot)), |state| async move {
+        let (mut runs, mut slot) = state?;
+        tokio::select! {
+            changed = runs.changed() => {
+                changed.ok()?;
+                let newest = *runs.borrow_and_update();
+                Some((Ok(Event::default().event("changed").data(newest.to_string())), Some((runs, slot))))
+            }
+            _ = &mut slot.replaced => Some((Ok(Event::default().event("replaced").data("")), None)),
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
 pub(super) async fn stuck(
     State(app): State<AppState>,
     staff: Instructor,

@@ -200,6 +200,7 @@ pub fn router(app: AppState) -> Router {
         .route("/instructor/cohort", get(instructor::cohort))
         .route("/instructor/learners/{id}", get(instructor::learner))
         .route("/instructor/stuck", get(instructor::stuck))
+        .route("/api/instructor/live", get(instructor::live_board))
         .route("/instructor/grading", get(grading::queue))
         .route("/instructor/grading/answers/{id}", get(grading::answer).post(grading::save_grade))
         .route("/instructor/grading/release", post(grading::release))

@@ -2,12 +2,16 @@
 //! Instructors' views (cohort table, one learner's history, where a cohort is stuck) read the same
 //! records.
 
+mod feed;
 mod history;
 mod picture;
 mod store;
 
+pub use feed::RunFeed;
 pub use history::{HistoryEntry, learner_history};
-pub use picture::{Cell, CellState, CohortPicture, Column, FunnelStep, Row, Stuck, cohort_picture};
+pub use picture::{
+    Cell, CellState, CohortPicture, Column, FunnelStep, InProgress, Row, Stuck, cohort_picture,
+};
 pub use store::{cohorts, member};
 
 use std::collections::{HashMap, HashSet};

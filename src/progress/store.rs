@@ -174,6 +174,14 @@ pub(super) async fn latest_runs(
     .await
 }
 
+/// The id of the newest recorded check run (0 before the first): what the live board follows.
+pub(super) async fn newest_run(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as("SELECT COALESCE(max(id), 0) FROM check_runs")
+        .fetch_one(pool)
+        .await?;
+    Ok(id)
+}
+
 /// The steps learners in scope started and never passed, with when each started.
 pub(super) async fn started_not_passed(
     pool: &AnyPool,

@@ -319,6 +319,30 @@
     });
   }
 
+  // The instructors' live board: when a run is recorded anywhere, the page redraws itself from a
+  // fresh copy (a burst of runs is one redraw), keeping the reader's place.
+  function followBoard() {
+    var board = document.querySelector("[data-live-board]");
+    if (!board || !window.EventSource) { return; }
+    var pending = null;
+    var source = new EventSource("/api/instructor/live");
+    source.addEventListener("changed", function () {
+      if (pending) { return; }
+      pending = window.setTimeout(function () {
+        pending = null;
+        fetch(location.href, { headers: { Accept: "text/html" } })
+          .then(function (response) { return response.ok ? response.text() : null; })
+          .then(function (html) {
+            if (!html) { return; }
+            var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-board]");
+            if (fresh) { board.innerHTML = fresh.innerHTML; }
+          })
+          .catch(function () { /* the next change tries again */ });
+      }, 300);
+    });
+    source.addEventListener("replaced", function () { source.close(); });
+  }
+
   // "Is my cluster ready?" in the first step: the cluster checks would ask, or what to try.
   var VIA = {
     bridge: "your own cluster, through lectern connect",
@@ -675,6 +699,7 @@
   renderDiagrams();
   setupChecks();
   followLabs();
+  followBoard();
   setupPreflight();
   setupAnswers();
   setupBridgePanel();

@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use crate::common::TestApp;
 use crate::common::browser::Browser;
 use crate::common::browser::{html, signed_in};
+use crate::common::events::Events;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
 use lectern::auth::Role;
@@ -443,4 +444,59 @@ async fn a_pass_is_kept_when_a_later_check_fails() {
         .expect("the first pass is named");
     assert!(newest < first, "newest first: {history}");
     assert_eq!(history.matches("that pass is kept.").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instructors_board_hears_of_each_run_on_any_replica() {
+    let cluster = FakeCluster::start(kind::lab_complete()).await;
+    let serving = |db: Option<String>| {
+        let kubeconfig = cluster.kubeconfig.clone();
+        TestApp::spawn_with_config(move |c| {
+            c.portal = true;
+            c.cluster.kubeconfig = Some(kubeconfig);
+            if let Some(db) = db {
+                c.db.location = Some(db.parse().unwrap());
+            }
+        })
+    };
+    let app = serving(None).await;
+    app.add_account("ada", Role::Learner, Some("spring")).await;
+    app.add_account("ines", Role::Instructor, None).await;
+    let ada = signed_in(&app, "ada").await;
+    assert_eq!(
+        ada.get("/api/instructor/live").await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // On PostgreSQL the board is on another replica sharing the database (one SQLite file has
+    // one server, which then hears its own runs).
+    let other = match crate::common::postgres_under_test() {
+        Some(_) => Some(serving(Some(app.db.clone())).await),
+        None => None,
+    };
+    let board = other.as_ref().unwrap_or(&app);
+    let ines = signed_in(board, "ines").await;
+    let mut events = Events::new(ines.get("/api/instructor/live").await);
+    let before = html(&ines, "/instructor/stuck").await;
+    assert!(
+        before.contains("data-live-board"),
+        "the page follows the board"
+    );
+    assert!(before.contains("0 checked, 0 passed, of 1"), "{before}");
+
+    let passed_at = std::time::Instant::now();
+    assert_eq!(
+        run_check(&app, Some(&ada), "create-ha-cluster").await["status"],
+        "passed"
+    );
+    let changed = events
+        .until(std::time::Duration::from_secs(5), |e| e.name == "changed")
+        .await;
+    assert!(
+        passed_at.elapsed() <= std::time::Duration::from_secs(2),
+        "a pass reaches the board within 2 s: {:?}",
+        passed_at.elapsed()
+    );
+    assert!(changed.data.parse::<i64>().unwrap() > 0, "{changed:?}");
+    let after = html(&ines, "/instructor/stuck").await;
+    assert!(after.contains("1 checked, 1 passed, of 1"), "{after}");
 }
