@@ -441,9 +441,9 @@ impl Follower {
         let mut reconnect_at = tokio::time::Instant::now() + RECONNECT_EVERY;
         let mut mode = None;
         loop {
-            let now_mode = self.mode(&mut signals);
+            let now_mode = Self::mode(&signals);
             if mode.as_ref() != Some(&now_mode) {
-                self.publish(now_mode.update(self));
+                self.publish(following(&now_mode, self));
                 mode = Some(now_mode);
             }
             let run = labs::run_step(&targets, lab, step, &moment).await;
@@ -505,23 +505,15 @@ impl Follower {
         }
     }
 
-    /// How the step's watches are doing, all told: the worst of them.
-    fn mode(&self, signals: &mut [watch::Receiver<watches::Signal>]) -> Mode {
+    /// How the step's watches are doing, all told: the worst of them (retrying, then polling,
+    /// then starting); watching when there are none.
+    fn mode(signals: &[watch::Receiver<watches::Signal>]) -> WatchMode {
         let modes: Vec<WatchMode> = signals.iter().map(|s| s.borrow().mode.clone()).collect();
-        if let Some(WatchMode::Retrying(reason)) =
-            modes.iter().find(|m| matches!(m, WatchMode::Retrying(_)))
-        {
-            return Mode::Retrying(reason.clone());
-        }
-        if let Some(WatchMode::Polling(reason)) =
-            modes.iter().find(|m| matches!(m, WatchMode::Polling(_)))
-        {
-            return Mode::Polling(reason.clone());
-        }
-        if modes.contains(&WatchMode::Starting) {
-            return Mode::Connecting;
-        }
-        Mode::Watching
+        let worst = |wanted: fn(&WatchMode) -> bool| modes.iter().find(|m| wanted(m)).cloned();
+        worst(|m| matches!(m, WatchMode::Retrying(_)))
+            .or_else(|| worst(|m| matches!(m, WatchMode::Polling(_))))
+            .or_else(|| worst(|m| *m == WatchMode::Starting))
+            .unwrap_or(WatchMode::Watching)
     }
 
     /// Whether no page of the learner's has been open for the idle bound (and notes since when).
@@ -562,39 +554,29 @@ impl Follower {
     }
 }
 
-/// How a followed step's watches are doing, as its page is told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Mode {
-    Connecting,
-    Watching,
-    Polling(String),
-    Retrying(String),
-}
-
-impl Mode {
-    fn update(&self, follower: &Follower) -> Update {
-        let (mode, message) = match self {
-            Mode::Connecting => ("connecting", "Connecting to your cluster…".to_owned()),
-            Mode::Watching => (
-                "watching",
-                "Watching your cluster: this step is checked as it changes.".to_owned(),
-            ),
-            Mode::Polling(reason) => (
-                "polling",
-                format!("Checking every {} s: {reason}.", POLL_EVERY.as_secs()),
-            ),
-            Mode::Retrying(reason) => (
-                "retrying",
-                format!("Lost the watch on your cluster ({reason}); trying again."),
-            ),
-        };
-        Update::Following {
-            lab: follower.lab.clone(),
-            step: follower.step.clone(),
-            started_at: follower.started_at.clone(),
-            mode,
-            message,
-        }
+/// The page's `following` event for how a step's watches are doing.
+fn following(mode: &WatchMode, follower: &Follower) -> Update {
+    let (mode, message) = match mode {
+        WatchMode::Starting => ("connecting", "Connecting to your cluster…".to_owned()),
+        WatchMode::Watching => (
+            "watching",
+            "Watching your cluster: this step is checked as it changes.".to_owned(),
+        ),
+        WatchMode::Polling(reason) => (
+            "polling",
+            format!("Checking every {} s: {reason}.", POLL_EVERY.as_secs()),
+        ),
+        WatchMode::Retrying(reason) => (
+            "retrying",
+            format!("Lost the watch on your cluster ({reason}); trying again."),
+        ),
+    };
+    Update::Following {
+        lab: follower.lab.clone(),
+        step: follower.step.clone(),
+        started_at: follower.started_at.clone(),
+        mode,
+        message,
     }
 }
 

@@ -72,14 +72,7 @@ pub fn ha_cluster() -> Vec<Value> {
             &format!("Node {name} event: Registered Node {name} in Controller"),
             "node-controller",
         ));
-        let mut ready = event(
-            "default",
-            "Node",
-            name,
-            "NodeReady",
-            &format!("Node {name} status is now: NodeReady"),
-            "kubelet",
-        );
+        let mut ready = node_status_event(name, "NodeReady", "kubelet");
         // Recorded as the cluster was created, long before any step that looks for a return.
         ready["firstTimestamp"] = json!("2026-11-25T09:00:30Z");
         ready["lastTimestamp"] = json!("2026-11-25T09:00:30Z");
@@ -167,14 +160,7 @@ pub fn pause_node(objects: &mut Vec<Value>, name: &str) {
     set_node_ready(objects, name, false);
     record_event(
         objects,
-        event(
-            "default",
-            "Node",
-            name,
-            "NodeNotReady",
-            &format!("Node {name} status is now: NodeNotReady"),
-            "node-controller",
-        ),
+        node_status_event(name, "NodeNotReady", "node-controller"),
     );
     let successor = HA_NODES
         .iter()
@@ -215,17 +201,20 @@ pub fn pause_node(objects: &mut Vec<Value>, name: &str) {
 /// events stay for an hour.
 pub fn unpause_node(objects: &mut Vec<Value>, name: &str) {
     set_node_ready(objects, name, true);
-    record_event(
-        objects,
-        event(
-            "default",
-            "Node",
-            name,
-            "NodeReady",
-            &format!("Node {name} status is now: NodeReady"),
-            "kubelet",
-        ),
-    );
+    record_event(objects, node_status_event(name, "NodeReady", "kubelet"));
+}
+
+/// "Node NAME status is now: STATUS", as the node controller (NodeNotReady) and the kubelet
+/// (NodeReady, NodeNotReady) record it.
+fn node_status_event(name: &str, status: &str, component: &str) -> Value {
+    event(
+        "default",
+        "Node",
+        name,
+        status,
+        &format!("Node {name} status is now: {status}"),
+        component,
+    )
 }
 
 /// Records an event as client-go's recorder does: the same event again (same object, reason and
