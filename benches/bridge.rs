@@ -128,7 +128,7 @@ async fn run() {
     let (direct_ms, bridged_ms) = (median(&mut times[0]), median(&mut times[1]));
 
     // Idle bridges: open, say hello, and stay.
-    let before = rss_kib(server.id());
+    let before = portal::rss_kib(server.id());
     let mut sockets = Vec::with_capacity(idle);
     for token in &tokens[2..] {
         let mut request = format!("{}/api/bridge", base.replacen("http://", "ws://", 1))
@@ -149,7 +149,7 @@ async fn run() {
         sockets.push(socket);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = rss_kib(server.id());
+    let after = portal::rss_kib(server.id());
     server.kill().ok();
     server.wait().ok();
 
@@ -177,14 +177,4 @@ async fn run() {
         (after.saturating_sub(before)) as f64 / idle as f64
     );
     drop(sockets);
-}
-
-/// The resident memory of a process, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use portal::{Backend, env_number, free_port, percentile};
+use portal::{Backend, cpu_seconds, env_number, free_port, percentile};
 
 const PASSWORD: &str = "class start password";
 const MODULE: &str = "/modules/cluster-architecture";
@@ -49,25 +49,6 @@ const PEER_FILES: [&str; 4] = [
 ];
 /// Cold visits measured for CPU, on each server.
 const CPU_VISITS: usize = 200;
-
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

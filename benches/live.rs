@@ -1,6 +1,7 @@
 //! Live checks, measured: the time from a change in the cluster to the step's new verdict
-//! arriving on a learner's event stream, over 50 changes, for a cluster Lectern watches and for one
-//! that refuses to watch (Lectern polls it every 2 s), beside the peers' way: a loop that runs the
+//! arriving on a learner's event stream, over 50 changes, for a cluster Lectern watches directly,
+//! one it watches through the learner's `lectern connect` (the real binary, protocol version 2),
+//! and one that refuses to watch (Lectern polls it every 2 s), beside the peers' way: a loop that runs the
 //! step's checks every second. Each change alternates step 2 between one and two worker nodes
 //! (the step stays failed; its message changes), against the Kubernetes API test double over
 //! HTTPS, whose watchers see the changes as a real API server sends them. Not a test: it prints
@@ -13,10 +14,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TestApp;
+use common::browser::signed_in;
 use common::events::Events;
 use common::kind_fixtures as kind;
 use common::kube_api::{FakeCluster, Mode};
+use common::{TestApp, lectern_cmd};
 use lectern::content::{self, CourseFiles};
 use lectern::labs::{self, Cluster, ConnectOptions};
 use serde_json::Value;
@@ -53,6 +55,7 @@ fn workers_message(run: &Value) -> String {
 
 async fn run() {
     let watched = live(Mode::Normal).await;
+    let bridged = live_through_bridge().await;
     let polled = live(Mode::ForbidWatch).await;
     let peers = polling_loop().await;
     println!(
@@ -61,6 +64,7 @@ async fn run() {
     println!("{:<58}{:>10}{:>10}", "", "p50", "p95");
     for (name, samples) in [
         ("Lectern, watching (kube-rs watcher, shared)", &watched),
+        ("Lectern, watching through lectern connect", &bridged),
         ("Lectern, cluster refuses watch (polls every 2 s)", &polled),
         ("peers' way: the checks run every 1 s", &peers),
     ] {
@@ -70,20 +74,70 @@ async fn run() {
             ms(percentile(samples, 95))
         );
     }
-    println!(
-        "watching: p95 {} (target <= 500 ms), p50 {} (target <= 150 ms)",
-        ms(percentile(&watched, 95)),
-        ms(percentile(&watched, 50))
-    );
+    for (way, samples) in [
+        ("directly", &watched),
+        ("through lectern connect", &bridged),
+    ] {
+        println!(
+            "watching {way}: p95 {} (target <= 500 ms), p50 {} (target <= 150 ms)",
+            ms(percentile(samples, 95)),
+            ms(percentile(samples, 50))
+        );
+    }
 }
 
-/// Starts step 2, follows it, and times each change to its verdict on the stream.
+/// Step 2 followed on the server's own connection to a cluster in `mode`.
 async fn live(mode: Mode) -> Vec<Duration> {
     let cluster = FakeCluster::start(with_workers(0)).await;
     cluster.set_mode(mode);
     let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
     assert_eq!(app.post_check(&format!("{STEP}/start")).await.status(), 200);
-    let mut events = Events::new(app.get(STREAM).await);
+    follow(Events::new(app.get(STREAM).await), &cluster).await
+}
+
+/// Step 2 followed through a learner's `lectern connect` to the cluster, on a portal.
+async fn live_through_bridge() -> Vec<Duration> {
+    let cluster = FakeCluster::start(with_workers(0)).await;
+    let app = TestApp::spawn_with_config(|c| c.portal = true).await;
+    app.add_account("ada", lectern::auth::Role::Learner, None)
+        .await;
+    let ada = signed_in(&app, "ada").await;
+    let (learner,): (i64,) =
+        sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'ada'")
+            .fetch_one(&app.app.db)
+            .await
+            .unwrap();
+    let code = lectern::bridge::create_code(&app.app.db, learner)
+        .await
+        .unwrap();
+    let token = lectern::bridge::pair(&app.app.db, &code, "bench")
+        .await
+        .unwrap()
+        .token;
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("bridges.json"),
+        serde_json::json!({ app.url(""): token }).to_string(),
+    )
+    .unwrap();
+    let _connect = tokio::process::Command::from(lectern_cmd())
+        .args(["connect", &app.url(""), "--kubeconfig"])
+        .arg(&cluster.kubeconfig)
+        .env("LECTERN_CONFIG_DIR", config.path())
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    while app.app.reach.bridges.get(learner).is_none() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = ada.post_json(&format!("{STEP}/start"), "{}").await;
+    assert_eq!(started.status(), 200);
+    follow(Events::new(ada.get(STREAM).await), &cluster).await
+}
+
+/// Follows started step 2 on its stream, and times each change to its verdict.
+async fn follow(mut events: Events, cluster: &FakeCluster) -> Vec<Duration> {
     let mut last = events
         .until(Duration::from_secs(10), |e| e.name == "verdict")
         .await;

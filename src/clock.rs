@@ -77,6 +77,24 @@ pub fn rfc3339(secs: i64) -> String {
     )
 }
 
+/// `2026-11-25T18:37:24.123Z` → `25 Nov 2026, 18:37 UTC`: a stored timestamp as people read it
+/// (pages, grade comments); `None` for anything else.
+pub fn readable(stamp: &str) -> Option<String> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (date, time) = stamp.split_once('T')?;
+    let mut parts = date.splitn(3, '-');
+    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
+    let month = MONTHS.get(month.parse::<usize>().ok()?.checked_sub(1)?)?;
+    let day: u32 = day.parse().ok()?;
+    let hours_minutes = time.get(..5)?;
+    if !year.bytes().all(|b| b.is_ascii_digit()) || !hours_minutes.as_bytes()[2].eq(&b':') {
+        return None;
+    }
+    Some(format!("{day} {month} {year}, {hours_minutes} UTC"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,13 +2,15 @@
 //! on it, and the [`LinkService`] through which kube-rs sends a check's requests over it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use http_body_util::combinators::UnsyncBoxBody;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::peers::{
     CloseRequest, HeldStatus, NoteRequest, Peers, RelayAnswer, RelayRequest, RemoteLink,
@@ -22,6 +24,39 @@ const HELLO_WITHIN: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A bridge that sent nothing (not even a pong) for this long is closed.
 const SILENT_FOR: Duration = Duration::from_secs(60);
+/// How long the learner's side may take to open a watch (its cluster's answer to the request).
+const OPEN_WITHIN: Duration = Duration::from_secs(30);
+
+/// The events of a watch relayed over a bridge, as the cluster sent them (JSON lines); dropping
+/// it cancels the watch.
+pub type EventStream = futures::stream::BoxStream<'static, Result<Bytes, LinkError>>;
+
+/// The answer to a watch asked over a bridge.
+pub enum WatchAnswer {
+    /// Not opened: the cluster's (or the learner's side's) one answer, an error status.
+    Whole(Relayed),
+    /// Open: the events follow as the cluster sends them.
+    Stream {
+        /// HTTP status of the cluster's answer.
+        status: u16,
+        /// Its content negotiation headers.
+        headers: Vec<(String, String)>,
+        /// The events.
+        events: EventStream,
+    },
+}
+
+impl std::fmt::Debug for WatchAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchAnswer::Whole(relayed) => f.debug_tuple("Whole").field(relayed).finish(),
+            WatchAnswer::Stream { status, .. } => f
+                .debug_struct("Stream")
+                .field("status", status)
+                .finish_non_exhaustive(),
+        }
+    }
+}
 
 /// A frame as the HTTP layer received it from the WebSocket.
 #[derive(Debug)]
@@ -64,6 +99,12 @@ enum Command {
         body: Vec<u8>,
         reply: oneshot::Sender<Relayed>,
     },
+    Watch {
+        path: String,
+        headers: Vec<(String, String)>,
+        permit: OwnedSemaphorePermit,
+        reply: oneshot::Sender<WatchAnswer>,
+    },
     Note(String),
 }
 
@@ -75,6 +116,9 @@ pub struct Link {
     token_id: i64,
     commands: mpsc::Sender<Command>,
     in_flight: Semaphore,
+    watches: Arc<Semaphore>,
+    buffered: Arc<AtomicUsize>,
+    cancels: mpsc::UnboundedSender<u64>,
     relayed: AtomicU64,
     closed: AtomicBool,
     cluster_answers: AtomicBool,
@@ -120,6 +164,60 @@ impl Link {
         let relayed = answer.await.map_err(|_| closed())?;
         self.relayed.fetch_add(1, Ordering::Relaxed);
         Ok(relayed)
+    }
+
+    /// Opens a watch on the learner's cluster (protocol version 2): its events stream back until
+    /// the cluster ends it or the returned stream is dropped.
+    pub async fn watch(
+        &self,
+        path: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<WatchAnswer, LinkError> {
+        if !self.info.streams_watches() {
+            return Ok(WatchAnswer::Whole(no_watches()));
+        }
+        let closed = || {
+            LinkError::Closed(
+                self.close_reason
+                    .lock()
+                    .map(|r| r.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        let Ok(permit) = self.watches.clone().try_acquire_owned() else {
+            return Ok(WatchAnswer::Whole(refusal(
+                429,
+                &format!(
+                    "this bridge already relays {} watches",
+                    protocol::MAX_WATCHES
+                ),
+            )));
+        };
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Watch {
+            path: path.to_owned(),
+            headers,
+            permit,
+            reply,
+        };
+        self.commands.send(command).await.map_err(|_| closed())?;
+        match tokio::time::timeout(OPEN_WITHIN, answer).await {
+            Ok(answer) => answer.map_err(|_| closed()),
+            Err(_) => Err(LinkError::Closed(format!(
+                "your lectern connect did not open a watch within {} s",
+                OPEN_WITHIN.as_secs()
+            ))),
+        }
+    }
+
+    /// How many watches are open (or opening) on this bridge.
+    pub fn watches(&self) -> usize {
+        protocol::MAX_WATCHES - self.watches.available_permits()
+    }
+
+    /// How many bytes of events wait for this bridge's watchers to read them.
+    pub fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::Relaxed)
     }
 
     /// How many requests this bridge has answered.
@@ -178,6 +276,22 @@ impl BridgeLink {
         match self {
             BridgeLink::Here(link) => link.relay(method, path, headers, body).await,
             BridgeLink::Elsewhere(remote) => remote.relay(method, path, headers, body).await,
+        }
+    }
+
+    /// Opens a watch on the learner's cluster, here or through the server that holds the bridge;
+    /// a version-1 bridge answers that it relays no watches.
+    pub async fn watch(
+        &self,
+        path: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<WatchAnswer, LinkError> {
+        if !self.info().streams_watches() {
+            return Ok(WatchAnswer::Whole(no_watches()));
+        }
+        match self {
+            BridgeLink::Here(link) => link.watch(path, headers).await,
+            BridgeLink::Elsewhere(remote) => remote.watch(path, headers).await,
         }
     }
 
@@ -300,6 +414,18 @@ impl Bridges {
         })
     }
 
+    /// For another server: opens a watch over the learner's bridge held here.
+    pub async fn watch_for_peer(
+        &self,
+        learner_id: i64,
+        request: RelayRequest,
+    ) -> Result<WatchAnswer, LinkError> {
+        let link = self.get(learner_id).ok_or_else(|| {
+            LinkError::Closed("the bridge is no longer connected to this server".to_owned())
+        })?;
+        link.watch(&request.path, request.headers).await
+    }
+
     /// For another server: a line for the learner's terminal.
     pub async fn note_for_peer(&self, learner_id: i64, note: NoteRequest) {
         if let Some(link) = self.get(learner_id) {
@@ -355,18 +481,20 @@ pub async fn serve(
             context,
             server_version,
             client,
-        }) if version == protocol::VERSION => LinkInfo {
+        }) if (protocol::OLDEST_VERSION..=protocol::VERSION).contains(&version) => LinkInfo {
             connected_since: crate::clock::rfc3339(crate::clock::unix_seconds()),
             from,
             context: clip(&context),
             server_version: clip(&server_version),
             client: clip(&client),
+            protocol: version,
         },
         Ok(Up::Hello { version, .. }) => {
             return finish(
                 &outgoing,
                 format!(
-                    "protocol version {version} is not supported; this portal speaks version {}: install a matching lectern",
+                    "protocol version {version} is not supported; this portal speaks versions {} to {}: install a matching lectern",
+                    protocol::OLDEST_VERSION,
                     protocol::VERSION
                 ),
             )
@@ -376,7 +504,7 @@ pub async fn serve(
         Err(e) => return finish(&outgoing, format!("malformed frame: {e}")).await,
     };
     let welcome = Down::Welcome {
-        version: protocol::VERSION,
+        version: info.protocol,
         learner: learner.name.clone(),
     };
     if outgoing
@@ -389,6 +517,7 @@ pub async fn serve(
     let answered_at_hello = !info.server_version.is_empty();
     let (commands, mut queue) = mpsc::channel(protocol::MAX_IN_FLIGHT);
     let (shutdown, mut shutdown_rx) = watch::channel(None);
+    let (cancels, mut cancelled) = mpsc::unbounded_channel();
     static SERIALS: AtomicU64 = AtomicU64::new(1);
     let link = Arc::new(Link {
         info,
@@ -396,6 +525,9 @@ pub async fn serve(
         token_id,
         commands,
         in_flight: Semaphore::new(protocol::MAX_IN_FLIGHT),
+        watches: Arc::new(Semaphore::new(protocol::MAX_WATCHES)),
+        buffered: Arc::new(AtomicUsize::new(0)),
+        cancels,
         relayed: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         cluster_answers: AtomicBool::new(answered_at_hello),
@@ -408,8 +540,7 @@ pub async fn serve(
     }
     tracing::info!(learner = %learner.name, from = %link.info.from, context = %link.info.context, "bridge connected");
 
-    let mut pending: HashMap<u64, oneshot::Sender<Relayed>> = HashMap::new();
-    let mut next_id: u64 = 1;
+    let mut pending = Pending::default();
     let mut last_heard = Instant::now();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -422,19 +553,32 @@ pub async fn serve(
                     Some(Incoming::Closed(why)) => break why,
                     Some(Incoming::Pong) => {}
                     Some(Incoming::Binary(_)) => break "binary frames are not part of the protocol".to_owned(),
-                    Some(Incoming::Text(text)) => match answer(&text, &mut pending, next_id) {
-                        Ok(answered) => link.cluster_answers.store(answered, Ordering::Relaxed),
+                    Some(Incoming::Text(text)) => match pending.route(&text, &link) {
+                        Ok(routed) => {
+                            if let Some(answered) = routed.cluster_answered {
+                                link.cluster_answers.store(answered, Ordering::Relaxed);
+                            }
+                            if let Some(id) = routed.cancel
+                                && outgoing.send(Outgoing::Text(to_json(&Down::Cancel { id }))).await.is_err()
+                            {
+                                break "the connection closed".to_owned();
+                            }
+                        }
                         Err(why) => break why,
                     },
                 }
             }
             Some(command) = queue.recv() => match command {
                 Command::Relay { method, path, headers, body, reply } => {
-                    let id = next_id;
-                    next_id += 1;
-                    pending.retain(|_, waiting| !waiting.is_closed());
-                    pending.insert(id, reply);
+                    let id = pending.open(Waiting::Answer(reply));
                     let frame = Down::Request { id, method, path, headers, body: protocol::encode_body(&body) };
+                    if outgoing.send(Outgoing::Text(to_json(&frame))).await.is_err() {
+                        break "the connection closed".to_owned();
+                    }
+                }
+                Command::Watch { path, headers, permit, reply } => {
+                    let id = pending.open(Waiting::Opening { reply, permit });
+                    let frame = Down::Watch { id, path, headers };
                     if outgoing.send(Outgoing::Text(to_json(&frame))).await.is_err() {
                         break "the connection closed".to_owned();
                     }
@@ -443,6 +587,13 @@ pub async fn serve(
                     let _ = outgoing.send(Outgoing::Text(to_json(&Down::Note { text }))).await;
                 }
             },
+            Some(id) = cancelled.recv() => {
+                if pending.waiting.remove(&id).is_some()
+                    && outgoing.send(Outgoing::Text(to_json(&Down::Cancel { id }))).await.is_err()
+                {
+                    break "the connection closed".to_owned();
+                }
+            }
             _ = ping.tick() => {
                 if last_heard.elapsed() > SILENT_FOR {
                     break format!("no answer to keepalive pings for {} s", SILENT_FOR.as_secs());
@@ -471,51 +622,247 @@ pub async fn serve(
     finish(&outgoing, reason).await
 }
 
-/// Routes one frame from the learner's side to the request it answers; says whether the learner's
-/// cluster answered it (a refusal for an unreachable or silent cluster says it did not).
-fn answer(
-    text: &str,
-    pending: &mut HashMap<u64, oneshot::Sender<Relayed>>,
-    next_id: u64,
-) -> Result<bool, String> {
-    if text.len() > protocol::MAX_FRAME_BYTES {
-        return Err("frame too large".to_owned());
-    }
-    let frame: Up = serde_json::from_str(text).map_err(|e| format!("malformed frame: {e}"))?;
-    let cluster_answered = !matches!(
-        frame,
-        Up::Refused {
-            status: 502 | 504,
-            ..
+/// What waits for a frame from the learner's side, by id.
+enum Waiting {
+    /// A request's answer.
+    Answer(oneshot::Sender<Relayed>),
+    /// A watch not yet opened; its permit counts it against [`protocol::MAX_WATCHES`].
+    Opening {
+        reply: oneshot::Sender<WatchAnswer>,
+        permit: OwnedSemaphorePermit,
+    },
+    /// An open watch's events, for its [`WatchEvents`].
+    Streaming(mpsc::UnboundedSender<Result<Bytes, LinkError>>),
+}
+
+impl Waiting {
+    /// Whether nobody waits any more (the check or the watcher gave up).
+    fn is_abandoned(&self) -> bool {
+        match self {
+            Waiting::Answer(reply) => reply.is_closed(),
+            Waiting::Opening { reply, .. } => reply.is_closed(),
+            Waiting::Streaming(events) => events.is_closed(),
         }
-    );
-    let (id, relayed) = match frame {
-        Up::Response {
-            id,
-            status,
-            headers,
-            body,
-        } => (
-            id,
-            Relayed {
-                status,
-                headers,
-                body: protocol::decode_body(&body)?,
-            },
-        ),
-        Up::Refused { id, status, reason } => (id, refusal(status, &reason)),
-        Up::Hello { .. } => return Err("hello sent twice".to_owned()),
-    };
-    match pending.remove(&id) {
-        // The check gave up waiting (its timeout); the late answer is dropped.
-        Some(waiting) => {
-            let _ = waiting.send(relayed);
-            Ok(cluster_answered)
-        }
-        None if id < next_id => Ok(cluster_answered),
-        None => Err(format!("answer to request {id}, which was never sent")),
     }
 }
+
+/// The requests and watches in flight on one connection.
+#[derive(Default)]
+struct Pending {
+    waiting: HashMap<u64, Waiting>,
+    /// The id of the last request or watch sent.
+    last_id: u64,
+}
+
+/// What one frame from the learner's side did.
+struct Routed {
+    /// Whether the learner's cluster answered (a refusal for an unreachable or silent cluster
+    /// says it did not); `None` for frames that say nothing of it.
+    cluster_answered: Option<bool>,
+    /// A watch to cancel on the learner's side (the portal fell behind, or nobody reads it).
+    cancel: Option<u64>,
+}
+
+impl Pending {
+    /// Records what waits for the next id, and returns that id.
+    fn open(&mut self, waiting: Waiting) -> u64 {
+        self.waiting.retain(|_, w| !w.is_abandoned());
+        self.last_id += 1;
+        self.waiting.insert(self.last_id, waiting);
+        self.last_id
+    }
+
+    /// Routes one frame from the learner's side to the request or watch it belongs to.
+    fn route(&mut self, text: &str, link: &Link) -> Result<Routed, String> {
+        if text.len() > protocol::MAX_FRAME_BYTES {
+            return Err("frame too large".to_owned());
+        }
+        let frame: Up = serde_json::from_str(text).map_err(|e| format!("malformed frame: {e}"))?;
+        let id = match &frame {
+            Up::Hello { .. } => return Err("hello sent twice".to_owned()),
+            Up::Response { id, .. }
+            | Up::Refused { id, .. }
+            | Up::Stream { id, .. }
+            | Up::Events { id, .. }
+            | Up::End { id, .. } => *id,
+        };
+        if id > self.last_id {
+            return Err(format!("answer to request {id}, which was never sent"));
+        }
+        let mut routed = Routed {
+            cluster_answered: None,
+            cancel: None,
+        };
+        // Nothing waits: the check gave up (its timeout) or the watch was cancelled; dropped.
+        let Some(waiting) = self.waiting.remove(&id) else {
+            return Ok(routed);
+        };
+        match (frame, waiting) {
+            (
+                Up::Response {
+                    status,
+                    headers,
+                    body,
+                    ..
+                },
+                waiting,
+            ) => {
+                let relayed = Relayed {
+                    status,
+                    headers,
+                    body: protocol::decode_body(&body)?,
+                };
+                routed.cluster_answered = Some(true);
+                answer(waiting, relayed, id)?;
+            }
+            (Up::Refused { status, reason, .. }, waiting) => {
+                routed.cluster_answered = Some(!matches!(status, 502 | 504));
+                answer(waiting, refusal(status, &reason), id)?;
+            }
+            (
+                Up::Stream {
+                    status, headers, ..
+                },
+                Waiting::Opening { reply, permit },
+            ) => {
+                routed.cluster_answered = Some(true);
+                let (sender, receiver) = mpsc::unbounded_channel();
+                let events = WatchEvents {
+                    id,
+                    receiver,
+                    buffered: link.buffered.clone(),
+                    cancels: link.cancels.clone(),
+                    _permit: permit,
+                };
+                let stream = WatchAnswer::Stream {
+                    status,
+                    headers,
+                    events: events.boxed(),
+                };
+                // If the watcher stopped waiting, the dropped stream cancels the watch.
+                if reply.send(stream).is_ok() {
+                    self.waiting.insert(id, Waiting::Streaming(sender));
+                }
+            }
+            (Up::Events { body, .. }, Waiting::Streaming(sender)) => {
+                let bytes = Bytes::from(protocol::decode_body(&body)?);
+                let held = link.buffered.load(Ordering::Relaxed);
+                if held + bytes.len() > protocol::MAX_BUFFERED_BYTES {
+                    let _ = sender.send(Err(LinkError::Closed(format!(
+                        "Lectern fell {} MiB behind this watch's events; it lists again",
+                        protocol::MAX_BUFFERED_BYTES >> 20
+                    ))));
+                    routed.cancel = Some(id);
+                } else {
+                    link.buffered.fetch_add(bytes.len(), Ordering::Relaxed);
+                    let length = bytes.len();
+                    if sender.send(Ok(bytes)).is_ok() {
+                        self.waiting.insert(id, Waiting::Streaming(sender));
+                    } else {
+                        link.buffered.fetch_sub(length, Ordering::Relaxed);
+                        routed.cancel = Some(id);
+                    }
+                }
+            }
+            (Up::End { reason, .. }, Waiting::Streaming(sender)) => {
+                if !reason.is_empty() {
+                    let _ = sender.send(Err(LinkError::Closed(clip(&reason))));
+                }
+            }
+            (frame, _) => {
+                return Err(format!(
+                    "a {} frame for request {id}, which is not a watch it fits",
+                    frame_name(&frame)
+                ));
+            }
+        }
+        Ok(routed)
+    }
+}
+
+/// Gives a complete answer to what waits for it: a request, or a watch that did not open.
+fn answer(waiting: Waiting, relayed: Relayed, id: u64) -> Result<(), String> {
+    match waiting {
+        Waiting::Answer(reply) => {
+            let _ = reply.send(relayed);
+        }
+        Waiting::Opening { reply, .. } => {
+            let _ = reply.send(WatchAnswer::Whole(relayed));
+        }
+        Waiting::Streaming(_) => {
+            return Err(format!(
+                "a response to watch {id}, which is already streaming"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn frame_name(frame: &Up) -> &'static str {
+    match frame {
+        Up::Hello { .. } => "hello",
+        Up::Response { .. } => "response",
+        Up::Refused { .. } => "refused",
+        Up::Stream { .. } => "stream",
+        Up::Events { .. } => "events",
+        Up::End { .. } => "end",
+    }
+}
+
+/// The events of one watch open on a bridge held here: counts what it holds against the bridge's
+/// [`protocol::MAX_BUFFERED_BYTES`], and cancels the watch on the learner's side when dropped.
+struct WatchEvents {
+    id: u64,
+    receiver: mpsc::UnboundedReceiver<Result<Bytes, LinkError>>,
+    buffered: Arc<AtomicUsize>,
+    cancels: mpsc::UnboundedSender<u64>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Stream for WatchEvents {
+    type Item = Result<Bytes, LinkError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = self.receiver.poll_recv(context);
+        if let std::task::Poll::Ready(Some(Ok(bytes))) = &polled {
+            self.buffered.fetch_sub(bytes.len(), Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl Drop for WatchEvents {
+    fn drop(&mut self) {
+        self.receiver.close();
+        while let Ok(item) = self.receiver.try_recv() {
+            if let Ok(bytes) = item {
+                self.buffered.fetch_sub(bytes.len(), Ordering::Relaxed);
+            }
+        }
+        let _ = self.cancels.send(self.id);
+    }
+}
+
+/// The answer to a watch asked of a version-1 bridge, for the watcher to poll instead.
+fn no_watches() -> Relayed {
+    let body = serde_json::json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "your lectern connect is version 1 and relays no watches: install a newer lectern and run lectern connect again to see changes as they happen",
+        "reason": NO_WATCHES_REASON, "code": 403,
+    });
+    Relayed {
+        status: 403,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// The `reason` of the `Status` a version-1 bridge's watch is answered with, by which the
+/// watches tell it from a cluster that refuses to watch.
+pub const NO_WATCHES_REASON: &str = "BridgeRelaysNoWatches";
 
 /// A refusal as the Kubernetes `Status` a client expects, so kube-rs reports its reason.
 fn refusal(status: u16, reason: &str) -> Relayed {
@@ -565,7 +912,7 @@ impl LinkService {
 }
 
 impl tower::Service<http::Request<kube::client::Body>> for LinkService {
-    type Response = http::Response<http_body_util::Full<Bytes>>;
+    type Response = http::Response<UnsyncBoxBody<Bytes, LinkError>>;
     type Error = LinkError;
     type Future = std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
@@ -600,18 +947,171 @@ impl tower::Service<http::Request<kube::client::Body>> for LinkService {
                     Some((name.to_string(), value.to_str().ok()?.to_owned()))
                 })
                 .collect();
-            let relayed = link
-                .relay(parts.method.as_str(), &path, headers, body)
-                .await?;
-            let mut response = http::Response::builder().status(relayed.status);
-            for (name, value) in &relayed.headers {
+            let is_watch = parts.method == http::Method::GET
+                && parts.uri.query().is_some_and(|query| {
+                    url::form_urlencoded::parse(query.as_bytes())
+                        .any(|(key, value)| key == "watch" && (value == "true" || value == "1"))
+                });
+            let (status, headers, body) = if is_watch {
+                match link.watch(&path, headers).await? {
+                    WatchAnswer::Whole(relayed) => {
+                        (relayed.status, relayed.headers, whole(relayed.body))
+                    }
+                    WatchAnswer::Stream {
+                        status,
+                        headers,
+                        events,
+                    } => (
+                        status,
+                        headers,
+                        http_body_util::StreamBody::new(events.map_ok(hyper::body::Frame::data))
+                            .boxed_unsync(),
+                    ),
+                }
+            } else {
+                let relayed = link
+                    .relay(parts.method.as_str(), &path, headers, body)
+                    .await?;
+                (relayed.status, relayed.headers, whole(relayed.body))
+            };
+            let mut response = http::Response::builder().status(status);
+            for (name, value) in &headers {
                 if protocol::relayed_header(name) {
                     response = response.header(name.as_str(), value.as_str());
                 }
             }
             response
-                .body(http_body_util::Full::new(Bytes::from(relayed.body)))
+                .body(body)
                 .map_err(|e| LinkError::Closed(format!("unreadable answer: {e}")))
         })
+    }
+}
+
+/// A complete body, as the service's streaming body type.
+fn whole(body: Vec<u8>) -> UnsyncBoxBody<Bytes, LinkError> {
+    http_body_util::Full::new(Bytes::from(body))
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link() -> (Link, mpsc::UnboundedReceiver<u64>) {
+        let (commands, _) = mpsc::channel(1);
+        let (cancels, cancelled) = mpsc::unbounded_channel();
+        let link = Link {
+            info: LinkInfo {
+                connected_since: String::new(),
+                from: String::new(),
+                context: "kind-kind".to_owned(),
+                server_version: String::new(),
+                client: String::new(),
+                protocol: protocol::VERSION,
+            },
+            serial: 1,
+            token_id: 1,
+            commands,
+            in_flight: Semaphore::new(1),
+            watches: Arc::new(Semaphore::new(protocol::MAX_WATCHES)),
+            buffered: Arc::new(AtomicUsize::new(0)),
+            cancels,
+            relayed: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            cluster_answers: AtomicBool::new(true),
+            close_reason: Mutex::new(String::new()),
+            shutdown: watch::channel(None).0,
+        };
+        (link, cancelled)
+    }
+
+    fn frame(up: &Up) -> String {
+        serde_json::to_string(up).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_watch_read_too_slowly_is_cancelled_and_its_bytes_are_given_back() {
+        let (link, mut cancelled) = link();
+        let mut pending = Pending::default();
+        let (reply, answer) = oneshot::channel();
+        let permit = link.watches.clone().try_acquire_owned().unwrap();
+        let id = pending.open(Waiting::Opening { reply, permit });
+        let opened = Up::Stream {
+            id,
+            status: 200,
+            headers: vec![],
+        };
+        pending.route(&frame(&opened), &link).unwrap();
+        let WatchAnswer::Stream { mut events, .. } = answer.await.unwrap() else {
+            panic!("not streamed");
+        };
+        assert_eq!(link.watches(), 1);
+        let chunk = Up::Events {
+            id,
+            body: protocol::encode_body(&vec![b' '; protocol::MAX_EVENTS_BYTES]),
+        };
+        let fits = protocol::MAX_BUFFERED_BYTES / protocol::MAX_EVENTS_BYTES;
+        for _ in 0..fits {
+            let routed = pending.route(&frame(&chunk), &link).unwrap();
+            assert_eq!(routed.cancel, None);
+        }
+        assert_eq!(link.buffered(), protocol::MAX_BUFFERED_BYTES);
+        let routed = pending.route(&frame(&chunk), &link).unwrap();
+        assert_eq!(routed.cancel, Some(id), "one more would pass the bound");
+        // Its late events are dropped, not an error.
+        assert!(pending.route(&frame(&chunk), &link).is_ok());
+        for _ in 0..fits {
+            assert!(events.next().await.unwrap().is_ok());
+        }
+        let error = events.next().await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("MiB behind"), "{error}");
+        assert!(events.next().await.is_none());
+        assert_eq!(link.buffered(), 0);
+        drop(events);
+        assert_eq!(
+            cancelled.recv().await,
+            Some(id),
+            "the dropped stream cancels"
+        );
+        assert_eq!(link.watches(), 0, "its place is given back");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_watch_gives_back_what_it_held_unread() {
+        let (link, mut cancelled) = link();
+        let mut pending = Pending::default();
+        let (reply, answer) = oneshot::channel();
+        let permit = link.watches.clone().try_acquire_owned().unwrap();
+        let id = pending.open(Waiting::Opening { reply, permit });
+        let opened = Up::Stream {
+            id,
+            status: 200,
+            headers: vec![],
+        };
+        pending.route(&frame(&opened), &link).unwrap();
+        let events = match answer.await.unwrap() {
+            WatchAnswer::Stream { events, .. } => events,
+            WatchAnswer::Whole(_) => panic!("not streamed"),
+        };
+        let line = Up::Events {
+            id,
+            body: protocol::encode_body(b"{\"type\":\"ADDED\"}\n"),
+        };
+        pending.route(&frame(&line), &link).unwrap();
+        assert!(link.buffered() > 0);
+        drop(events);
+        assert_eq!(link.buffered(), 0);
+        assert_eq!(cancelled.recv().await, Some(id));
+        let stray = Up::Response {
+            id: id + 1,
+            status: 200,
+            headers: vec![],
+            body: String::new(),
+        };
+        assert!(
+            pending.route(&frame(&stray), &link).is_err(),
+            "an answer to a request never sent closes the bridge"
+        );
     }
 }

@@ -16,7 +16,9 @@ mod store;
 use base64::Engine;
 use sqlx::AnyPool;
 
-pub use link::{BridgeLink, Bridges, Incoming, Learner, Link, LinkService, Outgoing};
+pub use link::{
+    BridgeLink, Bridges, EventStream, Incoming, Learner, Link, LinkService, Outgoing, WatchAnswer,
+};
 pub use peers::Peers;
 pub use store::Pairing;
 
@@ -33,6 +35,21 @@ pub struct LinkInfo {
     pub server_version: String,
     /// The client program.
     pub client: String,
+    /// The protocol version it speaks: version 1 relays no watches.
+    #[serde(default = "first_version")]
+    pub protocol: u32,
+}
+
+impl LinkInfo {
+    /// Whether the bridge streams watches (protocol version 2 and later).
+    pub fn streams_watches(&self) -> bool {
+        self.protocol >= protocol::WATCH_VERSION
+    }
+}
+
+/// What a server that predates the field reports: version 1.
+fn first_version() -> u32 {
+    1
 }
 
 /// An answer relayed from the learner's cluster.

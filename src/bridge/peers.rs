@@ -18,7 +18,10 @@ use sha2::{Digest, Sha256};
 use sqlx::AnyPool;
 
 use super::store;
-use super::{LinkError, LinkInfo, Relayed};
+use super::{LinkError, LinkInfo, Relayed, WatchAnswer};
+
+/// The header in which a holder gives the cluster's status of a watch it streams.
+pub const WATCH_STATUS: &str = "lectern-watch-status";
 
 /// How long a holder may take to say whether it holds a bridge.
 const STATUS_WITHIN: Duration = Duration::from_secs(2);
@@ -275,6 +278,75 @@ impl RemoteLink {
             status: answer.status,
             headers: answer.headers,
             body: super::protocol::decode_body(&answer.body).map_err(unreachable)?,
+        })
+    }
+
+    /// Has the holder open a watch on the learner's cluster: the holder answers with the events
+    /// as its body (the cluster's status in [`WATCH_STATUS`]), or with a [`RelayAnswer`] when the
+    /// watch did not open. Dropping the events closes the connection, and so the watch.
+    pub async fn watch(
+        &self,
+        path: &str,
+        headers: Vec<(String, String)>,
+    ) -> Result<WatchAnswer, LinkError> {
+        let unreachable =
+            |e: String| LinkError::Closed(format!("the server holding it did not relay: {e}"));
+        let request = RelayRequest {
+            method: "GET".to_owned(),
+            path: path.to_owned(),
+            headers,
+            body: String::new(),
+        };
+        let sent = self
+            .peers
+            .http
+            .post(self.url("watch"))
+            .bearer_auth(&*self.peers.secret)
+            .json(&request)
+            .send();
+        let response = tokio::time::timeout(self.peers.relay_within, sent)
+            .await
+            .map_err(|_| unreachable("no answer in time".to_owned()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !response.status().is_success() {
+            let reason = response.text().await.unwrap_or_default();
+            return Err(LinkError::Closed(clip(&reason)));
+        }
+        self.relayed.fetch_add(1, Ordering::Relaxed);
+        let streamed_status = response
+            .headers()
+            .get(WATCH_STATUS)
+            .and_then(|v| v.to_str().ok()?.parse::<u16>().ok());
+        let Some(status) = streamed_status else {
+            let answer: RelayAnswer = response
+                .json()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            return Ok(WatchAnswer::Whole(Relayed {
+                status: answer.status,
+                headers: answer.headers,
+                body: super::protocol::decode_body(&answer.body).map_err(unreachable)?,
+            }));
+        };
+        let headers = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| vec![("content-type".to_owned(), v.to_owned())])
+            .unwrap_or_default();
+        let events = futures::stream::try_unfold(response, |mut response| async move {
+            match response.chunk().await {
+                Ok(Some(chunk)) => Ok(Some((chunk, response))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(LinkError::Closed(format!(
+                    "the server holding the bridge broke off the watch: {e}"
+                ))),
+            }
+        });
+        Ok(WatchAnswer::Stream {
+            status,
+            headers,
+            events: Box::pin(events),
         })
     }
 

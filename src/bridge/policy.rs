@@ -38,9 +38,13 @@ pub enum Refusal {
     /// `log`, `exec`, `attach`, `portforward`, `proxy`, or any subresource not known to be a plain read.
     #[error("the `{0}` subresource is not relayed")]
     Subresource(String),
-    /// `?watch` in any spelling, or the legacy `/watch/` routes.
-    #[error("watches are not relayed (protocol version 1)")]
+    /// `?watch` in any spelling in a single request, or the legacy `/watch/` routes: a watch is
+    /// relayed only when asked for as one (protocol version 2), and then only in the one spelling.
+    #[error("a watch is relayed only as a watch stream, asked for with `watch=true`")]
     Watch,
+    /// A watch of something other than a collection of a resource.
+    #[error("only collections of resources are watched, not `{0}`")]
+    WatchTarget(String),
     /// A query parameter that this kind of request has no use for.
     #[error("the query parameter `{0}` is not relayed")]
     Parameter(String),
@@ -218,6 +222,94 @@ pub fn check_request(
         return Err(Refusal::SecretData);
     }
     Ok(allowed)
+}
+
+/// The query parameters a watch uses (kube-rs's watcher sends these), besides `watch` itself.
+const WATCH_PARAMETERS: &[&str] = &[
+    "labelSelector",
+    "fieldSelector",
+    "resourceVersion",
+    "resourceVersionMatch",
+    "allowWatchBookmarks",
+    "sendInitialEvents",
+    "timeoutSeconds",
+];
+
+/// Whether the learner's side opens a watch the portal asked for (protocol version 2), and if so,
+/// the request to send. A watch is relayed exactly where a read is: the same parser decides, the
+/// target must be a collection of a resource (no object, no subresource, no legacy `/watch/`
+/// route), the query holds `watch=true` (or `1`) and only the parameters a watch uses, and
+/// Secrets are watched as metadata only; each event is then checked by [`check_watch_event`].
+pub fn check_watch(path_and_query: &str, accept: Option<&str>) -> Result<Allowed, Refusal> {
+    let (raw_path, raw_query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let segments = decode_path(raw_path)?;
+    let shown = format!("/{}", segments.join("/"));
+    let target = parse_target(&segments, &shown)?;
+    match &target {
+        Target::Resource(r) if r.name.is_none() && r.subresource.is_none() => {}
+        _ => return Err(Refusal::WatchTarget(printable(&shown))),
+    }
+    let mut query = decode_query(raw_query, &shown)?;
+    let not_plain = || Refusal::NotPlain(printable(path_and_query));
+    let mut asked = false;
+    for (key, value) in &mut query {
+        let boolean = value == "true" || value == "false";
+        let number = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+        match key.as_str() {
+            "watch" if value == "true" || value == "1" => {
+                asked = true;
+                "true".clone_into(value);
+            }
+            "watch" => return Err(not_plain()),
+            "allowWatchBookmarks" | "sendInitialEvents" if !boolean => return Err(not_plain()),
+            "timeoutSeconds" if !number => return Err(not_plain()),
+            key if WATCH_PARAMETERS.contains(&key) => {}
+            key => return Err(Refusal::Parameter(printable(key))),
+        }
+    }
+    if !asked {
+        return Err(Refusal::Watch);
+    }
+    let allowed = Allowed { target, query };
+    if allowed.is_secret() && !accept.is_some_and(accepts_metadata_only) {
+        return Err(Refusal::SecretData);
+    }
+    Ok(allowed)
+}
+
+/// Whether one event of a relayed watch (one JSON line) may go back to the portal, and the line to
+/// send: for a Secret watch, an object event must carry metadata only (and loses `kubectl apply`'s
+/// copy of the data), a bookmark keeps only its resourceVersion and annotations, an error only its
+/// `Status`. Any other watch's events go back as they came.
+pub fn check_watch_event<'a>(allowed: &Allowed, line: &'a [u8]) -> Result<Cow<'a, [u8]>, Refusal> {
+    if !allowed.is_secret() {
+        return Ok(Cow::Borrowed(line));
+    }
+    let mut event: Value = serde_json::from_slice(line).map_err(|_| Refusal::SecretAnswer)?;
+    let kind = event["type"].as_str().map(str::to_owned);
+    let object = &mut event["object"];
+    match (kind.as_deref(), object["kind"].as_str()) {
+        (Some("ADDED" | "MODIFIED" | "DELETED"), Some("PartialObjectMetadata")) => {
+            forget_last_applied(object);
+        }
+        (Some("BOOKMARK"), _) => {
+            *object = serde_json::json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": {
+                    "resourceVersion": object["metadata"]["resourceVersion"].clone(),
+                    "annotations": object["metadata"]["annotations"].clone(),
+                },
+            });
+        }
+        (Some("ERROR"), Some("Status")) => {}
+        _ => return Err(Refusal::SecretAnswer),
+    }
+    serde_json::to_vec(&event)
+        .map(Cow::Owned)
+        .map_err(|_| Refusal::SecretAnswer)
 }
 
 /// Whether a response to a relayed request may go back to the portal, and the body to send: a

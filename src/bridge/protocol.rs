@@ -1,14 +1,40 @@
-//! The bridge protocol, version 1: JSON text frames over one WebSocket that the learner's
-//! `lectern connect` opens to the portal. The portal sends `request` frames; the learner's side
-//! answers each with exactly one `response` (or `refused`) frame carrying the same id. Several
-//! requests may be in flight at once. Unknown frame types are a protocol error; new capabilities
-//! (streamed watch responses, say) arrive as new frame types under a new version.
+//! The bridge protocol: JSON text frames over one WebSocket that the learner's `lectern connect`
+//! opens to the portal. The portal sends `request` frames; the learner's side answers each with
+//! exactly one `response` (or `refused`) frame carrying the same id. Several requests may be in
+//! flight at once. Unknown frame types are a protocol error; new capabilities arrive as new frame
+//! types under a new version.
+//!
+//! Version 2 adds streamed watches: the portal sends `watch` (a `GET …?watch=true` of a
+//! collection); the learner's side answers `stream` when the cluster opened it, then `events`
+//! frames (whole JSON lines, as the API server sends them) until `end`, or a single `response` /
+//! `refused` when it did not open. `cancel` stops one. Watches are multiplexed by id beside the
+//! requests, at most [`MAX_WATCHES`] per bridge, and the events the portal has not yet read are
+//! bounded per bridge ([`MAX_BUFFERED_BYTES`]): a watch that falls further behind is cancelled,
+//! and its watcher lists again. A version-1 client still works: the portal relays it no watch.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// The oldest client version the portal accepts: version 1 relays single requests only.
+pub const OLDEST_VERSION: u32 = 1;
+
+/// The first version that streams watches.
+pub const WATCH_VERSION: u32 = 2;
+
+/// How many watches may be open on one bridge at once: a step reads a handful of kinds, and
+/// watches are shared by all of a learner's steps.
+pub const MAX_WATCHES: usize = 32;
+
+/// How many bytes of events the portal holds for one bridge before its watchers read them: a
+/// watch that would hold more is cancelled (its watcher lists again), so a flood cannot grow the
+/// portal's memory.
+pub const MAX_BUFFERED_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most event bytes the learner's side puts in one `events` frame (base64 adds a third).
+pub const MAX_EVENTS_BYTES: usize = 1024 * 1024;
 
 /// The largest frame either side accepts: a list of a few thousand pods fits; anything larger closes
 /// the connection.
@@ -56,6 +82,29 @@ pub enum Up {
         /// Why, in words for the portal's messages.
         reason: String,
     },
+    /// Version 2: the cluster opened the watch asked for; `events` frames follow.
+    Stream {
+        /// The watch's id.
+        id: u64,
+        /// HTTP status (200).
+        status: u16,
+        /// Response headers worth relaying (content type).
+        headers: Vec<(String, String)>,
+    },
+    /// Version 2: watch events, one or more whole JSON lines as the API server sent them.
+    Events {
+        /// The watch's id.
+        id: u64,
+        /// The lines, base64.
+        body: String,
+    },
+    /// Version 2: the watch ended; the cluster closed it (empty reason) or it failed (why).
+    End {
+        /// The watch's id.
+        id: u64,
+        /// Empty when the cluster ended it as watches end (their timeout).
+        reason: String,
+    },
 }
 
 /// A frame from the portal to the learner's machine.
@@ -81,6 +130,20 @@ pub enum Down {
         headers: Vec<(String, String)>,
         /// The body, base64 (empty for `GET`).
         body: String,
+    },
+    /// Version 2: a watch to open on the local cluster and stream back.
+    Watch {
+        /// Unique on this connection (shared with requests).
+        id: u64,
+        /// Path and query, with `watch=true`.
+        path: String,
+        /// Request headers worth relaying (accept).
+        headers: Vec<(String, String)>,
+    },
+    /// Version 2: stop a watch; its late frames are ignored.
+    Cancel {
+        /// The watch's id.
+        id: u64,
     },
     /// What the portal just did with the bridge, for the learner's terminal.
     Note {

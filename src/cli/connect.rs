@@ -2,7 +2,7 @@
 //! outbound WebSocket to the portal open and relays its requests to the local cluster, read-only
 //! (see [`crate::bridge::policy`]). Reconnects with back-off; exits 2 when the portal refuses it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -155,6 +155,7 @@ async fn session(
     }
     let (answers, mut answers_rx) = mpsc::channel::<protocol::Up>(protocol::MAX_IN_FLIGHT);
     let in_flight = Arc::new(Semaphore::new(protocol::MAX_IN_FLIGHT));
+    let mut watches = OpenWatches::default();
     loop {
         tokio::select! {
             frame = tokio::time::timeout(PORTAL_SILENT_FOR, stream.next()) => {
@@ -167,7 +168,7 @@ async fn session(
                 match message {
                     Message::Text(text) => match serde_json::from_str::<protocol::Down>(&text) {
                         Ok(protocol::Down::Welcome { version, learner }) => {
-                            if version != protocol::VERSION {
+                            if !(protocol::OLDEST_VERSION..=protocol::VERSION).contains(&version) {
                                 return Ended::Refused(format!("the portal speaks protocol version {version}, this lectern speaks {}: install a matching version", protocol::VERSION));
                             }
                             let kubernetes = if local_version.is_empty() { String::new() } else { format!(" (Kubernetes {local_version})") };
@@ -187,6 +188,12 @@ async fn session(
                                 drop(permit);
                             });
                         }
+                        Ok(protocol::Down::Watch { id, path, headers }) => {
+                            if let Err(refusal) = watches.open(cluster, id, &path, &headers, &answers) {
+                                let _ = answers.send(refusal).await;
+                            }
+                        }
+                        Ok(protocol::Down::Cancel { id }) => watches.cancel(id),
                         Err(e) => return Ended::Retry(format!("the portal sent a frame this lectern cannot read ({e}); is it a newer version?")),
                     },
                     Message::Close(frame) => {
@@ -306,6 +313,215 @@ async fn relay(
         headers,
         body: protocol::encode_body(&body),
     }
+}
+
+/// The watches this machine relays on one connection (protocol version 2), by the portal's id;
+/// all stop when the connection ends.
+#[derive(Default)]
+struct OpenWatches {
+    running: HashMap<u64, tokio::task::AbortHandle>,
+}
+
+impl OpenWatches {
+    /// Opens a watch the read-only policy allows, on a task that streams its events; the refusal
+    /// frame otherwise.
+    fn open(
+        &mut self,
+        cluster: &Arc<Cluster>,
+        id: u64,
+        path: &str,
+        headers: &[(String, String)],
+        answers: &mpsc::Sender<protocol::Up>,
+    ) -> Result<(), protocol::Up> {
+        let refused = |status: u16, reason: String| protocol::Up::Refused { id, status, reason };
+        let accept = headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("accept"))
+            .map(|(_, value)| value.as_str());
+        let allowed = policy::check_watch(path, accept).map_err(|reason| {
+            println!("refused to watch {}: {reason}", policy::printable(path));
+            refused(403, reason.to_string())
+        })?;
+        self.running.retain(|_, task| !task.is_finished());
+        if self.running.len() >= protocol::MAX_WATCHES {
+            return Err(refused(
+                429,
+                format!(
+                    "this lectern connect already relays {} watches",
+                    protocol::MAX_WATCHES
+                ),
+            ));
+        }
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .filter(|(name, _)| protocol::relayed_header(name))
+            .cloned()
+            .collect();
+        let task = tokio::spawn(relay_watch(
+            cluster.clone(),
+            id,
+            allowed,
+            headers,
+            answers.clone(),
+        ));
+        self.running.insert(id, task.abort_handle());
+        Ok(())
+    }
+
+    /// Stops a watch the portal no longer reads.
+    fn cancel(&mut self, id: u64) {
+        if let Some(task) = self.running.remove(&id) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for OpenWatches {
+    fn drop(&mut self) {
+        self.running
+            .values()
+            .for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+/// Streams one allowed watch from the local cluster to the portal: `stream`, then `events` of
+/// whole lines, each checked by the policy (a Secret watch's events carry metadata only), then
+/// `end`. A watch the cluster does not open is answered as a request is.
+async fn relay_watch(
+    cluster: Arc<Cluster>,
+    id: u64,
+    allowed: policy::Allowed,
+    headers: Vec<(String, String)>,
+    answers: mpsc::Sender<protocol::Up>,
+) {
+    let refused = |status: u16, reason: String| protocol::Up::Refused { id, status, reason };
+    let mut request = http::Request::builder()
+        .method("GET")
+        .uri(allowed.path_and_query());
+    for (name, value) in &headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let Ok(request) = request.body(kube::client::Body::empty()) else {
+        let _ = answers
+            .send(refused(400, "not a valid request".to_owned()))
+            .await;
+        return;
+    };
+    let opened = tokio::time::timeout(cluster.timeout, cluster.watch_client.send(request)).await;
+    let response = match opened {
+        Err(_) => {
+            let reason = format!(
+                "your cluster did not answer within {} s",
+                cluster.timeout.as_secs()
+            );
+            let _ = answers.send(refused(504, reason)).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            let reason = format!("your cluster does not answer: {e}");
+            let _ = answers.send(refused(502, reason)).await;
+            return;
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    let headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| protocol::relayed_header(name.as_str()))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect();
+    if status != 200 {
+        let collected = tokio::time::timeout(cluster.timeout, response.into_body().collect()).await;
+        let answer = match collected {
+            Ok(Ok(body)) => match policy::check_response(&allowed, &body.to_bytes()) {
+                Ok(body) => protocol::Up::Response {
+                    id,
+                    status,
+                    headers,
+                    body: protocol::encode_body(&body),
+                },
+                Err(reason) => refused(403, reason.to_string()),
+            },
+            _ => refused(502, "your cluster's answer broke off".to_owned()),
+        };
+        let _ = answers.send(answer).await;
+        return;
+    }
+    if answers
+        .send(protocol::Up::Stream {
+            id,
+            status,
+            headers,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let end = |reason: String| protocol::Up::End { id, reason };
+    let mut body = response.into_body();
+    let mut unread: Vec<u8> = Vec::new();
+    let reason = loop {
+        let finished = match body.frame().await {
+            None => true,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    unread.extend_from_slice(&data);
+                }
+                false
+            }
+            Some(Err(e)) => break format!("your cluster's watch broke off: {e}"),
+        };
+        let mut lines: Vec<&[u8]> = unread.split_inclusive(|b| *b == b'\n').collect();
+        let partial = match lines.last() {
+            Some(last) if !last.ends_with(b"\n") && !finished => lines.pop().map(<[u8]>::len),
+            _ => None,
+        };
+        let mut events = Vec::new();
+        let mut refusal = None;
+        for line in lines {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match policy::check_watch_event(&allowed, line) {
+                Ok(line) => {
+                    events.extend_from_slice(&line);
+                    events.push(b'\n');
+                }
+                Err(reason) => {
+                    println!("refused an event of {}: {reason}", allowed.path_and_query());
+                    refusal = Some(reason.to_string());
+                    break;
+                }
+            }
+        }
+        let keep = partial.unwrap_or(0);
+        unread.drain(..unread.len() - keep);
+        for chunk in events.chunks(protocol::MAX_EVENTS_BYTES) {
+            let frame = protocol::Up::Events {
+                id,
+                body: protocol::encode_body(chunk),
+            };
+            if answers.send(frame).await.is_err() {
+                return;
+            }
+        }
+        if let Some(reason) = refusal {
+            break reason;
+        }
+        if unread.len() > protocol::MAX_EVENTS_BYTES {
+            break format!(
+                "an event of more than {} MiB is not relayed",
+                protocol::MAX_EVENTS_BYTES >> 20
+            );
+        }
+        if finished {
+            break String::new();
+        }
+    };
+    let _ = answers.send(end(reason)).await;
 }
 
 /// Exchanges a pairing code for a token: `(token, learner)`.

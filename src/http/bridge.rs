@@ -314,6 +314,49 @@ pub(super) async fn relay_for_peer(
     }
 }
 
+/// `POST /api/replicas/bridges/{learner}/watch`: a watch over the learner's bridge held here; its
+/// events are the body, the cluster's status in a header (a watch that did not open is answered as
+/// a relayed request).
+pub(super) async fn watch_for_peer(
+    State(app): State<AppState>,
+    Path(learner_id): Path<i64>,
+    headers: HeaderMap,
+    Json(request): Json<bridge::peers::RelayRequest>,
+) -> Result<Response, Error> {
+    peer(&app, &headers)?;
+    match app.reach.bridges.watch_for_peer(learner_id, request).await {
+        Ok(bridge::WatchAnswer::Whole(relayed)) => Ok(Json(bridge::peers::RelayAnswer {
+            status: relayed.status,
+            headers: relayed.headers,
+            body: bridge::protocol::encode_body(&relayed.body),
+        })
+        .into_response()),
+        Ok(bridge::WatchAnswer::Stream {
+            status,
+            headers,
+            events,
+        }) => {
+            let content_type = headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+                .map_or("application/json", |(_, value)| value.as_str())
+                .to_owned();
+            Ok((
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (
+                        header::HeaderName::from_static(bridge::peers::WATCH_STATUS),
+                        status.to_string(),
+                    ),
+                ],
+                axum::body::Body::from_stream(events),
+            )
+                .into_response())
+        }
+        Err(e) => Ok((StatusCode::BAD_GATEWAY, e.to_string()).into_response()),
+    }
+}
+
 /// `POST /api/replicas/bridges/{learner}/note`: a line for the learner's terminal.
 pub(super) async fn note_for_peer(
     State(app): State<AppState>,

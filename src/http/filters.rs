@@ -9,31 +9,15 @@ pub(crate) fn when(
     _: &dyn askama::Values,
 ) -> askama::Result<askama::filters::Safe<String>> {
     let exact = askama::filters::escape(stamp, askama::filters::Html)?.to_string();
-    let shown = readable(stamp).unwrap_or_else(|| exact.clone());
+    let shown = crate::clock::readable(stamp).unwrap_or_else(|| exact.clone());
     Ok(askama::filters::Safe(format!(
         "<time datetime=\"{exact}\" title=\"{exact}\">{shown}</time>"
     )))
 }
 
-fn readable(stamp: &str) -> Option<String> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (date, time) = stamp.split_once('T')?;
-    let mut parts = date.splitn(3, '-');
-    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    let month = MONTHS.get(month.parse::<usize>().ok()?.checked_sub(1)?)?;
-    let day: u32 = day.parse().ok()?;
-    let hours_minutes = time.get(..5)?;
-    if !year.bytes().all(|b| b.is_ascii_digit()) || !hours_minutes.as_bytes()[2].eq(&b':') {
-        return None;
-    }
-    Some(format!("{day} {month} {year}, {hours_minutes} UTC"))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::readable;
+    use crate::clock::readable;
 
     #[test]
     fn stored_timestamps_read_as_dates_and_anything_else_is_left_alone() {

@@ -221,6 +221,7 @@ pub fn router(app: AppState) -> Router {
         .route("/api/bridge/status", get(bridge::status))
         .route("/api/replicas/bridges/{learner}", get(bridge::held))
         .route("/api/replicas/bridges/{learner}/relay", post(bridge::relay_for_peer))
+        .route("/api/replicas/bridges/{learner}/watch", post(bridge::watch_for_peer))
         .route("/api/replicas/bridges/{learner}/note", post(bridge::note_for_peer))
         .route("/api/replicas/bridges/{learner}/close", post(bridge::close_for_peer))
         .route("/healthz", get(ops::healthz))

@@ -220,7 +220,7 @@ pub struct Cluster {
     pub key: String,
     /// The client for watches: the same connection without the read timeout, since a watch
     /// waits for changes (the API server ends it after `timeoutSeconds`).
-    watch_client: Client,
+    pub watch_client: Client,
     discovered: Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>,
 }
 
@@ -341,11 +341,6 @@ impl Cluster {
         }
     }
 
-    /// Whether it is a learner's cluster reached through their `lectern connect` bridge.
-    pub fn is_bridged(&self) -> bool {
-        self.key.starts_with("bridge:")
-    }
-
     /// How long an exec credential plugin may take: four API request timeouts (cloud plugins such
     /// as `aws eks get-token` start a runtime and call a token service).
     pub fn exec_plugin_limit(request_timeout: Duration) -> Duration {
@@ -393,6 +388,23 @@ impl Cluster {
     ) -> Result<k8s_openapi::apimachinery::pkg::version::Info, ClusterError> {
         self.call("read the server version", self.client.apiserver_version())
             .await
+    }
+
+    /// A plain `GET` of a non-resource path (`/readyz?verbose`, `/version`): its status and body as
+    /// text, for the health checks and for the live checks' shared re-asking.
+    pub async fn get_text(&self, path: &str) -> Result<(u16, String), ClusterError> {
+        use http_body_util::BodyExt;
+        let request = http::Request::get(path)
+            .body(kube::client::Body::empty())
+            .map_err(|e| ClusterError::Malformed(e.to_string()))?;
+        let action = format!("get {}", path.split('?').next().unwrap_or(path));
+        let response = self.call(&action, self.client.send(request)).await?;
+        let code = response.status().as_u16();
+        match tokio::time::timeout(self.timeout, response.into_body().collect()).await {
+            Err(_) => Err(self.timed_out()),
+            Ok(Err(e)) => Err(self.classify(&action, e)),
+            Ok(Ok(body)) => Ok((code, String::from_utf8_lossy(&body.to_bytes()).into_owned())),
+        }
     }
 
     /// Rules of Lectern's own identity that would let it change the cluster, as the cluster reports

@@ -567,6 +567,12 @@ pub fn watched(check: &Check) -> Vec<Watched> {
     kinds::watched(&check.spec)
 }
 
+/// The non-resource path a check asks (health, version): what the live checks ask again at an
+/// interval, once per cluster, for every step that reads it.
+pub fn probed(check: &Check) -> Option<String> {
+    kinds::probed(&check.spec)
+}
+
 /// Runs the checks of one step, concurrently (bounded), each with the cluster's timeout; events
 /// count from the step's start, and a `once-since-start` check seen since then holds.
 pub async fn run_step(targets: &Targets<'_>, lab: &Lab, step: &Step, moment: &Moment) -> StepRun {

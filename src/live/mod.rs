@@ -23,7 +23,9 @@ use crate::site::LiveSite;
 /// How long a started step is followed with none of the learner's pages open.
 pub const IDLE_BOUND: Duration = Duration::from_secs(2 * 60 * 60);
 
-/// Checks that read no objects (health, version) are asked again this often while followed.
+/// Checks that read no objects (health, version) are asked again this often while followed: once
+/// per cluster for every follower, re-running a step only when the answer changed. A check that
+/// cannot be watched (its context not reachable) has its step re-run this often instead.
 pub const ASK_AGAIN_EVERY: Duration = Duration::from_secs(10);
 
 /// A burst of changes (a rollout, a node going away) is checked once, this long after its first.
@@ -398,10 +400,7 @@ impl Follower {
         let mut ask_again = false;
         for check in &step.checks {
             let watched = labs::watched(check);
-            if watched.is_empty() {
-                ask_again = true;
-                continue;
-            }
+            let probed = labs::probed(check);
             let cluster = match targets.for_check(check).await {
                 Ok(Some(other)) => other,
                 Ok(None) => learner.cluster.clone(),
@@ -414,6 +413,9 @@ impl Follower {
             };
             for w in watched {
                 shared.push(inner.watches.follow(&cluster, &w));
+            }
+            if let Some(path) = probed {
+                shared.push(inner.watches.ask(&cluster, &path));
             }
         }
         let mut signals: Vec<watch::Receiver<watches::Signal>> =

@@ -43,8 +43,18 @@ pub struct Signal {
     pub mode: WatchMode,
 }
 
-/// Which watch: the cluster's connection key and the objects.
-type WatchKey = (String, Watched);
+/// What a shared watch follows on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Source {
+    /// Objects, through the API's watch.
+    Objects(Watched),
+    /// A non-resource path's answer (`/version`, `/readyz?verbose`), asked again every
+    /// [`super::ASK_AGAIN_EVERY`].
+    Answer(String),
+}
+
+/// Which watch: the cluster's connection key and what it follows.
+type WatchKey = (String, Source);
 
 /// One running watch; it stops when the last follower lets go of it.
 pub struct SharedWatch {
@@ -74,7 +84,18 @@ pub struct Watches {
 impl Watches {
     /// The watch of `watched` on `cluster`: the running one, or a new one.
     pub fn follow(&self, cluster: &Arc<Cluster>, watched: &Watched) -> Arc<SharedWatch> {
-        let key = (cluster.key.clone(), watched.clone());
+        self.shared(cluster, Source::Objects(watched.clone()))
+    }
+
+    /// The shared asking of `path` on `cluster` (the running one, or a new one): it signals only
+    /// when the answer changes, so a thousand followers of a version check cost one request per
+    /// interval, and no re-run while nothing changes.
+    pub fn ask(&self, cluster: &Arc<Cluster>, path: &str) -> Arc<SharedWatch> {
+        self.shared(cluster, Source::Answer(path.to_owned()))
+    }
+
+    fn shared(&self, cluster: &Arc<Cluster>, source: Source) -> Arc<SharedWatch> {
+        let key = (cluster.key.clone(), source.clone());
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.retain(|_, watch| watch.strong_count() > 0);
         if let Some(shared) = running.get(&key).and_then(Weak::upgrade) {
@@ -84,7 +105,11 @@ impl Watches {
             changes: 0,
             mode: WatchMode::Starting,
         });
-        let task = tokio::spawn(run(cluster.clone(), watched.clone(), signals)).abort_handle();
+        let task = match source {
+            Source::Objects(watched) => tokio::spawn(run(cluster.clone(), watched, signals)),
+            Source::Answer(path) => tokio::spawn(ask_again(cluster.clone(), path, signals)),
+        }
+        .abort_handle();
         let shared = Arc::new(SharedWatch {
             signals: receiver,
             task,
@@ -130,13 +155,12 @@ async fn run(cluster: Arc<Cluster>, watched: Watched, signals: watch::Sender<Sig
     } else {
         follow_events(watcher::watcher(api, config), &signals).await
     };
-    let reason = if cluster.is_bridged() {
-        format!("your lectern connect relays no watches ({refusal})")
-    } else {
-        format!(
-            "the cluster does not let Lectern watch {}s ({refusal})",
+    let reason = match refusal {
+        Refusal::OldBridge(message) => message,
+        Refusal::Cluster(message) => format!(
+            "the cluster does not let Lectern watch {}s ({message})",
             watched.kind
-        )
+        ),
     };
     set_mode(&signals, WatchMode::Polling(reason));
     let mut tick = tokio::time::interval(POLL_EVERY);
@@ -146,12 +170,44 @@ async fn run(cluster: Arc<Cluster>, watched: Watched, signals: watch::Sender<Sig
     }
 }
 
-/// Follows a watcher's events, signalling each change; returns only when the cluster refuses to
-/// watch, with its reason.
+/// Asks `path` every [`super::ASK_AGAIN_EVERY`] until aborted, signalling when the answer (its
+/// status and body, or the failure) differs from the last one.
+async fn ask_again(cluster: Arc<Cluster>, path: String, signals: watch::Sender<Signal>) {
+    let mut last: Option<String> = None;
+    let mut tick = tokio::time::interval(super::ASK_AGAIN_EVERY);
+    loop {
+        tick.tick().await;
+        let answer = match cluster.get_text(&path).await {
+            Ok((code, body)) => format!("{code}\n{body}"),
+            Err(e) => e.to_string(),
+        };
+        if last.as_ref() != Some(&answer) {
+            let first = last.is_none();
+            last = Some(answer);
+            signals.send_modify(|s| {
+                if !first {
+                    s.changes += 1;
+                }
+                s.mode = WatchMode::Watching;
+            });
+        }
+    }
+}
+
+/// Why a watch is polled instead.
+enum Refusal {
+    /// The learner's `lectern connect` speaks protocol version 1: the message asks to upgrade.
+    OldBridge(String),
+    /// The cluster refuses (the `watch` verb forbidden, a proxy that does not stream), or the
+    /// watch ended for good.
+    Cluster(String),
+}
+
+/// Follows a watcher's events, signalling each change; returns only when the watch is refused.
 async fn follow_events<K>(
     events: impl futures::Stream<Item = Result<Event<K>, watcher::Error>>,
     signals: &watch::Sender<Signal>,
-) -> String {
+) -> Refusal {
     let mut events = std::pin::pin!(events);
     let mut wait = Duration::from_secs(1);
     while let Some(event) = events.next().await {
@@ -181,19 +237,22 @@ async fn follow_events<K>(
             }
         }
     }
-    "the watch ended".to_owned()
+    Refusal::Cluster("the watch ended".to_owned())
 }
 
-/// The cluster's refusal to watch (403 Forbidden for the `watch` verb, 405 from a proxy that
-/// does not stream), with its message; other errors are worth trying again.
-fn refusal(error: &watcher::Error) -> Option<String> {
+/// The refusal to watch (403 Forbidden for the `watch` verb, 405 from a proxy that does not
+/// stream, a version-1 bridge), with its message; other errors are worth trying again.
+fn refusal(error: &watcher::Error) -> Option<Refusal> {
     let response = match error {
         watcher::Error::WatchStartFailed(kube::Error::Api(response))
         | watcher::Error::WatchFailed(kube::Error::Api(response)) => response,
         watcher::Error::WatchError(response) => response,
         _ => return None,
     };
-    matches!(response.code, 403 | 405).then(|| response.message.clone())
+    if response.reason == crate::bridge::link::NO_WATCHES_REASON {
+        return Some(Refusal::OldBridge(response.message.clone()));
+    }
+    matches!(response.code, 403 | 405).then(|| Refusal::Cluster(response.message.clone()))
 }
 
 /// Whether the watch's resourceVersion is too old (410 Gone).

@@ -264,9 +264,10 @@ fn module_score(
         "scoreGiven": progress.steps_passed as u32 + progress.points_scored,
         "scoreMaximum": progress.steps_total as u32 + points,
         "comment": format!(
-            "Lab: {} of {} steps passed. Questions: {} of {} points in graded questions{}.",
+            "Lab: {} of {} steps passed{}. Questions: {} of {} points in graded questions{}.",
             progress.steps_passed,
             progress.steps_total,
+            progress.last_passed_at.as_deref().and_then(crate::clock::readable).map(|at| format!(" (the last at {at})")).unwrap_or_default(),
             progress.points_scored,
             progress.points_graded,
             if pending > 0 { format!("; {pending} points not graded yet") } else { String::new() }

@@ -14,7 +14,7 @@ pub use picture::{
 };
 pub use store::{cohorts, member};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,9 @@ pub struct ModuleProgress {
     pub steps_total: usize,
     /// Of those, the ones with a passed run.
     pub steps_passed: usize,
+    /// When the last of those first passed (UTC, RFC 3339): a pass is kept, so this is when the
+    /// learner's lab work last moved on.
+    pub last_passed_at: Option<String>,
     /// Assessment questions.
     pub questions_total: usize,
     /// Of those, the ones with a submitted answer.
@@ -125,9 +128,10 @@ pub async fn with_answers(
     answered: &HashMap<(String, String), crate::assess::VisibleScore>,
 ) -> Result<CourseProgress, sqlx::Error> {
     let visits = store::visits(pool, learner_id).await?;
-    let passed: HashSet<(String, String)> = store::passed_steps(pool, learner_id)
+    let passed: HashMap<(String, String), String> = store::passed_steps(pool, learner_id)
         .await?
         .into_iter()
+        .map(|(lab, step, at)| ((lab, step), at))
         .collect();
     Ok(CourseProgress {
         modules: course
@@ -141,7 +145,7 @@ pub async fn with_answers(
 fn module_progress(
     module: &crate::content::Module,
     visits: &HashMap<String, String>,
-    passed: &HashSet<(String, String)>,
+    passed: &HashMap<(String, String), String>,
     answered: &HashMap<(String, String), crate::assess::VisibleScore>,
 ) -> ModuleProgress {
     let mut questions_answered = 0;
@@ -167,8 +171,10 @@ fn module_progress(
         ),
         None => (String::new(), Vec::new()),
     };
-    let is_passed = |s: &crate::content::Step| passed.contains(&(lab_id.clone(), s.id.to_string()));
+    let passed_at = |s: &crate::content::Step| passed.get(&(lab_id.clone(), s.id.to_string()));
+    let is_passed = |s: &crate::content::Step| passed_at(s).is_some();
     let steps_passed = checked.iter().filter(|s| is_passed(s)).count();
+    let last_passed_at = checked.iter().filter_map(|s| passed_at(s)).max().cloned();
     let next_step = checked
         .iter()
         .find(|s| !is_passed(s))
@@ -180,6 +186,7 @@ fn module_progress(
         opened: last_opened_at.is_some(),
         steps_total: checked.len(),
         steps_passed,
+        last_passed_at,
         questions_total: module.questions.len(),
         questions_answered,
         points_scored,
@@ -230,8 +237,19 @@ impl VisitRecorder {
 pub struct CohortRow {
     /// Who.
     pub member: store::CohortMember,
-    /// Per module, in course order: (steps passed, steps with checks).
-    pub modules: Vec<(usize, usize)>,
+    /// Per module, in course order.
+    pub modules: Vec<LabSteps>,
+}
+
+/// A learner's lab steps in one module, as the cohort table and the gradebook show them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LabSteps {
+    /// Steps with checks passed (a pass is kept).
+    pub passed: usize,
+    /// Steps with checks.
+    pub total: usize,
+    /// When the last of the passed steps first passed (UTC, RFC 3339).
+    pub last_passed_at: Option<String>,
 }
 
 /// The cohort table: learners × modules, of the learners within the staff member's scope.
@@ -242,8 +260,11 @@ pub async fn cohort_table(
     cohort: Option<&str>,
     name: Option<&str>,
 ) -> Result<Vec<CohortRow>, sqlx::Error> {
-    let passed: HashSet<(i64, String, String)> =
-        store::passed_by_learner(pool).await?.into_iter().collect();
+    let passed: HashMap<(i64, String, String), String> = store::passed_by_learner(pool)
+        .await?
+        .into_iter()
+        .map(|(learner, lab, step, at)| ((learner, lab, step), at))
+        .collect();
     let members = store::members(pool, scope, cohort, name).await?;
     Ok(members
         .into_iter()
@@ -255,19 +276,23 @@ pub async fn cohort_table(
                     Some(lab) => {
                         let checked: Vec<_> =
                             lab.steps.iter().filter(|s| !s.checks.is_empty()).collect();
-                        let done = checked
+                        let times: Vec<&String> = checked
                             .iter()
-                            .filter(|s| {
-                                passed.contains(&(
+                            .filter_map(|s| {
+                                passed.get(&(
                                     member.learner_id,
                                     lab.id.to_string(),
                                     s.id.to_string(),
                                 ))
                             })
-                            .count();
-                        (done, checked.len())
+                            .collect();
+                        LabSteps {
+                            passed: times.len(),
+                            total: checked.len(),
+                            last_passed_at: times.into_iter().max().cloned(),
+                        }
                     }
-                    None => (0, 0),
+                    None => LabSteps::default(),
                 })
                 .collect();
             CohortRow { member, modules }

@@ -37,12 +37,12 @@ pub(super) async fn visits(
     Ok(rows.into_iter().collect())
 }
 
-/// (lab, step) pairs with at least one passed run.
+/// (lab, step) pairs with at least one passed run, with when each first passed.
 pub(super) async fn passed_steps(
     pool: &AnyPool,
     learner_id: i64,
-) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT DISTINCT lab_id, step_id FROM check_runs WHERE learner_id = $1 AND status = 'passed'")
+) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT lab_id, step_id, MIN(created_at) FROM check_runs WHERE learner_id = $1 AND status = 'passed' GROUP BY lab_id, step_id")
         .bind(learner_id)
         .fetch_all(pool)
         .await
@@ -219,12 +219,12 @@ pub async fn member(
     .await
 }
 
-/// Learners who have passed each (lab, step), by learner id.
+/// Learners who have passed each (lab, step), by learner id, with when each first passed.
 pub(super) async fn passed_by_learner(
     pool: &AnyPool,
-) -> Result<Vec<(i64, String, String)>, sqlx::Error> {
+) -> Result<Vec<(i64, String, String, String)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT DISTINCT learner_id, lab_id, step_id FROM check_runs WHERE status = 'passed'",
+        "SELECT learner_id, lab_id, step_id, MIN(created_at) FROM check_runs WHERE status = 'passed' GROUP BY learner_id, lab_id, step_id",
     )
     .fetch_all(pool)
     .await

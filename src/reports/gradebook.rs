@@ -99,9 +99,10 @@ struct Breakdown<'a> {
 }
 
 const FIXED: [&str; 3] = ["Learner", "Cohort", "Module"];
-const TOTALS: [&str; 10] = [
+const TOTALS: [&str; 11] = [
     "Lab steps passed",
     "Lab steps",
+    "Last step passed at",
     "Auto-graded score",
     "Auto-graded points",
     "Instructor score",
@@ -191,7 +192,7 @@ pub async fn build(
     let mut rows = Vec::new();
     for learner in &progress {
         for (index, module) in &modules {
-            let (steps_done, steps_total) = learner.modules[*index];
+            let lab = &learner.modules[*index];
             let mut auto = (0, 0);
             let mut instructor = (0, 0);
             let (mut awaiting, mut unreleased) = (0, 0);
@@ -225,10 +226,13 @@ pub async fn build(
                 Cell::Text(learner.member.cohort.clone().unwrap_or_default()),
                 Cell::Text(module.id.to_string()),
             ];
+            row.extend([
+                Cell::Number(Some(lab.passed as u32)),
+                Cell::Number(Some(lab.total as u32)),
+                Cell::Text(lab.last_passed_at.clone().unwrap_or_default()),
+            ]);
             row.extend(
                 [
-                    steps_done as u32,
-                    steps_total as u32,
                     auto.0,
                     auto.1,
                     instructor.0,

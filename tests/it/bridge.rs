@@ -274,11 +274,11 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_step_followed_through_a_version_1_bridge_is_polled_and_says_so() {
+async fn a_step_followed_through_lectern_connect_is_watched_and_its_watches_end_with_it() {
     let cluster = FakeCluster::start(kind::single_node_cluster("kind")).await;
     let app = portal_with(&["ada"]).await;
     let ada = signed_in(&app, "ada").await;
-    let _bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+    let bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
     let started = ada
         .post_json(
             "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
@@ -291,18 +291,182 @@ async fn a_step_followed_through_a_version_1_bridge_is_polled_and_says_so() {
             .await,
     );
     let following = events
-        .until(Duration::from_secs(15), |e| e.name == "following")
+        .until(Duration::from_secs(15), |e| {
+            e.name == "following" && e.json()["mode"] != "connecting"
+        })
         .await
         .json();
-    assert_eq!(following["mode"], "polling", "{following}");
+    assert_eq!(following["mode"], "watching", "{following}");
+    assert!(
+        cluster.watches_of("nodes") >= 1,
+        "the watch reached the learner's cluster through the bridge: {:?}",
+        cluster.served()
+    );
+    let link = app
+        .app
+        .reach
+        .bridges
+        .get(learner_id(&app, "ada").await)
+        .unwrap();
+    assert!(link.watches() >= 1, "the bridge carries the step's watches");
+    let lists_before = cluster.served().len();
+    cluster.set_objects(kind::lab_complete());
+    let passed = events
+        .until(Duration::from_secs(5), |e| {
+            e.name == "verdict" && e.json()["run"]["status"] == "passed"
+        })
+        .await;
+    assert_eq!(passed.json()["run"]["via"], "bridge");
+    assert!(
+        !cluster.served()[lists_before..]
+            .iter()
+            .any(|s| s.starts_with("watch")),
+        "the change came on the open watch, not a new one: {:?}",
+        cluster.served()
+    );
+    // Passed: following stops, the watches are cancelled on both sides of the bridge.
+    for _ in 0..100 {
+        if link.watches() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        link.watches(),
+        0,
+        "the passed step's watches were cancelled"
+    );
+    assert_eq!(link.buffered(), 0, "no event is held for nobody");
+    assert!(!bridge.stdout().contains("refused"), "{}", bridge.stdout());
+}
+
+/// A client that speaks bridge protocol version 1, as a `lectern connect` released before watches
+/// did: it relays each request to `cluster` and would fail the test if sent a watch.
+async fn version_1_client(app: &TestApp, ada: &Browser<'_>, cluster: &FakeCluster) {
+    use lectern::bridge::protocol::{Down, Up, decode_body, encode_body};
+    let code = pairing_code(ada).await;
+    let paired: Value = app
+        .client
+        .post(app.url("/api/bridge/pair"))
+        .json(&serde_json::json!({ "code": code }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut request = app
+        .url("/api/bridge")
+        .replacen("http", "ws", 1)
+        .into_client_request()
+        .unwrap();
+    let bearer = format!("Bearer {}", paired["token"].as_str().unwrap());
+    request
+        .headers_mut()
+        .insert("authorization", bearer.parse().unwrap());
+    let mut socket = tokio_tungstenite::connect_async(request).await.unwrap().0;
+    let hello = r#"{"type":"hello","version":1,"context":"kind-kind","server_version":"v1.36.0","client":"lectern 0.0.9"}"#;
+    socket.send(Message::Text(hello.into())).await.unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let (mut sink, mut stream) = socket.split();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = stream.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let request = match serde_json::from_str::<Down>(&text).unwrap() {
+                Down::Request {
+                    id,
+                    method,
+                    path,
+                    headers,
+                    body,
+                } => (id, method, path, headers, body),
+                Down::Welcome { version, .. } => {
+                    assert_eq!(version, 1, "the portal speaks the client's version");
+                    continue;
+                }
+                Down::Note { .. } => continue,
+                other => panic!("a version-1 client was sent {other:?}"),
+            };
+            let (id, method, path, headers, body) = request;
+            let mut builder = http::Request::builder().method(method.as_str()).uri(path);
+            for (name, value) in headers {
+                builder = builder.header(name, value);
+            }
+            let request = builder
+                .body(kube::client::Body::from(decode_body(&body).unwrap()))
+                .unwrap();
+            let response = client.send(request).await.unwrap();
+            let status = response.status().as_u16();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let answer = Up::Response {
+                id,
+                status,
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                body: encode_body(&body),
+            };
+            let text = serde_json::to_string(&answer).unwrap();
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_bridge_still_works_polled_and_asked_to_upgrade() {
+    let cluster = FakeCluster::start(kind::single_node_cluster("kind")).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    version_1_client(&app, &ada, &cluster).await;
+    let id = learner_id(&app, "ada").await;
+    for _ in 0..100 {
+        if app.app.reach.bridges.get(id).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = html(&ada, "/connect").await;
+    assert!(
+        page.contains("speaks bridge protocol version 1, which relays no watches"),
+        "{page}"
+    );
+    let started = ada
+        .post_json(
+            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
+            "{}",
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let mut events = Events::new(
+        ada.get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
+            .await,
+    );
+    let following = events
+        .until(Duration::from_secs(15), |e| {
+            e.name == "following" && e.json()["mode"] == "polling"
+        })
+        .await
+        .json();
     let message = following["message"].as_str().unwrap();
     assert!(
-        message.starts_with("Checking every 2 s: your lectern connect relays no watches"),
+        message.starts_with(
+            "Checking every 2 s: your lectern connect is version 1 and relays no watches: install a newer lectern"
+        ),
         "{message}"
     );
-    assert!(
-        cluster.watches_of("nodes") == 0,
-        "the learner's side refused the watch; the cluster never saw one"
+    assert_eq!(
+        cluster.watches_of("nodes"),
+        0,
+        "no watch reached the cluster"
     );
     cluster.set_objects(kind::lab_complete());
     let passed = events
@@ -960,6 +1124,46 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
         bridge.stdout()
     );
 
+    // A step followed on the other server is watched through the holder, as it happens.
+    cluster.set_objects(kind::single_node_cluster("kind"));
+    let started = ada
+        .post_json(
+            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
+            "{}",
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let mut events = Events::new(
+        ada.get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
+            .await,
+    );
+    let following = events
+        .until(Duration::from_secs(15), |e| {
+            e.name == "following" && e.json()["mode"] != "connecting"
+        })
+        .await
+        .json();
+    assert_eq!(following["mode"], "watching", "{following}");
+    let held = holder.app.reach.bridges.get(learner).unwrap();
+    assert!(held.watches() >= 1, "the holder relays the other's watches");
+    cluster.set_objects(kind::lab_complete());
+    events
+        .until(Duration::from_secs(5), |e| {
+            e.name == "verdict" && e.json()["run"]["status"] == "passed"
+        })
+        .await;
+    for _ in 0..100 {
+        if held.watches() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        held.watches(),
+        0,
+        "dropped on the other server, cancelled here"
+    );
+
     // Only the portal's own servers may use the relay.
     let relay = other.url(&format!("/api/replicas/bridges/{learner}"));
     let anonymous = reqwest::get(&relay).await.unwrap();
@@ -1100,14 +1304,15 @@ fn hostile_requests() -> Vec<(&'static str, String)> {
     requests
 }
 
-/// A hostile portal: a WebSocket server of the test's own that speaks protocol version 1 to the real
+/// A hostile portal: a WebSocket server of the test's own that speaks the protocol to the real
 /// `lectern connect`, greets it with terminal escapes in the learner's name and a note, sends
-/// `requests` one by one and gives back each answer frame.
+/// `frames` one by one and gives back the answer frames to each: a request's answer; a watch's
+/// refusal, or its `stream` and first `events` (after which it cancels the watch).
 async fn hostile_portal(
-    requests: Vec<(&'static str, String, Option<&'static str>)>,
+    frames: Vec<lectern::bridge::protocol::Down>,
 ) -> (
     String,
-    tokio::sync::oneshot::Receiver<Vec<lectern::bridge::protocol::Up>>,
+    tokio::sync::oneshot::Receiver<Vec<Vec<lectern::bridge::protocol::Up>>>,
 ) {
     use axum::extract::ws::{Message as WsMessage, WebSocketUpgrade};
     use lectern::bridge::protocol::{Down, Up};
@@ -1116,47 +1321,65 @@ async fn hostile_portal(
     let router = axum::Router::new().route(
         "/api/bridge",
         axum::routing::get(move |upgrade: WebSocketUpgrade| {
-            let (done, requests) = (done.clone(), requests.clone());
+            let (done, frames) = (done.clone(), frames.clone());
             async move {
                 upgrade.on_upgrade(move |mut socket| async move {
                     let _hello = socket.recv().await;
-                    let send = |frame: Down| {
-                        WsMessage::Text(serde_json::to_string(&frame).unwrap().into())
+                    let send = |frame: &Down| {
+                        WsMessage::Text(serde_json::to_string(frame).unwrap().into())
                     };
                     let welcome = Down::Welcome {
-                        version: 1,
+                        version: 2,
                         learner: "mallory\u{1b}]52;c;cm0gLXJmIH4K\u{7}\u{1b}[2J\u{1b}[1A"
                             .to_owned(),
                     };
-                    socket.send(send(welcome)).await.unwrap();
+                    socket.send(send(&welcome)).await.unwrap();
                     let note = Down::Note {
                         text: "\u{1b}]0;pwned\u{7}\rConnected to https://bank.example as you"
                             .to_owned(),
                     };
-                    socket.send(send(note)).await.unwrap();
+                    socket.send(send(&note)).await.unwrap();
                     let mut answers = Vec::new();
-                    for (id, (method, path, accept)) in requests.into_iter().enumerate() {
-                        let headers = accept
-                            .map(|a| vec![("accept".to_owned(), a.to_owned())])
-                            .unwrap_or_default();
-                        let request = Down::Request {
-                            id: id as u64,
-                            method: method.to_owned(),
-                            path,
-                            headers,
-                            body: String::new(),
+                    for frame in frames {
+                        let asked = match &frame {
+                            Down::Request { id, .. } | Down::Watch { id, .. } => *id,
+                            _ => u64::MAX,
                         };
-                        socket.send(send(request)).await.unwrap();
+                        socket.send(send(&frame)).await.unwrap();
+                        let mut answer = Vec::new();
                         loop {
-                            match socket.recv().await {
+                            let up = match socket.recv().await {
                                 Some(Ok(WsMessage::Text(text))) => {
-                                    answers.push(serde_json::from_str::<Up>(&text).unwrap());
-                                    break;
+                                    serde_json::from_str::<Up>(&text).unwrap()
                                 }
                                 Some(Ok(_)) => continue,
                                 other => panic!("the bridge went away: {other:?}"),
+                            };
+                            let id = match &up {
+                                Up::Response { id, .. }
+                                | Up::Refused { id, .. }
+                                | Up::Stream { id, .. }
+                                | Up::Events { id, .. }
+                                | Up::End { id, .. } => *id,
+                                Up::Hello { .. } => u64::MAX,
+                            };
+                            if id != asked {
+                                continue; // a cancelled watch's late events
+                            }
+                            let finished = match &up {
+                                Up::Stream { .. } => false,
+                                Up::Events { id, .. } => {
+                                    socket.send(send(&Down::Cancel { id: *id })).await.unwrap();
+                                    true
+                                }
+                                _ => true,
+                            };
+                            answer.push(up);
+                            if finished {
+                                break;
                             }
                         }
+                        answers.push(answer);
                     }
                     if let Some(done) = done.lock().unwrap().take() {
                         let _ = done.send(answers);
@@ -1172,28 +1395,13 @@ async fn hostile_portal(
     (url, answers)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_spells_them() {
-    let cluster = FakeCluster::start(kind::lab_done()).await;
-    let metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
-    let forbidden = hostile_requests();
-    let mut requests: Vec<(&str, String, Option<&str>)> = forbidden
-        .iter()
-        .map(|(method, path)| (*method, path.clone(), Some("application/json")))
-        .collect();
-    // What the portal may do, to show the bridge relays at all (and decodes as the cluster does).
-    let reads = [
-        ("/api/v1/nodes", None),
-        ("/api/v1/%6eodes?%6cimit=10", None),
-        (
-            "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
-            Some(metadata),
-        ),
-    ];
-    for (path, accept) in reads {
-        requests.push(("GET", path.to_owned(), accept));
-    }
-    let (portal, answers) = hostile_portal(requests).await;
+/// Runs the real `lectern connect` against a hostile portal sending `frames`, relaying to
+/// `cluster`: its answers, and what it printed.
+async fn answers_to_hostile_portal(
+    cluster: &FakeCluster,
+    frames: Vec<lectern::bridge::protocol::Down>,
+) -> (Vec<Vec<lectern::bridge::protocol::Up>>, String) {
+    let (portal, answers) = hostile_portal(frames).await;
     let config = tempfile::tempdir().unwrap();
     std::fs::write(
         config.path().join("bridges.json"),
@@ -1215,9 +1423,48 @@ async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_
     .unwrap();
     let answers = tokio::time::timeout(Duration::from_secs(60), answers)
         .await
-        .expect("the bridge answered every request")
+        .expect("the bridge answered every frame")
         .unwrap();
-    use lectern::bridge::protocol::Up;
+    (answers, std::fs::read_to_string(&output).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_spells_them() {
+    use lectern::bridge::protocol::{Down, Up};
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let forbidden = hostile_requests();
+    let mut requests: Vec<(&str, String, Option<&str>)> = forbidden
+        .iter()
+        .map(|(method, path)| (*method, path.clone(), Some("application/json")))
+        .collect();
+    // What the portal may do, to show the bridge relays at all (and decodes as the cluster does).
+    let reads = [
+        ("/api/v1/nodes", None),
+        ("/api/v1/%6eodes?%6cimit=10", None),
+        (
+            "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
+            Some(metadata),
+        ),
+    ];
+    for (path, accept) in reads {
+        requests.push(("GET", path.to_owned(), accept));
+    }
+    let frames = requests
+        .into_iter()
+        .enumerate()
+        .map(|(id, (method, path, accept))| Down::Request {
+            id: id as u64,
+            method: method.to_owned(),
+            path,
+            headers: accept
+                .map(|a| vec![("accept".to_owned(), a.to_owned())])
+                .unwrap_or_default(),
+            body: String::new(),
+        })
+        .collect();
+    let (answers, stdout) = answers_to_hostile_portal(&cluster, frames).await;
+    let answers: Vec<&Up> = answers.iter().map(|a| &a[0]).collect();
     for ((method, path), answer) in forbidden.iter().zip(&answers) {
         assert!(
             matches!(answer, Up::Refused { status: 403, .. }),
@@ -1236,7 +1483,6 @@ async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_
         ["list nodes", "list nodes", "get secrets (metadata)"],
         "what the cluster served"
     );
-    let stdout = std::fs::read_to_string(&output).unwrap();
     assert!(
         !stdout.contains(['\u{1b}', '\u{7}', '\r']),
         "the portal's text reached the terminal raw: {stdout:?}"
@@ -1246,4 +1492,89 @@ async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_
         "{stdout}"
     );
     assert!(stdout.contains("refused GET /api/v1/%73ecrets"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_portal_watches_only_what_it_may_read_and_secrets_as_metadata() {
+    use lectern::bridge::protocol::{Down, Up, decode_body};
+    let cluster = FakeCluster::start(kind::lab_done()).await;
+    let metadata = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+    let mut forbidden: Vec<String> = hostile_requests()
+        .into_iter()
+        .filter(|(method, _)| *method == "GET")
+        .map(|(_, path)| {
+            let joiner = if path.contains('?') { '&' } else { '?' };
+            format!("{path}{joiner}watch=true")
+        })
+        .collect();
+    forbidden.extend(
+        [
+            "/api/v1/secrets?watch=true",
+            "/api/v1/namespaces/kube-system/secrets?watch=1",
+            "/api/v1/nodes/k8s-ha-control-plane?watch=true",
+            "/api/v1/nodes?watch=yes",
+            "/api/v1/nodes",
+            "/api/v1/nodes?watch=true&follow=true",
+        ]
+        .map(str::to_owned),
+    );
+    let watch = |id: usize, path: &str, accept: &str| Down::Watch {
+        id: id as u64,
+        path: path.to_owned(),
+        headers: vec![("accept".to_owned(), accept.to_owned())],
+    };
+    let mut frames: Vec<Down> = forbidden
+        .iter()
+        .enumerate()
+        .map(|(id, path)| watch(id, path, "application/json"))
+        .collect();
+    frames.push(watch(
+        frames.len(),
+        "/api/v1/n%6fdes?watch=1&allowWatchBookmarks=true&timeoutSeconds=30",
+        "application/json",
+    ));
+    frames.push(watch(
+        frames.len(),
+        "/api/v1/namespaces/kube-system/secrets?watch=true",
+        metadata,
+    ));
+    let (answers, stdout) = answers_to_hostile_portal(&cluster, frames).await;
+    for (path, answer) in forbidden.iter().zip(&answers) {
+        assert!(
+            matches!(answer.as_slice(), [Up::Refused { status: 403, .. }]),
+            "watch {path} was relayed: {answer:?}"
+        );
+    }
+    let events = |answer: &[Up]| -> Vec<Value> {
+        let [Up::Stream { status: 200, .. }, Up::Events { body, .. }] = answer else {
+            panic!("not streamed: {answer:?}");
+        };
+        String::from_utf8(decode_body(body).unwrap())
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    let nodes = events(&answers[forbidden.len()]);
+    assert!(
+        nodes
+            .iter()
+            .any(|e| e["type"] == "ADDED" && e["object"]["kind"] == "Node"),
+        "{nodes:?}"
+    );
+    let secrets = events(&answers[forbidden.len() + 1]);
+    assert!(!secrets.is_empty());
+    for event in &secrets {
+        assert_eq!(event["object"]["kind"], "PartialObjectMetadata", "{event}");
+        assert!(event["object"].get("data").is_none(), "{event}");
+    }
+    assert_eq!(
+        cluster.served(),
+        ["watch nodes", "watch secrets (metadata)"],
+        "what the cluster served"
+    );
+    assert!(
+        stdout.contains("refused to watch /api/v1/%73ecrets?watch=true"),
+        "{stdout}"
+    );
 }

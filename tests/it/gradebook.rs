@@ -128,9 +128,9 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
             .starts_with("attachment;")
     );
     let text = response.text().await.unwrap();
-    assert!(
-        text.starts_with("Learner,Cohort,Module,Lab steps passed,Lab steps,Auto-graded score,")
-    );
+    assert!(text.starts_with(
+        "Learner,Cohort,Module,Lab steps passed,Lab steps,Last step passed at,Auto-graded score,"
+    ));
     assert!(text.ends_with("\r\n"), "CRLF line ends");
     let rows = records(&text);
     assert_eq!(rows.len(), 4, "one row per learner and module");
@@ -138,6 +138,17 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
     assert_eq!(ada["Cohort"], "blue");
     assert_eq!(ada["Module"], "cluster-architecture");
     assert_eq!(ada["Lab steps passed"], "1");
+    let (passed_at,): (String,) = sqlx::query_as(
+        "SELECT MIN(r.created_at) FROM check_runs r JOIN accounts a ON a.learner_id = r.learner_id
+         WHERE a.username = 'ada' AND r.status = 'passed'",
+    )
+    .fetch_one(&app.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        ada["Last step passed at"], passed_at,
+        "when the pass was kept"
+    );
     assert_eq!(ada["Auto-graded score"], "2");
     assert_eq!(ada["Auto-graded points"], choice_points.to_string());
     assert_eq!(ada["Instructor score"], "7");
@@ -162,6 +173,7 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
     );
     let grace = rows.iter().find(|r| r["Learner"] == "grace").unwrap();
     assert_eq!(grace["Instructor score"], "5");
+    assert_eq!(grace["Last step passed at"], "", "grace passed no step");
     assert_eq!(grace["Total score"], "5");
     assert_eq!(grace["Grades not released"], "1");
     assert_eq!(grace["Awaiting grading"], "0");

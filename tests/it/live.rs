@@ -186,9 +186,10 @@ async fn learners_on_one_cluster_share_its_watches_and_see_only_their_own_verdic
             .await;
         streams.push((browser, events));
     }
-    // Step 2 reads four sets of nodes (three label selectors and one name); both learners follow
-    // it on the same cluster through the same four watches.
-    assert_eq!(app.app.live.watches_running(), 4);
+    // Step 2 reads four sets of nodes (three label selectors and one name) and the version; both
+    // learners follow it on the same cluster through the same four watches and one asking of
+    // `/version`.
+    assert_eq!(app.app.live.watches_running(), 5);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while cluster.watches_of("nodes") < 4 {
         assert!(

@@ -184,7 +184,9 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         .await
         .unwrap();
     assert!(
-        table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps</td>"),
+        table.contains(
+            ">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps<br><small>last passed <time datetime=\"20"
+        ),
         "{table}"
     );
     assert!(table.contains(">grace</a></td>\n      <td>spring</td>\n      <td>0 / 11 steps</td>"));
@@ -426,7 +428,9 @@ async fn a_pass_is_kept_when_a_later_check_fails() {
     );
     let table = html(&ines, "/instructor/cohort?cohort=spring").await;
     assert!(
-        table.contains(">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps</td>"),
+        table.contains(
+            ">ada</a></td>\n      <td>spring</td>\n      <td>1 / 11 steps<br><small>last passed <time datetime=\"20"
+        ),
         "{table}"
     );
     // Her history names the pass that counts, and reads the later run as history.

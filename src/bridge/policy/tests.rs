@@ -190,7 +190,7 @@ fn refusals_say_what_was_refused() {
     );
     assert_eq!(
         refused("GET", "/api/v1/pods?watch"),
-        "watches are not relayed (protocol version 1)"
+        "a watch is relayed only as a watch stream, asked for with `watch=true`"
     );
     assert_eq!(
         refused("GET", "/api/v1/secrets"),
@@ -231,6 +231,128 @@ fn a_secret_answered_in_full_is_not_relayed_and_metadata_loses_applied_data() {
     );
     let nodes = check_request("GET", "/api/v1/nodes", None).unwrap();
     assert_eq!(check_response(&nodes, full).unwrap(), &full[..]);
+}
+
+#[test]
+fn watches_pass_exactly_where_reads_do_and_reach_the_cluster_in_one_spelling() {
+    let watched = |path: &str, accept: Option<&str>| {
+        check_watch(path, accept)
+            .unwrap_or_else(|e| panic!("watch {path} refused: {e}"))
+            .path_and_query()
+    };
+    assert_eq!(
+        watched(
+            "/api/v1/nodes?%77atch=1&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=12",
+            None
+        ),
+        "/api/v1/nodes?watch=true&timeoutSeconds=290&allowWatchBookmarks=true&resourceVersion=12"
+    );
+    assert_eq!(
+        watched(
+            "/api/v1/namespaces/kube-system/events?fieldSelector=involvedObject.kind%3DNode&watch=true",
+            None
+        ),
+        "/api/v1/namespaces/kube-system/events?fieldSelector=involvedObject.kind%3DNode&watch=true"
+    );
+    assert_eq!(
+        watched("/api/v1/secrets?watch=true", Some(METADATA)),
+        "/api/v1/secrets?watch=true"
+    );
+    for (path, accept, refusal) in [
+        (
+            "/api/v1/secrets?watch=true",
+            Some("application/json"),
+            Refusal::SecretData,
+        ),
+        ("/api/v1/%73ecrets?watch=true", None, Refusal::SecretData),
+        (
+            "/api/v1/namespaces/x/secrets?watch=1",
+            Some("*/*"),
+            Refusal::SecretData,
+        ),
+        ("/api/v1/nodes", None, Refusal::Watch),
+        (
+            "/api/v1/nodes?watch=yes",
+            None,
+            Refusal::NotPlain("/api/v1/nodes?watch=yes".into()),
+        ),
+        (
+            "/api/v1/nodes?watch=true&watch=1",
+            None,
+            Refusal::NotPlain("/api/v1/nodes?watch=true&watch=1".into()),
+        ),
+        (
+            "/api/v1/nodes?watch=true&timeoutSeconds=-1",
+            None,
+            Refusal::NotPlain("/api/v1/nodes?watch=true&timeoutSeconds=-1".into()),
+        ),
+        (
+            "/api/v1/nodes?watch=true&pretty=true",
+            None,
+            Refusal::Parameter("pretty".into()),
+        ),
+        (
+            "/api/v1/nodes/kind-control-plane?watch=true",
+            None,
+            Refusal::WatchTarget("/api/v1/nodes/kind-control-plane".into()),
+        ),
+        (
+            "/api/v1/namespaces/x/pods/y/log?watch=true&follow=true",
+            None,
+            Refusal::Subresource("log".into()),
+        ),
+        (
+            "/api/v1/namespaces/x/pods/y/status?watch=true",
+            None,
+            Refusal::WatchTarget("/api/v1/namespaces/x/pods/y/status".into()),
+        ),
+        ("/api/v1/watch/secrets", Some(METADATA), Refusal::Watch),
+        (
+            "/api/v1/watch/namespaces/x/pods?watch=true",
+            None,
+            Refusal::Watch,
+        ),
+        (
+            "/version?watch=true",
+            None,
+            Refusal::WatchTarget("/version".into()),
+        ),
+        (
+            "/api/v1?watch=true",
+            None,
+            Refusal::WatchTarget("/api/v1".into()),
+        ),
+    ] {
+        assert_eq!(check_watch(path, accept), Err(refusal), "{path}");
+    }
+}
+
+#[test]
+fn a_secret_watch_relays_metadata_events_only() {
+    let secrets = check_watch("/api/v1/secrets?watch=true", Some(METADATA)).unwrap();
+    let relayed = |line: &[u8]| -> Result<Value, Refusal> {
+        check_watch_event(&secrets, line).map(|line| serde_json::from_slice(&line).unwrap())
+    };
+    let added = br#"{"type":"ADDED","object":{"kind":"PartialObjectMetadata","metadata":{"name":"a","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{}}","team":"a"}}}}"#;
+    assert_eq!(
+        relayed(added).unwrap()["object"]["metadata"]["annotations"],
+        serde_json::json!({ "team": "a" })
+    );
+    let full = br#"{"type":"MODIFIED","object":{"kind":"Secret","metadata":{"name":"a"},"data":{"password":"aHVudGVyMg=="}}}"#;
+    assert_eq!(relayed(full), Err(Refusal::SecretAnswer));
+    let bookmark = br#"{"type":"BOOKMARK","object":{"kind":"Secret","metadata":{"resourceVersion":"42"},"data":{"password":"aHVudGVyMg=="}}}"#;
+    let kept = relayed(bookmark).unwrap();
+    assert_eq!(kept["object"]["metadata"]["resourceVersion"], "42");
+    assert!(!kept.to_string().contains("aHVudGVyMg"), "{kept}");
+    let error = br#"{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}}"#;
+    assert_eq!(relayed(error).unwrap()["object"]["code"], 410);
+    assert_eq!(
+        relayed(b"{\"type\":\"SURPRISE\"}"),
+        Err(Refusal::SecretAnswer)
+    );
+    assert_eq!(relayed(b"not json"), Err(Refusal::SecretAnswer));
+    let nodes = check_watch("/api/v1/nodes?watch=true", None).unwrap();
+    assert_eq!(check_watch_event(&nodes, full).unwrap(), &full[..]);
 }
 
 #[test]
@@ -282,6 +404,26 @@ proptest! {
             }
             prop_assert!(allowed.query.iter().all(|(key, _)| key != "watch"));
             prop_assert!(method == "GET" || rebuilt.starts_with("/apis/authorization.k8s.io/v1/s"));
+        }
+    }
+
+    /// Any text asked as a watch: no panic; whatever passes is a fixed point, a collection, and
+    /// never a Secret watch without the metadata-only `Accept`.
+    #[test]
+    fn whatever_is_watched_is_what_the_cluster_gets(
+        path in "(/[a-z0-9%.:?&=;+A-Z-]{0,12}){0,6}(\\?watch=true)?",
+        accept in prop::option::of(prop::sample::select(vec![METADATA, "application/json", "*/*"])),
+    ) {
+        if let Ok(allowed) = check_watch(&path, accept) {
+            let rebuilt = allowed.path_and_query();
+            prop_assert_eq!(check_watch(&rebuilt, accept), Ok(allowed.clone()));
+            let Target::Resource(resource) = &allowed.target else {
+                return Err(TestCaseError::fail("watched something other than a resource"));
+            };
+            prop_assert!(resource.name.is_none() && resource.subresource.is_none());
+            if resource.is_secret() {
+                prop_assert_eq!(accept, Some(METADATA));
+            }
         }
     }
 

@@ -15,14 +15,9 @@ pub(super) async fn health(
         endpoint,
         checks: required,
     } = check;
-    use http_body_util::BodyExt;
     let path = format!("{}?verbose", endpoint.path());
-    let request = http::Request::get(&path)
-        .body(kube::client::Body::empty())
-        .map_err(|e| ClusterError::Malformed(e.to_string()))?;
     let action = format!("get {}", endpoint.path());
-    let response = cluster.call(&action, cluster.client.send(request)).await?;
-    let code = response.status().as_u16();
+    let (code, body) = cluster.get_text(&path).await?;
     if code == 401 {
         return Err(ClusterError::Unauthorized {
             url: cluster.url.clone(),
@@ -34,11 +29,6 @@ pub(super) async fn health(
             message: format!("{path} is forbidden"),
         });
     }
-    let body = match tokio::time::timeout(cluster.timeout, response.into_body().collect()).await {
-        Err(_) => return Err(cluster.timed_out()),
-        Ok(Err(e)) => return Err(cluster.classify(&action, e)),
-        Ok(Ok(body)) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
-    };
     let checks: serde_json::Map<String, Value> = body
         .lines()
         .filter_map(|line| {

@@ -56,8 +56,8 @@ impl Watched {
     }
 }
 
-/// The objects a check reads; empty for a kind that reads no objects (health, version), which
-/// is asked again at an interval instead.
+/// The objects a check reads; empty for a kind that reads no objects (health, version), whose
+/// answer is asked again at an interval instead ([`probed`]).
 pub(super) fn watched(spec: &CheckSpec) -> Vec<Watched> {
     match spec {
         CheckSpec::Resource(check) => resource::watched(check),
@@ -65,6 +65,19 @@ pub(super) fn watched(spec: &CheckSpec) -> Vec<Watched> {
         CheckSpec::Access(check) => access::watched(check),
         CheckSpec::Event(check) => event::watched(check),
         CheckSpec::Health(_) | CheckSpec::Version(_) => Vec::new(),
+    }
+}
+
+/// The path a kind that reads no objects asks (health: its endpoint; version: `/version`), so
+/// that the live checks ask it once for everyone and re-run a step only when its answer changes.
+pub(super) fn probed(spec: &CheckSpec) -> Option<String> {
+    match spec {
+        CheckSpec::Health(check) => Some(format!("{}?verbose", check.endpoint.path())),
+        CheckSpec::Version(_) => Some("/version".to_owned()),
+        CheckSpec::Resource(_)
+        | CheckSpec::Count(_)
+        | CheckSpec::Access(_)
+        | CheckSpec::Event(_) => None,
     }
 }
 
