@@ -31,6 +31,8 @@ const START: &str = "/api/labs/ha-control-plane/steps/create-ha-cluster/start";
 const STREAM: &str = "/api/labs/ha-control-plane/live?page=/modules/cluster-architecture";
 /// Learners arriving at once.
 const AT_ONCE: usize = 16;
+/// Learners behind one address.
+const PER_ADDRESS: usize = 200;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -53,20 +55,28 @@ async fn run() {
     let pool = lectern::db::open(&db.parse().unwrap()).await.unwrap();
     portal::seed_learners(&pool, learners, PASSWORD).await;
     pool.close().await;
-    let (mut server, base) = portal::start_portal(&binary, &db, &cluster.kubeconfig).await;
+    let (server, base) = portal::start_portal(&binary, &db, &cluster.kubeconfig).await;
     let pid = server.id();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let mut server = KillOnDrop(server);
+    // Learners come from many addresses (the server caps connections per address): one client
+    // per 200 of them, each from its own loopback address.
+    let clients: Vec<reqwest::Client> = (0..learners.div_ceil(PER_ADDRESS))
+        .map(|n| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(0)
+                .local_address(std::net::IpAddr::from([127, 0, 1, n as u8 + 1]))
+                .build()
+                .unwrap()
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = rss_kib(pid);
 
     // Each learner signs in, starts the step and opens the page's stream, which stays open.
     let pages: Vec<reqwest::Response> = futures::stream::iter(0..learners)
         .map(|i| {
-            let (client, base) = (client.clone(), base.clone());
+            let (client, base) = (clients[i / PER_ADDRESS].clone(), base.clone());
             async move {
                 let name = format!("learner{i}");
                 let (token, csrf) = session::sign_in(&client, &base, &name, PASSWORD).await;
@@ -110,7 +120,7 @@ async fn run() {
     let cpu = cpu_seconds(pid) - cpu_before;
     let requests = cluster.requests()[requests_before..].to_vec();
     drop(pages);
-    let _ = server.kill();
+    server.0.kill().ok();
 
     println!(
         "{learners} learners, each with step 2 started and the module page's stream open; then {seconds} s with no change"
@@ -138,4 +148,13 @@ async fn run() {
         connected,
         (connected.saturating_sub(before)) as f64 / learners as f64
     );
+}
+
+/// The server process, stopped however the benchmark ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+    }
 }

@@ -939,14 +939,7 @@ impl tower::Service<http::Request<kube::client::Body>> for LinkService {
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_owned();
-            let headers = parts
-                .headers
-                .iter()
-                .filter(|(name, _)| protocol::relayed_header(name.as_str()))
-                .filter_map(|(name, value)| {
-                    Some((name.to_string(), value.to_str().ok()?.to_owned()))
-                })
-                .collect();
+            let headers = protocol::relayed_headers(&parts.headers);
             let is_watch = parts.method == http::Method::GET
                 && parts.uri.query().is_some_and(|query| {
                     url::form_urlencoded::parse(query.as_bytes())
@@ -1030,22 +1023,28 @@ mod tests {
         serde_json::to_string(up).unwrap()
     }
 
-    #[tokio::test]
-    async fn a_watch_read_too_slowly_is_cancelled_and_its_bytes_are_given_back() {
-        let (link, mut cancelled) = link();
-        let mut pending = Pending::default();
+    /// A watch asked and opened by the learner's side: its id and events.
+    async fn opened(link: &Link, pending: &mut Pending) -> (u64, EventStream) {
         let (reply, answer) = oneshot::channel();
         let permit = link.watches.clone().try_acquire_owned().unwrap();
         let id = pending.open(Waiting::Opening { reply, permit });
-        let opened = Up::Stream {
+        let stream = Up::Stream {
             id,
             status: 200,
             headers: vec![],
         };
-        pending.route(&frame(&opened), &link).unwrap();
-        let WatchAnswer::Stream { mut events, .. } = answer.await.unwrap() else {
-            panic!("not streamed");
-        };
+        pending.route(&frame(&stream), link).unwrap();
+        match answer.await.unwrap() {
+            WatchAnswer::Stream { events, .. } => (id, events),
+            WatchAnswer::Whole(_) => panic!("not streamed"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watch_read_too_slowly_is_cancelled_and_its_bytes_are_given_back() {
+        let (link, mut cancelled) = link();
+        let mut pending = Pending::default();
+        let (id, mut events) = opened(&link, &mut pending).await;
         assert_eq!(link.watches(), 1);
         let chunk = Up::Events {
             id,
@@ -1081,19 +1080,7 @@ mod tests {
     async fn a_dropped_watch_gives_back_what_it_held_unread() {
         let (link, mut cancelled) = link();
         let mut pending = Pending::default();
-        let (reply, answer) = oneshot::channel();
-        let permit = link.watches.clone().try_acquire_owned().unwrap();
-        let id = pending.open(Waiting::Opening { reply, permit });
-        let opened = Up::Stream {
-            id,
-            status: 200,
-            headers: vec![],
-        };
-        pending.route(&frame(&opened), &link).unwrap();
-        let events = match answer.await.unwrap() {
-            WatchAnswer::Stream { events, .. } => events,
-            WatchAnswer::Whole(_) => panic!("not streamed"),
-        };
+        let (id, events) = opened(&link, &mut pending).await;
         let line = Up::Events {
             id,
             body: protocol::encode_body(b"{\"type\":\"ADDED\"}\n"),

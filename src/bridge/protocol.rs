@@ -172,6 +172,16 @@ pub fn relayed_header(name: &str) -> bool {
     )
 }
 
+/// The headers of a request or response that cross the bridge ([`relayed_header`]), as frames
+/// carry them.
+pub fn relayed_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(name, _)| relayed_header(name.as_str()))
+        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

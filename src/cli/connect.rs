@@ -274,12 +274,7 @@ async fn relay(
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
-    let headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .filter(|(name, _)| protocol::relayed_header(name.as_str()))
-        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
-        .collect();
+    let headers = protocol::relayed_headers(response.headers());
     let body = match tokio::time::timeout(cluster.timeout, response.into_body().collect()).await {
         Ok(Ok(body)) => body.to_bytes(),
         Ok(Err(e)) => return refused(502, format!("your cluster's answer broke off: {e}")),
@@ -425,12 +420,7 @@ async fn relay_watch(
         Ok(Ok(response)) => response,
     };
     let status = response.status().as_u16();
-    let headers: Vec<(String, String)> = response
-        .headers()
-        .iter()
-        .filter(|(name, _)| protocol::relayed_header(name.as_str()))
-        .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
-        .collect();
+    let headers = protocol::relayed_headers(response.headers());
     if status != 200 {
         let collected = tokio::time::timeout(cluster.timeout, response.into_body().collect()).await;
         let answer = match collected {

@@ -146,6 +146,30 @@ async fn portal_with(learners: &[&str]) -> TestApp {
     app
 }
 
+/// Starts step 2 and follows it on the module page's stream: the stream, and the first
+/// `following` event past connecting (watching, or polling and why).
+async fn follow_step_2(browser: &Browser<'_>) -> (Events, Value) {
+    let started = browser
+        .post_json(
+            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
+            "{}",
+        )
+        .await;
+    assert_eq!(started.status(), StatusCode::OK);
+    let mut events = Events::new(
+        browser
+            .get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
+            .await,
+    );
+    let following = events
+        .until(Duration::from_secs(15), |e| {
+            e.name == "following" && e.json()["mode"] != "connecting"
+        })
+        .await
+        .json();
+    (events, following)
+}
+
 async fn check(browser: &Browser<'_>, step: &str) -> Value {
     let response = browser
         .post_json(
@@ -279,23 +303,7 @@ async fn a_step_followed_through_lectern_connect_is_watched_and_its_watches_end_
     let app = portal_with(&["ada"]).await;
     let ada = signed_in(&app, "ada").await;
     let bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
-    let started = ada
-        .post_json(
-            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
-            "{}",
-        )
-        .await;
-    assert_eq!(started.status(), StatusCode::OK);
-    let mut events = Events::new(
-        ada.get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
-            .await,
-    );
-    let following = events
-        .until(Duration::from_secs(15), |e| {
-            e.name == "following" && e.json()["mode"] != "connecting"
-        })
-        .await
-        .json();
+    let (mut events, following) = follow_step_2(&ada).await;
     assert_eq!(following["mode"], "watching", "{following}");
     assert!(
         cluster.watches_of("nodes") >= 1,
@@ -439,23 +447,8 @@ async fn a_version_1_bridge_still_works_polled_and_asked_to_upgrade() {
         page.contains("speaks bridge protocol version 1, which relays no watches"),
         "{page}"
     );
-    let started = ada
-        .post_json(
-            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
-            "{}",
-        )
-        .await;
-    assert_eq!(started.status(), StatusCode::OK);
-    let mut events = Events::new(
-        ada.get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
-            .await,
-    );
-    let following = events
-        .until(Duration::from_secs(15), |e| {
-            e.name == "following" && e.json()["mode"] == "polling"
-        })
-        .await
-        .json();
+    let (mut events, following) = follow_step_2(&ada).await;
+    assert_eq!(following["mode"], "polling", "{following}");
     let message = following["message"].as_str().unwrap();
     assert!(
         message.starts_with(
@@ -1126,23 +1119,7 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
 
     // A step followed on the other server is watched through the holder, as it happens.
     cluster.set_objects(kind::single_node_cluster("kind"));
-    let started = ada
-        .post_json(
-            "/api/labs/ha-control-plane/steps/create-ha-cluster/start",
-            "{}",
-        )
-        .await;
-    assert_eq!(started.status(), StatusCode::OK);
-    let mut events = Events::new(
-        ada.get("/api/labs/ha-control-plane/live?page=/modules/cluster-architecture")
-            .await,
-    );
-    let following = events
-        .until(Duration::from_secs(15), |e| {
-            e.name == "following" && e.json()["mode"] != "connecting"
-        })
-        .await
-        .json();
+    let (mut events, following) = follow_step_2(&ada).await;
     assert_eq!(following["mode"], "watching", "{following}");
     let held = holder.app.reach.bridges.get(learner).unwrap();
     assert!(held.watches() >= 1, "the holder relays the other's watches");
