@@ -166,6 +166,10 @@
   // A pass is kept: once a step passed, a later failing run says what fails now, and the step
   // stays marked passed.
   function showRun(box, run) {
+    // The same run arrives twice on the page that asked for it (its answer, and the learner's
+    // event stream, which tells every open page): drawn once, so focus and reading stay put.
+    if (run.id && box.dataset.shownRun === String(run.id)) { return; }
+    if (run.id) { box.dataset.shownRun = String(run.id); }
     var results = box.querySelector(".check-results");
     var kept = run.status !== "passed" && run.passed_at;
     markStep(box, kept ? "passed" : run.status);

@@ -1555,3 +1555,48 @@ async fn a_hostile_portal_watches_only_what_it_may_read_and_secrets_as_metadata(
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drill_passes_done_with_the_page_closed_and_the_bridge_connected() {
+    let before = kind::with_monitoring_rbac(kind::ha_cluster());
+    let cluster = FakeCluster::start(before.clone()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let _bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
+    let step = "/api/labs/ha-control-plane/steps/lose-a-control-plane-node";
+    let started = ada.post_json(&format!("{step}/start"), "{}").await;
+    assert_eq!(started.status(), StatusCode::OK);
+    // No page of the learner's is open: the step is followed all the same.
+    for _ in 0..200 {
+        if cluster.watches_of("leases") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(cluster.watches_of("leases") > 0, "{:?}", cluster.served());
+    let mut outage = before.clone();
+    kind::pause_node(&mut outage, "k8s-ha-control-plane");
+    kind::create_probe(&mut outage);
+    cluster.set_objects(outage);
+    let mut latest = Value::Null;
+    for _ in 0..200 {
+        latest = ada
+            .get(&format!("{step}/runs/latest"))
+            .await
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if latest["status"] == "passed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(latest["status"], "passed", "{latest}");
+    assert_eq!(latest["via"], "bridge");
+    assert!(latest["passed_at"].is_string(), "{latest}");
+    // The node comes back: the pass from the outage is kept.
+    cluster.set_objects(before);
+    let again = check(&ada, "lose-a-control-plane-node").await;
+    assert_eq!(again["status"], "failed", "the outage is over");
+    assert_eq!(again["passed_at"], latest["passed_at"], "{again}");
+}
