@@ -305,9 +305,17 @@ async fn a_step_followed_through_lectern_connect_is_watched_and_its_watches_end_
     let bridge = connect(&app, &ada, "ada", &cluster.kubeconfig).await;
     let (mut events, following) = follow_step_2(&ada).await;
     assert_eq!(following["mode"], "watching", "{following}");
-    assert!(
-        cluster.watches_of("nodes") >= 1,
-        "the watch reached the learner's cluster through the bridge: {:?}",
+    // Step 2's four node watches (each lists, then watches) reach the learner's cluster.
+    for _ in 0..100 {
+        if cluster.watches_of("nodes") >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        cluster.watches_of("nodes"),
+        4,
+        "the watches reached the learner's cluster through the bridge: {:?}",
         cluster.served()
     );
     let link = app
@@ -1122,7 +1130,14 @@ async fn a_check_reaching_the_other_replica_is_relayed_through_the_one_holding_t
     let (mut events, following) = follow_step_2(&ada).await;
     assert_eq!(following["mode"], "watching", "{following}");
     let held = holder.app.reach.bridges.get(learner).unwrap();
-    assert!(held.watches() >= 1, "the holder relays the other's watches");
+    // Each watcher lists, then watches: the watches follow the first picture.
+    for _ in 0..100 {
+        if cluster.watches_of("nodes") >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held.watches() >= 4, "the holder relays the other's watches");
     cluster.set_objects(kind::lab_complete());
     events
         .until(Duration::from_secs(5), |e| {
