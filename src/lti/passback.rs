@@ -264,10 +264,8 @@ fn module_score(
         "scoreGiven": progress.steps_passed as u32 + progress.points_scored,
         "scoreMaximum": progress.steps_total as u32 + points,
         "comment": format!(
-            "Lab: {} of {} steps passed{}. Questions: {} of {} points in graded questions{}.",
-            progress.steps_passed,
-            progress.steps_total,
-            progress.last_passed_at.as_deref().and_then(crate::clock::readable).map(|at| format!(" (the last at {at})")).unwrap_or_default(),
+            "{} Questions: {} of {} points in graded questions{}.",
+            lab_summary(progress),
             progress.points_scored,
             progress.points_graded,
             if pending > 0 { format!("; {pending} points not graded yet") } else { String::new() }
@@ -276,6 +274,21 @@ fn module_score(
         "activityProgress": if progress.complete { "Completed" } else { "InProgress" },
         "gradingProgress": if pending == 0 { "FullyGraded" } else { "Pending" },
     })
+}
+
+/// The lab part of a module's score comment: steps passed (a pass is kept), and when the last
+/// of them first passed.
+fn lab_summary(progress: &crate::progress::ModuleProgress) -> String {
+    let last = progress
+        .last_passed_at
+        .as_deref()
+        .and_then(crate::clock::readable)
+        .map(|at| format!(" (the last at {at})"))
+        .unwrap_or_default();
+    format!(
+        "Lab: {} of {} steps passed{last}.",
+        progress.steps_passed, progress.steps_total
+    )
 }
 
 /// A submitted answer's score: the points once the learner can see them (a choice question at
@@ -562,4 +575,35 @@ pub struct FailingScore {
     pub next_try: String,
     /// Why the last try failed.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lab_summary_says_when_the_last_step_passed() {
+        let mut progress = crate::progress::ModuleProgress {
+            module_id: "cluster-architecture".to_owned(),
+            title: "Cluster architecture".to_owned(),
+            opened: true,
+            steps_total: 11,
+            steps_passed: 0,
+            last_passed_at: None,
+            questions_total: 0,
+            questions_answered: 0,
+            points_scored: 0,
+            points_graded: 0,
+            next_step: None,
+            complete: false,
+            last_opened_at: None,
+        };
+        assert_eq!(lab_summary(&progress), "Lab: 0 of 11 steps passed.");
+        progress.steps_passed = 5;
+        progress.last_passed_at = Some("2026-12-05T10:33:07.125Z".to_owned());
+        assert_eq!(
+            lab_summary(&progress),
+            "Lab: 5 of 11 steps passed (the last at 5 Dec 2026, 10:33 UTC)."
+        );
+    }
 }
