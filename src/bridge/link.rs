@@ -143,14 +143,7 @@ impl Link {
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Relayed, LinkError> {
-        let closed = || {
-            LinkError::Closed(
-                self.close_reason
-                    .lock()
-                    .map(|r| r.clone())
-                    .unwrap_or_default(),
-            )
-        };
+        let closed = || self.closed_error();
         let _permit = self.in_flight.acquire().await.map_err(|_| closed())?;
         let (reply, answer) = oneshot::channel();
         let command = Command::Relay {
@@ -176,14 +169,7 @@ impl Link {
         if !self.info.streams_watches() {
             return Ok(WatchAnswer::Whole(no_watches()));
         }
-        let closed = || {
-            LinkError::Closed(
-                self.close_reason
-                    .lock()
-                    .map(|r| r.clone())
-                    .unwrap_or_default(),
-            )
-        };
+        let closed = || self.closed_error();
         let Ok(permit) = self.watches.clone().try_acquire_owned() else {
             return Ok(WatchAnswer::Whole(refusal(
                 429,
@@ -208,6 +194,16 @@ impl Link {
                 OPEN_WITHIN.as_secs()
             ))),
         }
+    }
+
+    /// Why the connection closed, as the error its waiting requests get.
+    fn closed_error(&self) -> LinkError {
+        LinkError::Closed(
+            self.close_reason
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// How many watches are open (or opening) on this bridge.
@@ -394,24 +390,25 @@ impl Bridges {
         })
     }
 
+    /// The learner's bridge held here, for a request from another server.
+    fn held_here(&self, learner_id: i64) -> Result<Arc<Link>, LinkError> {
+        self.get(learner_id).ok_or_else(|| {
+            LinkError::Closed("the bridge is no longer connected to this server".to_owned())
+        })
+    }
+
     /// For another server: relays one request over the learner's bridge held here.
     pub async fn relay_for_peer(
         &self,
         learner_id: i64,
         request: RelayRequest,
     ) -> Result<RelayAnswer, LinkError> {
-        let link = self.get(learner_id).ok_or_else(|| {
-            LinkError::Closed("the bridge is no longer connected to this server".to_owned())
-        })?;
+        let link = self.held_here(learner_id)?;
         let body = protocol::decode_body(&request.body).map_err(LinkError::Closed)?;
         let relayed = link
             .relay(&request.method, &request.path, request.headers, body)
             .await?;
-        Ok(RelayAnswer {
-            status: relayed.status,
-            headers: relayed.headers,
-            body: protocol::encode_body(&relayed.body),
-        })
+        Ok(RelayAnswer::from(relayed))
     }
 
     /// For another server: opens a watch over the learner's bridge held here.
@@ -420,9 +417,7 @@ impl Bridges {
         learner_id: i64,
         request: RelayRequest,
     ) -> Result<WatchAnswer, LinkError> {
-        let link = self.get(learner_id).ok_or_else(|| {
-            LinkError::Closed("the bridge is no longer connected to this server".to_owned())
-        })?;
+        let link = self.held_here(learner_id)?;
         link.watch(&request.path, request.headers).await
     }
 
@@ -848,16 +843,11 @@ impl Drop for WatchEvents {
 
 /// The answer to a watch asked of a version-1 bridge, for the watcher to poll instead.
 fn no_watches() -> Relayed {
-    let body = serde_json::json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": "your lectern connect is version 1 and relays no watches: install a newer lectern and run lectern connect again to see changes as they happen",
-        "reason": NO_WATCHES_REASON, "code": 403,
-    });
-    Relayed {
-        status: 403,
-        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
-        body: body.to_string().into_bytes(),
-    }
+    status_answer(
+        403,
+        NO_WATCHES_REASON,
+        "your lectern connect is version 1 and relays no watches: install a newer lectern and run lectern connect again to see changes as they happen",
+    )
 }
 
 /// The `reason` of the `Status` a version-1 bridge's watch is answered with, by which the
@@ -871,13 +861,27 @@ fn refusal(status: u16, reason: &str) -> Relayed {
     } else {
         502
     };
+    let why = if status == 403 {
+        "Forbidden"
+    } else {
+        "ServiceUnavailable"
+    };
+    status_answer(
+        status,
+        why,
+        &format!("the learner's lectern connect refused this request: {reason}"),
+    )
+}
+
+/// An answer the portal gives in the cluster's place: a failure `Status`, as an API server
+/// writes one.
+fn status_answer(code: u16, reason: &str, message: &str) -> Relayed {
     let body = serde_json::json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": format!("the learner's lectern connect refused this request: {reason}"),
-        "reason": if status == 403 { "Forbidden" } else { "ServiceUnavailable" }, "code": status,
+        "message": message, "reason": reason, "code": code,
     });
     Relayed {
-        status,
+        status: code,
         headers: vec![("content-type".to_owned(), "application/json".to_owned())],
         body: body.to_string().into_bytes(),
     }

@@ -185,6 +185,27 @@ pub struct RelayAnswer {
     pub body: String,
 }
 
+impl From<Relayed> for RelayAnswer {
+    fn from(relayed: Relayed) -> Self {
+        Self {
+            status: relayed.status,
+            headers: relayed.headers,
+            body: super::protocol::encode_body(&relayed.body),
+        }
+    }
+}
+
+impl RelayAnswer {
+    /// The answer as the holder relayed it, its body decoded.
+    fn into_relayed(self) -> Result<Relayed, String> {
+        Ok(Relayed {
+            status: self.status,
+            headers: self.headers,
+            body: super::protocol::decode_body(&self.body)?,
+        })
+    }
+}
+
 /// A line for the learner's terminal.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct NoteRequest {
@@ -274,11 +295,7 @@ impl RemoteLink {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         self.relayed.fetch_add(1, Ordering::Relaxed);
-        Ok(Relayed {
-            status: answer.status,
-            headers: answer.headers,
-            body: super::protocol::decode_body(&answer.body).map_err(unreachable)?,
-        })
+        answer.into_relayed().map_err(unreachable)
     }
 
     /// Has the holder open a watch on the learner's cluster: the holder answers with the events
@@ -322,11 +339,9 @@ impl RemoteLink {
                 .json()
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
-            return Ok(WatchAnswer::Whole(Relayed {
-                status: answer.status,
-                headers: answer.headers,
-                body: super::protocol::decode_body(&answer.body).map_err(unreachable)?,
-            }));
+            return Ok(WatchAnswer::Whole(
+                answer.into_relayed().map_err(unreachable)?,
+            ));
         };
         let headers = response
             .headers()

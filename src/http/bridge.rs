@@ -325,12 +325,9 @@ pub(super) async fn watch_for_peer(
 ) -> Result<Response, Error> {
     peer(&app, &headers)?;
     match app.reach.bridges.watch_for_peer(learner_id, request).await {
-        Ok(bridge::WatchAnswer::Whole(relayed)) => Ok(Json(bridge::peers::RelayAnswer {
-            status: relayed.status,
-            headers: relayed.headers,
-            body: bridge::protocol::encode_body(&relayed.body),
-        })
-        .into_response()),
+        Ok(bridge::WatchAnswer::Whole(relayed)) => {
+            Ok(Json(bridge::peers::RelayAnswer::from(relayed)).into_response())
+        }
         Ok(bridge::WatchAnswer::Stream {
             status,
             headers,
