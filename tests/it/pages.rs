@@ -49,11 +49,11 @@ async fn code_is_highlighted_on_the_server_and_diagrams_are_left_to_mermaid() {
     let app = TestApp::spawn().await;
     let html = app.get_ok_text(MODULE).await;
     assert!(
-        html.contains(r#"<code class="language-bash"><span class="hl-source hl-shell hl-bash">"#),
+        html.contains(r#"<code class="language-bash"><span class="hl-function">docker</span>"#),
         "bash not highlighted"
     );
     assert!(
-        html.contains(r#"<code class="language-yaml"><span class="hl-source hl-yaml">"#),
+        html.contains(r#"<span class="hl-tag">apiVersion</span>: <span class="hl-string">rbac.authorization.k8s.io/v1"#),
         "yaml not highlighted"
     );
     assert!(html.contains(r#"<button type="button" class="copy" hidden>Copy</button>"#));
@@ -122,7 +122,10 @@ async fn github_flavoured_markdown_renders() {
             .nth(1)
             .expect(lang);
         assert!(
-            block.starts_with("<span class=\"hl-source"),
+            block
+                .split("</code>")
+                .next()
+                .is_some_and(|code| code.contains("<span class=\"hl-")),
             "{lang} not highlighted"
         );
     }
