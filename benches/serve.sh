@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Serving speed, measured: Lectern's module 01 page against nginx serving the very same HTML as a
-# static file, side by side on loopback, loaded with wrk. Also Lectern's cold start (process start to
+# Serving speed, measured: Lectern's module 01 page and its course home (with the learner's progress,
+# kept in memory between writes) against nginx serving the very same HTML as static files, side by
+# side on loopback, loaded with wrk. Also Lectern's cold start (process start to
 # first /healthz answer) and its resident memory after the load.
 #
 #   benches/serve.sh                 # needs nginx-light (or nginx), wrk and python3; installs the first two
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-"64 256"}
 PAGE=/modules/cluster-architecture
+HOME_PAGE=/
 LECTERN_PORT=18181
 NGINX_PORT=18182
 
@@ -63,6 +65,7 @@ wait_for "http://127.0.0.1:$LECTERN_PORT/healthz"
 
 mkdir -p "$work/www"
 curl -fs "http://127.0.0.1:$LECTERN_PORT$PAGE" > "$work/www/module.html"
+curl -fs "http://127.0.0.1:$LECTERN_PORT$HOME_PAGE" > "$work/www/home.html"
 cat > "$work/nginx.conf" <<CONF
 worker_processes auto;
 daemon off;
@@ -78,6 +81,7 @@ http {
     listen 127.0.0.1:$NGINX_PORT;
     root $work/www;
     location = $PAGE { default_type text/html; try_files /module.html =404; }
+    location = $HOME_PAGE { default_type text/html; try_files /home.html =404; }
   }
 }
 CONF
@@ -97,19 +101,21 @@ load() {
   python3 -c "import sys,re; v,u=re.match(r'([\d.]+)(us|ms|s)',sys.argv[2]).groups(); print(sys.argv[1], float(v)*{'us':0.001,'ms':1,'s':1000}[u])" "$rps" "$p99"
 }
 
-SIZE=$(wc -c < "$work/www/module.html")
-echo "Module 01 page: $SIZE bytes; wrk -t2, ${DURATION}s per run; $(nproc) cores; $(date -u +%Y-%m-%d)"
-printf '%-12s %14s %14s %12s %12s %10s %10s\n' connections "lectern req/s" "nginx req/s" "lectern p99" "nginx p99" "throughput" "p99 ratio"
-for c in $CONNECTIONS; do
-  wrk -t2 -c"$c" -d2s "http://127.0.0.1:$LECTERN_PORT$PAGE" >/dev/null   # warm-up
-  wrk -t2 -c"$c" -d2s "http://127.0.0.1:$NGINX_PORT$PAGE" >/dev/null
-  read -r l_rps l_p99 < <(load "http://127.0.0.1:$LECTERN_PORT$PAGE" "$c")
-  read -r n_rps n_p99 < <(load "http://127.0.0.1:$NGINX_PORT$PAGE" "$c")
-  python3 - "$c" "$l_rps" "$n_rps" "$l_p99" "$n_p99" <<'PY'
+echo "Module 01 page: $(wc -c < "$work/www/module.html") bytes; course home: $(wc -c < "$work/www/home.html") bytes; wrk -t2, ${DURATION}s per run; $(nproc) cores; $(date -u +%Y-%m-%d)"
+printf '%-12s %-12s %14s %14s %12s %12s %10s %10s\n' page connections "lectern req/s" "nginx req/s" "lectern p99" "nginx p99" "throughput" "p99 ratio"
+for page in "$PAGE" "$HOME_PAGE"; do
+  label=module; [ "$page" = "$HOME_PAGE" ] && label=home
+  for c in $CONNECTIONS; do
+    wrk -t2 -c"$c" -d2s "http://127.0.0.1:$LECTERN_PORT$page" >/dev/null   # warm-up
+    wrk -t2 -c"$c" -d2s "http://127.0.0.1:$NGINX_PORT$page" >/dev/null
+    read -r l_rps l_p99 < <(load "http://127.0.0.1:$LECTERN_PORT$page" "$c")
+    read -r n_rps n_p99 < <(load "http://127.0.0.1:$NGINX_PORT$page" "$c")
+    python3 - "$label" "$c" "$l_rps" "$n_rps" "$l_p99" "$n_p99" <<'PY'
 import sys
-c, lr, nr, lp, np_ = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{c:<12} {lr:>14,.0f} {nr:>14,.0f} {lp:>10.2f}ms {np_:>10.2f}ms {lr / nr:>9.0%} {lp / np_:>9.2f}x")
+label, c, lr, nr, lp, np_ = sys.argv[1], sys.argv[2], *map(float, sys.argv[3:])
+print(f"{label:<12} {c:<12} {lr:>14,.0f} {nr:>14,.0f} {lp:>10.2f}ms {np_:>10.2f}ms {lr / nr:>9.0%} {lp / np_:>9.2f}x")
 PY
+  done
 done
 RSS_KB=$(awk '/^VmRSS:/ {print $2}' "/proc/$LECTERN_PID/status")
 echo "Lectern cold start (process start to first /healthz answer, median of 7): ${COLD} ms   (target < 100 ms)"

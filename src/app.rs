@@ -11,7 +11,7 @@ use crate::config::ServeArgs;
 use crate::content::{CourseFiles, Diagnostic, InvalidCourse};
 use crate::db::{self, DbError};
 use crate::labs::ClusterCache;
-use crate::progress::VisitRecorder;
+use crate::progress::ProgressMemory;
 use crate::quota::Quotas;
 use crate::render::{self, Highlighter, RenderedCourse};
 use crate::site::{LiveSite, Site};
@@ -31,8 +31,8 @@ pub struct App {
     pub assets: Assets,
     /// The Argon2 pool (portal mode).
     pub passwords: Passwords,
-    /// Module visits, written at most once a minute per learner and module.
-    pub visits: VisitRecorder,
+    /// Learners' progress as pages show it, kept between views, and their module visits.
+    pub progress: Arc<ProgressMemory>,
     /// How learners' clusters are reached: connections reused across runs, learners' live
     /// `lectern connect` bridges, the server's own kubeconfig.
     pub reach: crate::labs::Reach,
@@ -81,7 +81,13 @@ impl App {
     /// Loads and renders the course, opens the database, and indexes the static files.
     pub async fn build(config: ServeArgs) -> Result<AppState, StartError> {
         let sso_settings = sso_settings(&config)?;
-        let highlighter = tokio::task::spawn_blocking(Highlighter::default);
+        // The grammars load and the course renders while the database opens and migrates.
+        let content = config.content.clone();
+        let rendering = tokio::task::spawn_blocking(move || {
+            let highlighter = Highlighter::default();
+            let course = load_course(content.as_deref(), &highlighter);
+            (highlighter, course)
+        });
         let holder = format!(
             "process {}, started to listen on {}",
             std::process::id(),
@@ -90,12 +96,13 @@ impl App {
         // Locked before it is opened: a second server must not touch the file at all.
         let server_lock = db::lock_for_serving(&config.db.location(), &holder)?;
         let db = db::open(&config.db.location()).await?;
-        let highlighter = highlighter.await.unwrap_or_default();
-        let course = load_course(config.content.as_deref(), &highlighter).map_err(|errors| {
-            StartError::InvalidContent {
-                source_name: source_name(config.content.as_deref()),
-                errors: InvalidCourse(errors),
-            }
+        // A panic while rendering stays the panic it was, as when it rendered on this task.
+        let (highlighter, course) = rendering
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let course = course.map_err(|errors| StartError::InvalidContent {
+            source_name: source_name(config.content.as_deref()),
+            errors: InvalidCourse(errors),
         })?;
         crate::assess::rubrics::sync(&db, &course.course)
             .await
@@ -131,10 +138,12 @@ impl App {
             server_default: config.cluster.connect_options(),
             portal: config.portal,
         };
+        let progress = Arc::new(ProgressMemory::default());
         let live = crate::live::Live::new(
             reach.clone(),
             db.clone(),
             site.clone(),
+            progress.clone(),
             crate::live::IDLE_BOUND,
         );
         let runs = crate::progress::RunFeed::start(db.clone());
@@ -145,7 +154,7 @@ impl App {
             highlighter,
             assets,
             passwords: Passwords::default(),
-            visits: VisitRecorder::default(),
+            progress,
             reach,
             live,
             runs,

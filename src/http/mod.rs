@@ -228,6 +228,10 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(metrics::on_main_address))
         .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            pages::forget_progress_after_writes,
+        ))
         .layer(axum::middleware::from_fn_with_state(app.clone(), session::gate))
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard::guard))
         .layer(axum::middleware::from_fn_with_state(app.clone(), error::render))

@@ -4,8 +4,9 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
@@ -46,7 +47,11 @@ pub(super) async fn module(
         &visitor,
     )
     .await?;
-    if let Err(e) = app.visits.opened(&app.db, visitor.learner_id(), &id).await {
+    if let Err(e) = app
+        .progress
+        .opened(&app.db, visitor.learner_id(), &id)
+        .await
+    {
         tracing::warn!(error = %e, "could not record a module visit");
     }
     Ok(response)
@@ -82,6 +87,30 @@ pub(super) async fn course_file(
         &content_type,
         body.clone(),
     ))
+}
+
+/// After a request that may write (any method but `GET`, `HEAD`, `OPTIONS`), forgets the
+/// progress kept for pages: the learner's own, or everyone's after a staff member's (a grade
+/// released changes the learners'). Anonymous requests change no one's progress.
+pub(super) async fn forget_progress_after_writes(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let visitor = writes
+        .then(|| request.extensions().get::<Visitor>().cloned())
+        .flatten();
+    let response = next.run(request).await;
+    match visitor {
+        Some(visitor) if visitor.sees_grading_material() => app.progress.everyone_changed(),
+        Some(visitor) => app.progress.learner_changed(visitor.learner_id()),
+        None => {}
+    }
+    response
 }
 
 /// Any other path.
@@ -149,7 +178,9 @@ struct ProgressSection<'a> {
 }
 
 async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result<String, Error> {
-    let progress = progress::for_learner(&app.db, site.course(), visitor.learner_id())
+    let progress = app
+        .progress
+        .for_learner(&app.db, site.course(), visitor.learner_id())
         .await
         .map_err(Error::from)?;
     let continue_at = progress

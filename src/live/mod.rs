@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, watch};
 pub use watches::{POLL_EVERY, WatchMode, Watches};
 
 use crate::labs::{self, RecordedRun, RunError, Status};
+use crate::progress::ProgressMemory;
 use crate::site::LiveSite;
 
 /// How long a started step is followed with none of the learner's pages open.
@@ -123,6 +124,8 @@ struct Inner {
     watches: Watches,
     idle_bound: Duration,
     learners: Mutex<HashMap<i64, Arc<Learner>>>,
+    /// Told of each pass a follower records, so pages show it at once.
+    progress: Arc<ProgressMemory>,
 }
 
 /// One learner's followed steps and open pages.
@@ -168,6 +171,7 @@ impl Live {
         reach: labs::Reach,
         pool: sqlx::AnyPool,
         site: Arc<LiveSite>,
+        progress: Arc<ProgressMemory>,
         idle_bound: Duration,
     ) -> Self {
         Self {
@@ -178,6 +182,7 @@ impl Live {
                 watches: Watches::default(),
                 idle_bound,
                 learners: Mutex::default(),
+                progress,
             }),
         }
     }
@@ -461,6 +466,9 @@ impl Follower {
                     &mut moment,
                 )
                 .await?;
+                if passed {
+                    inner.progress.learner_changed(self.learner_id);
+                }
                 self.publish(Update::Verdict {
                     run: Box::new(recorded),
                 });

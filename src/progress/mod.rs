@@ -4,19 +4,19 @@
 
 mod feed;
 mod history;
+mod memory;
 mod picture;
 mod store;
 
 pub use feed::RunFeed;
 pub use history::{HistoryEntry, learner_history};
+pub use memory::{FRESH_FOR, ProgressMemory};
 pub use picture::{
     Cell, CellState, CohortPicture, Column, FunnelStep, InProgress, Row, Stuck, cohort_picture,
 };
 pub use store::{cohorts, member};
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sqlx::AnyPool;
@@ -128,18 +128,36 @@ pub async fn with_answers(
     answered: &HashMap<(String, String), crate::assess::VisibleScore>,
 ) -> Result<CourseProgress, sqlx::Error> {
     let visits = store::visits(pool, learner_id).await?;
-    let passed: HashMap<(String, String), String> = store::passed_steps(pool, learner_id)
+    let passed = passed_steps(pool, learner_id).await?;
+    Ok(computed(course, &visits, &passed, answered))
+}
+
+/// A learner's passed steps: (lab, step) → when it first passed.
+async fn passed_steps(
+    pool: &AnyPool,
+    learner_id: i64,
+) -> Result<HashMap<(String, String), String>, sqlx::Error> {
+    Ok(store::passed_steps(pool, learner_id)
         .await?
         .into_iter()
         .map(|(lab, step, at)| ((lab, step), at))
-        .collect();
-    Ok(CourseProgress {
+        .collect())
+}
+
+/// A learner's progress in `course` from what they did.
+fn computed(
+    course: &Course,
+    visits: &HashMap<String, String>,
+    passed: &HashMap<(String, String), String>,
+    answered: &HashMap<(String, String), crate::assess::VisibleScore>,
+) -> CourseProgress {
+    CourseProgress {
         modules: course
             .modules
             .iter()
-            .map(|m| module_progress(m, &visits, &passed, answered))
+            .map(|m| module_progress(m, visits, passed, answered))
             .collect(),
-    })
+    }
 }
 
 fn module_progress(
@@ -196,39 +214,6 @@ fn module_progress(
             && questions_answered == module.questions.len(),
         next_step,
         last_opened_at,
-    }
-}
-
-/// Records module visits at most once a minute per learner and module, so page views stay reads.
-#[derive(Debug, Default)]
-pub struct VisitRecorder {
-    recent: Mutex<HashMap<i64, HashMap<String, Instant>>>,
-}
-
-/// How often a repeated visit is written.
-const VISIT_RESOLUTION: Duration = Duration::from_secs(60);
-
-impl VisitRecorder {
-    /// Records that `learner_id` opened `module_id`, unless that was recorded within the last minute.
-    pub async fn opened(
-        &self,
-        pool: &AnyPool,
-        learner_id: i64,
-        module_id: &str,
-    ) -> Result<(), sqlx::Error> {
-        {
-            // Looked up by `&str`, so the common case (recorded recently) allocates nothing.
-            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-            let modules = recent.entry(learner_id).or_default();
-            match modules.get_mut(module_id) {
-                Some(at) if at.elapsed() < VISIT_RESOLUTION => return Ok(()),
-                Some(at) => *at = Instant::now(),
-                None => {
-                    modules.insert(module_id.to_owned(), Instant::now());
-                }
-            }
-        }
-        store::record_visit(pool, learner_id, module_id).await
     }
 }
 

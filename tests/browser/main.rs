@@ -837,6 +837,59 @@ async fn pair_connect_and_check(
         summary.text().await?
     );
 
+    // The drill, done with the page closed: Start, leave the page, pause a node; the pass is
+    // there on coming back, and kept once the node is back.
+    const DRILL: &str = ".check[data-step='lose-a-control-plane-node']";
+    let healthy = kind::with_monitoring_rbac(kind::ha_cluster());
+    cluster.set_objects(healthy.clone());
+    click(browser, &format!("{DRILL} .start-button:not([hidden])")).await?;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{DRILL} .check-live:not([hidden])")))
+        .await?;
+    browser.goto(&app.url("/connect")).await?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.watches_of("leases") == 0 {
+        assert!(Instant::now() < deadline, "the drill is not watched");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut outage = healthy.clone();
+    kind::pause_node(&mut outage, "k8s-ha-control-plane");
+    kind::create_probe(&mut outage);
+    cluster.set_objects(outage);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        browser
+            .goto(&app.url("/modules/cluster-architecture"))
+            .await?;
+        browser
+            .wait()
+            .for_element(Locator::Css(&format!("{DRILL} .check-button")))
+            .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let marks = passed_marks(browser).await?;
+        if marks
+            .to_string()
+            .contains("#step-5-lose-a-control-plane-node")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the drill never passed: {marks}");
+    }
+    cluster.set_objects(healthy);
+    click(browser, &format!("{DRILL} .check-button:not([hidden])")).await?;
+    let kept = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{DRILL} .check-pass-kept")))
+        .await?;
+    assert!(
+        kept.text().await?.contains("is kept"),
+        "{}",
+        kept.text().await?
+    );
+
     // The learner stops lectern connect: the panel says so, still without a reload.
     if let Some(mut child) = bridge.take() {
         child.kill().await.ok();

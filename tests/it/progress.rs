@@ -125,6 +125,49 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     assert!(home.contains("100% of the course's lab steps and questions"));
 }
 
+/// The home page's progress comes from memory between writes; a pass that `lectern lab check`
+/// records beside the server (another process, the same database) shows within
+/// `progress::FRESH_FOR`, the longest anything is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_recorded_by_another_process_shows_on_the_home_page_within_a_second() {
+    let cluster = FakeCluster::start(kind::lab_complete()).await;
+    let app = TestApp::spawn_with_cluster(&cluster.kubeconfig).await;
+    let home = app.get_ok_text("/").await;
+    assert!(home.contains("0 of 11 lab steps passed"), "{home}");
+
+    let mut cmd = crate::common::lectern_cmd();
+    cmd.args([
+        "lab",
+        "check",
+        "ha-control-plane",
+        "--step",
+        "2",
+        "--kubeconfig",
+    ])
+    .arg(&cluster.kubeconfig)
+    .args(["--db", &app.db]);
+    let output = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let recorded = std::time::Instant::now();
+    loop {
+        let home = app.get_ok_text("/").await;
+        if home.contains("1 of 11 lab steps passed") {
+            break;
+        }
+        assert!(
+            recorded.elapsed() < lectern::progress::FRESH_FOR * 3,
+            "the pass never showed: {home}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
     // Step 4 begun: the namespace is there, the service account is not.
