@@ -879,15 +879,20 @@ async fn pair_connect_and_check(
     }
     cluster.set_objects(healthy);
     click(browser, &format!("{DRILL} .check-button:not([hidden])")).await?;
-    let kept = browser
+    // The page shows "Passed at …" until the new run's answer says what fails now.
+    browser
         .wait()
         .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(&format!("{DRILL} .check-pass-kept")))
+        .for_element(Locator::Css(&format!("{DRILL} .check-summary.check-kept")))
+        .await?;
+    let note = browser
+        .find(Locator::Css(&format!("{DRILL} .check-pass-kept")))
+        .await?
+        .text()
         .await?;
     assert!(
-        kept.text().await?.contains("is kept"),
-        "{}",
-        kept.text().await?
+        note.starts_with("Now: ") && note.ends_with(" is kept."),
+        "{note}"
     );
 
     // The learner stops lectern connect: the panel says so, still without a reload.

@@ -374,9 +374,14 @@ pub fn create_probe(objects: &mut Vec<Value>) {
     }
 }
 
-/// Step 7 done on the second cluster: the restore brought back what the snapshot had, and only that.
-pub fn solo_restored() -> Vec<Value> {
+/// Step 7's solo cluster as the snapshot takes it: one node (its kubelet renewing its node Lease
+/// every 10 s), the namespace and ConfigMap created before the snapshot.
+pub fn solo_before_snapshot() -> Vec<Value> {
     let mut objects = single_node_cluster("solo");
+    objects.push(node_lease(
+        "solo-control-plane",
+        "2026-11-25T10:00:00.000000Z",
+    ));
     objects.push(namespace("before-snapshot"));
     objects.push(configmap("before-snapshot", "marker", "before"));
     objects
@@ -384,10 +389,33 @@ pub fn solo_restored() -> Vec<Value> {
 
 /// Step 7 with the snapshot taken but the restore not (or not really) done.
 pub fn solo_not_restored() -> Vec<Value> {
-    let mut objects = solo_restored();
+    let mut objects = solo_before_snapshot();
     objects.push(namespace("after-snapshot"));
     objects.push(configmap("after-snapshot", "marker", "after"));
     objects
+}
+
+/// Step 7 done: the snapshot's objects back, and the kubelet's node Lease renewed since (after a
+/// real restore, with a resourceVersion past the bumped revision: see `FakeCluster::restore`).
+pub fn solo_restored() -> Vec<Value> {
+    let mut objects = solo_before_snapshot();
+    for lease in objects.iter_mut().filter(|o| o["kind"] == "Lease") {
+        lease["spec"]["renewTime"] = json!("2026-11-25T11:30:00.000000Z");
+    }
+    objects
+}
+
+/// Step 7's restore, done on the solo double as the step does it: the snapshot's objects back and
+/// the revision bumped by a billion (`--bump-revision 1000000000 --mark-compacted`), then the
+/// kubelet's node Lease renewed, the first write past the bump.
+pub fn restore_solo(solo: &super::kube_api::FakeCluster) {
+    solo.restore(solo_before_snapshot(), 1_000_000_000);
+    solo.set_objects(solo_restored());
+}
+
+/// A kubelet's node heartbeat (`kube-node-lease/<node>`), renewed every 10 s.
+pub fn node_lease(node: &str, renewed: &str) -> Value {
+    json!({ "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": { "name": node, "namespace": "kube-node-lease" }, "spec": { "holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": renewed } })
 }
 
 pub fn configmap(namespace: &str, name: &str, taken: &str) -> Value {
@@ -500,6 +528,27 @@ pub fn api_server_fixed(objects: &mut Vec<Value>) {
     unpause_node(objects, node);
 }
 
+/// The `--authorization-mode` of k8s-ha-control-plane3's API server, as its mirror pod shows it.
+pub fn set_authorization_mode(objects: &mut [Value], mode: &str) {
+    let name = "kube-apiserver-k8s-ha-control-plane3";
+    for pod in objects
+        .iter_mut()
+        .filter(|o| o["kind"] == "Pod" && o["metadata"]["name"] == name)
+    {
+        for arg in pod["spec"]["containers"][0]["command"]
+            .as_array_mut()
+            .unwrap()
+        {
+            if arg
+                .as_str()
+                .is_some_and(|a| a.starts_with("--authorization-mode="))
+            {
+                *arg = json!(format!("--authorization-mode={mode}"));
+            }
+        }
+    }
+}
+
 /// Step 10's setup (`systemctl disable --now kubelet` on k8s-ha-worker2), a minute later.
 pub fn kubelet_stopped(objects: &mut Vec<Value>) {
     pause_node(objects, "k8s-ha-worker2");
@@ -595,6 +644,15 @@ pub fn practice_extensions(objects: &mut Vec<Value>) {
     );
     packed["spec"]["schedulerName"] = json!("bin-packing");
     objects.push(packed);
+    let mut bound = scheduler_event(
+        "practice",
+        "packed",
+        "Scheduled",
+        "Successfully assigned practice/packed to k8s-ha-worker",
+    );
+    // Each profile records its events as itself.
+    bound["reportingComponent"] = json!("bin-packing");
+    objects.push(bound);
 }
 
 /// metrics-server installed without `--kubelet-insecure-tls`: it cannot scrape kind's kubelets, so
@@ -772,7 +830,7 @@ fn hash(text: &str) -> String {
 
 /// Every step of the lab done and the cluster back to normal: every step's checks pass except
 /// step 5's, which describe the cluster during the outage (see [`mid_failure`]). Step 7's checks
-/// also need the second cluster in [`solo_restored`]'s state.
+/// also need the second cluster restored ([`restore_solo`]).
 pub fn lab_complete() -> Vec<Value> {
     let mut objects = lab_done();
     schedulers_parked(&mut objects);

@@ -297,6 +297,46 @@ impl FakeCluster {
         self.state.lock().unwrap().replace(objects);
     }
 
+    /// Restores the objects from a snapshot, as `etcdutl snapshot restore --bump-revision BUMP
+    /// --mark-compacted` and the restart of etcd and the API server that follows do: the objects
+    /// become `snapshot` (those unchanged since it was taken keep their resourceVersion, as the
+    /// snapshot holds their revisions), the revision jumps by `bump`, every earlier revision is
+    /// compacted (a watch resuming from one gets 410 Gone), and every open watch's connection
+    /// ends (the API server restarted). What is written next gets a revision past the bump.
+    pub fn restore(&self, snapshot: Vec<Value>, bump: u64) {
+        let mut state = self.state.lock().unwrap();
+        let current = state.objects.clone();
+        let same = |a: &Value, b: &Value| {
+            let strip = |o: &Value| {
+                let mut o = o.clone();
+                if let Some(meta) = o["metadata"].as_object_mut() {
+                    meta.remove("resourceVersion");
+                }
+                o
+            };
+            strip(a) == strip(b)
+        };
+        let mut next = state.revision;
+        let restored = snapshot
+            .into_iter()
+            .map(|mut object| {
+                match current.iter().find(|c| same(c, &object)) {
+                    Some(kept) => object = kept.clone(),
+                    None => {
+                        next += 1;
+                        object["metadata"]["resourceVersion"] = json!(next.to_string());
+                    }
+                }
+                object
+            })
+            .collect();
+        state.objects = Arc::new(restored);
+        state.revision = next + bump;
+        state.compacted = state.revision;
+        state.history.clear();
+        state.drops.send_modify(|n| *n += 1);
+    }
+
     /// Forgets every change so far, as etcd's compaction does: a watch that resumes from an
     /// earlier resourceVersion gets 410 Gone and must list again.
     pub fn compact(&self) {

@@ -79,7 +79,8 @@ fn lab_list_prints_one_id_per_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_lab_passes_every_check_but_the_outages() {
     let cluster = FakeCluster::start(kind::lab_complete()).await;
-    let solo = FakeCluster::start(kind::solo_restored()).await;
+    let solo = FakeCluster::start(kind::solo_not_restored()).await;
+    kind::restore_solo(&solo);
     let dir = tempfile::tempdir().unwrap();
     let outcome = lab_check(
         &cluster.kubeconfig_with(&solo, "kind-solo"),
@@ -92,10 +93,10 @@ async fn a_finished_lab_passes_every_check_but_the_outages() {
     assert_eq!(doc["status"], "failed");
     // Step 5's count checks describe the cluster while a node is down; step 7's restore is proved
     // only by objects seen before it, and a finished cluster checked once shows none of them (the
-    // seen check fails, and the two "gone" checks wait for it); the other 55 hold.
+    // seen check fails, and the two "gone" checks wait for it); the other 58 hold.
     assert_eq!(
         doc["summary"],
-        json!({ "passed": 55, "failed": 7, "error": 0 })
+        json!({ "passed": 58, "failed": 7, "error": 0 })
     );
     for step in doc["steps"].as_array().unwrap() {
         let expected = if ["lose-a-control-plane-node", "backup-and-restore"]
@@ -219,7 +220,7 @@ async fn the_wrong_namespace_is_named() {
     assert_eq!(binding["status"], "failed");
     assert_eq!(
         binding["message"],
-        "found ClusterRoleBinding control-plane-monitor, but no element of subjects has kind = \"ServiceAccount\" and name = \"control-plane-monitor\" and namespace = \"monitoring\" (1 element checked; the first: namespace is \"default\", expected \"monitoring\")"
+        "found ClusterRoleBinding control-plane-monitor, but no element of subjects has kind = \"ServiceAccount\" and name = \"control-plane-monitor\" and namespace = \"monitoring\" (1 element checked: namespace is \"default\", expected \"monitoring\")"
     );
     assert_eq!(
         binding["observed"]["fields"]["subjects"][0][0]["namespace"],
@@ -248,7 +249,7 @@ async fn a_role_with_wildcards_fails_and_the_grant_is_named() {
     let role = outcome.check("monitor-cluster-role");
     assert_eq!(
         role["message"],
-        "found ClusterRole control-plane-monitor, but rules[*].resources is [\"*\"], expected only values from [\"nodes\",\"pods\",\"services\",\"leases\"]; rules[*].verbs is [\"*\"], expected only values from [\"get\",\"list\",\"watch\"]; no element of rules has nonResourceURLs containing \"/metrics\" and verbs containing \"get\" (1 element checked; the first: it has no field nonResourceURLs; verbs is [\"*\"], expected it to contain \"get\")"
+        "found ClusterRole control-plane-monitor, but rules[*].resources is [\"*\"], expected only values from [\"nodes\",\"pods\",\"services\",\"leases\"]; rules[*].verbs is [\"*\"], expected only values from [\"get\",\"list\",\"watch\"]; no element of rules has nonResourceURLs containing \"/metrics\" and verbs containing \"get\" (1 element checked: it has no field nonResourceURLs; verbs is [\"*\"], expected it to contain \"get\")"
     );
     let secrets = outcome.check("monitor-cannot-read-secrets");
     assert_eq!(secrets["status"], "failed");
@@ -847,9 +848,13 @@ mod least_privilege {
         let mut objects = kind::lab_complete();
         objects.extend(shipped_manifest());
         let cluster = FakeCluster::start(objects).await;
-        let mut solo_objects = kind::solo_restored();
-        solo_objects.extend(shipped_manifest());
-        let solo = FakeCluster::start(solo_objects).await;
+        let with_manifest = |mut objects: Vec<Value>| {
+            objects.extend(shipped_manifest());
+            objects
+        };
+        let solo = FakeCluster::start(with_manifest(kind::solo_not_restored())).await;
+        solo.restore(with_manifest(kind::solo_before_snapshot()), 1_000_000_000);
+        solo.set_objects(with_manifest(kind::solo_restored()));
         for double in [&cluster, &solo] {
             double.set_identity("system:serviceaccount:lectern:lectern");
         }
@@ -864,7 +869,7 @@ mod least_privilege {
         // Every check is answered (no 403): the same verdicts as with kind's admin identity.
         assert_eq!(
             doc["summary"],
-            json!({ "passed": 55, "failed": 7, "error": 0 }),
+            json!({ "passed": 58, "failed": 7, "error": 0 }),
             "{}",
             outcome.stdout
         );

@@ -139,11 +139,11 @@ async fn step_two_needs_five_zoned_nodes_on_a_recent_kubernetes() {
     let cluster = FakeCluster::start(kind::ha_cluster()).await;
     step(&cluster, 2).await.expect_all_pass();
 
-    cluster.state.lock().unwrap().version = (1, 33);
+    cluster.state.lock().unwrap().version = (1, 35);
     let old = step(&cluster, 2).await;
     assert_eq!(
         old.message("server-version"),
-        "the server is v1.33.0 (Kubernetes 1.33), at least 1.34 is required"
+        "the server is v1.35.0 (Kubernetes 1.35), at least 1.36 is required"
     );
     old.expect_passing(&[
         "control-plane-nodes",
@@ -225,7 +225,7 @@ async fn step_four_proves_reads_leases_and_metrics_and_nothing_more() {
     assert_eq!(slips.status("monitor-can-scrape-metrics"), "failed");
     assert_eq!(
         slips.message("monitor-cluster-role"),
-        "found ClusterRole control-plane-monitor, but no element of rules has nonResourceURLs containing \"/metrics\" and verbs containing \"get\" (1 element checked; the first: it has no field nonResourceURLs)"
+        "found ClusterRole control-plane-monitor, but no element of rules has nonResourceURLs containing \"/metrics\" and verbs containing \"get\" (1 element checked: it has no field nonResourceURLs)"
     );
     assert_eq!(slips.status("monitor-can-list-pods"), "passed");
 
@@ -428,7 +428,7 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
         "Namespace after-snapshot exists, but it should not"
     );
 
-    solo.set_objects(kind::solo_restored());
+    kind::restore_solo(&solo);
     let restored = step_in(db.path(), &both, 7, &[]).await;
     restored.expect_all_pass();
     let seen = restored.message("configmap-after-snapshot-seen");
@@ -446,6 +446,7 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
         "solo-cluster-up",
         "namespace-before-snapshot-restored",
         "configmap-before-snapshot-restored",
+        "solo-revision-bumped",
     ]);
     assert!(
         solo.requests()
@@ -463,6 +464,7 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
     let left_on_solo = step_in(db.path(), &both, 7, &["--context", "kind-solo"]).await;
     left_on_solo.expect_passing(&[
         "configmap-after-snapshot-seen",
+        "solo-revision-bumped",
         "solo-cluster-up",
         "namespace-before-snapshot-restored",
         "configmap-before-snapshot-restored",
@@ -475,6 +477,48 @@ async fn step_seven_asks_the_second_cluster_through_its_own_context() {
             .starts_with("found 1 Node matching node-role.kubernetes.io/control-plane, expected 3"),
         "{}",
         left_on_solo.message("still-on-the-ha-cluster")
+    );
+
+    // The marker created again by hand after the restore is not the snapshot's: its
+    // resourceVersion is past the bump.
+    let mut without_marker = kind::solo_restored();
+    without_marker.retain(|o| o["metadata"]["name"] != "marker");
+    solo.set_objects(without_marker);
+    solo.set_objects(kind::solo_restored());
+    let recreated = step_with(&both, 7, &[]).await;
+    assert!(
+        recreated
+            .message("configmap-before-snapshot-restored")
+            .contains("metadata.resourceVersion is \"10000"),
+        "{}",
+        recreated.message("configmap-before-snapshot-restored")
+    );
+
+    // (Last: the kubeconfig naming kind-solo now points at another double.)
+    // The objects deleted with kubectl instead of a restore: gone, but etcd's revision never
+    // jumped, so the node Lease the kubelet renews gives it away.
+    let deleted = tempfile::tempdir().unwrap();
+    let other = FakeCluster::start(kind::solo_not_restored()).await;
+    let other_both = ha.kubeconfig_with(&other, "kind-solo");
+    step_in(deleted.path(), &other_both, 7, &[]).await;
+    other.set_objects(kind::solo_restored());
+    let by_kubectl = step_in(deleted.path(), &other_both, 7, &[]).await;
+    assert_eq!(by_kubectl.code, 1);
+    by_kubectl.expect_passing(&[
+        "still-on-the-ha-cluster",
+        "solo-cluster-up",
+        "namespace-before-snapshot-restored",
+        "configmap-before-snapshot-restored",
+        "configmap-after-snapshot-seen",
+        "namespace-after-snapshot-gone",
+        "configmap-after-snapshot-gone",
+    ]);
+    assert!(
+        by_kubectl
+            .message("solo-revision-bumped")
+            .contains("metadata.resourceVersion is"),
+        "{}",
+        by_kubectl.message("solo-revision-bumped")
     );
 }
 
@@ -524,13 +568,19 @@ async fn step_nine_fails_while_an_api_server_crash_loops() {
     kind::api_server_broken(&mut local, false);
     cluster.set_objects(local.clone());
     let local_mode = step(&cluster, 9).await;
-    local_mode.expect_passing(&["authorization-mode-restored", "control-plane3-was-down"]);
+    // The stale mirror pod shows the old, right flag: not counted while an API server is down.
+    local_mode.expect_passing(&["control-plane3-was-down"]);
     assert!(
         local_mode
-            .message("control-plane3-ready")
-            .starts_with("found Node k8s-ha-control-plane3, but no element of status.conditions has type = \"Ready\" and status = \"True\""),
+            .message("authorization-mode-restored")
+            .starts_with("not yet: this counts once “An API server runs Ready on every control-plane node” passes"),
         "{}",
-        local_mode.message("control-plane3-ready")
+        local_mode.message("authorization-mode-restored")
+    );
+    // The node's failure is explained by its Ready condition, not by its first (MemoryPressure).
+    assert_eq!(
+        local_mode.message("control-plane3-ready"),
+        "found Node k8s-ha-control-plane3, but no element of status.conditions has type = \"Ready\" and status = \"True\" (4 elements checked; the closest: status is \"Unknown\", expected \"True\")"
     );
 
     // A kubelet that still reaches the API: the mirror pod shows the typo.
@@ -540,12 +590,21 @@ async fn step_nine_fails_while_an_api_server_crash_loops() {
     let typo = step(&cluster, 9).await;
     assert_eq!(typo.status("api-servers-ready"), "failed");
     assert_eq!(typo.status("authorization-mode-restored"), "failed");
+
+    // The flag written the other way round authorizes the same: it counts. `AlwaysAllow` does not,
+    // and the message quotes the flag, not the command's first element.
+    let mut swapped = local.clone();
+    kind::api_server_fixed(&mut swapped);
+    kind::set_authorization_mode(&mut swapped, "RBAC,Node");
+    cluster.set_objects(swapped.clone());
+    step(&cluster, 9).await.expect_all_pass();
+    kind::set_authorization_mode(&mut swapped, "AlwaysAllow");
+    cluster.set_objects(swapped);
+    let allow_all = step(&cluster, 9).await;
+    let message = allow_all.message("authorization-mode-restored");
     assert!(
-        typo.message("authorization-mode-restored").contains(
-            "no element of spec.containers[0].command has a value matching /^--authorization-mode=Node,RBAC$/"
-        ),
-        "{}",
-        typo.message("authorization-mode-restored")
+        message.ends_with("elements checked; the closest: (the element) is \"--authorization-mode=AlwaysAllow\", expected it to match /^--authorization-mode=(Node,RBAC|RBAC,Node)$/)"),
+        "{message}"
     );
 
     kind::api_server_fixed(&mut local);
@@ -564,9 +623,9 @@ async fn step_ten_fails_while_a_kubelet_is_stopped() {
     let stopped = step(&cluster, 10).await;
     stopped.expect_passing(&["worker2-was-down"]);
     assert!(
-        stopped.message("worker2-ready").starts_with(
-            "found Node k8s-ha-worker2, but no element of status.conditions has type = \"Ready\" and status = \"True\""
-        ),
+        stopped
+            .message("worker2-ready")
+            .ends_with("elements checked; the closest: status is \"Unknown\", expected \"True\")"),
         "{}",
         stopped.message("worker2-ready")
     );
@@ -649,11 +708,13 @@ async fn step_twelve_sees_policies_flags_and_aggregated_apis() {
         "limits-policy",
         "limits-policy-enforced",
         "audit-logging",
+        "audited-api-server-ready",
         "bin-packing-pod",
+        "packed-bound-by-a-scheduler",
     ]);
     assert_eq!(
         no_tls_flag.message("metrics-api-available"),
-        "found APIService v1beta1.metrics.k8s.io, but no element of status.conditions has type = \"Available\" and status = \"True\" (1 element checked; the first: status is \"False\", expected \"True\")"
+        "found APIService v1beta1.metrics.k8s.io, but no element of status.conditions has type = \"Available\" and status = \"True\" (1 element checked: status is \"False\", expected \"True\")"
     );
 }
 

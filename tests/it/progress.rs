@@ -30,7 +30,7 @@ async fn run_check(app: &TestApp, browser: Option<&Browser<'_>>, step: &str) -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_home_page_shows_progress_and_where_to_continue() {
     let cluster = FakeCluster::start(kind::lab_complete()).await;
-    let solo = FakeCluster::start(kind::solo_restored()).await;
+    let solo = FakeCluster::start(kind::solo_before_snapshot()).await;
     let app = TestApp::spawn_with_cluster(&cluster.kubeconfig_with(&solo, "kind-solo")).await;
     let home = app.get_ok_text("/").await;
     assert!(home.contains("<h2 id=\"progress-title\">Your progress</h2>"));
@@ -75,7 +75,7 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
         if step == "backup-and-restore" {
             solo.set_objects(kind::solo_not_restored());
             run_check(&app, None, step).await;
-            solo.set_objects(kind::solo_restored());
+            kind::restore_solo(&solo);
         }
         // Step 5 is checked during the outage; every other step on the finished cluster.
         let during_outage = step == "lose-a-control-plane-node";
@@ -312,7 +312,7 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         stuck[start..end].to_owned()
     };
     let kim_row = row(kim_id);
-    assert_eq!(kim_row.matches("cell cell-not-started").count(), 62);
+    assert_eq!(kim_row.matches("cell cell-not-started").count(), 65);
     let ada_row = row(ada_id);
     assert_eq!(
         ada_row.matches("cell cell-passed").count(),

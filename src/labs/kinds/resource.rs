@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Verdict, Watched, plural};
+use super::{Verdict, Watched};
 use crate::content::{FieldAssertion, FieldTest, ObjectRef, PathSegment, ResourceCheck};
 use crate::labs::cluster::{Cluster, ClusterError};
 use crate::labs::near_miss;
@@ -193,23 +193,64 @@ fn assert_some(path: &str, inner: &[FieldAssertion], values: &[Value]) -> Option
     let seen = if elements.is_empty() {
         "it is empty".to_owned()
     } else {
-        // The first element's failures say what was closest to right.
-        let first = elements[0];
+        // The closest element's failures say what is missing: the Ready condition of a node
+        // that is not Ready, not its first condition (MemoryPressure).
+        let closest = elements
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, e)| (closeness(inner, e), std::cmp::Reverse(*i)))
+            .map(|(_, e)| *e)
+            .unwrap_or(elements[0]);
         let why: Vec<String> = inner
             .iter()
-            .filter_map(|a| assert_field(a, &select(first, &a.path)))
+            .filter_map(|a| assert_field(a, &select(closest, &a.path)))
             .collect();
-        format!(
-            "{} element{} checked; the first: {}",
-            elements.len(),
-            plural(elements.len()),
-            why.join("; ")
-        )
+        match elements.len() {
+            1 => format!("1 element checked: {}", why.join("; ")),
+            n => format!("{n} elements checked; the closest: {}", why.join("; ")),
+        }
     };
     Some(format!(
         "no element of {path} has {} ({seen})",
         wanted.join(" and ")
     ))
+}
+
+/// How near `element` comes to satisfying every one of `inner`: how many it satisfies, then how
+/// many leading characters its failing strings share with what was expected, so that
+/// `--authorization-mode=RBAC` is nearer to `^--authorization-mode=Node,RBAC$` than
+/// `kube-apiserver` is.
+fn closeness(inner: &[FieldAssertion], element: &Value) -> (usize, usize) {
+    let (mut held, mut shared) = (0, 0);
+    for assertion in inner {
+        let values = select(element, &assertion.path);
+        if assert_field(assertion, &values).is_none() {
+            held += 1;
+            continue;
+        }
+        let expected = match &assertion.test {
+            FieldTest::Equals(Value::String(text)) => text.clone(),
+            FieldTest::Matches(re) => re
+                .as_str()
+                .trim_start_matches('^')
+                .chars()
+                .take_while(|c| !r"\.^$|?*+()[]{}".contains(*c))
+                .collect(),
+            _ => continue,
+        };
+        shared += values
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|v| {
+                v.chars()
+                    .zip(expected.chars())
+                    .take_while(|(a, b)| a == b)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+    }
+    (held, shared)
 }
 
 /// What a test expects, after "expected": `"zone-c"`, `at least 2`.
