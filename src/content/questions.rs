@@ -151,8 +151,15 @@ impl Loader<'_> {
         };
         let points = *q.points.get_ref();
         let points_at = q.points.span().start;
-        if points == 0 {
-            self.error(path, text, points_at, "points must be more than 0");
+        // A choice question may be worth nothing: practice (a "predict first" question, say),
+        // answered and explained but counted in no score. An open one is graded, so it has points.
+        if points == 0 && q.kind == QuestionKind::Open {
+            self.error(
+                path,
+                text,
+                points_at,
+                "an open question is graded, so its points must be more than 0 (only a choice question may be practice, with points = 0)",
+            );
         }
         let name = q.id.get_ref().clone();
         match q.kind {

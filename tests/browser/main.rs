@@ -894,6 +894,20 @@ async fn pair_connect_and_check(
         note.starts_with("Now: ") && note.ends_with(" is kept."),
         "{note}"
     );
+    // After a reload the step is still marked passed, and its latest run still says so.
+    browser.refresh().await?;
+    browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(&format!("{DRILL} .check-summary.check-kept")))
+        .await?;
+    let marks = passed_marks(browser).await?;
+    assert!(
+        marks
+            .to_string()
+            .contains("#step-5-lose-a-control-plane-node"),
+        "{marks}"
+    );
 
     // The learner stops lectern connect: the panel says so, still without a reload.
     if let Some(mut child) = bridge.take() {

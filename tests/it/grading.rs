@@ -427,12 +427,13 @@ async fn a_corrected_rubric_is_versioned_scores_are_recomputed_and_answers_flagg
     let saved = post_grade(&ines, &id, &page, &["3", "4", "2", "1"], "well done").await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
 
-    // The author rewords one criterion and moves a point between two others.
+    // The author replaces one criterion (a new id and wording: a new criterion) and moves a
+    // point between two others.
     let questions = module_dir(course.path()).join("questions.toml");
     edit(
         &questions,
-        "criterion = \"Single entry point for all clients, and the only component that accesses etcd\"",
-        "criterion = \"The single entry point for every client; the only component with etcd access\"",
+        "id = \"single-entry-point-clients\"\ncriterion = \"Single entry point for all clients, and the only component that accesses etcd\"",
+        "id = \"sole-entry-point\"\ncriterion = \"The single entry point for every client; the only component with etcd access\"",
     );
     edit(
         &questions,

@@ -119,7 +119,7 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     }
     let home = app.get_ok_text("/").await;
     assert!(
-        home.contains("11 of 11 lab steps passed, 15 of 15 questions answered (3 of 12 points in graded questions) · complete"),
+        home.contains("11 of 11 lab steps passed, 15 of 15 questions answered (2 of 9 points in graded questions) · complete"),
         "the first option is right only for who-talks-to-etcd and predict-pause-two-nodes; open answers wait for an instructor"
     );
     assert!(home.contains("100% of the course's lab steps and questions"));

@@ -122,6 +122,30 @@ fn missing_fields_are_errors() {
 }
 
 #[test]
+fn only_a_choice_question_may_be_practice_worth_no_points() {
+    let course = fixture();
+    write(
+        course.path(),
+        "modules/01-intro/questions.toml",
+        &QUESTIONS.replace("points = 1\n", "points = 0\n"),
+    );
+    assert_eq!(
+        errors(course.path()),
+        Vec::<String>::new(),
+        "a practice choice question"
+    );
+    write(
+        course.path(),
+        "modules/01-intro/questions.toml",
+        &QUESTIONS.replacen("points = 3\n", "points = 0\n", 1),
+    );
+    assert_reports(
+        course.path(),
+        "modules/01-intro/questions.toml:4:10: an open question is graded, so its points must be more than 0 (only a choice question may be practice, with points = 0)",
+    );
+}
+
+#[test]
 fn toml_syntax_errors_point_at_the_line() {
     let course = fixture();
     write(
