@@ -64,6 +64,7 @@ async fn run() {
         let targets = labs::Targets {
             cache: &cache,
             options: Some(&options),
+            bridge: None,
             main: &cluster,
         };
         for step in &measured {

@@ -177,6 +177,7 @@ async fn polling_loop() -> Vec<Duration> {
     let targets = labs::Targets {
         cache: &cache,
         options: Some(&options),
+        bridge: None,
         main: &connected,
     };
     let check = || async {

@@ -56,9 +56,38 @@ pub struct ConnectArgs {
     /// Where the bridge token is kept [default: $XDG_CONFIG_HOME/lectern, else ~/.config/lectern].
     #[arg(long, env = "LECTERN_CONFIG_DIR", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
-    /// The cluster to relay to.
-    #[command(flatten)]
-    pub cluster: ClusterArgs,
+    /// Kubeconfig file [default: $KUBECONFIG, ~/.kube/config, or in-cluster configuration].
+    #[arg(long, env = "LECTERN_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// A kubeconfig context to relay; repeat it for a lab that uses several clusters (the first is
+    /// the one checks naming no context ask) [default: the current context].
+    #[arg(
+        long = "context",
+        env = "LECTERN_CONTEXT",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    pub contexts: Vec<String>,
+    /// Seconds to wait for the API server before giving up.
+    #[arg(
+        long,
+        env = "LECTERN_CLUSTER_TIMEOUT",
+        default_value_t = 5,
+        value_name = "SECONDS"
+    )]
+    pub cluster_timeout: u64,
+}
+
+impl ConnectArgs {
+    /// How to reach one relayed context (`None`: the kubeconfig's current one).
+    pub fn connect_options(&self, context: Option<&str>) -> crate::labs::ConnectOptions {
+        crate::labs::ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            inline_kubeconfig: None,
+            context: context.map(str::to_owned),
+            timeout: Duration::from_secs(self.cluster_timeout.max(1)),
+        }
+    }
 }
 
 /// `lectern grades …`.

@@ -93,6 +93,7 @@ pub struct Learner {
 
 enum Command {
     Relay {
+        context: Option<String>,
         method: String,
         path: String,
         headers: Vec<(String, String)>,
@@ -100,6 +101,7 @@ enum Command {
         reply: oneshot::Sender<Relayed>,
     },
     Watch {
+        context: Option<String>,
         path: String,
         headers: Vec<(String, String)>,
         permit: OwnedSemaphorePermit,
@@ -135,18 +137,25 @@ impl std::fmt::Debug for Link {
 }
 
 impl Link {
-    /// Sends one request to the learner's cluster and waits for its answer.
+    /// Sends one request to the learner's cluster (`context`: a further context it relays, or
+    /// `None` for its first) and waits for its answer.
     pub async fn relay(
         &self,
+        context: Option<&str>,
         method: &str,
         path: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Relayed, LinkError> {
+        let context = match self.info.context_frame(context) {
+            Ok(context) => context,
+            Err(refused) => return Ok(refused),
+        };
         let closed = || self.closed_error();
         let _permit = self.in_flight.acquire().await.map_err(|_| closed())?;
         let (reply, answer) = oneshot::channel();
         let command = Command::Relay {
+            context,
             method: method.to_owned(),
             path: path.to_owned(),
             headers,
@@ -163,12 +172,17 @@ impl Link {
     /// the cluster ends it or the returned stream is dropped.
     pub async fn watch(
         &self,
+        context: Option<&str>,
         path: &str,
         headers: Vec<(String, String)>,
     ) -> Result<WatchAnswer, LinkError> {
         if !self.info.streams_watches() {
             return Ok(WatchAnswer::Whole(no_watches()));
         }
+        let context = match self.info.context_frame(context) {
+            Ok(context) => context,
+            Err(refused) => return Ok(WatchAnswer::Whole(refused)),
+        };
         let closed = || self.closed_error();
         let Ok(permit) = self.watches.clone().try_acquire_owned() else {
             return Ok(WatchAnswer::Whole(refusal(
@@ -181,6 +195,7 @@ impl Link {
         };
         let (reply, answer) = oneshot::channel();
         let command = Command::Watch {
+            context,
             path: path.to_owned(),
             headers,
             permit,
@@ -261,17 +276,21 @@ impl BridgeLink {
         }
     }
 
-    /// Sends one request to the learner's cluster and waits for its answer.
+    /// Sends one request to the learner's cluster (`context`: a further context it relays, or
+    /// `None` for its first) and waits for its answer.
     pub async fn relay(
         &self,
+        context: Option<&str>,
         method: &str,
         path: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
     ) -> Result<Relayed, LinkError> {
         match self {
-            BridgeLink::Here(link) => link.relay(method, path, headers, body).await,
-            BridgeLink::Elsewhere(remote) => remote.relay(method, path, headers, body).await,
+            BridgeLink::Here(link) => link.relay(context, method, path, headers, body).await,
+            BridgeLink::Elsewhere(remote) => {
+                remote.relay(context, method, path, headers, body).await
+            }
         }
     }
 
@@ -279,6 +298,7 @@ impl BridgeLink {
     /// a version-1 bridge answers that it relays no watches.
     pub async fn watch(
         &self,
+        context: Option<&str>,
         path: &str,
         headers: Vec<(String, String)>,
     ) -> Result<WatchAnswer, LinkError> {
@@ -286,8 +306,8 @@ impl BridgeLink {
             return Ok(WatchAnswer::Whole(no_watches()));
         }
         match self {
-            BridgeLink::Here(link) => link.watch(path, headers).await,
-            BridgeLink::Elsewhere(remote) => remote.watch(path, headers).await,
+            BridgeLink::Here(link) => link.watch(context, path, headers).await,
+            BridgeLink::Elsewhere(remote) => remote.watch(context, path, headers).await,
         }
     }
 
@@ -406,7 +426,13 @@ impl Bridges {
         let link = self.held_here(learner_id)?;
         let body = protocol::decode_body(&request.body).map_err(LinkError::Closed)?;
         let relayed = link
-            .relay(&request.method, &request.path, request.headers, body)
+            .relay(
+                request.context.as_deref(),
+                &request.method,
+                &request.path,
+                request.headers,
+                body,
+            )
             .await?;
         Ok(RelayAnswer::from(relayed))
     }
@@ -418,7 +444,8 @@ impl Bridges {
         request: RelayRequest,
     ) -> Result<WatchAnswer, LinkError> {
         let link = self.held_here(learner_id)?;
-        link.watch(&request.path, request.headers).await
+        link.watch(request.context.as_deref(), &request.path, request.headers)
+            .await
     }
 
     /// For another server: a line for the learner's terminal.
@@ -474,12 +501,18 @@ pub async fn serve(
         Ok(Up::Hello {
             version,
             context,
+            contexts,
             server_version,
             client,
         }) if (protocol::OLDEST_VERSION..=protocol::VERSION).contains(&version) => LinkInfo {
             connected_since: crate::clock::rfc3339(crate::clock::unix_seconds()),
             from,
             context: clip(&context),
+            contexts: contexts
+                .iter()
+                .take(protocol::MAX_CONTEXTS)
+                .map(|c| clip(c))
+                .collect(),
             server_version: clip(&server_version),
             client: clip(&client),
             protocol: version,
@@ -564,16 +597,16 @@ pub async fn serve(
                 }
             }
             Some(command) = queue.recv() => match command {
-                Command::Relay { method, path, headers, body, reply } => {
+                Command::Relay { context, method, path, headers, body, reply } => {
                     let id = pending.open(Waiting::Answer(reply));
-                    let frame = Down::Request { id, method, path, headers, body: protocol::encode_body(&body) };
+                    let frame = Down::Request { id, method, path, headers, body: protocol::encode_body(&body), context };
                     if outgoing.send(Outgoing::Text(to_json(&frame))).await.is_err() {
                         break "the connection closed".to_owned();
                     }
                 }
-                Command::Watch { path, headers, permit, reply } => {
+                Command::Watch { context, path, headers, permit, reply } => {
                     let id = pending.open(Waiting::Opening { reply, permit });
-                    let frame = Down::Watch { id, path, headers };
+                    let frame = Down::Watch { id, path, headers, context };
                     if outgoing.send(Outgoing::Text(to_json(&frame))).await.is_err() {
                         break "the connection closed".to_owned();
                     }
@@ -850,6 +883,27 @@ fn no_watches() -> Relayed {
     )
 }
 
+impl LinkInfo {
+    /// The `context` a frame names for a request to `context`: none for the bridge's first
+    /// (so older clients get the frames they know), the name for a further one it relays; a
+    /// context it does not relay is answered 404 here and never sent.
+    fn context_frame(&self, context: Option<&str>) -> Result<Option<String>, Relayed> {
+        match context {
+            None => Ok(None),
+            Some(context) if context == self.context => Ok(None),
+            Some(context) if self.relays(context) => Ok(Some(context.to_owned())),
+            Some(context) => Err(status_answer(
+                404,
+                "NotFound",
+                &format!(
+                    "your lectern connect does not relay the context `{context}` (it relays {})",
+                    self.all_contexts().join(", ")
+                ),
+            )),
+        }
+    }
+}
+
 /// The `reason` of the `Status` a version-1 bridge's watch is answered with, by which the
 /// watches tell it from a cluster that refuses to watch.
 pub const NO_WATCHES_REASON: &str = "BridgeRelaysNoWatches";
@@ -906,12 +960,13 @@ fn clip(text: &str) -> String {
 #[derive(Clone)]
 pub struct LinkService {
     link: BridgeLink,
+    context: Option<String>,
 }
 
 impl LinkService {
-    /// Requests go over this link.
-    pub fn new(link: BridgeLink) -> Self {
-        Self { link }
+    /// Requests go over this link, to `context` (a further context it relays; `None`: its first).
+    pub fn new(link: BridgeLink, context: Option<String>) -> Self {
+        Self { link, context }
     }
 }
 
@@ -931,7 +986,9 @@ impl tower::Service<http::Request<kube::client::Body>> for LinkService {
 
     fn call(&mut self, request: http::Request<kube::client::Body>) -> Self::Future {
         let link = self.link.clone();
+        let context = self.context.clone();
         Box::pin(async move {
+            let context = context.as_deref();
             let (parts, body) = request.into_parts();
             let body = body
                 .collect()
@@ -950,7 +1007,7 @@ impl tower::Service<http::Request<kube::client::Body>> for LinkService {
                         .any(|(key, value)| key == "watch" && (value == "true" || value == "1"))
                 });
             let (status, headers, body) = if is_watch {
-                match link.watch(&path, headers).await? {
+                match link.watch(context, &path, headers).await? {
                     WatchAnswer::Whole(relayed) => {
                         (relayed.status, relayed.headers, whole(relayed.body))
                     }
@@ -967,7 +1024,7 @@ impl tower::Service<http::Request<kube::client::Body>> for LinkService {
                 }
             } else {
                 let relayed = link
-                    .relay(parts.method.as_str(), &path, headers, body)
+                    .relay(context, parts.method.as_str(), &path, headers, body)
                     .await?;
                 (relayed.status, relayed.headers, whole(relayed.body))
             };
@@ -1003,6 +1060,7 @@ mod tests {
                 connected_since: String::new(),
                 from: String::new(),
                 context: "kind-kind".to_owned(),
+                contexts: vec!["kind-solo".to_owned()],
                 server_version: String::new(),
                 client: String::new(),
                 protocol: protocol::VERSION,
@@ -1104,5 +1162,30 @@ mod tests {
             pending.route(&frame(&stray), &link).is_err(),
             "an answer to a request never sent closes the bridge"
         );
+    }
+
+    #[test]
+    fn a_frame_names_a_further_context_only_and_never_one_not_relayed() {
+        let (link, _) = link();
+        let mut info = link.info.clone();
+        assert!(matches!(info.context_frame(None), Ok(None)));
+        assert!(
+            matches!(info.context_frame(Some("kind-kind")), Ok(None)),
+            "the first"
+        );
+        assert_eq!(
+            info.context_frame(Some("kind-solo")).ok(),
+            Some(Some("kind-solo".to_owned()))
+        );
+        let refused = info.context_frame(Some("prod")).unwrap_err();
+        assert_eq!(refused.status, 404);
+        assert!(
+            String::from_utf8_lossy(&refused.body)
+                .contains("does not relay the context `prod` (it relays kind-kind, kind-solo)")
+        );
+        // A version-2 client is never sent a context, whatever it claimed.
+        info.protocol = 2;
+        assert!(info.context_frame(Some("kind-solo")).is_err());
+        assert!(matches!(info.context_frame(Some("kind-kind")), Ok(None)));
     }
 }

@@ -29,8 +29,11 @@ pub struct LinkInfo {
     pub connected_since: String,
     /// The address it connected from.
     pub from: String,
-    /// The kubeconfig context it relays to.
+    /// The kubeconfig context it relays to: the one checks naming no context ask.
     pub context: String,
+    /// Further contexts it relays (protocol version 3), for the checks that name them.
+    #[serde(default)]
+    pub contexts: Vec<String>,
     /// The local cluster's Kubernetes version, as the client reported it.
     pub server_version: String,
     /// The client program.
@@ -44,6 +47,21 @@ impl LinkInfo {
     /// Whether the bridge streams watches (protocol version 2 and later).
     pub fn streams_watches(&self) -> bool {
         self.protocol >= protocol::WATCH_VERSION
+    }
+
+    /// Whether a check naming `context` can ask it through this bridge: its first context, or
+    /// (protocol version 3) one of the further ones.
+    pub fn relays(&self, context: &str) -> bool {
+        self.context == context
+            || (self.protocol >= protocol::CONTEXTS_VERSION
+                && self.contexts.iter().any(|c| c == context))
+    }
+
+    /// Every context it relays, the first first.
+    pub fn all_contexts(&self) -> Vec<&str> {
+        std::iter::once(self.context.as_str())
+            .chain(self.contexts.iter().map(String::as_str))
+            .collect()
     }
 }
 

@@ -172,6 +172,9 @@ pub struct RelayRequest {
     pub headers: Vec<(String, String)>,
     /// The body, base64.
     pub body: String,
+    /// The context to ask, when not the bridge's first (protocol version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// The holder's answer to a [`RelayRequest`].
@@ -263,6 +266,7 @@ impl RemoteLink {
     /// Has the holder relay one request to the learner's cluster.
     pub async fn relay(
         &self,
+        context: Option<&str>,
         method: &str,
         path: &str,
         headers: Vec<(String, String)>,
@@ -275,6 +279,7 @@ impl RemoteLink {
             path: path.to_owned(),
             headers,
             body: super::protocol::encode_body(&body),
+            context: context.map(str::to_owned),
         };
         let response = self
             .peers
@@ -303,6 +308,7 @@ impl RemoteLink {
     /// watch did not open. Dropping the events closes the connection, and so the watch.
     pub async fn watch(
         &self,
+        context: Option<&str>,
         path: &str,
         headers: Vec<(String, String)>,
     ) -> Result<WatchAnswer, LinkError> {
@@ -313,6 +319,7 @@ impl RemoteLink {
             path: path.to_owned(),
             headers,
             body: String::new(),
+            context: context.map(str::to_owned),
         };
         let sent = self
             .peers

@@ -11,18 +11,29 @@
 //! requests, at most [`MAX_WATCHES`] per bridge, and the events the portal has not yet read are
 //! bounded per bridge ([`MAX_BUFFERED_BYTES`]): a watch that falls further behind is cancelled,
 //! and its watcher lists again. A version-1 client still works: the portal relays it no watch.
+//!
+//! Version 3 relays several kubeconfig contexts: `hello` lists the `contexts` relayed beside the
+//! first (`context`, which checks naming no context ask), and a `request` or `watch` for another
+//! one names it in `context`. Only a version-3 client is sent a `context` (older ones refuse an
+//! unknown field), and a frame for the first context is the same as in version 2.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The oldest client version the portal accepts: version 1 relays single requests only.
 pub const OLDEST_VERSION: u32 = 1;
 
 /// The first version that streams watches.
 pub const WATCH_VERSION: u32 = 2;
+
+/// The first version that relays several contexts.
+pub const CONTEXTS_VERSION: u32 = 3;
+
+/// The most contexts one client relays: a lab needs two or three clusters.
+pub const MAX_CONTEXTS: usize = 8;
 
 /// How many watches may be open on one bridge at once: a step reads a handful of kinds, and
 /// watches are shared by all of a learner's steps.
@@ -55,8 +66,11 @@ pub enum Up {
     Hello {
         /// The protocol version the client speaks.
         version: u32,
-        /// The kubeconfig context the client relays to.
+        /// The kubeconfig context the client relays to: the one asked by checks that name none.
         context: String,
+        /// Version 3: further contexts it relays, asked by the checks that name them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        contexts: Vec<String>,
         /// The local cluster's version (`gitVersion`), or empty if it did not answer.
         server_version: String,
         /// The client program, e.g. `lectern 0.1.0`.
@@ -130,6 +144,9 @@ pub enum Down {
         headers: Vec<(String, String)>,
         /// The body, base64 (empty for `GET`).
         body: String,
+        /// Version 3: the context to ask, when not the first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
     },
     /// Version 2: a watch to open on the local cluster and stream back.
     Watch {
@@ -139,6 +156,9 @@ pub enum Down {
         path: String,
         /// Request headers worth relaying (accept).
         headers: Vec<(String, String)>,
+        /// Version 3: the context to ask, when not the first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
     },
     /// Version 2: stop a watch; its late frames are ignored.
     Cancel {
@@ -194,11 +214,13 @@ mod tests {
             path: "/version".into(),
             headers: vec![],
             body: String::new(),
+            context: None,
         };
         let text = serde_json::to_string(&frame).unwrap();
         assert_eq!(
             text,
-            r#"{"type":"request","id":7,"method":"GET","path":"/version","headers":[],"body":""}"#
+            r#"{"type":"request","id":7,"method":"GET","path":"/version","headers":[],"body":""}"#,
+            "a request for the first context is a version-2 frame"
         );
         assert_eq!(serde_json::from_str::<Down>(&text).unwrap(), frame);
         assert!(

@@ -62,13 +62,8 @@ async fn run(args: ConnectArgs) -> anyhow::Result<()> {
             )
         })?,
     };
-    let options = args.cluster.connect_options();
-    let cluster = Arc::new(Cluster::connect(&options).await?);
-    let context = options
-        .context
-        .clone()
-        .unwrap_or_else(|| "the current context".to_owned());
-    let version = match cluster.ping().await {
+    let clusters = Clusters::connect(&args).await?;
+    let version = match clusters.first.ping().await {
         Ok(info) => info.git_version,
         Err(e) => {
             eprintln!("warning: your cluster does not answer yet ({e}); relaying anyway");
@@ -77,7 +72,7 @@ async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     };
     let mut backoff = Duration::from_secs(1);
     loop {
-        match session(&portal, &token, &cluster, &context, &version).await {
+        match session(&portal, &token, &clusters, &version).await {
             Ended::Stopped => return Ok(()),
             Ended::Refused(reason) => bail!(reason),
             Ended::Retry(reason) => {
@@ -92,14 +87,84 @@ async fn run(args: ConnectArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The clusters this machine relays: the first context (the one checks naming no context ask)
+/// and, for a lab that uses several clusters, the further ones by name.
+struct Clusters {
+    first_name: String,
+    first: Arc<Cluster>,
+    further: Vec<(String, Arc<Cluster>)>,
+}
+
+impl Clusters {
+    /// Connects to every context named with `--context` (none: the current one), each checked
+    /// to exist in the kubeconfig before anything is relayed.
+    async fn connect(args: &ConnectArgs) -> anyhow::Result<Self> {
+        let mut names: Vec<String> = Vec::new();
+        for name in &args.contexts {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        if names.len() > protocol::MAX_CONTEXTS {
+            bail!(
+                "lectern connect relays at most {} contexts, and {} were named",
+                protocol::MAX_CONTEXTS,
+                names.len()
+            );
+        }
+        let first = names.first().map(String::as_str);
+        let first_cluster = Cluster::connect(&args.connect_options(first)).await?;
+        let mut further = Vec::new();
+        for name in names.iter().skip(1) {
+            let cluster = Cluster::connect(&args.connect_options(Some(name)))
+                .await
+                .with_context(|| format!("cannot relay the context `{name}`"))?;
+            further.push((name.clone(), Arc::new(cluster)));
+        }
+        // Named as the kubeconfig names it (its current context when none was given), so the
+        // portal can say which contexts it reaches.
+        let first_name = match first {
+            Some(name) => name.to_owned(),
+            None if !first_cluster.context.is_empty() => first_cluster.context.clone(),
+            None => "the current context".to_owned(),
+        };
+        Ok(Self {
+            first_name,
+            first: Arc::new(first_cluster),
+            further,
+        })
+    }
+
+    /// The cluster a frame asks: its `context` (`None`: the first), or why it is not relayed.
+    fn pick(&self, context: Option<&str>) -> Result<&Arc<Cluster>, String> {
+        let Some(context) = context else {
+            return Ok(&self.first);
+        };
+        self.further
+            .iter()
+            .find(|(name, _)| name == context)
+            .map(|(_, cluster)| cluster)
+            .ok_or_else(|| {
+                format!(
+                    "this lectern connect does not relay the context `{}`: run it again with --context {} --context {}",
+                    policy::printable(context),
+                    self.first_name,
+                    policy::printable(context)
+                )
+            })
+    }
+
+    /// Every relayed context's name, for the terminal.
+    fn names(&self) -> String {
+        std::iter::once(self.first_name.as_str())
+            .chain(self.further.iter().map(|(name, _)| name.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// One WebSocket connection, from handshake to its end.
-async fn session(
-    portal: &str,
-    token: &str,
-    cluster: &Arc<Cluster>,
-    context: &str,
-    local_version: &str,
-) -> Ended {
+async fn session(portal: &str, token: &str, clusters: &Clusters, local_version: &str) -> Ended {
     let url = format!("{}/api/bridge", portal.replacen("http", "ws", 1));
     let mut request = match url.as_str().into_client_request() {
         Ok(request) => request,
@@ -142,7 +207,12 @@ async fn session(
     let (mut sink, mut stream) = socket.split();
     let hello = protocol::Up::Hello {
         version: protocol::VERSION,
-        context: context.to_owned(),
+        context: clusters.first_name.clone(),
+        contexts: clusters
+            .further
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect(),
         server_version: local_version.to_owned(),
         client: format!("lectern {}", env!("CARGO_PKG_VERSION")),
     };
@@ -173,11 +243,18 @@ async fn session(
                             }
                             let kubernetes = if local_version.is_empty() { String::new() } else { format!(" (Kubernetes {local_version})") };
                             let learner = policy::printable(&learner);
-                            println!("Connected to {portal} as {learner}: relaying read-only requests to {context}{kubernetes}. Ctrl-C stops.");
+                            let contexts = clusters.names();
+                            println!("Connected to {portal} as {learner}: relaying read-only requests to {contexts}{kubernetes}. Ctrl-C stops.");
                         }
                         Ok(protocol::Down::Note { text }) => println!("portal {}", policy::printable(&text)),
-                        Ok(protocol::Down::Request { id, method, path, headers, body }) => {
-                            let cluster = cluster.clone();
+                        Ok(protocol::Down::Request { id, method, path, headers, body, context }) => {
+                            let cluster = match clusters.pick(context.as_deref()) {
+                                Ok(cluster) => cluster.clone(),
+                                Err(reason) => {
+                                    let _ = answers.send(protocol::Up::Refused { id, status: 404, reason }).await;
+                                    continue;
+                                }
+                            };
                             let answers = answers.clone();
                             let Ok(permit) = in_flight.clone().acquire_owned().await else {
                                 return Ended::Retry("stopping".to_owned());
@@ -188,7 +265,14 @@ async fn session(
                                 drop(permit);
                             });
                         }
-                        Ok(protocol::Down::Watch { id, path, headers }) => {
+                        Ok(protocol::Down::Watch { id, path, headers, context }) => {
+                            let cluster = match clusters.pick(context.as_deref()) {
+                                Ok(cluster) => cluster,
+                                Err(reason) => {
+                                    let _ = answers.send(protocol::Up::Refused { id, status: 404, reason }).await;
+                                    continue;
+                                }
+                            };
                             if let Err(refusal) = watches.open(cluster, id, &path, &headers, &answers) {
                                 let _ = answers.send(refusal).await;
                             }

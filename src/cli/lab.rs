@@ -99,6 +99,7 @@ pub async fn check(args: LabCheckArgs) -> ExitCode {
     let targets = labs::Targets {
         cache: &cache,
         options: Some(&options),
+        bridge: None,
         main: &cluster,
     };
     let pool = match db::open(&args.db.location()).await {

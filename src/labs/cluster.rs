@@ -116,13 +116,15 @@ pub enum ClusterError {
     /// The answer could not be understood.
     #[error("the cluster sent a response Lectern cannot read: {0}")]
     Malformed(String),
-    /// A check asks another kubeconfig context than the one a bridge relays.
+    /// A check asks a kubeconfig context that the learner's bridge does not relay.
     #[error(
-        "this check asks the kubeconfig context `{context}`, and lectern connect relays only the context it was started with: check this step on your machine with `lectern lab check`, or run lectern connect with --context {context} while you check it"
+        "this check asks the kubeconfig context `{context}`, which your lectern connect does not relay: stop it (Ctrl-C) and run it again naming every context this lab uses, the one your other checks ask first: `lectern connect <this portal> --context {relayed} --context {context}` (a lectern connect older than protocol version 3 relays one context: install a newer lectern first)"
     )]
     ContextNotRelayed {
         /// The context the check asks.
         context: String,
+        /// The contexts the bridge relays, as `--context` arguments (the first first).
+        relayed: String,
     },
     /// The learner's `lectern connect` bridge closed while the check waited.
     #[error("{0}")]
@@ -321,15 +323,23 @@ impl Cluster {
     }
 
     /// A cluster reached through a learner's `lectern connect` bridge: kube-rs sends its requests
-    /// over the bridge, so every check kind works unchanged.
-    pub fn over_bridge(link: crate::bridge::BridgeLink, timeout: Duration) -> Self {
-        let url = format!(
-            "your cluster (context {}, through lectern connect)",
-            link.info().context
+    /// over the bridge, so every check kind works unchanged. `further`: one of the further contexts
+    /// the bridge relays (`None`: its first).
+    pub fn over_bridge(
+        link: crate::bridge::BridgeLink,
+        further: Option<&str>,
+        timeout: Duration,
+    ) -> Self {
+        let context = further.unwrap_or(&link.info().context).to_owned();
+        let url = format!("your cluster (context {context}, through lectern connect)");
+        let key = match further {
+            None => format!("bridge:{}", link.key()),
+            Some(further) => format!("bridge:{}:{further}", link.key()),
+        };
+        let client = Client::new(
+            crate::bridge::LinkService::new(link, further.map(str::to_owned)),
+            "default",
         );
-        let context = link.info().context.clone();
-        let key = format!("bridge:{}", link.key());
-        let client = Client::new(crate::bridge::LinkService::new(link), "default");
         Self {
             watch_client: client.clone(),
             client,
@@ -690,15 +700,19 @@ impl ClusterCache {
     pub fn bridged(
         &self,
         link: crate::bridge::BridgeLink,
+        context: Option<&str>,
         timeout: Duration,
     ) -> std::sync::Arc<Cluster> {
-        let key = format!("bridge:{}", link.key());
+        let key = match context {
+            None => format!("bridge:{}", link.key()),
+            Some(context) => format!("bridge:{}:{context}", link.key()),
+        };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
         if let Some((_, cluster)) = entries.get(&key) {
             return cluster.clone();
         }
-        let cluster = std::sync::Arc::new(Cluster::over_bridge(link, timeout));
+        let cluster = std::sync::Arc::new(Cluster::over_bridge(link, context, timeout));
         entries.insert(key, (std::time::Instant::now(), cluster.clone()));
         cluster
     }

@@ -188,6 +188,7 @@ impl LearnerCluster {
         Targets {
             cache: &reach.clusters,
             options: self.options.as_ref(),
+            bridge: self.link.as_ref(),
             main: &self.cluster,
         }
     }
@@ -219,7 +220,7 @@ pub async fn learner_cluster(
         return Ok(LearnerCluster {
             cluster: reach
                 .clusters
-                .bridged(link.clone(), reach.server_default.timeout),
+                .bridged(link.clone(), None, reach.server_default.timeout),
             via: Via::Bridge,
             options: None,
             link: Some(link),
@@ -536,8 +537,10 @@ pub struct Targets<'a> {
     /// Where connections for other contexts are made and kept.
     pub cache: &'a ClusterCache,
     /// How the learner's cluster was reached (other contexts differ only in the context), or
-    /// `None` when no other context can be reached: a bridge relays the one it was started with.
+    /// `None` through a bridge.
     pub options: Option<&'a ConnectOptions>,
+    /// The learner's bridge, which reaches the contexts its `lectern connect` relays.
+    pub bridge: Option<&'a crate::bridge::BridgeLink>,
     /// The learner's cluster.
     pub main: &'a Cluster,
 }
@@ -548,9 +551,27 @@ impl Targets<'_> {
         let Some(context) = &check.context else {
             return Ok(None);
         };
+        if let Some(link) = self.bridge {
+            let info = link.info();
+            if *context == info.context {
+                return Ok(None);
+            }
+            if !info.relays(context) {
+                return Err(ClusterError::ContextNotRelayed {
+                    context: context.clone(),
+                    relayed: info.all_contexts().join(" --context "),
+                });
+            }
+            return Ok(Some(self.cache.bridged(
+                link.clone(),
+                Some(context),
+                self.main.timeout,
+            )));
+        }
         let Some(options) = self.options else {
             return Err(ClusterError::ContextNotRelayed {
                 context: context.clone(),
+                relayed: self.main.context.clone(),
             });
         };
         let options = ConnectOptions {

@@ -128,6 +128,24 @@ struct Inner {
     progress: Arc<ProgressMemory>,
 }
 
+/// How many learners are kept before those with no open page and no followed step are
+/// forgotten (checked when another one arrives), so a long-running portal does not keep an entry
+/// for everyone who ever opened a lab.
+const PRUNE_LEARNERS_ABOVE: usize = 1024;
+
+/// Forgets the learners nobody holds (no page subscribed, no follower publishing) and who follow
+/// no step: they come back empty the next time a page or a check asks.
+fn forget_idle(learners: &mut HashMap<i64, Arc<Learner>>) {
+    learners.retain(|_, learner| {
+        Arc::strong_count(learner) > 1
+            || !learner
+                .followed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    });
+}
+
 /// One learner's followed steps and open pages.
 struct Learner {
     updates: broadcast::Sender<Update>,
@@ -273,6 +291,9 @@ impl Live {
             .learners
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        if !learners.contains_key(&learner_id) && learners.len() >= PRUNE_LEARNERS_ABOVE {
+            forget_idle(&mut learners);
+        }
         learners
             .entry(learner_id)
             .or_insert_with(|| {
@@ -600,4 +621,45 @@ fn changed(last: &labs::StepRun, run: &labs::StepRun) -> bool {
             .iter()
             .zip(&run.results)
             .any(|(a, b)| a.status != b.status || a.message != b.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn learner() -> Arc<Learner> {
+        Arc::new(Learner {
+            updates: broadcast::channel(64).0,
+            followed: Mutex::default(),
+        })
+    }
+
+    #[tokio::test]
+    async fn only_learners_with_no_page_and_no_followed_step_are_forgotten() {
+        let mut learners = HashMap::new();
+        learners.insert(1, learner());
+        let watched = learner();
+        let page = watched.clone();
+        learners.insert(2, watched);
+        let following = learner();
+        let task = tokio::spawn(std::future::pending::<()>());
+        following.followed.lock().unwrap().insert(
+            ("lab".to_owned(), "step".to_owned()),
+            Followed {
+                task: task.abort_handle(),
+                started_at: String::new(),
+                last: Vec::new(),
+            },
+        );
+        learners.insert(3, following);
+        forget_idle(&mut learners);
+        let mut kept: Vec<i64> = learners.keys().copied().collect();
+        kept.sort_unstable();
+        assert_eq!(kept, [2, 3], "1 had nothing open or followed");
+        drop(page);
+        learners.get(&3).unwrap().followed.lock().unwrap().clear();
+        forget_idle(&mut learners);
+        assert!(learners.is_empty());
+        task.abort();
+    }
 }

@@ -651,7 +651,7 @@
           ? "Your cluster is connected"
           : "Connected, but your cluster does not answer"));
         panel.appendChild(document.createTextNode(
-          " (lectern connect since " + link.connected_since + " from " + link.from + ", context " + link.context +
+          " (lectern connect since " + link.connected_since + " from " + link.from + (link.contexts && link.contexts.length ? ", contexts " + [link.context].concat(link.contexts).join(", ") : ", context " + link.context) +
           (link.server_version ? ", Kubernetes " + link.server_version : "") + "). " +
           (status.cluster_answers
             ? "Check my work asks it, read-only."

@@ -820,7 +820,7 @@ async fn pair_connect_and_check(
         panel
             .text()
             .await?
-            .contains("context the current context, Kubernetes v1.36.0"),
+            .contains("context kind-k8s-ha, Kubernetes v1.36.0"),
         "{}",
         panel.text().await?
     );

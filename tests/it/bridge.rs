@@ -68,6 +68,17 @@ async fn connect(
     learner: &str,
     kubeconfig: &Path,
 ) -> Connect {
+    connect_with(app, browser, learner, kubeconfig, &[]).await
+}
+
+/// [`connect`] with further arguments (`--context`).
+async fn connect_with(
+    app: &TestApp,
+    browser: &Browser<'_>,
+    learner: &str,
+    kubeconfig: &Path,
+    further: &[&str],
+) -> Connect {
     let code = pairing_code(browser).await;
     let config = tempfile::tempdir().unwrap();
     let output = config.path().join("stdout");
@@ -80,7 +91,10 @@ async fn connect(
             &code,
             "--kubeconfig",
             kubeconfig.to_str().unwrap(),
-        ],
+        ]
+        .into_iter()
+        .chain(further.iter().copied())
+        .collect::<Vec<_>>(),
     )
     .stdout(std::fs::File::create(&output).unwrap())
     .stderr(std::fs::File::create(&errors).unwrap())
@@ -263,9 +277,7 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
     let out = bridge.stdout();
     assert!(out.contains("Connected to http://127.0.0.1:"), "{out}");
     assert!(
-        out.contains(
-            "as ada: relaying read-only requests to the current context (Kubernetes v1.36.0)"
-        ),
+        out.contains("as ada: relaying read-only requests to kind-k8s-ha (Kubernetes v1.36.0)"),
         "{out}"
     );
     assert!(
@@ -278,8 +290,9 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
     assert_eq!(status["connected"], true);
     assert_eq!(status["link"]["server_version"], "v1.36.0");
 
-    // Step 7's second cluster is another context, which a bridge does not relay: those checks say
-    // so (and never ask the server's own kubeconfig in the learner's name).
+    // Step 7's second cluster is another context, which this bridge does not relay: those checks
+    // say so, with the command that does (and never ask the server's own kubeconfig in the
+    // learner's name).
     let restore = check(&ada, "backup-and-restore").await;
     let solo = restore["results"]
         .as_array()
@@ -292,7 +305,7 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
         solo["message"]
             .as_str()
             .unwrap()
-            .starts_with("this check asks the kubeconfig context `kind-solo`, and lectern connect relays only the context it was started with"),
+            .starts_with("this check asks the kubeconfig context `kind-solo`, which your lectern connect does not relay: stop it (Ctrl-C) and run it again naming every context this lab uses, the one your other checks ask first: `lectern connect <this portal> --context kind-k8s-ha --context kind-solo`"),
         "{solo}"
     );
 }
@@ -401,6 +414,7 @@ async fn version_1_client(app: &TestApp, ada: &Browser<'_>, cluster: &FakeCluste
                     path,
                     headers,
                     body,
+                    ..
                 } => (id, method, path, headers, body),
                 Down::Welcome { version, .. } => {
                     assert_eq!(version, 1, "the portal speaks the client's version");
@@ -494,7 +508,7 @@ async fn writes_shells_and_secret_data_never_pass_the_learners_side() {
         .unwrap();
     // What a compromised portal could try with the bridge.
     let client = kube::Client::new(
-        lectern::bridge::LinkService::new(lectern::bridge::BridgeLink::Here(link)),
+        lectern::bridge::LinkService::new(lectern::bridge::BridgeLink::Here(link), None),
         "default",
     );
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
@@ -1453,6 +1467,7 @@ async fn a_hostile_portal_reaches_no_secret_log_proxy_shell_or_watch_however_it_
                 .map(|a| vec![("accept".to_owned(), a.to_owned())])
                 .unwrap_or_default(),
             body: String::new(),
+            context: None,
         })
         .collect();
     let (answers, stdout) = answers_to_hostile_portal(&cluster, frames).await;
@@ -1514,6 +1529,7 @@ async fn a_hostile_portal_watches_only_what_it_may_read_and_secrets_as_metadata(
         id: id as u64,
         path: path.to_owned(),
         headers: vec![("accept".to_owned(), accept.to_owned())],
+        context: None,
     };
     let mut frames: Vec<Down> = forbidden
         .iter()
@@ -1614,4 +1630,66 @@ async fn the_drill_passes_done_with_the_page_closed_and_the_bridge_connected() {
     let again = check(&ada, "lose-a-control-plane-node").await;
     assert_eq!(again["status"], "failed", "the outage is over");
     assert_eq!(again["passed_at"], latest["passed_at"], "{again}");
+}
+
+/// Module 01's restore asks two clusters: one `lectern connect` relays both contexts, each
+/// read-only, and a portal learner passes the step through it (review finding H2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bridge_relays_both_clusters_and_the_restore_passes_through_it() {
+    let ha = FakeCluster::start(kind::lab_done()).await;
+    let solo = FakeCluster::start(kind::solo_before_snapshot()).await;
+    let app = portal_with(&["ada"]).await;
+    let ada = signed_in(&app, "ada").await;
+    let both = ha.kubeconfig_with(&solo, "kind-solo");
+    let bridge = connect_with(
+        &app,
+        &ada,
+        "ada",
+        &both,
+        &["--context", "kind-k8s-ha", "--context", "kind-solo"],
+    )
+    .await;
+    let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["link"]["context"], "kind-k8s-ha");
+    assert_eq!(status["link"]["contexts"], serde_json::json!(["kind-solo"]));
+    assert!(
+        html(&ada, "/connect")
+            .await
+            .contains("contexts <code>kind-k8s-ha</code>, <code>kind-solo</code>"),
+        "the Connect page names both"
+    );
+
+    let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
+    assert_eq!(
+        ada.post_json(&format!("{step}/start"), "{}").await.status(),
+        StatusCode::OK
+    );
+    solo.set_objects(kind::solo_not_restored());
+    let before = check(&ada, "backup-and-restore").await;
+    let seen = before["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "configmap-after-snapshot-seen")
+        .unwrap();
+    assert_eq!(seen["status"], "passed", "{before}");
+    kind::restore_solo(&solo);
+    let restored = check(&ada, "backup-and-restore").await;
+    assert_eq!(restored["status"], "passed", "{restored}");
+    assert_eq!(restored["via"], "bridge");
+    // Each context's checks reached its own cluster through the bridge.
+    assert!(
+        solo.served().iter().any(|s| s == "get leases"),
+        "{:?}",
+        solo.served()
+    );
+    assert!(
+        !ha.requests().iter().any(|r| r.contains("before-snapshot")),
+        "the HA cluster was not asked for solo's objects"
+    );
+    let out = bridge.stdout();
+    assert!(
+        out.contains("relaying read-only requests to kind-k8s-ha, kind-solo (Kubernetes v1.36.0)"),
+        "{out}"
+    );
 }

@@ -956,6 +956,7 @@ mod kinds {
         let targets = labs::Targets {
             cache: &cache,
             options: Some(&options),
+            bridge: None,
             main: &client,
         };
         labs::run_checks(&targets, &[check], None).await.remove(0)
