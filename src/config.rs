@@ -81,12 +81,21 @@ pub struct ConnectArgs {
 impl ConnectArgs {
     /// How to reach one relayed context (`None`: the kubeconfig's current one).
     pub fn connect_options(&self, context: Option<&str>) -> crate::labs::ConnectOptions {
-        crate::labs::ConnectOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            inline_kubeconfig: None,
-            context: context.map(str::to_owned),
-            timeout: Duration::from_secs(self.cluster_timeout.max(1)),
-        }
+        options_for(self.kubeconfig.as_ref(), context, self.cluster_timeout)
+    }
+}
+
+/// A kubeconfig file's context as the lab runner reaches it, within `timeout` seconds (at least 1).
+fn options_for(
+    kubeconfig: Option<&PathBuf>,
+    context: Option<&str>,
+    timeout: u64,
+) -> crate::labs::ConnectOptions {
+    crate::labs::ConnectOptions {
+        kubeconfig: kubeconfig.cloned(),
+        inline_kubeconfig: None,
+        context: context.map(str::to_owned),
+        timeout: Duration::from_secs(timeout.max(1)),
     }
 }
 
@@ -268,12 +277,11 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// As the lab runner takes them.
     pub fn connect_options(&self) -> crate::labs::ConnectOptions {
-        crate::labs::ConnectOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            inline_kubeconfig: None,
-            context: self.context.clone(),
-            timeout: Duration::from_secs(self.cluster_timeout.max(1)),
-        }
+        options_for(
+            self.kubeconfig.as_ref(),
+            self.context.as_deref(),
+            self.cluster_timeout,
+        )
     }
 }
 

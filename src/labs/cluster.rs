@@ -332,10 +332,7 @@ impl Cluster {
     ) -> Self {
         let context = further.unwrap_or(&link.info().context).to_owned();
         let url = format!("your cluster (context {context}, through lectern connect)");
-        let key = match further {
-            None => format!("bridge:{}", link.key()),
-            Some(further) => format!("bridge:{}:{further}", link.key()),
-        };
+        let key = bridge_key(&link, further);
         let client = Client::new(
             crate::bridge::LinkService::new(link, further.map(str::to_owned)),
             "default",
@@ -703,10 +700,7 @@ impl ClusterCache {
         context: Option<&str>,
         timeout: Duration,
     ) -> std::sync::Arc<Cluster> {
-        let key = match context {
-            None => format!("bridge:{}", link.key()),
-            Some(context) => format!("bridge:{}:{context}", link.key()),
-        };
+        let key = bridge_key(&link, context);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
         if let Some((_, cluster)) = entries.get(&key) {
@@ -723,6 +717,15 @@ impl ClusterCache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&cache_key(options));
+    }
+}
+
+/// Names one context of a bridge connection among the clusters a server keeps (its watches are
+/// shared by this key too).
+fn bridge_key(link: &crate::bridge::BridgeLink, further: Option<&str>) -> String {
+    match further {
+        None => format!("bridge:{}", link.key()),
+        Some(further) => format!("bridge:{}:{further}", link.key()),
     }
 }
 

@@ -126,11 +126,15 @@ struct Inner {
     learners: Mutex<HashMap<i64, Arc<Learner>>>,
     /// Told of each pass a follower records, so pages show it at once.
     progress: Arc<ProgressMemory>,
+    /// How many learners may be kept before idle ones are forgotten again (at least
+    /// [`PRUNE_LEARNERS_ABOVE`]).
+    prune_above: std::sync::atomic::AtomicUsize,
 }
 
-/// How many learners are kept before those with no open page and no followed step are
+/// How many learners are kept before those with no open page and no followed step are first
 /// forgotten (checked when another one arrives), so a long-running portal does not keep an entry
-/// for everyone who ever opened a lab.
+/// for everyone who ever opened a lab; after each pass the next waits until twice as many are
+/// kept, so many busy learners are not scanned on every arrival.
 const PRUNE_LEARNERS_ABOVE: usize = 1024;
 
 /// Forgets the learners nobody holds (no page subscribed, no follower publishing) and who follow
@@ -201,6 +205,7 @@ impl Live {
                 idle_bound,
                 learners: Mutex::default(),
                 progress,
+                prune_above: std::sync::atomic::AtomicUsize::new(PRUNE_LEARNERS_ABOVE),
             }),
         }
     }
@@ -291,8 +296,15 @@ impl Live {
             .learners
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if !learners.contains_key(&learner_id) && learners.len() >= PRUNE_LEARNERS_ABOVE {
+        let prune_above = &self.inner.prune_above;
+        if !learners.contains_key(&learner_id)
+            && learners.len() >= prune_above.load(std::sync::atomic::Ordering::Relaxed)
+        {
             forget_idle(&mut learners);
+            prune_above.store(
+                (learners.len() * 2).max(PRUNE_LEARNERS_ABOVE),
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
         learners
             .entry(learner_id)

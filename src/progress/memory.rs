@@ -9,7 +9,7 @@
 //! personal server) show within [`FRESH_FOR`]: nothing is kept longer.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,9 @@ use crate::content::Course;
 /// How long what was read is used at most: the delay with which writes made elsewhere show.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
-/// Learners remembered at most before the stale ones are dropped.
+/// Learners remembered before the stale ones are first dropped; after each drop, the next waits
+/// until twice as many are kept, so a server with many active learners does not scan them all on
+/// every read.
 const PRUNE_ABOVE: usize = 4096;
 
 /// What a learner's progress is computed from (the course may change in between, so the
@@ -57,6 +59,9 @@ pub struct ProgressMemory {
     /// The tick of the last change that may have touched every learner.
     everyone: AtomicU64,
     learners: Mutex<HashMap<i64, Learner>>,
+    /// How many learners may be kept before the stale ones are dropped again (at least
+    /// [`PRUNE_ABOVE`]).
+    prune_above: AtomicUsize,
     visits: VisitRecorder,
 }
 
@@ -137,7 +142,7 @@ impl ProgressMemory {
             return;
         }
         let mut learners = self.learners.lock().unwrap_or_else(|e| e.into_inner());
-        if learners.len() > PRUNE_ABOVE {
+        if learners.len() > self.prune_above.load(Ordering::Relaxed).max(PRUNE_ABOVE) {
             // A learner whose change may still be racing a read keeps their entry.
             let recent = self
                 .clock
@@ -149,6 +154,8 @@ impl ProgressMemory {
                         .as_ref()
                         .is_some_and(|k| k.read_at.elapsed() < FRESH_FOR)
             });
+            self.prune_above
+                .store(learners.len().saturating_mul(2), Ordering::Relaxed);
         }
         let learner = learners.entry(learner_id).or_default();
         if since < learner.changed {

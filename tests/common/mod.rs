@@ -255,6 +255,16 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, text.replacen(from, to, 1)).unwrap();
 }
 
+/// One check's result in a recorded run (`run["results"]`, as "Check my work" and the live
+/// stream send it).
+#[track_caller]
+pub fn check_result<'a>(run: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    run["results"]
+        .as_array()
+        .and_then(|results| results.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("no check {id} in {run}"))
+}
+
 /// The real `lectern` binary, with a clean environment for `LECTERN_*`.
 pub fn lectern_cmd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lectern"));

@@ -15,7 +15,7 @@ use crate::common::browser::{Browser, hidden, html, signed_in};
 use crate::common::events::Events;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, Mode};
-use crate::common::{TestApp, lectern_cmd, postgres_under_test};
+use crate::common::{TestApp, check_result, lectern_cmd, postgres_under_test};
 use lectern::auth::Role;
 
 /// A running `lectern connect`, killed when dropped.
@@ -294,12 +294,7 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
     // say so, with the command that does (and never ask the server's own kubeconfig in the
     // learner's name).
     let restore = check(&ada, "backup-and-restore").await;
-    let solo = restore["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "solo-cluster-up")
-        .unwrap();
+    let solo = check_result(&restore, "solo-cluster-up");
     assert_eq!(solo["status"], "error");
     assert!(
         solo["message"]
@@ -1666,12 +1661,7 @@ async fn one_bridge_relays_both_clusters_and_the_restore_passes_through_it() {
     );
     solo.set_objects(kind::solo_not_restored());
     let before = check(&ada, "backup-and-restore").await;
-    let seen = before["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "configmap-after-snapshot-seen")
-        .unwrap();
+    let seen = check_result(&before, "configmap-after-snapshot-seen");
     assert_eq!(seen["status"], "passed", "{before}");
     kind::restore_solo(&solo);
     let restored = check(&ada, "backup-and-restore").await;

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use crate::common::TestApp;
 use crate::common::browser::Browser;
 use crate::common::events::{Events, ServerEvent};
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::{FakeCluster, Mode};
+use crate::common::{TestApp, check_result};
 use lectern::auth::Role;
 
 const STEP: &str = "/api/labs/ha-control-plane/steps/create-ha-cluster";
@@ -255,15 +255,7 @@ async fn a_restore_is_seen_happening_while_the_step_is_followed() {
     let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
     assert_eq!(app.post_check(&format!("{step}/start")).await.status(), 200);
     let mut events = Events::new(app.get(STREAM).await);
-    let result = |e: &ServerEvent, id: &str| {
-        e.json()["run"]["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .cloned()
-            .unwrap()
-    };
+    let result = |e: &ServerEvent, id: &str| check_result(&e.json()["run"], id).clone();
     // The state a restore leaves, with nothing seen before it: not proved.
     let unproved = events
         .until(Duration::from_secs(10), is_verdict("failed"))

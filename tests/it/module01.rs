@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::common::kind_fixtures::{self as kind};
 use crate::common::kube_api::FakeCluster;
-use crate::common::{TestApp, lectern_cmd};
+use crate::common::{TestApp, check_result, lectern_cmd};
 
 /// One step's results by check id: (status, message).
 struct StepResults {
@@ -728,12 +728,8 @@ async fn check_step(app: &TestApp, step: &str) -> Value {
 }
 
 fn message_of<'a>(run: &'a Value, check: &str) -> &'a str {
-    run["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == check)
-        .and_then(|r| r["message"].as_str())
+    check_result(run, check)["message"]
+        .as_str()
         .unwrap_or_default()
 }
 
