@@ -221,6 +221,47 @@ pub enum LabCommand {
     },
     /// Run a lab's checks against the cluster; exit 0 if all pass, 1 if any fail, 2 if they could not run.
     Check(LabCheckArgs),
+    /// Run every lab's tests (lab/tests/lab-test.toml) against their recorded states, offline;
+    /// exit 0 if every verdict is the expected one, 1 if not, 2 if the tests are invalid.
+    Test(LabTestArgs),
+    /// Record what a lab's checks read from a live cluster (read-only) as a state for its tests.
+    Record(LabRecordArgs),
+}
+
+/// `lectern lab test`.
+#[derive(Debug, Clone, Args)]
+pub struct LabTestArgs {
+    /// Course folder.
+    #[arg(default_value = ".", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Only this lab (its id).
+    #[arg(long, value_name = "LAB")]
+    pub lab: Option<String>,
+    /// Also fail unless at least this percentage of the checks catch a mutant.
+    #[arg(long, value_name = "PERCENT")]
+    pub require_score: Option<f64>,
+}
+
+/// `lectern lab record`.
+#[derive(Debug, Clone, Args)]
+pub struct LabRecordArgs {
+    /// The lab's id.
+    pub lab: String,
+    /// The step the cluster is at: the new state is listed as one that must pass it.
+    #[arg(long, value_name = "N")]
+    pub step: u32,
+    /// The state's name: written to lab/tests/states/NAME.json, and added to lab-test.toml.
+    #[arg(long = "as", value_name = "NAME")]
+    pub name: String,
+    /// Course folder.
+    #[arg(long, env = "LECTERN_CONTENT", default_value = ".", value_name = "DIR")]
+    pub content: PathBuf,
+    /// Replace a state file of that name.
+    #[arg(long)]
+    pub force: bool,
+    /// The cluster.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// `lectern lab check`.

@@ -29,6 +29,7 @@ pub mod content;
 pub mod db;
 pub mod http;
 pub mod labs;
+pub mod labtest;
 pub mod live;
 pub mod lti;
 pub mod metrics;

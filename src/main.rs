@@ -40,6 +40,8 @@ fn main() -> ExitCode {
         Command::Grades(GradesCommand::Export(args)) => run_async(cli::grades::export(args)),
         Command::Lab(LabCommand::List { content }) => cli::lab::list(content.as_deref()),
         Command::Lab(LabCommand::Check(args)) => run_async(async { cli::lab::check(args).await }),
+        Command::Lab(LabCommand::Test(args)) => run_async(cli::lab_test::test(args)),
+        Command::Lab(LabCommand::Record(args)) => run_async(cli::lab_test::record(args)),
         Command::Connect(args) => run_async(cli::connect::execute(args)),
         Command::Serve(args) => run_async(async {
             match cli::serve::execute(*args).await {

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod connect;
 pub mod grades;
 pub mod lab;
+pub mod lab_test;
 pub mod serve;
 pub mod user;
 pub mod validate;

@@ -10,7 +10,11 @@ use crate::render::{self, Highlighter};
 pub fn execute(dir: &Path) -> ExitCode {
     let result = CourseFiles::from_dir(dir)
         .map_err(|d| vec![d])
-        .and_then(|files| render::build(files, &Highlighter::default()).map_err(|e| e.0));
+        .and_then(|files| {
+            let course = render::build(files.clone(), &Highlighter::default()).map_err(|e| e.0)?;
+            lab_tests(&files)?;
+            Ok(course)
+        });
     match result {
         Ok(course) => {
             let steps: usize = course.modules.iter().map(|m| m.lab_steps).sum();
@@ -38,8 +42,26 @@ pub fn execute(dir: &Path) -> ExitCode {
     }
 }
 
+/// Every lab's test plan and recorded states (`lectern lab test`), checked against its lab.
+fn lab_tests(files: &CourseFiles) -> Result<(), Vec<Diagnostic>> {
+    let course = crate::content::load(files.clone()).map_err(|e| e.0)?;
+    let mut errors = Vec::new();
+    for module in &course.modules {
+        if let Some(lab) = &module.lab
+            && let Err(found) = crate::labtest::plan::load(files, &module.dir, lab)
+        {
+            errors.extend(found);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// Prefixes the folder so that the path works from where the command was run.
-fn located(dir: &Path, error: &Diagnostic) -> Diagnostic {
+pub fn located(dir: &Path, error: &Diagnostic) -> Diagnostic {
     let file = if dir == Path::new(".") || error.file.starts_with(&*dir.to_string_lossy()) {
         error.file.clone()
     } else {

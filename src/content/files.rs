@@ -8,6 +8,7 @@ use super::Diagnostic;
 /// The default course, compiled into the binary so `lectern serve` works with no files beside it.
 #[derive(rust_embed::Embed)]
 #[folder = "content/"]
+#[exclude = "modules/*/lab/tests/*"]
 struct EmbeddedCourse;
 
 /// Every file of a course, keyed by its `/`-separated path relative to the course folder.
@@ -95,9 +96,20 @@ fn read_dir_into(
         if path.is_dir() {
             read_dir_into(root, &path, files)?;
         } else {
-            let bytes = std::fs::read(&path)
-                .map_err(|e| Diagnostic::in_file(&label(&path), format!("cannot read: {e}")))?;
-            files.insert(label(&path), bytes);
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    files.insert(label(&path), bytes);
+                }
+                // Gone between listing and reading (a database journal, an editor's swap file):
+                // it is not part of the course.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Diagnostic::in_file(
+                        &label(&path),
+                        format!("cannot read: {e}"),
+                    ));
+                }
+            }
         }
     }
     Ok(())

@@ -29,10 +29,13 @@ use toml::Spanned;
 pub use checks::{
     AccessCheck, AccessTarget, Check, CheckKind, CheckSpec, CountCheck, EventCheck, FieldAssertion,
     FieldTest, HealthCheck, HealthEndpoint, Held, ObjectRef, PathSegment, ResourceCheck, Subject,
-    VersionCheck,
+    VersionCheck, split_selector_terms,
 };
 pub use diagnostics::{Diagnostic, InvalidCourse, line_column};
 pub use files::CourseFiles;
+
+/// The folder within a lab folder that holds its tests (`lectern lab test`), not steps.
+pub const LAB_TESTS: &str = "tests/";
 pub use ids::{LabId, ModuleId, QuestionId, StepId};
 pub use questions::{Choice, Criterion, Question, QuestionKind};
 
@@ -383,7 +386,9 @@ impl Loader<'_> {
             .paths()
             .filter_map(|p| p.strip_prefix(&prefix))
             .filter(|rest| {
-                rest.ends_with(".toml") && !matches!(*rest, "module.toml" | "questions.toml")
+                rest.ends_with(".toml")
+                    && !matches!(*rest, "module.toml" | "questions.toml")
+                    && !rest.starts_with(&format!("lab/{LAB_TESTS}"))
             })
             .map(|rest| format!("{prefix}{rest}"))
             .collect();
@@ -406,7 +411,7 @@ impl Loader<'_> {
         let step_files: Vec<String> = self
             .files
             .paths()
-            .filter(|p| p.starts_with(&prefix))
+            .filter(|p| p.starts_with(&prefix) && !p[prefix.len()..].starts_with(LAB_TESTS))
             .map(str::to_owned)
             .collect();
         let Some(meta) = meta else {

@@ -337,6 +337,18 @@ impl Cluster {
             crate::bridge::LinkService::new(link, further.map(str::to_owned)),
             "default",
         );
+        Self::over_client(client, context, url, key, timeout)
+    }
+
+    /// A cluster reached through a client built elsewhere (a bridge, a recorded state served
+    /// in-process by `lectern lab test`), under `key` for the caches and watches.
+    pub fn over_client(
+        client: Client,
+        context: String,
+        url: String,
+        key: String,
+        timeout: Duration,
+    ) -> Self {
         Self {
             watch_client: client.clone(),
             client,
@@ -709,6 +721,15 @@ impl ClusterCache {
         let cluster = std::sync::Arc::new(Cluster::over_bridge(link, context, timeout));
         entries.insert(key, (std::time::Instant::now(), cluster.clone()));
         cluster
+    }
+
+    /// Keeps `cluster` as the one for these options: a recorded state's context, which
+    /// `lectern lab test` serves in-process rather than connects to.
+    pub fn preset(&self, options: &ConnectOptions, cluster: std::sync::Arc<Cluster>) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cache_key(options), (std::time::Instant::now(), cluster));
     }
 
     /// Forgets the cluster for these options (after it failed), so the next run connects afresh.

@@ -4,7 +4,6 @@
 //! objects with the API server's wording, SubjectAccessReviews decided from the RBAC objects it holds,
 //! `/livez` and `/readyz?verbose`, and `/version`. Failure modes stand in for a broken cluster.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,6 +16,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+use lectern::labtest::api;
 
 /// The token the generated kubeconfig carries.
 pub const TOKEN: &str = "lectern-test-token";
@@ -433,107 +434,17 @@ fn default_health() -> Vec<(String, bool)> {
     .collect()
 }
 
-/// The resources the double serves: (group, version, plural, kind, namespaced).
-const RESOURCES: &[(&str, &str, &str, &str, bool)] = &[
-    ("", "v1", "namespaces", "Namespace", false),
-    ("", "v1", "nodes", "Node", false),
-    ("", "v1", "pods", "Pod", true),
-    ("", "v1", "services", "Service", true),
-    ("", "v1", "serviceaccounts", "ServiceAccount", true),
-    ("", "v1", "secrets", "Secret", true),
-    ("", "v1", "configmaps", "ConfigMap", true),
-    ("", "v1", "events", "Event", true),
-    ("apps", "v1", "deployments", "Deployment", true),
-    ("apps", "v1", "daemonsets", "DaemonSet", true),
-    ("apps", "v1", "statefulsets", "StatefulSet", true),
+fn respond(answer: api::Answer) -> Response {
     (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterroles",
-        "ClusterRole",
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "clusterrolebindings",
-        "ClusterRoleBinding",
-        false,
-    ),
-    ("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "rolebindings",
-        "RoleBinding",
-        true,
-    ),
-    ("coordination.k8s.io", "v1", "leases", "Lease", true),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "validatingadmissionpolicies",
-        "ValidatingAdmissionPolicy",
-        false,
-    ),
-    (
-        "admissionregistration.k8s.io",
-        "v1",
-        "validatingadmissionpolicybindings",
-        "ValidatingAdmissionPolicyBinding",
-        false,
-    ),
-    (
-        "apiregistration.k8s.io",
-        "v1",
-        "apiservices",
-        "APIService",
-        false,
-    ),
-    (
-        "authorization.k8s.io",
-        "v1",
-        "subjectaccessreviews",
-        "SubjectAccessReview",
-        false,
-    ),
-    (
-        "authorization.k8s.io",
-        "v1",
-        "selfsubjectrulesreviews",
-        "SelfSubjectRulesReview",
-        false,
-    ),
-];
-
-fn group_version(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        version.to_owned()
-    } else {
-        format!("{group}/{version}")
-    }
+        StatusCode::from_u16(answer.status).unwrap(),
+        [("content-type", answer.content_type)],
+        answer.body,
+    )
+        .into_response()
 }
 
 fn status(code: u16, reason: &str, message: String, details: Value) -> Response {
-    let body = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "details": details, "code": code,
-    });
-    (
-        StatusCode::from_u16(code).unwrap(),
-        [("content-type", "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
-
-fn ok_json(value: Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        value.to_string(),
-    )
-        .into_response()
+    respond(api::Answer::status(code, reason, message, details))
 }
 
 async fn handle(
@@ -584,268 +495,103 @@ async fn handle(
     if !authorized || snapshot.mode == Mode::RejectCredentials {
         return status(401, "Unauthorized", "Unauthorized".into(), json!({}));
     }
-    // Go's net/http hands the API server `URL.Path`: the path percent-decoded once (`%2F` becomes a
-    // separator); an invalid escape is a 400 before any handler runs.
-    let Ok(decoded) = percent_encoding::percent_decode_str(uri.path()).decode_utf8() else {
-        return (StatusCode::BAD_REQUEST, "400 Bad Request").into_response();
+    // Paths are decoded as the API server decodes them (`labtest::api::route`).
+    let route = match api::route(uri.path(), uri.query()) {
+        Ok(route) => route,
+        Err(answer) => return respond(answer),
     };
-    if uri
-        .path()
-        .split('%')
-        .skip(1)
-        .any(|rest| rest.len() < 2 || !rest.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit))
-    {
-        return (StatusCode::BAD_REQUEST, "400 Bad Request").into_response();
-    }
-    let path = decoded.as_ref();
-    // `url.ParseQuery`: the first value of each key counts; a bare key is an empty value.
-    let mut query: HashMap<String, String> = HashMap::new();
-    for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()) {
-        query.entry(key.into_owned()).or_insert(value.into_owned());
-    }
-    match path {
-        "/version" => {
-            let (major, minor) = snapshot.version;
-            return ok_json(json!({
-                "major": major.to_string(), "minor": minor.to_string(), "gitVersion": format!("v{major}.{minor}.0"),
-                "gitCommit": "7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a", "gitTreeState": "clean",
-                "buildDate": "2024-05-13T22:02:25Z", "goVersion": "go1.22.2", "compiler": "gc", "platform": "linux/amd64",
-            }));
-        }
-        "/livez" | "/readyz" => return health(&snapshot, path, query.contains_key("verbose")),
-        "/api" => {
-            return ok_json(
-                json!({ "kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [ { "clientCIDR": "0.0.0.0/0", "serverAddress": "172.18.0.4:6443" } ] }),
-            );
-        }
-        "/apis" => {
-            let mut groups: Vec<&str> = RESOURCES
-                .iter()
-                .map(|r| r.0)
-                .filter(|g| !g.is_empty())
-                .collect();
-            groups.dedup();
-            let groups: Vec<Value> = groups
-                .iter()
-                .map(|g| json!({ "name": g, "versions": [ { "groupVersion": format!("{g}/v1"), "version": "v1" } ], "preferredVersion": { "groupVersion": format!("{g}/v1"), "version": "v1" } }))
-                .collect();
-            return ok_json(
-                json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }),
-            );
-        }
-        _ => {}
-    }
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    if segments
-        .iter()
-        .any(|s| s.is_empty() || *s == "." || *s == "..")
-    {
-        return not_found_path();
-    }
-    let (group, version, rest) = match segments.as_slice() {
-        ["api", version, rest @ ..] => ("", *version, rest),
-        ["apis", group, version, rest @ ..] => (*group, *version, rest),
-        _ => return not_found_path(),
+    let version = json!({
+        "major": snapshot.version.0.to_string(), "minor": snapshot.version.1.to_string(),
+        "gitVersion": format!("v{}.{}.0", snapshot.version.0, snapshot.version.1),
+        "gitCommit": "7c48c2bd72b9bf5c44d21d7338cc7bea77d0ad2a", "gitTreeState": "clean",
+        "buildDate": "2024-05-13T22:02:25Z", "goVersion": "go1.22.2", "compiler": "gc", "platform": "linux/amd64",
+    });
+    let served = api::Served {
+        objects: &snapshot.objects,
+        livez: &snapshot.health,
+        readyz: &snapshot.health,
+        version: &version,
+        revision: snapshot.revision,
+        identity: snapshot.identity.as_deref(),
     };
-    let served: Vec<_> = RESOURCES
-        .iter()
-        .filter(|r| r.0 == group && r.1 == version)
-        .collect();
-    if served.is_empty() {
-        return not_found_path();
-    }
-    let gv = group_version(group, version);
-    if rest.is_empty() {
-        let resources: Vec<Value> = served
-            .iter()
-            .map(|r| json!({ "name": r.2, "singularName": r.3.to_lowercase(), "namespaced": r.4, "kind": r.3, "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"] }))
-            .collect();
-        return ok_json(
-            json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }),
-        );
-    }
-    // `RequestInfoFactory`: the legacy `watch` verb in front of the resource, then the namespace,
-    // then resource, name and subresource (and, for `proxy`, the path it proxies to).
-    let (legacy_watch, rest) = match rest {
-        ["watch", rest @ ..] if !rest.is_empty() => (true, rest),
-        _ => (false, rest),
-    };
-    let (namespace, plural, name, subresource) = match rest {
-        ["namespaces", name, sub @ ("status" | "finalize")] => {
-            (None, "namespaces", Some(*name), Some(*sub))
-        }
-        ["namespaces", ns, plural] => (Some(*ns), *plural, None, None),
-        ["namespaces", ns, plural, name] => (Some(*ns), *plural, Some(*name), None),
-        ["namespaces", ns, plural, name, sub, ..] => (Some(*ns), *plural, Some(*name), Some(*sub)),
-        ["namespaces", name] => (None, "namespaces", Some(*name), None),
-        [plural] => (None, *plural, None, None),
-        [plural, name] => (None, *plural, Some(*name), None),
-        [plural, name, sub, ..] => (None, *plural, Some(*name), Some(*sub)),
-        _ => return not_found_path(),
-    };
-    // `ListOptions.watch` is a bool decoded from text: anything but `0` or `false` is true.
-    let watch = legacy_watch
-        || query
-            .get("watch")
-            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"));
-    let Some(&&(_, _, _, kind, namespaced)) = served.iter().find(|r| r.2 == plural) else {
-        return not_found_path();
-    };
-    let forbidden_verb = match &snapshot.mode {
-        Mode::Forbid(forbidden) if forbidden == plural => Some(match name {
-            _ if watch => "watch",
-            Some(_) => "get",
-            None => "list",
-        }),
-        Mode::ForbidWatch if watch => Some("watch"),
-        _ => None,
-    };
-    if let Some(verb) = forbidden_verb {
-        let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
-            format!("in the namespace \"{ns}\"")
-        });
-        return status(
-            403,
-            "Forbidden",
-            format!(
-                "{plural} is forbidden: User \"system:serviceaccount:lectern:lectern\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
-            ),
-            json!({ "kind": plural }),
-        );
-    }
-    if let Some(user) = &snapshot.identity {
-        let verb = match (&method, name) {
-            (&Method::POST, _) => "create",
-            _ if watch => "watch",
-            (_, Some(_)) => "get",
-            (_, None) => "list",
-        };
-        let self_review = kind.starts_with("SelfSubject");
-        if !self_review
-            && decide(
-                &snapshot.objects,
-                user,
-                &identity_groups(user),
-                verb,
-                group,
-                plural,
-                namespace,
-            )
-            .is_none()
-        {
-            let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
-                format!("in the namespace \"{ns}\"")
-            });
-            return status(
-                403,
-                "Forbidden",
-                format!(
-                    "{plural} is forbidden: User \"{user}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
-                ),
-                json!({ "kind": plural }),
-            );
-        }
-    }
-    if method == Method::POST {
-        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        return match kind {
-            "SubjectAccessReview" => ok_json(review(&snapshot.objects, request)),
-            "SelfSubjectRulesReview" => {
-                let rules = match &snapshot.identity {
-                    None => vec![json!({ "verbs": ["*"], "apiGroups": ["*"], "resources": ["*"] })],
-                    Some(user) => rules_for(
-                        &snapshot.objects,
-                        user,
-                        &identity_groups(user),
-                        request["spec"]["namespace"].as_str(),
-                    ),
-                };
-                ok_json(
-                    json!({ "kind": kind, "apiVersion": gv, "spec": request["spec"], "status": { "resourceRules": rules, "nonResourceRules": [], "incomplete": false } }),
-                )
-            }
-            _ => status(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource".into(),
-                json!({}),
-            ),
-        };
-    }
     let metadata_only = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("as=PartialObjectMetadata"));
-    let read = if metadata_only { " (metadata)" } else { "" };
-    if let (Some(sub), Some(name)) = (subresource, name) {
-        record(format!("get {plural}/{sub}"));
-        return match (plural, sub) {
-            // Streaming subresources need a connection upgrade (SPDY or WebSocket).
-            (_, "exec" | "attach" | "portforward") => status(
-                400,
-                "BadRequest",
-                "Upgrade request required".into(),
-                json!({}),
-            ),
-            ("pods", "log") => (
-                StatusCode::OK,
-                [("content-type", "text/plain")],
-                format!("2026-12-04T09:00:00Z I1204 {name} started\n"),
-            )
-                .into_response(),
-            ("nodes" | "services" | "pods", "proxy") => (
-                StatusCode::OK,
-                [("content-type", "text/plain")],
-                format!("proxied to {name}\n"),
-            )
-                .into_response(),
-            _ => not_found_path(),
-        };
-    }
-    let matches = |o: &&Value| {
-        o["apiVersion"] == gv.as_str()
-            && o["kind"] == kind
-            && (!namespaced
-                || namespace.is_none()
-                || o["metadata"]["namespace"] == namespace.unwrap_or_default())
+    let api::Route::Object(object) = &route else {
+        return respond(api::answer(&served, &method, &route, metadata_only, &body));
     };
-    if watch {
-        record(format!("watch {plural}{read}"));
-        let labels = query.get("labelSelector").cloned().unwrap_or_default();
-        let mut fields = query.get("fieldSelector").cloned().unwrap_or_default();
-        if let Some(name) = name {
-            // `GET …/pods/NAME?watch=1` watches that one object: the API server turns the name
-            // into a `metadata.name` field selector.
-            fields = [fields, format!("metadata.name={name}")]
-                .into_iter()
-                .filter(|f| !f.is_empty())
-                .collect::<Vec<_>>()
-                .join(",");
+    let (group, plural, namespace) = (
+        object.resource.group,
+        object.resource.plural,
+        object.namespace.as_deref(),
+    );
+    let verb = object.verb(&method);
+    let scope = namespace.map_or("at the cluster scope".to_owned(), |ns| {
+        format!("in the namespace \"{ns}\"")
+    });
+    let forbidden = match &snapshot.mode {
+        Mode::Forbid(forbidden) if forbidden == plural => {
+            Some("system:serviceaccount:lectern:lectern".to_owned())
         }
-        let namespace = namespace.map(str::to_owned);
-        let selected = move |o: &Value| {
-            o["apiVersion"] == gv.as_str()
-                && o["kind"] == kind
-                && (!namespaced
-                    || namespace.is_none()
-                    || o["metadata"]["namespace"] == namespace.as_deref().unwrap_or_default())
-                && label_selector_matches(&labels, &o["metadata"]["labels"])
-                && field_selector_matches(&fields, o)
-        };
-        let timeout = query
+        Mode::ForbidWatch if object.watch => {
+            Some("system:serviceaccount:lectern:lectern".to_owned())
+        }
+        _ => snapshot.identity.clone().filter(|user| {
+            !object.resource.kind.starts_with("SelfSubject")
+                && api::decide(
+                    &snapshot.objects,
+                    user,
+                    &api::identity_groups(user),
+                    verb,
+                    group,
+                    plural,
+                    namespace,
+                )
+                .is_none()
+        }),
+    };
+    if let Some(user) = forbidden {
+        return status(
+            403,
+            "Forbidden",
+            format!(
+                "{plural} is forbidden: User \"{user}\" cannot {verb} resource \"{plural}\" in API group \"{group}\" {scope}"
+            ),
+            json!({ "kind": plural }),
+        );
+    }
+    let read = if metadata_only { " (metadata)" } else { "" };
+    if method != Method::POST {
+        record(match (&object.subresource, &object.name) {
+            (Some(sub), Some(_)) => format!("get {plural}/{sub}"),
+            _ if object.watch => format!("watch {plural}{read}"),
+            (_, Some(_)) => format!("get {plural}{read}"),
+            (_, None) => format!("list {plural}{read}"),
+        });
+    }
+    if object.watch && method != Method::POST && object.subresource.is_none() {
+        let selection = object.clone();
+        let timeout = object
+            .query
             .get("timeoutSeconds")
             .and_then(|t| t.parse().ok())
             .unwrap_or(1800u64);
-        let bookmarks = query
+        let bookmarks = object
+            .query
             .get("allowWatchBookmarks")
             .is_some_and(|v| v == "true" || v == "1");
-        let from = query.get("resourceVersion").cloned().unwrap_or_default();
+        let from = object
+            .query
+            .get("resourceVersion")
+            .cloned()
+            .unwrap_or_default();
         return serve_watch(
             &state,
             WatchRequest {
-                selected: Box::new(selected),
-                kind: kind.to_owned(),
-                api_version: group_version(group, version),
+                selected: Box::new(move |o: &Value| selection.selects(o)),
+                kind: object.resource.kind.to_owned(),
+                api_version: object.resource.api_version(),
                 metadata_only,
                 from,
                 bookmarks,
@@ -853,59 +599,7 @@ async fn handle(
             },
         );
     }
-    record(format!(
-        "{} {plural}{read}",
-        if name.is_some() { "get" } else { "list" }
-    ));
-    match name {
-        Some(name) => match snapshot
-            .objects
-            .iter()
-            .filter(matches)
-            .find(|o| o["metadata"]["name"] == name)
-        {
-            Some(object) if metadata_only => ok_json(
-                json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": object["metadata"] }),
-            ),
-            Some(object) => ok_json(object.clone()),
-            None => status(
-                404,
-                "NotFound",
-                format!("{plural} \"{name}\" not found"),
-                json!({ "name": name, "kind": plural }),
-            ),
-        },
-        None => {
-            let labels = query.get("labelSelector").map(String::as_str).unwrap_or("");
-            let fields = query.get("fieldSelector").map(String::as_str).unwrap_or("");
-            let items: Vec<Value> = snapshot
-                .objects
-                .iter()
-                .filter(matches)
-                .filter(|o| label_selector_matches(labels, &o["metadata"]["labels"]))
-                .filter(|o| field_selector_matches(fields, o))
-                .map(|o| {
-                    if metadata_only {
-                        json!({ "kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"] })
-                    } else {
-                        let mut item = o.clone();
-                        item.as_object_mut().unwrap().remove("apiVersion");
-                        item.as_object_mut().unwrap().remove("kind");
-                        item
-                    }
-                })
-                .collect();
-            if metadata_only {
-                ok_json(
-                    json!({ "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": { "resourceVersion": snapshot.revision.to_string() }, "items": items }),
-                )
-            } else {
-                ok_json(
-                    json!({ "kind": format!("{kind}List"), "apiVersion": gv, "metadata": { "resourceVersion": snapshot.revision.to_string() }, "items": items }),
-                )
-            }
-        }
-    }
+    respond(api::answer(&served, &method, &route, metadata_only, &body))
 }
 
 /// What one watch request asks for.
@@ -1081,312 +775,4 @@ fn watch_response(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>
         axum::body::Body::from_stream(body),
     )
         .into_response()
-}
-
-fn not_found_path() -> Response {
-    status(
-        404,
-        "NotFound",
-        "the server could not find the requested resource".into(),
-        json!({ "causes": [ { "reason": "UnexpectedServerResponse", "message": "404 page not found" } ] }),
-    )
-}
-
-fn health(state: &ClusterState, path: &str, verbose: bool) -> Response {
-    let name = path.trim_start_matches('/');
-    let healthy = state.health.iter().all(|(_, ok)| *ok);
-    let mut text = String::new();
-    if verbose || !healthy {
-        for (check, ok) in &state.health {
-            text.push_str(&if *ok {
-                format!("[+]{check} ok\n")
-            } else {
-                format!("[-]{check} failed: reason withheld\n")
-            });
-        }
-    }
-    text.push_str(&if healthy {
-        format!("{name} check passed\n")
-    } else {
-        format!("{name} check failed\n")
-    });
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
-    };
-    (code, [("content-type", "text/plain; charset=utf-8")], text).into_response()
-}
-
-/// Kubernetes label selector semantics: `k`, `!k`, `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`.
-pub fn label_selector_matches(selector: &str, labels: &Value) -> bool {
-    let label = |k: &str| labels.get(k).and_then(Value::as_str);
-    let mut terms = Vec::new();
-    let (mut depth, mut start) = (0, 0);
-    for (i, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                terms.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    terms.push(&selector[start..]);
-    terms
-        .into_iter()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .all(|term| {
-            let set = |rest: &str| -> Vec<String> {
-                rest.trim()
-                    .trim_start_matches('(')
-                    .trim_end_matches(')')
-                    .split(',')
-                    .map(|v| v.trim().to_owned())
-                    .collect()
-            };
-            if let Some((k, rest)) = term.split_once(" notin ") {
-                !label(k.trim()).is_some_and(|v| set(rest).iter().any(|s| s == v))
-            } else if let Some((k, rest)) = term.split_once(" in ") {
-                label(k.trim()).is_some_and(|v| set(rest).iter().any(|s| s == v))
-            } else if let Some((k, v)) = term.split_once("!=") {
-                label(k.trim()) != Some(v.trim())
-            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                label(k.trim()) == Some(v.trim())
-            } else if let Some(k) = term.strip_prefix('!') {
-                label(k.trim()).is_none()
-            } else {
-                label(term).is_some()
-            }
-        })
-}
-
-fn field_selector_matches(selector: &str, object: &Value) -> bool {
-    selector
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .all(|term| {
-            let (path, expected, negate) = if let Some((p, v)) = term.split_once("!=") {
-                (p, v, true)
-            } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                (p, v, false)
-            } else {
-                return false;
-            };
-            let value = path.split('.').fold(object, |v, key| &v[key]);
-            let actual = value.as_str().unwrap_or("");
-            (actual == expected) != negate
-        })
-}
-
-fn identity_groups(user: &str) -> Vec<String> {
-    let mut groups = vec!["system:authenticated".to_owned()];
-    if let Some(rest) = user.strip_prefix("system:serviceaccount:") {
-        let ns = rest.split(':').next().unwrap_or("");
-        groups.push("system:serviceaccounts".to_owned());
-        groups.push(format!("system:serviceaccounts:{ns}"));
-    }
-    groups
-}
-
-/// The bindings that apply to a user in a namespace (all ClusterRoleBindings, the namespace's
-/// RoleBindings), with the subject that matched and the role they grant.
-fn applicable<'a>(
-    objects: &'a [Value],
-    user: &str,
-    groups: &[String],
-    namespace: Option<&str>,
-) -> Vec<(&'a Value, &'a Value, &'a Value)> {
-    let find = |kind: &str, name: &str, ns: Option<&str>| {
-        objects.iter().find(|o| {
-            o["kind"] == kind
-                && o["metadata"]["name"] == name
-                && (ns.is_none() || o["metadata"]["namespace"] == ns.unwrap_or_default())
-        })
-    };
-    let mut found = Vec::new();
-    for binding in objects.iter().filter(|o| {
-        o["kind"] == "ClusterRoleBinding"
-            || (o["kind"] == "RoleBinding"
-                && namespace.is_some()
-                && o["metadata"]["namespace"] == namespace.unwrap_or_default())
-    }) {
-        let binding_ns = binding["metadata"]["namespace"].as_str();
-        let subject =
-            binding["subjects"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|s| match s["kind"].as_str() {
-                    Some("ServiceAccount") => {
-                        user == format!(
-                            "system:serviceaccount:{}:{}",
-                            s["namespace"].as_str().or(binding_ns).unwrap_or(""),
-                            s["name"].as_str().unwrap_or("")
-                        )
-                    }
-                    Some("User") => s["name"] == user,
-                    Some("Group") => groups.iter().any(|g| s["name"] == g.as_str()),
-                    _ => false,
-                });
-        let role_name = binding["roleRef"]["name"].as_str().unwrap_or("");
-        let role = if binding["roleRef"]["kind"] == "ClusterRole" {
-            find("ClusterRole", role_name, None)
-        } else {
-            find("Role", role_name, binding_ns)
-        };
-        if let (Some(subject), Some(role)) = (subject, role) {
-            found.push((binding, subject, role));
-        }
-    }
-    found
-}
-
-/// The RBAC authorizer's decision: the reason it gives when allowed, `None` when nothing grants it.
-fn decide(
-    objects: &[Value],
-    user: &str,
-    groups: &[String],
-    verb: &str,
-    group: &str,
-    resource: &str,
-    namespace: Option<&str>,
-) -> Option<String> {
-    let has = |list: &Value, wanted: &str| {
-        list.as_array()
-            .is_some_and(|l| l.iter().any(|v| v == wanted || v == "*"))
-    };
-    for (binding, subject, role) in applicable(objects, user, groups, namespace) {
-        let grants = role["rules"].as_array().into_iter().flatten().any(|rule| {
-            has(&rule["apiGroups"], group)
-                && has(&rule["resources"], resource)
-                && has(&rule["verbs"], verb)
-        });
-        if !grants {
-            continue;
-        }
-        let binding_ns = binding["metadata"]["namespace"].as_str();
-        let binding_name = match (binding["kind"].as_str(), binding_ns) {
-            (Some("RoleBinding"), Some(ns)) => format!(
-                "RoleBinding \"{}/{ns}\"",
-                binding["metadata"]["name"].as_str().unwrap_or("")
-            ),
-            _ => format!(
-                "ClusterRoleBinding \"{}\"",
-                binding["metadata"]["name"].as_str().unwrap_or("")
-            ),
-        };
-        let subject_text = match subject["kind"].as_str() {
-            Some("ServiceAccount") => format!(
-                "ServiceAccount \"{}/{}\"",
-                subject["name"].as_str().unwrap_or(""),
-                subject["namespace"].as_str().or(binding_ns).unwrap_or("")
-            ),
-            Some(kind) => format!("{kind} \"{}\"", subject["name"].as_str().unwrap_or("")),
-            None => String::new(),
-        };
-        return Some(format!(
-            "RBAC: allowed by {binding_name} of {} \"{}\" to {subject_text}",
-            binding["roleRef"]["kind"].as_str().unwrap_or(""),
-            binding["roleRef"]["name"].as_str().unwrap_or("")
-        ));
-    }
-    None
-}
-
-/// The RBAC authorizer's decision on a non-resource URL (`/metrics`, `/healthz`): rules list
-/// `nonResourceURLs`, where a trailing `*` matches any suffix.
-fn decide_non_resource(
-    objects: &[Value],
-    user: &str,
-    groups: &[String],
-    verb: &str,
-    path: &str,
-) -> Option<String> {
-    let url_matches = |pattern: &str| match pattern.strip_suffix('*') {
-        Some(prefix) => path.starts_with(prefix),
-        None => pattern == path,
-    };
-    // Non-resource URLs are cluster-scoped: only ClusterRoleBindings grant them.
-    for (binding, _, role) in applicable(objects, user, groups, None)
-        .into_iter()
-        .filter(|(b, _, _)| b["kind"] == "ClusterRoleBinding")
-    {
-        let grants = role["rules"].as_array().into_iter().flatten().any(|rule| {
-            rule["nonResourceURLs"]
-                .as_array()
-                .is_some_and(|urls| urls.iter().filter_map(Value::as_str).any(url_matches))
-                && rule["verbs"]
-                    .as_array()
-                    .is_some_and(|vs| vs.iter().any(|v| v == verb || v == "*"))
-        });
-        if grants {
-            return Some(format!(
-                "RBAC: allowed by ClusterRoleBinding \"{}\" of ClusterRole \"{}\" to {}",
-                binding["metadata"]["name"].as_str().unwrap_or(""),
-                binding["roleRef"]["name"].as_str().unwrap_or(""),
-                user
-            ));
-        }
-    }
-    None
-}
-
-/// What a SelfSubjectRulesReview reports: every resource rule granted to the user in the namespace.
-fn rules_for(
-    objects: &[Value],
-    user: &str,
-    groups: &[String],
-    namespace: Option<&str>,
-) -> Vec<Value> {
-    applicable(objects, user, groups, namespace)
-        .into_iter()
-        .flat_map(|(_, _, role)| role["rules"].as_array().cloned().unwrap_or_default())
-        .filter(|rule| rule.get("resources").is_some())
-        .collect()
-}
-
-/// Decides a SubjectAccessReview from the RBAC objects, as the RBAC authorizer would, with its wording.
-fn review(objects: &[Value], request: Value) -> Value {
-    let spec = &request["spec"];
-    let user = spec["user"].as_str().unwrap_or("");
-    let groups: Vec<String> = spec["groups"]
-        .as_array()
-        .map(|g| {
-            g.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(non_resource) = spec.get("nonResourceAttributes").filter(|v| !v.is_null()) {
-        let decision = decide_non_resource(
-            objects,
-            user,
-            &groups,
-            non_resource["verb"].as_str().unwrap_or(""),
-            non_resource["path"].as_str().unwrap_or(""),
-        );
-        let status = match decision {
-            Some(reason) => json!({ "allowed": true, "reason": reason }),
-            None => json!({ "allowed": false }),
-        };
-        return json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": status });
-    }
-    let attrs = &spec["resourceAttributes"];
-    let namespace = attrs["namespace"].as_str().filter(|n| !n.is_empty());
-    let (verb, group, resource) = (
-        attrs["verb"].as_str().unwrap_or(""),
-        attrs["group"].as_str().unwrap_or(""),
-        attrs["resource"].as_str().unwrap_or(""),
-    );
-    let status = match decide(objects, user, &groups, verb, group, resource, namespace) {
-        Some(reason) => json!({ "allowed": true, "reason": reason }),
-        None => json!({ "allowed": false }),
-    };
-    json!({ "kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {}, "spec": spec, "status": status })
 }

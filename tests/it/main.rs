@@ -15,6 +15,7 @@ mod durability;
 mod errors;
 mod gradebook;
 mod grading;
+mod lab_test;
 mod labs;
 mod live;
 mod lti;

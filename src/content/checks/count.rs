@@ -131,8 +131,8 @@ fn validate_field_selector(selector: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Splits at commas outside parentheses.
-fn split_terms(selector: &str) -> Vec<&str> {
+/// Splits a label selector into its terms, at commas outside parentheses (`k in (a,b)` is one).
+pub fn split_terms(selector: &str) -> Vec<&str> {
     let mut terms = Vec::new();
     let (mut depth, mut start) = (0i32, 0);
     for (i, c) in selector.char_indices() {

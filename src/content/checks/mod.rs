@@ -22,7 +22,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use access::{AccessCheck, AccessTarget, Subject};
-pub use count::CountCheck;
+pub use count::{CountCheck, split_terms as split_selector_terms};
 pub use event::EventCheck;
 pub use fields::{FieldAssertion, FieldTest, PathSegment};
 pub use health::{HealthCheck, HealthEndpoint};
