@@ -205,8 +205,14 @@ async fn session(portal: &str, token: &str, clusters: &Clusters, local_version: 
             Err(e) => return Ended::Retry(format!("cannot reach {portal}: {e}")),
         };
     let (mut sink, mut stream) = socket.split();
+    // Relaying one context speaks version 2, so a portal not yet upgraded still accepts it.
+    let version = if clusters.further.is_empty() {
+        protocol::WATCH_VERSION
+    } else {
+        protocol::CONTEXTS_VERSION
+    };
     let hello = protocol::Up::Hello {
-        version: protocol::VERSION,
+        version,
         context: clusters.first_name.clone(),
         contexts: clusters
             .further

@@ -56,7 +56,8 @@ pub(super) async fn check(
 }
 
 /// `POST /api/cluster/preflight`: "Is my cluster ready?" in a lab's first step: which cluster the
-/// learner's checks would ask, its context and Kubernetes version; or why it cannot be reached.
+/// learner's checks would ask, its context and Kubernetes version, and each further context the
+/// course's checks name; or why it cannot be reached.
 /// Same request rules and limit as a check.
 pub(super) async fn preflight(
     State(app): State<AppState>,
@@ -68,7 +69,8 @@ pub(super) async fn preflight(
         .check_runs
         .take(visitor.learner_id())
         .map_err(|wait| Error::too_many("checking your cluster", wait))?;
-    let facts = labs::your_cluster(&app.reach, &app.db, visitor.learner_id()).await;
+    let site = app.site.current();
+    let facts = labs::your_cluster(&app.reach, &app.db, site.course(), visitor.learner_id()).await;
     if let Err(labs::RunError::Cluster(e)) = &facts {
         app.metrics.count_cluster_error(e.kind());
     }

@@ -118,7 +118,7 @@ pub enum ClusterError {
     Malformed(String),
     /// A check asks a kubeconfig context that the learner's bridge does not relay.
     #[error(
-        "this check asks the kubeconfig context `{context}`, which your lectern connect does not relay: stop it (Ctrl-C) and run it again naming every context this lab uses, the one your other checks ask first: `lectern connect <this portal> --context {relayed} --context {context}` (a lectern connect older than protocol version 3 relays one context: install a newer lectern first)"
+        "this check asks the kubeconfig context `{context}`, which your lectern connect does not relay: stop it (Ctrl-C) and run it again naming every context this lab uses, the one your other checks ask first: `lectern connect <this portal> --context {relayed} --context {context}` (a lectern that refuses a second `--context` is too old to relay two: install a newer one)"
     )]
     ContextNotRelayed {
         /// The context the check asks.

@@ -343,22 +343,71 @@ pub struct ClusterFacts {
     pub server: String,
     /// The Kubernetes version it reports, e.g. `v1.36.1`.
     pub version: String,
+    /// The other contexts the course's checks name (a lab's second cluster), each reached as
+    /// those checks would reach it.
+    pub contexts: Vec<ContextFacts>,
+}
+
+/// Whether one further context answers: its version, or why not (not created yet, not relayed
+/// by the bridge, unreachable), which is not the main cluster failing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ContextFacts {
+    /// The kubeconfig context.
+    pub context: String,
+    /// The Kubernetes version it reports.
+    pub version: Option<String>,
+    /// Why it cannot be asked now.
+    pub problem: Option<String>,
 }
 
 /// Asks the cluster a learner's checks would use for its version: the preflight of a lab's first
-/// step (reachable, which context, which Kubernetes), and the same errors "Check my work" gives.
+/// step (reachable, which context, which Kubernetes), and the same errors "Check my work" gives;
+/// then each other context the course's checks name, as those checks would reach it.
 pub async fn your_cluster(
     reach: &Reach,
     pool: &sqlx::AnyPool,
+    course: &Course,
     learner_id: i64,
 ) -> Result<ClusterFacts, RunError> {
     let learner = learner_cluster(reach, pool, learner_id).await?;
     let info = learner.ping(reach).await?;
+    let targets = learner.targets(reach);
+    let mut named: Vec<&str> = course
+        .modules
+        .iter()
+        .filter_map(|m| m.lab.as_ref())
+        .flat_map(|lab| lab.steps.iter().flat_map(|s| &s.checks))
+        .filter_map(|c| c.context.as_deref())
+        .filter(|c| *c != learner.cluster.context)
+        .collect();
+    named.sort_unstable();
+    named.dedup();
+    let mut contexts = Vec::new();
+    for context in named {
+        let answer = match targets.for_context(context).await {
+            Ok(Some(cluster)) => cluster.ping().await.map(|info| info.git_version),
+            Ok(None) => Ok(info.git_version.clone()),
+            Err(e) => Err(e),
+        };
+        contexts.push(match answer {
+            Ok(version) => ContextFacts {
+                context: context.to_owned(),
+                version: Some(version),
+                problem: None,
+            },
+            Err(e) => ContextFacts {
+                context: context.to_owned(),
+                version: None,
+                problem: Some(e.to_string()),
+            },
+        });
+    }
     Ok(ClusterFacts {
         via: learner.via,
         context: learner.cluster.context.clone(),
         server: learner.cluster.url.clone(),
         version: info.git_version,
+        contexts,
     })
 }
 
@@ -548,9 +597,16 @@ pub struct Targets<'a> {
 impl Targets<'_> {
     /// The cluster a check scoped to another context asks (`None`: the learner's own).
     pub async fn for_check(&self, check: &Check) -> Result<Option<Arc<Cluster>>, ClusterError> {
-        let Some(context) = &check.context else {
-            return Ok(None);
-        };
+        match &check.context {
+            Some(context) => self.for_context(context).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The cluster of another kubeconfig context (`None`: it is the learner's own): through the
+    /// bridge if it relays it, else a connection made from the same kubeconfig.
+    pub async fn for_context(&self, context: &str) -> Result<Option<Arc<Cluster>>, ClusterError> {
+        let context = &context.to_owned();
         if let Some(link) = self.bridge {
             let info = link.info();
             if *context == info.context {

@@ -372,6 +372,15 @@
                 summary.appendChild(document.createTextNode(" (" + (VIA[body.via] || body.via) + ")."));
                 results.appendChild(summary);
                 results.appendChild(el("p", "check-message", "API server: " + body.server));
+                (body.contexts || []).forEach(function (other) {
+                  var line = el("p", "check-message", other.version ?
+                    "\u2714 Context " : "Not yet: context ");
+                  line.appendChild(el("code", null, other.context));
+                  line.appendChild(document.createTextNode(other.version ?
+                    " (a later step's cluster) answers: Kubernetes " + other.version + "." :
+                    " (a later step's cluster): " + other.problem));
+                  results.appendChild(line);
+                });
               } else {
                 showError(box, body.error || ("HTTP " + response.status), body.detail);
               }

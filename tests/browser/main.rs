@@ -318,6 +318,15 @@ async fn check_button(
             && text.ends_with("context kind-k8s-ha (the cluster in this server's kubeconfig)."),
         "{text}"
     );
+    let all = browser
+        .find(Locator::Css(".preflight-results"))
+        .await?
+        .text()
+        .await?;
+    assert!(
+        all.contains("Not yet: context kind-solo (a later step's cluster): the kubeconfig has no context `kind-solo`"),
+        "the later step's cluster is named: {all}"
+    );
     let focused = browser
         .execute(
             "return document.activeElement.classList.contains('preflight-results');",

@@ -289,6 +289,10 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
     let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
     assert_eq!(status["connected"], true);
     assert_eq!(status["link"]["server_version"], "v1.36.0");
+    assert_eq!(
+        status["link"]["protocol"], 2,
+        "one context is relayed over version 2, which portals not yet upgraded accept"
+    );
 
     // Step 7's second cluster is another context, which this bridge does not relay: those checks
     // say so, with the command that does (and never ask the server's own kubeconfig in the
@@ -302,6 +306,22 @@ async fn checks_through_the_bridge_equal_the_direct_ones() {
             .unwrap()
             .starts_with("this check asks the kubeconfig context `kind-solo`, which your lectern connect does not relay: stop it (Ctrl-C) and run it again naming every context this lab uses, the one your other checks ask first: `lectern connect <this portal> --context kind-k8s-ha --context kind-solo`"),
         "{solo}"
+    );
+    // "Is my cluster ready?" says the same of the later step's context, before step 7.
+    let facts: Value = ada
+        .post_json("/api/cluster/preflight", "{}")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(facts["via"], "bridge");
+    assert_eq!(facts["contexts"][0]["context"], "kind-solo", "{facts}");
+    assert!(
+        facts["contexts"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("`lectern connect <this portal> --context kind-k8s-ha --context kind-solo`"),
+        "{facts}"
     );
 }
 
@@ -1647,11 +1667,24 @@ async fn one_bridge_relays_both_clusters_and_the_restore_passes_through_it() {
     let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
     assert_eq!(status["link"]["context"], "kind-k8s-ha");
     assert_eq!(status["link"]["contexts"], serde_json::json!(["kind-solo"]));
+    assert_eq!(status["link"]["protocol"], 3);
     assert!(
         html(&ada, "/connect")
             .await
             .contains("contexts <code>kind-k8s-ha</code>, <code>kind-solo</code>"),
         "the Connect page names both"
+    );
+    let facts: Value = ada
+        .post_json("/api/cluster/preflight", "{}")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(facts["context"], "kind-k8s-ha", "{facts}");
+    assert_eq!(
+        facts["contexts"],
+        serde_json::json!([{ "context": "kind-solo", "version": "v1.36.0", "problem": null }]),
+        "the preflight reaches the second cluster through the bridge"
     );
 
     let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
@@ -1681,5 +1714,67 @@ async fn one_bridge_relays_both_clusters_and_the_restore_passes_through_it() {
     assert!(
         out.contains("relaying read-only requests to kind-k8s-ha, kind-solo (Kubernetes v1.36.0)"),
         "{out}"
+    );
+}
+
+/// Two servers of one portal on PostgreSQL, a bridge relaying two contexts held by the first: the
+/// learner's step 7 checked on the second reaches `kind-solo` through the holder
+/// (`RelayRequest.context`), and passes once the restore is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_check_on_the_other_replica_reaches_its_context_through_the_holder() {
+    if postgres_under_test().is_none() {
+        return; // one SQLite file has one server
+    }
+    let ha = FakeCluster::start(kind::lab_done()).await;
+    let solo = FakeCluster::start(kind::solo_before_snapshot()).await;
+    let holder = portal_with(&["ada"]).await;
+    let other = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.cluster_timeout = 10;
+        c.db.location = Some(holder.db.parse().unwrap());
+    })
+    .await;
+    let ada_at_holder = signed_in(&holder, "ada").await;
+    let both = ha.kubeconfig_with(&solo, "kind-solo");
+    let _bridge = connect_with(
+        &holder,
+        &ada_at_holder,
+        "ada",
+        &both,
+        &["--context", "kind-k8s-ha", "--context", "kind-solo"],
+    )
+    .await;
+    let learner = learner_id(&holder, "ada").await;
+    assert!(
+        other.app.reach.bridges.get(learner).is_none(),
+        "held by the first"
+    );
+    let mut ada = Browser::new(&other);
+    ada.session = ada_at_holder.session.clone();
+
+    let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
+    assert_eq!(
+        ada.post_json(&format!("{step}/start"), "{}").await.status(),
+        StatusCode::OK
+    );
+    solo.set_objects(kind::solo_not_restored());
+    let before = check(&ada, "backup-and-restore").await;
+    assert_eq!(
+        check_result(&before, "configmap-after-snapshot-seen")["status"],
+        "passed",
+        "{before}"
+    );
+    kind::restore_solo(&solo);
+    let restored = check(&ada, "backup-and-restore").await;
+    assert_eq!(restored["status"], "passed", "{restored}");
+    assert_eq!(restored["via"], "bridge");
+    assert!(
+        solo.served().iter().any(|s| s == "get leases"),
+        "{:?}",
+        solo.served()
+    );
+    assert!(
+        !ha.requests().iter().any(|r| r.contains("before-snapshot")),
+        "the HA cluster was not asked for solo's objects"
     );
 }

@@ -745,6 +745,16 @@ mod preflight {
             facts["version"].as_str().unwrap().starts_with("v1.36."),
             "{facts}"
         );
+        // Step 7's second cluster does not exist yet: named, and why, without failing the rest.
+        assert_eq!(
+            facts["contexts"],
+            serde_json::json!([{ "context": "kind-solo", "version": null, "problem": "the kubeconfig has no context `kind-solo` (it has: kind-k8s-ha)" }]),
+        );
+        let solo = FakeCluster::start(kind::single_node_cluster("solo")).await;
+        let both = cluster.kubeconfig_with(&solo, "kind-solo");
+        let app_both = TestApp::spawn_with_cluster(&both).await;
+        let facts: Value = app_both.post_check(PREFLIGHT).await.json().await.unwrap();
+        assert_eq!(facts["contexts"][0]["version"], "v1.36.0", "{facts}");
 
         let form = app
             .client
