@@ -82,7 +82,8 @@ async fn add(args: UserAddArgs) -> ExitCode {
     }
 }
 
-/// The password piped in, or a generated one when standard input is a terminal (`true`: print it).
+/// The password piped in, or a generated one (`true`: print it) when standard input is a
+/// terminal or gives nothing: `kubectl exec` without `-i`, cron, a CI job.
 fn read_or_generate_password() -> std::io::Result<(String, bool)> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -90,7 +91,11 @@ fn read_or_generate_password() -> std::io::Result<(String, bool)> {
     }
     let mut line = String::new();
     stdin.lock().read_line(&mut line)?;
-    Ok((line.trim_end_matches(['\r', '\n']).to_owned(), false))
+    let piped = line.trim_end_matches(['\r', '\n']);
+    if piped.is_empty() {
+        return Ok((password::generate(), true));
+    }
+    Ok((piped.to_owned(), false))
 }
 
 /// `lectern user …`: every subcommand.

@@ -243,8 +243,9 @@ impl Loader<'_> {
         match toml::from_str(toml) {
             Ok(value) => Some(value),
             Err(e) => {
-                let at = offset + e.span().map_or(0, |s| s.start);
-                self.error(file, file_text, at, e.message().trim_end().to_owned());
+                let (at, message) = first_syntax_error(toml)
+                    .unwrap_or((e.span().map_or(0, |s| s.start), e.message().to_owned()));
+                self.error(file, file_text, offset + at, message.trim_end().to_owned());
                 None
             }
         }
@@ -625,6 +626,25 @@ fn split_front_matter(text: &str) -> Option<(&str, usize, usize)> {
         pos += line.len();
     }
     None
+}
+
+/// The first syntax error of a TOML text, where the parser met it, with the reason said plainly:
+/// after a string left open at a line's end the parser goes on and trips over the next line, so
+/// the error it reports first is not the author's slip.
+fn first_syntax_error(toml: &str) -> Option<(usize, String)> {
+    let (_, errors) = toml::de::DeTable::parse_recoverable(toml);
+    let first = errors
+        .into_iter()
+        .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))?;
+    let at = first.span().map_or(0, |s| s.start);
+    let message = if first.message().starts_with("invalid basic string")
+        || first.message().starts_with("invalid literal string")
+    {
+        "unterminated string: a quoted string ends on the line it starts on; for several lines use triple quotes (\"\"\" … \"\"\")".to_owned()
+    } else {
+        first.message().to_owned()
+    };
+    Some((at, message))
 }
 
 #[cfg(test)]

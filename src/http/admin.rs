@@ -314,6 +314,8 @@ pub(super) async fn reactivate(
 struct ClustersPage<'a> {
     error: Option<&'a str>,
     done: Option<&'a str>,
+    /// Write grants (or why none could be looked for) of the kubeconfig just assigned.
+    warnings: &'a [String],
     csrf: &'a str,
     assignments: &'a [crate::labs::Assignment],
 }
@@ -324,12 +326,13 @@ async fn clusters_page_with(
     admin: &Admin,
     status: StatusCode,
     error: Option<&str>,
-    done: Option<&str>,
+    done: Option<(&str, &[String])>,
 ) -> Result<Response, Error> {
     let assignments = labs::assignments(&app.db).await?;
     let page = ClustersPage {
         error,
-        done,
+        done: done.map(|(message, _)| message),
+        warnings: done.map_or(&[], |(_, warnings)| warnings),
         csrf: &admin.session.csrf_token,
         assignments: &assignments,
     };
@@ -380,7 +383,16 @@ pub(super) async fn assign_cluster(
     )
     .await;
     match outcome {
-        Ok(done) => clusters_page_with(&app, &admin, StatusCode::OK, None, Some(&done)).await,
+        Ok(done) => {
+            clusters_page_with(
+                &app,
+                &admin,
+                StatusCode::OK,
+                None,
+                Some((&done.message, &done.warnings)),
+            )
+            .await
+        }
         Err(e @ (AssignError::Invalid(_) | AssignError::Kubeconfig(_))) => {
             let message = e.to_string();
             clusters_page_with(&app, &admin, StatusCode::BAD_REQUEST, Some(&message), None).await

@@ -169,10 +169,20 @@ pub(super) async fn status(
             "cluster_answers": link.cluster_answers(),
             "link": link.info(),
         }),
-        None => serde_json::json!({
-            "connected": false,
-            "command": format!("lectern connect {}", portal_url(&headers)),
-        }),
+        None => {
+            let checks_use = crate::labs::cluster_without_bridge(&app.reach, &app.db, learner_id)
+                .await
+                .map_err(Error::from);
+            let checks_use = match checks_use {
+                Ok(via) => via,
+                Err(e) => return e.into_response(),
+            };
+            serde_json::json!({
+                "connected": false,
+                "checks_use": checks_use,
+                "command": format!("lectern connect {}", portal_url(&headers)),
+            })
+        }
     };
     ([(header::CACHE_CONTROL, "private, no-store")], Json(body)).into_response()
 }

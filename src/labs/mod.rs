@@ -241,6 +241,20 @@ pub async fn learner_cluster(
     })
 }
 
+/// The cluster a learner's checks use when they have no bridge: their assigned one, the
+/// server's, or (`None`, portal mode without a server kubeconfig) none until they connect theirs.
+pub async fn cluster_without_bridge(
+    reach: &Reach,
+    pool: &sqlx::AnyPool,
+    learner_id: i64,
+) -> Result<Option<Via>, sqlx::Error> {
+    let (options, via) = options_for(pool, &reach.server_default, learner_id).await?;
+    Ok(match reach.clusters.get(&options).await {
+        Err(ClusterError::Config(_)) if reach.portal && via == Via::Server => None,
+        _ => Some(via),
+    })
+}
+
 /// Runs one step's checks for a learner on the cluster they use (see [`learner_cluster`]), and
 /// records the run and which one it asked: what "Check my work" does. A step checked this way
 /// has started, if it had not.
@@ -343,6 +357,11 @@ pub struct ClusterFacts {
     pub server: String,
     /// The Kubernetes version it reports, e.g. `v1.36.1`.
     pub version: String,
+    /// The oldest Kubernetes the course's `version` checks accept (`1.36`), if any.
+    pub needs: Option<String>,
+    /// Whether the cluster is at least that version: a cluster that answers but is too old for
+    /// the lab is not ready.
+    pub recent_enough: bool,
     /// The other contexts the course's checks name (a lab's second cluster), each reached as
     /// those checks would reach it.
     pub contexts: Vec<ContextFacts>,
@@ -372,11 +391,24 @@ pub async fn your_cluster(
     let learner = learner_cluster(reach, pool, learner_id).await?;
     let info = learner.ping(reach).await?;
     let targets = learner.targets(reach);
-    let mut named: Vec<&str> = course
-        .modules
-        .iter()
-        .filter_map(|m| m.lab.as_ref())
-        .flat_map(|lab| lab.steps.iter().flat_map(|s| &s.checks))
+    let checks = || {
+        course
+            .modules
+            .iter()
+            .filter_map(|m| m.lab.as_ref())
+            .flat_map(|lab| lab.steps.iter().flat_map(|s| &s.checks))
+    };
+    let needs = checks()
+        .filter(|c| c.context.is_none())
+        .filter_map(|c| match &c.spec {
+            crate::content::CheckSpec::Version(v) => Some(v.at_least),
+            _ => None,
+        })
+        .max();
+    let number = |text: &str| text.trim_end_matches('+').parse::<u32>().unwrap_or(0);
+    let recent_enough =
+        needs.is_none_or(|at_least| (number(&info.major), number(&info.minor)) >= at_least);
+    let mut named: Vec<&str> = checks()
         .filter_map(|c| c.context.as_deref())
         .filter(|c| *c != learner.cluster.context)
         .collect();
@@ -407,6 +439,8 @@ pub async fn your_cluster(
         context: learner.cluster.context.clone(),
         server: learner.cluster.url.clone(),
         version: info.git_version,
+        needs: needs.map(|(major, minor)| format!("{major}.{minor}")),
+        recent_enough,
         contexts,
     })
 }
@@ -531,7 +565,7 @@ pub async fn assign_cluster(
     cohort: Option<&str>,
     kubeconfig: &str,
     context: Option<&str>,
-) -> Result<String, AssignError> {
+) -> Result<Assigned, AssignError> {
     if username.is_some() == cohort.is_some() {
         return Err(AssignError::Invalid(
             "name either one learner or one cohort".to_owned(),
@@ -546,11 +580,52 @@ pub async fn assign_cluster(
         }));
     }
     store::assign(pool, &learners, kubeconfig, context, &server).await?;
-    Ok(format!(
+    let message = format!(
         "Assigned {server} to {} learner{}.",
         learners.len(),
         if learners.len() == 1 { "" } else { "s" }
-    ))
+    );
+    let warnings = assigned_write_grants(kubeconfig, context).await;
+    for warning in &warnings {
+        tracing::warn!(%server, "an assigned kubeconfig: {warning}");
+    }
+    Ok(Assigned { message, warnings })
+}
+
+/// What an assignment did, and what its admin should know: rules that let the kubeconfig's
+/// identity change the cluster (Lectern only reads), or that they could not be verified.
+#[derive(Debug, Clone)]
+pub struct Assigned {
+    /// "Assigned … to N learners."
+    pub message: String,
+    /// Each write grant, or why none could be looked for.
+    pub warnings: Vec<String>,
+}
+
+/// How long an assignment waits for the cluster to say what its identity may do.
+const ASSIGN_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The write grants of an assigned kubeconfig's identity, asked of its cluster.
+async fn assigned_write_grants(kubeconfig: &str, context: Option<&str>) -> Vec<String> {
+    let options = ConnectOptions {
+        inline_kubeconfig: Some(kubeconfig.to_owned()),
+        context: context.map(str::to_owned),
+        kubeconfig: None,
+        timeout: ASSIGN_PROBE_TIMEOUT,
+    };
+    let grants = match Cluster::connect(&options).await {
+        Ok(cluster) => cluster.write_grants().await,
+        Err(e) => Err(e),
+    };
+    match grants {
+        Ok(grants) => grants
+            .into_iter()
+            .map(|g| g.replacen("Lectern's identity", "this kubeconfig's identity", 1))
+            .collect(),
+        Err(e) => vec![format!(
+            "could not verify that this kubeconfig's identity is read-only (the cluster did not answer: {e}); it is assigned all the same"
+        )],
+    }
 }
 
 /// Checks that a kubeconfig to assign parses, carries only inline credentials (no programs, server

@@ -97,7 +97,19 @@ pub fn build(
     highlighter: &Highlighter,
 ) -> Result<RenderedCourse, InvalidCourse> {
     let (course, mut diagnostics) = content::load_collecting(files);
-    let (modules, assets, staff_assets, render_diagnostics) = render_modules(&course, highlighter);
+    // A questions.toml that did not load takes its questions' anchors with it: links to them
+    // are not mistakes of their own.
+    let unloaded: HashSet<ModuleId> = course
+        .modules
+        .iter()
+        .filter(|m| {
+            let questions = format!("{}/questions.toml", m.dir);
+            diagnostics.iter().any(|d| d.file == questions)
+        })
+        .map(|m| m.id.clone())
+        .collect();
+    let (modules, assets, staff_assets, render_diagnostics) =
+        render_modules(&course, highlighter, &unloaded);
     diagnostics.extend(render_diagnostics);
     if !diagnostics.is_empty() {
         diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
@@ -129,7 +141,11 @@ type RenderedModules = (
     Vec<Diagnostic>,
 );
 
-fn render_modules(course: &Course, highlighter: &Highlighter) -> RenderedModules {
+fn render_modules(
+    course: &Course,
+    highlighter: &Highlighter,
+    questions_unloaded: &HashSet<ModuleId>,
+) -> RenderedModules {
     let links = LinkResolver::new(course);
     let mut diagnostics = Vec::new();
     // Files learners' pages (or model answers shown to them) link to, and those that model answers
@@ -177,6 +193,9 @@ fn render_modules(course: &Course, highlighter: &Highlighter) -> RenderedModules
     }
     for (from, link) in pending {
         let target = link.module.unwrap_or(from);
+        if link.fragment.starts_with("question-") && questions_unloaded.contains(&target) {
+            continue;
+        }
         if !anchors
             .get(&target)
             .is_some_and(|a| a.contains(&link.fragment))

@@ -367,10 +367,15 @@
             return response.json().then(function (body) {
               if (response.ok) {
                 results.textContent = "";
-                var summary = el("p", "check-summary check-passed", "\u2714 Your cluster answers: Kubernetes " + body.version + ", context ");
+                var summary = body.recent_enough
+                  ? el("p", "check-summary check-passed", "\u2714 Your cluster answers: Kubernetes " + body.version + ", context ")
+                  : el("p", "check-summary check-failed", "\u2718 Your cluster answers, but Kubernetes " + body.version + " is too old for this lab (it needs " + body.needs + " or newer): context ");
                 summary.appendChild(el("code", null, body.context));
                 summary.appendChild(document.createTextNode(" (" + (VIA[body.via] || body.via) + ")."));
                 results.appendChild(summary);
+                if (!body.recent_enough) {
+                  results.appendChild(el("p", "check-message", "Create the cluster again with the node image this step names, then ask again."));
+                }
                 results.appendChild(el("p", "check-message", "API server: " + body.server));
                 (body.contexts || []).forEach(function (other) {
                   var line = el("p", "check-message", other.version ?
@@ -665,6 +670,19 @@
           (status.cluster_answers
             ? "Check my work asks it, read-only."
             : "Start it (docker ps shows its node containers), then check again.")));
+      } else if (status.checks_use) {
+        // Checks already have a cluster: say which, and offer lectern connect as a choice.
+        panel.className = "bridge-panel bridge-neutral";
+        panel.appendChild(el("strong", null, status.checks_use === "assigned"
+          ? "Checks use the cluster your instructor assigned you."
+          : "Checks use this server's cluster."));
+        panel.appendChild(document.createTextNode(" To check your own cluster instead, run "));
+        panel.appendChild(el("code", null, status.command));
+        panel.appendChild(document.createTextNode(" where it runs ("));
+        var pair = el("a", null, "pair it first");
+        pair.href = "/connect";
+        panel.appendChild(pair);
+        panel.appendChild(document.createTextNode(")."));
       } else {
         panel.appendChild(el("strong", null, "Your cluster is not connected."));
         panel.appendChild(document.createTextNode(" Run "));
@@ -688,6 +706,46 @@
         .catch(function () { window.setTimeout(poll, 15000); });
     }
     poll();
+  }
+
+  // The Connect page: the bridge coming up (or going away) shows without a reload.
+  function setupBridgeStatus() {
+    var section = document.querySelector("[data-bridge-status]");
+    if (!section) { return; }
+    var line = section.querySelector(".bridge-connected, .bridge-disconnected");
+    if (!line) { return; }
+    line.setAttribute("aria-live", "polite");
+    var shown = line.className === "bridge-connected";
+    function show(status) {
+      if (status.connected === shown) { return; }
+      shown = status.connected;
+      var old = section.querySelector(".bridge-old");
+      if (old) { old.remove(); }
+      line.textContent = "";
+      line.className = status.connected ? "bridge-connected" : "bridge-disconnected";
+      if (status.connected) {
+        var link = status.link;
+        var contexts = [link.context].concat(link.contexts || []);
+        line.appendChild(document.createTextNode("Connected since " + localTime(link.connected_since) + " from " + link.from + ": context" + (contexts.length > 1 ? "s " : " ")));
+        contexts.forEach(function (name, i) {
+          if (i > 0) { line.appendChild(document.createTextNode(", ")); }
+          line.appendChild(el("code", null, name));
+        });
+        line.appendChild(document.createTextNode((link.server_version ? ", Kubernetes " + link.server_version : "") + " (" + link.client + ")."));
+      } else {
+        line.textContent = "Not connected. " + (status.checks_use === "assigned"
+          ? "Checks run against the cluster an administrator assigned to you."
+          : status.checks_use === "server" ? "Checks run against the server's own cluster."
+          : "Nothing can be checked until you connect your cluster.");
+      }
+    }
+    function poll() {
+      fetch("/api/bridge/status", { headers: { Accept: "application/json" } })
+        .then(function (response) { return response.status === 200 ? response.json() : null; })
+        .then(function (status) { if (status) { show(status); } window.setTimeout(poll, 3000); })
+        .catch(function () { window.setTimeout(poll, 15000); });
+    }
+    window.setTimeout(poll, 3000);
   }
 
   // Under `lectern serve --watch`: reload when the course changes (server-sent events).
@@ -716,4 +774,5 @@
   setupPreflight();
   setupAnswers();
   setupBridgePanel();
+  setupBridgeStatus();
 })();

@@ -7,6 +7,7 @@ use lectern::auth::Role;
 
 use common::browser::Browser;
 use common::grading::{portal, submit};
+use common::kube_api::Mode;
 
 /// axe-core 4.14.1 from npm, injected into each page the test audits.
 const AXE: &str = include_str!("axe.min.js");
@@ -201,13 +202,16 @@ async fn every_page_fits_a_laptop_and_a_phone_and_passes_an_accessibility_audit(
 
     let browser = connect(&driver).await;
     let mut problems = Vec::new();
-    let result = audit_every_page(&browser, &app, &mut problems).await;
+    let result = audit_every_page(&browser, &app, &cluster, &mut problems).await;
     finish_expecting(
         browser,
         result,
         "auditing every page",
         &["SEVERE"],
-        &["/admin/users/import - Failed to load resource: the server responded with a status of 400"],
+        &[
+            "/admin/users/import - Failed to load resource: the server responded with a status of 400",
+            "steps/monitoring-rbac/check - Failed to load resource: the server responded with a status of 502",
+        ],
     )
     .await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -216,6 +220,7 @@ async fn every_page_fits_a_laptop_and_a_phone_and_passes_an_accessibility_audit(
 async fn audit_every_page(
     browser: &Client,
     app: &TestApp,
+    cluster: &FakeCluster,
     problems: &mut Vec<String>,
 ) -> Result<(), fantoccini::error::CmdError> {
     browser.goto(&app.url("/sign-in")).await?;
@@ -237,6 +242,22 @@ async fn audit_every_page(
         .for_element(Locator::Css("pre.mermaid svg"))
         .await?;
     audit(browser, "the module page", problems).await?;
+    // A check the cluster refuses: the sentence, and the raw cause under Details, opened.
+    cluster.set_mode(Mode::RejectCredentials);
+    const STEP4: &str = ".check[data-step='monitoring-rbac']";
+    click(browser, &format!("{STEP4} .check-button:not([hidden])")).await?;
+    browser
+        .wait()
+        .for_element(Locator::Css(&format!("{STEP4} .check-detail")))
+        .await?;
+    browser
+        .execute(
+            "document.querySelectorAll('.check-detail').forEach(d => { d.open = true; });",
+            vec![],
+        )
+        .await?;
+    audit(browser, "a refused check with its Details open", problems).await?;
+    cluster.set_mode(Mode::Normal);
     sign_out(browser).await?;
 
     sign_in(browser, app, "ines").await?;

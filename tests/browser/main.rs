@@ -800,6 +800,11 @@ async fn pair_connect_and_check(
         .await?
         .text()
         .await?;
+    browser
+        .find(Locator::Css(
+            ".code-block:has(.bridge-command) button.copy:not([hidden])",
+        ))
+        .await?;
     let code = command
         .split("--code ")
         .nth(1)
@@ -815,6 +820,19 @@ async fn pair_connect_and_check(
         .stderr(Stdio::null())
         .kill_on_drop(true);
     *bridge = Some(cmd.spawn().expect("lectern connect starts"));
+
+    // The Connect page shows the bridge coming up, without a reload.
+    let status = browser
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("[data-bridge-status] p.bridge-connected"))
+        .await?;
+    let text = status.text().await?;
+    assert!(
+        text.starts_with("Connected since ")
+            && text.contains("context kind-k8s-ha, Kubernetes v1.36.0"),
+        "{text}"
+    );
 
     // The panel turns without a reload once the bridge is up.
     browser
@@ -1048,6 +1066,37 @@ async fn reload_on_edit(
         .execute("return window.loadedBeforeTheEdit === true;", vec![])
         .await?;
     assert_eq!(same_load, json!(false), "the page reloaded itself");
+
+    // Reading mid-page, the author saves a mistake: the page reloads where it was, and the
+    // errors are in view there, not only at the top.
+    browser
+        .execute(
+            "window.scrollTo(0, document.body.scrollHeight / 2);",
+            vec![],
+        )
+        .await?;
+    common::edit(
+        &common::module_dir(course).join("module.toml"),
+        "title =",
+        "titel =",
+    );
+    let banner = browser
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(".content-errors"))
+        .await?;
+    assert!(banner.text().await?.contains("titel"));
+    let in_view = browser
+        .execute(
+            "const r = document.querySelector('.content-errors').getBoundingClientRect(); return window.scrollY > 0 && r.top >= 0 && r.top < window.innerHeight;",
+            vec![],
+        )
+        .await?;
+    assert_eq!(
+        in_view,
+        json!(true),
+        "the errors are where the author reads"
+    );
     Ok(())
 }
 

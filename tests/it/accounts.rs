@@ -348,6 +348,12 @@ async fn the_command_line_runs_the_same_lifecycle() {
     let db = app.db.clone();
     let ada = signed_in(&app, "ada").await;
 
+    // With nothing on standard input (`kubectl exec` without `-i`), a password is generated.
+    let (ok, created, err) = lectern_user(&["add", "opal"], &db);
+    assert!(ok, "{err}");
+    assert!(created.contains("created learner `opal`"), "{created}");
+    assert!(created.contains("password (shown only now): "), "{created}");
+
     let (ok, list, _) = lectern_user(&["list"], &db);
     assert!(ok);
     let lines: Vec<&str> = list.lines().collect();

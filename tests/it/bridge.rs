@@ -922,6 +922,11 @@ async fn without_a_bridge_the_portal_says_how_to_connect() {
     let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
     assert_eq!(status["connected"], false);
     assert_eq!(
+        status["checks_use"],
+        Value::Null,
+        "nothing to check until they connect"
+    );
+    assert_eq!(
         status["command"],
         format!("lectern connect {}", app.url(""))
     );

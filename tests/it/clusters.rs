@@ -1,6 +1,7 @@
 //! Portal mode: each learner's checks run against the cluster an admin assigned them.
 
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::common::PASSWORD;
 use crate::common::TestApp;
@@ -62,6 +63,11 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
         "{page}"
     );
     assert!(!page.contains(TOKEN), "credentials are never shown back");
+    // The double's token is kind's admin: the page says it can write, and what to do.
+    assert!(
+        page.contains("Give this identity a read-only role") && page.contains("s identity may "),
+        "{page}"
+    );
 
     let ada = signed_in(&app, "ada").await;
     assert_eq!(
@@ -69,7 +75,13 @@ async fn checks_use_the_cluster_assigned_to_the_learner_or_their_cohort() {
         "passed",
         "ada's own cluster"
     );
+    // The module page's panel says which cluster checks use: no false "not connected".
+    let status: Value = ada.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["connected"], false);
+    assert_eq!(status["checks_use"], "assigned", "{status}");
     let grace = signed_in(&app, "grace").await;
+    let status: Value = grace.get("/api/bridge/status").await.json().await.unwrap();
+    assert_eq!(status["checks_use"], "server", "{status}");
     assert_eq!(
         check_step4(&grace).await["status"],
         "failed",

@@ -745,6 +745,8 @@ mod preflight {
             facts["version"].as_str().unwrap().starts_with("v1.36."),
             "{facts}"
         );
+        assert_eq!(facts["needs"], "1.36");
+        assert_eq!(facts["recent_enough"], true);
         // Step 7's second cluster does not exist yet: named, and why, without failing the rest.
         assert_eq!(
             facts["contexts"],
@@ -755,6 +757,12 @@ mod preflight {
         let app_both = TestApp::spawn_with_cluster(&both).await;
         let facts: Value = app_both.post_check(PREFLIGHT).await.json().await.unwrap();
         assert_eq!(facts["contexts"][0]["version"], "v1.36.0", "{facts}");
+        // A cluster that answers but is older than the lab's version check is not ready.
+        cluster.state.lock().unwrap().version = (1, 33);
+        let old: Value = app.post_check(PREFLIGHT).await.json().await.unwrap();
+        assert_eq!(old["version"], "v1.33.0");
+        assert_eq!(old["recent_enough"], false, "{old}");
+        cluster.state.lock().unwrap().version = (1, 36);
 
         let form = app
             .client

@@ -783,3 +783,21 @@ fn errors_in_multi_line_strings_point_at_their_own_line() {
         "modules/01-intro/questions.toml:5:5: link to missing file `modules/01-intro/gone.png`",
     );
 }
+
+#[test]
+fn a_string_left_open_is_named_on_its_line_and_drags_in_no_second_error() {
+    let course = crate::common::course_copy();
+    crate::common::edit(
+        &crate::common::module_dir(course.path()).join("questions.toml"),
+        "A stacked control plane has **four** etcd members.",
+        "A stacked control plane has **four** etcd members.\n",
+    );
+    let errors = errors(course.path());
+    assert_eq!(
+        errors,
+        [
+            "modules/01-cluster-architecture/questions.toml:8:61: unterminated string: a quoted string ends on the line it starts on; for several lines use triple quotes (\"\"\" … \"\"\")"
+        ],
+        "one error, on the line where the string was left open; links to the questions it held are not reported"
+    );
+}
