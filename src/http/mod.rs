@@ -171,6 +171,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/", get(pages::home))
         .route("/modules/{id}", get(pages::module))
+        .route("/search", get(pages::search))
         .route("/files/{*path}", get(pages::course_file))
         .route("/static/{*path}", get(statics::serve))
         .route("/api/labs/{lab}/steps/{step}/check", post(labs::check))

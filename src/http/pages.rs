@@ -232,3 +232,42 @@ pub(super) fn cached(
     )
         .into_response()
 }
+
+/// Longest query `/search` takes.
+const MOST_QUERY_CHARS: usize = 200;
+
+/// `?q=` of `/search`.
+#[derive(serde::Deserialize)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage<'a> {
+    query: &'a str,
+    hits: &'a [crate::site::search::Hit],
+}
+
+/// `GET /search?q=…`: the course's sections that hold every word, from the index built with the
+/// site (nothing is fetched from anywhere, so it works air-gapped).
+pub(super) async fn search(
+    State(app): State<AppState>,
+    Extension(visitor): Extension<Visitor>,
+    axum::extract::Query(query): axum::extract::Query<SearchQuery>,
+) -> Result<Response, Error> {
+    let text = query.q.trim();
+    if text.chars().count() > MOST_QUERY_CHARS {
+        return Err(Error::BadRequest(format!(
+            "a search is at most {MOST_QUERY_CHARS} characters"
+        )));
+    }
+    let site = app.site.current();
+    let hits = site.search.search(text);
+    let page = SearchPage {
+        query: text,
+        hits: &hits,
+    };
+    Ok(super::Page::new(&app, "Search", &page, Some(&visitor)).into_response())
+}

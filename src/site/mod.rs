@@ -1,6 +1,8 @@
 //! The course as the server shows it: every page rendered to bytes once, and swapped whole when the
 //! content is reloaded, so a request only looks a page up.
 
+pub mod search;
+
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, RwLock};
@@ -77,6 +79,8 @@ impl Page {
 pub struct Site {
     /// What the pages were rendered from.
     pub rendered: Arc<RenderedCourse>,
+    /// Every section of every module page, for `/search`.
+    pub search: search::SearchIndex,
     pages: HashMap<String, Page>,
     assets: AssetUrls,
     banner: Vec<String>,
@@ -131,6 +135,7 @@ impl Site {
             pages.insert(format!("/modules/{}", module.id), Page::new(render(&page)));
         }
         Self {
+            search: search::SearchIndex::build(&course.modules),
             rendered: course,
             pages,
             assets,

@@ -120,6 +120,39 @@
     if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
   }
 
+  // Scroll-spy: the table of contents marks the section being read.
+  function followReading() {
+    var links = Array.prototype.slice.call(document.querySelectorAll(".toc a[href^='#']"));
+    if (!links.length) { return; }
+    var byId = {};
+    var headings = [];
+    links.forEach(function (link) {
+      var heading = document.getElementById(decodeURIComponent(link.getAttribute("href").slice(1)));
+      if (heading) { byId[heading.id] = link; headings.push(heading); }
+    });
+    var current = null;
+    function mark() {
+      // The last heading above a line a third down the window is the section being read.
+      var line = window.innerHeight / 3;
+      var reading = null;
+      headings.forEach(function (heading) {
+        if (heading.getBoundingClientRect().top <= line) { reading = heading; }
+      });
+      var link = reading ? byId[reading.id] : null;
+      if (link === current) { return; }
+      if (current) { current.removeAttribute("aria-current"); }
+      if (link) { link.setAttribute("aria-current", "location"); }
+      current = link;
+    }
+    var pending = false;
+    window.addEventListener("scroll", function () {
+      if (pending) { return; }
+      pending = true;
+      window.requestAnimationFrame(function () { pending = false; mark(); });
+    }, { passive: true });
+    mark();
+  }
+
   // "Check my work": run a lab step's checks on the server and show each verdict in place.
   var MARKS = { passed: "\u2714", failed: "\u2718", error: "!" };
 
@@ -766,6 +799,7 @@
   liveReload();
   setupCopyButtons();
   foldContentsOnSmallScreens();
+  followReading();
   keyboardScrolling();
   renderDiagrams();
   setupChecks();

@@ -233,6 +233,23 @@ async fn audit_every_page(
         browser.goto(&app.url(path)).await?;
         audit(browser, path, problems).await?;
     }
+    // Search from the box every page has: the results link to the sections.
+    browser
+        .find(Locator::Id("header-search-q"))
+        .await?
+        .send_keys("etcd snapshot\n")
+        .await?;
+    let first = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".search-results li a"))
+        .await?;
+    assert_eq!(
+        first.attr("href").await?.as_deref(),
+        Some("/modules/cluster-architecture#step-7-backup-and-restore"),
+        "the restore step comes first"
+    );
+    audit(browser, "search results", problems).await?;
     browser
         .goto(&app.url("/modules/cluster-architecture"))
         .await?;

@@ -232,6 +232,24 @@ async fn check_module_page(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Scroll-spy: the contents mark the section being read.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let current = browser
+            .execute(
+                "const a = document.querySelector('.toc a[aria-current=location]'); return a && a.getAttribute('href');",
+                vec![],
+            )
+            .await?;
+        if current == json!("#step-4-monitoring-rbac") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the contents do not mark the section being read: {current}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The diagram opens full size in a dialog, larger than in the column, and closes again.
     let inline_width = browser

@@ -494,3 +494,65 @@ fn linking_a_copy_of_a_source_is_a_content_error() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn search_finds_sections_of_the_reading_the_lab_and_the_questions_and_never_model_answers() {
+    let app = TestApp::spawn().await;
+    let page = app.get_ok_text("/search?q=etcdutl+restore").await;
+    assert!(
+        page.contains(r#"<a href="/modules/cluster-architecture#step-7-"#),
+        "step 7 is found: {page}"
+    );
+    assert!(page.contains("<mark>etcdutl</mark>"), "{page}");
+    // The last word may be unfinished, as people type.
+    let typing = app.get_ok_text("/search?q=etcdut").await;
+    assert!(typing.contains("<mark>etcdutl</mark>"), "{typing}");
+    // A question's prompt is found; its model answer (staff only) is not.
+    let prompt = app.get_ok_text("/search?q=between+its+arrival").await;
+    assert!(
+        prompt.contains("/modules/cluster-architecture#question-api-server-role"),
+        "{prompt}"
+    );
+    let model = app
+        .get_ok_text("/search?q=stateless+optimistic+horizontally")
+        .await;
+    assert!(
+        model.contains(
+            "Nothing in this course has every word of “stateless optimistic horizontally”."
+        ),
+        "{model}"
+    );
+    // Every page has the box.
+    let home = app.get_ok_text("/").await;
+    assert!(
+        home.contains(
+            r#"<form class="header-search" method="get" action="/search" role="search">"#
+        )
+    );
+    let long = "x".repeat(201);
+    let refused = app.get(&format!("/search?q={long}")).await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("a search is at most 200 characters")
+    );
+}
+
+#[tokio::test]
+async fn a_portal_searches_for_people_signed_in_only() {
+    let app = TestApp::spawn_portal().await;
+    let anonymous = app.get("/search?q=etcd").await;
+    assert_eq!(
+        anonymous.url().path(),
+        "/sign-in",
+        "the course is not public on a portal"
+    );
+    app.add_account("ada", lectern::auth::Role::Learner, None)
+        .await;
+    let ada = signed_in(&app, "ada").await;
+    let page = ada.get("/search?q=etcd").await.text().await.unwrap();
+    assert!(page.contains("<mark>etcd</mark>"), "{page}");
+}
