@@ -120,6 +120,85 @@
     if (narrow.addEventListener) { narrow.addEventListener("change", fit); }
   }
 
+  // Staff tables sort by a column (its header is a button; `data-sort` on a cell is the value to
+  // sort by, e.g. a timestamp behind a readable date), and a `data-filter` box hides the rows
+  // that do not contain what is typed.
+  function setupTables(within) {
+    (within || document).querySelectorAll("table[data-sortable]").forEach(function (table) {
+      var body = table.tBodies[0];
+      if (!body) { return; }
+      var headers = Array.prototype.slice.call(table.querySelectorAll("thead th"));
+      headers.forEach(function (th, column) {
+        var button = el("button", "sort-button");
+        button.type = "button";
+        while (th.firstChild) { button.appendChild(th.firstChild); }
+        th.appendChild(button);
+        button.addEventListener("click", function () {
+          var ascending = th.getAttribute("aria-sort") !== "ascending";
+          headers.forEach(function (other) { other.removeAttribute("aria-sort"); });
+          th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+          var value = function (row) {
+            var cell = row.cells[column];
+            if (!cell) { return ""; }
+            return cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent.trim();
+          };
+          var rows = Array.prototype.slice.call(body.rows);
+          rows.sort(function (a, b) {
+            var x = value(a), y = value(b);
+            var nx = parseFloat(x), ny = parseFloat(y);
+            var order = (!isNaN(nx) && !isNaN(ny) && String(nx) === x.replace(/%$/, "") && String(ny) === y.replace(/%$/, ""))
+              ? nx - ny
+              : x.localeCompare(y, undefined, { numeric: true, sensitivity: "base" });
+            return ascending ? order : -order;
+          });
+          rows.forEach(function (row) { body.appendChild(row); });
+        });
+      });
+    });
+    (within || document).querySelectorAll("input[data-filter]").forEach(function (input) {
+      var table = document.getElementById(input.dataset.filter);
+      if (!table || !table.tBodies[0]) { return; }
+      input.addEventListener("input", function () {
+        var wanted = input.value.trim().toLowerCase();
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+          row.hidden = wanted !== "" && row.textContent.toLowerCase().indexOf(wanted) < 0;
+        });
+      });
+    });
+  }
+
+  // The cohort heatmap: one Tab stop, arrow keys between cells (a roving tabindex).
+  function setupHeatmap() {
+    var table = document.querySelector("[data-heatmap]");
+    if (!table) { return; }
+    var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr")).map(function (row) {
+      return Array.prototype.slice.call(row.querySelectorAll("td a"));
+    }).filter(function (cells) { return cells.length; });
+    if (!rows.length) { return; }
+    rows.forEach(function (cells) { cells.forEach(function (a) { a.tabIndex = -1; }); });
+    rows[0][0].tabIndex = 0;
+    table.addEventListener("keydown", function (event) {
+      var r = -1, c = -1;
+      rows.forEach(function (cells, i) {
+        var j = cells.indexOf(document.activeElement);
+        if (j >= 0) { r = i; c = j; }
+      });
+      if (r < 0) { return; }
+      var moves = {
+        ArrowRight: [r, c + 1], ArrowLeft: [r, c - 1], ArrowDown: [r + 1, c], ArrowUp: [r - 1, c],
+        Home: [r, 0], End: [r, rows[r].length - 1]
+      };
+      var to = moves[event.key];
+      if (!to) { return; }
+      var row = rows[Math.max(0, Math.min(rows.length - 1, to[0]))];
+      var cell = row[Math.max(0, Math.min(row.length - 1, to[1]))];
+      event.preventDefault();
+      rows[r][c].tabIndex = -1;
+      cell.tabIndex = 0;
+      cell.focus();
+    });
+  }
+
   // Scroll-spy: the table of contents marks the section being read.
   function followReading() {
     var links = Array.prototype.slice.call(document.querySelectorAll(".toc a[href^='#']"));
@@ -372,7 +451,12 @@
           .then(function (html) {
             if (!html) { return; }
             var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-board]");
-            if (fresh) { board.innerHTML = fresh.innerHTML; }
+            if (fresh) {
+              board.innerHTML = fresh.innerHTML;
+              // The redrawn tables need their keys and sorting again.
+              setupHeatmap();
+              setupTables(board);
+            }
           })
           .catch(function () { /* the next change tries again */ });
       }, 300);
@@ -800,6 +884,8 @@
   setupCopyButtons();
   foldContentsOnSmallScreens();
   followReading();
+  setupHeatmap();
+  setupTables();
   keyboardScrolling();
   renderDiagrams();
   setupChecks();

@@ -288,6 +288,44 @@ async fn audit_every_page(
         browser.goto(&app.url(path)).await?;
         audit(browser, path, problems).await?;
     }
+    // The heatmap is one Tab stop; the arrow keys move between its cells.
+    let stops = browser
+        .execute(
+            "return document.querySelectorAll('.heatmap td a[tabindex=\"0\"]').length + ' of ' + document.querySelectorAll('.heatmap td a').length;",
+            vec![],
+        )
+        .await?;
+    let stops = stops.as_str().unwrap_or_default().to_owned();
+    assert!(stops.starts_with("1 of "), "{stops}");
+    let label = |browser: &Client| {
+        let browser = browser.clone();
+        async move {
+            browser
+                .execute(
+                    "return document.activeElement.getAttribute('aria-label');",
+                    vec![],
+                )
+                .await
+        }
+    };
+    browser
+        .execute(
+            "document.querySelector('.heatmap td a[tabindex=\"0\"]').focus();",
+            vec![],
+        )
+        .await?;
+    let first = label(browser).await?;
+    browser
+        .active_element()
+        .await?
+        .send_keys(&char::from(fantoccini::key::Key::Right).to_string())
+        .await?;
+    let second = label(browser).await?;
+    assert_ne!(first, second, "the right arrow moved to the next cell");
+    assert!(
+        second.as_str().unwrap_or_default().contains(", step 2, "),
+        "{second}"
+    );
     browser.goto(&app.url("/instructor/cohort")).await?;
     click(browser, "a[href^='/instructor/learners/']").await?;
     browser
@@ -316,7 +354,33 @@ async fn audit_every_page(
         browser.goto(&app.url(path)).await?;
         audit(browser, path, problems).await?;
     }
+    // Everyone: filtered by what is typed, sorted by a column, descending on a second click.
     browser.goto(&app.url("/admin/users")).await?;
+    let visible_names = "return Array.from(document.querySelectorAll('#accounts-table tbody tr')).filter(r => !r.hidden).map(r => r.cells[0].textContent.trim());";
+    browser
+        .find(Locator::Id("accounts-filter"))
+        .await?
+        .send_keys("gr")
+        .await?;
+    assert_eq!(
+        browser.execute(visible_names, vec![]).await?,
+        json!(["grace"]),
+        "the filter keeps the rows that contain it"
+    );
+    browser
+        .execute(
+            "const f = document.getElementById('accounts-filter'); f.value = ''; f.dispatchEvent(new Event('input'));",
+            vec![],
+        )
+        .await?;
+    click(browser, "#accounts-table thead th:first-child button").await?;
+    click(browser, "#accounts-table thead th:first-child button").await?;
+    let names = browser.execute(visible_names, vec![]).await?;
+    let names: Vec<String> = serde_json::from_value(names).unwrap_or_default();
+    let mut descending = names.clone();
+    descending.sort_by(|a, b| b.cmp(a));
+    assert_eq!(names, descending, "sorted by name, descending");
+    assert!(names.len() > 3, "{names:?}");
     click(browser, "table.accounts a[href^='/admin/users/']").await?;
     browser
         .wait()

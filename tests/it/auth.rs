@@ -377,7 +377,9 @@ async fn admins_add_users_who_can_then_sign_in() {
     let admin = signed_in(&app, "root").await;
     let list = admin.get("/admin/users").await.text().await.unwrap();
     assert!(
-        list.contains(">ines</a></th><td>instructor</td><td></td><td>never</td><td>active</td>"),
+        list.contains(
+            ">ines</a></th><td>instructor</td><td></td><td data-sort=\"\">never</td><td>active</td>"
+        ),
         "{list}"
     );
     let csrf = admin.csrf().await;
