@@ -312,6 +312,8 @@ pub(super) async fn reactivate(
 #[derive(Template)]
 #[template(path = "admin_clusters.html")]
 struct ClustersPage<'a> {
+    /// What the admin typed, given back after an error so nothing is lost.
+    form: Option<&'a AssignCluster>,
     error: Option<&'a str>,
     done: Option<&'a str>,
     /// Write grants (or why none could be looked for) of the kubeconfig just assigned.
@@ -324,12 +326,14 @@ struct ClustersPage<'a> {
 async fn clusters_page_with(
     app: &AppState,
     admin: &Admin,
+    form: Option<&AssignCluster>,
     status: StatusCode,
     error: Option<&str>,
     done: Option<(&str, &[String])>,
 ) -> Result<Response, Error> {
     let assignments = labs::assignments(&app.db).await?;
     let page = ClustersPage {
+        form,
         error,
         done: done.map(|(message, _)| message),
         warnings: done.map_or(&[], |(_, warnings)| warnings),
@@ -346,7 +350,34 @@ pub(super) async fn clusters_page(
     State(app): State<AppState>,
     admin: Admin,
 ) -> Result<Response, Error> {
-    clusters_page_with(&app, &admin, StatusCode::OK, None, None).await
+    clusters_page_with(&app, &admin, None, StatusCode::OK, None, None).await
+}
+
+/// `POST /admin/clusters/{learner}/unassign`: takes one learner's assigned cluster away.
+pub(super) async fn unassign_cluster(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(learner): Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    match labs::unassign_cluster(&app.db, learner).await {
+        Ok(done) => {
+            clusters_page_with(&app, &admin, None, StatusCode::OK, None, Some((&done, &[]))).await
+        }
+        Err(AssignError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let message = e.to_string();
+            clusters_page_with(
+                &app,
+                &admin,
+                None,
+                StatusCode::CONFLICT,
+                Some(&message),
+                None,
+            )
+            .await
+        }
+    }
 }
 
 /// Form of `POST /admin/clusters`.
@@ -387,6 +418,7 @@ pub(super) async fn assign_cluster(
             clusters_page_with(
                 &app,
                 &admin,
+                None,
                 StatusCode::OK,
                 None,
                 Some((&done.message, &done.warnings)),
@@ -395,7 +427,15 @@ pub(super) async fn assign_cluster(
         }
         Err(e @ (AssignError::Invalid(_) | AssignError::Kubeconfig(_))) => {
             let message = e.to_string();
-            clusters_page_with(&app, &admin, StatusCode::BAD_REQUEST, Some(&message), None).await
+            clusters_page_with(
+                &app,
+                &admin,
+                Some(&form),
+                StatusCode::BAD_REQUEST,
+                Some(&message),
+                None,
+            )
+            .await
         }
         Err(AssignError::Database(e)) => Err(e.into()),
     }

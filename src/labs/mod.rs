@@ -592,6 +592,22 @@ pub async fn assign_cluster(
     Ok(Assigned { message, warnings })
 }
 
+/// Takes a learner's assigned cluster away: their checks use their `lectern connect` or the
+/// server's cluster again. Says what was done, or that they had none.
+pub async fn unassign_cluster(
+    pool: &sqlx::AnyPool,
+    learner_id: i64,
+) -> Result<String, AssignError> {
+    match store::unassign(pool, learner_id).await? {
+        Some(name) => Ok(format!(
+            "Unassigned {name}'s cluster: their checks use their lectern connect, or the server's cluster."
+        )),
+        None => Err(AssignError::Invalid(
+            "that learner has no assigned cluster (the page may be out of date)".to_owned(),
+        )),
+    }
+}
+
 /// What an assignment did, and what its admin should know: rules that let the kubeconfig's
 /// identity change the cluster (Lectern only reads), or that they could not be verified.
 #[derive(Debug, Clone)]

@@ -285,6 +285,8 @@ pub(super) async fn in_progress(
 /// A learner's assigned cluster, as admins see it (never the credentials).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Assignment {
+    /// Whose (the learner's id, for unassigning).
+    pub learner_id: i64,
     /// Who.
     pub username: String,
     /// The kubeconfig context used, if not its current one.
@@ -335,21 +337,42 @@ pub(super) async fn assigned_kubeconfig(
 
 /// Every assignment, by user name.
 pub async fn assignments(pool: &AnyPool) -> Result<Vec<Assignment>, sqlx::Error> {
-    let rows: Vec<(String, Option<String>, String, String)> = sqlx::query_as(
-        "SELECT a.username, c.context, c.server, c.assigned_at FROM cluster_assignments c
+    let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(
+        "SELECT c.learner_id, a.username, c.context, c.server, c.assigned_at FROM cluster_assignments c
          JOIN accounts a ON a.learner_id = c.learner_id ORDER BY a.username",
     )
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(username, context, server, assigned_at)| Assignment {
-            username,
-            context,
-            server,
-            assigned_at,
-        })
+        .map(
+            |(learner_id, username, context, server, assigned_at)| Assignment {
+                learner_id,
+                username,
+                context,
+                server,
+                assigned_at,
+            },
+        )
         .collect())
+}
+
+/// Removes a learner's assigned cluster; the name of whoever had one.
+pub(super) async fn unassign(
+    pool: &AnyPool,
+    learner_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let name: Option<(String,)> = sqlx::query_as(
+        "SELECT a.username FROM cluster_assignments c JOIN accounts a ON a.learner_id = c.learner_id WHERE c.learner_id = $1",
+    )
+    .bind(learner_id)
+    .fetch_optional(pool)
+    .await?;
+    sqlx::query("DELETE FROM cluster_assignments WHERE learner_id = $1")
+        .bind(learner_id)
+        .execute(pool)
+        .await?;
+    Ok(name.map(|(n,)| n))
 }
 
 /// Learner ids by user name, or of every learner in a cohort.

@@ -156,6 +156,15 @@ async fn bad_assignments_are_refused_with_a_reason() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         let body = response.text().await.unwrap();
         assert!(body.contains(expected), "expected {expected:?} in the page");
+        // What was typed comes back, so nothing is lost to a mistake.
+        for (name, value) in &fields[1..] {
+            let kept = if *name == "kubeconfig" {
+                format!(">{}</textarea>", value.replace('"', "&quot;"))
+            } else {
+                format!("name=\"{name}\" value=\"{value}\"")
+            };
+            assert!(body.contains(&kept), "{name} kept: {body}");
+        }
     }
     let ok = root
         .post_form(
@@ -171,6 +180,28 @@ async fn bad_assignments_are_refused_with_a_reason() {
     assert!(
         page.contains("<td>ada</td><td>https://10.0.0.1:6443</td>"),
         "{page}"
+    );
+    // Unassigned from its row: ada's checks use the server's cluster again.
+    let action = page
+        .split("action=\"/admin/clusters/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("an unassign form")
+        .to_owned();
+    let unassign = format!("/admin/clusters/{action}");
+    let done = root.post_form(&unassign, &[("csrf", &csrf)]).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let page = done.text().await.unwrap();
+    assert!(page.contains("Unassigned ada&#39;s cluster"), "{page}");
+    assert!(!page.contains("<td>ada</td>"), "{page}");
+    let again = root.post_form(&unassign, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert!(
+        again
+            .text()
+            .await
+            .unwrap()
+            .contains("that learner has no assigned cluster")
     );
 }
 
