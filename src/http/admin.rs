@@ -180,7 +180,9 @@ pub(super) async fn import_users(
         .iter()
         .map(|(u, p)| (u.as_str(), p.as_str()))
         .collect();
-    let status = if imported.errors.is_empty() {
+    // A partial import is a success with lines to correct (the new accounts exist); only an
+    // import that created nothing is refused.
+    let status = if imported.errors.is_empty() || !created.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST

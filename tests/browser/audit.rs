@@ -209,7 +209,6 @@ async fn every_page_fits_a_laptop_and_a_phone_and_passes_an_accessibility_audit(
         "auditing every page",
         &["SEVERE"],
         &[
-            "/admin/users/import - Failed to load resource: the server responded with a status of 400",
             "steps/monitoring-rbac/check - Failed to load resource: the server responded with a status of 502",
         ],
     )
