@@ -405,9 +405,7 @@ pub async fn your_cluster(
             _ => None,
         })
         .max();
-    let number = |text: &str| text.trim_end_matches('+').parse::<u32>().unwrap_or(0);
-    let recent_enough =
-        needs.is_none_or(|at_least| (number(&info.major), number(&info.minor)) >= at_least);
+    let recent_enough = needs.is_none_or(|at_least| kinds::major_minor(&info) >= at_least);
     let mut named: Vec<&str> = checks()
         .filter_map(|c| c.context.as_deref())
         .filter(|c| *c != learner.cluster.context)

@@ -100,6 +100,8 @@ struct Answers {
     state: ContextState,
     livez: Vec<(String, bool)>,
     readyz: Vec<(String, bool)>,
+    /// The newest object's resourceVersion, which lists report.
+    revision: u64,
 }
 
 impl StateService {
@@ -114,11 +116,23 @@ impl StateService {
             pairs(&state.livez)
         };
         let readyz = pairs(&state.readyz);
+        let revision = state
+            .objects
+            .iter()
+            .filter_map(|o| {
+                o["metadata"]["resourceVersion"]
+                    .as_str()?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(1);
         Self {
             answers: Arc::new(Answers {
                 state,
                 livez,
                 readyz,
+                revision,
             }),
         }
     }
@@ -132,18 +146,8 @@ impl StateService {
             state,
             livez,
             readyz,
+            revision,
         } = &*self.answers;
-        let revision = state
-            .objects
-            .iter()
-            .filter_map(|o| {
-                o["metadata"]["resourceVersion"]
-                    .as_str()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-            .unwrap_or(1);
         let metadata_only = parts
             .headers
             .get(http::header::ACCEPT)
@@ -154,7 +158,7 @@ impl StateService {
             livez,
             readyz,
             version: &state.version,
-            revision,
+            revision: *revision,
             identity: None,
         };
         api::answer(&served, &parts.method, &route, metadata_only, body)

@@ -21,6 +21,7 @@ use crate::content::{
 
 pub use highlight::Highlighter;
 pub use markdown::TocEntry;
+pub(crate) use markdown::escape;
 
 use links::LinkResolver;
 use markdown::{Directive, PageBuilder, Placement};

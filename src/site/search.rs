@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::render::RenderedModule;
+use crate::render::{RenderedModule, escape};
 
 /// At most this many results are shown.
 pub const MOST_RESULTS: usize = 20;
@@ -271,13 +271,6 @@ fn snippet(text: &str, terms: &[String]) -> String {
         out.push('…');
     }
     out
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -793,23 +793,21 @@
         panel.appendChild(el("strong", null, status.checks_use === "assigned"
           ? "Checks use the cluster your instructor assigned you."
           : "Checks use this server's cluster."));
-        panel.appendChild(document.createTextNode(" To check your own cluster instead, run "));
-        panel.appendChild(el("code", null, status.command));
-        panel.appendChild(document.createTextNode(" where it runs ("));
-        var pair = el("a", null, "pair it first");
-        pair.href = "/connect";
-        panel.appendChild(pair);
-        panel.appendChild(document.createTextNode(")."));
+        connectCommand(status.command, " To check your own cluster instead, run ", " where it runs (");
       } else {
         panel.appendChild(el("strong", null, "Your cluster is not connected."));
-        panel.appendChild(document.createTextNode(" Run "));
-        panel.appendChild(el("code", null, status.command));
-        panel.appendChild(document.createTextNode(" on the machine where it runs ("));
-        var a = el("a", null, "pair it first");
-        a.href = "/connect";
-        panel.appendChild(a);
-        panel.appendChild(document.createTextNode(")."));
+        connectCommand(status.command, " Run ", " on the machine where it runs (");
       }
+    }
+    // "… run `lectern connect URL` where … (pair it first)."
+    function connectCommand(command, lead, where) {
+      panel.appendChild(document.createTextNode(lead));
+      panel.appendChild(el("code", null, command));
+      panel.appendChild(document.createTextNode(where));
+      var pair = el("a", null, "pair it first");
+      pair.href = "/connect";
+      panel.appendChild(pair);
+      panel.appendChild(document.createTextNode(")."));
     }
     function poll() {
       fetch("/api/bridge/status", { headers: { Accept: "application/json" } })

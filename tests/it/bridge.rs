@@ -1692,29 +1692,7 @@ async fn one_bridge_relays_both_clusters_and_the_restore_passes_through_it() {
         "the preflight reaches the second cluster through the bridge"
     );
 
-    let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
-    assert_eq!(
-        ada.post_json(&format!("{step}/start"), "{}").await.status(),
-        StatusCode::OK
-    );
-    solo.set_objects(kind::solo_not_restored());
-    let before = check(&ada, "backup-and-restore").await;
-    let seen = check_result(&before, "configmap-after-snapshot-seen");
-    assert_eq!(seen["status"], "passed", "{before}");
-    kind::restore_solo(&solo);
-    let restored = check(&ada, "backup-and-restore").await;
-    assert_eq!(restored["status"], "passed", "{restored}");
-    assert_eq!(restored["via"], "bridge");
-    // Each context's checks reached its own cluster through the bridge.
-    assert!(
-        solo.served().iter().any(|s| s == "get leases"),
-        "{:?}",
-        solo.served()
-    );
-    assert!(
-        !ha.requests().iter().any(|r| r.contains("before-snapshot")),
-        "the HA cluster was not asked for solo's objects"
-    );
+    restore_through_the_bridge(&ada, &ha, &solo).await;
     let out = bridge.stdout();
     assert!(
         out.contains("relaying read-only requests to kind-k8s-ha, kind-solo (Kubernetes v1.36.0)"),
@@ -1757,20 +1735,24 @@ async fn a_scoped_check_on_the_other_replica_reaches_its_context_through_the_hol
     let mut ada = Browser::new(&other);
     ada.session = ada_at_holder.session.clone();
 
+    restore_through_the_bridge(&ada, &ha, &solo).await;
+}
+
+/// Step 7 through a bridge relaying both contexts: started, the after-snapshot objects seen on
+/// solo, the restore done, and the step passed via the bridge, each context's checks having
+/// reached its own cluster.
+async fn restore_through_the_bridge(ada: &Browser<'_>, ha: &FakeCluster, solo: &FakeCluster) {
     let step = "/api/labs/ha-control-plane/steps/backup-and-restore";
     assert_eq!(
         ada.post_json(&format!("{step}/start"), "{}").await.status(),
         StatusCode::OK
     );
     solo.set_objects(kind::solo_not_restored());
-    let before = check(&ada, "backup-and-restore").await;
-    assert_eq!(
-        check_result(&before, "configmap-after-snapshot-seen")["status"],
-        "passed",
-        "{before}"
-    );
-    kind::restore_solo(&solo);
-    let restored = check(&ada, "backup-and-restore").await;
+    let before = check(ada, "backup-and-restore").await;
+    let seen = check_result(&before, "configmap-after-snapshot-seen");
+    assert_eq!(seen["status"], "passed", "{before}");
+    kind::restore_solo(solo);
+    let restored = check(ada, "backup-and-restore").await;
     assert_eq!(restored["status"], "passed", "{restored}");
     assert_eq!(restored["via"], "bridge");
     assert!(

@@ -18,6 +18,8 @@ mod health;
 mod resource;
 mod version;
 
+pub(super) use version::major_minor;
+
 use serde_json::Value;
 
 use super::cluster::{Cluster, ClusterError};

@@ -13,8 +13,7 @@ pub(super) async fn version(
 ) -> Result<Verdict, ClusterError> {
     let at_least = check.at_least;
     let info = cluster.ping().await?;
-    let major: u32 = info.major.trim_end_matches('+').parse().unwrap_or(0);
-    let minor: u32 = info.minor.trim_end_matches('+').parse().unwrap_or(0);
+    let (major, minor) = major_minor(&info);
     let passed = (major, minor) >= at_least;
     let message = format!(
         "the server is {} (Kubernetes {major}.{minor}), at least {}.{} is required",
@@ -25,4 +24,10 @@ pub(super) async fn version(
         message,
         json!({ "git_version": info.git_version, "major": major, "minor": minor }),
     ))
+}
+
+/// The server's `(major, minor)`, as `/version` reports them (`"36+"` on some distributions).
+pub(crate) fn major_minor(info: &k8s_openapi::apimachinery::pkg::version::Info) -> (u32, u32) {
+    let number = |text: &str| text.trim_end_matches('+').parse::<u32>().unwrap_or(0);
+    (number(&info.major), number(&info.minor))
 }
