@@ -247,6 +247,20 @@ pub async fn queue(
     Ok(entries)
 }
 
+/// The answer to grade after `current` in a queue (as [`queue`] orders it): the next one waiting for
+/// a grade or another look, going round to the start, so an answer skipped comes back only after
+/// the rest. `None` when nothing else waits.
+pub fn next_waiting(entries: &[QueueEntry], current: i64) -> Option<&QueueEntry> {
+    let at = entries
+        .iter()
+        .position(|e| e.answer_id == current)
+        .map_or(0, |i| i + 1);
+    entries[at..]
+        .iter()
+        .chain(&entries[..at])
+        .find(|e| e.status != GradeStatus::Graded && e.answer_id != current)
+}
+
 /// One answer to grade, with the rubric and every earlier grade; an answer of a learner outside the
 /// grader's scope is not found.
 pub async fn task(
@@ -534,4 +548,51 @@ pub async fn question_releases(
 pub async fn released(pool: &AnyPool) -> Result<HashSet<(String, String)>, sqlx::Error> {
     let rows = store::releases(pool).await?;
     Ok(rows.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(answer_id: i64, status: GradeStatus) -> QueueEntry {
+        QueueEntry {
+            answer_id,
+            learner_id: answer_id,
+            username: format!("learner{answer_id}"),
+            cohort: None,
+            module_id: "m".into(),
+            question_id: "q".into(),
+            question_number: 1,
+            question_summary: "q".into(),
+            version: 1,
+            submitted_at: String::new(),
+            status,
+            score: None,
+            points: 1,
+            graded_by: None,
+            released: false,
+        }
+    }
+
+    #[test]
+    fn the_next_answer_waits_after_the_current_one_and_a_skipped_one_comes_back_last() {
+        use GradeStatus::*;
+        let queue = [
+            entry(1, Ungraded),
+            entry(2, Ungraded),
+            entry(3, NeedsReview),
+            entry(4, Graded),
+        ];
+        let next = |current| next_waiting(&queue, current).map(|e| e.answer_id);
+        assert_eq!(next(1), Some(2), "skipping 1 goes to 2");
+        assert_eq!(next(2), Some(3), "needing another look counts as waiting");
+        assert_eq!(next(3), Some(1), "goes round to the skipped one");
+        assert_eq!(next(4), Some(1), "from a graded answer, the first waiting");
+        assert_eq!(
+            next(99),
+            Some(1),
+            "an answer outside the view starts at the top"
+        );
+        assert_eq!(next_waiting(&queue[..1], 1).map(|e| e.answer_id), None);
+    }
 }

@@ -31,6 +31,9 @@ pub(super) struct Filter {
     learner: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     cohort: String,
+    /// `1`: blind grading, learners' names and cohorts hidden until their answer is graded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    blind: String,
     /// The answer just graded (for a notice; not carried on).
     #[serde(default, skip_serializing)]
     saved: String,
@@ -63,6 +66,11 @@ impl Filter {
         }
     }
 
+    /// Whether names stay hidden until an answer is graded.
+    fn blind(&self) -> bool {
+        !self.blind.is_empty()
+    }
+
     /// The same filters plus one more parameter.
     fn query_with(&self, name: &str, value: &str) -> String {
         let extra = serde_urlencoded::to_string([(name, value)]).unwrap_or_default();
@@ -84,6 +92,7 @@ struct QueuePage<'a> {
     cohorts: Vec<String>,
     entries: &'a [QueueEntry],
     ungraded: usize,
+    blind: bool,
     csrf: &'a str,
     /// Whether this grader may release grades (which reach every cohort): not an instructor whose
     /// role is their course's only.
@@ -102,11 +111,23 @@ struct AnswerPage<'a> {
     feedback: &'a str,
     query: String,
     csrf: &'a str,
+    /// The next answer waiting after this one, for "Skip".
+    next: Option<i64>,
+    /// Blind grading hides who wrote this answer (until it is graded).
+    anonymous: bool,
 }
 
 impl AnswerPage<'_> {
     fn prefilled(&self, index: &usize) -> &str {
         self.scores.get(*index).map_or("", String::as_str)
+    }
+
+    /// The prefilled scores' sum, the running total before any change.
+    fn total(&self) -> u32 {
+        self.scores
+            .iter()
+            .filter_map(|s| s.parse::<u32>().ok())
+            .sum()
     }
 
     fn criterion_scores(&self, scores: &[Option<u32>]) -> String {
@@ -187,6 +208,7 @@ pub(super) async fn queue(
             .filter(|e| e.status != GradeStatus::Graded)
             .count(),
         entries: &entries,
+        blind: filter.blind(),
         csrf: &session.csrf_token,
     };
     Ok(Page::new(&app, "Grading", &page, Some(&staff.visitor)).into_response())
@@ -194,6 +216,8 @@ pub(super) async fn queue(
 
 /// What the grader sees on one answer, with the scores and feedback to prefill.
 struct Prefill<'a> {
+    /// The next answer waiting after this one.
+    next: Option<i64>,
     notice: Option<String>,
     error: Option<&'a str>,
     scores: Vec<String>,
@@ -215,7 +239,10 @@ fn answer_page(
             .iter()
             .find(|g| g.question_id == task.entry.question_id)
     });
+    let anonymous = filter.blind() && task.entry.status != GradeStatus::Graded;
     let page = AnswerPage {
+        next: prefill.next,
+        anonymous,
         task,
         material,
         model_answer_missing: material.is_none_or(|m| m.model_answer.is_empty()),
@@ -226,10 +253,17 @@ fn answer_page(
         query: filter.query(),
         csrf: &session.csrf_token,
     };
-    let title = format!(
-        "Grading {} · {}",
-        task.entry.username, task.entry.question_id
-    );
+    let title = if anonymous {
+        format!(
+            "Grading answer {} · Q{}",
+            task.entry.answer_id, task.entry.question_number
+        )
+    } else {
+        format!(
+            "Grading {} · Q{}",
+            task.entry.username, task.entry.question_number
+        )
+    };
     Ok(Page::new(app, &title, &page, Some(&staff.visitor))
         .with_status(status)
         .into_response())
@@ -243,7 +277,10 @@ pub(super) async fn answer(
     Query(filter): Query<Filter>,
 ) -> Result<Response, Error> {
     let site = app.site.current();
-    let task = grading::task(&app.db, site.course(), staff.scope, answer_id).await?;
+    let course = site.course();
+    let task = grading::task(&app.db, course, staff.scope, answer_id).await?;
+    let queue = grading::queue(&app.db, course, staff.scope, &filter.domain()).await?;
+    let next = grading::next_waiting(&queue, answer_id).map(|e| e.answer_id);
     // Regrading starts from the current grade when its rubric is still the current one.
     let (scores, feedback) = match task.history.first() {
         Some(g) if g.rubric_version == task.rubric.version => (
@@ -256,8 +293,11 @@ pub(super) async fn answer(
         Some(g) => (Vec::new(), g.feedback.clone()),
         None => (Vec::new(), String::new()),
     };
-    let notice = (!filter.saved.is_empty())
-        .then(|| "Grade saved. This is the next answer waiting in your view.".to_owned());
+    let notice = match filter.saved.as_str() {
+        "" => None,
+        saved if saved == answer_id.to_string() => Some("Grade saved.".to_owned()),
+        _ => Some("Grade saved. This is the next answer waiting in your view.".to_owned()),
+    };
     answer_page(
         &app,
         &staff,
@@ -265,6 +305,7 @@ pub(super) async fn answer(
         &task,
         &filter,
         Prefill {
+            next,
             notice,
             error: None,
             scores,
@@ -273,8 +314,8 @@ pub(super) async fn answer(
     )
 }
 
-/// `POST /instructor/grading/answers/{id}`: saves a grade and moves on to the next answer, or shows
-/// the conflict (with the grader's scores kept in the form) if someone else changed it first.
+/// `POST /instructor/grading/answers/{id}`: saves a grade and moves on to the next answer waiting
+/// after it (or stays, for the "Save and stay" button: `then=stay`), or shows the conflict (with the grader's scores kept in the form) if someone else changed it first.
 pub(super) async fn save_grade(
     State(app): State<AppState>,
     staff: Instructor,
@@ -298,6 +339,10 @@ pub(super) async fn save_grade(
         .collect();
     let feedback = field("feedback").replace("\r\n", "\n");
     let course = &site.course();
+    // The next answer is the one after this in the queue as the grader saw it, before this one
+    // moves to the graded end.
+    let queue = grading::queue(&app.db, course, staff.scope, &filter.domain()).await?;
+    let next = grading::next_waiting(&queue, answer_id).map(|e| e.answer_id);
     let outcome = match GradeInput::parse(
         field("revision"),
         field("rubric_version"),
@@ -319,15 +364,15 @@ pub(super) async fn save_grade(
     };
     let (status, message) = match outcome {
         Ok(_) => {
-            let next = grading::queue(&app.db, course, staff.scope, &filter.domain())
-                .await?
-                .into_iter()
-                .find(|e| e.status != GradeStatus::Graded && e.answer_id != answer_id);
             let saved = answer_id.to_string();
+            let next = if field("then") == "stay" {
+                Some(answer_id)
+            } else {
+                next
+            };
             let to = match next {
                 Some(next) => format!(
-                    "/instructor/grading/answers/{}{}",
-                    next.answer_id,
+                    "/instructor/grading/answers/{next}{}",
                     filter.query_with("saved", &saved)
                 ),
                 None => format!("/instructor/grading{}", filter.query_with("saved", &saved)),
@@ -348,6 +393,7 @@ pub(super) async fn save_grade(
         &task,
         &filter,
         Prefill {
+            next,
             notice: None,
             error: Some(&message),
             scores: raw_scores,

@@ -766,6 +766,33 @@
     });
   }
 
+  // The grading form: a running total of the rubric's scores, and 0 / Full beside each criterion.
+  function setupGradeForm() {
+    var form = document.querySelector("form.grade-form");
+    var total = document.getElementById("grade-total");
+    if (!form || !total) { return; }
+    var inputs = form.querySelectorAll("input[name='score']");
+    var add = function () {
+      var sum = 0;
+      inputs.forEach(function (input) {
+        var n = parseInt(input.value, 10);
+        if (!isNaN(n)) { sum += n; }
+      });
+      total.textContent = String(sum);
+    };
+    inputs.forEach(function (input) { input.addEventListener("input", add); });
+    form.querySelectorAll(".score-shortcuts").forEach(function (s) { s.hidden = false; });
+    form.querySelectorAll("button.score-set").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var input = document.getElementById(button.dataset.for);
+        if (!input) { return; }
+        input.value = button.dataset.value;
+        add();
+      });
+    });
+    add();
+  }
+
   // "Your cluster": in portal mode, whether the learner's `lectern connect` bridge is up, kept
   // current without a reload. Personal mode has no bridges (the status endpoint answers 404).
   function setupBridgePanel() {
@@ -891,6 +918,7 @@
   followBoard();
   setupPreflight();
   setupAnswers();
+  setupGradeForm();
   setupBridgePanel();
   setupBridgeStatus();
 })();

@@ -51,6 +51,18 @@ pub async fn post_grade(
     scores: &[&str],
     feedback: &str,
 ) -> reqwest::Response {
+    post_grade_then(grader, id, page, scores, feedback, "next").await
+}
+
+/// [`post_grade`] with the button pressed: `next` ("Save grade and go to the next") or `stay`.
+pub async fn post_grade_then(
+    grader: &Browser<'_>,
+    id: &str,
+    page: &str,
+    scores: &[&str],
+    feedback: &str,
+    then: &str,
+) -> reqwest::Response {
     let (csrf, revision, version) = (
         hidden(page, "csrf"),
         hidden(page, "revision"),
@@ -63,6 +75,7 @@ pub async fn post_grade(
     ];
     form.extend(scores.iter().map(|s| ("score", *s)));
     form.push(("feedback", feedback));
+    form.push(("then", then));
     grader
         .post_form(&format!("/instructor/grading/answers/{id}"), &form)
         .await

@@ -5,7 +5,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::browser::{Browser, hidden, html, signed_in};
-use crate::common::grading::{QUESTIONS, portal, post_grade, queue_ids, release, submit};
+use crate::common::grading::{
+    QUESTIONS, portal, post_grade, post_grade_then, queue_ids, release, submit,
+};
 use crate::common::{TestApp, course_copy, edit, module_dir};
 
 const XSS: &str = "<script>alert('x')</script><img src=x onerror=alert(1)>";
@@ -258,6 +260,149 @@ async fn saving_moves_on_to_the_next_answer_and_releasing_a_module_releases_its_
     assert_eq!(
         current(&ada, "etcd-consistency").await["state"],
         "submitted"
+    );
+}
+
+#[tokio::test]
+async fn blind_grading_hides_names_until_graded_and_skip_or_stay_keep_the_grader_in_place() {
+    let app = portal(TestApp::spawn_portal().await).await;
+    let ada = signed_in(&app, "ada").await;
+    let grace = signed_in(&app, "grace").await;
+    let ines = signed_in(&app, "ines").await;
+    submit(
+        &ada,
+        "api-server-role",
+        json!({ "text": "the first answer", "submit": true }),
+    )
+    .await;
+    submit(
+        &grace,
+        "api-server-role",
+        json!({ "text": "the second answer", "submit": true }),
+    )
+    .await;
+    submit(
+        &grace,
+        "etcd-consistency",
+        json!({ "text": "Raft.", "submit": true }),
+    )
+    .await;
+
+    let queue = html(&ines, "/instructor/grading?blind=1").await;
+    let ids = queue_ids(&queue);
+    assert_eq!(ids.len(), 3);
+    let rows = queue
+        .split("<tbody>")
+        .nth(1)
+        .unwrap()
+        .split("</tbody>")
+        .next()
+        .unwrap();
+    for name in ["ada", "grace", "blue", "green"] {
+        assert!(
+            !rows.contains(&format!(">{name}<")),
+            "blind: no name or cohort in the queue ({name}): {rows}"
+        );
+    }
+    assert!(queue.contains(&format!(">Answer {}</a>", ids[0])));
+    assert!(queue.contains("name=\"blind\" type=\"checkbox\" value=\"1\" checked"));
+
+    let first = html(
+        &ines,
+        &format!("/instructor/grading/answers/{}?blind=1", ids[0]),
+    )
+    .await;
+    assert!(
+        !first.contains("ada") && !first.contains("Cohort blue"),
+        "{first}"
+    );
+    assert!(first.contains(&format!("<title>Grading answer {} · Q8", ids[0])));
+    assert!(first.contains("Blind grading: who wrote this answer is shown once it is graded."));
+    assert!(
+        first.contains(">0</output> of 10 points"),
+        "the running total starts at 0"
+    );
+    assert!(
+        first.contains(&format!(
+            "href=\"/instructor/grading/answers/{}?blind=1\">Skip to the next answer",
+            ids[1]
+        )),
+        "skip goes to the next answer waiting, filters kept"
+    );
+
+    // Skip the first; grade the second and go on: the third, not the skipped one.
+    let second = html(
+        &ines,
+        &format!("/instructor/grading/answers/{}?blind=1", ids[1]),
+    )
+    .await;
+    assert!(second.contains(&format!(
+        "/instructor/grading/answers/{}?blind=1\">Skip",
+        ids[2]
+    )));
+    let saved = post_grade(
+        &ines,
+        &format!("{}?blind=1", ids[1]),
+        &second,
+        &["1", "1", "1", "1"],
+        "",
+    )
+    .await;
+    assert_eq!(
+        saved.headers()["location"],
+        format!(
+            "/instructor/grading/answers/{}?blind=1&saved={}",
+            ids[2], ids[1]
+        )
+    );
+    // The third: saved and stayed, its author is shown now that it is graded.
+    let third = html(
+        &ines,
+        &format!("/instructor/grading/answers/{}?blind=1", ids[2]),
+    )
+    .await;
+    assert!(
+        third.contains(&format!(
+            "/instructor/grading/answers/{}?blind=1\">Skip",
+            ids[0]
+        )),
+        "after the last, round to the skipped one"
+    );
+    let stayed = post_grade_then(
+        &ines,
+        &format!("{}?blind=1", ids[2]),
+        &third,
+        &["2", "1", "0"],
+        "",
+        "stay",
+    )
+    .await;
+    let location = stayed.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!(
+            "/instructor/grading/answers/{}?blind=1&saved={}",
+            ids[2], ids[2]
+        )
+    );
+    let after = html(&ines, &location).await;
+    assert!(after.contains("<p class=\"form-ok\" role=\"status\">Grade saved.</p>"));
+    assert!(
+        after.contains("<h1>grace · Q"),
+        "graded, so the name is shown: {after}"
+    );
+    assert!(
+        after.contains(">3</output> of "),
+        "the total of the saved scores"
+    );
+    let queue = html(&ines, "/instructor/grading?blind=1").await;
+    assert!(
+        queue.contains(">grace</a>"),
+        "graded answers show their author"
+    );
+    assert!(
+        !queue.contains(">ada</a>"),
+        "ada's, skipped, is still hidden"
     );
 }
 
