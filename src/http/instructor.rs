@@ -15,13 +15,17 @@ use serde::Deserialize;
 use super::session::Instructor;
 use super::{Error, Page};
 use crate::app::AppState;
-use crate::progress::{self, CohortPicture, CohortRow, HistoryEntry};
+use crate::clock;
+use crate::progress::{self, CohortPicture, HistoryEntry};
+use crate::reports::standing::{self, LearnerStanding};
 
 /// Filters of the cohort views.
 #[derive(Debug, Deserialize)]
 pub(super) struct Filter {
     cohort: Option<String>,
     name: Option<String>,
+    /// Days without activity after which the cohort table flags a learner.
+    inactive: Option<String>,
 }
 
 impl Filter {
@@ -32,6 +36,27 @@ impl Filter {
     fn name(&self) -> Option<&str> {
         self.name.as_deref().filter(|n| !n.is_empty())
     }
+
+    /// The inactivity threshold in days (1 to 365), [`standing::INACTIVE_AFTER_DAYS`] if not given.
+    fn inactive_days(&self) -> Result<i64, Error> {
+        match self
+            .inactive
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            None => Ok(standing::INACTIVE_AFTER_DAYS),
+            Some(days) => days
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| {
+                    Error::BadRequest(format!(
+                        "“inactive” is a number of days from 1 to 365, not “{days}”"
+                    ))
+                }),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -40,8 +65,9 @@ struct CohortPage<'a> {
     cohorts: &'a [String],
     selected: &'a str,
     name: &'a str,
+    inactive_days: i64,
     modules: Vec<&'a str>,
-    rows: &'a [CohortRow],
+    rows: &'a [LearnerStanding],
 }
 
 #[derive(Template)]
@@ -66,7 +92,7 @@ impl StuckPage<'_> {
     }
 }
 
-/// `GET /instructor/cohort?cohort=&name=`.
+/// `GET /instructor/cohort?cohort=&name=&inactive=`.
 pub(super) async fn cohort(
     State(app): State<AppState>,
     staff: Instructor,
@@ -74,13 +100,22 @@ pub(super) async fn cohort(
 ) -> Result<Response, Error> {
     let site = app.site.current();
     let course = &site.course();
-    let rows = progress::cohort_table(&app.db, course, staff.scope, filter.cohort(), filter.name())
-        .await?;
+    let inactive_days = filter.inactive_days()?;
+    let rows = standing::learners(
+        &app.db,
+        course,
+        staff.scope,
+        filter.cohort(),
+        filter.name(),
+        clock::unix_seconds(),
+    )
+    .await?;
     let cohorts = progress::cohorts(&app.db, staff.scope).await?;
     let page = CohortPage {
         cohorts: &cohorts,
         selected: filter.cohort().unwrap_or(""),
         name: filter.name().unwrap_or(""),
+        inactive_days,
         modules: course.modules.iter().map(|m| m.title.as_str()).collect(),
         rows: &rows,
     };

@@ -13,11 +13,12 @@ use bytes::Bytes;
 use askama::Template;
 
 use super::Error;
+use super::filters;
 use super::paths::ModulePath;
 use super::session::Visitor;
 use crate::app::AppState;
-use crate::progress;
 use crate::site::{Site, Slot};
+use crate::{auth, clock, progress, reports};
 
 /// Pages may change on reload, so browsers revalidate them with the ETag every time.
 const PAGE_CACHE: &str = "no-cache";
@@ -177,7 +178,29 @@ struct ProgressSection<'a> {
     modules: &'a [progress::ModuleProgress],
 }
 
+#[derive(Template)]
+#[template(path = "partials/dashboard.html")]
+struct DashboardSection<'a> {
+    dashboard: &'a reports::dashboard::Dashboard,
+    inactive_days: i64,
+}
+
+/// The course home's own part: the staff home for instructors and admins, the learner's progress
+/// for everyone else.
 async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result<String, Error> {
+    if let Visitor::SignedIn { session, .. } = visitor
+        && session.user.role >= auth::Role::Instructor
+    {
+        let scope = auth::staff_scope(&app.db, &session.user).await?;
+        let dashboard =
+            reports::dashboard::build(&app.db, site.course(), scope, clock::unix_seconds()).await?;
+        return DashboardSection {
+            dashboard: &dashboard,
+            inactive_days: reports::standing::INACTIVE_AFTER_DAYS,
+        }
+        .render()
+        .map_err(|e| Error::internal("cannot render the staff home", e));
+    }
     let progress = app
         .progress
         .for_learner(&app.db, site.course(), visitor.learner_id())

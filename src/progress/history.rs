@@ -4,6 +4,7 @@
 use sqlx::AnyPool;
 
 use super::store;
+use crate::auth::StaffScope;
 use crate::content::Course;
 use crate::labs::CheckResult;
 
@@ -46,17 +47,7 @@ pub async fn learner_history(
     Ok(runs
         .into_iter()
         .map(|run| {
-            let step = course
-                .modules
-                .iter()
-                .filter_map(|m| m.lab.as_ref())
-                .filter(|lab| lab.id.as_ref() == run.lab_id)
-                .flat_map(|lab| &lab.steps)
-                .find(|s| s.id.as_ref() == run.step_id)
-                .map_or_else(
-                    || format!("{} · {} (no longer in the course)", run.lab_id, run.step_id),
-                    |s| format!("Step {}: {}", s.number, s.title),
-                );
+            let step = step_title(course, &run.lab_id, &run.step_id);
             let first_pass = first_passes.get(&(run.lab_id.clone(), run.step_id.clone()));
             HistoryEntry {
                 step,
@@ -70,5 +61,57 @@ pub async fn learner_history(
                 via: run.via,
             }
         })
+        .collect())
+}
+
+/// "Step 4: Give monitoring its own identity", or the ids of a step the course no longer has.
+fn step_title(course: &Course, lab_id: &str, step_id: &str) -> String {
+    course
+        .modules
+        .iter()
+        .filter_map(|m| m.lab.as_ref())
+        .filter(|lab| lab.id.as_ref() == lab_id)
+        .flat_map(|lab| &lab.steps)
+        .find(|s| s.id.as_ref() == step_id)
+        .map_or_else(
+            || format!("{lab_id} · {step_id} (no longer in the course)"),
+            |s| format!("Step {}: {}", s.number, s.title),
+        )
+}
+
+/// One check run in the staff home's recent activity.
+#[derive(Debug, Clone)]
+pub struct RecentRun {
+    /// Whose (for their history page).
+    pub learner_id: i64,
+    /// Their user name.
+    pub username: String,
+    /// The step, by number and title.
+    pub step: String,
+    /// `passed`, `failed` or `error`.
+    pub status: String,
+    /// When (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// The newest `limit` check runs of the learners within the staff member's scope, newest first.
+pub async fn recent_runs(
+    pool: &AnyPool,
+    course: &Course,
+    scope: StaffScope,
+    limit: usize,
+) -> Result<Vec<RecentRun>, sqlx::Error> {
+    let rows = store::recent_runs(pool, scope, i64::try_from(limit).unwrap_or(i64::MAX)).await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(learner_id, username, lab, step, status, recorded_at)| RecentRun {
+                learner_id,
+                username,
+                step: step_title(course, &lab, &step),
+                status,
+                recorded_at,
+            },
+        )
         .collect())
 }

@@ -9,7 +9,7 @@ mod picture;
 mod store;
 
 pub use feed::RunFeed;
-pub use history::{HistoryEntry, learner_history};
+pub use history::{HistoryEntry, RecentRun, learner_history, recent_runs};
 pub use memory::{FRESH_FOR, ProgressMemory};
 pub use picture::{
     Cell, CellState, CohortPicture, Column, FunnelStep, InProgress, Row, Stuck, cohort_picture,

@@ -61,6 +61,15 @@ pub struct CohortMember {
     pub last_activity: Option<String>,
 }
 
+impl CohortMember {
+    /// Whole days since their latest activity, at `now` (Unix seconds); `None` if they never
+    /// did anything.
+    pub fn idle_days(&self, now: i64) -> Option<i64> {
+        let last = crate::clock::seconds_of_timestamp(self.last_activity.as_deref()?);
+        Some((now - last).max(0) / 86_400)
+    }
+}
+
 /// Learners (accounts with the learner role) within the staff member's scope, optionally of one
 /// cohort and matching a name filter.
 pub(super) async fn members(
@@ -170,6 +179,27 @@ pub(super) async fn latest_runs(
     )
     .bind(cohort)
     .bind(scope.bounded_by())
+    .fetch_all(pool)
+    .await
+}
+
+/// The newest `limit` check runs of learners within the staff member's scope, newest first:
+/// (learner id, user name, lab, step, status, when).
+pub(super) async fn recent_runs(
+    pool: &AnyPool,
+    scope: StaffScope,
+    limit: i64,
+) -> Result<Vec<(i64, String, String, String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.learner_id, a.username, r.lab_id, r.step_id, r.status, r.created_at
+         FROM check_runs r
+         JOIN accounts a ON a.learner_id = r.learner_id
+         WHERE a.role = 'learner'
+           AND ($1 IS NULL OR a.cohort IN (SELECT cohort FROM staff_cohorts WHERE learner_id = $1))
+         ORDER BY r.id DESC LIMIT $2",
+    )
+    .bind(scope.bounded_by())
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -1077,6 +1077,17 @@ async fn an_lti_instructor_follows_and_grades_the_learners_of_their_course_only(
     }
     let page = html(&teach, "/instructor/cohort").await;
     assert!(page.contains(&format!("/instructor/learners/{jo_id}\"")));
+    // The staff home counts and lists NET-101's only.
+    let home = html(&teach, "/").await;
+    assert!(home.contains("<strong>1</strong> answer waiting"), "{home}");
+    assert!(
+        home.contains(">jo: Q8") && !home.contains(">bo: Q8"),
+        "{home}"
+    );
+    assert!(
+        home.contains(">NET-101</a>") && !home.contains(">blue</a>"),
+        "{home}"
+    );
     let csv = html(&teach, "/instructor/gradebook.csv").await;
     assert!(csv.contains("jo,NET-101") && !csv.contains("bo,"), "{csv}");
     let csv = html(&teach, "/instructor/gradebook.csv?cohort=blue").await;

@@ -6,6 +6,7 @@ use crate::common::TestApp;
 use crate::common::browser::Browser;
 use crate::common::browser::{html, signed_in};
 use crate::common::events::Events;
+use crate::common::grading::submit;
 use crate::common::kind_fixtures as kind;
 use crate::common::kube_api::FakeCluster;
 use lectern::auth::Role;
@@ -556,4 +557,122 @@ async fn the_instructors_board_hears_of_each_run_on_any_replica() {
     assert!(changed.data.parse::<i64>().unwrap() > 0, "{changed:?}");
     let after = html(&ines, "/instructor/stuck").await;
     assert!(after.contains("1 checked, 1 passed, of 1"), "{after}");
+}
+
+#[tokio::test]
+async fn instructors_land_on_their_staff_home_and_the_cohort_table_shows_scores_and_idle_learners()
+{
+    let cluster = FakeCluster::start(kind::ha_cluster()).await;
+    let app = TestApp::spawn_with_config(|c| {
+        c.portal = true;
+        c.cluster.kubeconfig = Some(cluster.kubeconfig.clone());
+    })
+    .await;
+    for (name, cohort) in [
+        ("ada", "spring"),
+        ("grace", "spring"),
+        ("zed", "autumn"),
+        ("kim", "autumn"),
+    ] {
+        app.add_account(name, Role::Learner, Some(cohort)).await;
+    }
+    app.add_account("ines", Role::Instructor, None).await;
+    let ada = signed_in(&app, "ada").await;
+    let zed = signed_in(&app, "zed").await;
+    assert_eq!(
+        run_check(&app, Some(&ada), "create-ha-cluster").await["status"],
+        "passed"
+    );
+    run_check(&app, Some(&zed), "monitoring-rbac").await;
+    submit(
+        &ada,
+        "api-server-role",
+        serde_json::json!({ "text": "an answer", "submit": true }),
+    )
+    .await;
+    submit(
+        &zed,
+        "api-server-role",
+        serde_json::json!({ "text": "another", "submit": true }),
+    )
+    .await;
+    submit(
+        &zed,
+        "etcd-consistency",
+        serde_json::json!({ "text": "Raft.", "submit": true }),
+    )
+    .await;
+    // zed's last activity was ten days ago.
+    let zed_id: (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'zed'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    let ten_days_ago = lectern::clock::rfc3339(lectern::clock::unix_seconds() - 10 * 86_400);
+    for table in [
+        "check_runs SET created_at",
+        "module_visits SET last_opened_at",
+    ] {
+        sqlx::query(&format!("UPDATE {table} = $1 WHERE learner_id = $2"))
+            .bind(&ten_days_ago)
+            .bind(zed_id.0)
+            .execute(&app.app.db)
+            .await
+            .unwrap();
+    }
+
+    let learner_home = html(&ada, "/").await;
+    assert!(learner_home.contains("Your progress") && !learner_home.contains("Your teaching"));
+
+    let ines = signed_in(&app, "ines").await;
+    let home = html(&ines, "/").await;
+    assert!(
+        home.contains("<h2 id=\"dashboard-title\">Your teaching</h2>"),
+        "{home}"
+    );
+    assert!(
+        !home.contains("Your progress"),
+        "staff do not land on a learner's progress"
+    );
+    assert!(
+        home.contains("<strong>3</strong> answers waiting"),
+        "{home}"
+    );
+    assert!(
+        home.contains("question=api-server-role\">Q8 What is the role of the API server")
+            && home.contains("</a> <span class=\"dashboard-count\">2</span>"),
+        "per question, most waiting first: {home}"
+    );
+    // autumn: zed (failed, idle 10 days) and kim (never started) pass 0%; spring: ada 1 of 11.
+    let autumn = home.find(">autumn</a>").expect("autumn listed");
+    let spring = home.find(">spring</a>").expect("spring listed");
+    assert!(autumn < spring, "the cohort furthest behind first");
+    assert!(home.contains(">autumn</a></th>\n            <td class=\"num\">2</td>\n            <td class=\"num\">0%</td>\n            <td class=\"num\"><strong>1</strong></td>\n            <td class=\"num\">1</td>"), "{home}");
+    assert!(home.contains(">spring</a></th>\n            <td class=\"num\">2</td>\n            <td class=\"num\">4%</td>"), "ada 9%, grace 0%: {home}");
+    assert!(
+        home.contains(">ada</a> checked Step 2: "),
+        "recent checks: {home}"
+    );
+    assert!(home.contains(">zed: Q"), "recent submissions: {home}");
+
+    let table = html(&ines, "/instructor/cohort").await;
+    assert!(
+        table.contains("<span class=\"inactive-flag\">inactive 10 days</span>"),
+        "{table}"
+    );
+    assert!(table.contains("never <span class=\"inactive-flag\">not started</span>"));
+    assert!(
+        table.contains("0 / 77 (0%)<br><small>2 awaiting grading</small>"),
+        "{table}"
+    );
+    let lenient = html(&ines, "/instructor/cohort?inactive=30").await;
+    assert!(!lenient.contains("inactive 10 days"));
+    let refused = ines.get("/instructor/cohort?inactive=0").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("a number of days from 1 to 365")
+    );
 }
