@@ -68,7 +68,7 @@ pub(super) async fn gradebook(
         csv_link: format!("/instructor/gradebook.csv?{query_string}"),
         cohorts: progress::cohorts(&app.db, staff.scope).await?,
         modules: module_choices(course),
-        grades: &book.grades,
+        grades: &book.shares,
         averages: &book.averages,
     };
     Ok(Page::new(&app, "Gradebook", &page, Some(&staff.visitor)).into_response())

@@ -58,6 +58,27 @@ pub enum Cell {
     Number(Option<u32>),
     /// An average.
     Mean(Option<f64>),
+    /// Points (or steps) out of a whole, as people read them: `7 / 12 (58%)`. Only on the page,
+    /// where a constant whole is not a column of its own.
+    Share {
+        /// What was scored (a mean in the averages); `None`: nothing yet.
+        got: Option<f64>,
+        /// Out of.
+        of: u32,
+    },
+}
+
+impl Cell {
+    /// What the page sorts the column by: a share's percentage, a number, or the text.
+    pub fn sort_key(&self) -> String {
+        match self {
+            Cell::Share { got: Some(got), of } if *of > 0 => {
+                format!("{:.1}", got * 100.0 / f64::from(*of))
+            }
+            Cell::Share { .. } => "0".to_owned(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for Cell {
@@ -66,7 +87,19 @@ impl std::fmt::Display for Cell {
             Cell::Text(text) => f.write_str(text),
             Cell::Number(Some(n)) => write!(f, "{n}"),
             Cell::Mean(Some(m)) => write!(f, "{m:.1}"),
-            Cell::Number(None) | Cell::Mean(None) => Ok(()),
+            Cell::Share { got: Some(got), of } => {
+                let percent = if *of == 0 {
+                    0.0
+                } else {
+                    got * 100.0 / f64::from(*of)
+                };
+                if got.fract() == 0.0 {
+                    write!(f, "{got} / {of} ({percent:.0}%)")
+                } else {
+                    write!(f, "{got:.1} / {of} ({percent:.0}%)")
+                }
+            }
+            Cell::Number(None) | Cell::Mean(None) | Cell::Share { got: None, .. } => Ok(()),
         }
     }
 }
@@ -85,11 +118,25 @@ pub struct Table {
 /// The gradebook and its cohort averages.
 #[derive(Debug, Clone)]
 pub struct Gradebook {
-    /// One row per learner and module.
+    /// One row per learner and module, every figure in its own column (the CSV).
     pub grades: Table,
-    /// One row per cohort and module: the mean of each numeric column.
+    /// The same rows for the page: each score beside its whole as one share (`7 / 12 (58%)`).
+    pub shares: Table,
+    /// One row per cohort and module: the mean of each score (out of its whole, which is the same
+    /// for everyone in a module), the sum of the counts of answers waiting.
     pub averages: Table,
 }
+
+/// Score columns shown on the page as a share of the column after them, under one heading.
+const SHARES: [(&str, &str, &str); 4] = [
+    ("Lab steps passed", "Lab steps", "Lab steps passed"),
+    ("Auto-graded score", "Auto-graded points", "Auto-graded"),
+    ("Instructor score", "Instructor points", "Instructor-graded"),
+    ("Total score", "Total points", "Total"),
+];
+
+/// Columns the averages add up rather than average: work waiting is a count for the cohort.
+const SUMMED: [&str; 2] = ["Awaiting grading", "Grades not released"];
 
 /// The columns of one module's questions and criteria.
 struct Breakdown<'a> {
@@ -273,19 +320,70 @@ pub async fn build(
             rows.push(row);
         }
     }
-    let averages = averages(&columns, &labels, &rows);
+    let grades = Table {
+        columns,
+        labels,
+        rows,
+    };
+    let shares = shares(&grades);
     Ok(Gradebook {
-        grades: Table {
-            columns,
-            labels,
-            rows,
-        },
-        averages,
+        averages: averages(&shares),
+        shares,
+        grades,
     })
 }
 
-/// The mean of every numeric column per (cohort, module), over the learners that have a value.
-fn averages(columns: &[String], labels: &[String], rows: &[Vec<Cell>]) -> Table {
+/// The table with each score and its whole merged into one share column.
+fn shares(table: &Table) -> Table {
+    let mut columns = Vec::new();
+    let mut labels = Vec::new();
+    // Per output column: the source column, and its whole's column for a share.
+    let mut sources: Vec<(usize, Option<usize>)> = Vec::new();
+    let position = |name: &str| table.columns.iter().position(|c| c == name);
+    for (i, column) in table.columns.iter().enumerate() {
+        if SHARES.iter().any(|(_, whole, _)| whole == column) {
+            continue;
+        }
+        match SHARES.iter().find(|(score, _, _)| score == column) {
+            Some((_, whole, heading)) => {
+                columns.push((*heading).to_owned());
+                labels.push((*heading).to_owned());
+                sources.push((i, position(whole)));
+            }
+            None => {
+                columns.push(column.clone());
+                labels.push(table.labels[i].clone());
+                sources.push((i, None));
+            }
+        }
+    }
+    let rows = table
+        .rows
+        .iter()
+        .map(|row| {
+            sources
+                .iter()
+                .map(|(i, whole)| match (whole.map(|w| &row[w]), &row[*i]) {
+                    (Some(Cell::Number(Some(of))), Cell::Number(got)) => Cell::Share {
+                        got: got.map(f64::from),
+                        of: *of,
+                    },
+                    (_, cell) => cell.clone(),
+                })
+                .collect()
+        })
+        .collect();
+    Table {
+        columns,
+        labels,
+        rows,
+    }
+}
+
+/// Per (cohort, module), over the learners that have a value: the mean of each score (a share keeps
+/// its whole, the same for the whole module), the sum of the [`SUMMED`] counts.
+fn averages(table: &Table) -> Table {
+    let (columns, labels, rows) = (&table.columns, &table.labels, &table.rows);
     let mut groups: BTreeMap<(String, String), Vec<&Vec<Cell>>> = BTreeMap::new();
     for row in rows {
         let cohort = match &row[1] {
@@ -297,15 +395,18 @@ fn averages(columns: &[String], labels: &[String], rows: &[Vec<Cell>]) -> Table 
             .or_default()
             .push(row);
     }
-    let numeric = FIXED.len()..columns.len();
+    // Every column after the fixed ones that holds figures (not a date, say).
+    let numeric: Vec<usize> = (FIXED.len()..columns.len())
+        .filter(|&i| !rows.iter().any(|r| matches!(r[i], Cell::Text(_))))
+        .collect();
     let mut headings = vec![
         "Cohort".to_owned(),
         "Module".to_owned(),
         "Learners".to_owned(),
     ];
     let mut heading_labels = headings.clone();
-    headings.extend(columns[numeric.clone()].iter().cloned());
-    heading_labels.extend(labels[numeric.clone()].iter().cloned());
+    headings.extend(numeric.iter().map(|&i| columns[i].clone()));
+    heading_labels.extend(numeric.iter().map(|&i| labels[i].clone()));
     let rows = groups
         .into_iter()
         .map(|((cohort, module), members)| {
@@ -314,17 +415,24 @@ fn averages(columns: &[String], labels: &[String], rows: &[Vec<Cell>]) -> Table 
                 Cell::Text(module),
                 Cell::Number(Some(members.len() as u32)),
             ];
-            row.extend(numeric.clone().map(|i| {
+            row.extend(numeric.iter().map(|&i| {
                 let values: Vec<f64> = members
                     .iter()
                     .filter_map(|r| match r[i] {
                         Cell::Number(Some(n)) => Some(f64::from(n)),
+                        Cell::Share { got, .. } => got,
                         _ => None,
                     })
                     .collect();
-                Cell::Mean(
-                    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64),
-                )
+                let mean =
+                    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64);
+                match members.first().map(|r| &r[i]) {
+                    Some(Cell::Share { of, .. }) => Cell::Share { got: mean, of: *of },
+                    _ if SUMMED.contains(&columns[i].as_str()) => {
+                        Cell::Number(Some(values.iter().sum::<f64>() as u32))
+                    }
+                    _ => Cell::Mean(mean),
+                }
             }));
             row
         })

@@ -208,7 +208,17 @@ async fn the_gradebook_totals_each_learner_and_module_and_exports_safe_csv() {
         "questions by number and prompt on the page, their ids (the CSV's keys) on hover"
     );
     assert!(page.contains("Cohort averages"));
-    assert!(page.contains("<td>blue</td><td>cluster-architecture</td><td class=\"num\">1</td>"));
+    assert!(
+        page.contains("<td class=\"num\" data-sort=\"11.7\">9 / 77 (12%)</td>"),
+        "ada's total as a share, sorted by its percentage"
+    );
+    assert!(
+        !page.contains(">Total points<"),
+        "the whole is in the share, not a column"
+    );
+    assert!(page.contains(
+        "<td>blue</td><td>cluster-architecture</td><td class=\"num\" data-sort=\"1\">1</td>"
+    ));
     assert!(page.contains("href=\"/instructor/gradebook.csv?detail=questions\""));
     assert!(
         page.contains("<td>=HYPERLINK(&#34;http://evil&#34;,&#34;x&#34;)</td>"),
@@ -230,9 +240,19 @@ async fn cohort_averages_are_the_mean_over_the_cohorts_learners() {
         .unwrap();
     // ada has 9 points in all and alan none: the blue mean is 4.5 over 2 learners.
     assert!(
-        averages.contains("<td>blue</td><td>cluster-architecture</td><td class=\"num\">2</td>")
+        averages.contains(
+            "<td>blue</td><td>cluster-architecture</td><td class=\"num\" data-sort=\"2\">2</td>"
+        ),
+        "{averages}"
     );
-    assert!(averages.contains("<td class=\"num\">4.5</td>"));
+    assert!(
+        averages.contains("<td class=\"num\" data-sort=\"5.8\">4.5 / 77 (6%)</td>"),
+        "the total's mean out of the module's points, not a mean of the constant: {averages}"
+    );
+    assert!(
+        !averages.contains("Total points") && !averages.contains("Last step passed at"),
+        "no column of constants or dates"
+    );
     assert!(!averages.contains("green"), "filtered to one cohort");
 }
 
