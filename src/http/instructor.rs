@@ -16,8 +16,8 @@ use super::session::Instructor;
 use super::{Error, Page};
 use crate::app::AppState;
 use crate::clock;
-use crate::progress::{self, CohortPicture, HistoryEntry};
-use crate::reports::standing::{self, LearnerStanding};
+use crate::progress::{self, CohortPicture};
+use crate::reports::standing::{self, LearnerRecord, LearnerStanding};
 
 /// Filters of the cohort views.
 #[derive(Debug, Deserialize)]
@@ -73,9 +73,7 @@ struct CohortPage<'a> {
 #[derive(Template)]
 #[template(path = "instructor_learner.html")]
 struct LearnerPage<'a> {
-    username: &'a str,
-    cohort: Option<&'a str>,
-    runs: Vec<HistoryEntry>,
+    record: &'a LearnerRecord,
 }
 
 #[derive(Template)]
@@ -122,25 +120,21 @@ pub(super) async fn cohort(
     Ok(Page::new(&app, "Cohort", &page, Some(&staff.visitor)).into_response())
 }
 
-/// `GET /instructor/learners/{id}`: every check run of one learner, with the evidence.
+/// `GET /instructor/learners/{id}`: one learner's answers and grades, and every check run with its
+/// evidence.
 pub(super) async fn learner(
     State(app): State<AppState>,
     staff: Instructor,
     Path(id): Path<i64>,
 ) -> Result<Response, Error> {
-    let Some((username, cohort)) = progress::member(&app.db, staff.scope, id).await? else {
+    let site = app.site.current();
+    let Some(record) = standing::record(&app.db, site.course(), staff.scope, id).await? else {
         return Err(Error::NotFound(format!(
             "There is no learner with id {id}."
         )));
     };
-    let site = app.site.current();
-    let runs = progress::learner_history(&app.db, site.course(), id).await?;
-    let page = LearnerPage {
-        username: &username,
-        cohort: cohort.as_deref(),
-        runs,
-    };
-    Ok(Page::new(&app, &username, &page, Some(&staff.visitor)).into_response())
+    let page = LearnerPage { record: &record };
+    Ok(Page::new(&app, &record.username, &page, Some(&staff.visitor)).into_response())
 }
 
 /// `GET /instructor/stuck?cohort=`.

@@ -87,9 +87,101 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
-    /// The evidence as indented JSON, for people to read.
+    /// The evidence as indented JSON, for whoever wants it whole.
     pub fn observed_pretty(&self) -> String {
         serde_json::to_string_pretty(&self.observed).unwrap_or_default()
+    }
+
+    /// The evidence as facts people read ("exists: yes", "spec.replicas: 3", "event 1 › reason:
+    /// NodeNotReady"): every value the check recorded, labelled by where it sits, a field path as
+    /// the check names it.
+    pub fn facts(&self) -> Vec<Fact> {
+        let mut facts = Vec::new();
+        gather_facts("", &self.observed, &mut facts);
+        facts
+    }
+}
+
+/// One thing a check observed, as [`CheckResult::facts`] tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    /// Where it was seen: `exists`, `spec.replicas`, `event 2 › message`.
+    pub label: String,
+    /// What was seen, as text (`yes`/`no`, lists joined by commas, `none` for nothing).
+    pub value: String,
+}
+
+fn gather_facts(label: &str, value: &Value, facts: &mut Vec<Fact>) {
+    let within = |name: &str| {
+        if label.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{label} › {name}")
+        }
+    };
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, inner) in map {
+                // A resource check's `fields` are keyed by the paths the author wrote: those are
+                // the labels.
+                if let ("fields", "", Value::Object(fields)) = (key.as_str(), label, inner) {
+                    for (path, seen) in fields {
+                        facts.push(Fact {
+                            label: path.clone(),
+                            value: fact_text(seen),
+                        });
+                    }
+                    continue;
+                }
+                let name = if key.contains(['.', '[', '/']) {
+                    key.clone()
+                } else {
+                    key.replace('_', " ")
+                };
+                gather_facts(&within(&name), inner, facts);
+            }
+        }
+        Value::Array(items) if items.iter().any(Value::is_object) => {
+            let singular = label.strip_suffix('s').unwrap_or(label);
+            for (n, item) in items.iter().enumerate() {
+                gather_facts(&format!("{singular} {}", n + 1), item, facts);
+            }
+        }
+        Value::Null if label.is_empty() => {}
+        other => facts.push(Fact {
+            label: if label.is_empty() {
+                "observed".to_owned()
+            } else {
+                label.to_owned()
+            },
+            value: fact_text(other),
+        }),
+    }
+}
+
+/// A value as one line of text: lists joined by commas (a list of lists by semicolons).
+fn fact_text(value: &Value) -> String {
+    match value {
+        Value::Null => "none".to_owned(),
+        Value::Bool(true) => "yes".to_owned(),
+        Value::Bool(false) => "no".to_owned(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.is_empty() => "none".to_owned(),
+        Value::Array(items) => {
+            let separator = if items.iter().any(Value::is_array) {
+                "; "
+            } else {
+                ", "
+            };
+            items
+                .iter()
+                .map(fact_text)
+                .collect::<Vec<_>>()
+                .join(separator)
+        }
+        Value::Object(map) if map.is_empty() => "none".to_owned(),
+        Value::Object(_) => value.to_string(),
     }
 }
 
@@ -893,5 +985,56 @@ async fn run_check(targets: &Targets<'_>, check: &Check, since: Option<&str>) ->
         hint,
         duration_ms: started.elapsed().as_millis() as u64,
         cluster_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_reads_as_facts_labelled_by_where_they_were_seen() {
+        let facts = |observed: Value| {
+            CheckResult {
+                id: "c".into(),
+                title: "t".into(),
+                status: Status::Failed,
+                message: String::new(),
+                observed,
+                hint: String::new(),
+                duration_ms: 0,
+                cluster_error: None,
+            }
+            .facts()
+            .into_iter()
+            .map(|f| format!("{}: {}", f.label, f.value))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            facts(
+                serde_json::json!({ "exists": true, "fields": { "rules[*].verbs": [["get", "list"], ["watch"]], "metadata.namespace": [] } })
+            ),
+            [
+                "exists: yes",
+                "metadata.namespace: none",
+                "rules[*].verbs: get, list; watch"
+            ]
+        );
+        assert_eq!(
+            facts(
+                serde_json::json!({ "count": 1, "events": [{ "reason": "NodeNotReady", "source": null }], "since": null })
+            ),
+            [
+                "count: 1",
+                "event 1 › reason: NodeNotReady",
+                "event 1 › source: none",
+                "since: none"
+            ]
+        );
+        assert_eq!(
+            facts(serde_json::json!({ "not_ready": ["etcd-cp2"], "likely_slips": [] })),
+            ["likely slips: none", "not ready: etcd-cp2"]
+        );
+        assert!(facts(Value::Null).is_empty(), "nothing observed, no facts");
     }
 }

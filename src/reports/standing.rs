@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use sqlx::AnyPool;
 
-use crate::assess;
+use crate::assess::grading::{self, QueueFilter};
+use crate::assess::{self, AssessError};
 use crate::auth::StaffScope;
 use crate::content::Course;
 use crate::progress::{self, CohortRow};
@@ -146,4 +147,83 @@ pub fn cohorts(learners: &[LearnerStanding]) -> Vec<CohortStanding> {
         .collect();
     cohorts.sort_by(|a, b| (a.lab_percent, &a.cohort).cmp(&(b.lab_percent, &b.cohort)));
     cohorts
+}
+
+/// One answered question on a learner's history page.
+#[derive(Debug, Clone)]
+pub struct AnswerLine {
+    /// "Q8 What is the role of…", numbered within its module.
+    pub question: String,
+    /// The module's title.
+    pub module: String,
+    /// The question's points.
+    pub points: u32,
+    /// A written answer's latest submitted version, for its grading page; `None` for a choice.
+    pub written: Option<grading::QueueEntry>,
+    /// A choice answer's score (graded when submitted).
+    pub choice_score: Option<u32>,
+}
+
+/// Everything an instructor reads about one learner: their check runs and their answers.
+#[derive(Debug, Clone)]
+pub struct LearnerRecord {
+    /// User name.
+    pub username: String,
+    /// Cohort.
+    pub cohort: Option<String>,
+    /// Check runs, newest first.
+    pub runs: Vec<progress::HistoryEntry>,
+    /// Submitted answers, in course order.
+    pub answers: Vec<AnswerLine>,
+}
+
+/// The record of learner `learner_id`, if they are a learner within the staff member's scope.
+pub async fn record(
+    pool: &AnyPool,
+    course: &Course,
+    scope: StaffScope,
+    learner_id: i64,
+) -> Result<Option<LearnerRecord>, AssessError> {
+    let Some((username, cohort)) = progress::member(pool, scope, learner_id).await? else {
+        return Ok(None);
+    };
+    let filter = QueueFilter {
+        learner: Some(username.clone()),
+        ..QueueFilter::default()
+    };
+    let written: Vec<grading::QueueEntry> = grading::queue(pool, course, scope, &filter)
+        .await?
+        .into_iter()
+        .filter(|e| e.learner_id == learner_id)
+        .collect();
+    let choices = assess::current_submissions(pool).await?;
+    let mut answers = Vec::new();
+    for module in &course.modules {
+        for (number, question) in module.questions.iter().enumerate() {
+            let line = |written, choice_score| AnswerLine {
+                question: format!("Q{} {}", number + 1, question.summary()),
+                module: module.title.clone(),
+                points: question.points,
+                written,
+                choice_score,
+            };
+            if question.kind.is_instructor_graded() {
+                if let Some(entry) = written.iter().find(|e| {
+                    e.module_id == module.id.as_ref() && e.question_id == question.id.as_ref()
+                }) {
+                    answers.push(line(Some(entry.clone()), None));
+                }
+            } else if let Some(answered) =
+                choices.get(&(learner_id, module.id.to_string(), question.id.to_string()))
+            {
+                answers.push(line(None, answered.auto_score));
+            }
+        }
+    }
+    Ok(Some(LearnerRecord {
+        runs: progress::learner_history(pool, course, learner_id).await?,
+        username,
+        cohort,
+        answers,
+    }))
 }

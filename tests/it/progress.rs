@@ -341,8 +341,13 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
         .text()
         .await
         .unwrap();
-    assert!(history.contains("2 check runs, newest first"));
-    assert!(history.contains("<h2>Step 4: Give a monitoring identity read-only access <span class=\"run-status check-failed\">failed</span></h2>"));
+    assert!(history.contains("0 answered questions, 2 check runs."));
+    assert!(history.contains("<h3>Step 4: Give a monitoring identity read-only access <span class=\"run-status check-failed\">failed</span></h3>"));
+    assert!(
+        history.contains("<summary>What Lectern saw</summary>")
+            && history.contains("<div><dt>exists</dt><dd>no</dd></div>"),
+        "the evidence as facts: {history}"
+    );
     assert!(
         history.contains("&#34;likely_slips&#34;") && !history.contains("\"likely_slips\""),
         "the evidence is shown, escaped"
@@ -653,6 +658,19 @@ async fn instructors_land_on_their_staff_home_and_the_cohort_table_shows_scores_
         "recent checks: {home}"
     );
     assert!(home.contains(">zed: Q"), "recent submissions: {home}");
+
+    // A learner's history: answers and grades beside the check runs.
+    let ada_id: (i64,) = sqlx::query_as("SELECT learner_id FROM accounts WHERE username = 'ada'")
+        .fetch_one(&app.app.db)
+        .await
+        .unwrap();
+    let ada_history = html(&ines, &format!("/instructor/learners/{}", ada_id.0)).await;
+    assert!(
+        ada_history.contains("1 answered question, 1 check run.")
+            && ada_history.contains(">Q8 What is the role of the API server")
+            && ada_history.contains("<td class=\"grade-status\">ungraded</td>"),
+        "{ada_history}"
+    );
 
     let table = html(&ines, "/instructor/cohort").await;
     assert!(
