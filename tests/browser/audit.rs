@@ -277,6 +277,15 @@ async fn audit_every_page(
     sign_out(browser).await?;
 
     sign_in(browser, app, "ines").await?;
+    // Staff land on their teaching: what waits, which cohorts are behind, what happened last.
+    browser.goto(&app.url("/")).await?;
+    let waiting = browser
+        .find(Locator::Css(".dashboard-figure"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(waiting, "1 answer waiting");
+    audit(browser, "the staff home", problems).await?;
     for path in [
         "/instructor/grading",
         "/instructor/gradebook",
@@ -331,7 +340,18 @@ async fn audit_every_page(
         .wait()
         .for_element(Locator::Css(".history-run"))
         .await?;
-    audit(browser, "a learner's history", problems).await?;
+    browser
+        .execute(
+            "document.querySelectorAll('.history-run details').forEach(d => { d.open = true; });",
+            vec![],
+        )
+        .await?;
+    audit(
+        browser,
+        "a learner's history with the evidence open",
+        problems,
+    )
+    .await?;
     browser.goto(&app.url("/instructor/grading")).await?;
     click(browser, "a[href^='/instructor/grading/answers/']").await?;
     browser
@@ -339,6 +359,49 @@ async fn audit_every_page(
         .for_element(Locator::Css(".grade-form"))
         .await?;
     audit(browser, "grading an answer", problems).await?;
+    // Blind grading: no name until the grade is saved; Full on every criterion adds up at once.
+    browser.goto(&app.url("/instructor/grading")).await?;
+    click(browser, "#filter-blind").await?;
+    click(browser, ".grading-filter button[type='submit']").await?;
+    browser
+        .wait()
+        .for_element(Locator::Css("#filter-blind:checked"))
+        .await?;
+    audit(browser, "the grading queue, blind", problems).await?;
+    click(browser, "a[href^='/instructor/grading/answers/']").await?;
+    let heading = browser
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await?
+        .text()
+        .await?;
+    assert!(heading.starts_with("Answer "), "{heading}");
+    let criteria = browser
+        .find_all(Locator::Css(".score-shortcuts button:last-child"))
+        .await?
+        .len();
+    assert!(criteria > 1, "a Full button per criterion");
+    for i in 0..criteria {
+        click(
+            browser,
+            &format!(".score-shortcuts button[data-for='score-{i}']:last-child"),
+        )
+        .await?;
+    }
+    let total = browser
+        .find(Locator::Id("grade-total"))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(total, "10", "every criterion's full points, added up");
+    audit(browser, "grading an answer, blind", problems).await?;
+    click(browser, "button[value='stay']").await?;
+    browser.wait().for_element(Locator::Css(".form-ok")).await?;
+    let heading = browser.find(Locator::Css("h1")).await?.text().await?;
+    assert!(
+        heading.starts_with("ada · Q8"),
+        "graded, so named: {heading}"
+    );
     browser.goto(&app.url("/instructor/grading")).await?;
     click(browser, ".release-module button").await?;
     browser
