@@ -426,22 +426,39 @@ fn release_scope<'a>(
 /// What a release would publish, question by question, for the instructor to confirm.
 #[derive(Debug, Clone)]
 pub struct ReleasePreview {
-    /// Per question: (id, latest submissions, of which graded).
-    pub questions: Vec<(String, usize, usize)>,
+    /// "the grades of Q8 What is the role…" or "the grades of every instructor-graded question of
+    /// Cluster architecture deep-dive": what people read, not ids.
+    pub what: String,
+    /// One row per question the release is about.
+    pub questions: Vec<PreviewRow>,
+}
+
+/// One question of a release preview.
+#[derive(Debug, Clone)]
+pub struct PreviewRow {
+    /// "Q8 What is the role…".
+    pub question: String,
+    /// Learners' latest submitted answers.
+    pub submitted: usize,
+    /// Of those, graded.
+    pub graded: usize,
+    /// Already released: its graded answers are shown already.
+    pub released: bool,
 }
 
 impl ReleasePreview {
-    /// Graded answers learners would see at once.
+    /// Graded answers learners would see at once (those of questions not released already).
     pub fn graded(&self) -> usize {
-        self.questions.iter().map(|(_, _, graded)| graded).sum()
+        self.questions
+            .iter()
+            .filter(|q| !q.released)
+            .map(|q| q.graded)
+            .sum()
     }
 
     /// Questions with nothing graded yet (their grades appear as they are graded).
     pub fn nothing_graded(&self) -> usize {
-        self.questions
-            .iter()
-            .filter(|(_, _, graded)| *graded == 0)
-            .count()
+        self.questions.iter().filter(|q| q.graded == 0).count()
     }
 }
 
@@ -454,7 +471,30 @@ pub async fn release_preview(
 ) -> Result<ReleasePreview, AssessError> {
     let questions = release_scope(course, module_id, question_id)?;
     let counts = store::graded_counts(pool, module_id).await?;
+    let released = released(pool).await?;
+    let module = course
+        .module(module_id)
+        .ok_or_else(|| AssessError::NotFound(format!("there is no module `{module_id}`")))?;
+    let label = |id: &str| {
+        module
+            .questions
+            .iter()
+            .enumerate()
+            .find(|(_, q)| q.id.as_ref() == id)
+            .map_or_else(
+                || id.to_owned(),
+                |(i, q)| format!("Q{} {}", i + 1, q.summary()),
+            )
+    };
+    let what = match question_id {
+        Some(q) => format!("the grades of {}", label(q)),
+        None => format!(
+            "the grades of every instructor-graded question of {}",
+            module.title
+        ),
+    };
     Ok(ReleasePreview {
+        what,
         questions: questions
             .into_iter()
             .map(|q| {
@@ -462,7 +502,12 @@ pub async fn release_preview(
                     .iter()
                     .find(|(id, _, _)| id == q)
                     .map_or((0, 0), |(_, s, g)| (*s as usize, *g as usize));
-                (q.to_owned(), submitted, graded)
+                PreviewRow {
+                    question: label(q),
+                    submitted,
+                    graded,
+                    released: released.contains(&(module_id.to_owned(), q.to_owned())),
+                }
             })
             .collect(),
     })

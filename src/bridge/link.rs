@@ -252,9 +252,11 @@ impl Link {
         !self.closed.load(Ordering::Relaxed)
     }
 
-    /// Closes the connection (replaced, revoked), saying why to the learner's side.
+    /// Closes the connection (replaced, revoked), saying why to the learner's side. From now on it
+    /// is not found for new requests, so a page drawn right after shows it gone.
     pub fn close(&self, reason: &str) {
         let _ = self.shutdown.send(Some(reason.to_owned()));
+        self.closed.store(true, Ordering::Relaxed);
     }
 }
 

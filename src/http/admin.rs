@@ -3,6 +3,7 @@
 
 use super::filters;
 use askama::Template;
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -201,6 +202,8 @@ pub(super) async fn import_users(
 struct AccountPage<'a> {
     account: &'a Account,
     notice: Option<&'a str>,
+    /// Why the last change was refused (the last admin cannot stop being one).
+    error: Option<&'a str>,
     new_password: Option<&'a str>,
     csrf: &'a str,
 }
@@ -223,10 +226,39 @@ async fn account_page_with(
     let page = AccountPage {
         account,
         notice,
+        error: None,
         new_password,
         csrf: &admin.session.csrf_token,
     };
     Ok(Page::new(app, &account.username, &page, Some(&admin.visitor)).into_response())
+}
+
+/// The account page again, answered 409, saying why a change was refused: the last active admin
+/// may not lose the role or be deactivated, and is told so where they tried.
+async fn refused_on_account_page(
+    app: &AppState,
+    admin: &Admin,
+    id: i64,
+    error: &auth::AuthError,
+) -> Result<Response, Error> {
+    let account = accounts::find(&app.db, id).await?;
+    let message = error.to_string();
+    let mut sentence = message.clone();
+    if let Some(first) = message.get(..1) {
+        sentence.replace_range(..1, &first.to_uppercase());
+    }
+    let page = AccountPage {
+        account: &account,
+        notice: None,
+        error: Some(&sentence),
+        new_password: None,
+        csrf: &admin.session.csrf_token,
+    };
+    Ok(
+        Page::new(app, &account.username, &page, Some(&admin.visitor))
+            .with_status(StatusCode::CONFLICT)
+            .into_response(),
+    )
 }
 
 /// `GET /admin/users/{id}`: one account, and what an admin can do to it.
@@ -262,12 +294,17 @@ csrf_field!(UpdateAccount);
 /// `POST /admin/users/{id}`: changes role and cohort.
 pub(super) async fn update_account(
     State(app): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<UpdateAccount>,
 ) -> Result<Response, Error> {
     let role = Role::parse(&form.role).map_err(Error::BadRequest)?;
-    accounts::update(&app.db, id, role, Some(&form.cohort)).await?;
+    match accounts::update(&app.db, id, role, Some(&form.cohort)).await {
+        Err(e @ auth::AuthError::LastAdmin) => {
+            return refused_on_account_page(&app, &admin, id, &e).await;
+        }
+        other => other?,
+    };
     Ok(Redirect::to(&format!("/admin/users/{id}?done=updated")).into_response())
 }
 
@@ -286,11 +323,16 @@ pub(super) async fn reset_password(
 /// `POST /admin/users/{id}/deactivate`: no more sign-in, sessions end at once.
 pub(super) async fn deactivate(
     State(app): State<AppState>,
-    _admin: Admin,
+    admin: Admin,
     Path(id): Path<i64>,
     CsrfForm(_): CsrfForm<CsrfOnly>,
 ) -> Result<Response, Error> {
-    accounts::deactivate(&app.db, id).await?;
+    match accounts::deactivate(&app.db, id).await {
+        Err(e @ auth::AuthError::LastAdmin) => {
+            return refused_on_account_page(&app, &admin, id, &e).await;
+        }
+        other => other?,
+    };
     crate::bridge::disconnect(
         &app.reach.bridges,
         id,
@@ -380,6 +422,55 @@ pub(super) async fn unassign_cluster(
             .await
         }
     }
+}
+
+/// `POST /admin/clusters/{learner}/test`: asks one learner's assigned cluster for its version, as
+/// their checks would reach it, and says what it answered.
+pub(super) async fn test_cluster(
+    State(app): State<AppState>,
+    admin: Admin,
+    Path(learner): Path<i64>,
+    CsrfForm(_): CsrfForm<CsrfOnly>,
+) -> Result<Response, Error> {
+    let tested = labs::test_assignments(&app.db, Some(learner)).await?;
+    let name = labs::assignments(&app.db)
+        .await?
+        .into_iter()
+        .find(|a| a.learner_id == learner)
+        .map(|a| a.username);
+    match (tested.first(), name) {
+        (Some(answer), Some(name)) if answer.reachable => {
+            let done = format!("{name}'s cluster answers: {}.", answer.summary);
+            clusters_page_with(&app, &admin, None, StatusCode::OK, None, Some((&done, &[]))).await
+        }
+        (Some(answer), Some(name)) => {
+            let error = format!(
+                "{name}'s cluster does not answer, so their checks cannot run: {}",
+                answer.summary
+            );
+            clusters_page_with(&app, &admin, None, StatusCode::OK, Some(&error), None).await
+        }
+        _ => {
+            clusters_page_with(
+                &app,
+                &admin,
+                None,
+                StatusCode::NOT_FOUND,
+                Some("that learner has no assigned cluster (the page may be out of date)"),
+                None,
+            )
+            .await
+        }
+    }
+}
+
+/// `GET /api/admin/clusters/reachability`: whether each assigned cluster answers, for the Clusters
+/// page's column (filled in after the page has loaded, as the clusters take their time).
+pub(super) async fn clusters_reachability(
+    State(app): State<AppState>,
+    _admin: Admin,
+) -> Result<Json<Vec<labs::Reachability>>, Error> {
+    Ok(Json(labs::test_assignments(&app.db, None).await?))
 }
 
 /// Form of `POST /admin/clusters`.

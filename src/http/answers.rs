@@ -144,6 +144,14 @@ impl MyWorkPage<'_> {
     fn starts_module(&self, index: &usize) -> bool {
         *index == 0 || self.items[*index - 1].module_id != self.items[*index].module_id
     }
+
+    /// Whether the learner scored this version of their answer themselves (personal mode).
+    fn self_assessed(&self, answer: &crate::assess::AnswerView) -> bool {
+        answer
+            .self_assessment
+            .as_ref()
+            .is_some_and(|sa| sa.answer_version == answer.version)
+    }
 }
 
 /// `GET /my-work`: every question with the visitor's answer, state, score and feedback.

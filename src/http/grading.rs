@@ -440,7 +440,6 @@ impl ReleaseForm {
 #[derive(Template)]
 #[template(path = "grading_release_confirm.html")]
 struct ConfirmPage<'a> {
-    what: String,
     preview: &'a grading::ReleasePreview,
     form: &'a ReleaseForm,
     query: String,
@@ -462,15 +461,7 @@ pub(super) async fn release(
         let preview =
             grading::release_preview(&app.db, site.course(), &form.release_module, question)
                 .await?;
-        let what = match question {
-            Some(q) => format!("the grades of question {q}"),
-            None => format!(
-                "the grades of every instructor-graded question of {}",
-                form.release_module
-            ),
-        };
         let page = ConfirmPage {
-            what,
             preview: &preview,
             form: &form,
             query: filter.query(),

@@ -193,6 +193,8 @@ pub fn router(app: AppState) -> Router {
         .route("/admin/users/{id}/reactivate", post(admin::reactivate))
         .route("/admin/clusters", get(admin::clusters_page).post(admin::assign_cluster))
         .route("/admin/clusters/{id}/unassign", post(admin::unassign_cluster))
+        .route("/admin/clusters/{id}/test", post(admin::test_cluster))
+        .route("/api/admin/clusters/reachability", get(admin::clusters_reachability))
         .route("/admin/lti", get(lti::admin_page).post(lti::register))
         .route("/admin/lti/retry", post(lti::retry))
         .route("/lti/login", get(lti::login_get).post(lti::login_post))

@@ -698,6 +698,72 @@ pub async fn unassign_cluster(
     }
 }
 
+/// Whether an assigned cluster answers, as the Clusters page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reachability {
+    /// Whose assignment.
+    pub learner_id: i64,
+    /// It answered.
+    pub reachable: bool,
+    /// "Kubernetes v1.33.1, answered in 12 ms", or what went wrong.
+    pub summary: String,
+}
+
+/// Asks each assigned cluster (one learner's, or everyone's) for its version, as that learner's
+/// checks would reach it, each within [`ASSIGN_PROBE_TIMEOUT`] and all at once; learners sharing a
+/// kubeconfig and context share one answer.
+pub async fn test_assignments(
+    pool: &sqlx::AnyPool,
+    learner_id: Option<i64>,
+) -> Result<Vec<Reachability>, sqlx::Error> {
+    let assigned = store::assigned_kubeconfigs(pool, learner_id).await?;
+    let mut distinct: Vec<(&str, Option<&str>)> = assigned
+        .iter()
+        .map(|(_, kubeconfig, context)| (kubeconfig.as_str(), context.as_deref()))
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let answers = futures::future::join_all(distinct.iter().map(|(kubeconfig, context)| async {
+        let options = ConnectOptions {
+            inline_kubeconfig: Some((*kubeconfig).to_owned()),
+            context: context.map(str::to_owned),
+            kubeconfig: None,
+            timeout: ASSIGN_PROBE_TIMEOUT,
+        };
+        let started = Instant::now();
+        let answer = match Cluster::connect(&options).await {
+            Ok(cluster) => cluster.ping().await,
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(info) => (
+                true,
+                format!(
+                    "Kubernetes {}, answered in {} ms",
+                    info.git_version,
+                    started.elapsed().as_millis()
+                ),
+            ),
+            Err(e) => (false, e.to_string()),
+        }
+    }))
+    .await;
+    Ok(assigned
+        .iter()
+        .filter_map(|(learner_id, kubeconfig, context)| {
+            let at = distinct
+                .binary_search(&(kubeconfig.as_str(), context.as_deref()))
+                .ok()?;
+            let (reachable, summary) = answers[at].clone();
+            Some(Reachability {
+                learner_id: *learner_id,
+                reachable,
+                summary,
+            })
+        })
+        .collect())
+}
+
 /// What an assignment did, and what its admin should know: rules that let the kubeconfig's
 /// identity change the cluster (Lectern only reads), or that they could not be verified.
 #[derive(Debug, Clone)]

@@ -335,6 +335,19 @@ pub(super) async fn assigned_kubeconfig(
         .await
 }
 
+/// Every assignment's kubeconfig and context, by learner id (one learner's, or everyone's).
+pub(super) async fn assigned_kubeconfigs(
+    pool: &AnyPool,
+    learner_id: Option<i64>,
+) -> Result<Vec<(i64, String, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT learner_id, kubeconfig, context FROM cluster_assignments WHERE ($1 IS NULL OR learner_id = $1)",
+    )
+    .bind(learner_id)
+    .fetch_all(pool)
+    .await
+}
+
 /// Every assignment, by user name.
 pub async fn assignments(pool: &AnyPool) -> Result<Vec<Assignment>, sqlx::Error> {
     let rows: Vec<(i64, String, Option<String>, String, String)> = sqlx::query_as(

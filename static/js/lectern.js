@@ -270,9 +270,15 @@
     });
   }
 
+  // A timestamp as every page writes it ("4 Dec 2026, 15:16 UTC", as the server's pages do), so
+  // one page never mixes two formats.
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   function localTime(stamp) {
     var when = new Date(stamp);
-    return isNaN(when) ? stamp : when.toLocaleString();
+    if (isNaN(when)) { return stamp; }
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return when.getUTCDate() + " " + MONTHS[when.getUTCMonth()] + " " + when.getUTCFullYear() + ", " +
+      two(when.getUTCHours()) + ":" + two(when.getUTCMinutes()) + " UTC";
   }
 
   // A pass is kept: once a step passed, a later failing run says what fails now, and the step
@@ -524,9 +530,10 @@
 
   function showAnswer(form, answer) {
     var status = form.querySelector(".answer-status");
-    var when = new Date(answer.saved_at);
+    // A graded answer says when it was graded; the others when this version was saved.
+    var when = answer.state === "graded" && answer.grade ? answer.grade.graded_at : answer.saved_at;
     var text = (STATE_LABELS[answer.state] || answer.state) + " (version " + answer.version + ", " +
-      (isNaN(when) ? answer.saved_at : when.toLocaleString()) + ")";
+      localTime(when) + ")";
     if (answer.score !== null && answer.score !== undefined) { text += " \u00b7 " + answer.score + " of " + answer.points + " points"; }
     if (answer.state === "submitted" && form.dataset.kind === "open") {
       if (personalMode()) {
@@ -766,6 +773,19 @@
     });
   }
 
+  // The header's links say which page (or part of the site) this is: the longest link that the
+  // path starts with (an answer being graded is under Grading).
+  function markCurrentPage() {
+    var path = window.location.pathname;
+    var best = null;
+    document.querySelectorAll("nav.account a[href^='/']").forEach(function (link) {
+      var href = link.getAttribute("href");
+      var under = path === href || path.indexOf(href.replace(/\/$/, "") + "/") === 0;
+      if (under && (!best || href.length > best.getAttribute("href").length)) { best = link; }
+    });
+    if (best) { best.setAttribute("aria-current", "page"); }
+  }
+
   // The grading form: a running total of the rubric's scores, and 0 / Full beside each criterion.
   function setupGradeForm() {
     var form = document.querySelector("form.grade-form");
@@ -793,6 +813,32 @@
     add();
   }
 
+  // The Clusters page: whether each assigned cluster answers, asked once the page is shown.
+  function setupReachability() {
+    var table = document.querySelector("table[data-reachability]");
+    if (!table) { return; }
+    var cells = table.querySelectorAll("td[data-reachability-of]");
+    cells.forEach(function (cell) { cell.textContent = "testing…"; });
+    fetch("/api/admin/clusters/reachability", { headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (answers) {
+        var byLearner = {};
+        answers.forEach(function (a) { byLearner[a.learner_id] = a; });
+        cells.forEach(function (cell) {
+          var answer = byLearner[cell.getAttribute("data-reachability-of")];
+          cell.textContent = "";
+          if (!answer) { cell.textContent = "not tested"; return; }
+          var mark = el("span", "check-mark", answer.reachable ? "✔ yes" : "✘ no");
+          cell.className = answer.reachable ? "reachable" : "unreachable";
+          cell.appendChild(mark);
+          cell.appendChild(el("small", "reachability-detail", answer.summary));
+        });
+      })
+      .catch(function () {
+        cells.forEach(function (cell) { cell.textContent = "could not test (reload to try again)"; });
+      });
+  }
+
   // "Your cluster": in portal mode, whether the learner's `lectern connect` bridge is up, kept
   // current without a reload. Personal mode has no bridges (the status endpoint answers 404).
   function setupBridgePanel() {
@@ -809,7 +855,7 @@
           ? "Your cluster is connected"
           : "Connected, but your cluster does not answer"));
         panel.appendChild(document.createTextNode(
-          " (lectern connect since " + link.connected_since + " from " + link.from + (link.contexts && link.contexts.length ? ", contexts " + [link.context].concat(link.contexts).join(", ") : ", context " + link.context) +
+          " (lectern connect since " + localTime(link.connected_since) + " from " + link.from + (link.contexts && link.contexts.length ? ", contexts " + [link.context].concat(link.contexts).join(", ") : ", context " + link.context) +
           (link.server_version ? ", Kubernetes " + link.server_version : "") + "). " +
           (status.cluster_answers
             ? "Check my work asks it, read-only."
@@ -919,6 +965,8 @@
   setupPreflight();
   setupAnswers();
   setupGradeForm();
+  setupReachability();
+  markCurrentPage();
   setupBridgePanel();
   setupBridgeStatus();
 })();

@@ -376,6 +376,16 @@ async fn audit_every_page(
         .text()
         .await?;
     assert!(heading.starts_with("Answer "), "{heading}");
+    let current = browser
+        .find(Locator::Css("nav.account a[aria-current='page']"))
+        .await?
+        .attr("href")
+        .await?;
+    assert_eq!(
+        current.as_deref(),
+        Some("/instructor/grading"),
+        "the header marks where an answer being graded belongs"
+    );
     let criteria = browser
         .find_all(Locator::Css(".score-shortcuts button:last-child"))
         .await?

@@ -295,13 +295,12 @@ async fn the_last_active_admin_cannot_be_demoted_or_deactivated() {
     ] {
         let refused = act(&root, &path, &form).await;
         assert_eq!(refused.status(), StatusCode::CONFLICT, "{path}");
+        let page = refused.text().await.unwrap();
         assert!(
-            refused
-                .text()
-                .await
-                .unwrap()
-                .contains("that would leave no active admin: make someone else an admin first")
+            page.contains("<p class=\"form-error\" role=\"alert\">That would leave no active admin: make someone else an admin first</p>"),
+            "said on the account page itself, not a bare Conflict page: {page}"
         );
+        assert!(page.contains("<h1>root</h1>"), "{page}");
     }
     // With a second admin, the first may step down.
     let ines_id = id_of(&app, "ines").await;

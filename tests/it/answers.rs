@@ -438,6 +438,11 @@ async fn in_personal_mode_a_submitted_answer_is_self_assessed_and_never_counts_a
     let work = app.get_ok_text("/my-work").await;
     assert!(work.contains("Self-assessed: <strong>6 of 10 points</strong> (your own scoring of version 2 against the rubric, not an instructor's grade)"), "{work}");
     assert!(!work.contains("waiting for an instructor"), "{work}");
+    assert!(
+        work.contains("Submitted and self-assessed (10 points)")
+            && !work.contains("score it yourself</p>"),
+        "no instruction to do what is done: {work}"
+    );
 
     // A second self-assessment replaces the first; the sheet offers it again.
     self_assess(&app, "api-server-role", json!({ "scores": [3, 4, 2, 1] })).await;

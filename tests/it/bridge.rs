@@ -137,6 +137,12 @@ async fn revoke_the_connected_machine(browser: &Browser<'_>) {
         )
         .await;
     assert_eq!(revoked.status(), StatusCode::OK);
+    let answer = revoked.text().await.unwrap();
+    assert!(answer.contains("Revoked: that machine can no longer connect."));
+    assert!(
+        !answer.contains("Connected since"),
+        "the page drawn after a revoke does not show the revoked bridge as connected: {answer}"
+    );
 }
 
 async fn learner_id(app: &TestApp, name: &str) -> i64 {

@@ -184,8 +184,8 @@ async fn bad_assignments_are_refused_with_a_reason() {
     // Unassigned from its row: ada's checks use the server's cluster again.
     let action = page
         .split("action=\"/admin/clusters/")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
+        .filter_map(|rest| rest.split('"').next())
+        .find(|action| action.ends_with("/unassign"))
         .expect("an unassign form")
         .to_owned();
     let unassign = format!("/admin/clusters/{action}");
@@ -471,5 +471,134 @@ async fn checking_too_often_gets_429_with_retry_after_and_a_sentence() {
     assert_eq!(
         runs.0, 20,
         "the refused run never reached the cluster or the database"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_whether_each_assigned_cluster_answers_and_can_test_one() {
+    let up = FakeCluster::start(kind::ha_cluster()).await;
+    let app = TestApp::spawn_with_config(|c| c.portal = true).await;
+    for (name, role) in [
+        ("root", Role::Admin),
+        ("ada", Role::Learner),
+        ("grace", Role::Learner),
+        ("kim", Role::Learner),
+    ] {
+        app.add_account(name, role, None).await;
+    }
+    let root = signed_in(&app, "root").await;
+    let csrf = root.csrf().await;
+    let empty = root.get("/admin/clusters").await.text().await.unwrap();
+    assert!(
+        empty.contains("No cluster is assigned yet"),
+        "an empty state"
+    );
+    // ada's cluster answers; grace's kubeconfig names a port where nothing listens.
+    let working = std::fs::read_to_string(&up.kubeconfig).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = working.replace(
+        &format!("127.0.0.1:{}", up.addr.port()),
+        &format!("127.0.0.1:{closed_port}"),
+    );
+    for (name, kubeconfig) in [("ada", &working), ("grace", &down)] {
+        let assigned = root
+            .post_form(
+                "/admin/clusters",
+                &[
+                    ("csrf", &csrf),
+                    ("username", name),
+                    ("kubeconfig", kubeconfig),
+                ],
+            )
+            .await;
+        assert_eq!(assigned.status(), StatusCode::OK);
+    }
+    let page = root.get("/admin/clusters").await.text().await.unwrap();
+    assert!(page.contains("<span class=\"module-meta\">its current context</span>"));
+    assert!(page.contains("aria-label=\"Test the connection to ada's cluster\""));
+
+    let id = |name: &'static str| {
+        let app = &app;
+        async move {
+            let (id,): (i64,) =
+                sqlx::query_as("SELECT learner_id FROM accounts WHERE username = $1")
+                    .bind(name)
+                    .fetch_one(&app.app.db)
+                    .await
+                    .unwrap();
+            id
+        }
+    };
+    let (ada, grace, kim) = (id("ada").await, id("grace").await, id("kim").await);
+    let answers: Value = root
+        .get("/api/admin/clusters/reachability")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let answer = |learner: i64| {
+        answers
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["learner_id"] == learner)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(answer(ada)["reachable"], true, "{answers}");
+    assert!(
+        answer(ada)["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("Kubernetes v1.")
+    );
+    assert_eq!(answer(grace)["reachable"], false, "{answers}");
+    assert_eq!(answer(kim), Value::Null, "no assignment, nothing to test");
+
+    let tested = root
+        .post_form(&format!("/admin/clusters/{ada}/test"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(tested.status(), StatusCode::OK);
+    assert!(
+        tested
+            .text()
+            .await
+            .unwrap()
+            .contains("ada&#39;s cluster answers: Kubernetes v1.")
+    );
+    let tested = root
+        .post_form(&format!("/admin/clusters/{grace}/test"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(tested.status(), StatusCode::OK);
+    assert!(
+        tested
+            .text()
+            .await
+            .unwrap()
+            .contains("grace&#39;s cluster does not answer, so their checks cannot run: ")
+    );
+    let none = root
+        .post_form(&format!("/admin/clusters/{kim}/test"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        root.post_form(
+            &format!("/admin/clusters/{ada}/test"),
+            &[("csrf", "forged")]
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+    let learner = signed_in(&app, "ada").await;
+    let refused = learner.get("/api/admin/clusters/reachability").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
     );
 }

@@ -657,9 +657,12 @@ async fn release_shows_what_it_publishes_asks_first_and_can_be_withdrawn() {
         "{asked}"
     );
     assert!(
-        asked.contains("<tr><td>api-server-role</td><td>1</td><td>1</td></tr>"),
-        "{asked}"
+        asked.contains("<tr><td class=\"question-cell\">Q8 What is the role of the API server in the control plane? Describe what happens to a…</td><td class=\"num\">1</td><td class=\"num\">1</td><td>not yet</td></tr>"),
+        "questions by number and prompt, not id: {asked}"
     );
+    assert!(asked.contains(
+        "the grades of every instructor-graded question of Cluster architecture deep-dive"
+    ));
     assert!(
         current(&ada, "api-server-role").await["grade"].is_null(),
         "nothing released yet"
@@ -669,6 +672,21 @@ async fn release_shows_what_it_publishes_asks_first_and_can_be_withdrawn() {
     assert_eq!(
         release(&ines, Some("api-server-role")).await.status(),
         StatusCode::SEE_OTHER
+    );
+    // Asked again for the whole module: the released question's answer is not counted as new.
+    let again = ines
+        .post_form(
+            "/instructor/grading/release",
+            &[("csrf", &csrf), ("release_module", "cluster-architecture")],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        again.contains("<strong>0 graded answers</strong> will be shown now")
+            && again.contains("<td>already</td>"),
+        "{again}"
     );
     let released = current(&ada, "api-server-role").await;
     assert_eq!(released["score"], 7);

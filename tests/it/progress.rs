@@ -682,6 +682,18 @@ async fn instructors_land_on_their_staff_home_and_the_cohort_table_shows_scores_
         table.contains("0 / 77 (0%)<br><small>2 awaiting grading</small>"),
         "{table}"
     );
+    // zed checked step 4 on an untouched cluster: its "cannot delete pods" kind of checks hold,
+    // but nothing is built, so the picture does not paint them green.
+    let picture = html(&ines, "/instructor/stuck?cohort=autumn").await;
+    assert!(
+        picture.contains("class=\"cell cell-nothing-built\"")
+            && picture.contains(": holds only because nothing of the step is built yet"),
+        "{picture}"
+    );
+    assert!(
+        !picture.contains("aria-label=\"zed, step 4, ServiceAccount monitoring/control-plane-monitor exists: passed"),
+        "{picture}"
+    );
     let lenient = html(&ines, "/instructor/cohort?inactive=30").await;
     assert!(!lenient.contains("inactive 10 days"));
     let refused = ines.get("/instructor/cohort?inactive=0").await;
