@@ -531,10 +531,13 @@
   function showAnswer(form, answer) {
     var status = form.querySelector(".answer-status");
     // A graded answer says when it was graded; the others when this version was saved.
+    // The state and score first, in bold; then when (and which version, once there are several).
     var when = answer.state === "graded" && answer.grade ? answer.grade.graded_at : answer.saved_at;
-    var text = (STATE_LABELS[answer.state] || answer.state) + " (version " + answer.version + ", " +
-      localTime(when) + ")";
-    if (answer.score !== null && answer.score !== undefined) { text += " \u00b7 " + answer.score + " of " + answer.points + " points"; }
+    var head = STATE_LABELS[answer.state] || answer.state;
+    if (answer.score !== null && answer.score !== undefined) {
+      head += ": " + answer.score + " of " + answer.points + (answer.points === 1 ? " point" : " points");
+    }
+    var text = " \u00b7 " + (answer.version > 1 ? "version " + answer.version + ", " : "") + localTime(when);
     if (answer.state === "submitted" && form.dataset.kind === "open") {
       if (personalMode()) {
         text += " \u00b7 compare it with the model answer and score it yourself below; you may still resubmit";
@@ -542,7 +545,9 @@
         text += answer.locked ? " \u00b7 being graded; it can no longer be changed" : " \u00b7 waiting for an instructor; you may still resubmit";
       }
     }
-    status.textContent = text;
+    status.textContent = "";
+    status.appendChild(el("strong", "answer-state", head));
+    status.appendChild(document.createTextNode(text));
     status.className = "answer-status answer-" + answer.state;
     var area = form.querySelector("textarea");
     if (area && answer.text !== null && (area.value === "" || answer.locked)) { area.value = answer.text; }
@@ -656,7 +661,22 @@
     fetch(answerUrl(form), { method: "POST", headers: checkHeaders(), body: JSON.stringify(body) })
       .then(function (response) {
         return response.json().then(function (answer) {
-          if (response.ok) { forgetDraft(form); showAnswer(form, answer); } else { status.textContent = answer.error || ("Not saved: HTTP " + response.status); status.className = "answer-status answer-error"; }
+          if (response.ok) {
+            forgetDraft(form);
+            showAnswer(form, answer);
+          } else {
+            status.textContent = answer.error || ("Not saved: HTTP " + response.status);
+            status.className = "answer-status answer-error";
+            if (response.status === 401) {
+              // The session ended: the typed text is kept in this browser; sign in and come back.
+              status.textContent = "Not saved: your session has ended. Your text is kept in this browser: ";
+              var again = el("a", null, "sign in again");
+              var anchor = form.closest("[id]");
+              again.href = "/sign-in?next=" + encodeURIComponent(window.location.pathname + (anchor ? "#" + anchor.id : ""));
+              status.appendChild(again);
+              status.appendChild(document.createTextNode(" and it comes back here."));
+            }
+          }
           // Keyboard and screen-reader users land on what became of their answer.
           if (submit || !response.ok) { status.focus(); }
         });

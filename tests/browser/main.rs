@@ -661,7 +661,7 @@ async fn answer_and_grade(
         .for_element(Locator::Css(&format!("{OPEN_FORM} .answer-submitted")))
         .await?;
     assert!(
-        status.text().await?.starts_with("Submitted (version 1"),
+        status.text().await?.starts_with("Submitted · "),
         "{}",
         status.text().await?
     );
@@ -756,8 +756,14 @@ async fn answer_and_grade(
         .await?
         .text()
         .await?;
-    assert!(status.starts_with("Graded (version 1"), "{status}");
-    assert!(status.contains("7 of 10 points"), "{status}");
+    assert!(
+        status.starts_with("Graded: 7 of 10 points · "),
+        "the state and score first: {status}"
+    );
+    assert!(
+        !status.contains("version 1"),
+        "no version jargon for a first version"
+    );
     let area = browser
         .find(Locator::Css(&format!("{OPEN_FORM} textarea")))
         .await?;
@@ -1200,7 +1206,7 @@ async fn answer_alone(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         focused
             .as_str()
             .unwrap_or_default()
-            .starts_with("Submitted (version 1"),
+            .starts_with("Submitted · "),
         "{focused}"
     );
     let model = browser
@@ -1244,6 +1250,90 @@ async fn answer_alone(browser: &Client, app: &TestApp) -> Result<(), fantoccini:
         .await?
         .text()
         .await?;
-    assert!(status.starts_with("Submitted (version 1"), "{status}");
+    assert!(status.starts_with("Submitted · "), "{status}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_after_the_session_ended_links_to_sign_in_and_comes_back() {
+    let Some(driver) = start_driver() else { return };
+    let app = common::grading::portal(TestApp::spawn_portal().await).await;
+    let browser = connect(&driver).await;
+    let result = session_ends_while_writing(&browser, &app).await;
+    finish_expecting(
+        browser,
+        result,
+        "a session ending while writing",
+        &["SEVERE"],
+        &["answer - Failed to load resource: the server responded with a status of 401"],
+    )
+    .await;
+}
+
+async fn session_ends_while_writing(
+    browser: &Client,
+    app: &TestApp,
+) -> Result<(), fantoccini::error::CmdError> {
+    const FORM: &str = "form.answer[data-question='api-server-role']";
+    sign_in(browser, app, "ada").await?;
+    browser
+        .goto(&app.url("/modules/cluster-architecture"))
+        .await?;
+    let area = browser
+        .wait()
+        .for_element(Locator::Css(&format!("{FORM} textarea")))
+        .await?;
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({ block: 'center', behavior: 'instant' });",
+            vec![serde_json::to_value(&area)?],
+        )
+        .await?;
+    area.send_keys("The API server is the only door to etcd")
+        .await?;
+    // The session ends (expired, or signed out in another tab) while the learner writes.
+    browser.delete_cookie("lectern_session").await?;
+    click(browser, &format!("{FORM} button[type='submit']")).await?;
+    let link = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(&format!("{FORM} .answer-status a")))
+        .await?;
+    let href = link.attr("href").await?.unwrap_or_default();
+    assert!(
+        href.starts_with("/sign-in?next=%2Fmodules%2Fcluster-architecture%23"),
+        "{href}"
+    );
+    click(browser, &format!("{FORM} .answer-status a")).await?;
+    browser
+        .wait()
+        .for_element(Locator::Id("username"))
+        .await?
+        .send_keys("ada")
+        .await?;
+    browser
+        .find(Locator::Id("password"))
+        .await?
+        .send_keys(PASSWORD)
+        .await?;
+    click(browser, "form.form button[type='submit']").await?;
+    // Back on the module page, the text the server never received is there again.
+    let status = browser
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//form[@data-question='api-server-role']//*[contains(@class, 'answer-status') and contains(., 'restored your unsaved text')]",
+        ))
+        .await?;
+    assert!(status.is_displayed().await?);
+    let text = browser
+        .find(Locator::Css(&format!("{FORM} textarea")))
+        .await?
+        .prop("value")
+        .await?;
+    assert_eq!(
+        text.as_deref(),
+        Some("The API server is the only door to etcd")
+    );
     Ok(())
 }
