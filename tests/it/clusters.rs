@@ -557,32 +557,35 @@ async fn admins_see_whether_each_assigned_cluster_answers_and_can_test_one() {
     assert_eq!(answer(grace)["reachable"], false, "{answers}");
     assert_eq!(answer(kim), Value::Null, "no assignment, nothing to test");
 
-    let tested = root
-        .post_form(&format!("/admin/clusters/{ada}/test"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(tested.status(), StatusCode::OK);
+    let test = |learner: i64| {
+        let (root, csrf) = (&root, &csrf);
+        async move {
+            let answer = root
+                .post_form(
+                    &format!("/admin/clusters/{learner}/test"),
+                    &[("csrf", csrf)],
+                )
+                .await;
+            (answer.status(), answer.text().await.unwrap())
+        }
+    };
+    let (status, page) = test(ada).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(
-        tested
-            .text()
-            .await
-            .unwrap()
-            .contains("ada&#39;s cluster answers: Kubernetes v1.")
+        page.contains("ada&#39;s cluster answers: Kubernetes v1."),
+        "{page}"
     );
-    let tested = root
-        .post_form(&format!("/admin/clusters/{grace}/test"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(tested.status(), StatusCode::OK);
+    let (status, page) = test(grace).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the test ran; the cluster is what failed"
+    );
     assert!(
-        tested
-            .text()
-            .await
-            .unwrap()
-            .contains("grace&#39;s cluster does not answer, so their checks cannot run: ")
+        page.contains("grace&#39;s cluster does not answer, so their checks cannot run: "),
+        "{page}"
     );
-    let none = root
-        .post_form(&format!("/admin/clusters/{kim}/test"), &[("csrf", &csrf)])
-        .await;
-    assert_eq!(none.status(), StatusCode::NOT_FOUND);
+    assert_eq!(test(kim).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         root.post_form(
             &format!("/admin/clusters/{ada}/test"),
