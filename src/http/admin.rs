@@ -242,11 +242,7 @@ async fn refused_on_account_page(
     error: &auth::AuthError,
 ) -> Result<Response, Error> {
     let account = accounts::find(&app.db, id).await?;
-    let message = error.to_string();
-    let mut sentence = message.clone();
-    if let Some(first) = message.get(..1) {
-        sentence.replace_range(..1, &first.to_uppercase());
-    }
+    let sentence = super::as_sentence(&error.to_string());
     let page = AccountPage {
         account: &account,
         notice: None,
@@ -364,6 +360,9 @@ struct ClustersPage<'a> {
     warnings: &'a [String],
     csrf: &'a str,
     assignments: &'a [crate::labs::Assignment],
+    /// Learners' user names and the cohorts in use, offered as the form is typed.
+    learners: Vec<String>,
+    cohorts: Vec<String>,
 }
 
 /// The clusters page, with what the last action did.
@@ -376,7 +375,18 @@ async fn clusters_page_with(
     done: Option<(&str, &[String])>,
 ) -> Result<Response, Error> {
     let assignments = labs::assignments(&app.db).await?;
+    let accounts = accounts::list(&app.db).await?;
+    let learners = accounts
+        .iter()
+        .filter(|a| a.role == Role::Learner && a.is_active())
+        .map(|a| a.username.clone())
+        .collect();
+    let mut cohorts: Vec<String> = accounts.into_iter().filter_map(|a| a.cohort).collect();
+    cohorts.sort_unstable();
+    cohorts.dedup();
     let page = ClustersPage {
+        learners,
+        cohorts,
         form,
         error,
         done: done.map(|(message, _)| message),

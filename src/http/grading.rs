@@ -315,7 +315,8 @@ pub(super) async fn answer(
 }
 
 /// `POST /instructor/grading/answers/{id}`: saves a grade and moves on to the next answer waiting
-/// after it (or stays, for the "Save and stay" button: `then=stay`), or shows the conflict (with the grader's scores kept in the form) if someone else changed it first.
+/// after it (or stays, for the "Save and stay" button: `then=stay`), or shows the conflict (with
+/// the grader's scores kept in the form) if someone else changed it first.
 pub(super) async fn save_grade(
     State(app): State<AppState>,
     staff: Instructor,

@@ -118,6 +118,16 @@ struct RefusalPage<'a> {
     back: Option<(&'a str, &'a str)>,
 }
 
+/// An error's message (written to follow "error: ") as a sentence to show on its own: its first
+/// letter upper-case.
+pub(crate) fn as_sentence(message: &str) -> String {
+    let mut sentence = message.to_owned();
+    if let Some(first) = message.get(..1) {
+        sentence.replace_range(..1, &first.to_uppercase());
+    }
+    sentence
+}
+
 /// A sign-in or launch that was refused, as a page: `heading`, the error's message as a sentence,
 /// and optionally a way back (`href`, label). Single sign-on and LTI answer with it.
 pub(crate) fn refusal(
@@ -127,10 +137,7 @@ pub(crate) fn refusal(
     error: &dyn std::fmt::Display,
     back: Option<(&str, &str)>,
 ) -> axum::response::Response {
-    let mut sentence = error.to_string();
-    if let Some(first) = sentence.get(..1) {
-        sentence.replace_range(..1, &first.to_uppercase());
-    }
+    let sentence = as_sentence(&error.to_string());
     let page = RefusalPage {
         heading,
         message: &sentence,

@@ -174,7 +174,8 @@ async fn page(
 #[template(path = "partials/progress.html")]
 struct ProgressSection<'a> {
     overall: u32,
-    continue_at: Option<(&'a str, String)>,
+    /// Module title, link, and whether the learner has opened it (continue) or not (start).
+    continue_at: Option<(&'a str, String, bool)>,
     modules: &'a [progress::ModuleProgress],
 }
 
@@ -208,7 +209,7 @@ async fn progress_html(app: &AppState, site: &Site, visitor: &Visitor) -> Result
         .map_err(Error::from)?;
     let continue_at = progress
         .continue_at()
-        .map(|(m, href)| (m.title.as_str(), href));
+        .map(|(m, href)| (m.title.as_str(), href, m.opened));
     let section = ProgressSection {
         overall: progress.percent(),
         continue_at,

@@ -37,6 +37,8 @@ struct SignInForm<'a> {
 #[derive(Template)]
 #[template(path = "password.html")]
 struct PasswordForm<'a> {
+    /// Whose password, for password managers (a hidden field).
+    username: &'a str,
     error: Option<&'a str>,
     done: bool,
     csrf: &'a str,
@@ -110,8 +112,9 @@ fn sign_in_form_with(
     provider_logout: Option<&str>,
 ) -> Result<Response, Error> {
     let csrf = crate::secrets::random_hex::<16>();
+    let error = error.map(super::as_sentence);
     let form = SignInForm {
-        error,
+        error: error.as_deref(),
         csrf: &csrf,
         next,
         username,
@@ -263,6 +266,7 @@ pub(super) async fn password_page(
     account: AnyAccount,
 ) -> Result<Response, Error> {
     let form = PasswordForm {
+        username: &account.session.user.username,
         error: None,
         done: false,
         csrf: &account.session.csrf_token,
@@ -277,6 +281,8 @@ pub(super) struct ChangePassword {
     csrf: String,
     current: String,
     new: String,
+    /// The new password typed again (the page's form sends it; a script may leave it out).
+    repeat: Option<String>,
 }
 
 csrf_field!(ChangePassword);
@@ -295,6 +301,24 @@ pub(super) async fn change_password(
             "an account without a session",
         ));
     };
+    if form
+        .repeat
+        .as_ref()
+        .is_some_and(|repeat| *repeat != form.new)
+    {
+        let page = PasswordForm {
+            username: &session.user.username,
+            error: Some(
+                "The two new passwords differ: type the same one twice. Nothing was changed.",
+            ),
+            done: false,
+            csrf: &session.csrf_token,
+            min_length: password::MIN_LENGTH,
+        };
+        return Ok(Page::new(&app, "Password", &page, Some(visitor))
+            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .into_response());
+    }
     let outcome = auth::change_password(
         &app.db,
         &app.passwords,
@@ -321,6 +345,7 @@ pub(super) async fn change_password(
         }
     };
     let form = PasswordForm {
+        username: &session.user.username,
         error: error.as_deref(),
         done,
         csrf: &session.csrf_token,

@@ -446,6 +446,8 @@ impl Cluster {
             )
             .await?;
         let rules = answer.status.map(|s| s.resource_rules).unwrap_or_default();
+        // Several bindings can grant the same rule (kind's admin has it twice): say each once.
+        let mut said = std::collections::HashSet::new();
         Ok(rules
             .into_iter()
             .filter_map(|rule| {
@@ -463,6 +465,7 @@ impl Cluster {
                     groups.join(", ")
                 ))
             })
+            .filter(|grant| said.insert(grant.clone()))
             .collect())
     }
 

@@ -92,7 +92,7 @@ impl CourseProgress {
     }
 
     /// Where to pick up: the most recently opened unfinished module at its first unpassed step, or
-    /// the first module not started.
+    /// the first module not started, at its beginning (its reading comes before its lab).
     pub fn continue_at(&self) -> Option<(&ModuleProgress, String)> {
         let recent = self
             .modules
@@ -103,6 +103,7 @@ impl CourseProgress {
         let anchor = recent
             .next_step
             .as_ref()
+            .filter(|_| recent.opened)
             .map(|(n, id)| format!("#step-{n}-{id}"))
             .unwrap_or_default();
         Some((recent, format!("/modules/{}{anchor}", recent.module_id)))

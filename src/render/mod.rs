@@ -75,6 +75,8 @@ pub struct RenderedModule {
     pub has_diagram: bool,
     /// Number of lab steps (0 without a lab).
     pub lab_steps: usize,
+    /// Of those, the steps Lectern checks (what progress counts).
+    pub checked_steps: usize,
     /// Number of assessment questions.
     pub questions: usize,
     /// What instructors see beside an answer they grade, per question.
@@ -264,6 +266,9 @@ fn render_module(module: &Module, page: &mut PageBuilder<'_>) -> RenderedModule 
         toc,
         has_diagram: page.has_diagram,
         lab_steps: module.lab.as_ref().map_or(0, |l| l.steps.len()),
+        checked_steps: module.lab.as_ref().map_or(0, |l| {
+            l.steps.iter().filter(|s| !s.checks.is_empty()).count()
+        }),
         questions: module.questions.len(),
         grading: Vec::new(),
     }

@@ -38,11 +38,15 @@
     });
   }
 
+  // The button says what happened for a moment, to the eye and to a screen reader alike.
   function flash(button, label, state) {
+    var name = button.getAttribute("aria-label");
     button.textContent = label;
+    if (name) { button.setAttribute("aria-label", label); }
     button.dataset.state = state;
     window.setTimeout(function () {
       button.textContent = "Copy";
+      if (name) { button.setAttribute("aria-label", name); }
       delete button.dataset.state;
     }, 1800);
   }

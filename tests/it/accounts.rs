@@ -252,7 +252,7 @@ async fn deactivation_ends_sessions_at_once_and_reactivation_lets_them_back() {
             .text()
             .await
             .unwrap()
-            .contains("this account is deactivated: ask an admin of this portal to reactivate it")
+            .contains("This account is deactivated: ask an admin of this portal to reactivate it")
     );
     let wrong = Browser::new(&app)
         .sign_in_as("ada", "wrong password!")
@@ -262,7 +262,7 @@ async fn deactivation_ends_sessions_at_once_and_reactivation_lets_them_back() {
             .text()
             .await
             .unwrap()
-            .contains("the user name or password is not right"),
+            .contains("The user name or password is not right"),
         "a guesser learns nothing about the account"
     );
     let page = html(&root, &format!("/admin/users/{ada_id}?done=deactivated")).await;

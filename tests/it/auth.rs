@@ -175,8 +175,13 @@ async fn unknown_users_and_wrong_passwords_get_the_same_answer() {
     let unknown_user = Browser::new(&app).sign_in_as("nobody", PASSWORD).await;
     assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(unknown_user.status(), StatusCode::UNAUTHORIZED);
-    let message = "the user name or password is not right";
-    assert!(wrong_password.text().await.unwrap().contains(message));
+    let message = "The user name or password is not right";
+    let page = wrong_password.text().await.unwrap();
+    assert!(page.contains(message));
+    assert!(
+        page.contains("type=\"password\" autocomplete=\"current-password\" required aria-describedby=\"sign-in-error\" aria-invalid=\"true\" autofocus>"),
+        "the user name is kept, so the password field has the focus and says why: {page}"
+    );
     assert!(unknown_user.text().await.unwrap().contains(message));
 }
 
@@ -223,7 +228,7 @@ async fn sign_in_is_throttled_per_account_even_with_the_right_password() {
             .text()
             .await
             .unwrap()
-            .contains("too many failed password attempts from here; try again in 15 minutes")
+            .contains("Too many failed password attempts from here; try again in 15 minutes")
     );
     assert_eq!(
         Browser::new(&app)
@@ -473,6 +478,24 @@ async fn learners_change_their_password_and_other_sessions_end() {
         )
         .await;
     assert_eq!(missing_csrf.status(), StatusCode::FORBIDDEN);
+    let mistyped = laptop
+        .post_form(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", PASSWORD),
+                ("new", "a much better password"),
+                ("repeat", "a much better pasword"),
+            ],
+        )
+        .await;
+    assert_eq!(mistyped.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = mistyped.text().await.unwrap();
+    assert!(page.contains("The two new passwords differ"), "{page}");
+    assert!(
+        page.contains("name=\"username\" autocomplete=\"username\" value=\"ada\""),
+        "password managers learn whose password it is"
+    );
     let ok = laptop
         .post_form(
             "/account/password",
@@ -480,6 +503,7 @@ async fn learners_change_their_password_and_other_sessions_end() {
                 ("csrf", &csrf),
                 ("current", PASSWORD),
                 ("new", "a much better password"),
+                ("repeat", "a much better password"),
             ],
         )
         .await;

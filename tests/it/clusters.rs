@@ -493,6 +493,10 @@ async fn admins_see_whether_each_assigned_cluster_answers_and_can_test_one() {
         empty.contains("No cluster is assigned yet"),
         "an empty state"
     );
+    assert!(
+        empty.contains("<option value=\"ada\">") && !empty.contains("<option value=\"root\">"),
+        "learners' names are offered as one types: {empty}"
+    );
     // ada's cluster answers; grace's kubeconfig names a port where nothing listens.
     let working = std::fs::read_to_string(&up.kubeconfig).unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -15,7 +15,7 @@ async fn home_lists_modules_with_duration_and_objectives() {
             r#"<a href="/modules/cluster-architecture">Cluster architecture deep-dive</a>"#
         )
     );
-    assert!(html.contains("5 h · lab in 12 steps · 15 questions"));
+    assert!(html.contains("5 h · lab in 12 steps (11 checked) · 15 questions"));
     assert!(html.contains("Explain how etcd keeps consistent state with Raft"));
 }
 

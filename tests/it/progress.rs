@@ -37,7 +37,12 @@ async fn the_home_page_shows_progress_and_where_to_continue() {
     assert!(home.contains("<h2 id=\"progress-title\">Your progress</h2>"));
     assert!(home.contains("0% of the course's lab steps and questions"));
     assert!(home.contains("0 of 11 lab steps passed, 0 of 15 questions answered · not started"));
-    assert!(home.contains("href=\"/modules/cluster-architecture#step-2-create-ha-cluster\">Continue where you left off"));
+    assert!(
+        home.contains(
+            "href=\"/modules/cluster-architecture\">Start here: Cluster architecture deep-dive"
+        ),
+        "a first visit starts with the reading, not at the lab: {home}"
+    );
 
     app.get_ok_text("/modules/cluster-architecture").await;
     assert_eq!(

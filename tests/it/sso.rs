@@ -395,7 +395,7 @@ async fn with_break_glass_only_command_line_accounts_use_passwords() {
             .text()
             .await
             .unwrap()
-            .contains("this portal signs you in through your organisation&#39;s sign-in")
+            .contains("This portal signs you in through your organisation&#39;s sign-in")
     );
     let wrong = Browser::new(&portal.app)
         .sign_in_as("kim", "not the password")
@@ -405,7 +405,7 @@ async fn with_break_glass_only_command_line_accounts_use_passwords() {
             .text()
             .await
             .unwrap()
-            .contains("the user name or password is not right"),
+            .contains("The user name or password is not right"),
         "a guesser learns nothing"
     );
 }
