@@ -30,7 +30,18 @@ impl CourseFiles {
     }
 
     /// Reads every file below `dir`, skipping hidden files and folders (editor swap files, `.git`).
+    /// A folder without `course.toml` is not read at all: it is not a course (a build folder, a
+    /// home directory), and its files would only bury that one fact under unrelated errors.
     pub fn from_dir(dir: &Path) -> Result<Self, Diagnostic> {
+        if dir.is_dir() && !dir.join("course.toml").exists() {
+            return Err(Diagnostic::in_file(
+                "course.toml",
+                format!(
+                    "file is missing: {} is not a course folder (a course folder has course.toml with `title` and `description`, and modules/); give the course folder's path",
+                    dir.display()
+                ),
+            ));
+        }
         let mut files = BTreeMap::new();
         read_dir_into(dir, dir, &mut files)?;
         Ok(Self { files })

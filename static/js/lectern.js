@@ -246,6 +246,16 @@
     return node;
   }
 
+  // A glyph for the eye and words for a screen reader (an aria-label on a plain span is not read).
+  function spoken(node, glyph, words) {
+    node.textContent = "";
+    var shown = el("span", null, glyph);
+    shown.setAttribute("aria-hidden", "true");
+    node.appendChild(shown);
+    node.appendChild(el("span", "visually-hidden", words));
+    return node;
+  }
+
   // Text with `code spans` (hints and explanations are written that way), as DOM nodes: never HTML.
   function appendInline(parent, text) {
     text.split("`").forEach(function (part, i) {
@@ -268,9 +278,8 @@
         mark = el("span", "step-state");
         target.insertBefore(mark, target.firstChild);
       }
-      mark.textContent = passed ? "\u2713 " : "\u2717 ";
+      spoken(mark, passed ? "\u2713 " : "\u2717 ", passed ? "passed: " : "not passed yet: ");
       mark.className = "step-state " + (passed ? "step-passed" : "step-failed");
-      mark.setAttribute("aria-label", passed ? "passed: " : "not passed yet: ");
     });
   }
 
@@ -310,8 +319,7 @@
     var list = el("ul", "check-list");
     run.results.forEach(function (r) {
       var item = el("li", "check-item check-" + r.status);
-      var mark = el("span", "check-mark", MARKS[r.status] || "?");
-      mark.setAttribute("aria-label", r.status);
+      var mark = spoken(el("span", "check-mark"), MARKS[r.status] || "?", r.status + ": ");
       item.appendChild(mark);
       item.appendChild(el("strong", "check-title", r.title));
       item.appendChild(el("span", "check-message", r.message));
@@ -661,6 +669,14 @@
       body.choices = Array.prototype.map.call(form.querySelectorAll("input:checked"), function (i) { return Number(i.value); });
     }
     var status = form.querySelector(".answer-status");
+    // Nothing to send: said here, without a request the server would refuse.
+    var empty = body.text !== undefined ? body.text.trim() === "" : body.choices.length === 0;
+    if (submit && empty) {
+      status.textContent = body.text !== undefined ? "Write your answer first: it is empty." : "Choose at least one option first.";
+      status.className = "answer-status answer-error";
+      status.focus();
+      return;
+    }
     status.textContent = "Saving\u2026";
     fetch(answerUrl(form), { method: "POST", headers: checkHeaders(), body: JSON.stringify(body) })
       .then(function (response) {

@@ -1289,6 +1289,14 @@ async fn session_ends_while_writing(
             vec![serde_json::to_value(&area)?],
         )
         .await?;
+    // An empty answer is refused in the page, without a request (a 422 would be logged).
+    click(browser, &format!("{FORM} button[type='submit']")).await?;
+    let empty = browser
+        .find(Locator::Css(&format!("{FORM} .answer-status")))
+        .await?
+        .text()
+        .await?;
+    assert_eq!(empty, "Write your answer first: it is empty.");
     area.send_keys("The API server is the only door to etcd")
         .await?;
     // The session ends (expired, or signed out in another tab) while the learner writes.

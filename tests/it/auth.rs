@@ -439,7 +439,7 @@ async fn admins_add_users_who_can_then_sign_in() {
             .text()
             .await
             .unwrap()
-            .contains("the user name `KIM` is already taken")
+            .contains("the user name <code>KIM</code> is already taken")
     );
 }
 

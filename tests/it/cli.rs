@@ -75,6 +75,27 @@ fn validate_prints_every_error_with_file_and_line_and_fails() {
 }
 
 #[test]
+fn validate_in_a_folder_that_is_no_course_says_so_in_one_line() {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(scratch.path().join("target/debug")).unwrap();
+    std::fs::write(
+        scratch.path().join("target/debug/lib.rcgu.o"),
+        [0xff, 0xfe, 0],
+    )
+    .unwrap();
+    std::fs::write(scratch.path().join("notes.md"), "# notes").unwrap();
+    let (code, out, _) = run(&["validate", scratch.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("course.toml:1:1: file is missing: ")
+            && out.contains("is not a course folder")
+            && !out.contains("rcgu.o"),
+        "one clear answer, no walk through unrelated files: {out}"
+    );
+    assert!(out.trim_end().ends_with("1 error"), "{out}");
+}
+
+#[test]
 fn serve_refuses_invalid_content_with_the_same_list() {
     let course = course_copy();
     edit(&course.path().join("course.toml"), "title =", "titel =");

@@ -139,11 +139,11 @@ async fn bad_assignments_are_refused_with_a_reason() {
                 ("kubeconfig", kubeconfig),
                 ("context", "other"),
             ],
-            "the kubeconfig has no context `other`",
+            "the kubeconfig has no context <code>other</code>",
         ),
         (
             vec![("username", "nobody"), ("kubeconfig", kubeconfig)],
-            "there is no learner `nobody`",
+            "there is no learner <code>nobody</code>",
         ),
         (
             vec![("kubeconfig", kubeconfig)],

@@ -390,8 +390,15 @@ async fn admins_import_a_cohort_from_csv() {
     );
     let html = response.text().await.unwrap();
     assert!(html.contains("Created 2 accounts."), "{html}");
-    assert!(html.contains("line 4: unknown role `teacher`: use learner, instructor or admin"));
-    assert!(html.contains("line 5: the user name `ada` is already taken"));
+    assert!(
+        html.contains(
+            "line 4: unknown role <code>teacher</code>: use learner, instructor or admin"
+        )
+    );
+    assert!(
+        html.contains("line 5: the user name <code>ada</code> is already taken"),
+        "names set as code, not backticks: {html}"
+    );
     assert!(
         html.contains(">bad,teacher,spring\nada,learner,spring</textarea>"),
         "the failed lines are back in the form to correct: {html}"

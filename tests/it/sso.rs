@@ -458,7 +458,7 @@ async fn admins_link_an_account_to_a_provider_identity_on_the_users_page() {
             .text()
             .await
             .unwrap()
-            .contains("another account is already linked to the identity `s-ada`")
+            .contains("another account is already linked to the identity <code>s-ada</code>")
     );
     // The groups (cohort-spring only) make ada a learner from her first sign-in on.
     let outcome = sign_in(&portal.app).await;

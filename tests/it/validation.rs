@@ -486,6 +486,15 @@ fn step_with_checks(checks: &str) -> TempDir {
 }
 
 #[test]
+fn a_misspelt_check_kind_gets_a_suggestion() {
+    let course = step_with_checks(
+        "\n[[checks]]\nid = \"role\"\ncheck = \"resouce\"\ntitle = \"t\"\nhint = \"h\"\n",
+    );
+    let errors = errors(course.path());
+    assert!(errors.contains(&"modules/01-intro/lab/01-first.md:6:9: unknown check `resouce` (did you mean `resource`?): the checks are resource, count, access, event, health and version".to_owned()), "{errors:#?}");
+}
+
+#[test]
 fn checks_are_validated_with_file_and_line() {
     let course = step_with_checks(
         "\n[[checks]]\nid = \"nodes\"\ncheck = \"nodes\"\ntitle = \"t\"\nhint = \"h\"\n\

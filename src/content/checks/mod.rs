@@ -308,11 +308,18 @@ impl CheckToml {
             None => {
                 let names: Vec<&str> = CheckKind::ALL.iter().map(|k| k.name()).collect();
                 let (last, others) = names.split_last().unwrap_or((&"", &[]));
+                let written = self.check.get_ref();
+                let guess = names
+                    .iter()
+                    .map(|name| (edit_distance(&written.to_lowercase(), name), name))
+                    .filter(|(distance, _)| *distance <= 2)
+                    .min()
+                    .map(|(_, name)| format!(" (did you mean `{name}`?)"))
+                    .unwrap_or_default();
                 cx.errors.push((
                     self.check.span().start,
                     format!(
-                        "unknown check `{}`: the checks are {} and {last}",
-                        self.check.get_ref(),
+                        "unknown check `{written}`{guess}: the checks are {} and {last}",
                         others.join(", ")
                     ),
                 ));
@@ -370,4 +377,21 @@ impl CheckToml {
             .map(|(key, _)| key)
             .collect()
     }
+}
+
+/// How many single-character insertions, deletions and substitutions turn `a` into `b`
+/// (Levenshtein), for "did you mean" on a misspelt name.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
