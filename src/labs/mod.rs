@@ -709,9 +709,13 @@ pub struct Reachability {
     pub summary: String,
 }
 
+/// How many assigned clusters the Clusters page asks at once (a portal may assign each learner
+/// their own).
+const PROBES_AT_ONCE: usize = 16;
+
 /// Asks each assigned cluster (one learner's, or everyone's) for its version, as that learner's
-/// checks would reach it, each within [`ASSIGN_PROBE_TIMEOUT`] and all at once; learners sharing a
-/// kubeconfig and context share one answer.
+/// checks would reach it, each within [`ASSIGN_PROBE_TIMEOUT`] and [`PROBES_AT_ONCE`] at a time;
+/// learners sharing a kubeconfig and context share one answer.
 pub async fn test_assignments(
     pool: &sqlx::AnyPool,
     learner_id: Option<i64>,
@@ -723,31 +727,20 @@ pub async fn test_assignments(
         .collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let answers = futures::future::join_all(distinct.iter().map(|(kubeconfig, context)| async {
-        let options = ConnectOptions {
+    let probes: Vec<ConnectOptions> = distinct
+        .iter()
+        .map(|(kubeconfig, context)| ConnectOptions {
             inline_kubeconfig: Some((*kubeconfig).to_owned()),
             context: context.map(str::to_owned),
             kubeconfig: None,
             timeout: ASSIGN_PROBE_TIMEOUT,
-        };
-        let started = Instant::now();
-        let answer = match Cluster::connect(&options).await {
-            Ok(cluster) => cluster.ping().await,
-            Err(e) => Err(e),
-        };
-        match answer {
-            Ok(info) => (
-                true,
-                format!(
-                    "Kubernetes {}, answered in {} ms",
-                    info.git_version,
-                    started.elapsed().as_millis()
-                ),
-            ),
-            Err(e) => (false, e.to_string()),
-        }
-    }))
-    .await;
+        })
+        .collect();
+    let answers: Vec<(bool, String)> = futures::stream::iter(probes)
+        .map(probe)
+        .buffered(PROBES_AT_ONCE)
+        .collect()
+        .await;
     Ok(assigned
         .iter()
         .filter_map(|(learner_id, kubeconfig, context)| {
@@ -762,6 +755,26 @@ pub async fn test_assignments(
             })
         })
         .collect())
+}
+
+/// Whether the cluster `options` reach answers, and its version or what went wrong.
+async fn probe(options: ConnectOptions) -> (bool, String) {
+    let started = Instant::now();
+    let answer = match Cluster::connect(&options).await {
+        Ok(cluster) => cluster.ping().await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(info) => (
+            true,
+            format!(
+                "Kubernetes {}, answered in {} ms",
+                info.git_version,
+                started.elapsed().as_millis()
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    }
 }
 
 /// What an assignment did, and what its admin should know: rules that let the kubeconfig's

@@ -2,7 +2,7 @@
 //! cohort got step by step, and where it is stuck: checks learners *tried* and are failing, each
 //! observation naming its learners.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::AnyPool;
@@ -37,9 +37,6 @@ pub enum CellState {
     Failing,
     /// They never checked the step.
     NotStarted,
-    /// A check that something is absent or not allowed held, but nothing of the step holds yet:
-    /// an untouched cluster passes it, so it says nothing of their work.
-    NothingBuilt,
 }
 
 impl CellState {
@@ -49,17 +46,15 @@ impl CellState {
             CellState::Passed => "passed",
             CellState::Failing => "failing",
             CellState::NotStarted => "not checked yet",
-            CellState::NothingBuilt => "holds only because nothing of the step is built yet",
         }
     }
 
-    /// `passed`, `failing`, `not-started`, `nothing-built`: the cell's CSS class.
+    /// `passed`, `failing`, `not-started`: the cell's CSS class.
     pub fn as_str(self) -> &'static str {
         match self {
             CellState::Passed => "passed",
             CellState::Failing => "failing",
             CellState::NotStarted => "not-started",
-            CellState::NothingBuilt => "nothing-built",
         }
     }
 }
@@ -169,9 +164,6 @@ pub async fn cohort_picture(
     let mut columns = Vec::new();
     let mut funnel = Vec::new();
     let mut keys = Vec::new();
-    // Checks that hold when something is absent or denied, and each step's other checks.
-    let mut absences: HashSet<(String, String, String)> = HashSet::new();
-    let mut presences: HashMap<(String, String), Vec<String>> = HashMap::new();
     for lab in course.modules.iter().filter_map(|m| m.lab.as_ref()) {
         for step in lab.steps.iter().filter(|s| !s.checks.is_empty()) {
             let key = |learner: i64| (learner, lab.id.to_string(), step.id.to_string());
@@ -194,38 +186,17 @@ pub async fn cohort_picture(
                     check_title: check.title.clone(),
                 });
                 keys.push((lab.id.to_string(), step.id.to_string(), check.id.clone()));
-                if check.expects_absence() {
-                    absences.insert((lab.id.to_string(), step.id.to_string(), check.id.clone()));
-                } else {
-                    presences
-                        .entry((lab.id.to_string(), step.id.to_string()))
-                        .or_default()
-                        .push(check.id.clone());
-                }
             }
         }
     }
-    let cell = |learner: i64, key: &(String, String, String)| {
-        let (lab, step, check) = key;
-        let (results, ever_passed) = match latest.get(&(learner, lab.clone(), step.clone())) {
-            Some((results, ever_passed)) => (&results[..], *ever_passed),
-            None => (&[][..], false),
+    let cell = |learner: i64, (lab, step, check): &(String, String, String)| {
+        let (result, ever_passed) = match latest.get(&(learner, lab.clone(), step.clone())) {
+            Some((results, ever_passed)) => (results.iter().find(|r| &r.id == check), *ever_passed),
+            None => (None, false),
         };
-        let result = results.iter().find(|r| &r.id == check);
-        // A check of absence that holds while none of the step's other checks does: nothing is
-        // built yet (a step with only such checks is judged by them alone).
-        let nothing_built = absences.contains(key)
-            && presences
-                .get(&(lab.clone(), step.clone()))
-                .is_some_and(|ids| {
-                    !results
-                        .iter()
-                        .any(|r| ids.contains(&r.id) && r.status == Status::Passed)
-                });
         let state = match result {
             _ if ever_passed => CellState::Passed,
             None => CellState::NotStarted,
-            Some(r) if r.status == Status::Passed && nothing_built => CellState::NothingBuilt,
             Some(r) if r.status == Status::Passed => CellState::Passed,
             Some(_) => CellState::Failing,
         };
@@ -250,7 +221,7 @@ pub async fn cohort_picture(
             for row in &rows {
                 match row.cells[i].state {
                     CellState::NotStarted => {}
-                    CellState::Passed | CellState::NothingBuilt => tried += 1,
+                    CellState::Passed => tried += 1,
                     CellState::Failing => {
                         tried += 1;
                         by_observation

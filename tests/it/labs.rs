@@ -172,12 +172,16 @@ async fn a_fresh_cluster_fails_step_four_with_hints_and_a_readable_report() {
     );
     assert!(text.contains("      hint: Create it with `kubectl -n monitoring create serviceaccount control-plane-monitor`."), "{text}");
     assert!(
-        text.contains("  ✔ The monitor cannot delete pods ("),
+        text.contains("  ✘ The monitor cannot delete pods ("),
+        "an identity not built yet proves nothing by being unable to delete: {text}"
+    );
+    assert!(
+        text.contains("      not yet: this counts once “ClusterRoleBinding control-plane-monitor binds the ClusterRole to the service account in monitoring” passes"),
         "{text}"
     );
     assert!(
         text.trim_end().ends_with("ms")
-            && text.contains("3 passed, 9 failed, 0 could not be checked"),
+            && text.contains("0 passed, 12 failed, 0 could not be checked"),
         "{text}"
     );
 }

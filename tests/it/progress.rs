@@ -324,10 +324,10 @@ async fn instructors_see_the_cohort_each_history_and_where_it_is_stuck() {
     let ada_row = row(ada_id);
     assert_eq!(
         ada_row.matches("cell cell-passed").count(),
-        5 + 4,
-        "step 2, and step 4's namespace and three denials"
+        5 + 1,
+        "step 2, and step 4's namespace (its three denials wait for the binding)"
     );
-    assert_eq!(ada_row.matches("cell cell-failing").count(), 8);
+    assert_eq!(ada_row.matches("cell cell-failing").count(), 11);
     assert!(ada_row.contains("aria-label=\"ada, step 4, ServiceAccount monitoring/control-plane-monitor exists: failing: ServiceAccount monitoring/control-plane-monitor not found\""), "{ada_row}");
     assert!(
         kim_row.contains(
@@ -694,18 +694,14 @@ async fn instructors_land_on_their_staff_home_and_the_cohort_table_shows_scores_
         table.contains("0 / 77 (0%)<br><small>2 awaiting grading</small>"),
         "{table}"
     );
-    // zed checked step 4 on an untouched cluster: its "cannot delete pods" kind of checks hold,
-    // but nothing is built, so the picture does not paint them green.
+    // zed checked step 4 on an untouched cluster: "the monitor cannot delete pods" does not hold
+    // vacuously for an identity not built yet, so the picture paints nothing of it green.
     let picture = html(&ines, "/instructor/stuck?cohort=autumn").await;
     assert!(
-        picture.contains("class=\"cell cell-nothing-built\"")
-            && picture.contains(": holds only because nothing of the step is built yet"),
+        picture.contains("aria-label=\"zed, step 4, The monitor cannot delete pods: failing: not yet: this counts once "),
         "{picture}"
     );
-    assert!(
-        !picture.contains("aria-label=\"zed, step 4, ServiceAccount monitoring/control-plane-monitor exists: passed"),
-        "{picture}"
-    );
+    assert!(!picture.contains("aria-label=\"zed, step 4, The monitor cannot delete pods: passed"));
     let lenient = html(&ines, "/instructor/cohort?inactive=30").await;
     assert!(!lenient.contains("inactive 10 days"));
     let refused = ines.get("/instructor/cohort?inactive=0").await;

@@ -51,19 +51,6 @@ pub struct Check {
     pub held: Held,
 }
 
-impl Check {
-    /// Whether it holds when something is absent or not allowed (`absent = true`, `allowed =
-    /// false`): such a check passes on a cluster where nothing was done yet.
-    pub fn expects_absence(&self) -> bool {
-        match &self.spec {
-            CheckSpec::Resource(r) => r.absent,
-            CheckSpec::Event(e) => e.absent,
-            CheckSpec::Access(a) => !a.allowed,
-            CheckSpec::Count(_) | CheckSpec::Health(_) | CheckSpec::Version(_) => false,
-        }
-    }
-}
-
 /// When a check must hold: `held = "now"` (the default) or `held = "once-since-start"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Held {
