@@ -89,6 +89,13 @@ pub struct QueueEntry {
     pub released: bool,
 }
 
+impl QueueEntry {
+    /// "Q8 What is the role of…": the question as staff pages name it.
+    pub fn question_label(&self) -> String {
+        format!("Q{} {}", self.question_number, self.question_summary)
+    }
+}
+
 /// One grade in an answer's history.
 #[derive(Debug, Clone)]
 pub struct GradeRecord {

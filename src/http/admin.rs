@@ -215,22 +215,34 @@ pub(super) struct AccountQuery {
     done: String,
 }
 
-/// One account's page, with what the last action did.
+/// One account's page, with what the last action did (or why it was refused, with `status`).
 async fn account_page_with(
     app: &AppState,
     admin: &Admin,
     account: &Account,
-    notice: Option<&str>,
-    new_password: Option<&str>,
+    status: StatusCode,
+    outcome: AccountOutcome<'_>,
 ) -> Result<Response, Error> {
     let page = AccountPage {
         account,
-        notice,
-        error: None,
-        new_password,
+        notice: outcome.notice,
+        error: outcome.error,
+        new_password: outcome.new_password,
         csrf: &admin.session.csrf_token,
     };
-    Ok(Page::new(app, &account.username, &page, Some(&admin.visitor)).into_response())
+    Ok(
+        Page::new(app, &account.username, &page, Some(&admin.visitor))
+            .with_status(status)
+            .into_response(),
+    )
+}
+
+/// What the account page says about the last action: each part optional.
+#[derive(Default)]
+struct AccountOutcome<'a> {
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+    new_password: Option<&'a str>,
 }
 
 /// The account page again, answered 409, saying why a change was refused: the last active admin
@@ -243,18 +255,11 @@ async fn refused_on_account_page(
 ) -> Result<Response, Error> {
     let account = accounts::find(&app.db, id).await?;
     let sentence = super::as_sentence(&error.to_string());
-    let page = AccountPage {
-        account: &account,
-        notice: None,
+    let outcome = AccountOutcome {
         error: Some(&sentence),
-        new_password: None,
-        csrf: &admin.session.csrf_token,
+        ..AccountOutcome::default()
     };
-    Ok(
-        Page::new(app, &account.username, &page, Some(&admin.visitor))
-            .with_status(StatusCode::CONFLICT)
-            .into_response(),
-    )
+    account_page_with(app, admin, &account, StatusCode::CONFLICT, outcome).await
 }
 
 /// `GET /admin/users/{id}`: one account, and what an admin can do to it.
@@ -273,7 +278,11 @@ pub(super) async fn account_page(
         "reactivated" => Some("Reactivated: they can sign in again with their password."),
         _ => None,
     };
-    account_page_with(&app, &admin, &account, notice, None).await
+    let outcome = AccountOutcome {
+        notice,
+        ..AccountOutcome::default()
+    };
+    account_page_with(&app, &admin, &account, StatusCode::OK, outcome).await
 }
 
 /// Form of `POST /admin/users/{id}`.
@@ -313,7 +322,11 @@ pub(super) async fn reset_password(
 ) -> Result<Response, Error> {
     let generated = accounts::reset_password(&app.db, &app.passwords.hasher, id).await?;
     let account = accounts::find(&app.db, id).await?;
-    account_page_with(&app, &admin, &account, None, Some(&generated)).await
+    let outcome = AccountOutcome {
+        new_password: Some(&generated),
+        ..AccountOutcome::default()
+    };
+    account_page_with(&app, &admin, &account, StatusCode::OK, outcome).await
 }
 
 /// `POST /admin/users/{id}/deactivate`: no more sign-in, sessions end at once.

@@ -301,36 +301,36 @@ pub(super) async fn change_password(
             "an account without a session",
         ));
     };
-    if form
+    let mistyped = form
         .repeat
         .as_ref()
-        .is_some_and(|repeat| *repeat != form.new)
-    {
-        let page = PasswordForm {
-            username: &session.user.username,
-            error: Some(
-                "The two new passwords differ: type the same one twice. Nothing was changed.",
-            ),
-            done: false,
-            csrf: &session.csrf_token,
-            min_length: password::MIN_LENGTH,
-        };
-        return Ok(Page::new(&app, "Password", &page, Some(visitor))
-            .with_status(StatusCode::UNPROCESSABLE_ENTITY)
-            .into_response());
-    }
-    let outcome = auth::change_password(
-        &app.db,
-        &app.passwords,
-        &session.user,
-        &form.current,
-        &form.new,
-        token,
-        client,
-    )
-    .await;
+        .is_some_and(|repeat| *repeat != form.new);
+    // A mistyped repeat is answered without asking for the change (nothing is tried, nothing
+    // counts towards throttling); it shares the page below.
+    let outcome = if mistyped {
+        Ok(())
+    } else {
+        auth::change_password(
+            &app.db,
+            &app.passwords,
+            &session.user,
+            &form.current,
+            &form.new,
+            token,
+            client,
+        )
+        .await
+    };
     let wait = outcome.as_ref().err().and_then(retry_after);
     let (status, error, done) = match outcome {
+        Ok(()) if mistyped => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(
+                "The two new passwords differ: type the same one twice. Nothing was changed."
+                    .to_owned(),
+            ),
+            false,
+        ),
         Ok(()) => (StatusCode::OK, None, true),
         Err(AuthError::Database(e)) => return Err(e.into()),
         Err(e) => {

@@ -84,7 +84,7 @@ pub async fn build(
             .or_insert_with(|| WaitingQuestion {
                 module_id: entry.module_id.clone(),
                 question_id: entry.question_id.clone(),
-                label: format!("Q{} {}", entry.question_number, entry.question_summary),
+                label: entry.question_label(),
                 waiting: 0,
             })
             .waiting += 1;
@@ -109,7 +109,7 @@ pub async fn build(
             .map(|e| Submission {
                 answer_id: e.answer_id,
                 username: e.username.clone(),
-                question: format!("Q{} {}", e.question_number, e.question_summary),
+                question: e.question_label(),
                 submitted_at: e.submitted_at.clone(),
             })
             .collect(),

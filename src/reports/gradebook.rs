@@ -72,12 +72,19 @@ impl Cell {
     /// What the page sorts the column by: a share's percentage, a number, or the text.
     pub fn sort_key(&self) -> String {
         match self {
-            Cell::Share { got: Some(got), of } if *of > 0 => {
-                format!("{:.1}", got * 100.0 / f64::from(*of))
-            }
+            Cell::Share { got: Some(got), of } => format!("{:.1}", share_percent(*got, *of)),
             Cell::Share { .. } => "0".to_owned(),
             other => other.to_string(),
         }
+    }
+}
+
+/// `got` out of `of` in percent (0 of nothing is 0).
+fn share_percent(got: f64, of: u32) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        got * 100.0 / f64::from(of)
     }
 }
 
@@ -88,11 +95,7 @@ impl std::fmt::Display for Cell {
             Cell::Number(Some(n)) => write!(f, "{n}"),
             Cell::Mean(Some(m)) => write!(f, "{m:.1}"),
             Cell::Share { got: Some(got), of } => {
-                let percent = if *of == 0 {
-                    0.0
-                } else {
-                    got * 100.0 / f64::from(*of)
-                };
+                let percent = share_percent(*got, *of);
                 if got.fract() == 0.0 {
                     write!(f, "{got} / {of} ({percent:.0}%)")
                 } else {
